@@ -1,0 +1,44 @@
+// Package patients is the Patients function: POST /v1/patients records a
+// patient of the caller's clinic. Name and birth date are stored only
+// encrypted; the response carries the new opaque id alone.
+package patients
+
+import (
+	"net/http"
+
+	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/platform"
+	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+const routeCreate = "POST /v1/patients"
+
+func init() {
+	platform.Register(platform.Function{Name: "Patients", Routes: []string{routeCreate}, HTTP: New})
+}
+
+// New builds the function's routes on app.
+func New(app *wire.App) (map[string]http.Handler, error) {
+	svc := wire.ScanService(app)
+	idem := &httpkit.Idempotency{Docs: app.Docs, MaxBody: httpkit.MaxJSONBytes}
+	create := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in scans.PatientInput
+		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		p, err := svc.CreatePatient(r.Context(), wire.ActorOf(r), in)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/patients/"+p.ID)
+		httpkit.JSON(w, http.StatusCreated, map[string]string{"id": p.ID})
+	})
+	practitioners := []auth.Role{auth.RolePractitioner}
+	return map[string]http.Handler{
+		routeCreate: httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(create)),
+	}, nil
+}

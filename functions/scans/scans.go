@@ -1,0 +1,97 @@
+// Package scans is the Scans function: clinics upload a topography scan for
+// one of their patients and read back its status and design.
+//
+//	POST /v1/patients/{patientId}/scans?eye=OD|OS&lensType=scleral|orthok|rgp[&rx=D][&hvid=mm]
+//	GET  /v1/scans/{scanId}
+//	GET  /v1/scans/{scanId}/design
+package scans
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/platform"
+	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+const (
+	routeUpload = "POST /v1/patients/{patientId}/scans"
+	routeGet    = "GET /v1/scans/{scanId}"
+	routeDesign = "GET /v1/scans/{scanId}/design"
+)
+
+func init() {
+	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign}, HTTP: New})
+}
+
+// ScanView is the API representation of a scan.
+type ScanView struct {
+	ID         string            `json:"id"`
+	Status     string            `json:"status"`
+	Reason     string            `json:"reason,omitempty"`
+	PatientID  string            `json:"patientId"`
+	Eye        string            `json:"eye"`
+	LensType   string            `json:"lensType"`
+	Format     string            `json:"format"`
+	Points     int               `json:"points"`
+	RxD        *float64          `json:"rxD,omitempty"`
+	HVIDMM     *float64          `json:"hvidMM,omitempty"`
+	ReceivedAt time.Time         `json:"receivedAt"`
+	DesignedAt *time.Time        `json:"designedAt,omitempty"`
+	Links      map[string]string `json:"links"`
+}
+
+func view(s scans.Scan) ScanView {
+	return ScanView{ID: s.ID, Status: s.Status, Reason: s.Reason, PatientID: s.PatientID, Eye: s.Eye,
+		LensType: s.LensType, Format: s.Format, Points: s.Points, RxD: s.RxD, HVIDMM: s.HVIDMM,
+		ReceivedAt: s.Received, DesignedAt: s.Designed,
+		Links: map[string]string{"self": "/v1/scans/" + s.ID, "design": "/v1/scans/" + s.ID + "/design",
+			"patient": "/v1/patients/" + s.PatientID}}
+}
+
+// New builds the function's routes on app.
+func New(app *wire.App) (map[string]http.Handler, error) {
+	svc := wire.ScanService(app)
+	idem := &httpkit.Idempotency{Docs: app.Docs, MaxBody: scans.MaxScanBytes}
+	upload := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		file, err := httpkit.ReadBody(w, r, scans.MaxScanBytes)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		q := r.URL.Query()
+		sc, err := svc.Upload(r.Context(), wire.ActorOf(r), scans.UploadInput{PatientID: r.PathValue("patientId"),
+			Eye: q.Get("eye"), LensType: q.Get("lensType"), Rx: q.Get("rx"), HVID: q.Get("hvid"), File: file})
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/scans/"+sc.ID)
+		httpkit.JSON(w, http.StatusCreated, view(sc))
+	})
+	get := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sc, err := svc.Get(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, view(sc))
+	})
+	design := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, err := svc.GetDesign(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, d)
+	})
+	practitioners := []auth.Role{auth.RolePractitioner}
+	return map[string]http.Handler{
+		routeUpload: httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(upload)),
+		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
+		routeDesign: httpkit.Authenticate(app.Verifier, practitioners, design),
+	}, nil
+}

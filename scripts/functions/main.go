@@ -1,0 +1,35 @@
+// Command functions lists the registered functions, one per line, for
+// scripts/deploy.sh and the infrastructure checks:
+//
+//	<dir> <Name> http  <route> [<route>...]
+//	<dir> <Name> event <topic> <subscription> <dead-letter topic> <max attempts>
+//
+// where <dir> is the function's package directory under functions/.
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	_ "github.com/lensflow/lensflow/functions/design"
+	_ "github.com/lensflow/lensflow/functions/patients"
+	_ "github.com/lensflow/lensflow/functions/scans"
+	"github.com/lensflow/lensflow/shared/platform"
+)
+
+func main() {
+	for _, f := range platform.Functions() {
+		dir := strings.ToLower(f.Name)
+		if f.HTTP != nil {
+			routes := make([]string, len(f.Routes))
+			for i, r := range f.Routes {
+				routes[i] = strings.ReplaceAll(r, " ", "_")
+			}
+			fmt.Println(dir, f.Name, "http", strings.Join(routes, " "))
+			continue
+		}
+		s := platform.Subscription(f)
+		fmt.Println(dir, f.Name, "event", s.Topic, s.Name, s.DeadLetterTopic, strconv.Itoa(s.MaxDeliveryAttempts))
+	}
+}

@@ -1,0 +1,63 @@
+// Command local runs the whole of lensflow on one machine with no cloud
+// account: every function in one process on one port, on embedded backends
+// (bbolt documents, fake-gcs-server blobs, in-process Pub/Sub, a local Tink
+// key-encryption key), with data kept under -data between runs.
+//
+//	go run ./scripts/local [-addr 127.0.0.1:8080] [-data ./.lensflow]
+//
+// It prints the URL and a practitioner token for the demo clinics
+// demo-north and demo-south, also written to <data>/dev-tokens.json.
+// Ctrl-C shuts down cleanly; a restart keeps all data.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	_ "github.com/lensflow/lensflow/functions/design"
+	_ "github.com/lensflow/lensflow/functions/patients"
+	_ "github.com/lensflow/lensflow/functions/scans"
+	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/localstack"
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	data := flag.String("data", "./.lensflow", "directory for all local data (kept between runs)")
+	flag.Parse()
+	if err := run(*addr, *data); err != nil {
+		fmt.Fprintln(os.Stderr, "local:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, data string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := wire.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	st, err := localstack.Start(ctx, localstack.Options{Addr: addr, DataDir: data, Config: cfg})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nlensflow local stack listening on %s (data in %s)\n", st.URL, data)
+	for _, c := range auth.DevClinics {
+		fmt.Printf("  practitioner token for %s:\n    %s\n", c, st.Tokens[c])
+	}
+	fmt.Printf("  tokens also in %s\n  Ctrl-C stops it; data is kept.\n\n", filepath.Join(data, "dev-tokens.json"))
+	select {
+	case <-ctx.Done():
+		fmt.Println("\nshutting down...")
+	case <-st.Done():
+		return st.Err()
+	}
+	return st.Shutdown()
+}

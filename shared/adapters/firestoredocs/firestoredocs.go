@@ -1,0 +1,455 @@
+// Package firestoredocs is the Google Cloud ports.Documents: documents in
+// Cloud Firestore (native mode), through cloud.google.com/go/firestore.
+//
+// Documents go through JSON both ways so that the same Go struct (with its
+// json tags) works here and on the embedded store: a value is encoded with
+// encoding/json, decoded into a map (integral numbers as int64, others as
+// float64) and stored as Firestore fields; reading reverses this. time.Time
+// fields are therefore stored as RFC 3339 strings, not Firestore timestamps
+// (timestamps written by other tools still decode into time.Time).
+//
+// Errors are classified with package errs: NotFound, AlreadyExists (Exists),
+// Aborted (Conflict: contention that outlived MaxAttempts), Unavailable,
+// DeadlineExceeded and ResourceExhausted (Unavailable), InvalidArgument
+// (Invalid). Queries that need a composite index fail with Other until the
+// index is deployed; the emulator needs none.
+package firestoredocs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/ports"
+)
+
+// DefaultMaxAttempts is how many times RunTransaction tries a transaction
+// that keeps losing to contention before it returns errs.Conflict.
+const DefaultMaxAttempts = 10
+
+// Store is a ports.Documents on a Firestore client. It is safe for
+// concurrent use.
+type Store struct {
+	client *firestore.Client
+	// MaxAttempts bounds the tries of one RunTransaction (see DefaultMaxAttempts).
+	MaxAttempts int
+}
+
+var _ ports.Documents = (*Store)(nil)
+
+// New returns a Store on client. Close closes the client.
+func New(client *firestore.Client) *Store {
+	return &Store{client: client, MaxAttempts: DefaultMaxAttempts}
+}
+
+// Open connects to the default database of projectID. With
+// FIRESTORE_EMULATOR_HOST set, the client library talks to that emulator.
+func Open(ctx context.Context, projectID string, opts ...option.ClientOption) (*Store, error) {
+	client, err := firestore.NewClient(ctx, projectID, opts...)
+	if err != nil {
+		return nil, errs.E("firestoredocs.Open", errs.Unavailable, err)
+	}
+	return New(client), nil
+}
+
+// Close closes the client.
+func (s *Store) Close() error {
+	if err := s.client.Close(); err != nil {
+		return classify("firestoredocs.Close", err)
+	}
+	return nil
+}
+
+// Get decodes collection/id into dst.
+func (s *Store) Get(ctx context.Context, collection, id string, dst any) error {
+	const op = "firestoredocs.Get"
+	if err := checkPath(op, collection, id); err != nil {
+		return err
+	}
+	snap, err := s.client.Collection(collection).Doc(id).Get(ctx)
+	if err != nil {
+		return classify(op, err)
+	}
+	return decodeSnapshot(op, snap, dst)
+}
+
+// Query runs q and returns the matching documents in q's order.
+func (s *Store) Query(ctx context.Context, q ports.Query) ([]ports.Doc, error) {
+	const op = "firestoredocs.Query"
+	fq, err := s.buildQuery(op, q)
+	if err != nil {
+		return nil, err
+	}
+	it := fq.Documents(ctx)
+	defer it.Stop()
+	var docs []ports.Doc
+	for {
+		snap, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, classify(op, err)
+		}
+		data, err := json.Marshal(snap.Data())
+		if err != nil {
+			return nil, errs.Ef(op, errs.Other, "encoding a document of collection %q as JSON: %w", q.Collection, err)
+		}
+		docs = append(docs, ports.Doc{ID: snap.Ref.ID, Data: data})
+	}
+}
+
+func (s *Store) buildQuery(op string, q ports.Query) (firestore.Query, error) {
+	if err := checkName(q.Collection); err != nil {
+		return firestore.Query{}, errs.Field(op, "collection", "%v", err)
+	}
+	if q.Limit < 0 {
+		return firestore.Query{}, errs.Field(op, "limit", "must not be negative")
+	}
+	fq := s.client.Collection(q.Collection).Query
+	for _, w := range q.Where {
+		if w.Field == "" {
+			return firestore.Query{}, errs.Field(op, "where", "empty field name")
+		}
+		switch w.Op {
+		case "==", "<", "<=", ">", ">=":
+		default:
+			return firestore.Query{}, errs.Field(op, "where", "unsupported operator %q (want ==, <, <=, > or >=)", w.Op)
+		}
+		v, ok := whereValue(w.Value)
+		if !ok {
+			return firestore.Query{}, errs.Field(op, "where", "value for field %q must be a string, bool or number, not %T", w.Field, w.Value)
+		}
+		// A FieldPath of one element: the name is a top-level field, never a dotted path.
+		fq = fq.WherePath(firestore.FieldPath{w.Field}, w.Op, v)
+	}
+	dir := firestore.Asc
+	if q.Desc {
+		dir = firestore.Desc
+	}
+	if q.OrderBy != "" {
+		fq = fq.OrderByPath(firestore.FieldPath{q.OrderBy}, dir)
+	}
+	// Ties (and the whole order, without OrderBy) by document id.
+	fq = fq.OrderBy(firestore.DocumentID, dir)
+	if q.Limit > 0 {
+		fq = fq.Limit(q.Limit)
+	}
+	return fq, nil
+}
+
+// whereValue converts a filter value to what Firestore compares with
+// numbers as stored: int64 when integral, else float64.
+func whereValue(v any) (any, bool) {
+	switch x := v.(type) {
+	case string, bool:
+		return x, true
+	case json.Number:
+		return numberValue(x)
+	}
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() {
+		return nil, false
+	}
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		u := rv.Uint()
+		if u > math.MaxInt64 {
+			return float64(u), true
+		}
+		return int64(u), true
+	case reflect.Float32, reflect.Float64:
+		f := rv.Float()
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, false
+		}
+		return f, true
+	}
+	return nil, false
+}
+
+// RunTransaction runs fn in a Firestore transaction, retrying it on
+// contention up to MaxAttempts times.
+func (s *Store) RunTransaction(ctx context.Context, fn func(ctx context.Context, tx ports.Tx) error) error {
+	const op = "firestoredocs.RunTransaction"
+	var fnErr error
+	err := s.client.RunTransaction(ctx, func(ctx context.Context, ftx *firestore.Transaction) error {
+		tx := &txn{s: s, ftx: ftx}
+		err := fn(ctx, tx)
+		tx.done = true
+		if err == nil {
+			err = tx.failed // even if fn ignored it
+		}
+		fnErr = err
+		return err
+	}, firestore.MaxAttempts(max(1, s.MaxAttempts)))
+	switch {
+	case err == nil:
+		return nil
+	case fnErr != nil && errors.Is(err, fnErr) && !isAborted(fnErr):
+		return fnErr // fn's own error, kind and all
+	}
+	return classify(op, err)
+}
+
+func isAborted(err error) bool {
+	return status.Code(err) == codes.Aborted
+}
+
+// txn is a ports.Tx over a Firestore transaction.
+type txn struct {
+	s      *Store
+	ftx    *firestore.Transaction
+	wrote  bool
+	failed error // sticky: fails the transaction even if fn ignores it
+	done   bool
+}
+
+func (t *txn) fail(err error) error {
+	if t.failed == nil {
+		t.failed = err
+	}
+	return err
+}
+
+func (t *txn) ref(op, collection, id string) (*firestore.DocumentRef, error) {
+	if t.done {
+		return nil, errs.Ef(op, errs.Invalid, "transaction used after its function returned")
+	}
+	if err := checkPath(op, collection, id); err != nil {
+		return nil, t.fail(err)
+	}
+	return t.s.client.Collection(collection).Doc(id), nil
+}
+
+// Get decodes collection/id into dst. It must come before any write.
+func (t *txn) Get(collection, id string, dst any) error {
+	const op = "firestoredocs.Tx.Get"
+	ref, err := t.ref(op, collection, id)
+	if err != nil {
+		return err
+	}
+	if t.wrote {
+		return t.fail(errs.Ef(op, errs.Invalid, "read after write in transaction: all reads must come before the first write (Firestore rule)"))
+	}
+	snap, err := t.ftx.Get(ref)
+	if err != nil {
+		return classify(op, err) // keeps Aborted visible to the retry loop
+	}
+	return decodeSnapshot(op, snap, dst)
+}
+
+// Create adds a create of collection/id; the commit fails with errs.Exists
+// if the document exists.
+func (t *txn) Create(collection, id string, v any) error {
+	const op = "firestoredocs.Tx.Create"
+	ref, fields, err := t.prepareWrite(op, collection, id, v)
+	if err != nil {
+		return err
+	}
+	if err := t.ftx.Create(ref, fields); err != nil {
+		return t.fail(classify(op, err))
+	}
+	return nil
+}
+
+// Set adds a create-or-replace of collection/id.
+func (t *txn) Set(collection, id string, v any) error {
+	const op = "firestoredocs.Tx.Set"
+	ref, fields, err := t.prepareWrite(op, collection, id, v)
+	if err != nil {
+		return err
+	}
+	if err := t.ftx.Set(ref, fields); err != nil {
+		return t.fail(classify(op, err))
+	}
+	return nil
+}
+
+// Delete adds a delete of collection/id (absent is fine).
+func (t *txn) Delete(collection, id string) error {
+	const op = "firestoredocs.Tx.Delete"
+	ref, err := t.ref(op, collection, id)
+	if err != nil {
+		return err
+	}
+	t.wrote = true
+	if err := t.ftx.Delete(ref); err != nil {
+		return t.fail(classify(op, err))
+	}
+	return nil
+}
+
+func (t *txn) prepareWrite(op, collection, id string, v any) (*firestore.DocumentRef, map[string]any, error) {
+	ref, err := t.ref(op, collection, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	fields, err := encode(op, v)
+	if err != nil {
+		return nil, nil, t.fail(err)
+	}
+	t.wrote = true
+	return ref, fields, nil
+}
+
+// encode turns v into Firestore fields through its JSON encoding.
+func encode(op string, v any) (map[string]any, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, errs.Ef(op, errs.Invalid, "encoding document: %w", err)
+	}
+	if len(data) == 0 || data[0] != '{' {
+		return nil, errs.Ef(op, errs.Invalid, "document must encode to a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, errs.Ef(op, errs.Invalid, "decoding document JSON: %w", err)
+	}
+	for k, v := range m {
+		fv, err := fieldValue(v, false)
+		if err != nil {
+			return nil, errs.Field(op, k, "%v", err)
+		}
+		m[k] = fv
+	}
+	return m, nil
+}
+
+// fieldValue converts a decoded JSON value to a Firestore value: numbers to
+// int64 when integral and in range, else float64.
+func fieldValue(v any, inArray bool) (any, error) {
+	switch x := v.(type) {
+	case json.Number:
+		n, ok := numberValue(x)
+		if !ok {
+			return nil, fmt.Errorf("number out of range")
+		}
+		return n, nil
+	case []any:
+		if inArray {
+			return nil, errors.New("an array directly inside an array is not supported by Firestore")
+		}
+		for i := range x {
+			fv, err := fieldValue(x[i], true)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = fv
+		}
+		return x, nil
+	case map[string]any:
+		for k := range x {
+			fv, err := fieldValue(x[k], false)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = fv
+		}
+		return x, nil
+	}
+	return v, nil
+}
+
+// numberValue returns n as int64 if it is an integer in range, else float64.
+func numberValue(n json.Number) (any, bool) {
+	if !strings.ContainsAny(n.String(), ".eE") {
+		if i, err := n.Int64(); err == nil {
+			return i, true
+		}
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, false
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+		return int64(f), true
+	}
+	return f, true
+}
+
+func decodeSnapshot(op string, snap *firestore.DocumentSnapshot, dst any) error {
+	// snap.Data holds int64, float64, string, bool, nil, time.Time, []byte,
+	// []any and map[string]any: all marshal to JSON that decodes back into
+	// the caller's struct.
+	data, err := json.Marshal(snap.Data())
+	if err != nil {
+		return errs.Ef(op, errs.Other, "encoding document as JSON: %w", err)
+	}
+	if err := json.Unmarshal(data, dst); err != nil {
+		return errs.Ef(op, errs.Other, "decoding document of collection %q: %w", snap.Ref.Parent.ID, err)
+	}
+	return nil
+}
+
+// classify maps a Firestore (gRPC) error to an errs kind.
+func classify(op string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errs.E(op, errs.Unavailable, err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return errs.E(op, errs.Other, err)
+	}
+	var kind errs.Kind
+	switch status.Code(err) { // finds a status wrapped anywhere in err's chain
+	case codes.NotFound:
+		kind = errs.NotFound
+	case codes.AlreadyExists:
+		kind = errs.Exists
+	case codes.Aborted:
+		kind = errs.Conflict
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+		kind = errs.Unavailable
+	case codes.InvalidArgument:
+		kind = errs.Invalid
+	default:
+		// Permission problems here are the service's own credentials, and
+		// FailedPrecondition is usually a missing index: both internal.
+		kind = errs.Other
+	}
+	return errs.E(op, kind, err)
+}
+
+// checkPath applies Firestore's rules for collection and document ids. The
+// error never quotes the id.
+func checkPath(op, collection, id string) error {
+	if err := checkName(collection); err != nil {
+		return errs.Field(op, "collection", "%v", err)
+	}
+	if err := checkName(id); err != nil {
+		return errs.Field(op, "id", "%v", err)
+	}
+	return nil
+}
+
+func checkName(s string) error {
+	switch {
+	case s == "":
+		return errors.New("must not be empty")
+	case len(s) > 1500:
+		return errors.New("longer than 1500 bytes")
+	case s == "." || s == "..":
+		return errors.New(`must not be "." or ".."`)
+	case strings.Contains(s, "/"):
+		return errors.New(`must not contain "/"`)
+	case len(s) >= 4 && strings.HasPrefix(s, "__") && strings.HasSuffix(s, "__"):
+		return errors.New("must not match __.*__ (reserved)")
+	}
+	return nil
+}

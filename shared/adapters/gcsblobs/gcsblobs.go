@@ -1,0 +1,302 @@
+// Package gcsblobs implements ports.Blobs on Cloud Storage with the real
+// cloud.google.com/go/storage client.
+//
+// The same Store runs in production (New, with a client on Google's
+// endpoints) and locally (OpenLocal and OpenMemory, with a client talking
+// over loopback HTTP to an embedded fake-gcs-server), so the local stack
+// exercises the production code path.
+//
+// Writes are whole-object: the object appears when the upload finalizes,
+// never half-written, and every upload carries a CRC32C of the data so a
+// payload corrupted in transit is rejected instead of stored. Reads of whole
+// objects are checked against the stored CRC32C by the client.
+//
+// Object names must be portable names (see ValidName): the local filesystem
+// backend maps names to paths, so the rules are a little stricter than
+// Cloud Storage's. lensflow's names are opaque ids, never PHI.
+package gcsblobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"cloud.google.com/go/storage"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/ports"
+)
+
+// defaultContentType is stored when PutOptions.ContentType is empty.
+const defaultContentType = "application/octet-stream"
+
+// maxNameBytes is Cloud Storage's limit on object names.
+const maxNameBytes = 1024
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Store is a ports.Blobs over one Cloud Storage bucket.
+type Store struct {
+	client *storage.Client
+	bucket *storage.BucketHandle
+	name   string
+}
+
+var _ ports.Blobs = (*Store)(nil)
+
+// New returns a Store over bucket. The caller keeps ownership of client:
+// Store.Close does not close it, so one client can serve several stores.
+func New(client *storage.Client, bucket string) *Store {
+	return &Store{client: client, bucket: client.Bucket(bucket), name: bucket}
+}
+
+// Bucket returns the bucket name.
+func (s *Store) Bucket() string { return s.name }
+
+// Put stores data under name as one whole object. With opts.IfAbsent the
+// upload carries a does-not-exist precondition, and an existing object
+// makes it fail with errs.Exists, unchanged.
+//
+// As with any Cloud Storage client, a retried IfAbsent upload whose first
+// attempt was committed but whose response was lost reports errs.Exists for
+// its own write: a caller that must tell the two apart compares the stored
+// object with what it meant to write.
+func (s *Store) Put(ctx context.Context, name string, data []byte, opts ports.PutOptions) error {
+	const op = "gcsblobs.Put"
+	if err := ValidName(name); err != nil {
+		return errs.E(op, errs.Invalid, err)
+	}
+	// Cancelling the writer's context aborts the upload: nothing is committed.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	obj := s.bucket.Object(name)
+	if opts.IfAbsent {
+		// Conditional, so the client retries transient failures itself.
+		obj = obj.If(storage.Conditions{DoesNotExist: true})
+	} else {
+		// Writing the same whole object again has the same effect, so a
+		// plain overwrite is safe to retry too (the client would not).
+		obj = obj.Retryer(storage.WithPolicy(storage.RetryAlways))
+	}
+	w := obj.NewWriter(ctx)
+	w.ContentType = opts.ContentType
+	if w.ContentType == "" {
+		w.ContentType = defaultContentType
+	}
+	w.CRC32C = crc32.Checksum(data, castagnoli)
+	w.SendCRC32C = true
+
+	if _, err := w.Write(data); err != nil {
+		cancel()
+		_ = w.Close() // reports the same failure; the upload is abandoned
+		return classify(op, name, err)
+	}
+	if err := w.Close(); err != nil {
+		return classify(op, name, err)
+	}
+	return nil
+}
+
+// Get returns the whole object; errs.NotFound if it does not exist.
+func (s *Store) Get(ctx context.Context, name string) ([]byte, error) {
+	const op = "gcsblobs.Get"
+	if err := ValidName(name); err != nil {
+		return nil, errs.E(op, errs.Invalid, err)
+	}
+	r, err := s.bucket.Object(name).NewReader(ctx)
+	if err != nil {
+		return nil, classify(op, name, err)
+	}
+	defer r.Close()
+	buf := make([]byte, 0, max(r.Attrs.Size, 0))
+	data, err := readAll(r, buf)
+	if err != nil {
+		return nil, classify(op, name, err)
+	}
+	return data, nil
+}
+
+// readAll is io.ReadAll into a buffer sized in advance.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Delete removes the object; an absent object is not an error.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	const op = "gcsblobs.Delete"
+	if err := ValidName(name); err != nil {
+		return errs.E(op, errs.Invalid, err)
+	}
+	err := s.bucket.Object(name).Delete(ctx)
+	if err != nil && errs.KindOf(classify(op, name, err)) != errs.NotFound {
+		return classify(op, name, err)
+	}
+	return nil
+}
+
+// List returns the names of the objects whose names start with prefix, sorted.
+func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	const op = "gcsblobs.List"
+	q := &storage.Query{Prefix: prefix}
+	if err := q.SetAttrSelection([]string{"Name"}); err != nil {
+		return nil, errs.E(op, errs.Other, err)
+	}
+	it := s.bucket.Objects(ctx, q)
+	names := []string{}
+	for {
+		attrs, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, classify(op, prefix, err)
+		}
+		names = append(names, attrs.Name)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// Close releases nothing: the client belongs to the caller of New.
+func (s *Store) Close() error { return nil }
+
+// ValidName reports whether name is a portable object name: 1 to 1024 bytes
+// of UTF-8 without control characters or backslashes, made of non-empty
+// "/"-separated segments none of which starts with "." (so no ".", ".." or
+// hidden files), and not ending in ".metadata" (reserved by the local
+// filesystem backend). Cloud Storage accepts more; the local backend maps
+// names to file paths and needs these rules to be safe.
+func ValidName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("object name is empty")
+	case len(name) > maxNameBytes:
+		return fmt.Errorf("object name longer than %d bytes", maxNameBytes)
+	case !utf8.ValidString(name):
+		return errors.New("object name is not valid UTF-8")
+	case strings.HasSuffix(name, ".metadata"):
+		return errors.New(`object name ends in reserved suffix ".metadata"`)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return errors.New("object name contains a control character or backslash")
+		}
+	}
+	for seg := range strings.SplitSeq(name, "/") {
+		if seg == "" {
+			return errors.New("object name has an empty segment (leading, trailing or double slash)")
+		}
+		if seg[0] == '.' {
+			return errors.New(`object name has a segment starting with "."`)
+		}
+	}
+	return nil
+}
+
+// classify maps a storage client error to an errs kind. what is the object
+// name or list prefix (opaque ids, never PHI).
+func classify(op, what string, err error) error {
+	wrapped := fmt.Errorf("%q: %w", what, err)
+	return errs.E(op, kindOf(err), wrapped)
+}
+
+// kindOf decides the errs.Kind of a storage client error.
+func kindOf(err error) errs.Kind {
+	switch {
+	case errors.Is(err, storage.ErrObjectNotExist):
+		return errs.NotFound
+	case errors.Is(err, storage.ErrBucketNotExist):
+		// A missing bucket is a deployment fault, not a missing object.
+		return errs.Other
+	case errors.Is(err, context.DeadlineExceeded):
+		return errs.Unavailable
+	case errors.Is(err, context.Canceled):
+		return errs.Other
+	}
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) {
+		return httpKind(gerr.Code, gerr.Message)
+	}
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		return grpcKind(st.Code())
+	}
+	var uerr *url.Error
+	var nerr net.Error
+	if errors.As(err, &uerr) || errors.As(err, &nerr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return errs.Unavailable
+	}
+	return errs.Other
+}
+
+// httpKind maps a JSON API status code.
+func httpKind(code int, msg string) errs.Kind {
+	switch {
+	case code == http.StatusPreconditionFailed:
+		return errs.Exists // only DoesNotExist preconditions are sent
+	case code == http.StatusNotFound:
+		return errs.NotFound
+	case code == http.StatusBadRequest:
+		// We compute the checksum from our own bytes: a mismatch means
+		// the payload was damaged in transit, which a retry can fix.
+		m := strings.ToLower(msg)
+		if strings.Contains(m, "crc32c") || strings.Contains(m, "md5") {
+			return errs.Unavailable
+		}
+		return errs.Invalid
+	case code == http.StatusUnauthorized:
+		return errs.Unauthenticated
+	case code == http.StatusForbidden:
+		return errs.Permission
+	case code == http.StatusRequestEntityTooLarge:
+		return errs.TooLarge
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		return errs.Unavailable
+	}
+	return errs.Other
+}
+
+// grpcKind maps a gRPC status code (for clients built with storage.NewGRPCClient).
+func grpcKind(c codes.Code) errs.Kind {
+	switch c {
+	case codes.NotFound:
+		return errs.NotFound
+	case codes.FailedPrecondition, codes.AlreadyExists:
+		return errs.Exists
+	case codes.InvalidArgument, codes.OutOfRange:
+		return errs.Invalid
+	case codes.Unauthenticated:
+		return errs.Unauthenticated
+	case codes.PermissionDenied:
+		return errs.Permission
+	case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded,
+		codes.Aborted, codes.Internal, codes.DataLoss:
+		return errs.Unavailable
+	}
+	return errs.Other
+}

@@ -1,0 +1,257 @@
+package auth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/lensflow/lensflow/shared/errs"
+)
+
+// Key cache tuning. Google publishes its certificates with a max-age of
+// several hours and rotates with overlap, so the bounds below never bite in
+// production; they protect us from a JWKS that says "no-cache" (which would
+// make every request a fetch) or "cache for a year" (which would pin a
+// revoked key).
+const (
+	// minRefreshInterval is how often an unknown kid may trigger a refetch.
+	minRefreshInterval = 30 * time.Second
+	// defaultKeyTTL applies when the JWKS response has no usable max-age.
+	defaultKeyTTL = 5 * time.Minute
+	// minKeyTTL and maxKeyTTL clamp the max-age a JWKS server announces.
+	minKeyTTL = minRefreshInterval
+	maxKeyTTL = 24 * time.Hour
+	// maxStale is how long past expiry cached keys are still used when the
+	// JWKS endpoint cannot be reached (stale-if-error).
+	maxStale = time.Hour
+	// failureBackoff is how long a failed fetch is remembered before the next
+	// attempt, so an outage does not turn every request into a fetch.
+	failureBackoff = 2 * time.Second
+	// fetchTimeout bounds one JWKS fetch, whatever the request deadline.
+	fetchTimeout = 10 * time.Second
+	// maxJWKSBytes bounds a JWKS response body.
+	maxJWKSBytes = 1 << 20
+	// minRSABits is the smallest RSA modulus accepted from a JWKS.
+	minRSABits = 2048
+)
+
+// keyCache holds one issuer's public keys by kid, fetched lazily from its
+// JWKS URL. It is safe for concurrent use; concurrent misses share one fetch.
+type keyCache struct {
+	url    string
+	client *http.Client
+	now    func() time.Time
+
+	mu        sync.Mutex
+	keys      map[string][]jose.JSONWebKey
+	expires   time.Time // keys are fresh until then
+	lastFetch time.Time // time of the last fetch attempt (success or failure)
+	lastErr   error     // error of the last fetch attempt, nil on success
+	inflight  *fetchCall
+}
+
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+func newKeyCache(url string, client *http.Client, now func() time.Time) *keyCache {
+	return &keyCache{url: url, client: client, now: now}
+}
+
+// lookup returns the keys published under kid. It fetches the JWKS when the
+// cache is empty or expired, and refetches at most once per
+// minRefreshInterval when kid is unknown (key rotation). It returns an
+// errs.Unauthenticated ErrUnknownKey when the kid is not published, and an
+// errs.Unavailable ErrKeysUnavailable when keys cannot be fetched.
+func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
+	const op = "auth.keys"
+	for {
+		c.mu.Lock()
+		now := c.now()
+		fresh := c.keys != nil && now.Before(c.expires)
+		if ks, ok := c.keys[kid]; ok && fresh {
+			c.mu.Unlock()
+			return ks, nil
+		}
+		if call := c.inflight; call != nil {
+			c.mu.Unlock()
+			select {
+			case <-call.done:
+				continue // re-examine the cache the fetch filled
+			case <-ctx.Done():
+				return nil, errs.E(op, errs.Unavailable, fmt.Errorf("%w: %w", ErrKeysUnavailable, ctx.Err()))
+			}
+		}
+		sinceFetch := now.Sub(c.lastFetch)
+		switch {
+		case c.lastErr != nil && sinceFetch < failureBackoff:
+			// The endpoint just failed: do not hammer it.
+			err := c.lastErr
+			ks, ok := c.staleKey(kid, now)
+			c.mu.Unlock()
+			if ok {
+				return ks, nil
+			}
+			return nil, errs.E(op, errs.Unavailable, fmt.Errorf("%w: %w", ErrKeysUnavailable, err))
+		case fresh && sinceFetch < minRefreshInterval:
+			// Keys are fresh and were fetched moments ago: the kid is
+			// simply not ours. Refusing here keeps a stream of bogus kids
+			// from turning into a stream of fetches.
+			c.mu.Unlock()
+			return nil, errs.E(op, errs.Unauthenticated, ErrUnknownKey)
+		}
+		call := &fetchCall{done: make(chan struct{})}
+		c.inflight = call
+		c.mu.Unlock()
+
+		keys, ttl, err := c.fetch(ctx)
+
+		c.mu.Lock()
+		c.lastFetch = c.now()
+		c.lastErr = err
+		if err == nil {
+			c.keys = keys
+			c.expires = c.lastFetch.Add(ttl)
+		}
+		c.inflight = nil
+		call.err = err
+		close(call.done)
+		if err != nil {
+			ks, ok := c.staleKey(kid, c.lastFetch)
+			c.mu.Unlock()
+			if ok {
+				return ks, nil
+			}
+			return nil, errs.E(op, errs.Unavailable, fmt.Errorf("%w: %w", ErrKeysUnavailable, err))
+		}
+		ks, ok := c.keys[kid]
+		c.mu.Unlock()
+		if !ok {
+			return nil, errs.E(op, errs.Unauthenticated, ErrUnknownKey)
+		}
+		return ks, nil
+	}
+}
+
+// staleKey returns kid's keys from an expired cache that is still within
+// maxStale, for use while the JWKS endpoint is failing. c.mu must be held.
+func (c *keyCache) staleKey(kid string, now time.Time) ([]jose.JSONWebKey, bool) {
+	if c.keys == nil || now.After(c.expires.Add(maxStale)) {
+		return nil, false
+	}
+	ks, ok := c.keys[kid]
+	return ks, ok
+}
+
+// fetch downloads and parses the JWKS. It is detached from the caller's
+// cancellation (other requests may be waiting on it) but bounded by
+// fetchTimeout.
+func (c *keyCache) fetch(ctx context.Context) (map[string][]jose.JSONWebKey, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxJWKSBytes))
+		return nil, 0, fmt.Errorf("GET %s: status %d", c.url, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("GET %s: %w", c.url, err)
+	}
+	if len(body) > maxJWKSBytes {
+		return nil, 0, fmt.Errorf("GET %s: key set larger than %d bytes", c.url, maxJWKSBytes)
+	}
+	keys, err := parseKeySet(body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("GET %s: %w", c.url, err)
+	}
+	return keys, cacheTTL(resp.Header), nil
+}
+
+// parseKeySet decodes a JWKS, keeping the public RSA (>= 2048 bits) and
+// P-256 ECDSA signature keys that have a kid. Keys it cannot use (other
+// types, encryption keys, private or symmetric keys) are skipped rather than
+// failing the whole set, so one exotic key cannot lock everyone out.
+func parseKeySet(body []byte) (map[string][]jose.JSONWebKey, error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, errors.New("key set is not valid JSON")
+	}
+	keys := make(map[string][]jose.JSONWebKey)
+	for _, raw := range set.Keys {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(raw); err != nil {
+			continue
+		}
+		if k.KeyID == "" || !k.IsPublic() || (k.Use != "" && k.Use != "sig") || !usableKey(k.Key) {
+			continue
+		}
+		keys[k.KeyID] = append(keys[k.KeyID], k)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("key set has no usable signature keys")
+	}
+	return keys, nil
+}
+
+// usableKey reports whether key is a public key one of our algorithms can
+// verify with.
+func usableKey(key any) bool {
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		return k.N.BitLen() >= minRSABits
+	case *ecdsa.PublicKey:
+		return k.Curve == elliptic.P256()
+	}
+	return false
+}
+
+// cacheTTL derives how long a JWKS response may be cached from its
+// Cache-Control max-age (less its Age), clamped to [minKeyTTL, maxKeyTTL].
+func cacheTTL(h http.Header) time.Duration {
+	ttl := defaultKeyTTL
+	for _, cc := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(cc, ",") {
+			name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
+			if !strings.EqualFold(name, "max-age") {
+				continue
+			}
+			secs, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
+			if err != nil || secs < 0 {
+				continue
+			}
+			if age, err := strconv.ParseInt(h.Get("Age"), 10, 64); err == nil && age > 0 {
+				secs -= age
+			}
+			if secs > int64(maxKeyTTL/time.Second) {
+				secs = int64(maxKeyTTL / time.Second)
+			}
+			ttl = time.Duration(secs) * time.Second
+		}
+	}
+	return min(max(ttl, minKeyTTL), maxKeyTTL)
+}

@@ -1,0 +1,482 @@
+// Package auth verifies the bearer tokens that authenticate every lensflow
+// request and, for local development, issues them.
+//
+// One Verifier serves production and the local stack alike. It trusts a
+// fixed list of issuers (Identity Platform for clinic and lab users, Google
+// OIDC for services such as Pub/Sub push and Cloud Scheduler, and the
+// development issuer locally), each with its own audiences and JWKS. A token
+// is checked for an allowed algorithm (RS256 or ES256), a kid published by
+// the issuer it names, its signature, its issuer, audience, expiry, issue
+// and not-before times, its subject and its role. The clinic a caller acts
+// for comes only from the verified clinic_id claim. There is no way to turn
+// verification off.
+//
+// Failures are errs.Unauthenticated with a short reason safe to show a
+// client (see Reason), or errs.Unavailable when an issuer's keys cannot be
+// fetched. Tokens are never echoed in errors.
+package auth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/json"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/lensflow/lensflow/shared/errs"
+)
+
+// TokenKind says which principals an issuer may vouch for.
+type TokenKind int
+
+const (
+	// UserTokens are clinic practitioners and lab staff: the role claim must
+	// be "practitioner" (with a clinic_id) or "lab".
+	UserTokens TokenKind = iota + 1
+	// ServiceTokens are machine callers: every token is RoleService, its
+	// role and clinic_id claims are ignored, and its email must be in
+	// AllowedEmails with email_verified true.
+	ServiceTokens
+	// AnyTokens lets the role claim decide: role "service" is checked as a
+	// service token (AllowedEmails, email_verified), any other role as a
+	// user token. Only the development issuer uses it, so that one local
+	// issuer can sign both practitioner tokens and push-delivery tokens.
+	// Never use it for an issuer whose users can influence their own claims.
+	AnyTokens
+)
+
+func (k TokenKind) String() string {
+	switch k {
+	case UserTokens:
+		return "user tokens"
+	case ServiceTokens:
+		return "service tokens"
+	case AnyTokens:
+		return "any tokens"
+	}
+	return fmt.Sprintf("TokenKind(%d)", int(k))
+}
+
+// IssuerConfig describes one trusted token issuer.
+type IssuerConfig struct {
+	// Issuer is the exact iss value of its tokens.
+	Issuer string
+	// Aliases are other exact iss values meaning the same issuer (Google
+	// OIDC tokens may say "accounts.google.com" without the scheme).
+	Aliases []string
+	// Audiences lists the accepted aud values; a token must name one.
+	Audiences []string
+	// JWKSURL is where the issuer publishes its public keys. It must be
+	// https, or http on a loopback host (the local stack and tests).
+	JWKSURL string
+	// Kind says which principals this issuer vouches for.
+	Kind TokenKind
+	// AllowedEmails are the service account emails accepted for service
+	// tokens (ServiceTokens, or role "service" under AnyTokens).
+	AllowedEmails []string
+	// HTTPClient fetches the JWKS; nil means a client with a 10 s timeout.
+	HTTPClient *http.Client
+}
+
+// Config configures a Verifier.
+type Config struct {
+	// Issuers are the trusted issuers; at least one, iss values unique.
+	Issuers []IssuerConfig
+	// Leeway tolerates clock skew on exp, nbf and iat; 0 means 60 s.
+	Leeway time.Duration
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// Production issuer endpoints.
+const (
+	identityPlatformIssuerPrefix = "https://securetoken.google.com/"
+	identityPlatformJWKSURL      = "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+	googleIssuer                 = "https://accounts.google.com"
+	googleIssuerAlias            = "accounts.google.com"
+	googleJWKSURL                = "https://www.googleapis.com/oauth2/v3/certs"
+)
+
+// IdentityPlatform returns the configuration for Identity Platform (Firebase
+// Auth) ID tokens of projectID: clinic practitioners and lab staff, with the
+// custom claims clinic_id and role.
+func IdentityPlatform(projectID string) IssuerConfig {
+	return IssuerConfig{
+		Issuer:    identityPlatformIssuerPrefix + projectID,
+		Audiences: []string{projectID},
+		JWKSURL:   identityPlatformJWKSURL,
+		Kind:      UserTokens,
+	}
+}
+
+// GoogleOIDC returns the configuration for Google-signed OIDC ID tokens of
+// service accounts (Pub/Sub push, Cloud Scheduler, other functions).
+// audiences are the accepted aud values (usually the receiving service's
+// URL, as set on the push subscription or scheduler job) and emails the
+// service accounts allowed to call. Unlike idtoken.Validate, the Verifier
+// checks the issuer and the email.
+func GoogleOIDC(audiences []string, emails []string) IssuerConfig {
+	return IssuerConfig{
+		Issuer:        googleIssuer,
+		Aliases:       []string{googleIssuerAlias},
+		Audiences:     append([]string(nil), audiences...),
+		JWKSURL:       googleJWKSURL,
+		Kind:          ServiceTokens,
+		AllowedEmails: append([]string(nil), emails...),
+	}
+}
+
+// Verifier verifies bearer tokens against a fixed set of trusted issuers.
+// It is safe for concurrent use.
+type Verifier struct {
+	byIss  map[string]*issuer
+	leeway time.Duration
+	now    func() time.Time
+}
+
+type issuer struct {
+	cfg       IssuerConfig
+	audiences map[string]bool
+	emails    map[string]bool // lower-cased
+	keys      *keyCache
+}
+
+// allowedAlgs is the signature algorithm allowlist: never none, never HMAC.
+var allowedAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+
+const (
+	defaultLeeway = 60 * time.Second
+	maxLeeway     = 5 * time.Minute
+)
+
+// NewVerifier checks cfg and returns a Verifier. No keys are fetched until
+// the first token of an issuer arrives. Configuration mistakes are
+// errs.Invalid.
+func NewVerifier(cfg Config) (*Verifier, error) {
+	const op = "auth.NewVerifier"
+	if len(cfg.Issuers) == 0 {
+		return nil, errs.Ef(op, errs.Invalid, "no trusted issuers")
+	}
+	v := &Verifier{byIss: make(map[string]*issuer), leeway: cfg.Leeway, now: cfg.Now}
+	switch {
+	case v.leeway == 0:
+		v.leeway = defaultLeeway
+	case v.leeway < 0 || v.leeway > maxLeeway:
+		return nil, errs.Ef(op, errs.Invalid, "leeway %v outside (0, %v]", v.leeway, maxLeeway)
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	for i, ic := range cfg.Issuers {
+		is, err := newIssuer(ic, v.now)
+		if err != nil {
+			return nil, errs.E(op, errs.Invalid, fmt.Errorf("issuer %d: %w", i, err))
+		}
+		for _, iss := range append([]string{ic.Issuer}, ic.Aliases...) {
+			if _, dup := v.byIss[iss]; dup {
+				return nil, errs.Ef(op, errs.Invalid, "issuer %d: %q is configured twice", i, iss)
+			}
+			v.byIss[iss] = is
+		}
+	}
+	return v, nil
+}
+
+func newIssuer(ic IssuerConfig, now func() time.Time) (*issuer, error) {
+	if ic.Issuer == "" {
+		return nil, fmt.Errorf("empty Issuer")
+	}
+	for _, a := range ic.Aliases {
+		if a == "" {
+			return nil, fmt.Errorf("%s: empty alias", ic.Issuer)
+		}
+	}
+	if len(ic.Audiences) == 0 {
+		return nil, fmt.Errorf("%s: no audiences", ic.Issuer)
+	}
+	is := &issuer{cfg: ic, audiences: make(map[string]bool), emails: make(map[string]bool)}
+	for _, a := range ic.Audiences {
+		if a == "" {
+			return nil, fmt.Errorf("%s: empty audience", ic.Issuer)
+		}
+		is.audiences[a] = true
+	}
+	for _, e := range ic.AllowedEmails {
+		if e == "" || !strings.Contains(e, "@") {
+			return nil, fmt.Errorf("%s: allowed email %q is not an email", ic.Issuer, e)
+		}
+		is.emails[strings.ToLower(e)] = true
+	}
+	switch ic.Kind {
+	case UserTokens, AnyTokens:
+	case ServiceTokens:
+		if len(is.emails) == 0 {
+			return nil, fmt.Errorf("%s: service tokens need AllowedEmails", ic.Issuer)
+		}
+	default:
+		return nil, fmt.Errorf("%s: unknown Kind %v", ic.Issuer, ic.Kind)
+	}
+	if err := checkJWKSURL(ic.JWKSURL); err != nil {
+		return nil, fmt.Errorf("%s: %w", ic.Issuer, err)
+	}
+	client := ic.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: fetchTimeout}
+	}
+	is.keys = newKeyCache(ic.JWKSURL, client, now)
+	return is, nil
+}
+
+// checkJWKSURL insists on https, except for http on a loopback host, so a
+// network attacker cannot substitute keys.
+func checkJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("JWKSURL %q is not an absolute URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if host == "localhost" {
+			return nil
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("JWKSURL %q: http is allowed only on a loopback host", raw)
+	}
+	return fmt.Errorf("JWKSURL %q: scheme must be https", raw)
+}
+
+// tokenClaims are the claims lensflow reads from a token.
+type tokenClaims struct {
+	jwt.Claims
+	ClinicID      string           `json:"clinic_id"`
+	Role          string           `json:"role"`
+	Email         string           `json:"email"`
+	EmailVerified flexBool         `json:"email_verified"`
+	AuthTime      *jwt.NumericDate `json:"auth_time"`
+}
+
+// flexBool accepts true/false and, as some older Google tokens carry, the
+// strings "true"/"false".
+type flexBool bool
+
+func (b *flexBool) UnmarshalJSON(data []byte) error {
+	switch string(data) {
+	case "true", `"true"`:
+		*b = true
+	case "false", `"false"`, "null":
+		*b = false
+	default:
+		return fmt.Errorf("email_verified is not a boolean")
+	}
+	return nil
+}
+
+// header is the part of the JOSE header we look at before go-jose does
+// (decoded with go-jose's case-sensitive JSON, like the rest of the token).
+type header struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+}
+
+// Verify checks raw, a compact JWS, and returns the principal it proves.
+// The issuer is chosen by the token's (unverified) iss; everything is then
+// verified with that issuer's keys and rules. Failures are
+// errs.Unauthenticated wrapping one of the Err* reasons, or
+// errs.Unavailable (ErrKeysUnavailable) when the issuer's keys cannot be
+// fetched.
+func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
+	const op = "auth.Verify"
+	fail := func(reason error) (Principal, error) {
+		return Principal{}, errs.E(op, errs.Unauthenticated, reason)
+	}
+	if raw == "" {
+		return fail(ErrMissingToken)
+	}
+	if len(raw) > maxTokenLen {
+		return fail(ErrMalformedToken)
+	}
+	// Read the header ourselves first, so that a disallowed algorithm gets
+	// its own reason; go-jose then enforces the same allowlist.
+	hdr, ok := peekHeader(raw)
+	if !ok {
+		return fail(ErrMalformedToken)
+	}
+	if !algAllowed(hdr.Alg) {
+		return fail(ErrUnsupportedAlg)
+	}
+	tok, err := jwt.ParseSigned(raw, allowedAlgs)
+	if err != nil || len(tok.Headers) != 1 {
+		return fail(ErrMalformedToken)
+	}
+	h := tok.Headers[0]
+	if h.Algorithm != hdr.Alg {
+		return fail(ErrMalformedToken)
+	}
+	if h.KeyID == "" {
+		return fail(ErrMissingKeyID)
+	}
+	// Decode the claims before trusting them: a payload that is not our
+	// claim shape is malformed whatever its signature. The iss read here
+	// picks the issuer; the signature check below then covers these exact
+	// bytes, so every claim used afterwards is authentic.
+	var claims tokenClaims
+	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
+		return fail(ErrMalformedToken)
+	}
+	is, ok := v.byIss[claims.Issuer]
+	if !ok {
+		return fail(ErrUnknownIssuer)
+	}
+	candidates, err := is.keys.lookup(ctx, h.KeyID)
+	if err != nil {
+		return Principal{}, errs.E(op, errs.KindOf(err), err)
+	}
+	verified := false
+	for _, k := range candidates {
+		if pub, ok := keyFor(k, h.Algorithm); ok && tok.Claims(pub) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return fail(ErrBadSignature)
+	}
+
+	if !is.audienceOK(claims.Audience) {
+		return fail(ErrWrongAudience)
+	}
+	now := v.now()
+	if claims.Expiry == nil {
+		return fail(ErrMissingExpiry)
+	}
+	if now.After(claims.Expiry.Time().Add(v.leeway)) {
+		return fail(ErrExpired)
+	}
+	if claims.NotBefore != nil && now.Add(v.leeway).Before(claims.NotBefore.Time()) {
+		return fail(ErrNotYetValid)
+	}
+	if claims.IssuedAt == nil {
+		return fail(ErrMissingIssuedAt)
+	}
+	if now.Add(v.leeway).Before(claims.IssuedAt.Time()) {
+		return fail(ErrIssuedInFuture)
+	}
+	if claims.AuthTime != nil && now.Add(v.leeway).Before(claims.AuthTime.Time()) {
+		return fail(ErrIssuedInFuture)
+	}
+	if claims.Subject == "" {
+		return fail(ErrMissingSubject)
+	}
+
+	p := Principal{Subject: claims.Subject, Email: claims.Email, Issuer: is.cfg.Issuer}
+	service := is.cfg.Kind == ServiceTokens || (is.cfg.Kind == AnyTokens && claims.Role == string(RoleService))
+	if service {
+		if !is.emails[strings.ToLower(claims.Email)] {
+			return fail(ErrEmailNotAllowed)
+		}
+		if !claims.EmailVerified {
+			return fail(ErrEmailNotVerified)
+		}
+		p.Role = RoleService
+		return p, nil
+	}
+	switch Role(claims.Role) {
+	case RolePractitioner:
+		if claims.ClinicID == "" {
+			return fail(ErrMissingClinic)
+		}
+	case RoleLab:
+	default:
+		// Includes "service" from a user-token issuer: users cannot make
+		// themselves services.
+		return fail(ErrInvalidRole)
+	}
+	if claims.ClinicID != "" && !validClinicID(claims.ClinicID) {
+		return fail(ErrInvalidClinic)
+	}
+	p.Role = Role(claims.Role)
+	p.ClinicID = claims.ClinicID
+	return p, nil
+}
+
+func (is *issuer) audienceOK(aud jwt.Audience) bool {
+	for _, a := range aud {
+		if is.audiences[a] {
+			return true
+		}
+	}
+	return false
+}
+
+// peekHeader decodes the JOSE header of a compact JWS without trusting it.
+func peekHeader(raw string) (header, bool) {
+	var h header
+	seg, _, ok := strings.Cut(raw, ".")
+	if !ok || seg == "" {
+		return h, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return h, false
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return h, false
+	}
+	return h, true
+}
+
+func algAllowed(alg string) bool {
+	for _, a := range allowedAlgs {
+		if string(a) == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// keyFor returns the public key of k if it may verify a signature made with
+// alg: the key type must match the algorithm, and a key that declares its
+// own alg must declare this one. This is what stops a token from choosing
+// how our keys are used.
+func keyFor(k jose.JSONWebKey, alg string) (any, bool) {
+	if k.Algorithm != "" && k.Algorithm != alg {
+		return nil, false
+	}
+	switch pub := k.Key.(type) {
+	case *rsa.PublicKey:
+		return pub, alg == string(jose.RS256)
+	case *ecdsa.PublicKey:
+		return pub, alg == string(jose.ES256)
+	}
+	return nil, false
+}
+
+// validClinicID reports whether id is a plausible clinic id: 1 to 128
+// letters, digits, '-' or '_'. Clinic ids become parts of document paths,
+// so anything else is refused even from a trusted issuer.
+func validClinicID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,148 @@
+package httpkit
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/logging"
+)
+
+type loggerKey struct{}
+type requestIDKey struct{}
+
+// RequestID returns the id of the request being served ("" outside Serve).
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey{}).(string)
+	return s
+}
+
+// WithRequest returns ctx carrying a request id, its trace and a logger; it is
+// what Serve does for HTTP requests, exposed for event handlers.
+func WithRequest(ctx context.Context, log *slog.Logger, id string, t logging.Trace) context.Context {
+	ctx = logging.WithTrace(ctx, t)
+	ctx = context.WithValue(ctx, requestIDKey{}, id)
+	return context.WithValue(ctx, loggerKey{}, log)
+}
+
+// Serve wraps a function's handler with what every request needs: a request
+// id and trace from the incoming headers, a logger in the context, panic
+// recovery (500, never a stack trace to the client), and one access log line
+// with the status and latency. The logged path is the route pattern, not the
+// raw URL, so ids never multiply log cardinality; no query strings are logged.
+func Serve(log *slog.Logger, function string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		t := logging.TraceFromRequest(r)
+		id := t.TraceID[:16] + t.SpanID
+		l := log.With("function", function)
+		ctx := WithRequest(r.Context(), l, id, t)
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		sw.Header().Set("X-Request-Id", id)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				l.ErrorContext(ctx, "panic serving request", "panic", sanitizePanic(p), "stack", string(debug.Stack()))
+				if !sw.wrote {
+					Error(sw, r, errs.E("panic", errs.Other, nil))
+				}
+			}
+			level := slog.LevelInfo
+			if sw.status >= 500 {
+				level = slog.LevelError
+			}
+			l.LogAttrs(ctx, level, "request",
+				slog.Group("httpRequest",
+					slog.String("requestMethod", r.Method),
+					slog.String("requestUrl", routeOf(r)),
+					slog.Int("status", sw.status),
+					slog.Int64("responseSize", sw.n),
+					slog.String("latency", time.Since(start).String()),
+					slog.String("protocol", r.Proto)),
+				slog.String("requestId", id))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+func routeOf(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	return r.URL.Path
+}
+
+func sanitizePanic(p any) string {
+	if e, ok := p.(error); ok {
+		return e.Error()
+	}
+	if s, ok := p.(string); ok {
+		return s
+	}
+	return "non-error panic"
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(s int) {
+	if !w.wrote {
+		w.status, w.wrote = s, true
+	}
+	w.ResponseWriter.WriteHeader(s)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Verifier verifies bearer tokens (auth.Verifier in production and locally).
+type Verifier interface {
+	Verify(ctx context.Context, raw string) (auth.Principal, error)
+}
+
+// Authenticate requires a verified bearer token with one of roles and puts
+// the principal in the request context. No token or a bad one is 401; a
+// verified principal with another role is 403.
+func Authenticate(v Verifier, roles []auth.Role, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, err := auth.BearerToken(r)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		p, err := v.Verify(r.Context(), raw)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		if !slices.Contains(roles, p.Role) {
+			Error(w, r, errs.Ef("authorize", errs.Permission, "role %q may not use this route", p.Role))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// Principal returns the authenticated principal (Authenticate must have run).
+func Principal(r *http.Request) auth.Principal {
+	p, _ := auth.PrincipalFrom(r.Context())
+	return p
+}

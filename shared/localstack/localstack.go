@@ -1,0 +1,277 @@
+// Package localstack assembles every registered function into one HTTP
+// server on embedded backends: the local stack of `go run ./scripts/local`
+// and of the end-to-end tests. The caller imports the function packages it
+// wants served (their init registers them with package platform).
+//
+// Events are delivered to their consumer functions as Cloud Run receives
+// them (binary-mode CloudEvents wrapping the Pub/Sub message, with a service
+// bearer token), with retries and a dead-letter topic per subscription. A
+// development issuer signs tokens; the same verifier as production checks
+// them.
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/eventhttp"
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/platform"
+	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+// Project is the project id the local stack pretends to run in.
+const Project = "lensflow-local"
+
+// Options configure Start.
+type Options struct {
+	Addr    string    // listen address, e.g. 127.0.0.1:8080 (":0" style ports allowed)
+	DataDir string    // where everything is kept between runs
+	Log     io.Writer // structured logs; nil means os.Stdout
+	// Config overrides the embedded defaults (e.g. from the environment);
+	// DataDir and the development issuer URL are always set by Start.
+	Config wire.Config
+	// RetryBackoff is the wait before a failed delivery is retried; nil
+	// means the broker's default (exponential, capped).
+	RetryBackoff func(attempt int) time.Duration
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	URL    string            // base URL, e.g. http://127.0.0.1:8080
+	Tokens map[string]string // demo clinic -> practitioner bearer token
+	App    *wire.App
+	Local  *wire.Local
+
+	srv      *http.Server
+	done     chan struct{} // closed when the server stops
+	serveErr error
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	closeMu  sync.Once
+	closeEr  error
+}
+
+// Start wires the app on embedded backends, mounts every registered
+// function, starts event delivery and the outbox relay, writes
+// <data>/dev-tokens.json and serves until Shutdown.
+func Start(ctx context.Context, o Options) (st *Stack, err error) {
+	if o.Log == nil {
+		o.Log = os.Stdout
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+	base := "http://" + ln.Addr().String()
+	cfg := o.Config
+	cfg.Profile, cfg.DataDir, cfg.DevIssuerURL = "local", o.DataDir, base+auth.DevIssuerPath
+	if cfg.Project == "" {
+		cfg.Project = Project
+	}
+	app, local, err := wire.Open(ctx, cfg, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	if local == nil || local.Broker == nil || local.DevIssuer == nil {
+		app.Close()
+		return nil, errors.New("the local stack needs the local events broker and the dev issuer (LENSFLOW_EVENTS=local, LENSFLOW_AUTH_ISSUERS including dev)")
+	}
+	st = &Stack{URL: base, App: app, Local: local, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			st.stopBackground()
+			app.Close()
+		}
+	}()
+	// Nothing is in flight yet: remove files of uploads a crash cut short.
+	if n, err := wire.ScanService(app).SweepOrphans(ctx); err != nil {
+		return nil, fmt.Errorf("sweeping orphaned scan files: %w", err)
+	} else if n > 0 {
+		app.Log.Info("removed scan files of interrupted uploads", "count", n)
+	}
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	st.stop = stop
+
+	mux := http.NewServeMux()
+	mux.Handle("GET "+auth.DevJWKSPath, local.DevIssuer.JWKSHandler())
+	index := map[string]any{}
+	tokens := &serviceToken{issuer: local.DevIssuer}
+	for _, f := range platform.Functions() {
+		h, err := platform.Handler(app, f)
+		if err != nil {
+			return nil, err
+		}
+		if f.HTTP != nil {
+			for _, p := range f.Routes {
+				mux.Handle(p, h)
+			}
+			index[f.Name] = map[string]any{"routes": f.Routes}
+			continue
+		}
+		spec := platform.Subscription(f)
+		if err := local.Broker.EnsureTopic(ctx, spec.Topic); err != nil {
+			return nil, err
+		}
+		if err := local.Broker.EnsureSubscription(ctx, spec); err != nil {
+			return nil, err
+		}
+		path := "/internal/events/" + f.Name
+		mux.Handle("POST "+path, h)
+		index[f.Name] = map[string]any{"consumes": spec.Topic, "subscription": spec.Name,
+			"deadLetterTopic": spec.DeadLetterTopic, "endpoint": path}
+		st.wg.Add(1)
+		go func(f platform.Function, spec ports.SubscriptionSpec, h http.Handler) {
+			defer st.wg.Done()
+			err := eventhttp.Push(bg, local.Broker, spec, Project, h, eventhttp.PushOptions{
+				Token:   tokens.get,
+				Backoff: o.RetryBackoff,
+				OnResult: func(d ports.Delivery, status int, err error) {
+					if status >= 300 || err != nil {
+						app.Log.Warn("event delivery failed; will retry", "function", f.Name, "subscription", spec.Name,
+							"eventId", d.Event.ID, "attempt", d.Attempt, "status", status)
+					}
+				},
+			})
+			if err != nil && bg.Err() == nil {
+				app.Log.Error("event delivery stopped", "subscription", spec.Name, "error", err.Error())
+			}
+		}(f, spec, h)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		httpkit.JSON(w, http.StatusOK, map[string]any{"service": "lensflow local stack", "functions": index})
+	})
+
+	st.wg.Add(1)
+	go func() {
+		defer st.wg.Done()
+		relay(bg, app)
+	}()
+
+	st.Tokens = map[string]string{}
+	for _, c := range auth.DevClinics {
+		t, err := local.DevIssuer.MintDemoPractitioner(c)
+		if err != nil {
+			return nil, err
+		}
+		st.Tokens[c] = t
+	}
+	st.srv = platform.NewServer(mux)
+	go func() { st.serveErr = st.srv.Serve(ln); close(st.done) }()
+	// Written last: its presence tells scripts the stack is ready.
+	if err := writeTokens(filepath.Join(o.DataDir, "dev-tokens.json"), st.Tokens); err != nil {
+		st.srv.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// Shutdown stops accepting requests, lets in-flight ones finish (up to
+// platform.DrainTimeout), stops event delivery and closes the backends.
+func (st *Stack) Shutdown() error {
+	st.closeMu.Do(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), platform.DrainTimeout)
+		defer cancel()
+		err := st.srv.Shutdown(sctx)
+		<-st.done
+		if e := st.serveErr; !errors.Is(e, http.ErrServerClosed) && err == nil {
+			err = e
+		}
+		st.stopBackground()
+		st.closeEr = errors.Join(err, st.App.Close())
+	})
+	return st.closeEr
+}
+
+// Done is closed when the server stops; Err then says why.
+func (st *Stack) Done() <-chan struct{} { return st.done }
+
+// Err is the server's exit error once Done is closed.
+func (st *Stack) Err() error {
+	select {
+	case <-st.done:
+		if errors.Is(st.serveErr, http.ErrServerClosed) {
+			return nil
+		}
+		return st.serveErr
+	default:
+		return nil
+	}
+}
+
+func (st *Stack) stopBackground() {
+	if st.stop != nil {
+		st.stop()
+	}
+	st.wg.Wait()
+}
+
+func relay(ctx context.Context, app *wire.App) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	minAge := time.Duration(0)
+	for {
+		if n, err := app.Relay.Flush(ctx, minAge); n > 0 || (err != nil && ctx.Err() == nil) {
+			app.Log.Info("outbox relay published pending events", "published", n, "error", fmt.Sprint(err))
+		}
+		minAge = 2 * time.Second
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// serviceToken mints and caches the bearer token local event deliveries
+// carry, as Pub/Sub push attaches an OIDC token.
+type serviceToken struct {
+	issuer *auth.DevIssuer
+	mu     sync.Mutex
+	tok    string
+	exp    time.Time
+}
+
+func (s *serviceToken) get(context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Until(s.exp) < time.Minute {
+		t, err := s.issuer.MintService(time.Hour)
+		if err != nil {
+			return "", err
+		}
+		s.tok, s.exp = t, time.Now().Add(time.Hour)
+	}
+	return s.tok, nil
+}
+
+func writeTokens(path string, toks map[string]string) error {
+	b, err := json.MarshalIndent(toks, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

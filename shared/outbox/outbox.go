@@ -1,0 +1,95 @@
+// Package outbox makes "change the state and emit the event" atomic: an event
+// is written into the outbox collection in the same transaction as the change
+// that caused it, then published and removed. A crash or a failed publish
+// between commit and publish loses nothing: the entry stays until a later
+// Flush publishes it. Delivery is therefore at least once, and consumers
+// deduplicate on the event id.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/ports"
+)
+
+// Collection holds pending events.
+const Collection = "outbox"
+
+// Entry is one pending event.
+type Entry struct {
+	Topic   string      `json:"topic"`
+	Event   ports.Event `json:"event"`
+	Created time.Time   `json:"created"`
+}
+
+// Add records e for topic inside tx. The event's ID is the entry's id.
+func Add(tx ports.Tx, topic string, e ports.Event) error {
+	return tx.Create(Collection, e.ID, Entry{Topic: topic, Event: e, Created: e.Time})
+}
+
+// Relay publishes outbox entries.
+type Relay struct {
+	Docs      ports.Documents
+	Publisher ports.Publisher
+	Log       *slog.Logger
+}
+
+// Send publishes the entries with the given event ids now (typically right
+// after the transaction that added them committed) and removes them. Entries
+// that fail to publish stay for Flush; the first error is returned.
+func (r *Relay) Send(ctx context.Context, ids ...string) error {
+	var first error
+	for _, id := range ids {
+		var e Entry
+		if err := r.Docs.Get(ctx, Collection, id, &e); err != nil {
+			continue // already sent by someone else
+		}
+		if err := r.publish(ctx, id, e); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Flush publishes every entry older than minAge, oldest first, and removes
+// it. It returns how many were published and the errors met.
+func (r *Relay) Flush(ctx context.Context, minAge time.Duration) (int, error) {
+	docs, err := r.Docs.Query(ctx, ports.Query{Collection: Collection, OrderBy: "created", Limit: 500})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var all []error
+	cutoff := time.Now().Add(-minAge)
+	for _, d := range docs {
+		var e Entry
+		if err := d.Decode(&e); err != nil {
+			all = append(all, err)
+			continue
+		}
+		if e.Created.After(cutoff) {
+			continue
+		}
+		if err := r.publish(ctx, d.ID, e); err != nil {
+			all = append(all, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(all...)
+}
+
+func (r *Relay) publish(ctx context.Context, id string, e Entry) error {
+	if err := r.Publisher.Publish(ctx, e.Topic, e.Event); err != nil {
+		if r.Log != nil {
+			r.Log.WarnContext(ctx, "outbox publish failed; will retry", "eventId", id, "topic", e.Topic, "error", err.Error())
+		}
+		return err
+	}
+	return r.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+		return tx.Delete(Collection, id)
+	})
+}

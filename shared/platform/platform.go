@@ -1,0 +1,194 @@
+// Package platform is how a lensflow function is declared, served and
+// deployed. A function registers itself once (in its package's init) with
+// its name, its public routes or the topic it consumes, and a constructor
+// from the wired App. From that one declaration:
+//
+//   - the functions framework knows it (functions.HTTP / functions.CloudEvent),
+//     so FUNCTION_TARGET=<Name> serving and buildpack function deploys work;
+//   - Main serves it alone as a Cloud Run service that drains in-flight
+//     requests on SIGTERM;
+//   - the local stack mounts every function in one process;
+//   - the deployment checks can compare the routes with the load balancer.
+package platform
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/eventhttp"
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+// EventFunc is a CloudEvent function as the functions framework defines it.
+type EventFunc = func(ctx context.Context, e cloudevents.Event) error
+
+// Function declares one deployable function. Exactly one of HTTP and Event is set.
+type Function struct {
+	Name string // exported name, e.g. "Scans"; also FUNCTION_TARGET and the service name suffix
+	// Routes are the ServeMux patterns ("METHOD /path/{param}") the function
+	// answers on the public entry point. HTTP must return a handler for each.
+	Routes []string
+	HTTP   func(app *wire.App) (map[string]http.Handler, error)
+	// Topic is the topic an event function consumes.
+	Topic string
+	Event func(app *wire.App) (EventFunc, error)
+}
+
+var (
+	mu       sync.Mutex
+	registry = map[string]Function{}
+)
+
+// Register declares f. It panics on a malformed or duplicate declaration,
+// which is a programming error found at start-up.
+func Register(f Function) {
+	if f.Name == "" || (f.HTTP == nil) == (f.Event == nil) || (f.Event != nil && f.Topic == "") || (f.HTTP != nil && len(f.Routes) == 0) {
+		panic(fmt.Sprintf("platform: malformed function declaration %q", f.Name))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[f.Name]; dup {
+		panic("platform: function registered twice: " + f.Name)
+	}
+	registry[f.Name] = f
+	lazy := &lazyHandler{f: f}
+	if f.HTTP != nil {
+		functions.HTTP(f.Name, lazy.ServeHTTP)
+	} else {
+		functions.CloudEvent(f.Name, lazy.event)
+	}
+}
+
+// Functions returns every registered function, sorted by name.
+func Functions() []Function {
+	mu.Lock()
+	defer mu.Unlock()
+	names := slices.Sorted(maps.Keys(registry))
+	out := make([]Function, 0, len(names))
+	for _, n := range names {
+		out = append(out, registry[n])
+	}
+	return out
+}
+
+// Lookup returns the function registered as name.
+func Lookup(name string) (Function, bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	f, ok := registry[name]
+	return f, ok
+}
+
+// Handler builds the complete HTTP handler of f on app: GET /healthz, the
+// function's routes (HTTP) or its event endpoint at "/" (Event: binary or
+// structured CloudEvents and Pub/Sub push envelopes, service tokens only),
+// wrapped with request ids, trace, logging and panic recovery.
+func Handler(app *wire.App, f Function) (http.Handler, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok", "function": f.Name})
+	})
+	switch {
+	case f.HTTP != nil:
+		routes, err := f.HTTP(app)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w", f.Name, err)
+		}
+		got := slices.Sorted(maps.Keys(routes))
+		want := slices.Clone(f.Routes)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			return nil, fmt.Errorf("function %s: handlers for %v, declared routes %v", f.Name, got, want)
+		}
+		for p, h := range routes {
+			mux.Handle(p, h)
+		}
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			httpkit.Error(w, r, errs.Ef("route", errs.NotFound, "no route for %s %s", r.Method, r.URL.Path))
+		})
+	default:
+		fn, err := f.Event(app)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w", f.Name, err)
+		}
+		mux.Handle("POST /", httpkit.Authenticate(app.Verifier, []auth.Role{auth.RoleService}, eventhttp.Handler(fn)))
+	}
+	return httpkit.Serve(app.Log, f.Name, mux), nil
+}
+
+// lazyHandler serves a function under the functions framework's own server,
+// wiring the App from the environment on first use.
+type lazyHandler struct {
+	f   Function
+	mu  sync.Mutex
+	h   http.Handler
+	fn  EventFunc
+	app *wire.App
+}
+
+func (l *lazyHandler) init() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.app != nil {
+		return nil
+	}
+	app, err := wire.FromEnv(context.Background())
+	if err != nil {
+		return err
+	}
+	if l.f.HTTP != nil {
+		h, err := Handler(app, l.f)
+		if err != nil {
+			_ = app.Close()
+			return err
+		}
+		l.h = h
+	} else {
+		fn, err := l.f.Event(app)
+		if err != nil {
+			_ = app.Close()
+			return err
+		}
+		l.fn = fn
+	}
+	l.app = app
+	return nil
+}
+
+func (l *lazyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := l.init(); err != nil {
+		httpkit.Error(w, r, errs.E("start", errs.Unavailable, err))
+		return
+	}
+	l.h.ServeHTTP(w, r)
+}
+
+func (l *lazyHandler) event(ctx context.Context, e cloudevents.Event) error {
+	if err := l.init(); err != nil {
+		return err
+	}
+	return l.fn(ctx, e)
+}
+
+// Subscription is the subscription through which event function f consumes
+// its topic, with its dead-letter topic: the same names locally and in
+// Terraform.
+func Subscription(f Function) ports.SubscriptionSpec {
+	name := f.Topic + "-to-" + strings.ToLower(f.Name)
+	return ports.SubscriptionSpec{Name: name, Topic: f.Topic, DeadLetterTopic: name + "-dead-letter",
+		MaxDeliveryAttempts: 5, AckDeadline: 60 * time.Second}
+}

@@ -1,0 +1,89 @@
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+// DrainTimeout is how long in-flight requests may take to finish after
+// SIGTERM. Cloud Run kills the container 10 s after SIGTERM.
+const DrainTimeout = 8 * time.Second
+
+// NewServer returns an http.Server with the timeouts lensflow uses.
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// Serve serves srv on ln until ctx is done, then stops accepting and lets
+// in-flight requests finish for up to DrainTimeout.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", DrainTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}
+
+// Main runs the named function as a Cloud Run service: wires the App from
+// the environment, listens on $PORT (default 8080) and drains on SIGTERM.
+func Main(name string) {
+	if err := run(name); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+func run(name string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	f, ok := Lookup(name)
+	if !ok {
+		return fmt.Errorf("no function registered as %q", name)
+	}
+	app, err := wire.FromEnv(ctx)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	h, err := Handler(app, f)
+	if err != nil {
+		return err
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	ln, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		return err
+	}
+	app.Log.Info("serving", "function", name, "port", port)
+	return Serve(ctx, NewServer(h), ln, app.Log)
+}

@@ -1,0 +1,360 @@
+package scans
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/outbox"
+	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/topo"
+)
+
+// MaxScanBytes bounds an uploaded scan file.
+const MaxScanBytes = 16 << 20
+
+// Actor is who is acting, from the verified token (never from the request).
+type Actor struct {
+	Subject   string
+	Role      string
+	ClinicID  string
+	RequestID string
+}
+
+// Service runs the scan lifecycle over the ports.
+type Service struct {
+	Docs   ports.Documents
+	Blobs  ports.Blobs
+	Sealer ports.Sealer
+	Relay  *outbox.Relay
+	Audit  audit.Logger
+	Now    func() time.Time
+	NewID  func() string
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) newID() string {
+	if s.NewID != nil {
+		return s.NewID()
+	}
+	return uuid.NewString()
+}
+
+// associatedData binds a ciphertext to what it belongs to: length-prefixed
+// parts, so no two different tuples encode alike.
+func associatedData(parts ...string) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+		b = append(b, p...)
+	}
+	return b
+}
+
+// AssociatedDataForScan is the associated data a scan's stored file is
+// sealed with: it binds the ciphertext to its clinic, patient and scan, so a
+// file swapped between scans fails to decrypt.
+func AssociatedDataForScan(sc Scan) []byte {
+	return associatedData("scan", sc.ClinicID, sc.PatientID, sc.ID)
+}
+
+func (s *Service) audit(ctx context.Context, a Actor, action, resource, outcome string) error {
+	if s.Audit == nil {
+		return nil
+	}
+	err := s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: a.Role, Clinic: a.ClinicID,
+		Action: action, Resource: resource, Outcome: outcome, RequestID: a.RequestID})
+	if err != nil {
+		return errs.E("audit", errs.Unavailable, err)
+	}
+	return nil
+}
+
+// PatientInput is the body of a create-patient request.
+type PatientInput struct {
+	Name      string `json:"name"`
+	BirthDate string `json:"birthDate"`
+}
+
+func (in PatientInput) validate(today time.Time) error {
+	const op = "patients.create"
+	name := strings.TrimSpace(in.Name)
+	switch {
+	case name == "":
+		return errs.Field(op, "name", "required")
+	case utf8.RuneCountInString(name) > 200:
+		return errs.Field(op, "name", "longer than 200 characters")
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return errs.Field(op, "name", "contains control characters")
+	}
+	d, err := time.Parse("2006-01-02", in.BirthDate)
+	switch {
+	case in.BirthDate == "":
+		return errs.Field(op, "birthDate", "required (YYYY-MM-DD)")
+	case err != nil:
+		return errs.Field(op, "birthDate", "not a date in the form YYYY-MM-DD")
+	case d.After(today):
+		return errs.Field(op, "birthDate", "is in the future")
+	case d.Year() < 1900:
+		return errs.Field(op, "birthDate", "is before 1900")
+	}
+	return nil
+}
+
+// CreatePatient records a patient of the actor's clinic; name and birth date
+// are stored only sealed.
+func (s *Service) CreatePatient(ctx context.Context, a Actor, in PatientInput) (Patient, error) {
+	if err := in.validate(s.now()); err != nil {
+		return Patient{}, err
+	}
+	p := Patient{ID: s.newID(), ClinicID: a.ClinicID, Created: s.now()}
+	plain, _ := json.Marshal(PatientDetails{Name: strings.TrimSpace(in.Name), BirthDate: in.BirthDate})
+	sealed, err := s.Sealer.Encrypt(plain, associatedData("patient", p.ClinicID, p.ID))
+	if err != nil {
+		return Patient{}, errs.E("patients.create: seal", errs.Unavailable, err)
+	}
+	p.Sealed = sealed
+	if err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+		return tx.Create(PatientsCollection, p.ID, p)
+	}); err != nil {
+		return Patient{}, err
+	}
+	return p, s.audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
+}
+
+// patient returns the actor's clinic's patient, or NotFound for a patient
+// of another clinic (never confirming it exists).
+func (s *Service) patient(ctx context.Context, a Actor, id string) (Patient, error) {
+	var p Patient
+	if !validID(id) {
+		return p, errs.E("patients.get", errs.NotFound, fmt.Errorf("patient not found"))
+	}
+	err := s.Docs.Get(ctx, PatientsCollection, id, &p)
+	if errs.Is(errs.NotFound, err) || (err == nil && p.ClinicID != a.ClinicID) {
+		return Patient{}, errs.E("patients.get", errs.NotFound, fmt.Errorf("patient not found"))
+	}
+	return p, err
+}
+
+// UploadInput is one scan upload.
+type UploadInput struct {
+	PatientID string
+	Eye       string // query parameter eye
+	LensType  string // query parameter lensType
+	Rx        string // query parameter rx (dioptres), optional
+	HVID      string // query parameter hvid (mm), optional
+	File      []byte
+}
+
+func parseOptional(field, v string, lo, hi float64) (*float64, error) {
+	if v == "" {
+		return nil, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, errs.Field("scans.upload", field, "not a number")
+	}
+	if f < lo || f > hi {
+		return nil, errs.Field("scans.upload", field, "out of range [%g, %g]", lo, hi)
+	}
+	return &f, nil
+}
+
+// Upload validates the scan fully, stores it envelope-encrypted, records it
+// and announces it, in that order: a scan record exists only once its file
+// is completely stored, and its event is committed with it (outbox).
+func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, error) {
+	const op = "scans.upload"
+	if in.Eye != "OD" && in.Eye != "OS" {
+		return Scan{}, errs.Field(op, "eye", "must be OD or OS")
+	}
+	if !contains(LensTypes, in.LensType) {
+		return Scan{}, errs.Field(op, "lensType", "must be one of %s", strings.Join(LensTypes, ", "))
+	}
+	rx, err := parseOptional("rx", in.Rx, -30, 30)
+	if err != nil {
+		return Scan{}, err
+	}
+	hvid, err := parseOptional("hvid", in.HVID, 9, 14)
+	if err != nil {
+		return Scan{}, err
+	}
+	if _, err := s.patient(ctx, a, in.PatientID); err != nil {
+		return Scan{}, err
+	}
+	surf, ids, err := topo.Parse(in.File, topo.Options{})
+	if err != nil {
+		return Scan{}, errs.E(op, errs.Invalid, err)
+	}
+	if surf.Eye != "" && string(surf.Eye) != in.Eye {
+		return Scan{}, errs.Field(op, "eye", "is %s but the file says %s", in.Eye, surf.Eye)
+	}
+
+	sc := Scan{ID: s.newID(), ClinicID: a.ClinicID, PatientID: in.PatientID, Eye: in.Eye, LensType: in.LensType,
+		RxD: rx, HVIDMM: hvid, Format: surf.Format, Points: len(surf.X), Bytes: len(in.File),
+		Status: StatusReceived, Received: s.now()}
+	sc.Object = "scans/" + sc.ID
+	if ids != nil && !ids.Empty() {
+		plain, _ := json.Marshal(ids)
+		if sc.SealedIdentifiers, err = s.Sealer.Encrypt(plain, associatedData("scan-identifiers", sc.ClinicID, sc.PatientID, sc.ID)); err != nil {
+			return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
+		}
+	}
+	sealed, err := s.Sealer.Encrypt(in.File, AssociatedDataForScan(sc))
+	if err != nil {
+		return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
+	}
+	if err := s.Blobs.Put(ctx, sc.Object, sealed, ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: true}); err != nil {
+		return Scan{}, err
+	}
+	ev := ports.Event{ID: s.newID(), Type: TypeScanReceived, Source: EventSource, Subject: "scans/" + sc.ID,
+		Time: sc.Received, Data: mustJSON(ScanReceived{ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID})}
+	err = s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+		if err := tx.Create(ScansCollection, sc.ID, sc); err != nil {
+			return err
+		}
+		return outbox.Add(tx, TopicScanReceived, ev)
+	})
+	if err != nil {
+		// The record was not written: remove the file so nothing is left behind.
+		_ = s.Blobs.Delete(context.WithoutCancel(ctx), sc.Object)
+		return Scan{}, err
+	}
+	if err := s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success); err != nil {
+		return Scan{}, err
+	}
+	if s.Relay != nil {
+		// Best effort: a failed publish stays in the outbox for the relay.
+		_ = s.Relay.Send(context.WithoutCancel(ctx), ev.ID)
+	}
+	return sc, nil
+}
+
+// Get returns a scan of the actor's clinic (NotFound for other clinics').
+func (s *Service) Get(ctx context.Context, a Actor, id string) (Scan, error) {
+	sc, err := s.scan(ctx, a, id)
+	if err != nil {
+		if errs.Is(errs.NotFound, err) {
+			_ = s.audit(ctx, a, "scan.read", "scans/"+safeID(id), audit.Denied)
+		}
+		return Scan{}, err
+	}
+	return sc, s.audit(ctx, a, "scan.read", "scans/"+sc.ID, audit.Success)
+}
+
+func (s *Service) scan(ctx context.Context, a Actor, id string) (Scan, error) {
+	var sc Scan
+	if !validID(id) {
+		return sc, errs.E("scans.get", errs.NotFound, fmt.Errorf("scan not found"))
+	}
+	err := s.Docs.Get(ctx, ScansCollection, id, &sc)
+	if errs.Is(errs.NotFound, err) || (err == nil && sc.ClinicID != a.ClinicID) {
+		return Scan{}, errs.E("scans.get", errs.NotFound, fmt.Errorf("scan not found"))
+	}
+	return sc, err
+}
+
+// GetDesign returns the design of a scan of the actor's clinic. A scan not
+// yet designed is errs.Conflict with its status; a failed one says why.
+func (s *Service) GetDesign(ctx context.Context, a Actor, scanID string) (Design, error) {
+	sc, err := s.scan(ctx, a, scanID)
+	if err != nil {
+		if errs.Is(errs.NotFound, err) {
+			_ = s.audit(ctx, a, "design.read", "scans/"+safeID(scanID)+"/design", audit.Denied)
+		}
+		return Design{}, err
+	}
+	switch sc.Status {
+	case StatusReceived:
+		return Design{}, errs.Ef("designs.get", errs.Conflict, "the scan is still being designed (status %q); try again shortly", sc.Status)
+	case StatusFailed:
+		return Design{}, errs.Ef("designs.get", errs.Conflict, "design failed: %s", sc.Reason)
+	}
+	var d designDoc
+	if err := s.Docs.Get(ctx, DesignsCollection, sc.ID, &d); err != nil {
+		return Design{}, err
+	}
+	plain, err := s.Sealer.Decrypt(d.Sealed, associatedData("design", sc.ClinicID, sc.PatientID, sc.ID))
+	if err != nil {
+		return Design{}, errs.E("designs.get: unseal", errs.Other, err)
+	}
+	var out Design
+	if err := json.Unmarshal(plain, &out); err != nil {
+		return Design{}, errs.E("designs.get: decode", errs.Other, err)
+	}
+	return out, s.audit(ctx, a, "design.read", "scans/"+sc.ID+"/design", audit.Success)
+}
+
+// validID accepts the shape of the ids this service issues, so malformed
+// path segments are NotFound without touching storage or logs.
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func safeID(id string) string {
+	if validID(id) {
+		return id
+	}
+	return "(malformed)"
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// SweepOrphans deletes stored scan files that have no scan record: the
+// remains of uploads that crashed between storing the file and committing
+// the record. Call it only when no upload is in flight (at start-up of the
+// single-process local stack); it returns how many it removed.
+func (s *Service) SweepOrphans(ctx context.Context) (int, error) {
+	names, err := s.Blobs.List(ctx, "scans/")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		var sc Scan
+		err := s.Docs.Get(ctx, ScansCollection, strings.TrimPrefix(name, "scans/"), &sc)
+		if !errs.Is(errs.NotFound, err) {
+			if err != nil {
+				return n, err
+			}
+			continue
+		}
+		if err := s.Blobs.Delete(ctx, name); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

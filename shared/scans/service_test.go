@@ -1,0 +1,345 @@
+package scans_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
+	"github.com/lensflow/lensflow/shared/adapters/envelope"
+	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
+	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/outbox"
+	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/topo/topotest"
+)
+
+type fixture struct {
+	svc   *scans.Service
+	docs  ports.Documents
+	blobs ports.Blobs
+	audit *audit.Memory
+	north scans.Actor
+	south scans.Actor
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	docs, err := boltdocs.Open(filepath.Join(dir, "docs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { docs.Close() })
+	blobs, err := gcsblobs.OpenMemory(ctx, "scans")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	sealer, err := envelope.Open(ctx, "file://"+filepath.Join(dir, "kek.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := &audit.Memory{}
+	return &fixture{
+		svc:  &scans.Service{Docs: docs, Blobs: blobs, Sealer: sealer, Audit: mem},
+		docs: docs, blobs: blobs, audit: mem,
+		north: scans.Actor{Subject: "dr-north", Role: "practitioner", ClinicID: "demo-north", RequestID: "r1"},
+		south: scans.Actor{Subject: "dr-south", Role: "practitioner", ClinicID: "demo-south", RequestID: "r2"},
+	}
+}
+
+func (f *fixture) patient(t testing.TB, a scans.Actor) string {
+	t.Helper()
+	p, err := f.svc.CreatePatient(context.Background(), a, scans.PatientInput{Name: "ZZCANARY Person", BirthDate: "1970-01-02"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.ID
+}
+
+func sampleCSV() []byte {
+	return topotest.Reference().CSV("# patient: ZZCANARY Person", "# serial: SN-ZZCANARY-1")
+}
+
+func TestCreatePatientValidatesAndSeals(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		in    scans.PatientInput
+		field string
+	}{
+		{scans.PatientInput{BirthDate: "1970-01-01"}, "name"},
+		{scans.PatientInput{Name: "A\x00B", BirthDate: "1970-01-01"}, "name"},
+		{scans.PatientInput{Name: strings.Repeat("a", 201), BirthDate: "1970-01-01"}, "name"},
+		{scans.PatientInput{Name: "A"}, "birthDate"},
+		{scans.PatientInput{Name: "A", BirthDate: "02/03/1970"}, "birthDate"},
+		{scans.PatientInput{Name: "A", BirthDate: "2999-01-01"}, "birthDate"},
+		{scans.PatientInput{Name: "A", BirthDate: "1850-01-01"}, "birthDate"},
+	} {
+		_, err := f.svc.CreatePatient(ctx, f.north, tc.in)
+		if !errs.Is(errs.Invalid, err) || errs.FieldOf(err) != tc.field {
+			t.Errorf("%+v: got %v, want Invalid on %s", tc.in, err, tc.field)
+		}
+	}
+	id := f.patient(t, f.north)
+	var raw json.RawMessage
+	if err := f.docs.Get(ctx, scans.PatientsCollection, id, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("ZZCANARY")) || bytes.Contains(raw, []byte("1970-01-02")) {
+		t.Fatalf("patient document holds identifying fields in clear: %s", raw)
+	}
+}
+
+func TestUploadValidatesBeforeStoring(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid := f.patient(t, f.north)
+	good := sampleCSV()
+	for _, tc := range []struct {
+		name  string
+		in    scans.UploadInput
+		kind  errs.Kind
+		field string
+	}{
+		{"bad eye", scans.UploadInput{PatientID: pid, Eye: "left", LensType: "rgp", File: good}, errs.Invalid, "eye"},
+		{"bad lens type", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "soft", File: good}, errs.Invalid, "lensType"},
+		{"rx not a number", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", Rx: "NaN", File: good}, errs.Invalid, "rx"},
+		{"rx out of range", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", Rx: "-45", File: good}, errs.Invalid, "rx"},
+		{"hvid out of range", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "scleral", HVID: "30", File: good}, errs.Invalid, "hvid"},
+		{"eye contradicts file", scans.UploadInput{PatientID: pid, Eye: "OS", LensType: "rgp", File: good}, errs.Invalid, "eye"},
+		{"ragged file", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: []byte("x,y,z\n0,0,0\n1,2\n")}, errs.Invalid, "line 3"},
+		{"binary file", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: []byte{0, 1, 2, 0xff, 0xfe}}, errs.Invalid, ""},
+		{"unknown patient", scans.UploadInput{PatientID: "nope", Eye: "OD", LensType: "rgp", File: good}, errs.NotFound, ""},
+		{"other clinic's patient", scans.UploadInput{PatientID: f.patient(t, f.south), Eye: "OD", LensType: "rgp", File: good}, errs.NotFound, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.svc.Upload(ctx, f.north, tc.in)
+			if errs.KindOf(err) != tc.kind {
+				t.Fatalf("got %v (%v), want %v", err, errs.KindOf(err), tc.kind)
+			}
+			if tc.field != "" && errs.FieldOf(err) != tc.field {
+				t.Fatalf("field %q, want %q (%v)", errs.FieldOf(err), tc.field, err)
+			}
+		})
+	}
+	if names, _ := f.blobs.List(ctx, ""); len(names) != 0 {
+		t.Fatalf("rejected uploads left objects behind: %v", names)
+	}
+	if docs, _ := f.docs.Query(ctx, ports.Query{Collection: scans.ScansCollection}); len(docs) != 0 {
+		t.Fatalf("rejected uploads left records behind: %d", len(docs))
+	}
+}
+
+func TestUploadThenDesign(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid := f.patient(t, f.north)
+	file := sampleCSV()
+	sc, err := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", Rx: "-2.5", HVID: "11.8", File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Status != scans.StatusReceived || sc.Points != 15365 || sc.Format != "xyz-csv" || *sc.RxD != -2.5 {
+		t.Fatalf("scan %+v", sc)
+	}
+
+	// Stored as ciphertext, under an opaque name, with header identifiers only sealed.
+	stored, err := f.blobs.Get(ctx, sc.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(file), "\n")
+	for _, l := range lines[6:20] {
+		if bytes.Contains(stored, []byte(l)) {
+			t.Fatalf("stored object contains a line of the scan: %q", l)
+		}
+	}
+	var raw json.RawMessage
+	_ = f.docs.Get(ctx, scans.ScansCollection, sc.ID, &raw)
+	if bytes.Contains(raw, []byte("ZZCANARY")) || strings.Contains(sc.Object, pid) {
+		t.Fatalf("scan record or object name leaks identifiers: %s %s", raw, sc.Object)
+	}
+
+	// The event is in the outbox, ids only.
+	pending, err := f.docs.Query(ctx, ports.Query{Collection: outbox.Collection})
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("outbox: %v %d", err, len(pending))
+	}
+	var e outbox.Entry
+	_ = pending[0].Decode(&e)
+	var data scans.ScanReceived
+	if err := json.Unmarshal(e.Event.Data, &data); err != nil || data.ScanID != sc.ID || data.ClinicID != "demo-north" || e.Topic != scans.TopicScanReceived {
+		t.Fatalf("event %+v data %+v", e, data)
+	}
+	if bytes.Contains(pending[0].Data, []byte("ZZCANARY")) {
+		t.Fatal("event carries PHI")
+	}
+
+	// Not designed yet.
+	if _, err := f.svc.GetDesign(ctx, f.north, sc.ID); !errs.Is(errs.Conflict, err) {
+		t.Fatalf("design before designing: %v", err)
+	}
+	// Design, three times: one effect.
+	for i := 0; i < 3; i++ {
+		if err := f.svc.DesignScan(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := f.svc.Get(ctx, f.north, sc.ID)
+	if err != nil || got.Status != scans.StatusDesigned || got.Designed == nil {
+		t.Fatalf("after design: %+v %v", got, err)
+	}
+	d, err := f.svc.GetDesign(ctx, f.north, sc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := d.Surface
+	if math.Abs(s.ApicalRadiusMM-7.8) > 1e-3 || math.Abs(s.ShapeFactorP-0.75) > 1e-3 || math.Abs(s.Eccentricity-0.5) > 1e-3 ||
+		math.Abs(s.FlatKD-43.27) > 0.01 || math.Abs(s.SagMM["8"]-1.0819) > 1e-3 || math.Abs(s.SagMM["10"]-1.7498) > 1e-3 {
+		t.Fatalf("design surface %+v", s)
+	}
+	if s.SagSource["10"] != "measured" {
+		t.Fatalf("10 mm sag source %q", s.SagSource["10"])
+	}
+
+	// Other clinic: 404 for scan and design, audited as denied.
+	if _, err := f.svc.Get(ctx, f.south, sc.ID); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("other clinic read the scan: %v", err)
+	}
+	if _, err := f.svc.GetDesign(ctx, f.south, sc.ID); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("other clinic read the design: %v", err)
+	}
+	counts := map[string]int{}
+	for _, r := range f.audit.Records() {
+		counts[r.Action+"/"+r.Outcome]++
+	}
+	want := map[string]int{"patient.create/success": 1, "scan.create/success": 1, "scan.read/success": 2, "design.create/success": 1,
+		"design.read/success": 1, "scan.read/denied": 1, "design.read/denied": 1}
+	for k, v := range want {
+		if counts[k] != v {
+			t.Errorf("audit %s = %d, want %d (all: %v)", k, counts[k], v, counts)
+		}
+	}
+}
+
+func TestDesignFailures(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid := f.patient(t, f.north)
+
+	// Too little data for the design: marked failed with a reason, not retried.
+	small := topotest.Cornea{RadiusMM: 2.0}.CSV()
+	sc, err := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: small})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: pid}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.svc.Get(ctx, f.north, sc.ID)
+	if got.Status != scans.StatusFailed || got.Reason == "" {
+		t.Fatalf("small scan: %+v", got)
+	}
+	if _, err := f.svc.GetDesign(ctx, f.north, sc.ID); !errs.Is(errs.Conflict, err) || !strings.Contains(err.Error(), "design failed") {
+		t.Fatalf("design of a failed scan: %v", err)
+	}
+
+	// A tampered object fails its integrity check.
+	sc2, err := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: sampleCSV()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := f.blobs.Get(ctx, sc2.Object)
+	b[len(b)/2] ^= 1
+	if err := f.blobs.Put(ctx, sc2.Object, b, ports.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc2.ID, ClinicID: sc2.ClinicID, PatientID: pid}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = f.svc.Get(ctx, f.north, sc2.ID)
+	if got.Status != scans.StatusFailed || !strings.Contains(got.Reason, "integrity") {
+		t.Fatalf("tampered scan: %+v", got)
+	}
+
+	// An event whose ids do not match the record is ignored.
+	sc3, _ := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: sampleCSV()})
+	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc3.ID, ClinicID: "demo-south", PatientID: pid}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.svc.Get(ctx, f.north, sc3.ID); got.Status != scans.StatusReceived {
+		t.Fatalf("mismatched event changed the scan: %+v", got)
+	}
+}
+
+func TestSweepOrphans(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid := f.patient(t, f.north)
+	sc, err := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: sampleCSV()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An upload that crashed after storing its file but before its record.
+	if err := f.blobs.Put(ctx, "scans/orphan-1", []byte("sealed"), ports.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := f.svc.SweepOrphans(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("swept %d, %v", n, err)
+	}
+	names, _ := f.blobs.List(ctx, "scans/")
+	if len(names) != 1 || names[0] != sc.Object {
+		t.Fatalf("left %v", names)
+	}
+}
+
+// BenchmarkUpload measures the upload path on embedded adapters: parse and
+// validate 15,365 points, seal, store the object, commit record and outbox.
+func BenchmarkUpload(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	pid := f.patient(b, f.north)
+	file := topotest.Reference().CSV()
+	b.SetBytes(int64(len(file)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: file}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDesignScan measures the design step: read and unseal the object,
+// parse, fit the conic, seal and commit the design.
+func BenchmarkDesignScan(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	pid := f.patient(b, f.north)
+	file := topotest.Reference().CSV()
+	var evs []scans.ScanReceived
+	for i := 0; i < b.N; i++ {
+		sc, err := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: file})
+		if err != nil {
+			b.Fatal(err)
+		}
+		evs = append(evs, scans.ScanReceived{ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: pid})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := f.svc.DesignScan(ctx, evs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,44 @@
+// Command gensample writes the README walkthrough scan
+// shared/topo/testdata/sample-od.csv: the handbook's reference cornea (R0
+// 7.80 mm, p 0.75) on a 0.1 mm grid to 7 mm radius, with 1 micron noise,
+// right eye. Run it with go generate in shared/topo.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/topo"
+	"github.com/lensflow/lensflow/shared/topo/topotest"
+)
+
+func main() {
+	out := flag.String("o", "", "output file (default standard output)")
+	flag.Parse()
+	c := topotest.Reference()
+	c.NoiseUM = 1
+	c.Device = "lensflow synthetic (conic R0 7.80 mm, p 0.75, noise 1 um)"
+	s := c.Surface()
+	s.CapturedAt = time.Date(2026, 1, 15, 9, 30, 0, 0, time.UTC)
+	for i := range s.Z { // microns are plenty for a walkthrough file
+		s.Z[i] = math.Round(s.Z[i]*1e6) / 1e6
+	}
+	var b bytes.Buffer
+	b.WriteString("# lensflow sample scan; synthetic, no patient data\n")
+	if err := topo.EncodeXYZ(&b, s); err != nil {
+		fmt.Fprintln(os.Stderr, "gensample:", err)
+		os.Exit(1)
+	}
+	if *out == "" {
+		os.Stdout.Write(b.Bytes())
+		return
+	}
+	if err := os.WriteFile(*out, b.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "gensample:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,424 @@
+package topo
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lensflow/lensflow/shared/errs"
+)
+
+// FormatXYZCSV is the name of the vendor-neutral point cloud format: the
+// lab's own exchange format and the format of synthetic test surfaces.
+//
+// Layout (UTF-8 text, LF or CRLF line endings):
+//
+//	# eye: OD
+//	# device: Pentacam HR
+//	# captured: 2026-03-01T10:15:00Z
+//	x,y,z
+//	-0.1000,0.0000,0.000641
+//	...
+//
+// Optional leading "# key: value" lines carry metadata. Known keys: eye
+// (OD/OS, also right/left), device, captured (RFC 3339, or
+// "2006-01-02 15:04[:05]" or "2006-01-02" read in Options.Location), units
+// (must be mm). Identifier keys (patient/name, dob/birth date,
+// chart/patient id/mrn, serial) and any other key go to Identifiers, never
+// to the Surface. "#" lines without a colon are comments and are dropped;
+// "#" lines after the header row are comments too.
+//
+// Then one header row naming the columns x, y and z (any order, any case),
+// then one row per point of three finite numbers in millimetres, comma
+// separated, with optional spaces. Blank lines are ignored. |x| and |y| must
+// not exceed MaxAbsXYMM, |z| not MaxAbsZMM. Points without data are simply
+// absent.
+const FormatXYZCSV = "xyz-csv"
+
+func init() { Register(xyzCSV{}) }
+
+type xyzCSV struct{}
+
+func (xyzCSV) Name() string { return FormatXYZCSV }
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// Detect is Likely when the first line that is neither blank nor a comment
+// is an x,y,z header, and Weak when it is a row of three numbers or when
+// head holds only "#" lines (so that Parse can say what is missing).
+func (xyzCSV) Detect(head []byte) int {
+	if looksBinary(head, true) {
+		return NoMatch
+	}
+	head = bytes.TrimPrefix(head, utf8BOM)
+	comments := false
+	for len(head) > 0 {
+		var line []byte
+		line, head = cutLine(head)
+		line = trimSpaceBytes(line)
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == '#' {
+			comments = true
+			continue
+		}
+		if _, ok := xyzHeader(line); ok {
+			return Likely
+		}
+		if isNumberRow(line) {
+			return Weak
+		}
+		return NoMatch
+	}
+	if comments {
+		return Weak // only "#" lines so far: a long metadata block, or a file with no header
+	}
+	return NoMatch
+}
+
+// Parse parses an xyz-csv file in one pass over its bytes.
+func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
+	const op = "topo.xyzcsv"
+	opts = opts.withDefaults()
+	if n := min(len(data), 4096); looksBinary(data[:n], n < len(data)) {
+		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
+	}
+	data = bytes.TrimPrefix(data, utf8BOM)
+
+	s := &Surface{}
+	id := &Identifiers{}
+	var (
+		cols       [3]int // cols[k] is the coordinate (0 x, 1 y, 2 z) in column k
+		headerLine int    // 0 until the header row is seen
+		eyeLine    int
+		line       int
+	)
+	for pos := 0; pos < len(data); {
+		var b []byte
+		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+			b, pos = data[pos:pos+i], pos+i+1
+		} else {
+			b, pos = data[pos:], len(data)
+		}
+		line++
+		b = trimSpaceBytes(b)
+		if len(b) == 0 {
+			continue
+		}
+		if b[0] == '#' {
+			if headerLine == 0 {
+				if err := xyzMeta(op, b, line, &eyeLine, s, id, opts); err != nil {
+					return nil, nil, err
+				}
+			}
+			continue
+		}
+		if headerLine == 0 {
+			c, ok := xyzHeader(b)
+			if !ok {
+				return nil, nil, errs.Field(op, lineField(line), "expected the header row x,y,z")
+			}
+			cols, headerLine = c, line
+			// Size the point slices once: no row is shorter than "0,0,0\n",
+			// and rows are usually about as long as the first one.
+			rem := len(data) - pos
+			lineLen := rem
+			if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+				lineLen = i + 1
+			}
+			est := min(rem/max(lineLen, 1)*9/8+8, rem/6+1, opts.MaxPoints+1)
+			s.X = make([]float64, 0, est)
+			s.Y = make([]float64, 0, est)
+			s.Z = make([]float64, 0, est)
+			continue
+		}
+
+		var v [3]float64
+		rest := b
+		for k := range 3 {
+			var f []byte
+			if k < 2 {
+				i := bytes.IndexByte(rest, ',')
+				if i < 0 {
+					return nil, nil, xyzRowError(op, b, line, headerLine)
+				}
+				f, rest = rest[:i], rest[i+1:]
+			} else {
+				if bytes.IndexByte(rest, ',') >= 0 {
+					return nil, nil, xyzRowError(op, b, line, headerLine)
+				}
+				f = rest
+			}
+			f = trimSpaceBytes(f)
+			name := axisNames[cols[k]]
+			if len(f) == 0 {
+				return nil, nil, errs.Field(op, lineField(line), "column %d (%s) is empty", k+1, name)
+			}
+			x, err := strconv.ParseFloat(string(f), 64)
+			if err != nil || !finite(x) {
+				if isFloatSyntax(err) {
+					if _, ok := xyzHeader(b); ok {
+						return nil, nil, errs.Field(op, lineField(line), "duplicate header row (the header is on line %d)", headerLine)
+					}
+					return nil, nil, errs.Field(op, lineField(line), "column %d (%s) is not a number", k+1, name)
+				}
+				return nil, nil, errs.Field(op, lineField(line), "column %d (%s) is not a finite number", k+1, name)
+			}
+			v[cols[k]] = x
+		}
+		switch {
+		case math.Abs(v[0]) > MaxAbsXYMM:
+			return nil, nil, errs.Field(op, lineField(line), "x is outside +-%g mm", MaxAbsXYMM)
+		case math.Abs(v[1]) > MaxAbsXYMM:
+			return nil, nil, errs.Field(op, lineField(line), "y is outside +-%g mm", MaxAbsXYMM)
+		case math.Abs(v[2]) > MaxAbsZMM:
+			return nil, nil, errs.Field(op, lineField(line), "z is outside +-%g mm", MaxAbsZMM)
+		}
+		if len(s.X) >= opts.MaxPoints {
+			return nil, nil, errs.Ef(op, errs.TooLarge, "more than %d points", opts.MaxPoints)
+		}
+		s.X = append(s.X, v[0])
+		s.Y = append(s.Y, v[1])
+		s.Z = append(s.Z, v[2])
+	}
+	switch {
+	case headerLine == 0:
+		return nil, nil, errs.Ef(op, errs.Invalid, "no header row x,y,z")
+	case len(s.X) == 0:
+		return nil, nil, errs.Ef(op, errs.Invalid, "no points")
+	case len(s.X) < opts.MinPoints:
+		return nil, nil, errs.Ef(op, errs.Invalid, "only %d points; at least %d are needed", len(s.X), opts.MinPoints)
+	}
+	s.Format = FormatXYZCSV
+	return s, id, nil
+}
+
+var axisNames = [3]string{"x", "y", "z"}
+
+// xyzRowError explains a row with the wrong number of values, or a second
+// header row.
+func xyzRowError(op string, b []byte, line, headerLine int) error {
+	if _, ok := xyzHeader(b); ok {
+		return errs.Field(op, lineField(line), "duplicate header row (the header is on line %d)", headerLine)
+	}
+	return errs.Field(op, lineField(line), "expected 3 values, got %d", bytes.Count(b, []byte{','})+1)
+}
+
+func isFloatSyntax(err error) bool {
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrSyntax
+}
+
+func lineField(n int) string { return "line " + strconv.Itoa(n) }
+
+// xyzHeader reports whether line is a header naming x, y and z once each,
+// and which coordinate each column holds.
+func xyzHeader(line []byte) (cols [3]int, ok bool) {
+	var seen [3]bool
+	for k := range 3 {
+		var f []byte
+		if k < 2 {
+			i := bytes.IndexByte(line, ',')
+			if i < 0 {
+				return cols, false
+			}
+			f, line = line[:i], line[i+1:]
+		} else {
+			if bytes.IndexByte(line, ',') >= 0 {
+				return cols, false
+			}
+			f = line
+		}
+		f = trimSpaceBytes(f)
+		if len(f) != 1 {
+			return cols, false
+		}
+		c := int(f[0]|0x20) - 'x' // lower-case, then x=0, y=1, z=2
+		if c < 0 || c > 2 || seen[c] {
+			return cols, false
+		}
+		seen[c], cols[k] = true, c
+	}
+	return cols, true
+}
+
+// isNumberRow reports whether line is three comma-separated numbers.
+func isNumberRow(line []byte) bool {
+	fields := bytes.Split(line, []byte{','})
+	if len(fields) != 3 {
+		return false
+	}
+	for _, f := range fields {
+		if _, err := strconv.ParseFloat(string(trimSpaceBytes(f)), 64); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// xyzMeta reads one leading "# key: value" line into s or id.
+func xyzMeta(op string, b []byte, line int, eyeLine *int, s *Surface, id *Identifiers, opts Options) error {
+	body := trimSpaceBytes(bytes.TrimLeft(b, "#"))
+	i := bytes.IndexByte(body, ':')
+	if i < 0 {
+		return nil // a free-text comment: not kept
+	}
+	if !utf8.Valid(body) {
+		return errs.Field(op, lineField(line), "metadata is not UTF-8 text")
+	}
+	for _, r := range string(body) {
+		if r < ' ' && r != '\t' || r == 0x7f {
+			return errs.Field(op, lineField(line), "metadata holds control characters")
+		}
+	}
+	key := normKey(body[:i])
+	val := string(trimSpaceBytes(body[i+1:]))
+	if val == "" {
+		return nil
+	}
+	switch key {
+	case "eye", "laterality":
+		var e Eye
+		switch strings.ToUpper(val) {
+		case "OD", "RIGHT", "R":
+			e = OD
+		case "OS", "LEFT", "L":
+			e = OS
+		default:
+			return errs.Field(op, lineField(line), "eye must be OD or OS")
+		}
+		if s.Eye != "" && s.Eye != e {
+			return errs.Field(op, lineField(line), "eye contradicts line %d", *eyeLine)
+		}
+		s.Eye, *eyeLine = e, line
+	case "device", "device model", "instrument", "model":
+		s.Device = truncateUTF8(val, 200)
+	case "captured", "captured at", "capture time", "exam date", "exam time", "scan date":
+		t, err := parseCaptured(val, opts.Location)
+		if err != nil {
+			return errs.Field(op, lineField(line), "captured: unrecognised time; use RFC 3339, e.g. 2026-03-01T10:15:00Z")
+		}
+		s.CapturedAt = t
+	case "units", "unit":
+		if !strings.EqualFold(val, "mm") {
+			return errs.Field(op, lineField(line), "units must be mm")
+		}
+	case "patient", "patient name", "name":
+		id.PatientName = val
+	case "dob", "birth date", "date of birth", "birthdate":
+		id.BirthDate = val
+	case "chart", "chart id", "chart number", "patient id", "mrn", "record", "record id":
+		id.ChartID = val
+	case "serial", "serial number", "device serial", "sn":
+		id.DeviceSerial = val
+	default:
+		if id.Other == nil {
+			id.Other = make(map[string]string)
+		}
+		id.Other[key] = val
+	}
+	return nil
+}
+
+// normKey lower-cases a metadata key and folds "_" and "-" to spaces.
+func normKey(k []byte) string {
+	k = trimSpaceBytes(k)
+	out := make([]byte, 0, len(k))
+	space := false
+	for _, c := range k {
+		switch {
+		case c == '_' || c == '-' || c == ' ' || c == '\t':
+			space = true
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if space && len(out) > 0 {
+			out = append(out, ' ')
+		}
+		space = false
+		out = append(out, c)
+	}
+	return string(out)
+}
+
+func parseCaptured(v string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	var err error
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+		var t time.Time
+		if t, err = time.ParseInLocation(layout, v, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// cutLine returns the first line of b (without its '\n') and the rest.
+func cutLine(b []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i], b[i+1:]
+	}
+	return b, nil
+}
+
+// EncodeXYZ writes s in the xyz-csv format: its eye, device and capture
+// time as metadata lines, then the header and one row per point, with the
+// shortest decimals that read back to the same float64. It never writes
+// identifiers. A surface in the nasal frame is refused (errs.Invalid): files
+// are always in the examiner's view.
+func EncodeXYZ(w io.Writer, s *Surface) error {
+	const op = "topo.EncodeXYZ"
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if s.NasalFrame {
+		return errs.Ef(op, errs.Invalid, "surface is in the nasal frame; files are in the examiner's view")
+	}
+	if strings.ContainsFunc(s.Device, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return errs.Field(op, "device", "holds control characters")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if s.Eye != "" {
+		bw.WriteString("# eye: " + string(s.Eye) + "\n")
+	}
+	if s.Device != "" {
+		bw.WriteString("# device: " + s.Device + "\n")
+	}
+	if !s.CapturedAt.IsZero() {
+		bw.WriteString("# captured: " + s.CapturedAt.Format(time.RFC3339Nano) + "\n")
+	}
+	bw.WriteString("x,y,z\n")
+	buf := make([]byte, 0, 96)
+	for i := range s.X {
+		buf = strconv.AppendFloat(buf[:0], s.X[i], 'f', -1, 64)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, s.Y[i], 'f', -1, 64)
+		buf = append(buf, ',')
+		buf = strconv.AppendFloat(buf, s.Z[i], 'f', -1, 64)
+		buf = append(buf, '\n')
+		bw.Write(buf)
+	}
+	if err := bw.Flush(); err != nil {
+		return errs.E(op, errs.Other, err)
+	}
+	return nil
+}

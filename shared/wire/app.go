@@ -1,0 +1,45 @@
+// Package wire turns configuration into adapters: it is the one place that
+// decides which implementation stands behind each port (Firestore or the
+// embedded bbolt store, Cloud Storage or fake-gcs-server, Pub/Sub or the
+// in-process pstest broker, Cloud KMS or a local Tink keyset, Identity
+// Platform or the development issuer). Everything else receives ports.
+package wire
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/outbox"
+	"github.com/lensflow/lensflow/shared/ports"
+)
+
+// App is what the functions are built from.
+type App struct {
+	Config   Config
+	Log      *slog.Logger
+	Docs     ports.Documents
+	Blobs    ports.Blobs
+	Events   ports.Publisher
+	Sealer   ports.Sealer
+	Verifier httpkit.Verifier
+	Audit    audit.Logger
+	Relay    *outbox.Relay
+	Now      func() time.Time
+
+	closers []func() error
+}
+
+// Close releases the adapters in reverse order of creation.
+func (a *App) Close() error {
+	var all []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		all = append(all, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(all...)
+}
+
+func (a *App) onClose(f func() error) { a.closers = append(a.closers, f) }

@@ -1,0 +1,161 @@
+package wire
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config selects and configures the adapters. Every field has an
+// environment variable (documented in the README); the defaults run
+// everything embedded under DataDir, with no cloud account.
+type Config struct {
+	Profile string // LENSFLOW_PROFILE: "local" (default) or "gcp"; sets the defaults below
+	DataDir string // LENSFLOW_DATA: local data directory (default ./.lensflow)
+	Project string // GOOGLE_CLOUD_PROJECT: Google Cloud project id
+
+	Docs   string // LENSFLOW_DOCS: "bolt" (embedded, default locally) or "firestore"
+	Blobs  string // LENSFLOW_BLOBS: "local" (fake-gcs-server on DataDir) or "gcs"
+	Events string // LENSFLOW_EVENTS: "local" (in-process pstest) or "pubsub"
+
+	FirestoreDatabase string // LENSFLOW_FIRESTORE_DATABASE: database id (default "(default)")
+	Bucket            string // LENSFLOW_BUCKET: the scan bucket (default "lensflow-scans")
+	KEKURI            string // LENSFLOW_KEK_URI: gcp-kms://projects/.../cryptoKeys/K or file://PATH (default file://DATA/kek.json locally)
+
+	// Auth: LENSFLOW_AUTH_ISSUERS, a comma list of "identity-platform",
+	// "google-oidc" and "dev" (default "dev" locally, the first two on gcp).
+	AuthIssuers      []string
+	ServiceAudiences []string // LENSFLOW_SERVICE_AUDIENCES: accepted aud of service OIDC tokens (the service URL)
+	ServiceAccounts  []string // LENSFLOW_SERVICE_ACCOUNTS: service account emails allowed to call as services
+	DevIssuerURL     string   // LENSFLOW_DEV_ISSUER_URL: base URL of the development issuer (default http://127.0.0.1:8080/dev-issuer)
+
+	AuditLog string // LENSFLOW_AUDIT_LOG: "stdout" (default on gcp) or a file path (default DATA/audit.log)
+	LogLevel string // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
+}
+
+// ConfigFromEnv reads Config from the environment and fills defaults.
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		Profile:           os.Getenv("LENSFLOW_PROFILE"),
+		DataDir:           os.Getenv("LENSFLOW_DATA"),
+		Project:           firstNonEmpty(os.Getenv("GOOGLE_CLOUD_PROJECT"), os.Getenv("GCP_PROJECT")),
+		Docs:              os.Getenv("LENSFLOW_DOCS"),
+		Blobs:             os.Getenv("LENSFLOW_BLOBS"),
+		Events:            os.Getenv("LENSFLOW_EVENTS"),
+		FirestoreDatabase: os.Getenv("LENSFLOW_FIRESTORE_DATABASE"),
+		Bucket:            os.Getenv("LENSFLOW_BUCKET"),
+		KEKURI:            os.Getenv("LENSFLOW_KEK_URI"),
+		AuthIssuers:       list(os.Getenv("LENSFLOW_AUTH_ISSUERS")),
+		ServiceAudiences:  list(os.Getenv("LENSFLOW_SERVICE_AUDIENCES")),
+		ServiceAccounts:   list(os.Getenv("LENSFLOW_SERVICE_ACCOUNTS")),
+		DevIssuerURL:      os.Getenv("LENSFLOW_DEV_ISSUER_URL"),
+		AuditLog:          os.Getenv("LENSFLOW_AUDIT_LOG"),
+		LogLevel:          os.Getenv("LENSFLOW_LOG_LEVEL"),
+	}
+	return c.WithDefaults()
+}
+
+// WithDefaults fills unset fields from the profile and checks the result.
+func (c Config) WithDefaults() (Config, error) {
+	if c.Profile == "" {
+		c.Profile = "local"
+	}
+	gcp := c.Profile == "gcp"
+	if c.Profile != "local" && !gcp {
+		return c, fmt.Errorf("LENSFLOW_PROFILE: %q is not local or gcp", c.Profile)
+	}
+	def := func(v *string, local, cloud string) {
+		if *v == "" {
+			if gcp {
+				*v = cloud
+			} else {
+				*v = local
+			}
+		}
+	}
+	def(&c.DataDir, ".lensflow", "")
+	def(&c.Docs, "bolt", "firestore")
+	def(&c.Blobs, "local", "gcs")
+	def(&c.Events, "local", "pubsub")
+	def(&c.Bucket, "lensflow-scans", "")
+	def(&c.FirestoreDatabase, "(default)", "(default)")
+	def(&c.AuditLog, "", "stdout")
+	def(&c.DevIssuerURL, "http://127.0.0.1:8080/dev-issuer", "")
+	if c.AuditLog == "" {
+		c.AuditLog = filepath.Join(c.DataDir, "audit.log")
+	}
+	if c.KEKURI == "" && !gcp {
+		abs, err := filepath.Abs(filepath.Join(c.DataDir, "kek.json"))
+		if err != nil {
+			return c, err
+		}
+		c.KEKURI = "file://" + abs
+	}
+	if len(c.AuthIssuers) == 0 {
+		if gcp {
+			c.AuthIssuers = []string{"identity-platform", "google-oidc"}
+		} else {
+			c.AuthIssuers = []string{"dev"}
+		}
+	}
+	var missing []string
+	need := func(cond bool, name string) {
+		if cond {
+			missing = append(missing, name)
+		}
+	}
+	for _, v := range [][2]string{{"LENSFLOW_DOCS", c.Docs + ":bolt:firestore"}, {"LENSFLOW_BLOBS", c.Blobs + ":local:gcs"}, {"LENSFLOW_EVENTS", c.Events + ":local:pubsub"}} {
+		p := strings.Split(v[1], ":")
+		if p[0] != p[1] && p[0] != p[2] {
+			return c, fmt.Errorf("%s: %q is not %s or %s", v[0], p[0], p[1], p[2])
+		}
+	}
+	usesGCP := c.Docs == "firestore" || c.Blobs == "gcs" || c.Events == "pubsub" || contains(c.AuthIssuers, "identity-platform")
+	need(usesGCP && c.Project == "", "GOOGLE_CLOUD_PROJECT")
+	need(c.Blobs == "gcs" && c.Bucket == "", "LENSFLOW_BUCKET")
+	need(c.KEKURI == "", "LENSFLOW_KEK_URI")
+	need(c.DataDir == "" && (c.Docs == "bolt" || c.Blobs == "local" || c.Events == "local"), "LENSFLOW_DATA")
+	for _, iss := range c.AuthIssuers {
+		switch iss {
+		case "identity-platform", "dev":
+		case "google-oidc":
+			need(len(c.ServiceAudiences) == 0, "LENSFLOW_SERVICE_AUDIENCES")
+			need(len(c.ServiceAccounts) == 0, "LENSFLOW_SERVICE_ACCOUNTS")
+		default:
+			return c, fmt.Errorf("LENSFLOW_AUTH_ISSUERS: unknown issuer %q (identity-platform, google-oidc, dev)", iss)
+		}
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("configuration incomplete: set %s", strings.Join(missing, ", "))
+	}
+	return c, nil
+}
+
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func contains(l []string, s string) bool {
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

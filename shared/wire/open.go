@@ -1,0 +1,176 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"cloud.google.com/go/pubsub/v2"
+	"cloud.google.com/go/storage"
+
+	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
+	"github.com/lensflow/lensflow/shared/adapters/envelope"
+	"github.com/lensflow/lensflow/shared/adapters/firestoredocs"
+	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
+	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
+	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/logging"
+	"github.com/lensflow/lensflow/shared/outbox"
+	"github.com/lensflow/lensflow/shared/ports"
+)
+
+// Local is what only a local run has: the events broker it drives itself
+// (production Pub/Sub pushes to the functions) and the development issuer.
+type Local struct {
+	Broker    ports.Broker
+	DevIssuer *auth.DevIssuer
+}
+
+// FromEnv wires an App from the environment (see Config).
+func FromEnv(ctx context.Context) (*App, error) {
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	app, _, err := Open(ctx, cfg, os.Stdout)
+	return app, err
+}
+
+// Open wires an App from cfg, logging to logOut. The second result is
+// non-nil when cfg uses the local events broker or the development issuer.
+func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *Local, err error) {
+	cfg, err = cfg.WithDefaults()
+	if err != nil {
+		return nil, nil, err
+	}
+	app = &App{Config: cfg, Now: func() time.Time { return time.Now().UTC() }}
+	app.Log = logging.New(logOut, cfg.Project, level(cfg.LogLevel))
+	local = &Local{}
+	defer func() {
+		if err != nil {
+			_ = app.Close()
+			app, local = nil, nil
+		}
+	}()
+	if needsDataDir(cfg) {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("data directory: %w", err)
+		}
+	}
+
+	switch cfg.Docs {
+	case "bolt":
+		s, err := boltdocs.Open(filepath.Join(cfg.DataDir, "documents.db"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("documents (bolt): %w", err)
+		}
+		app.Docs = s
+	case "firestore":
+		c, err := firestore.NewClientWithDatabase(ctx, cfg.Project, cfg.FirestoreDatabase)
+		if err != nil {
+			return nil, nil, fmt.Errorf("documents (firestore): %w", err)
+		}
+		app.Docs = firestoredocs.New(c)
+	}
+	app.onClose(app.Docs.Close)
+
+	switch cfg.Blobs {
+	case "local":
+		l, err := gcsblobs.OpenLocal(ctx, filepath.Join(cfg.DataDir, "blobs"), cfg.Bucket)
+		if err != nil {
+			return nil, nil, fmt.Errorf("blobs (local): %w", err)
+		}
+		app.Blobs = l
+	case "gcs":
+		c, err := storage.NewClient(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("blobs (gcs): %w", err)
+		}
+		app.onClose(c.Close)
+		app.Blobs = gcsblobs.New(c, cfg.Bucket)
+	}
+	app.onClose(app.Blobs.Close)
+
+	switch cfg.Events {
+	case "local":
+		b, err := pubsubevents.OpenLocal(ctx, filepath.Join(cfg.DataDir, "events.db"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("events (local): %w", err)
+		}
+		local.Broker = b
+		app.Events = b
+	case "pubsub":
+		c, err := pubsub.NewClient(ctx, cfg.Project)
+		if err != nil {
+			return nil, nil, fmt.Errorf("events (pubsub): %w", err)
+		}
+		app.onClose(c.Close)
+		app.Events = pubsubevents.New(c, cfg.Project)
+	}
+	app.onClose(app.Events.Close)
+
+	if app.Sealer, err = envelope.Open(ctx, cfg.KEKURI); err != nil {
+		return nil, nil, fmt.Errorf("key encryption: %w", err)
+	}
+
+	var issuers []auth.IssuerConfig
+	for _, name := range cfg.AuthIssuers {
+		switch name {
+		case "identity-platform":
+			issuers = append(issuers, auth.IdentityPlatform(cfg.Project))
+		case "google-oidc":
+			issuers = append(issuers, auth.GoogleOIDC(cfg.ServiceAudiences, cfg.ServiceAccounts))
+		case "dev":
+			base := strings.TrimSuffix(strings.TrimSuffix(cfg.DevIssuerURL, "/"), auth.DevIssuerPath)
+			di, err := auth.OpenDevIssuer(filepath.Join(cfg.DataDir, "dev-issuer-key.pem"), base+auth.DevIssuerPath, auth.DevAudience)
+			if err != nil {
+				return nil, nil, fmt.Errorf("development issuer: %w", err)
+			}
+			local.DevIssuer = di
+			issuers = append(issuers, di.IssuerConfig(base+auth.DevJWKSPath))
+		}
+	}
+	if app.Verifier, err = auth.NewVerifier(auth.Config{Issuers: issuers}); err != nil {
+		return nil, nil, fmt.Errorf("auth: %w", err)
+	}
+
+	if cfg.AuditLog == "stdout" {
+		app.Audit = audit.NewJSONLines(logOut)
+	} else {
+		f, err := os.OpenFile(cfg.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit log: %w", err)
+		}
+		app.onClose(f.Close)
+		app.Audit = audit.NewJSONLines(f)
+	}
+	app.Relay = &outbox.Relay{Docs: app.Docs, Publisher: app.Events, Log: app.Log}
+	if local.Broker == nil && local.DevIssuer == nil {
+		local = nil
+	}
+	return app, local, nil
+}
+
+func needsDataDir(c Config) bool {
+	return c.Docs == "bolt" || c.Blobs == "local" || c.Events == "local" || strings.HasPrefix(c.KEKURI, "file://") ||
+		contains(c.AuthIssuers, "dev") || (c.AuditLog != "stdout" && c.AuditLog != "")
+}
+
+func level(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn", "warning":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

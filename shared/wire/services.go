@@ -1,0 +1,20 @@
+package wire
+
+import (
+	"net/http"
+
+	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/scans"
+)
+
+// ScanService builds the scan lifecycle service on app's ports.
+func ScanService(app *App) *scans.Service {
+	return &scans.Service{Docs: app.Docs, Blobs: app.Blobs, Sealer: app.Sealer, Relay: app.Relay, Audit: app.Audit, Now: app.Now}
+}
+
+// ActorOf is the acting principal of an authenticated request.
+func ActorOf(r *http.Request) scans.Actor {
+	p, _ := auth.PrincipalFrom(r.Context())
+	return scans.Actor{Subject: p.Subject, Role: string(p.Role), ClinicID: p.ClinicID, RequestID: httpkit.RequestID(r.Context())}
+}
