@@ -39,7 +39,7 @@ func New(app *wire.App) (platform.EventFunc, error) {
 		if err := json.Unmarshal(d.Event.Data, &ev); err != nil || ev.ScanID == "" {
 			return errs.Ef("design", errs.Invalid, "event %s: malformed scan-received data", d.Event.ID)
 		}
-		if err := svc.DesignScan(ctx, ev); err != nil {
+		if err := svc.DesignScan(ctx, ev, httpkit.RequestID(ctx)); err != nil {
 			log.WarnContext(ctx, "design failed; the event will be retried", "eventId", d.Event.ID, "scanId", ev.ScanID,
 				"attempt", d.Attempt, "kind", errs.KindOf(err).String())
 			return err

@@ -40,11 +40,7 @@ func main() {
 func run(addr, data string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg, err := wire.ConfigFromEnv()
-	if err != nil {
-		return err
-	}
-	st, err := localstack.Start(ctx, localstack.Options{Addr: addr, DataDir: data, Config: cfg})
+	st, err := localstack.Start(ctx, localstack.Options{Addr: addr, DataDir: data, Config: wire.ConfigFromEnv()})
 	if err != nil {
 		return err
 	}

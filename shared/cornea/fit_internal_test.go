@@ -1,6 +1,7 @@
 package cornea
 
 import (
+	"math"
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/topo/topotest"
@@ -42,5 +43,18 @@ func TestRefinementRemovesLinearisationBias(t *testing.T) {
 	}
 	if fitR < 7.8-0.01 || fitR > 7.8+0.01 || fitP < 0.75-0.015 || fitP > 0.75+0.015 {
 		t.Errorf("refined mean R0 %.4f p %.4f, want 7.8 +- 0.01, 0.75 +- 0.015", fitR, fitP)
+	}
+}
+
+func TestSectorOfMatchesAtan2(t *testing.T) {
+	for i := range 100000 {
+		// Directions spread over the circle, avoiding exact boundaries.
+		a := (float64(i) + 0.5) / 100000 * 2 * math.Pi
+		r := 0.1 + float64(i%37)
+		x, y := r*math.Cos(a), r*math.Sin(a)
+		want := int(a / (2 * math.Pi) * coverageSectors)
+		if got := sectorOf(diamondAngle(x, y)); got != want {
+			t.Fatalf("direction %.6f rad: sector %d, want %d", a, got, want)
+		}
 	}
 }

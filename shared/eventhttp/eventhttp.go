@@ -158,14 +158,13 @@ func Unwrap(e cloudevents.Event) (ports.Delivery, error) {
 		return ports.Delivery{}, errs.E(op, errs.Invalid, err)
 	}
 	d := ports.Delivery{
-		Event:        ev,
-		MessageID:    env.Message.MessageID,
-		Subscription: path.Base(env.Subscription),
-		Attempt:      max(env.DeliveryAttempt, 1),
-		PublishTime:  env.Message.PublishTime,
+		Event:       ev,
+		MessageID:   env.Message.MessageID,
+		Attempt:     max(env.DeliveryAttempt, 1),
+		PublishTime: env.Message.PublishTime,
 	}
-	if env.Subscription == "" {
-		d.Subscription = ""
+	if env.Subscription != "" {
+		d.Subscription = path.Base(env.Subscription)
 	}
 	if d.MessageID == "" {
 		d.MessageID = e.ID()

@@ -21,7 +21,7 @@ type body struct {
 func TestUnmarshalStrict(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, field string
-		ok               bool
+		ok              bool
 	}{
 		{"valid", `{"name":"a","count":2}`, "", true},
 		{"nested valid", `{"inner":{"name":"b"},"list":[{"name":"c"},{"name":"c"}]}`, "", true},

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventhttp"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
@@ -42,9 +43,6 @@ type Options struct {
 	// Config overrides the embedded defaults (e.g. from the environment);
 	// DataDir and the development issuer URL are always set by Start.
 	Config wire.Config
-	// RetryBackoff is the wait before a failed delivery is retried; nil
-	// means the broker's default (exponential, capped).
-	RetryBackoff func(attempt int) time.Duration
 }
 
 // Stack is a running local stack.
@@ -140,8 +138,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		go func(f platform.Function, spec ports.SubscriptionSpec, h http.Handler) {
 			defer st.wg.Done()
 			err := eventhttp.Push(bg, local.Broker, spec, Project, h, eventhttp.PushOptions{
-				Token:   tokens.get,
-				Backoff: o.RetryBackoff,
+				Token: tokens.get,
 				OnResult: func(d ports.Delivery, status int, err error) {
 					if status >= 300 || err != nil {
 						app.Log.Warn("event delivery failed; will retry", "function", f.Name, "subscription", spec.Name,
@@ -157,6 +154,9 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.Handle("/", httpkit.Serve(app.Log, "local", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpkit.Error(w, r, errs.Ef("route", errs.NotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]any{"service": "lensflow local stack", "functions": index})
 	})

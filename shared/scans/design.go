@@ -18,14 +18,15 @@ const EngineVersion = "lensflow-design/0.1 (conic surface)"
 // designChordsMM are the chords at which the surface sag is reported.
 var designChordsMM = []float64{8, 10}
 
-// DesignScan is the design step for one scan-received event. It is
+// DesignScan is the design step for one scan-received event (requestID
+// identifies the delivery in the audit log). It is
 // idempotent: a scan already designed (or failed) is left alone, so
 // redelivered events have one effect. Transient failures are returned (the
 // event is retried); a scan that cannot be designed is marked failed with a
 // reason and nil is returned.
-func (s *Service) DesignScan(ctx context.Context, ev ScanReceived) error {
+func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID string) error {
 	const op = "scans.design"
-	actor := Actor{Subject: "design-function", Role: "service", ClinicID: ev.ClinicID}
+	actor := Actor{Subject: "design-function", Role: "service", ClinicID: ev.ClinicID, RequestID: requestID}
 	var sc Scan
 	if err := s.Docs.Get(ctx, ScansCollection, ev.ScanID, &sc); err != nil {
 		if errs.Is(errs.NotFound, err) {

@@ -190,7 +190,7 @@ func TestUploadThenDesign(t *testing.T) {
 	}
 	// Design, three times: one effect.
 	for i := 0; i < 3; i++ {
-		if err := f.svc.DesignScan(ctx, data); err != nil {
+		if err := f.svc.DesignScan(ctx, data, "req"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -242,7 +242,7 @@ func TestDesignFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: pid}); err != nil {
+	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: pid}, "req"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := f.svc.Get(ctx, f.north, sc.ID)
@@ -263,7 +263,7 @@ func TestDesignFailures(t *testing.T) {
 	if err := f.blobs.Put(ctx, sc2.Object, b, ports.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc2.ID, ClinicID: sc2.ClinicID, PatientID: pid}); err != nil {
+	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc2.ID, ClinicID: sc2.ClinicID, PatientID: pid}, "req"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = f.svc.Get(ctx, f.north, sc2.ID)
@@ -273,7 +273,7 @@ func TestDesignFailures(t *testing.T) {
 
 	// An event whose ids do not match the record is ignored.
 	sc3, _ := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: sampleCSV()})
-	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc3.ID, ClinicID: "demo-south", PatientID: pid}); err != nil {
+	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc3.ID, ClinicID: "demo-south", PatientID: pid}, "req"); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := f.svc.Get(ctx, f.north, sc3.ID); got.Status != scans.StatusReceived {
@@ -338,7 +338,7 @@ func BenchmarkDesignScan(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := f.svc.DesignScan(ctx, evs[i]); err != nil {
+		if err := f.svc.DesignScan(ctx, evs[i], "req"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -119,19 +119,23 @@ func (r *Registry) Parse(data []byte, opts Options) (*Surface, *Identifiers, err
 	return parseWith(best, data, opts)
 }
 
+// Lookup returns the format registered under name.
+func (r *Registry) Lookup(name string) (Format, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, f := range r.formats {
+		if f.Name() == name {
+			return f, true
+		}
+	}
+	return nil, false
+}
+
 // ParseAs parses data as the named format, without detection. An unknown
 // name is an errs.Invalid error listing the known ones.
 func (r *Registry) ParseAs(format string, data []byte, opts Options) (*Surface, *Identifiers, error) {
-	r.mu.RLock()
-	var f Format
-	for _, g := range r.formats {
-		if g.Name() == format {
-			f = g
-			break
-		}
-	}
-	r.mu.RUnlock()
-	if f == nil {
+	f, ok := r.Lookup(format)
+	if !ok {
 		return nil, nil, errs.Field("topo.ParseAs", "format", "unknown format (known: %s)", strings.Join(r.Formats(), ", "))
 	}
 	if len(trimSpaceBytes(data)) == 0 {
@@ -160,6 +164,9 @@ func Register(f Format) { defaultRegistry.Register(f) }
 
 // Formats returns the names of the formats in the default registry.
 func Formats() []string { return defaultRegistry.Formats() }
+
+// Lookup returns the format of the default registry registered under name.
+func Lookup(name string) (Format, bool) { return defaultRegistry.Lookup(name) }
 
 // Parse detects the format of data among the default registry's formats and
 // parses it into a Surface and the Identifiers found in the file.

@@ -67,6 +67,12 @@ func TestRegistryDetection(t *testing.T) {
 	if !strings.Contains(fmt.Sprint(err), "not a text file") {
 		t.Errorf("binary file: %v", err)
 	}
+	if f, ok := r.Lookup("weak"); !ok || f.Name() != "weak" {
+		t.Errorf("Lookup(weak) = %v, %v", f, ok)
+	}
+	if _, ok := r.Lookup("nope"); ok {
+		t.Error("Lookup(nope) found something")
+	}
 	s, _, err := r.ParseAs("likely-too", []byte("anything"), topo.Options{})
 	if err != nil || s.Format != "likely-too" {
 		t.Errorf("ParseAs = %v, %v", s, err)

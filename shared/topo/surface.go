@@ -4,7 +4,8 @@
 // the layout from the first bytes of the file and hands the whole file to
 // the most confident Format; ParseAs skips detection. Adding a layout means
 // adding one file that declares a Format and registers it in init, plus its
-// tests (see xyzcsv.go for the vendor-neutral point cloud).
+// test file, which runs the conformance suite topotest.TestFormat on a
+// sample (see xyzcsv.go for the vendor-neutral point cloud).
 //
 // Frames follow the lab handbook: x, y in millimetres in the apex tangent
 // plane in the examiner's view (+x the examiner's right, +y superior), z the

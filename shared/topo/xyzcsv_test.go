@@ -320,3 +320,14 @@ func FuzzParseXYZ(f *testing.F) {
 		}
 	})
 }
+
+func TestXYZConformance(t *testing.T) {
+	c := topotest.Reference()
+	c.NoiseUM = 1
+	sample := c.CSV("# patient: Jane Roe", "# chart: C-991", "# serial: SN-4242")
+	f, ok := topo.Lookup(topo.FormatXYZCSV)
+	if !ok {
+		t.Fatal("xyz-csv is not registered")
+	}
+	topotest.TestFormat(t, f, sample, "Jane Roe", "C-991", "SN-4242")
+}

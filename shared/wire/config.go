@@ -34,9 +34,11 @@ type Config struct {
 	LogLevel string // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
 }
 
-// ConfigFromEnv reads Config from the environment and fills defaults.
-func ConfigFromEnv() (Config, error) {
-	c := Config{
+// ConfigFromEnv reads Config from the environment. Defaults are filled by
+// WithDefaults (Open calls it), after callers have applied their own
+// overrides such as the local stack's -data flag.
+func ConfigFromEnv() Config {
+	return Config{
 		Profile:           os.Getenv("LENSFLOW_PROFILE"),
 		DataDir:           os.Getenv("LENSFLOW_DATA"),
 		Project:           firstNonEmpty(os.Getenv("GOOGLE_CLOUD_PROJECT"), os.Getenv("GCP_PROJECT")),
@@ -53,7 +55,6 @@ func ConfigFromEnv() (Config, error) {
 		AuditLog:          os.Getenv("LENSFLOW_AUDIT_LOG"),
 		LogLevel:          os.Getenv("LENSFLOW_LOG_LEVEL"),
 	}
-	return c.WithDefaults()
 }
 
 // WithDefaults fills unset fields from the profile and checks the result.

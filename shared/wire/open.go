@@ -35,11 +35,7 @@ type Local struct {
 
 // FromEnv wires an App from the environment (see Config).
 func FromEnv(ctx context.Context) (*App, error) {
-	cfg, err := ConfigFromEnv()
-	if err != nil {
-		return nil, err
-	}
-	app, _, err := Open(ctx, cfg, os.Stdout)
+	app, _, err := Open(ctx, ConfigFromEnv(), os.Stdout)
 	return app, err
 }
 

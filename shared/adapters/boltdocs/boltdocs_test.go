@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -257,5 +258,47 @@ func BenchmarkTransactionSerial(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestBatchWithFailures mixes failing and succeeding concurrent transactions:
+// a failure rolls back its batch and the others run again, so each success
+// must count exactly once and each failure not at all.
+func TestBatchWithFailures(t *testing.T) {
+	s := openTemp(t, true)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var okCount atomic.Int64
+	for i := range 60 {
+		wg.Go(func() {
+			err := s.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+				var c struct{ N int }
+				if err := tx.Get("counters", "c", &c); err != nil && !errs.Is(errs.NotFound, err) {
+					return err
+				}
+				c.N++
+				if err := tx.Set("counters", "c", c); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return errs.E("test", errs.Conflict, nil)
+				}
+				return nil
+			})
+			switch {
+			case err == nil:
+				okCount.Add(1)
+			case !errs.Is(errs.Conflict, err):
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	var c struct{ N int }
+	if err := s.Get(ctx, "counters", "c", &c); err != nil {
+		t.Fatal(err)
+	}
+	if okCount.Load() != 40 || c.N != 40 {
+		t.Fatalf("successes = %d, counter = %d; want 40 and 40", okCount.Load(), c.N)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 
 	"cloud.google.com/go/firestore"
@@ -85,52 +86,106 @@ func (s *Store) Get(ctx context.Context, collection, id string, dst any) error {
 	return decodeSnapshot(op, snap, dst)
 }
 
-// Query runs q and returns the matching documents in q's order.
+// Query runs q and returns the matching documents in q's order: by
+// q.OrderBy then document id, or by document id alone.
+//
+// Firestore cannot order by id alone when the query has a range filter (it
+// orders by the filtered field first), nor scan ids in descending order on
+// the emulator, and with a range filter on a field other than q.OrderBy it
+// breaks ties by that field before the id. In those cases Query reads every
+// match (no server-side Limit) and puts them in order itself, so prefer an
+// OrderBy on the range field for large collections.
 func (s *Store) Query(ctx context.Context, q ports.Query) ([]ports.Doc, error) {
 	const op = "firestoredocs.Query"
-	fq, err := s.buildQuery(op, q)
+	fq, fix, err := s.buildQuery(op, q)
 	if err != nil {
 		return nil, err
 	}
 	it := fq.Documents(ctx)
 	defer it.Stop()
-	var docs []ports.Doc
+	var snaps []*firestore.DocumentSnapshot
 	for {
 		snap, err := it.Next()
 		if errors.Is(err, iterator.Done) {
-			return docs, nil
+			break
 		}
 		if err != nil {
 			return nil, classify(op, err)
 		}
+		snaps = append(snaps, snap)
+	}
+	if fix {
+		snaps = reorder(snaps, q)
+	}
+	docs := make([]ports.Doc, len(snaps))
+	for i, snap := range snaps {
 		data, err := json.Marshal(snap.Data())
 		if err != nil {
 			return nil, errs.Ef(op, errs.Other, "encoding a document of collection %q as JSON: %w", q.Collection, err)
 		}
-		docs = append(docs, ports.Doc{ID: snap.Ref.ID, Data: data})
+		docs[i] = ports.Doc{ID: snap.Ref.ID, Data: data}
 	}
+	return docs, nil
 }
 
-func (s *Store) buildQuery(op string, q ports.Query) (firestore.Query, error) {
+// reorder puts server results in q's order and applies q.Limit, for the
+// queries Firestore cannot order exactly (see Query).
+func reorder(snaps []*firestore.DocumentSnapshot, q ports.Query) []*firestore.DocumentSnapshot {
+	byID := func(a, b *firestore.DocumentSnapshot) int {
+		r := strings.Compare(a.Ref.ID, b.Ref.ID)
+		if q.Desc {
+			r = -r
+		}
+		return r
+	}
+	if q.OrderBy == "" {
+		slices.SortFunc(snaps, byID)
+	} else {
+		// The server ordered by q.OrderBy; order each run of equal values by id.
+		for i := 0; i < len(snaps); {
+			j := i + 1
+			vi, _ := snaps[i].DataAt(q.OrderBy)
+			for j < len(snaps) {
+				vj, _ := snaps[j].DataAt(q.OrderBy)
+				if !reflect.DeepEqual(vi, vj) {
+					break
+				}
+				j++
+			}
+			slices.SortFunc(snaps[i:j], byID)
+			i = j
+		}
+	}
+	if q.Limit > 0 && len(snaps) > q.Limit {
+		snaps = snaps[:q.Limit]
+	}
+	return snaps
+}
+
+// buildQuery translates q; fix reports that the results need reorder.
+func (s *Store) buildQuery(op string, q ports.Query) (fq firestore.Query, fix bool, err error) {
 	if err := checkName(q.Collection); err != nil {
-		return firestore.Query{}, errs.Field(op, "collection", "%v", err)
+		return fq, false, errs.Field(op, "collection", "%v", err)
 	}
 	if q.Limit < 0 {
-		return firestore.Query{}, errs.Field(op, "limit", "must not be negative")
+		return fq, false, errs.Field(op, "limit", "must not be negative")
 	}
-	fq := s.client.Collection(q.Collection).Query
+	fq = s.client.Collection(q.Collection).Query
+	rangeOnOther := false // a range filter on a field other than q.OrderBy
 	for _, w := range q.Where {
 		if w.Field == "" {
-			return firestore.Query{}, errs.Field(op, "where", "empty field name")
+			return fq, false, errs.Field(op, "where", "empty field name")
 		}
 		switch w.Op {
-		case "==", "<", "<=", ">", ">=":
+		case "==":
+		case "<", "<=", ">", ">=":
+			rangeOnOther = rangeOnOther || w.Field != q.OrderBy
 		default:
-			return firestore.Query{}, errs.Field(op, "where", "unsupported operator %q (want ==, <, <=, > or >=)", w.Op)
+			return fq, false, errs.Field(op, "where", "unsupported operator %q (want ==, <, <=, > or >=)", w.Op)
 		}
 		v, ok := whereValue(w.Value)
 		if !ok {
-			return firestore.Query{}, errs.Field(op, "where", "value for field %q must be a string, bool or number, not %T", w.Field, w.Value)
+			return fq, false, errs.Field(op, "where", "value for field %q must be a string, bool or number, not %T", w.Field, w.Value)
 		}
 		// A FieldPath of one element: the name is a top-level field, never a dotted path.
 		fq = fq.WherePath(firestore.FieldPath{w.Field}, w.Op, v)
@@ -139,15 +194,21 @@ func (s *Store) buildQuery(op string, q ports.Query) (firestore.Query, error) {
 	if q.Desc {
 		dir = firestore.Desc
 	}
-	if q.OrderBy != "" {
+	switch {
+	case q.OrderBy != "":
+		// Firestore breaks ties by id in the same direction, unless a range
+		// filter on another field comes first.
 		fq = fq.OrderByPath(firestore.FieldPath{q.OrderBy}, dir)
+		fix = rangeOnOther
+	case !rangeOnOther && !q.Desc:
+		fq = fq.OrderBy(firestore.DocumentID, firestore.Asc)
+	default:
+		fix = true
 	}
-	// Ties (and the whole order, without OrderBy) by document id.
-	fq = fq.OrderBy(firestore.DocumentID, dir)
-	if q.Limit > 0 {
+	if q.Limit > 0 && !fix {
 		fq = fq.Limit(q.Limit)
 	}
-	return fq, nil
+	return fq, fix, nil
 }
 
 // whereValue converts a filter value to what Firestore compares with

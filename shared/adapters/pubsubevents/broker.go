@@ -17,6 +17,15 @@
 // them, so after MaxDeliveryAttempts they land on the dead-letter topic like
 // any other poison message, where they can be examined. They are not acked
 // and dropped: losing a message silently is worse than a few redeliveries.
+// On a subscription without a dead-letter policy (the dead-letter
+// subscriptions themselves) a malformed message therefore stays, redelivered
+// with the retry policy's backoff, until an operator removes it.
+//
+// Checked behaviour of the backends: production and the official emulator
+// dead-letter on the server (the emulator honours dead-letter policies and
+// counts delivery attempts); pstest v2.9.0 re-publishes a dead-lettered
+// message every 10 ms forever, so brokers over pstest set
+// Options.ClientDeadLetter (OpenLocal does).
 package pubsubevents
 
 import (

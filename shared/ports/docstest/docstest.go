@@ -25,17 +25,17 @@ import (
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
-// Inner is nested in Record to check that nested objects round-trip.
-type Inner struct {
+// inner is nested in record to check that nested objects round-trip.
+type inner struct {
 	Label  string    `json:"label"`
 	PowerD float64   `json:"powerD"`
 	Tags   []string  `json:"tags"`
 	When   time.Time `json:"when"`
 }
 
-// Record is the document type the suite stores: one field of every JSON
+// record is the document type the suite stores: one field of every JSON
 // shape lensflow uses.
-type Record struct {
+type record struct {
 	Name      string            `json:"name"`
 	Count     int               `json:"count"`
 	Big       int64             `json:"big"`
@@ -43,11 +43,11 @@ type Record struct {
 	Whole     float64           `json:"whole"` // a float that happens to be integral
 	OK        bool              `json:"ok"`
 	At        time.Time         `json:"at"`
-	Inner     Inner             `json:"inner"`
-	Items     []Inner           `json:"items"`
+	Inner     inner             `json:"inner"`
+	Items     []inner           `json:"items"`
 	Ints      []int             `json:"ints"`
 	Attrs     map[string]string `json:"attrs"`
-	Ptr       *Inner            `json:"ptr"`
+	Ptr       *inner            `json:"ptr"`
 	Omit      string            `json:"omit,omitempty"`
 	Unicode   string            `json:"unicode"`
 	Empty     []string          `json:"empty"`
@@ -56,9 +56,9 @@ type Record struct {
 	SmallFrac float64           `json:"smallFrac"`
 }
 
-func sampleRecord() Record {
+func sampleRecord() record {
 	at := time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
-	return Record{
+	return record{
 		Name:  "r1",
 		Count: 42,
 		Big:   9007199254740993, // 2^53+1: not exact as a float64
@@ -66,8 +66,8 @@ func sampleRecord() Record {
 		Whole: 3,
 		OK:    true,
 		At:    at,
-		Inner: Inner{Label: "in", PowerD: -3.25, Tags: []string{"a", "b"}, When: at.Add(time.Hour)},
-		Items: []Inner{
+		Inner: inner{Label: "in", PowerD: -3.25, Tags: []string{"a", "b"}, When: at.Add(time.Hour)},
+		Items: []inner{
 			{Label: "x", PowerD: 1, Tags: []string{}, When: at},
 			{Label: "y", PowerD: 2.5, Tags: []string{"t"}, When: at.Add(-time.Minute)},
 		},
@@ -139,7 +139,7 @@ func mustSet(t *testing.T, s ports.Documents, collection, id string, v any) {
 
 func testGetMissing(t *testing.T, s ports.Documents) {
 	ctx := ctxFor(t)
-	var r Record
+	var r record
 	wantKind(t, "Get in unknown collection", s.Get(ctx, "never", "nope", &r), errs.NotFound)
 	mustSet(t, s, "things", "a", map[string]any{"x": 1})
 	wantKind(t, "Get missing id", s.Get(ctx, "things", "nope", &r), errs.NotFound)
@@ -158,14 +158,14 @@ func testRoundTrip(t *testing.T, s ports.Documents) {
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	var got Record
+	var got record
 	if err := s.Get(ctx, "records", "r1", &got); err != nil {
 		t.Fatalf("Get: %v", err)
 	}
 	compareRecords(t, "Get", got, want)
 
 	// The same through a transaction, and with a pointer value.
-	var inTx Record
+	var inTx record
 	err = s.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		return tx.Get("records", "r1", &inTx)
 	})
@@ -175,7 +175,7 @@ func testRoundTrip(t *testing.T, s ports.Documents) {
 	compareRecords(t, "Tx.Get", inTx, want)
 
 	mustSet(t, s, "records", "r2", &want)
-	var viaPtr Record
+	var viaPtr record
 	if err := s.Get(ctx, "records", "r2", &viaPtr); err != nil {
 		t.Fatalf("Get r2: %v", err)
 	}
@@ -201,7 +201,7 @@ func testRoundTrip(t *testing.T, s ports.Documents) {
 	}
 }
 
-func compareRecords(t *testing.T, what string, got, want Record) {
+func compareRecords(t *testing.T, what string, got, want record) {
 	t.Helper()
 	if !reflect.DeepEqual(got, want) {
 		g, _ := json.MarshalIndent(got, "", " ")
@@ -212,7 +212,7 @@ func compareRecords(t *testing.T, what string, got, want Record) {
 
 func testInvalidValues(t *testing.T, s ports.Documents) {
 	ctx := ctxFor(t)
-	var nilRecord *Record
+	var nilRecord *record
 	tests := []struct {
 		name string
 		v    any
@@ -650,7 +650,7 @@ func testQueryDecode(t *testing.T, s ports.Documents) {
 	if len(docs) != 1 || docs[0].ID != "r1" {
 		t.Fatalf("query by exact int64: got %v, want [r1]", ids(docs))
 	}
-	var got Record
+	var got record
 	if err := docs[0].Decode(&got); err != nil {
 		t.Fatal(err)
 	}

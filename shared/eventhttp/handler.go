@@ -1,0 +1,112 @@
+package eventhttp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/lensflow/lensflow/shared/errs"
+)
+
+// MaxBodyBytes is the largest request Handler reads (Pub/Sub messages are at
+// most 10 MB, and base64 grows them: an event of ids is a few hundred bytes).
+const MaxBodyBytes = 10 << 20
+
+// Handler serves fn, a CloudEvent function as the functions framework
+// registers it, over HTTP, without the framework's server. It accepts POSTs
+// of binary or structured-mode CloudEvents and of raw Pub/Sub push envelopes
+// (no ce- headers), which it converts into the messagePublished CloudEvent
+// the framework would make, taking the topic from a projects/P/topics/T
+// part of the URL path.
+//
+// Answers: 204 when fn returns nil; 500 when fn returns any error or panics;
+// 400 for a body that is neither a CloudEvent nor a push envelope; 413 over
+// MaxBodyBytes; 405 for other methods. Every error, even errs.Invalid, is a
+// 500 on purpose: Pub/Sub then retries and, after MaxDeliveryAttempts,
+// moves the message to the dead-letter topic, where a poison message is kept
+// and can be replayed once fixed. Answering 2xx to a permanent failure would
+// drop the event without a trace. Consumers are idempotent, so the retries of
+// a permanent failure cost a few calls and nothing else. Error bodies are
+// application/problem+json without the error text; the error is logged with
+// the event id and type (never the data).
+func Handler(fn func(ctx context.Context, e cloudevents.Event) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			problem(w, http.StatusMethodNotAllowed, "events are delivered with POST")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				problem(w, http.StatusRequestEntityTooLarge, "the event is larger than 10 MiB")
+				return
+			}
+			problem(w, http.StatusBadRequest, "the request body could not be read")
+			return
+		}
+		e, err := readEvent(r, body)
+		if err != nil {
+			problem(w, http.StatusBadRequest, "the request is neither a CloudEvent nor a Pub/Sub push envelope ("+errs.FieldOf(err)+")")
+			return
+		}
+		if err := call(r.Context(), fn, e); err != nil {
+			slog.ErrorContext(r.Context(), "eventhttp: event function failed; answering 500 so the message is retried",
+				"event_id", e.ID(), "event_type", e.Type(), "source", e.Source(), "kind", errs.KindOf(err).String(), "error", err)
+			problem(w, http.StatusInternalServerError, "the event could not be processed; it will be retried")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// readEvent decodes the CloudEvent of r, whose body has been read.
+func readEvent(r *http.Request, body []byte) (cloudevents.Event, error) {
+	const op = "eventhttp.readEvent"
+	if r.Header.Get("Ce-Id") == "" && !strings.Contains(r.Header.Get("Content-Type"), "cloudevents") {
+		return envelopeEvent(body, r.URL.Path)
+	}
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
+	ev, err := cehttp.NewEventFromHTTPRequest(r2)
+	if err != nil {
+		return cloudevents.Event{}, errs.Field(op, "cloudevent", "not a valid CloudEvent: %v", err)
+	}
+	if err := ev.Validate(); err != nil {
+		return cloudevents.Event{}, errs.Field(op, "cloudevent", "not a valid CloudEvent: %v", err)
+	}
+	return *ev, nil
+}
+
+// call runs fn and turns a panic into an error.
+func call(ctx context.Context, fn func(ctx context.Context, e cloudevents.Event) error, e cloudevents.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errs.Ef("eventhttp.Handler", errs.Other, "event function panicked")
+		}
+	}()
+	return fn(ctx, e)
+}
+
+// problem writes an RFC 9457 problem document.
+func problem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"type":   "about:blank",
+		"title":  http.StatusText(status),
+		"status": status,
+		"detail": detail,
+	})
+}
