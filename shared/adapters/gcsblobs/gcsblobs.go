@@ -65,6 +65,19 @@ func New(client *storage.Client, bucket string) *Store {
 // Bucket returns the bucket name.
 func (s *Store) Bucket() string { return s.name }
 
+// chunkSize is the writer's buffer for an object of n bytes: the smallest
+// multiple of 256 KiB that holds it (capped at the client's 16 MiB default),
+// so a whole object goes up in one request and stays retryable, without the
+// client allocating a 16 MiB buffer for every small scan.
+func chunkSize(n int) int {
+	const quantum, max = 256 << 10, 16 << 20
+	c := (n/quantum + 1) * quantum
+	if c > max {
+		c = max
+	}
+	return c
+}
+
 // Put stores data under name as one whole object. With opts.IfAbsent the
 // upload carries a does-not-exist precondition, and an existing object
 // makes it fail with errs.Exists, unchanged.
@@ -98,6 +111,7 @@ func (s *Store) Put(ctx context.Context, name string, data []byte, opts ports.Pu
 	}
 	w.CRC32C = crc32.Checksum(data, castagnoli)
 	w.SendCRC32C = true
+	w.ChunkSize = chunkSize(len(data))
 
 	if _, err := w.Write(data); err != nil {
 		cancel()
