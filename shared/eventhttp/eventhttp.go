@@ -94,21 +94,11 @@ func NewEnvelope(d ports.Delivery, project string) (Envelope, error) {
 // ce-source = //pubsub.googleapis.com/projects/P/topics/T, ce-time = publish
 // time) and the Envelope as the JSON body.
 func NewPushRequest(ctx context.Context, url string, d ports.Delivery, project, topic string) (*http.Request, error) {
-	const op = "eventhttp.NewPushRequest"
-	env, err := NewEnvelope(d, project)
+	req, err := newEnvelopeRequest(ctx, "eventhttp.NewPushRequest", url, d, project)
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(env)
-	if err != nil {
-		return nil, errs.E(op, errs.Other, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, errs.E(op, errs.Invalid, err)
-	}
 	h := req.Header
-	h.Set("Content-Type", "application/json")
 	h.Set("Ce-Specversion", "1.0")
 	h.Set("Ce-Id", d.MessageID)
 	h.Set("Ce-Type", MessagePublished)
@@ -123,7 +113,11 @@ func NewPushRequest(ctx context.Context, url string, d ports.Delivery, project, 
 // no CloudEvent headers, the Envelope as the body. The path of url should
 // end in projects/P/topics/T so that Handler can name the topic.
 func NewRawPushRequest(ctx context.Context, url string, d ports.Delivery, project string) (*http.Request, error) {
-	const op = "eventhttp.NewRawPushRequest"
+	return newEnvelopeRequest(ctx, "eventhttp.NewRawPushRequest", url, d, project)
+}
+
+// newEnvelopeRequest is a JSON POST of d's push envelope to url.
+func newEnvelopeRequest(ctx context.Context, op, url string, d ports.Delivery, project string) (*http.Request, error) {
 	env, err := NewEnvelope(d, project)
 	if err != nil {
 		return nil, err

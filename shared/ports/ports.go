@@ -11,7 +11,9 @@
 package ports
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"time"
 )
@@ -96,6 +98,27 @@ type PutOptions struct {
 type Sealer interface {
 	Encrypt(plaintext, associatedData []byte) ([]byte, error)
 	Decrypt(ciphertext, associatedData []byte) ([]byte, error)
+}
+
+// AssociatedData builds unambiguous associated data from parts: each part is
+// preceded by its length as a big-endian uint32, after a version byte, so
+// ("ab", "c") and ("a", "bc") differ, as do different part counts. Use it to
+// bind a ciphertext to its clinic, patient and object ids.
+func AssociatedData(parts ...string) []byte {
+	n := 1
+	for _, p := range parts {
+		n += 4 + len(p)
+	}
+	var b bytes.Buffer
+	b.Grow(n)
+	b.WriteByte(1) // format version
+	var l [4]byte
+	for _, p := range parts {
+		binary.BigEndian.PutUint32(l[:], uint32(len(p)))
+		b.Write(l[:])
+		b.WriteString(p)
+	}
+	return b.Bytes()
 }
 
 // Event is a CloudEvent as lensflow publishes it. Events carry ids only,

@@ -60,7 +60,7 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 		return errs.E(op, errs.Other, err)
 	}
 	plain, _ := json.Marshal(d)
-	sealedDesign, err := s.Sealer.Encrypt(plain, associatedData("design", sc.ClinicID, sc.PatientID, sc.ID))
+	sealedDesign, err := s.Sealer.Encrypt(plain, ports.AssociatedData("design", sc.ClinicID, sc.PatientID, sc.ID))
 	if err != nil {
 		return errs.E(op+": seal", errs.Unavailable, err)
 	}

@@ -2,7 +2,6 @@ package scans
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -57,22 +56,11 @@ func (s *Service) newID() string {
 	return uuid.NewString()
 }
 
-// associatedData binds a ciphertext to what it belongs to: length-prefixed
-// parts, so no two different tuples encode alike.
-func associatedData(parts ...string) []byte {
-	var b []byte
-	for _, p := range parts {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
-		b = append(b, p...)
-	}
-	return b
-}
-
 // AssociatedDataForScan is the associated data a scan's stored file is
 // sealed with: it binds the ciphertext to its clinic, patient and scan, so a
 // file swapped between scans fails to decrypt.
 func AssociatedDataForScan(sc Scan) []byte {
-	return associatedData("scan", sc.ClinicID, sc.PatientID, sc.ID)
+	return ports.AssociatedData("scan", sc.ClinicID, sc.PatientID, sc.ID)
 }
 
 func (s *Service) audit(ctx context.Context, a Actor, action, resource, outcome string) error {
@@ -126,7 +114,7 @@ func (s *Service) CreatePatient(ctx context.Context, a Actor, in PatientInput) (
 	}
 	p := Patient{ID: s.newID(), ClinicID: a.ClinicID, Created: s.now()}
 	plain, _ := json.Marshal(PatientDetails{Name: strings.TrimSpace(in.Name), BirthDate: in.BirthDate})
-	sealed, err := s.Sealer.Encrypt(plain, associatedData("patient", p.ClinicID, p.ID))
+	sealed, err := s.Sealer.Encrypt(plain, ports.AssociatedData("patient", p.ClinicID, p.ID))
 	if err != nil {
 		return Patient{}, errs.E("patients.create: seal", errs.Unavailable, err)
 	}
@@ -213,7 +201,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	sc.Object = "scans/" + sc.ID
 	if ids != nil && !ids.Empty() {
 		plain, _ := json.Marshal(ids)
-		if sc.SealedIdentifiers, err = s.Sealer.Encrypt(plain, associatedData("scan-identifiers", sc.ClinicID, sc.PatientID, sc.ID)); err != nil {
+		if sc.SealedIdentifiers, err = s.Sealer.Encrypt(plain, ports.AssociatedData("scan-identifiers", sc.ClinicID, sc.PatientID, sc.ID)); err != nil {
 			return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
 		}
 	}
@@ -291,7 +279,7 @@ func (s *Service) GetDesign(ctx context.Context, a Actor, scanID string) (Design
 	if err := s.Docs.Get(ctx, DesignsCollection, sc.ID, &d); err != nil {
 		return Design{}, err
 	}
-	plain, err := s.Sealer.Decrypt(d.Sealed, associatedData("design", sc.ClinicID, sc.PatientID, sc.ID))
+	plain, err := s.Sealer.Decrypt(d.Sealed, ports.AssociatedData("design", sc.ClinicID, sc.PatientID, sc.ID))
 	if err != nil {
 		return Design{}, errs.E("designs.get: unseal", errs.Other, err)
 	}

@@ -85,7 +85,7 @@ func (s *Store) Close() error {
 // Get decodes collection/id into dst.
 func (s *Store) Get(ctx context.Context, collection, id string, dst any) error {
 	const op = "boltdocs.Get"
-	if err := checkPath(op, collection, id); err != nil {
+	if err := ports.CheckDocumentPath(op, collection, id); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -200,7 +200,7 @@ func (t *txn) Get(collection, id string, dst any) error {
 	if err := t.usable(op); err != nil {
 		return err
 	}
-	if err := checkPath(op, collection, id); err != nil {
+	if err := ports.CheckDocumentPath(op, collection, id); err != nil {
 		return err
 	}
 	if t.wrote {
@@ -239,7 +239,7 @@ func (t *txn) Delete(collection, id string) error {
 	if err := t.usable(op); err != nil {
 		return err
 	}
-	if err := checkPath(op, collection, id); err != nil {
+	if err := ports.CheckDocumentPath(op, collection, id); err != nil {
 		return t.fail(err)
 	}
 	t.wrote = true
@@ -257,7 +257,7 @@ func (t *txn) prepareWrite(op, collection, id string, v any) ([]byte, *bolt.Buck
 	if err := t.usable(op); err != nil {
 		return nil, nil, err
 	}
-	if err := checkPath(op, collection, id); err != nil {
+	if err := ports.CheckDocumentPath(op, collection, id); err != nil {
 		return nil, nil, t.fail(err)
 	}
 	data, err := encode(op, v)
@@ -361,36 +361,6 @@ func jsonKind(data []byte) string {
 		return "a boolean"
 	}
 	return "a number"
-}
-
-// checkPath applies Firestore's rules for collection and document ids, so
-// that an id accepted here is accepted there.
-func checkPath(op, collection, id string) error {
-	if err := checkName(collection); err != nil {
-		return errs.Field(op, "collection", "%v", err)
-	}
-	if err := checkName(id); err != nil {
-		return errs.Field(op, "id", "%v", err)
-	}
-	return nil
-}
-
-// checkName reports why s is not a valid Firestore collection or document id.
-// The error never quotes s (ids may be chosen by callers).
-func checkName(s string) error {
-	switch {
-	case s == "":
-		return errors.New("must not be empty")
-	case len(s) > 1500:
-		return errors.New("longer than 1500 bytes")
-	case s == "." || s == "..":
-		return errors.New(`must not be "." or ".."`)
-	case bytes.ContainsRune([]byte(s), '/'):
-		return errors.New(`must not contain "/"`)
-	case len(s) >= 4 && s[:2] == "__" && s[len(s)-2:] == "__":
-		return errors.New(`must not match __.*__ (reserved)`)
-	}
-	return nil
 }
 
 func ctxErr(op string, err error) error {

@@ -36,7 +36,7 @@ type term struct {
 var validOps = map[string]bool{"==": true, "<": true, "<=": true, ">": true, ">=": true}
 
 func compileQuery(op string, q ports.Query) (*compiled, error) {
-	if err := checkName(q.Collection); err != nil {
+	if err := ports.CheckDocumentName(q.Collection); err != nil {
 		return nil, errs.Field(op, "collection", "%v", err)
 	}
 	if q.Limit < 0 {

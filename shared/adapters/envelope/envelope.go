@@ -18,7 +18,6 @@ package envelope
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -164,27 +163,6 @@ func kekKind(err error) errs.Kind {
 		return errs.Other // key missing, disabled or destroyed: a deployment fault
 	}
 	return errs.Other
-}
-
-// AssociatedData builds unambiguous associated data from parts: each part is
-// preceded by its length as a big-endian uint32, after a version byte, so
-// ("ab", "c") and ("a", "bc") differ, as do different part counts. Use it to
-// bind a ciphertext to its clinic, patient and object ids.
-func AssociatedData(parts ...string) []byte {
-	n := 1
-	for _, p := range parts {
-		n += 4 + len(p)
-	}
-	var b bytes.Buffer
-	b.Grow(n)
-	b.WriteByte(1) // format version
-	var l [4]byte
-	for _, p := range parts {
-		binary.BigEndian.PutUint32(l[:], uint32(len(p)))
-		b.Write(l[:])
-		b.WriteString(p)
-	}
-	return b.Bytes()
 }
 
 // openKeysetFile loads the local AES256-GCM keyset at path, creating it if

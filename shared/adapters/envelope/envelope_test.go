@@ -48,7 +48,7 @@ func TestLocalKeysetReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "kek.json")
 	first := openFile(t, path)
-	ad := AssociatedData("clinic-1", "patient-2", "scan-3")
+	ad := ports.AssociatedData("clinic-1", "patient-2", "scan-3")
 	ct, err := first.Encrypt([]byte("scan bytes"), ad)
 	if err != nil {
 		t.Fatal(err)
@@ -244,18 +244,18 @@ func TestAssociatedData(t *testing.T) {
 	}
 	seen := map[string][]string{}
 	for _, parts := range distinct {
-		ad := string(AssociatedData(parts...))
+		ad := string(ports.AssociatedData(parts...))
 		if prev, dup := seen[ad]; dup {
-			t.Fatalf("AssociatedData(%q) == AssociatedData(%q)", parts, prev)
+			t.Fatalf("ports.AssociatedData(%q) == ports.AssociatedData(%q)", parts, prev)
 		}
 		seen[ad] = parts
 	}
-	if !bytes.Equal(AssociatedData("c1", "p1", "o1"), AssociatedData("c1", "p1", "o1")) {
+	if !bytes.Equal(ports.AssociatedData("c1", "p1", "o1"), ports.AssociatedData("c1", "p1", "o1")) {
 		t.Fatal("AssociatedData is not deterministic")
 	}
 	want := []byte{1, 0, 0, 0, 2, 'a', 'b', 0, 0, 0, 1, 'c'}
-	if got := AssociatedData("ab", "c"); !bytes.Equal(got, want) {
-		t.Fatalf("AssociatedData(ab, c) = %v, want %v (format is stored with every object: do not change it)", got, want)
+	if got := ports.AssociatedData("ab", "c"); !bytes.Equal(got, want) {
+		t.Fatalf("ports.AssociatedData(ab, c) = %v, want %v (format is stored with every object: do not change it)", got, want)
 	}
 }
 
@@ -309,7 +309,7 @@ func BenchmarkSeal450KB(b *testing.B) {
 	if _, err := rand.Read(pt); err != nil {
 		b.Fatal(err)
 	}
-	ad := AssociatedData("clinic", "patient", "scan")
+	ad := ports.AssociatedData("clinic", "patient", "scan")
 	b.SetBytes(int64(len(pt)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -76,7 +76,7 @@ func (s *Store) Close() error {
 // Get decodes collection/id into dst.
 func (s *Store) Get(ctx context.Context, collection, id string, dst any) error {
 	const op = "firestoredocs.Get"
-	if err := checkPath(op, collection, id); err != nil {
+	if err := ports.CheckDocumentPath(op, collection, id); err != nil {
 		return err
 	}
 	snap, err := s.client.Collection(collection).Doc(id).Get(ctx)
@@ -164,7 +164,7 @@ func reorder(snaps []*firestore.DocumentSnapshot, q ports.Query) []*firestore.Do
 
 // buildQuery translates q; fix reports that the results need reorder.
 func (s *Store) buildQuery(op string, q ports.Query) (fq firestore.Query, fix bool, err error) {
-	if err := checkName(q.Collection); err != nil {
+	if err := ports.CheckDocumentName(q.Collection); err != nil {
 		return fq, false, errs.Field(op, "collection", "%v", err)
 	}
 	if q.Limit < 0 {
@@ -291,7 +291,7 @@ func (t *txn) ref(op, collection, id string) (*firestore.DocumentRef, error) {
 	if t.done {
 		return nil, errs.Ef(op, errs.Invalid, "transaction used after its function returned")
 	}
-	if err := checkPath(op, collection, id); err != nil {
+	if err := ports.CheckDocumentPath(op, collection, id); err != nil {
 		return nil, t.fail(err)
 	}
 	return t.s.client.Collection(collection).Doc(id), nil
@@ -485,32 +485,4 @@ func classify(op string, err error) error {
 		kind = errs.Other
 	}
 	return errs.E(op, kind, err)
-}
-
-// checkPath applies Firestore's rules for collection and document ids. The
-// error never quotes the id.
-func checkPath(op, collection, id string) error {
-	if err := checkName(collection); err != nil {
-		return errs.Field(op, "collection", "%v", err)
-	}
-	if err := checkName(id); err != nil {
-		return errs.Field(op, "id", "%v", err)
-	}
-	return nil
-}
-
-func checkName(s string) error {
-	switch {
-	case s == "":
-		return errors.New("must not be empty")
-	case len(s) > 1500:
-		return errors.New("longer than 1500 bytes")
-	case s == "." || s == "..":
-		return errors.New(`must not be "." or ".."`)
-	case strings.Contains(s, "/"):
-		return errors.New(`must not contain "/"`)
-	case len(s) >= 4 && strings.HasPrefix(s, "__") && strings.HasSuffix(s, "__"):
-		return errors.New("must not match __.*__ (reserved)")
-	}
-	return nil
 }
