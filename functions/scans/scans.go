@@ -2,6 +2,7 @@
 // one of their patients and read back its status and design.
 //
 //	POST /v1/patients/{patientId}/scans?eye=OD|OS&lensType=scleral|orthok|rgp[&rx=D][&hvid=mm]
+//	     [&gridUnits=mm|um&gridReference=apex|bfs&gridBfs=mm]   (grid files whose header does not say)
 //	GET  /v1/scans/{scanId}
 //	GET  /v1/scans/{scanId}/design
 package scans
@@ -64,7 +65,8 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		q := r.URL.Query()
 		sc, err := svc.Upload(r.Context(), wire.ActorOf(r), scans.UploadInput{PatientID: r.PathValue("patientId"),
-			Eye: q.Get("eye"), LensType: q.Get("lensType"), Rx: q.Get("rx"), HVID: q.Get("hvid"), File: file})
+			Eye: q.Get("eye"), LensType: q.Get("lensType"), Rx: q.Get("rx"), HVID: q.Get("hvid"), File: file,
+			GridUnits: q.Get("gridUnits"), GridReference: q.Get("gridReference"), GridBFS: q.Get("gridBfs")})
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return

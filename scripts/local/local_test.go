@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
@@ -145,8 +146,8 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("scan: %v", v)
 	}
 	s, b, _ = c.do("GET", "/v1/scans/"+sc.ID+"/design", north, nil)
-	var d scans.Design
-	if s != 200 || json.Unmarshal(b, &d) != nil || d.Surface.ApicalRadiusMM < 7.79 || d.Surface.ApicalRadiusMM > 7.81 {
+	var d engine.Result
+	if s != 200 || json.Unmarshal(b, &d) != nil || d.Cornea.ApicalRadiusMM < 7.79 || d.Cornea.ApicalRadiusMM > 7.81 || d.Lens.BOZRMM == 0 {
 		t.Fatalf("design: %d %s", s, b)
 	}
 
@@ -223,7 +224,7 @@ func TestWalkthrough(t *testing.T) {
 	st = start(t, addr, dir)
 	defer st.Shutdown()
 	c.base = st.URL
-	if s, b, _ := c.do("GET", "/v1/scans/"+sc.ID+"/design", north, nil); s != 200 || !strings.Contains(string(b), `"apicalRadiusMM"`) {
+	if s, b, _ := c.do("GET", "/v1/scans/"+sc.ID+"/design", north, nil); s != 200 || !strings.Contains(string(b), `"apicalRadius_mm"`) {
 		t.Fatalf("after restart: %d %s", s, b)
 	}
 }

@@ -3,20 +3,15 @@ package scans
 import (
 	"context"
 	"encoding/json"
-	"strconv"
+	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
-	"github.com/lensflow/lensflow/shared/cornea"
+	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/topo"
 )
-
-// EngineVersion names the design engine that produced a design.
-const EngineVersion = "lensflow-design/0.1 (conic surface)"
-
-// designChordsMM are the chords at which the surface sag is reported.
-var designChordsMM = []float64{8, 10}
 
 // DesignScan is the design step for one scan-received event (requestID
 // identifies the delivery in the audit log). It is
@@ -74,7 +69,7 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 		if cur.Status != StatusReceived {
 			return nil
 		}
-		t := d.Created
+		t := s.now()
 		cur.Status, cur.Designed = StatusDesigned, &t
 		if err := tx.Set(ScansCollection, cur.ID, cur); err != nil {
 			return err
@@ -88,35 +83,37 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	return s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", audit.Success)
 }
 
-// design runs the pure domain on a decrypted scan file.
-func (s *Service) design(sc Scan, file []byte) (Design, error) {
-	surf, _, err := topo.Parse(file, topo.Options{})
+// design runs the design engine on a decrypted scan file: the lens type
+// and clinical inputs given at upload, the default nomograms.
+func (s *Service) design(sc Scan, file []byte) (*engine.Result, error) {
+	opts := topo.Options{}
+	if sc.Grid != nil {
+		opts = sc.Grid.topo()
+	}
+	surf, _, err := topo.Parse(file, opts)
 	if err != nil {
-		return Design{}, errs.E("design: parse", errs.Invalid, err)
+		return nil, errs.E("design: parse", errs.Invalid, err)
 	}
-	// The fitted zone spans the largest chord reported, so every reported
-	// sag rests on measured data; a scan that does not reach it is refused.
-	c, err := cornea.FitConic(surf, cornea.ConicOptions{ZoneDiameterMM: designChordsMM[len(designChordsMM)-1]})
+	lt, err := lens.ParseType(sc.LensType)
 	if err != nil {
-		return Design{}, errs.E("design: fit", errs.Invalid, err)
+		return nil, errs.E("design: lens type", errs.Invalid, err)
 	}
-	cs := CornealSurface{Model: "conic", ApicalRadiusMM: c.R0MM, ShapeFactorP: c.P, Eccentricity: c.E(),
-		AsphericityQ: c.Q(), FlatKMM: c.R0MM, FlatKD: cornea.KeratometricDioptres(c.R0MM, cornea.StandardKeratometricIndex),
-		KIndex: cornea.StandardKeratometricIndex, SagMM: map[string]float64{}, SagSource: map[string]string{}, ZoneMM: c.ZoneDiameterMM,
-		RMSUM: c.ResidualRMSUM, Points: c.Points, Coverage: c.Coverage}
-	for _, chord := range designChordsMM {
-		sag, err := c.Sag(chord)
-		if err != nil {
-			return Design{}, errs.E("design: sag", errs.Invalid, err)
-		}
-		key := strconv.FormatFloat(chord, 'f', -1, 64)
-		cs.SagMM[key] = sag
-		cs.SagSource[key] = "measured"
-		if c.Extrapolates(chord) {
-			cs.SagSource[key] = "extrapolated (fitted conic)"
-		}
+	in := engine.Inputs{LensType: lt}
+	if sc.RxD != nil {
+		in.Clinical.RefractionD = *sc.RxD
 	}
-	return Design{ScanID: sc.ID, LensType: sc.LensType, Eye: sc.Eye, Engine: EngineVersion, Created: s.now(), Surface: cs}, nil
+	if sc.HVIDMM != nil {
+		in.Clinical.HVIDMM = *sc.HVIDMM
+	}
+	r, err := engine.Design(surf, in)
+	if err != nil {
+		if errs.KindOf(err) == errs.Invalid {
+			return nil, err
+		}
+		return nil, errs.E("design", errs.Other, err)
+	}
+	r.ScanID, r.Created = sc.ID, s.now().Format(time.RFC3339Nano)
+	return r, nil
 }
 
 func (s *Service) fail(ctx context.Context, a Actor, sc Scan, reason string) error {

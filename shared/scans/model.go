@@ -9,6 +9,8 @@ package scans
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/lensflow/lensflow/shared/topo"
 )
 
 // Collections used by this package.
@@ -51,21 +53,22 @@ type PatientDetails struct {
 
 // Scan is the record of one uploaded topography scan.
 type Scan struct {
-	ID        string     `json:"id"`
-	ClinicID  string     `json:"clinicId"`
-	PatientID string     `json:"patientId"`
-	Eye       string     `json:"eye"`
-	LensType  string     `json:"lensType"`
-	RxD       *float64   `json:"rxD,omitempty"`
-	HVIDMM    *float64   `json:"hvidMM,omitempty"`
-	Format    string     `json:"format"`
-	Points    int        `json:"points"`
-	Object    string     `json:"object"` // blob name of the encrypted file
-	Bytes     int        `json:"bytes"`
-	Status    string     `json:"status"`
-	Reason    string     `json:"reason,omitempty"`
-	Received  time.Time  `json:"received"`
-	Designed  *time.Time `json:"designed,omitempty"`
+	ID        string       `json:"id"`
+	ClinicID  string       `json:"clinicId"`
+	PatientID string       `json:"patientId"`
+	Eye       string       `json:"eye"`
+	LensType  string       `json:"lensType"`
+	RxD       *float64     `json:"rxD,omitempty"`
+	HVIDMM    *float64     `json:"hvidMM,omitempty"`
+	Format    string       `json:"format"`
+	Grid      *GridOptions `json:"grid,omitempty"`
+	Points    int          `json:"points"`
+	Object    string       `json:"object"` // blob name of the encrypted file
+	Bytes     int          `json:"bytes"`
+	Status    string       `json:"status"`
+	Reason    string       `json:"reason,omitempty"`
+	Received  time.Time    `json:"received"`
+	Designed  *time.Time   `json:"designed,omitempty"`
 	// SealedIdentifiers holds identifiers found in the file header
 	// (name, birth date, chart id, device serial), encrypted; nil if none.
 	SealedIdentifiers []byte `json:"sealedIdentifiers,omitempty"`
@@ -86,34 +89,16 @@ type ScanReceived struct {
 	PatientID string `json:"patientId"`
 }
 
-// Design is the result of the design step for one scan.
-type Design struct {
-	ScanID   string         `json:"scanId"`
-	LensType string         `json:"lensType"`
-	Eye      string         `json:"eye"`
-	Engine   string         `json:"engine"` // design engine version
-	Created  time.Time      `json:"created"`
-	Surface  CornealSurface `json:"surface"`
+// GridOptions are the upload's statements about a grid file's heights
+// when its header does not make them (see topo.Options).
+type GridOptions struct {
+	Units       string  `json:"units,omitempty"`
+	Reference   string  `json:"reference,omitempty"`
+	BFSRadiusMM float64 `json:"bfsRadiusMM,omitempty"`
 }
 
-// CornealSurface is the fitted anterior corneal surface.
-type CornealSurface struct {
-	Model          string             `json:"model"` // "conic"
-	ApicalRadiusMM float64            `json:"apicalRadiusMM"`
-	ShapeFactorP   float64            `json:"shapeFactorP"`
-	Eccentricity   float64            `json:"eccentricity"`
-	AsphericityQ   float64            `json:"asphericityQ"`
-	FlatKMM        float64            `json:"flatKMM"`
-	FlatKD         float64            `json:"flatKD"`
-	KIndex         float64            `json:"keratometricIndexConstant"`
-	SagMM          map[string]float64 `json:"sagMM"` // by chord diameter in mm, e.g. "8", "10"
-	// SagSource says, per chord, whether the sag lies within the measured
-	// data or was extrapolated with the fitted conic.
-	SagSource map[string]string `json:"sagSource"`
-	ZoneMM    float64           `json:"zoneDiameterMM"`
-	RMSUM     float64           `json:"residualRmsUM"`
-	Points    int               `json:"pointsUsed"`
-	Coverage  float64           `json:"coverage"`
+func (g GridOptions) topo() topo.Options {
+	return topo.Options{GridUnits: g.Units, GridReference: g.Reference, GridBFSRadiusMM: g.BFSRadiusMM}
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
@@ -148,7 +149,11 @@ type UploadInput struct {
 	LensType  string // query parameter lensType
 	Rx        string // query parameter rx (dioptres), optional
 	HVID      string // query parameter hvid (mm), optional
-	File      []byte
+	// GridUnits, GridReference and GridBFS state a grid file's units,
+	// reference and best-fit sphere radius (mm) when its header does not
+	// (query parameters gridUnits, gridReference, gridBfs).
+	GridUnits, GridReference, GridBFS string
+	File                              []byte
 }
 
 func parseOptional(field, v string, lo, hi float64) (*float64, error) {
@@ -187,7 +192,15 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if _, err := s.patient(ctx, a, in.PatientID); err != nil {
 		return Scan{}, err
 	}
-	surf, ids, err := topo.Parse(in.File, topo.Options{})
+	bfs, err := parseOptional("gridBfs", in.GridBFS, 5, 12)
+	if err != nil {
+		return Scan{}, err
+	}
+	grid := GridOptions{Units: in.GridUnits, Reference: in.GridReference}
+	if bfs != nil {
+		grid.BFSRadiusMM = *bfs
+	}
+	surf, ids, err := topo.Parse(in.File, grid.topo())
 	if err != nil {
 		return Scan{}, errs.E(op, errs.Invalid, err)
 	}
@@ -198,6 +211,9 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	sc := Scan{ID: s.newID(), ClinicID: a.ClinicID, PatientID: in.PatientID, Eye: in.Eye, LensType: in.LensType,
 		RxD: rx, HVIDMM: hvid, Format: surf.Format, Points: len(surf.X), Bytes: len(in.File),
 		Status: StatusReceived, Received: s.now()}
+	if grid != (GridOptions{}) {
+		sc.Grid = &grid
+	}
 	sc.Object = "scans/" + sc.ID
 	if ids != nil && !ids.Empty() {
 		plain, _ := json.Marshal(ids)
@@ -261,31 +277,31 @@ func (s *Service) scan(ctx context.Context, a Actor, id string) (Scan, error) {
 
 // GetDesign returns the design of a scan of the actor's clinic. A scan not
 // yet designed is errs.Conflict with its status; a failed one says why.
-func (s *Service) GetDesign(ctx context.Context, a Actor, scanID string) (Design, error) {
+func (s *Service) GetDesign(ctx context.Context, a Actor, scanID string) (*engine.Result, error) {
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
 			_ = s.audit(ctx, a, "design.read", "scans/"+safeID(scanID)+"/design", audit.Denied)
 		}
-		return Design{}, err
+		return nil, err
 	}
 	switch sc.Status {
 	case StatusReceived:
-		return Design{}, errs.Ef("designs.get", errs.Conflict, "the scan is still being designed (status %q); try again shortly", sc.Status)
+		return nil, errs.Ef("designs.get", errs.Conflict, "the scan is still being designed (status %q); try again shortly", sc.Status)
 	case StatusFailed:
-		return Design{}, errs.Ef("designs.get", errs.Conflict, "design failed: %s", sc.Reason)
+		return nil, errs.Ef("designs.get", errs.Conflict, "design failed: %s", sc.Reason)
 	}
 	var d designDoc
 	if err := s.Docs.Get(ctx, DesignsCollection, sc.ID, &d); err != nil {
-		return Design{}, err
+		return nil, err
 	}
 	plain, err := s.Sealer.Decrypt(d.Sealed, ports.AssociatedData("design", sc.ClinicID, sc.PatientID, sc.ID))
 	if err != nil {
-		return Design{}, errs.E("designs.get: unseal", errs.Other, err)
+		return nil, errs.E("designs.get: unseal", errs.Other, err)
 	}
-	var out Design
-	if err := json.Unmarshal(plain, &out); err != nil {
-		return Design{}, errs.E("designs.get: decode", errs.Other, err)
+	out := &engine.Result{}
+	if err := json.Unmarshal(plain, out); err != nil {
+		return nil, errs.E("designs.get: decode", errs.Other, err)
 	}
 	return out, s.audit(ctx, a, "design.read", "scans/"+sc.ID+"/design", audit.Success)
 }

@@ -202,13 +202,17 @@ func TestUploadThenDesign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := d.Surface
+	s := d.Cornea
 	if math.Abs(s.ApicalRadiusMM-7.8) > 1e-3 || math.Abs(s.ShapeFactorP-0.75) > 1e-3 || math.Abs(s.Eccentricity-0.5) > 1e-3 ||
 		math.Abs(s.FlatKD-43.27) > 0.01 || math.Abs(s.SagMM["8"]-1.0819) > 1e-3 || math.Abs(s.SagMM["10"]-1.7498) > 1e-3 {
-		t.Fatalf("design surface %+v", s)
+		t.Fatalf("design cornea %+v", s)
 	}
 	if s.SagSource["10"] != "measured" {
 		t.Fatalf("10 mm sag source %q", s.SagSource["10"])
+	}
+	// The lens type and clinical inputs given at upload were used.
+	if d.ScanID != sc.ID || d.Lens.Type != "rgp" || d.Lens.RefractionD != -2.5 || d.Lens.HVIDMM != 11.8 || d.Lens.BOZRMM == 0 {
+		t.Fatalf("design lens %+v", d.Lens)
 	}
 
 	// Other clinic: 404 for scan and design, audited as denied.

@@ -177,6 +177,21 @@ type Options struct {
 	MaxPoints int
 	// Location interprets capture times written without a zone (default UTC).
 	Location *time.Location
+
+	// GridUnits states the units of a grid file's heights (the pentacam
+	// format) when the file's header does not: GridUnitsMM or GridUnitsUM.
+	// "" states nothing, and a file that does not say either is refused:
+	// units are never guessed. When both say, they must agree.
+	GridUnits string
+	// GridReference states what a grid file's heights are measured from
+	// when the file's header does not: GridReferenceApex (depth below the
+	// apex tangent plane) or GridReferenceBFS (elevation above a best-fit
+	// sphere of radius GridBFSRadiusMM). "" states nothing, and a file that
+	// does not say either is refused. When both say, they must agree.
+	GridReference string
+	// GridBFSRadiusMM is the radius of the best-fit sphere of a
+	// BFS-referenced grid file whose header does not give it, in mm.
+	GridBFSRadiusMM float64
 }
 
 // Defaults for Options.

@@ -40,8 +40,6 @@ import (
 // absent.
 const FormatXYZCSV = "xyz-csv"
 
-func init() { Register(xyzCSV{}) }
-
 type xyzCSV struct{}
 
 func (xyzCSV) Name() string { return FormatXYZCSV }
@@ -160,15 +158,12 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 			if len(f) == 0 {
 				return nil, nil, errs.Field(op, lineField(line), "column %d (%s) is empty", k+1, name)
 			}
-			x, err := strconv.ParseFloat(string(f), 64)
-			if err != nil || !finite(x) {
-				if isFloatSyntax(err) {
-					if _, ok := xyzHeader(b); ok {
-						return nil, nil, errs.Field(op, lineField(line), "duplicate header row (the header is on line %d)", headerLine)
-					}
-					return nil, nil, errs.Field(op, lineField(line), "column %d (%s) is not a number", k+1, name)
+			x, ok := ParseNumber(f)
+			if !ok {
+				if _, ok := xyzHeader(b); ok {
+					return nil, nil, errs.Field(op, lineField(line), "duplicate header row (the header is on line %d)", headerLine)
 				}
-				return nil, nil, errs.Field(op, lineField(line), "column %d (%s) is not a finite number", k+1, name)
+				return nil, nil, errs.Field(op, lineField(line), "column %d (%s) %s", k+1, name, numberProblem(f))
 			}
 			v[cols[k]] = x
 		}
@@ -255,7 +250,7 @@ func isNumberRow(line []byte) bool {
 		return false
 	}
 	for _, f := range fields {
-		if _, err := strconv.ParseFloat(string(trimSpaceBytes(f)), 64); err != nil {
+		if _, ok := ParseNumber(trimSpaceBytes(f)); !ok {
 			return false
 		}
 	}

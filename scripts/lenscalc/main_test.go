@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lensflow/lensflow/shared/lathe"
+)
+
+const testdata = "../../shared/topo/testdata/"
+
+func TestCalculatorDesignsEveryFormat(t *testing.T) {
+	for _, tc := range []struct {
+		file, lens string
+		extra      []string
+	}{
+		{"sample-od.csv", "rgp", []string{"-rx", "-2.5", "-hvid", "11.8"}},
+		{"sample-cso-od.csv", "orthok", []string{"-rx", "-3", "-format", "cso"}},
+		{"sample-pentacam-od.csv", "scleral", []string{"-hvid", "11.8"}},
+	} {
+		t.Run(tc.file+"/"+tc.lens, func(t *testing.T) {
+			dir := t.TempDir()
+			var out, errb bytes.Buffer
+			args := append(append([]string{"-lens", tc.lens, "-lathe", dir}, tc.extra...), testdata+tc.file)
+			if code := run(args, &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			var v struct {
+				Eye    string
+				Cornea map[string]any
+				Lens   map[string]any
+			}
+			if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+				t.Fatal(err)
+			}
+			if v.Eye != "OD" || v.Lens["type"] != tc.lens {
+				t.Fatalf("eye %q lens %v", v.Eye, v.Lens["type"])
+			}
+			for _, k := range []string{"apicalRadius_mm", "shapeFactorP", "eccentricity", "flatK_mm", "steepK_mm", "flatK_D", "steepK_D", "flatAxis_deg", "sag_mm", "rmsResidual_um", "coverage_mm"} {
+				if _, ok := v.Cornea[k]; !ok {
+					t.Errorf("cornea.%s missing", k)
+				}
+			}
+			for _, k := range []string{"type", "nomogram", "bozr_mm", "bozd_mm", "td_mm", "sag_mm", "power_D", "toric"} {
+				if _, ok := v.Lens[k]; !ok {
+					t.Errorf("lens.%s missing", k)
+				}
+			}
+			sag := v.Cornea["sag_mm"].(map[string]any)
+			if _, ok := sag["15"]; ok != (tc.lens == "scleral") {
+				t.Errorf("sag_mm keys %v", sag)
+			}
+			name := strings.TrimSuffix(tc.file, ".csv") + ".V5B"
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := lathe.Parse(b); err != nil {
+				t.Fatalf("point file: %v", err)
+			}
+		})
+	}
+}
+
+func TestCalculatorBadInput(t *testing.T) {
+	dir := t.TempDir()
+	ragged := filepath.Join(dir, "ragged.csv")
+	_ = os.WriteFile(ragged, []byte("x,y,z\n0,0,0\n1,2\n"), 0o644)
+	junk := filepath.Join(dir, "junk.bin")
+	_ = os.WriteFile(junk, []byte{0x89, 'P', 'N', 'G', 0, 0, 1, 2}, 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"no lens", []string{testdata + "sample-od.csv"}, "-lens must be"},
+		{"bad lens", []string{"-lens", "soft", testdata + "sample-od.csv"}, "-lens must be"},
+		{"no file", []string{"-lens", "rgp"}, "exactly one scan file"},
+		{"missing file", []string{"-lens", "rgp", filepath.Join(dir, "nope.csv")}, "no such file"},
+		{"bad format", []string{"-lens", "rgp", "-format", "dicom", testdata + "sample-od.csv"}, "-format must be"},
+		{"ragged", []string{"-lens", "rgp", ragged}, "line 3"},
+		{"binary", []string{"-lens", "rgp", junk}, "no parser accepts this file"},
+		{"eye contradicts", []string{"-lens", "rgp", "-eye", "OS", testdata + "sample-od.csv"}, "contradicts"},
+		{"rx out of range", []string{"-lens", "rgp", "-rx", "-45", testdata + "sample-od.csv"}, "refraction"},
+		{"wrong format forced", []string{"-lens", "rgp", "-format", "pentacam", testdata + "sample-od.csv"}, "never guessed"},
+		{"unknown flag", []string{"-lens", "rgp", "-zzz", testdata + "sample-od.csv"}, "flag provided but not defined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(tc.args, &out, &errb); code != 2 {
+				t.Fatalf("exit %d, want 2 (stderr %q)", code, errb.String())
+			}
+			if !strings.Contains(errb.String(), tc.msg) {
+				t.Fatalf("stderr %q lacks %q", errb.String(), tc.msg)
+			}
+			if out.Len() != 0 {
+				t.Fatalf("stdout not empty: %q", out.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,246 @@
+// Package lens designs contact lenses from a cornea: rigid gas permeable
+// (RGP) corneal lenses, reverse-geometry orthokeratology lenses and scleral
+// lenses. A design is computed from an Eye (what the fitted cornea, and for
+// sclerals its extrapolated sclera, tells a designer), the clinical inputs
+// (refraction, HVID, pupil) and a versioned Nomogram that holds every
+// clinical convention used; the Design records which nomogram and version
+// produced it and repeats its values.
+//
+// Every design carries its back surface as zones per meridian (a
+// BackSurface a lathe point file can sample to any density) and the
+// clearance between lens and eye along the principal meridians, the data a
+// fluorescein-like plot needs.
+//
+// Conventions: chords are full diameters, r and semi-chords are half of
+// one; sags are depths below the apex tangent plane (mm, positive into the
+// eye); meridians are TABO degrees (0-180, examiner's view); powers are in
+// dioptres, back vertex, in air.
+//
+// The package is pure: no I/O beyond readers of nomogram JSON, no logging,
+// no global state.
+package lens
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/lensflow/lensflow/shared/errs"
+)
+
+// Eye is what a design needs to know of the cornea (and, for sclerals, of
+// the extrapolated sclera).
+type Eye interface {
+	// FlatK is the flattest central meridian: its radius (mm) and axis
+	// (TABO 0-180, examiner's view).
+	FlatK() (radiusMM, axisDeg float64)
+	// SteepK is the steepest central meridian, about 90 degrees from FlatK.
+	SteepK() (radiusMM, axisDeg float64)
+	// SagMM is the corneal sag at a chord (diameter, mm) along a meridian;
+	// source says "measured" or how it was extrapolated.
+	SagMM(meridianDeg, chordMM float64) (sagMM float64, source string, err error)
+	// TangentAngleDeg is the angle of the surface tangent to the apex plane
+	// at a semi-chord (mm) along a meridian.
+	TangentAngleDeg(meridianDeg, semiChordMM float64) (float64, error)
+}
+
+// SourceMeasured is the sag source an Eye reports for data it measured.
+const SourceMeasured = "measured"
+
+// Type is a lens type.
+type Type string
+
+// Lens types, as the calculator and the public JSON spell them.
+const (
+	RGP     Type = "rgp"
+	OrthoK  Type = "orthok"
+	Scleral Type = "scleral"
+)
+
+// ParseType returns the Type spelled s ("rgp", "orthok" or "scleral").
+func ParseType(s string) (Type, error) {
+	switch t := Type(s); t {
+	case RGP, OrthoK, Scleral:
+		return t, nil
+	}
+	return "", errs.Field("lens.ParseType", "lens", "unknown lens type %q (want rgp, orthok or scleral)", s)
+}
+
+// Clinical holds the examiner's inputs to a design.
+type Clinical struct {
+	// RefractionD is the spectacle refraction (sphere or spherical
+	// equivalent, D) measured at the nomogram's vertex distance. For
+	// ortho-k it is the myopia to correct (negative).
+	RefractionD float64 `json:"refraction_D"`
+	// HVIDMM is the horizontal visible iris diameter; 0 takes the
+	// nomogram's default and says so in the design's warnings.
+	HVIDMM float64 `json:"hvid_mm,omitempty"`
+	// PupilMM is the pupil diameter (RGP optic zone); 0 means unknown.
+	PupilMM float64 `json:"pupil_mm,omitempty"`
+}
+
+// KReading is a keratometry reading in the design output.
+type KReading struct {
+	RadiusMM float64 `json:"radius_mm"`
+	D        float64 `json:"D"`
+	AxisDeg  float64 `json:"axis_deg"`
+}
+
+// Landing describes where a lens meets the eye along one meridian
+// (ortho-k landing zone, scleral haptic).
+type Landing struct {
+	MeridianDeg float64 `json:"meridian_deg"`
+	ChordMM     float64 `json:"chord_mm"`
+	// EyeSagMM is the eye's sag at the chord along the meridian, and
+	// EyeSagSource whether it was measured or extrapolated (and how).
+	EyeSagMM     float64 `json:"eye_sag_mm"`
+	EyeSagSource string  `json:"eye_sag_source"`
+	// LensSagMM is the lens's sag at the chord: EyeSagMM plus the designed
+	// central clearance.
+	LensSagMM float64 `json:"lens_sag_mm"`
+	// AngleDeg is the landing angle: the eye's tangent angle at the chord.
+	AngleDeg float64 `json:"angle_deg"`
+	// ReturnZoneDepthMM (ortho-k) is the depth from the optic zone edge to
+	// the landing chord: LensSagMM - sag of the BOZR sphere at the BOZD.
+	ReturnZoneDepthMM float64 `json:"return_zone_depth_mm,omitempty"`
+	// ReverseCurveRadiusMM (ortho-k) is the radius of the reverse curve
+	// that joins the optic zone to the landing zone.
+	ReverseCurveRadiusMM float64 `json:"reverse_curve_radius_mm,omitempty"`
+}
+
+// Design is a lens design: the quantities a lab orders and cuts, the
+// back surface, the clearance against the eye, and the details and
+// nomogram of its type (exactly one of RGP, OrthoK, Scleral is set).
+type Design struct {
+	Type            Type   `json:"type"`
+	Nomogram        string `json:"nomogram"`
+	NomogramVersion string `json:"nomogram_version"`
+
+	BOZRMM float64 `json:"bozr_mm"`
+	BOZDMM float64 `json:"bozd_mm"`
+	TDMM   float64 `json:"td_mm"`
+	// SagMM is the lens's back-surface sag at the total diameter.
+	SagMM float64 `json:"sag_mm"`
+	// PowerD is the ordered back vertex power (rounded to the nomogram's
+	// step), FrontRadiusMM the front optic radius giving it.
+	PowerD            float64 `json:"power_D"`
+	FrontRadiusMM     float64 `json:"front_radius_mm"`
+	CentreThicknessMM float64 `json:"centre_thickness_mm"`
+	MaterialIndex     float64 `json:"material_index"`
+	// TearLensD is the power of the tear lens between the BOZR and the
+	// flat K: tear index term * (1/BOZR - 1/K).
+	TearLensD float64 `json:"tear_lens_D"`
+	// RefractionD is the spectacle refraction given; CornealPlaneRxD the
+	// same vertexed to the cornea.
+	RefractionD     float64  `json:"refraction_D"`
+	CornealPlaneRxD float64  `json:"corneal_plane_rx_D"`
+	HVIDMM          float64  `json:"hvid_mm"`
+	FlatK           KReading `json:"flat_k"`
+	SteepK          KReading `json:"steep_k"`
+
+	// Toric is true when the back surface differs between meridians
+	// (ortho-k toric landing, scleral toric haptics); ToricStepUM is then
+	// the sag difference between them at the landing chord.
+	Toric       bool    `json:"toric"`
+	ToricStepUM float64 `json:"toric_step_um,omitempty"`
+
+	BackSurface BackSurface        `json:"back_surface"`
+	Clearance   []ClearanceProfile `json:"clearance"`
+
+	RGP     *RGPDetails     `json:"rgp,omitempty"`
+	OrthoK  *OrthoKDetails  `json:"orthok,omitempty"`
+	Scleral *ScleralDetails `json:"scleral,omitempty"`
+
+	// Warnings are things the lab should look at before cutting: assumed
+	// inputs, clearances out of range, extrapolated eye data.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+func (d *Design) warnf(format string, args ...any) {
+	d.Warnings = append(d.Warnings, fmt.Sprintf(format, args...))
+}
+
+// eyeK reads the eye's K readings and checks them.
+func eyeK(op string, eye Eye, index float64) (flat, steep KReading, err error) {
+	if eye == nil {
+		return flat, steep, errs.Ef(op, errs.Invalid, "no eye to design for")
+	}
+	fr, fa := eye.FlatK()
+	sr, sa := eye.SteepK()
+	for _, v := range []struct {
+		name string
+		r, a float64
+	}{{"flatK", fr, fa}, {"steepK", sr, sa}} {
+		if !(v.r >= 5 && v.r <= 12) {
+			return flat, steep, errs.Field(op, v.name, "radius %g mm is not a plausible corneal radius (5-12 mm)", v.r)
+		}
+		if !(v.a >= 0 && v.a <= 180) {
+			return flat, steep, errs.Field(op, v.name, "axis %g is not a TABO angle (0-180 degrees)", v.a)
+		}
+	}
+	return KReading{fr, index / fr, fa}, KReading{sr, index / sr, sa}, nil
+}
+
+// eyeSag calls eye.SagMM and classifies its error.
+func eyeSag(op string, eye Eye, meridianDeg, chordMM float64) (float64, string, error) {
+	s, src, err := eye.SagMM(meridianDeg, chordMM)
+	if err != nil {
+		return 0, "", errs.E(op, kindOr(err), fmt.Errorf("eye sag at the %g mm chord along %g degrees: %w", chordMM, meridianDeg, err))
+	}
+	if math.IsNaN(s) || math.IsInf(s, 0) {
+		return 0, "", errs.Ef(op, errs.Invalid, "eye sag at the %g mm chord along %g degrees is not finite", chordMM, meridianDeg)
+	}
+	return s, src, nil
+}
+
+func eyeAngle(op string, eye Eye, meridianDeg, semiChordMM float64) (float64, error) {
+	a, err := eye.TangentAngleDeg(meridianDeg, semiChordMM)
+	if err != nil {
+		return 0, errs.E(op, kindOr(err), fmt.Errorf("eye tangent angle at %g mm along %g degrees: %w", semiChordMM, meridianDeg, err))
+	}
+	if !(a > 0 && a < 90) {
+		return 0, errs.Ef(op, errs.Invalid, "eye tangent angle %g at %g mm along %g degrees is not between 0 and 90", a, semiChordMM, meridianDeg)
+	}
+	return a, nil
+}
+
+// kindOr keeps a classified eye error's kind; an unclassified one is
+// treated as invalid input (the eye model cannot serve the design).
+func kindOr(err error) errs.Kind {
+	if k := errs.KindOf(err); k != errs.Other {
+		return k
+	}
+	return errs.Invalid
+}
+
+// hvid returns the HVID to use, warning when the nomogram default stands in.
+func hvid(op string, d *Design, in Clinical, def float64) (float64, error) {
+	if in.HVIDMM == 0 {
+		d.warnf("HVID not given: the nomogram default %g mm was used", def)
+		return def, nil
+	}
+	if !(in.HVIDMM >= 9 && in.HVIDMM <= 14) {
+		return 0, errs.Field(op, "hvid_mm", "%g mm is not a plausible HVID (9-14 mm)", in.HVIDMM)
+	}
+	return in.HVIDMM, nil
+}
+
+func checkRefraction(op string, in Clinical) error {
+	if !(in.RefractionD >= -30 && in.RefractionD <= 30) {
+		return errs.Field(op, "refraction_D", "%g D is not a plausible refraction (-30 to +30 D)", in.RefractionD)
+	}
+	return nil
+}
+
+// New designs a lens of type t with the matching nomogram of set.
+func New(t Type, eye Eye, in Clinical, set Nomograms) (*Design, error) {
+	switch t {
+	case RGP:
+		return DesignRGP(eye, in, set.RGP)
+	case OrthoK:
+		return DesignOrthoK(eye, in, set.OrthoK)
+	case Scleral:
+		return DesignScleral(eye, in, set.Scleral)
+	}
+	_, err := ParseType(string(t))
+	return nil, err
+}

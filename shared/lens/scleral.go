@@ -1,0 +1,163 @@
+package lens
+
+import (
+	"math"
+
+	"github.com/lensflow/lensflow/shared/errs"
+)
+
+// ScleralDetails is what a scleral design adds to Design.
+type ScleralDetails struct {
+	Nomogram       ScleralNomogram `json:"nomogram_values"`
+	LandingChordMM float64         `json:"landing_chord_mm"`
+	// OcularSagMM is the eye's sag at the landing chord along the meridian
+	// the lens was designed on (the one with less sag; for toric haptics
+	// the flat haptic), and OcularSagSource how it was obtained
+	// (extrapolated beyond the measured cornea, typically).
+	OcularSagMM     float64 `json:"ocular_sag_mm"`
+	OcularSagSource string  `json:"ocular_sag_source"`
+	// LensSagMM is the lens's sag at the landing chord on that meridian:
+	// OcularSagMM + InsertionClearanceUM.
+	LensSagMM            float64 `json:"lens_sag_mm"`
+	InsertionClearanceUM float64 `json:"insertion_clearance_um"`
+	// SettledClearanceUM is the central clearance expected after settling.
+	SettledClearanceUM float64 `json:"settled_clearance_um"`
+	// SagDifferenceUM is the eye's sag difference between its principal
+	// meridians at the landing chord; toric haptics when it is more than
+	// the nomogram's threshold.
+	SagDifferenceUM float64 `json:"sag_difference_um"`
+	// LimbalClearanceUM is the clearance at insertion over the limbus
+	// (HVID/2) along the flat meridian.
+	LimbalClearanceUM float64 `json:"limbal_clearance_um"`
+	// SettledLimbalClearanceUM is LimbalClearanceUM less the settling.
+	SettledLimbalClearanceUM float64   `json:"settled_limbal_clearance_um"`
+	Landings                 []Landing `json:"landings"`
+}
+
+// ScleralTDMM is the scleral total diameter for an HVID under the
+// nomogram: HVID + TDLargerThanHVIDMM, rounded up to TDRoundUpMM.
+func ScleralTDMM(hvidMM float64, n ScleralNomogram) float64 {
+	return roundUpTo(hvidMM+n.TDLargerThanHVIDMM, n.TDRoundUpMM)
+}
+
+// DesignScleral designs a scleral lens: TD from the HVID; a spherical optic
+// zone whose sag at the BOZD matches the eye's (so the optic zone vaults
+// the cornea evenly); a haptic cone landing at the landing chord at the
+// eye's tangent angle there, with the lens sag at the landing chord equal
+// to the ocular sag plus the clearance at insertion; and a smooth
+// transition (a cubic with matching heights and slopes) between the two.
+// Toric haptics, one landing per principal meridian, when the meridians'
+// ocular sag at the landing chord differ by more than the threshold; the
+// step is that difference. The ordered power is the vertexed refraction
+// less the tear lens.
+func DesignScleral(eye Eye, in Clinical, n ScleralNomogram) (*Design, error) {
+	const op = "lens.DesignScleral"
+	if err := n.validate(op, "nomogram."); err != nil {
+		return nil, err
+	}
+	d := &Design{Type: Scleral, Nomogram: n.Name, NomogramVersion: n.Version, RefractionD: in.RefractionD}
+	var err error
+	if d.FlatK, d.SteepK, err = eyeK(op, eye, n.KeratometricIndex); err != nil {
+		return nil, err
+	}
+	if err := checkRefraction(op, in); err != nil {
+		return nil, err
+	}
+	if d.HVIDMM, err = hvid(op, d, in, n.DefaultHVIDMM); err != nil {
+		return nil, err
+	}
+	d.TDMM = ScleralTDMM(d.HVIDMM, n)
+	d.BOZDMM = n.BOZDMM
+	rO, rL, rE := d.BOZDMM/2, n.LandingChordMM/2, d.TDMM/2
+	rH := rL - n.LandingInsideMM
+	if rL >= rE {
+		return nil, errs.Field(op, "hvid_mm", "a %g mm lens does not reach the %g mm landing chord", d.TDMM, n.LandingChordMM)
+	}
+	det := &ScleralDetails{Nomogram: n, LandingChordMM: n.LandingChordMM, InsertionClearanceUM: n.InsertionClearanceUM,
+		SettledClearanceUM: n.InsertionClearanceUM - n.SettlingUM}
+	if det.SettledClearanceUM < n.MinSettledClearanceUM {
+		return nil, errs.Field(op, "nomogram.insertion_clearance_um", "leaves %g microns after settling, less than %g",
+			det.SettledClearanceUM, n.MinSettledClearanceUM)
+	}
+	clearance := n.InsertionClearanceUM / 1000
+
+	meridians := [2]float64{d.FlatK.AxisDeg, d.SteepK.AxisDeg}
+	var lands [2]Landing
+	for k, m := range meridians {
+		s, src, err := eyeSag(op, eye, m, n.LandingChordMM)
+		if err != nil {
+			return nil, err
+		}
+		a, err := eyeAngle(op, eye, m, rL)
+		if err != nil {
+			return nil, err
+		}
+		lands[k] = Landing{MeridianDeg: m, ChordMM: n.LandingChordMM, EyeSagMM: s, EyeSagSource: src, AngleDeg: a}
+	}
+	det.SagDifferenceUM = 1000 * math.Abs(lands[1].EyeSagMM-lands[0].EyeSagMM)
+	lo := 0
+	if lands[1].EyeSagMM < lands[0].EyeSagMM {
+		lo = 1
+	}
+	order := []int{lo}
+	if det.SagDifferenceUM > n.ToricHapticThresholdUM {
+		d.Toric = true
+		d.ToricStepUM = det.SagDifferenceUM
+		order = append(order, 1-lo)
+	}
+	det.OcularSagMM, det.OcularSagSource = lands[lo].EyeSagMM, lands[lo].EyeSagSource
+	det.LensSagMM = det.OcularSagMM + clearance
+	if det.OcularSagSource != SourceMeasured {
+		d.warnf("the ocular sag at %g mm is %s", n.LandingChordMM, det.OcularSagSource)
+	}
+
+	// Optic zone: the sphere through the eye's sag at the BOZD on the
+	// designed meridian.
+	so, _, err := eyeSag(op, eye, lands[lo].MeridianDeg, d.BOZDMM)
+	if err != nil {
+		return nil, err
+	}
+	if !(so > 0) {
+		return nil, errs.Ef(op, errs.Invalid, "the eye has no sag at the %g mm optic zone chord", d.BOZDMM)
+	}
+	d.BOZRMM = roundTo((rO*rO+so*so)/(2*so), n.BOZRStepMM)
+	if d.BOZRMM <= rO {
+		return nil, errs.Ef(op, errs.Invalid, "a %g mm BOZR cannot span a %g mm optic zone", d.BOZRMM, d.BOZDMM)
+	}
+	optic := sphereZone("optic", d.BOZRMM, 0, rO, 0)
+	opticAngle := optic.angleAt(rO)
+	for _, k := range order {
+		l := &lands[k]
+		zL := l.EyeSagMM + clearance
+		zH := zL - math.Tan(l.AngleDeg*math.Pi/180)*(rL-rH)
+		trans := blendZone("transition", rO, rH, optic.OuterSagMM, zH, opticAngle, l.AngleDeg)
+		haptic := coneZone("haptic", l.AngleDeg, rH, rE, zH)
+		d.BackSurface.Profiles = append(d.BackSurface.Profiles, Profile{MeridianDeg: l.MeridianDeg, Zones: []Zone{optic, trans, haptic}})
+	}
+	for k := range lands {
+		lands[k].LensSagMM = d.BackSurface.SagMM(lands[k].MeridianDeg, rL)
+	}
+	det.Landings = lands[:]
+	d.SagMM = d.BackSurface.SagMM(lands[lo].MeridianDeg, rE)
+	d.Scleral = det
+
+	if err := power(op, d, n.Common, in.RefractionD); err != nil {
+		return nil, err
+	}
+	limbus := d.HVIDMM / 2
+	if d.Clearance, err = clearanceProfiles(op, eye, &d.BackSurface, d.FlatK.AxisDeg, d.SteepK.AxisDeg, rO, limbus, rH, rL, rE); err != nil {
+		return nil, err
+	}
+	flat := &d.Clearance[0]
+	det.LimbalClearanceUM = flat.At(limbus)
+	det.SettledLimbalClearanceUM = det.LimbalClearanceUM - n.SettlingUM
+	if det.SettledLimbalClearanceUM < 0 {
+		d.warnf("the lens may touch the limbus after settling: %.0f microns of limbal clearance at insertion, %g of settling",
+			det.LimbalClearanceUM, n.SettlingUM)
+	}
+	if got := flat.ApexClearanceUM; math.Abs(got-n.InsertionClearanceUM) > 0.5 {
+		d.warnf("the lens bears on the eye at %.2f mm before its haptic: central clearance %.0f microns instead of %g",
+			flat.MinAtMM, got, n.InsertionClearanceUM)
+	}
+	return d, nil
+}

@@ -1,0 +1,306 @@
+package topo
+
+import (
+	"bytes"
+	"math"
+
+	"github.com/lensflow/lensflow/shared/errs"
+)
+
+//go:generate go run ./internal/genvendor -dir testdata
+
+// FormatCSO is the name of the CSO polar elevation export (Sirius, MS-39,
+// Antares, Osiris).
+//
+// Layout (text; comma, semicolon or tab separated; LF or CRLF):
+//
+//	Device: Sirius            <- optional header block of "key: value"
+//	Eye: OD                      or "key;value" lines
+//	Rings: 31
+//	Meridians: 256
+//	0.000000;0.000000;...     <- ring 0: 256 heights
+//	0.002571;0.002571;...     <- ring 1 (0.2 mm)
+//	...                       <- ring 30 (6.0 mm)
+//
+// The matrix has one row per ring i, at radius i * CSORingStepMM (31 rows,
+// 0 to 6 mm), and one column per semi-meridian j, at angle j * 360/256
+// degrees counter-clockwise from the examiner's right (256 columns). The
+// header may give other counts with the keys "rings" and "meridians".
+// Raw exports list the ring radii (rho, mm) and the heights (z) as two
+// successive rings x meridians blocks; a file with twice as many rows as
+// rings is read that way, each point then lying at its own rho. Lines
+// between the blocks that are not rows (labels such as "z:") are skipped.
+//
+// Heights are millimetres (or microns with "units: um") of depth below the
+// apex tangent plane, positive into the eye: z grows away from the apex.
+// That is the only sign that leaves the no-data markers unambiguous (a
+// depth is never -1 mm), and a file whose outer heights are negative on
+// average is refused rather than read inside out. Cells of -1000 or -1, and
+// empty cells, hold no data and are dropped. The cells of the centre (rho
+// 0, the 256 copies of ring 0) become one point at the average of their
+// heights.
+//
+// Points are returned in the examiner's view for both eyes: x = rho *
+// cos(theta), y = rho * sin(theta). Header keys: eye (OD/OS/right/left),
+// device, exam date/captured, units; patient name, first/last name, date
+// of birth, id, serial and every unknown key go to Identifiers.
+const FormatCSO = "cso"
+
+// CSO layout defaults.
+const (
+	CSORings        = 31  // rings in a CSO matrix
+	CSOMeridians    = 256 // semi-meridians in a CSO matrix
+	CSORingStepMM   = 0.2 // distance between rings, mm
+	csoMaxRings     = 61  // (61-1) * 0.2 mm = MaxAbsXYMM
+	csoMaxMeridians = 1024
+)
+
+type csoFormat struct{}
+
+func (csoFormat) Name() string { return FormatCSO }
+
+// csoKeywords are header words only CSO exports carry.
+var csoKeywords = []string{"sirius", "cso", "ms-39", "ms39", "antares", "osiris", "phoenix", "meridians"}
+
+// Detect is Likely when head holds a row of 256 numbers, or a header naming
+// a CSO device or meridians; Weak when it holds long rows of another
+// length (so the parser can say what is wrong).
+func (csoFormat) Detect(head []byte) int {
+	if hasNUL(head) {
+		return NoMatch
+	}
+	head = bytes.TrimPrefix(head, utf8BOM)
+	for len(head) > 0 {
+		var line []byte
+		full := bytes.IndexByte(head, '\n') >= 0
+		line, head = cutLine(head)
+		line = trimSpaceBytes(line)
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		if !isDataRow(line) {
+			if _, _, ok := headerKVRaw(line); ok && containsAnyFold(line[:min(len(line), 200)], csoKeywords) {
+				return Likely
+			}
+			continue
+		}
+		if !full {
+			break // cut by the end of head
+		}
+		// The first full row says what the matrix looks like.
+		switch n := countCells(line, rowSeparator(line), CSOMeridians); {
+		case n == CSOMeridians:
+			return Likely
+		case n >= 200:
+			return Weak
+		}
+		return NoMatch
+	}
+	return NoMatch
+}
+
+// csoHeader is what a CSO header says about the matrix.
+type csoHeader struct {
+	rings, meridians int
+	unitsScale       float64
+}
+
+// Parse parses a CSO export in one pass over its bytes.
+func (csoFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
+	const op = "topo.cso"
+	opts = opts.withDefaults()
+	if hasNUL(data) {
+		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
+	}
+	data = bytes.TrimPrefix(data, utf8BOM)
+	s := &Surface{}
+	id := &Identifiers{}
+	h := csoHeader{rings: CSORings, meridians: CSOMeridians, unitsScale: 1}
+	var (
+		eyeLine   int
+		cells     []float64 // rows of h.meridians cells; NaN marks no data
+		rowLines  []int     // the line of each row
+		sep       byte
+		line      int
+		metaLines int
+	)
+	for pos := 0; pos < len(data); {
+		var b []byte
+		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+			b, pos = data[pos:pos+i], pos+i+1
+		} else {
+			b, pos = data[pos:], len(data)
+		}
+		line++
+		b = trimSpaceBytes(b)
+		if len(b) == 0 || b[0] == '#' {
+			continue
+		}
+		if !isDataRow(b) {
+			key, v, ok := headerKV(b)
+			if !ok || len(v) == 0 {
+				continue // a label ("z:", "[Elevation]") or an empty key
+			}
+			if metaLines++; metaLines > maxHeaderLines {
+				return nil, nil, errs.Field(op, lineField(line), "more than %d header lines", maxHeaderLines)
+			}
+			if cells != nil && (key == "rings" || key == "meridians" || key == "units") {
+				// Metadata after the matrix started is still read, but the
+				// matrix can no longer change shape or units.
+				return nil, nil, errs.Field(op, lineField(line), "%s must be given before the matrix", key)
+			}
+			if err := csoMeta(op, key, v, line, &eyeLine, &h, s, id, opts); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		if cells == nil {
+			sep = rowSeparator(b)
+			cells = make([]float64, 0, 2*h.rings*h.meridians)
+			rowLines = make([]int, 0, 2*h.rings)
+		}
+		if len(rowLines) == 2*h.rings {
+			return nil, nil, errs.Field(op, lineField(line), "more than %d matrix rows (%d rings of radii, then %d of heights)", 2*h.rings, h.rings, h.rings)
+		}
+		if n := countCells(b, sep, h.meridians); n != h.meridians {
+			return nil, nil, errs.Field(op, lineField(line), "expected %d values, got %d", h.meridians, n)
+		}
+		r := cellReader{rest: b, sep: sep}
+		for k := range h.meridians {
+			c := r.next()
+			if len(c) == 0 {
+				cells = append(cells, math.NaN())
+				continue
+			}
+			v, ok := r.number(c)
+			if !ok {
+				return nil, nil, errs.Field(op, lineField(line), "column %d %s", k+1, r.cellProblem(c))
+			}
+			if v == -1000 || v == -1 {
+				v = math.NaN()
+			}
+			cells = append(cells, v)
+		}
+		rowLines = append(rowLines, line)
+	}
+
+	rows := len(rowLines)
+	switch {
+	case rows == 0:
+		return nil, nil, errs.Ef(op, errs.Invalid, "no matrix rows")
+	case rows != h.rings && rows != 2*h.rings:
+		return nil, nil, errs.Field(op, lineField(rowLines[rows-1]), "the matrix ends after %d rows; expected %d (heights) or %d (radii, then heights)", rows, h.rings, 2*h.rings)
+	}
+	if err := csoPoints(op, s, &h, cells, rowLines, opts); err != nil {
+		return nil, nil, err
+	}
+	return s, id, nil
+}
+
+// csoMeta reads one header line.
+func csoMeta(op, key string, v []byte, line int, eyeLine *int, h *csoHeader, s *Surface, id *Identifiers, opts Options) error {
+	switch key {
+	case "rings", "number of rings", "n rings", "ring count":
+		n, err := headerInt(op, v, line, 2, csoMaxRings, "rings")
+		h.rings = n
+		return err
+	case "meridians", "number of meridians", "n meridians", "semi meridians", "meridian count":
+		n, err := headerInt(op, v, line, 4, csoMaxMeridians, "meridians")
+		h.meridians = n
+		return err
+	case "units", "unit", "height units":
+		_, scale, ok := parseUnits(string(v))
+		if !ok {
+			return errs.Field(op, lineField(line), "units must be mm or um")
+		}
+		h.unitsScale = scale
+		return nil
+	}
+	val, err := headerText(op, v, line)
+	if err != nil {
+		return err
+	}
+	known, err := vendorMeta(op, key, val, line, eyeLine, s, id, opts)
+	if err != nil || known {
+		return err
+	}
+	addOther(id, key, val)
+	return nil
+}
+
+// csoPoints turns the matrix into points.
+func csoPoints(op string, s *Surface, h *csoHeader, cells []float64, rowLines []int, opts Options) error {
+	m := h.meridians
+	var rho []float64
+	z := cells
+	zLines := rowLines
+	if len(rowLines) == 2*h.rings {
+		rho, z, zLines = cells[:h.rings*m], cells[h.rings*m:], rowLines[h.rings:]
+	}
+	cos := make([]float64, m)
+	sin := make([]float64, m)
+	for j := range m {
+		sin[j], cos[j] = math.Sincos(2 * math.Pi * float64(j) / float64(m))
+	}
+	n := 0
+	for _, v := range z {
+		if !math.IsNaN(v) {
+			n++
+		}
+	}
+	if n > opts.MaxPoints {
+		return errs.Ef(op, errs.TooLarge, "more than %d points", opts.MaxPoints)
+	}
+	s.X = make([]float64, 1, n+1) // slot 0 is the centre, dropped if it has no data
+	s.Y = make([]float64, 1, n+1)
+	s.Z = make([]float64, 1, n+1)
+	var centreSum float64
+	centreN := 0
+	for i := range h.rings {
+		for j := range m {
+			k := i*m + j
+			v := z[k]
+			if math.IsNaN(v) {
+				continue
+			}
+			r := float64(i) * CSORingStepMM
+			if rho != nil {
+				r = rho[k]
+				if math.IsNaN(r) {
+					continue
+				}
+				if r < 0 || r > MaxAbsXYMM {
+					return errs.Field(op, lineField(rowLines[i]), "column %d: radius must be from 0 to %g mm", j+1, MaxAbsXYMM)
+				}
+			}
+			v *= h.unitsScale
+			if math.Abs(v) > MaxAbsZMM {
+				return errs.Field(op, lineField(zLines[i]), "column %d: height is outside +-%g mm", j+1, MaxAbsZMM)
+			}
+			if r == 0 {
+				centreSum += v
+				centreN++
+				continue
+			}
+			s.X = append(s.X, r*cos[j])
+			s.Y = append(s.Y, r*sin[j])
+			s.Z = append(s.Z, v)
+		}
+	}
+	if centreN > 0 {
+		s.Z[0] = centreSum / float64(centreN)
+	} else {
+		s.X, s.Y, s.Z = s.X[1:], s.Y[1:], s.Z[1:]
+	}
+	switch {
+	case len(s.X) == 0:
+		return errs.Ef(op, errs.Invalid, "no points: every cell is marked as no data")
+	case len(s.X) < opts.MinPoints:
+		return errs.Ef(op, errs.Invalid, "only %d points; at least %d are needed", len(s.X), opts.MinPoints)
+	}
+	if err := checkDepthSign(op, s); err != nil {
+		return err
+	}
+	s.Format = FormatCSO
+	return nil
+}

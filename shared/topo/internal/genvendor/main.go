@@ -1,0 +1,41 @@
+// Command genvendor writes the vendor-format sample scans in
+// shared/topo/testdata, for the README walkthrough and the lens calculator:
+// the handbook's reference cornea (R0 7.80 mm, p 0.75) with 1 micron of
+// noise, right eye, as
+//
+//   - sample-cso-od.csv: a CSO polar export (31 rings x 256 meridians,
+//     semicolons, header block, heights in mm to 10 nm);
+//   - sample-pentacam-od.csv: a Pentacam-style 141 x 141 grid (semicolons,
+//     header block, elevation in microns above a 7.9 mm best-fit sphere,
+//     to 10 nm).
+//
+// Run it with go generate in shared/topo.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/lensflow/lensflow/shared/topo/topotest"
+)
+
+func main() {
+	dir := flag.String("dir", "testdata", "output directory")
+	flag.Parse()
+	c := topotest.Reference()
+	c.NoiseUM = 1
+	c.Device = "lensflow synthetic (conic R0 7.80 mm, p 0.75, noise 1 um)"
+	note := topotest.HeaderLines("# lensflow sample scan; synthetic, no patient data", "Exam date;2026-01-15 09:30")
+	files := map[string][]byte{
+		"sample-cso-od.csv":      c.CSOFile(topotest.Semicolons(), topotest.Decimals(5), note),
+		"sample-pentacam-od.csv": c.PentacamFile(topotest.Semicolons(), topotest.BFS(7.9), topotest.Microns(), topotest.Decimals(2), note),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(*dir, name), data, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "genvendor:", err)
+			os.Exit(1)
+		}
+	}
+}

@@ -1,0 +1,487 @@
+package topo
+
+import (
+	"bytes"
+	"math"
+	"strings"
+
+	"github.com/lensflow/lensflow/shared/errs"
+)
+
+// FormatPentacam is the name of the Pentacam-style cartesian elevation grid
+// (Oculus Pentacam ELE exports and the like).
+//
+// Layout (text; semicolon, comma or tab separated; LF or CRLF):
+//
+//	Device;Pentacam HR          <- optional header block of "key: value"
+//	Eye;OD                         or "key;value" lines
+//	Units;um
+//	Reference;BFS
+//	BFS radius;7.85
+//	;-7.0;-6.9;...;7.0          <- optional row of x labels
+//	7.0;;;...;;                 <- 141 rows of 141 cells, each optionally
+//	6.9;;;...;12.3;...             led by its y label
+//	...
+//
+// The grid covers -7..+7 mm in 0.1 mm steps: 141 rows of 141 cells. Rows
+// are y, columns are x, in the examiner's view for both eyes (+x to the
+// examiner's right, +y superior). Without labels the first row is y = +7
+// mm (superior, as the map is displayed) and the first column x = -7 mm;
+// a y label column (rows of 142 cells) or an x label row, when present,
+// decides instead, in either order. Empty cells and cells of exactly -1
+// (in the file's units) hold no data and are dropped.
+//
+// The heights' units (mm or um) and reference are read from the header
+// (keys "units" and "reference", and "bfs radius" for a best-fit-sphere
+// reference; "BFS 7.85 mm" as the reference value also gives the radius).
+// A file that does not say takes them from Options.GridUnits,
+// Options.GridReference and Options.GridBFSRadiusMM; when neither says,
+// parsing fails with an errs.Invalid error naming what is missing and the
+// option that supplies it. They are never guessed.
+//
+// Two references:
+//   - apex: the cell is z, the depth below the apex tangent plane, positive
+//     into the eye (as in the canonical Surface). Outer heights negative on
+//     average mean the opposite sign and are refused.
+//   - bfs: the cell is the elevation e of the cornea above (in front of,
+//     towards the examiner) a sphere of radius R whose vertex is on the
+//     axis at the origin of the map, as elevation maps colour it: positive
+//     where the cornea stands proud of the sphere. The depth is then z =
+//     sag_R(r) - e, with sag_R(r) = R - sqrt(R^2 - r^2) and r^2 = x^2 + y^2.
+//     A cell beyond the sphere (r >= R) is an error. For a floating BFS the
+//     result is the depth below the sphere's vertex plane, a constant away
+//     from the corneal apex plane; fits take the apex depth as a free
+//     parameter.
+//
+// Header keys: eye, device, exam date, units, reference, bfs radius, and
+// rows/columns/size/step, which must describe the 141 x 141, 0.1 mm grid;
+// patient name, first/last name, date of birth, id, serial and every
+// unknown key go to Identifiers.
+const FormatPentacam = "pentacam"
+
+// Grid units and references, for Options.GridUnits and
+// Options.GridReference.
+const (
+	GridUnitsMM       = "mm"
+	GridUnitsUM       = "um"
+	GridReferenceApex = "apex"
+	GridReferenceBFS  = "bfs"
+)
+
+// The Pentacam grid.
+const (
+	PentacamSize   = 141 // cells per row and rows per grid
+	PentacamStepMM = 0.1 // grid step, mm
+	pentacamHalf   = (PentacamSize - 1) / 2
+)
+
+type pentacamFormat struct{}
+
+func (pentacamFormat) Name() string { return FormatPentacam }
+
+var pentacamKeywords = []string{"pentacam", "oculus", "bfs", "best fit sphere"}
+
+// Detect is Likely when head holds a row of 141 cells (142 with a label),
+// or a header naming the Pentacam or a best-fit sphere; Weak for long rows
+// of another length.
+func (pentacamFormat) Detect(head []byte) int {
+	if hasNUL(head) {
+		return NoMatch
+	}
+	head = bytes.TrimPrefix(head, utf8BOM)
+	for len(head) > 0 {
+		var line []byte
+		full := bytes.IndexByte(head, '\n') >= 0
+		line, head = cutLine(head)
+		line = trimSpaceBytes(line)
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		if !isDataRow(line) {
+			if _, _, ok := headerKVRaw(line); ok && containsAnyFold(line[:min(len(line), 200)], pentacamKeywords) {
+				return Likely
+			}
+			continue
+		}
+		if !full {
+			break
+		}
+		// The first full row says what the grid looks like.
+		sep := rowSeparator(line)
+		switch n := countCells(line, sep, PentacamSize+1); {
+		case n == PentacamSize || n == PentacamSize+1 || countCells(line, sep, PentacamSize) == PentacamSize:
+			return Likely
+		case n >= 100 && n < 200:
+			return Weak
+		}
+		return NoMatch
+	}
+	return NoMatch
+}
+
+// pentacamHeader is what a grid header and the options say.
+type pentacamHeader struct {
+	units, ref         string
+	bfsR               float64
+	unitsLine, refLine int
+	bfsLine            int
+}
+
+// Parse parses a grid export in one pass over its bytes.
+func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
+	const op = "topo.pentacam"
+	opts = opts.withDefaults()
+	if hasNUL(data) {
+		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
+	}
+	data = bytes.TrimPrefix(data, utf8BOM)
+	s := &Surface{}
+	id := &Identifiers{}
+	var (
+		h       pentacamHeader
+		eyeLine int
+		line    int
+		rows    int // grid rows read
+		started bool
+		sep     byte
+		scale   float64
+		// Orientation: cell (i, j) is at x = x0 + j*dx, y = y0 + i*dy in
+		// tenths of a millimetre.
+		x0, dx    = -pentacamHalf, 1
+		y0, dy    = pentacamHalf, -1
+		yLabels   bool // rows carry a y label in their first cell
+		lastLine  int
+		metaLines int
+	)
+	for pos := 0; pos < len(data); {
+		var b []byte
+		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+			b, pos = data[pos:pos+i], pos+i+1
+		} else {
+			b, pos = data[pos:], len(data)
+		}
+		line++
+		b = trimSpaceBytes(b)
+		if len(b) == 0 || b[0] == '#' {
+			continue
+		}
+		if !isDataRow(b) {
+			key, v, ok := headerKV(b)
+			if !ok || len(v) == 0 {
+				continue // a label or an empty key
+			}
+			if metaLines++; metaLines > maxHeaderLines {
+				return nil, nil, errs.Field(op, lineField(line), "more than %d header lines", maxHeaderLines)
+			}
+			if err := pentacamMeta(op, key, v, line, started, &eyeLine, &h, s, id, opts); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		if !started {
+			started = true
+			var err error
+			if scale, err = h.resolve(op, opts); err != nil {
+				return nil, nil, err
+			}
+			sep = rowSeparator(b)
+			if lx0, ldx, corner, ok := xLabels(b, sep); ok {
+				x0, dx, yLabels = lx0, ldx, corner
+				continue
+			}
+		}
+		if s.X == nil { // the first grid row
+			yLabels = yLabels || labelledRow(b, sep)
+			est := min(PentacamSize*PentacamSize, opts.MaxPoints+1)
+			s.X = make([]float64, 0, est)
+			s.Y = make([]float64, 0, est)
+			s.Z = make([]float64, 0, est)
+		}
+		if rows == PentacamSize {
+			return nil, nil, errs.Field(op, lineField(line), "more than %d grid rows", PentacamSize)
+		}
+		want := PentacamSize
+		if yLabels {
+			want++
+		}
+		if n := countCells(b, sep, want); n != want {
+			return nil, nil, errs.Field(op, lineField(line), "expected %d values, got %d", want, n)
+		}
+		r := cellReader{rest: b, sep: sep}
+		if yLabels {
+			c := r.next()
+			ly, ok := r.number(c)
+			t := math.Round(ly * 10)
+			if !ok || math.Abs(ly*10-t) > 1e-6 || math.Abs(t) > pentacamHalf {
+				return nil, nil, errs.Field(op, lineField(line), "row label must be a y in mm from -7 to 7 in steps of 0.1")
+			}
+			if rows == 0 {
+				switch int(t) {
+				case pentacamHalf:
+					y0, dy = pentacamHalf, -1
+				case -pentacamHalf:
+					y0, dy = -pentacamHalf, 1
+				default:
+					return nil, nil, errs.Field(op, lineField(line), "the first row label must be y = 7 or -7 mm")
+				}
+			} else if int(t) != y0+rows*dy {
+				return nil, nil, errs.Field(op, lineField(line), "row label says y = %g mm; expected %g mm", t/10, float64(y0+rows*dy)/10)
+			}
+		}
+		yt := y0 + rows*dy
+		y := float64(yt) / 10
+		for j := range PentacamSize {
+			c := r.next()
+			if len(c) == 0 {
+				continue
+			}
+			v, ok := r.number(c)
+			if !ok {
+				return nil, nil, errs.Field(op, lineField(line), "column %d %s", j+1, r.cellProblem(c))
+			}
+			if v == -1 {
+				continue
+			}
+			xt := x0 + j*dx
+			x := float64(xt) / 10
+			v *= scale
+			if h.ref == GridReferenceBFS {
+				r2 := float64(xt*xt+yt*yt) / 100
+				d := h.bfsR*h.bfsR - r2
+				if d <= 0 {
+					return nil, nil, errs.Field(op, lineField(line), "column %d lies beyond the best-fit sphere (radius %g mm)", j+1, h.bfsR)
+				}
+				v = r2/(h.bfsR+math.Sqrt(d)) - v
+			}
+			if math.Abs(v) > MaxAbsZMM {
+				return nil, nil, errs.Field(op, lineField(line), "column %d: height is outside +-%g mm", j+1, MaxAbsZMM)
+			}
+			if len(s.X) >= opts.MaxPoints {
+				return nil, nil, errs.Ef(op, errs.TooLarge, "more than %d points", opts.MaxPoints)
+			}
+			s.X = append(s.X, x)
+			s.Y = append(s.Y, y)
+			s.Z = append(s.Z, v)
+		}
+		rows++
+		lastLine = line
+	}
+	switch {
+	case !started:
+		return nil, nil, errs.Ef(op, errs.Invalid, "no grid rows")
+	case rows != PentacamSize:
+		at := lastLine
+		if at == 0 {
+			at = line
+		}
+		return nil, nil, errs.Field(op, lineField(at), "the grid ends after %d rows; expected %d", rows, PentacamSize)
+	case len(s.X) == 0:
+		return nil, nil, errs.Ef(op, errs.Invalid, "no points: every cell is empty or marked as no data")
+	case len(s.X) < opts.MinPoints:
+		return nil, nil, errs.Ef(op, errs.Invalid, "only %d points; at least %d are needed", len(s.X), opts.MinPoints)
+	}
+	if err := checkDepthSign(op, s); err != nil {
+		return nil, nil, err
+	}
+	s.Format = FormatPentacam
+	return s, id, nil
+}
+
+// xLabels reports whether a row is the x labels of the grid columns:
+// -7..7 or 7..-7 mm in 0.1 mm steps, optionally after an empty or text
+// corner cell (then the rows carry y labels: corner is true) and before a
+// trailing separator. It returns the first column's x in tenths of a
+// millimetre and the step direction.
+func xLabels(b []byte, sep byte) (x0, dx int, corner, ok bool) {
+	r := cellReader{rest: b, sep: sep}
+	if bytes.Count(b, []byte{sep}) >= PentacamSize {
+		peek := cellReader{rest: b, sep: sep}
+		if c := peek.next(); len(c) == 0 || !isNumber(&peek, c) {
+			r.next()
+			corner = true
+		}
+	}
+	for j := range PentacamSize {
+		v, isNum := r.number(r.next())
+		if !isNum {
+			return 0, 0, false, false
+		}
+		t := math.Round(v * 10)
+		if math.Abs(v*10-t) > 1e-6 {
+			return 0, 0, false, false
+		}
+		switch {
+		case j == 0 && (t == -pentacamHalf || t == pentacamHalf):
+			x0, dx = int(t), 1
+			if t > 0 {
+				dx = -1
+			}
+		case j == 0 || int(t) != x0+j*dx:
+			return 0, 0, false, false
+		}
+	}
+	if len(trimSpaceBytes(r.rest)) > 0 {
+		return 0, 0, false, false
+	}
+	return x0, dx, corner, true
+}
+
+func isNumber(r *cellReader, c []byte) bool {
+	_, ok := r.number(c)
+	return ok
+}
+
+// labelledRow reports whether the first grid row starts with a y label:
+// it has more than 141 cells and its first cell is +-7 (mm). A height in
+// that cell would be a point 9.9 mm from the centre, beyond any cornea.
+func labelledRow(b []byte, sep byte) bool {
+	if bytes.Count(b, []byte{sep}) < PentacamSize {
+		return false
+	}
+	r := cellReader{rest: b, sep: sep}
+	v, ok := r.number(r.next())
+	return ok && (v == 7 || v == -7)
+}
+
+// pentacamMeta reads one header line.
+func pentacamMeta(op, key string, v []byte, line int, started bool, eyeLine *int, h *pentacamHeader, s *Surface, id *Identifiers, opts Options) error {
+	if started {
+		switch key {
+		case "units", "unit", "height units", "elevation units", "reference", "reference surface", "ref",
+			"elevation reference", "relative to", "reference body", "bfs radius", "bfs", "bfs r", "best fit sphere",
+			"best fit sphere radius", "sphere radius", "radius of bfs", "bfs radius mm", "rows", "columns", "cols",
+			"size", "grid size", "grid", "points per row", "dimension", "dimensions", "step", "grid step", "spacing", "resolution":
+			// Metadata after the grid started is still read, but the grid
+			// can no longer change shape, units or reference.
+			return errs.Field(op, lineField(line), "%s must be given before the grid", key)
+		}
+	}
+	switch key {
+	case "units", "unit", "height units", "elevation units":
+		u, _, ok := parseUnits(string(v))
+		if !ok {
+			return errs.Field(op, lineField(line), "units must be mm or um")
+		}
+		h.units, h.unitsLine = u, line
+		return nil
+	case "reference", "reference surface", "ref", "elevation reference", "relative to", "reference body":
+		low := strings.ToLower(string(v))
+		switch {
+		case strings.Contains(low, "bfs") || strings.Contains(low, "sphere"):
+			h.ref, h.refLine = GridReferenceBFS, line
+			if r, ok := firstNumber(v); ok {
+				h.bfsR, h.bfsLine = r, line
+			}
+		case strings.Contains(low, "apex") || strings.Contains(low, "plane"):
+			h.ref, h.refLine = GridReferenceApex, line
+		default:
+			return errs.Field(op, lineField(line), "reference must be apex or bfs")
+		}
+		return nil
+	case "bfs radius", "bfs", "bfs r", "best fit sphere", "best fit sphere radius", "sphere radius", "radius of bfs", "bfs radius mm":
+		r, ok := firstNumber(v)
+		if !ok {
+			return errs.Field(op, lineField(line), "the best-fit sphere radius must be a number of mm")
+		}
+		h.bfsR, h.bfsLine = r, line
+		return nil
+	case "rows", "columns", "cols", "size", "grid size", "grid", "points per row", "dimension", "dimensions":
+		for rest, n := v, 0; ; n++ {
+			d, next, ok := nextNumber(rest)
+			if !ok {
+				if n == 0 {
+					return errs.Field(op, lineField(line), "%s must be a number", key)
+				}
+				return nil
+			}
+			if d != PentacamSize {
+				return errs.Field(op, lineField(line), "only the %d x %d grid is supported", PentacamSize, PentacamSize)
+			}
+			rest = next
+		}
+	case "step", "grid step", "spacing", "resolution":
+		if d, ok := firstNumber(v); !ok || math.Abs(d-PentacamStepMM) > 1e-9 {
+			return errs.Field(op, lineField(line), "only a %g mm grid step is supported", PentacamStepMM)
+		}
+		return nil
+	}
+	val, err := headerText(op, v, line)
+	if err != nil {
+		return err
+	}
+	known, err := vendorMeta(op, key, val, line, eyeLine, s, id, opts)
+	if err != nil || known {
+		return err
+	}
+	addOther(id, key, val)
+	return nil
+}
+
+// resolve combines the header with the options and returns the factor
+// from the file's units to millimetres. What is still unknown is an error
+// that names the option that would supply it.
+func (h *pentacamHeader) resolve(op string, opts Options) (float64, error) {
+	switch opts.GridUnits {
+	case "", GridUnitsMM, GridUnitsUM:
+	case "µm", "μm":
+		opts.GridUnits = GridUnitsUM
+	default:
+		return 0, errs.Field(op, "gridUnits", "must be %q or %q", GridUnitsMM, GridUnitsUM)
+	}
+	switch opts.GridReference {
+	case "", GridReferenceApex, GridReferenceBFS:
+	default:
+		return 0, errs.Field(op, "gridReference", "must be %q or %q", GridReferenceApex, GridReferenceBFS)
+	}
+	switch {
+	case h.units == "":
+		h.units = opts.GridUnits
+	case opts.GridUnits != "" && opts.GridUnits != h.units:
+		return 0, errs.Field(op, lineField(h.unitsLine), "the file says units %s but Options.GridUnits says %s", h.units, opts.GridUnits)
+	}
+	switch {
+	case h.ref == "":
+		h.ref = opts.GridReference
+	case opts.GridReference != "" && opts.GridReference != h.ref:
+		return 0, errs.Field(op, lineField(h.refLine), "the file says reference %s but Options.GridReference says %s", h.ref, opts.GridReference)
+	}
+	if h.ref == GridReferenceBFS {
+		switch {
+		case h.bfsR == 0:
+			h.bfsR = opts.GridBFSRadiusMM
+		case opts.GridBFSRadiusMM != 0 && opts.GridBFSRadiusMM != h.bfsR:
+			return 0, errs.Field(op, lineField(h.bfsLine), "the file says a best-fit sphere of %g mm but Options.GridBFSRadiusMM says %g mm", h.bfsR, opts.GridBFSRadiusMM)
+		}
+	}
+	var missing []string
+	if h.units == "" {
+		missing = append(missing, `its height units (set Options.GridUnits to "mm" or "um")`)
+	}
+	if h.ref == "" {
+		missing = append(missing, `what its heights are measured from (set Options.GridReference to "apex" or "bfs", and Options.GridBFSRadiusMM for "bfs")`)
+	}
+	if h.ref == GridReferenceBFS && h.bfsR == 0 {
+		missing = append(missing, "the radius of its best-fit sphere (set Options.GridBFSRadiusMM)")
+	}
+	if len(missing) > 0 {
+		field := "gridUnits"
+		switch {
+		case h.units != "" && h.ref == "":
+			field = "gridReference"
+		case h.units != "" && h.ref != "":
+			field = "gridBFSRadiusMM"
+		}
+		return 0, errs.Field(op, field, "the file does not state %s; units and reference are never guessed", strings.Join(missing, ", nor "))
+	}
+	if h.ref == GridReferenceBFS && !(h.bfsR >= 5 && h.bfsR <= 20) {
+		at := "gridBFSRadiusMM"
+		if h.bfsLine > 0 {
+			at = lineField(h.bfsLine)
+		}
+		return 0, errs.Field(op, at, "the best-fit sphere radius must be from 5 to 20 mm")
+	}
+	if h.units == GridUnitsUM {
+		return 1e-3, nil
+	}
+	return 1, nil
+}
