@@ -1,8 +1,10 @@
 // Package cornea fits corneal shape models to a topography Surface and
 // evaluates them: a rotationally symmetric conic (apical radius R0 and
-// shape factor p), the best-fit sphere, and the quantities lens design
-// reads from them (sag at a chord, tangent angle, axial and tangential
-// radius, keratometry in dioptres).
+// shape factor p), the best-fit sphere, the biconic (toric) fit with its
+// principal meridians and Sim-K, the OSA/ANSI Zernike expansion, and the
+// Model that gathers them for lens design: sag at a chord along any
+// meridian, tangent angle, axial and tangential radius, keratometry in
+// dioptres, and labelled extrapolation beyond the measured data.
 //
 // Conventions follow the lab handbook: the conic is
 //

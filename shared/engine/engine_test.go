@@ -168,3 +168,50 @@ func BenchmarkWholePath(b *testing.B) {
 		}
 	}
 }
+
+// TestToricTruthInEveryFormat: a turned toric cornea with noise, an eyelid
+// gap or a decentred apex, for either eye, written in every format, comes
+// back with its K readings, axis and sags (issue 3's "Done when").
+func TestToricTruthInEveryFormat(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    topotest.Cornea
+	}{
+		{"axis 30 noise 1", topotest.Cornea{R0MM: 7.9, R0YMM: 7.6, P: 0.75, AxisDeg: 30, NoiseUM: 1, Eye: topo.OD}},
+		{"axis 135 noise 3 OS", topotest.Cornea{R0MM: 7.8, R0YMM: 7.55, P: 0.8, AxisDeg: 135, NoiseUM: 3, Eye: topo.OS, Seed: 7}},
+		{"axis 90 lid", topotest.Cornea{R0MM: 7.7, R0YMM: 7.5, P: 0.7, AxisDeg: 90, NoiseUM: 2, Lid: true, LidYMM: 3.5, Eye: topo.OD}},
+		{"axis 10 decentred", topotest.Cornea{R0MM: 7.85, R0YMM: 7.6, P: 0.75, AxisDeg: 10, NoiseUM: 2, ApexXMM: 0.2, ApexYMM: -0.1, Eye: topo.OS}},
+	} {
+		flat := cornea.Conic{R0MM: tc.c.R0MM, P: tc.c.P}
+		steep := cornea.Conic{R0MM: tc.c.R0YMM, P: tc.c.P}
+		for format, data := range files(tc.c) {
+			t.Run(tc.name+"/"+format, func(t *testing.T) {
+				s, _, err := topo.Parse(data, topo.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts := cornea.ModelOptions{FitDecentration: tc.c.ApexXMM != 0}
+				r, err := engine.Design(s, engine.Inputs{LensType: lens.RGP, Model: opts, Clinical: lens.Clinical{RefractionD: -1}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := r.Cornea
+				near(t, "flat K", c.FlatKMM, tc.c.R0MM, 0.02)
+				near(t, "steep K", c.SteepKMM, tc.c.R0YMM, 0.02)
+				d := math.Abs(math.Mod(c.FlatAxisDeg-tc.c.AxisDeg+540, 180) - 0)
+				if d > 90 {
+					d = 180 - d
+				}
+				if d > 2 {
+					t.Errorf("flat axis %.2f, want %.0f", c.FlatAxisDeg, tc.c.AxisDeg)
+				}
+				for _, chord := range []float64{8, 10} {
+					f, _ := flat.Sag(chord)
+					st, _ := steep.Sag(chord)
+					key := map[float64]string{8: "8", 10: "10"}[chord]
+					near(t, "sag "+key, c.SagMM[key], (f+st)/2, 0.002)
+				}
+			})
+		}
+	}
+}

@@ -32,8 +32,11 @@ type Cornea struct {
 	// ApexXMM, ApexYMM, ApexZMM shift the apex from the origin (a decentred
 	// scan, or heights measured from a plane below the apex).
 	ApexXMM, ApexYMM, ApexZMM float64
-	Eye                       topo.Eye
-	Device                    string
+	// AxisDeg turns a toric cornea so the R0MM meridian lies at this TABO
+	// angle (counterclockwise from the examiner's right) instead of along x.
+	AxisDeg float64
+	Eye     topo.Eye
+	Device  string
 }
 
 // Reference is the handbook's reference cornea: R0 7.80 mm, e 0.5 (p 0.75),
@@ -72,7 +75,6 @@ func (c Cornea) Surface() *topo.Surface {
 	rng := rand.New(rand.NewPCG(c.Seed, 0x5eed))
 	n := int(math.Round(c.RadiusMM / c.StepMM))
 	s := &topo.Surface{Eye: c.Eye, Device: c.Device, Format: topo.FormatXYZCSV}
-	cx, cy := 1/c.R0MM, 1/c.R0YMM
 	for i := -n; i <= n; i++ {
 		for j := -n; j <= n; j++ {
 			// The radius test uses the unrounded grid, as the lab's benchmark
@@ -82,13 +84,10 @@ func (c Cornea) Surface() *topo.Surface {
 				continue
 			}
 			x, y := round(gx, 1e4), round(gy, 1e4)
-			dx, dy := x-c.ApexXMM, y-c.ApexYMM
-			num := cx*dx*dx + cy*dy*dy
-			disc := 1 - c.P*(cx*cx*dx*dx+cy*cy*dy*dy)
-			if disc <= 0 {
+			z, ok := c.height(x, y)
+			if !ok {
 				continue
 			}
-			z := c.ApexZMM + num/(1+math.Sqrt(disc))
 			if c.NoiseUM > 0 {
 				z += rng.NormFloat64() * c.NoiseUM / 1000
 			}

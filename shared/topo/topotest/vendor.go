@@ -22,6 +22,11 @@ func (c Cornea) Height(xMM, yMM float64) (zMM float64, ok bool) {
 func (c Cornea) height(x, y float64) (float64, bool) {
 	cx, cy := 1/c.R0MM, 1/c.R0YMM
 	dx, dy := x-c.ApexXMM, y-c.ApexYMM
+	if c.AxisDeg != 0 {
+		// Coordinates along the turned principal meridians.
+		sin, cos := math.Sincos(c.AxisDeg * math.Pi / 180)
+		dx, dy = dx*cos+dy*sin, -dx*sin+dy*cos
+	}
 	disc := 1 - c.P*(cx*cx*dx*dx+cy*cy*dy*dy)
 	if disc <= 0 {
 		return 0, false
