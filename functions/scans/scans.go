@@ -42,13 +42,15 @@ type ScanView struct {
 	HVIDMM     *float64          `json:"hvidMM,omitempty"`
 	ReceivedAt time.Time         `json:"receivedAt"`
 	DesignedAt *time.Time        `json:"designedAt,omitempty"`
+	DesignID   string            `json:"designId,omitempty"`
+	Version    int               `json:"designVersion,omitempty"`
 	Links      map[string]string `json:"links"`
 }
 
 func view(s scans.Scan) ScanView {
 	return ScanView{ID: s.ID, Status: s.Status, Reason: s.Reason, PatientID: s.PatientID, Eye: s.Eye,
 		LensType: s.LensType, Format: s.Format, Points: s.Points, RxD: s.RxD, HVIDMM: s.HVIDMM,
-		ReceivedAt: s.Received, DesignedAt: s.Designed,
+		ReceivedAt: s.Received, DesignedAt: s.Designed, DesignID: s.DesignID, Version: s.DesignVersion,
 		Links: map[string]string{"self": "/v1/scans/" + s.ID, "design": "/v1/scans/" + s.ID + "/design",
 			"patient": "/v1/patients/" + s.PatientID}}
 }

@@ -28,14 +28,16 @@ type Inputs struct {
 
 // Result is a design as the API and the calculator present it.
 type Result struct {
-	ScanID  string       `json:"scanId,omitempty"`
-	Created string       `json:"created,omitempty"`
-	Engine  string       `json:"engine"`
-	Eye     string       `json:"eye"`
-	Format  string       `json:"format"`
-	Points  int          `json:"points"`
-	Cornea  Cornea       `json:"cornea"`
-	Lens    *lens.Design `json:"lens"`
+	ScanID   string       `json:"scanId,omitempty"`
+	DesignID string       `json:"designId,omitempty"`
+	Version  int          `json:"version,omitempty"`
+	Created  string       `json:"created,omitempty"`
+	Engine   string       `json:"engine"`
+	Eye      string       `json:"eye"`
+	Format   string       `json:"format"`
+	Points   int          `json:"points"`
+	Cornea   Cornea       `json:"cornea"`
+	Lens     *lens.Design `json:"lens"`
 }
 
 // Cornea is the corneal model in the API's words.

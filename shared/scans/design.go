@@ -47,16 +47,18 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	if err := s.audit(ctx, actor, "scan.read", "scans/"+sc.ID, audit.Success); err != nil {
 		return err
 	}
-	d, err := s.design(sc, file)
+	d, err := s.runEngine(sc, file)
 	if err != nil {
 		if errs.Is(errs.Invalid, err) {
 			return s.fail(ctx, actor, sc, errs.Message(err))
 		}
 		return errs.E(op, errs.Other, err)
 	}
+	rec := DesignRecord{ID: s.newID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID, Version: 1,
+		Reason: "designed from the scan", Created: s.now()}
+	d.DesignID, d.Version = rec.ID, rec.Version
 	plain, _ := json.Marshal(d)
-	sealedDesign, err := s.Sealer.Encrypt(plain, ports.AssociatedData("design", sc.ClinicID, sc.PatientID, sc.ID))
-	if err != nil {
+	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {
 		return errs.E(op+": seal", errs.Unavailable, err)
 	}
 	done := false
@@ -69,13 +71,13 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 		if cur.Status != StatusReceived {
 			return nil
 		}
-		t := s.now()
-		cur.Status, cur.Designed = StatusDesigned, &t
+		t := rec.Created
+		cur.Status, cur.Designed, cur.DesignID, cur.DesignVersion = StatusDesigned, &t, rec.ID, rec.Version
 		if err := tx.Set(ScansCollection, cur.ID, cur); err != nil {
 			return err
 		}
 		done = true
-		return tx.Set(DesignsCollection, cur.ID, designDoc{ScanID: cur.ID, ClinicID: cur.ClinicID, Sealed: sealedDesign, Created: t})
+		return tx.Create(DesignsCollection, rec.ID, rec)
 	})
 	if err != nil || !done {
 		return err
@@ -83,9 +85,9 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	return s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", audit.Success)
 }
 
-// design runs the design engine on a decrypted scan file: the lens type
+// runEngine runs the design engine on a decrypted scan file: the lens type
 // and clinical inputs given at upload, the default nomograms.
-func (s *Service) design(sc Scan, file []byte) (*engine.Result, error) {
+func (s *Service) runEngine(sc Scan, file []byte) (*engine.Result, error) {
 	opts := topo.Options{}
 	if sc.Grid != nil {
 		opts = sc.Grid.topo()

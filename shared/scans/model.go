@@ -69,17 +69,28 @@ type Scan struct {
 	Reason    string       `json:"reason,omitempty"`
 	Received  time.Time    `json:"received"`
 	Designed  *time.Time   `json:"designed,omitempty"`
+	// DesignID and DesignVersion name the current design (the latest
+	// version); empty until the scan is designed.
+	DesignID      string `json:"designId,omitempty"`
+	DesignVersion int    `json:"designVersion,omitempty"`
 	// SealedIdentifiers holds identifiers found in the file header
 	// (name, birth date, chart id, device serial), encrypted; nil if none.
 	SealedIdentifiers []byte `json:"sealedIdentifiers,omitempty"`
 }
 
-// designDoc is how a design is stored: sealed, since it is tied to a patient.
-type designDoc struct {
-	ScanID   string    `json:"scanId"`
-	ClinicID string    `json:"clinicId"`
-	Sealed   []byte    `json:"sealed"`
-	Created  time.Time `json:"created"`
+// DesignRecord is one version of a scan's design, stored sealed since it is
+// tied to a patient. Designs have their own opaque ids: an order names the
+// exact version it was placed for, and a revision (after an assessment) is
+// a new record that becomes the scan's current design.
+type DesignRecord struct {
+	ID        string    `json:"id"`
+	ScanID    string    `json:"scanId"`
+	ClinicID  string    `json:"clinicId"`
+	PatientID string    `json:"patientId"`
+	Version   int       `json:"version"`
+	Reason    string    `json:"reason"` // why this version exists, in the lab's words; no PHI
+	Sealed    []byte    `json:"sealed"` // envelope-encrypted engine.Result
+	Created   time.Time `json:"created"`
 }
 
 // ScanReceived is the data of a scan-received event: ids only.

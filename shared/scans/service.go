@@ -57,6 +57,42 @@ func (s *Service) newID() string {
 	return uuid.NewString()
 }
 
+// AssociatedDataForDesign is the associated data a design version is sealed
+// with: its clinic, patient and design ids.
+func AssociatedDataForDesign(d DesignRecord) []byte {
+	return ports.AssociatedData("design", d.ClinicID, d.PatientID, d.ID)
+}
+
+// Design returns a design version of the given clinic and its content, for
+// the functions that act on designs (orders, manufacturing, assessments).
+// Another clinic's design is errs.NotFound. The caller audits the read.
+func (s *Service) Design(ctx context.Context, clinicID, designID string) (DesignRecord, *engine.Result, error) {
+	return s.design(ctx, clinicID, designID)
+}
+
+func (s *Service) design(ctx context.Context, clinicID, designID string) (DesignRecord, *engine.Result, error) {
+	var d DesignRecord
+	if !validID(designID) {
+		return d, nil, errs.E("designs.get", errs.NotFound, fmt.Errorf("design not found"))
+	}
+	err := s.Docs.Get(ctx, DesignsCollection, designID, &d)
+	if errs.Is(errs.NotFound, err) || (err == nil && d.ClinicID != clinicID) {
+		return DesignRecord{}, nil, errs.E("designs.get", errs.NotFound, fmt.Errorf("design not found"))
+	}
+	if err != nil {
+		return d, nil, err
+	}
+	plain, err := s.Sealer.Decrypt(d.Sealed, AssociatedDataForDesign(d))
+	if err != nil {
+		return d, nil, errs.E("designs.get: unseal", errs.Other, err)
+	}
+	out := &engine.Result{}
+	if err := json.Unmarshal(plain, out); err != nil {
+		return d, nil, errs.E("designs.get: decode", errs.Other, err)
+	}
+	return d, out, nil
+}
+
 // AssociatedDataForScan is the associated data a scan's stored file is
 // sealed with: it binds the ciphertext to its clinic, patient and scan, so a
 // file swapped between scans fails to decrypt.
@@ -291,17 +327,9 @@ func (s *Service) GetDesign(ctx context.Context, a Actor, scanID string) (*engin
 	case StatusFailed:
 		return nil, errs.Ef("designs.get", errs.Conflict, "design failed: %s", sc.Reason)
 	}
-	var d designDoc
-	if err := s.Docs.Get(ctx, DesignsCollection, sc.ID, &d); err != nil {
-		return nil, err
-	}
-	plain, err := s.Sealer.Decrypt(d.Sealed, ports.AssociatedData("design", sc.ClinicID, sc.PatientID, sc.ID))
+	_, out, err := s.design(ctx, sc.ClinicID, sc.DesignID)
 	if err != nil {
-		return nil, errs.E("designs.get: unseal", errs.Other, err)
-	}
-	out := &engine.Result{}
-	if err := json.Unmarshal(plain, out); err != nil {
-		return nil, errs.E("designs.get: decode", errs.Other, err)
+		return nil, err
 	}
 	return out, s.audit(ctx, a, "design.read", "scans/"+sc.ID+"/design", audit.Success)
 }
