@@ -12,9 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	_ "github.com/lensflow/lensflow/functions/design"
-	_ "github.com/lensflow/lensflow/functions/patients"
-	_ "github.com/lensflow/lensflow/functions/scans"
+	_ "github.com/lensflow/lensflow/scripts/internal/allfunctions"
 	"github.com/lensflow/lensflow/shared/platform"
 )
 

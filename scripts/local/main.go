@@ -19,9 +19,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	_ "github.com/lensflow/lensflow/functions/design"
-	_ "github.com/lensflow/lensflow/functions/patients"
-	_ "github.com/lensflow/lensflow/functions/scans"
+	_ "github.com/lensflow/lensflow/scripts/internal/allfunctions"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/wire"
@@ -48,7 +46,9 @@ func run(addr, data string) error {
 	for _, c := range auth.DevClinics {
 		fmt.Printf("  practitioner token for %s:\n    %s\n", c, st.Tokens[c])
 	}
-	fmt.Printf("  tokens also in %s\n  Ctrl-C stops it; data is kept.\n\n", filepath.Join(data, "dev-tokens.json"))
+	fmt.Printf("  lab staff token:\n    %s\n", st.LabToken)
+	fmt.Printf("  tokens also in %s and %s\n  Ctrl-C stops it; data is kept.\n\n",
+		filepath.Join(data, "dev-tokens.json"), filepath.Join(data, "dev-lab-token.json"))
 	select {
 	case <-ctx.Done():
 		fmt.Println("\nshutting down...")

@@ -27,6 +27,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventhttp"
 	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/locator"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/wire"
@@ -47,10 +48,11 @@ type Options struct {
 
 // Stack is a running local stack.
 type Stack struct {
-	URL    string            // base URL, e.g. http://127.0.0.1:8080
-	Tokens map[string]string // demo clinic -> practitioner bearer token
-	App    *wire.App
-	Local  *wire.Local
+	URL      string            // base URL, e.g. http://127.0.0.1:8080
+	Tokens   map[string]string // demo clinic -> practitioner bearer token
+	LabToken string            // a lab staff bearer token
+	App      *wire.App
+	Local    *wire.Local
 
 	srv      *http.Server
 	done     chan struct{} // closed when the server stops
@@ -103,6 +105,10 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		return nil, fmt.Errorf("sweeping orphaned scan files: %w", err)
 	} else if n > 0 {
 		app.Log.Info("removed scan files of interrupted uploads", "count", n)
+	}
+	// The public clinic locator has demo clinics to find.
+	if _, err := locator.Seed(ctx, app.Docs, locator.DemoClinics()); err != nil {
+		return nil, fmt.Errorf("seeding demo clinics: %w", err)
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	st.stop = stop
@@ -174,6 +180,13 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 			return nil, err
 		}
 		st.Tokens[c] = t
+	}
+	if st.LabToken, err = local.DevIssuer.Mint(auth.Claims{Subject: "lab-demo", Role: auth.RoleLab,
+		Email: "lab@lensflow-local.example", EmailVerified: true}, auth.DevTokenTTL); err != nil {
+		return nil, err
+	}
+	if err := writeTokens(filepath.Join(o.DataDir, "dev-lab-token.json"), map[string]string{"lab": st.LabToken}); err != nil {
+		return nil, err
 	}
 	st.srv = platform.NewServer(mux)
 	go func() { st.serveErr = st.srv.Serve(ln); close(st.done) }()

@@ -212,11 +212,11 @@ func ParseQuery(v url.Values) (Query, error) {
 func number(s string) (float64, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || len(s) > 32 {
-		return 0, errors.New("must be a decimal number")
+		return 0, errors.New("must be a finite decimal number")
 	}
 	for _, c := range s { // plain decimals only: no hex floats, no "Inf", no "NaN", no "_"
 		if !strings.ContainsRune("0123456789.+-eE", c) {
-			return 0, errors.New("must be a decimal number")
+			return 0, errors.New("must be a finite decimal number")
 		}
 	}
 	f, err := strconv.ParseFloat(s, 64)

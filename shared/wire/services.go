@@ -5,6 +5,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/scans"
 )
 
@@ -17,4 +18,10 @@ func ScanService(app *App) *scans.Service {
 func ActorOf(r *http.Request) scans.Actor {
 	p, _ := auth.PrincipalFrom(r.Context())
 	return scans.Actor{Subject: p.Subject, Role: string(p.Role), ClinicID: p.ClinicID, RequestID: httpkit.RequestID(r.Context())}
+}
+
+// OrderService builds the orders and manufacturing service on app's ports.
+func OrderService(app *App) *orders.Service {
+	return &orders.Service{Docs: app.Docs, Blobs: app.Blobs, Sealer: app.Sealer, Scans: ScanService(app),
+		Relay: app.Relay, Audit: app.Audit, Now: app.Now}
 }

@@ -1,0 +1,61 @@
+// Package clinics is the Clinics function: the public locator that answers
+// "which clinics supply these lenses near me?". It needs no token and shows
+// only clinics that opted in.
+//
+//	GET /v1/clinics?near=LAT,LNG[&radiusKm=R][&limit=N][&lensType=scleral|orthok|rgp]
+package clinics
+
+import (
+	"net/http"
+
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/locator"
+	"github.com/lensflow/lensflow/shared/platform"
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+const routeSearch = "GET /v1/clinics"
+
+func init() {
+	platform.Register(platform.Function{Name: "Clinics", Routes: []string{routeSearch}, HTTP: New})
+}
+
+// Listing is a clinic as the public sees it.
+type Listing struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Address    string   `json:"address"`
+	City       string   `json:"city"`
+	Postcode   string   `json:"postcode"`
+	Country    string   `json:"country"`
+	Phone      string   `json:"phone"`
+	LensTypes  []string `json:"lensTypes"`
+	DistanceKm float64  `json:"distanceKm"`
+}
+
+// New builds the function's routes on app.
+func New(app *wire.App) (map[string]http.Handler, error) {
+	search := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := locator.ParseQuery(r.URL.Query())
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		res, err := locator.Search(r.Context(), app.Docs, q)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		out := make([]Listing, 0, len(res))
+		for _, c := range res {
+			l := Listing{ID: c.ID, Name: c.Name, Address: c.Address, City: c.City, Postcode: c.Postcode,
+				Country: c.Country, Phone: c.Phone, DistanceKm: c.DistanceKm}
+			for _, t := range c.LensTypes {
+				l.LensTypes = append(l.LensTypes, string(t))
+			}
+			out = append(out, l)
+		}
+		httpkit.JSON(w, http.StatusOK, map[string]any{"clinics": out})
+	})
+	return map[string]http.Handler{routeSearch: search}, nil
+}

@@ -1,0 +1,10 @@
+// Command clinics serves the Clinics function alone, as a Cloud Run service
+// that drains in-flight requests on SIGTERM. Deployed by scripts/deploy.sh.
+package main
+
+import (
+	_ "github.com/lensflow/lensflow/functions/clinics" // registers the function
+	"github.com/lensflow/lensflow/shared/platform"
+)
+
+func main() { platform.Main("Clinics") }

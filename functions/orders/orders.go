@@ -1,0 +1,58 @@
+// Package orders is the Orders function: a clinic orders a design version
+// and follows the order's status and timeline.
+//
+//	POST /v1/orders        {"designId", "quantity", "notes"}   (Idempotency-Key)
+//	GET  /v1/orders/{orderId}
+package orders
+
+import (
+	"net/http"
+
+	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/orders"
+	"github.com/lensflow/lensflow/shared/platform"
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+const (
+	routePlace = "POST /v1/orders"
+	routeGet   = "GET /v1/orders/{orderId}"
+)
+
+func init() {
+	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet}, HTTP: New})
+}
+
+// New builds the function's routes on app.
+func New(app *wire.App) (map[string]http.Handler, error) {
+	svc := wire.OrderService(app)
+	idem := &httpkit.Idempotency{Docs: app.Docs, MaxBody: httpkit.MaxJSONBytes}
+	place := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in orders.PlaceInput
+		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		o, err := svc.Place(r.Context(), wire.ActorOf(r), in)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/orders/"+o.ID)
+		httpkit.JSON(w, http.StatusCreated, orders.OrderView{Order: o, Notes: in.Notes})
+	})
+	get := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o, err := svc.Get(r.Context(), wire.ActorOf(r), r.PathValue("orderId"))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, o)
+	})
+	practitioners := []auth.Role{auth.RolePractitioner}
+	return map[string]http.Handler{
+		routePlace: httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(place)),
+		routeGet:   httpkit.Authenticate(app.Verifier, practitioners, get),
+	}, nil
+}

@@ -1,0 +1,14 @@
+// Package allfunctions imports every function package, so that programs
+// serving or describing all of them (the local stack, the function list
+// for deploys) have one list to keep complete.
+package allfunctions
+
+import (
+	_ "github.com/lensflow/lensflow/functions/clinics"       // GET /v1/clinics (public locator)
+	_ "github.com/lensflow/lensflow/functions/design"        // scan-received -> design
+	_ "github.com/lensflow/lensflow/functions/lab"           // lab queue
+	_ "github.com/lensflow/lensflow/functions/manufacturing" // order-placed -> job
+	_ "github.com/lensflow/lensflow/functions/orders"        // orders
+	_ "github.com/lensflow/lensflow/functions/patients"      // patients
+	_ "github.com/lensflow/lensflow/functions/scans"         // scan upload and reads
+)

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/lathe"
+	"github.com/lensflow/lensflow/shared/orders"
+)
+
+// TestOrderToDispatch drives upload -> design -> order -> job -> cutting ->
+// inspection -> dispatched on the local stack and checks the point files,
+// the order's timeline, tenancy and the lab's role.
+func TestOrderToDispatch(t *testing.T) {
+	st := start(t, freeAddr(t), t.TempDir())
+	defer st.Shutdown()
+	c := client{base: st.URL, t: t}
+	north, south, lab := st.Tokens["demo-north"], st.Tokens["demo-south"], st.LabToken
+
+	pid := c.createPatient(north)
+	sample, _ := os.ReadFile(samplePath)
+	s, b, _ := c.do("POST", "/v1/patients/"+pid+"/scans?eye=OD&lensType=orthok&rx=-3&hvid=11.8", north, sample)
+	if s != 201 {
+		t.Fatalf("upload %d %s", s, b)
+	}
+	var sc struct{ ID string }
+	_ = json.Unmarshal(b, &sc)
+	v, _ := c.waitDesigned(north, sc.ID, 20*time.Second)
+	designID, _ := v["designId"].(string)
+	if designID == "" {
+		t.Fatalf("designed scan without a design id: %v", v)
+	}
+
+	// Ordering: validation, another clinic's design, then the real order.
+	for _, tc := range []struct {
+		token, body string
+		want        int
+	}{
+		{north, `{"designId":"` + designID + `","quantity":0}`, 400},
+		{north, `{"designId":"` + designID + `","quantity":1,"colour":"blue"}`, 400},
+		{south, `{"designId":"` + designID + `","quantity":1}`, 404},
+		{lab, `{"designId":"` + designID + `","quantity":1}`, 403},
+	} {
+		if s, b, _ := c.do("POST", "/v1/orders", tc.token, []byte(tc.body), "Content-Type", "application/json"); s != tc.want {
+			t.Fatalf("order %s: %d, want %d: %s", tc.body, s, tc.want, b)
+		}
+	}
+	body := []byte(`{"designId":"` + designID + `","quantity":2,"notes":"ZZCANARY please flatten the landing"}`)
+	s, b, _ = c.do("POST", "/v1/orders", north, body, "Content-Type", "application/json", "Idempotency-Key", "order-1")
+	if s != 201 {
+		t.Fatalf("order: %d %s", s, b)
+	}
+	var o orders.OrderView
+	_ = json.Unmarshal(b, &o)
+	if s2, b2, _ := c.do("POST", "/v1/orders", north, body, "Content-Type", "application/json", "Idempotency-Key", "order-1"); s2 != 201 || !strings.Contains(string(b2), o.ID) {
+		t.Fatalf("order replay: %d %s", s2, b2)
+	}
+
+	// The manufacturing function makes a job with point files.
+	var job orders.Job
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		s, b, _ := c.do("GET", "/v1/lab/jobs?status=queued", lab, nil)
+		if s != 200 {
+			t.Fatalf("lab jobs: %d %s", s, b)
+		}
+		var list struct{ Jobs []orders.Job }
+		_ = json.Unmarshal(b, &list)
+		for _, j := range list.Jobs {
+			if j.OrderID == o.ID {
+				job = j
+			}
+		}
+		if job.ID != "" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if job.ID == "" || len(job.Files) == 0 {
+		t.Fatalf("no job for order %s: %+v", o.ID, job)
+	}
+	s, b, _ = c.do("GET", "/v1/lab/jobs/"+job.ID+"/files/"+job.Files[0].Name, lab, nil)
+	if s != 200 {
+		t.Fatalf("point file: %d %s", s, b)
+	}
+	if _, err := lathe.Parse(b); err != nil {
+		t.Fatalf("point file does not parse: %v", err)
+	}
+	for _, tc := range []struct {
+		name, method, path, token string
+		body                      string
+		want                      int
+	}{
+		{"clinic on lab queue", "GET", "/v1/lab/jobs", north, "", 403},
+		{"clinic reads point file", "GET", "/v1/lab/jobs/" + job.ID + "/files/" + job.Files[0].Name, north, "", 403},
+		{"no token on lab", "GET", "/v1/lab/jobs", "", "", 401},
+		{"unknown file", "GET", "/v1/lab/jobs/" + job.ID + "/files/x.V5B", lab, "", 404},
+		{"other clinic's order", "GET", "/v1/orders/" + o.ID, south, "", 404},
+		{"illegal transition", "POST", "/v1/lab/jobs/" + job.ID + "/status", lab, `{"status":"dispatched"}`, 409},
+		{"unknown status", "POST", "/v1/lab/jobs/" + job.ID + "/status", lab, `{"status":"melted"}`, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if s, b, _ := c.do(tc.method, tc.path, tc.token, []byte(tc.body), "Content-Type", "application/json"); s != tc.want {
+				t.Fatalf("%d, want %d: %s", s, tc.want, b)
+			}
+		})
+	}
+	for _, status := range []string{"cutting", "inspection", "failed", "requeued", "cutting", "inspection", "dispatched"} {
+		if s, b, _ := c.do("POST", "/v1/lab/jobs/"+job.ID+"/status", lab, []byte(`{"status":"`+status+`"}`), "Content-Type", "application/json"); s != 200 {
+			t.Fatalf("status %s: %d %s", status, s, b)
+		}
+	}
+	s, b, _ = c.do("GET", "/v1/orders/"+o.ID, north, nil)
+	if s != 200 {
+		t.Fatalf("order: %d %s", s, b)
+	}
+	var got orders.OrderView
+	_ = json.Unmarshal(b, &got)
+	if got.Status != "dispatched" || got.Dispatched == nil || got.JobID != job.ID || got.Notes == "" {
+		t.Fatalf("order after dispatch: %+v", got)
+	}
+	var path []string
+	for _, e := range got.Timeline {
+		path = append(path, e.To)
+	}
+	if strings.Join(path, ",") != "placed,in_production,dispatched" {
+		t.Fatalf("order timeline %v", path)
+	}
+}

@@ -1,0 +1,253 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/outbox"
+	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/workflow"
+)
+
+// serviceActor is the manufacturing function acting on an event.
+func serviceActor(clinicID, requestID string) Actor {
+	return Actor{Subject: "manufacturing-function", Role: "service", ClinicID: clinicID, RequestID: requestID}
+}
+
+// AssociatedDataForJobFile binds a point file's ciphertext to its job and name.
+func AssociatedDataForJobFile(j Job, name string) []byte {
+	return ports.AssociatedData("job-file", j.ClinicID, j.ID, name)
+}
+
+// CreateJob turns an order-placed event into a manufacturing job: the
+// lathe point files of the ordered design version, stored encrypted, and
+// a job-queued event on the manufacturing-jobs topic. Redelivered events
+// have one effect (the order records its job).
+func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID string) error {
+	const op = "orders.createJob"
+	a := serviceActor(ev.ClinicID, requestID)
+	o, err := s.order(ctx, ev.ClinicID, ev.OrderID)
+	if errs.Is(errs.NotFound, err) {
+		return nil // the event outlived its order
+	}
+	if err != nil {
+		return err
+	}
+	if o.JobID != "" || o.Status != workflow.OrderPlaced {
+		return nil
+	}
+	_, design, err := s.Scans.Design(ctx, o.ClinicID, o.DesignID)
+	if err != nil {
+		return err
+	}
+	if err := s.audit(ctx, a, "design.read", "designs/"+o.DesignID, audit.Success); err != nil {
+		return err
+	}
+	now := s.now()
+	j := Job{ID: s.newID(), OrderID: o.ID, ClinicID: o.ClinicID, DesignID: o.DesignID, LensType: o.LensType,
+		Quantity: o.Quantity, State: workflow.NewJob(), Created: now, Updated: now}
+	j.Status = j.State.Status
+	files, err := engine.PointFiles(j.ID, design.Lens)
+	if err != nil {
+		return errs.E(op, errs.KindOf(err), err)
+	}
+	for _, f := range files {
+		jf := JobFile{Name: f.Name, Object: "jobs/" + j.ID + "/" + f.Name, Side: strings.ToLower(f.Side.String()), Points: f.Points, Bytes: len(f.Data)}
+		sealed, err := s.Sealer.Encrypt(f.Data, AssociatedDataForJobFile(j, f.Name))
+		if err != nil {
+			return errs.E(op+": seal", errs.Unavailable, err)
+		}
+		if err := s.Blobs.Put(ctx, jf.Object, sealed, ports.PutOptions{ContentType: "application/octet-stream"}); err != nil {
+			return err
+		}
+		j.Files = append(j.Files, jf)
+	}
+	if j.Timeline, err = workflow.Append[workflow.JobStatus](nil, now, "", workflow.JobQueued, a.Role, "order="+o.ID); err != nil {
+		return err
+	}
+	ev2 := event(s.newID(), TypeJobQueued, "jobs/"+j.ID, now, JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status)})
+	created := false
+	err = s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+		created = false
+		var cur Order
+		if err := tx.Get(OrdersCollection, o.ID, &cur); err != nil {
+			return err
+		}
+		if cur.JobID != "" || cur.Status != workflow.OrderPlaced {
+			return nil // another delivery got there first
+		}
+		cur.JobID = j.ID
+		if err := tx.Set(OrdersCollection, cur.ID, cur); err != nil {
+			return err
+		}
+		if err := tx.Create(JobsCollection, j.ID, j); err != nil {
+			return err
+		}
+		created = true
+		return outbox.Add(tx, TopicManufacturingJobs, ev2)
+	})
+	if err != nil || !created {
+		// Files of a job that was not recorded are removed (nothing half-written).
+		for _, f := range j.Files {
+			_ = s.Blobs.Delete(context.WithoutCancel(ctx), f.Object)
+		}
+		return err
+	}
+	if err := s.audit(ctx, a, "job.create", "jobs/"+j.ID, audit.Success); err != nil {
+		return err
+	}
+	s.send(ctx, ev2.ID)
+	return nil
+}
+
+// Jobs lists jobs for the lab, optionally of one status, oldest first.
+func (s *Service) Jobs(ctx context.Context, a Actor, status string) ([]Job, error) {
+	q := ports.Query{Collection: JobsCollection, OrderBy: "created", Limit: 200}
+	if status != "" {
+		st, err := workflow.ParseJobStatus(status)
+		if err != nil {
+			return nil, errs.Field("orders.jobs", "status", "%s", errs.Message(err))
+		}
+		q.Where = []ports.Where{{Field: "status", Op: "==", Value: string(st)}}
+	}
+	docs, err := s.Docs.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Job, 0, len(docs))
+	for _, d := range docs {
+		var j Job
+		if err := d.Decode(&j); err != nil {
+			return nil, errs.E("orders.jobs: decode", errs.Other, err)
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// Job returns one job (lab) or, for a clinic, its own clinic's job.
+func (s *Service) Job(ctx context.Context, a Actor, id string) (Job, error) {
+	var j Job
+	if !validID(id) {
+		return j, errs.Ef("orders.job", errs.NotFound, "job not found")
+	}
+	err := s.Docs.Get(ctx, JobsCollection, id, &j)
+	if errs.Is(errs.NotFound, err) || (err == nil && a.Role != "lab" && j.ClinicID != a.ClinicID) {
+		return Job{}, errs.Ef("orders.job", errs.NotFound, "job not found")
+	}
+	return j, err
+}
+
+// File returns a job's point file, decrypted, for the lathe cell. Every
+// read is audited.
+func (s *Service) File(ctx context.Context, a Actor, jobID, name string) (JobFile, []byte, error) {
+	j, err := s.Job(ctx, a, jobID)
+	if err != nil {
+		return JobFile{}, nil, err
+	}
+	for _, f := range j.Files {
+		if f.Name != name {
+			continue
+		}
+		sealed, err := s.Blobs.Get(ctx, f.Object)
+		if err != nil {
+			return JobFile{}, nil, err
+		}
+		data, err := s.Sealer.Decrypt(sealed, AssociatedDataForJobFile(j, f.Name))
+		if err != nil {
+			_ = s.audit(ctx, a, "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Failure)
+			return JobFile{}, nil, errs.E("orders.file: unseal", errs.Other, err)
+		}
+		return f, data, s.audit(ctx, a, "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Success)
+	}
+	return JobFile{}, nil, errs.Ef("orders.file", errs.NotFound, "job %s has no file %q", j.ID, safeName(name))
+}
+
+func safeName(n string) string {
+	if len(n) > 64 || strings.ContainsAny(n, "/\\\x00") {
+		return "(invalid name)"
+	}
+	return n
+}
+
+// StatusInput is the body of POST /v1/lab/jobs/{id}/status.
+type StatusInput struct {
+	Status string `json:"status"`
+}
+
+// SetStatus moves a job to a new status (lab only). Illegal transitions
+// are errs.Conflict (409) naming both states; repeating the current status
+// is a conflict too, so a retried request can tell it already happened.
+// The order follows its job (in production, needs attention, dispatched)
+// in the same transaction, its timeline records both, and a
+// job-status-changed event is emitted for notifications.
+func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in StatusInput) (Job, error) {
+	const op = "orders.setStatus"
+	to, err := workflow.ParseJobStatus(in.Status)
+	if err != nil {
+		return Job{}, errs.Field(op, "status", "%s", errs.Message(err))
+	}
+	if _, err := s.Job(ctx, a, jobID); err != nil {
+		return Job{}, err
+	}
+	var out Job
+	var evID string
+	err = s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+		var j Job
+		if err := tx.Get(JobsCollection, jobID, &j); err != nil {
+			return err
+		}
+		var o Order
+		if err := tx.Get(OrdersCollection, j.OrderID, &o); err != nil {
+			return err
+		}
+		now := s.now()
+		next, err := j.State.Step(to)
+		if err != nil {
+			return err
+		}
+		if j.Timeline, err = workflow.Append(j.Timeline, now, j.Status, to, a.Role, ""); err != nil {
+			return err
+		}
+		j.State, j.Status, j.Updated = next, next.Status, now
+		if target, ok := next.OrderStatus(); ok && o.JobID == j.ID {
+			steps, err := workflow.AdvanceOrder(o.Status, target)
+			if err != nil && !workflow.Ackable(err) {
+				return err
+			}
+			for _, st := range steps {
+				if o.Timeline, err = workflow.Append(o.Timeline, now, o.Status, st, a.Role, "job="+j.ID); err != nil {
+					return err
+				}
+				o.Status = st
+			}
+			if o.Status == workflow.OrderDispatched && o.Dispatched == nil {
+				t := now
+				o.Dispatched = &t
+			}
+			if err := tx.Set(OrdersCollection, o.ID, o); err != nil {
+				return err
+			}
+		}
+		if err := tx.Set(JobsCollection, j.ID, j); err != nil {
+			return err
+		}
+		ev := event(s.newID(), TypeJobStatusChanged, "jobs/"+j.ID, now,
+			JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status)})
+		evID = ev.ID
+		out = j
+		return outbox.Add(tx, TopicJobStatus, ev)
+	})
+	if err != nil {
+		return Job{}, err
+	}
+	if err := s.audit(ctx, a, "job.status", fmt.Sprintf("jobs/%s", out.ID), audit.Success); err != nil {
+		return Job{}, err
+	}
+	s.send(ctx, evID)
+	return out, nil
+}
