@@ -46,9 +46,8 @@ func run(addr, data string) error {
 	for _, c := range auth.DevClinics {
 		fmt.Printf("  practitioner token for %s:\n    %s\n", c, st.Tokens[c])
 	}
-	fmt.Printf("  lab staff token:\n    %s\n", st.LabToken)
-	fmt.Printf("  tokens also in %s and %s\n  Ctrl-C stops it; data is kept.\n\n",
-		filepath.Join(data, "dev-tokens.json"), filepath.Join(data, "dev-lab-token.json"))
+	fmt.Printf("  lab staff and service (task) tokens: %s\n", filepath.Join(data, "dev-staff-tokens.json"))
+	fmt.Printf("  clinic tokens also in %s\n  Ctrl-C stops it; data is kept.\n\n", filepath.Join(data, "dev-tokens.json"))
 	select {
 	case <-ctx.Done():
 		fmt.Println("\nshutting down...")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/followups"
 	"github.com/lensflow/lensflow/shared/lathe"
 	"github.com/lensflow/lensflow/shared/orders"
 )
@@ -128,5 +129,19 @@ func TestOrderToDispatch(t *testing.T) {
 	}
 	if strings.Join(path, ",") != "placed,in_production,dispatched" {
 		t.Fatalf("order timeline %v", path)
+	}
+
+	// Wear follow-ups: the morning after dispatch an ortho-k lens has its
+	// delivery and day-1 visits due; a second run sends nothing again.
+	asOf := got.Dispatched.Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	if s, _, _ := c.do("POST", "/v1/tasks/follow-ups?asOf="+asOf, north, nil); s != 403 {
+		t.Fatalf("clinic ran the follow-up task: %d", s)
+	}
+	for i, want := range []int{2, 0} {
+		s, b, _ := c.do("POST", "/v1/tasks/follow-ups?asOf="+asOf, st.ServiceToken, nil)
+		var rep followups.Report
+		if s != 200 || json.Unmarshal(b, &rep) != nil || rep.Sent != want || rep.Due != 2 {
+			t.Fatalf("follow-up run %d: %d %s (want %d sent)", i+1, s, b, want)
+		}
 	}
 }

@@ -268,9 +268,9 @@ func (s Schedule) validate(op, prefix string) error {
 	return nil
 }
 
-// Visits returns every visit of an order dispatched at dispatchedAt, in
+// Plan returns every visit of an order dispatched at dispatchedAt, in
 // date order: the fixed visits, then the yearly ones up to MaxYears.
-func (s Schedule) Visits(dispatchedAt time.Time) []Visit {
+func (s Schedule) Plan(dispatchedAt time.Time) []Visit {
 	anchor := dateUTC(dispatchedAt)
 	out := make([]Visit, 0, len(s.Visits)+MaxYears)
 	for _, v := range s.Visits {
@@ -299,7 +299,7 @@ func (s Schedule) Due(dispatchedAt, asOf time.Time) []Visit {
 	if asOf.Before(dateUTC(dispatchedAt)) {
 		return nil
 	}
-	for _, v := range s.Visits(dispatchedAt) {
+	for _, v := range s.Plan(dispatchedAt) {
 		if !asOf.Before(v.Due) && asOf.Before(v.Until) {
 			out = append(out, v)
 		}
@@ -311,7 +311,7 @@ func (s Schedule) Due(dispatchedAt, asOf time.Time) []Visit {
 // false when the schedule has none left (beyond MaxYears). Callers can
 // store its date on the order to query only orders with a visit due.
 func (s Schedule) Next(dispatchedAt, after time.Time) (Visit, bool) {
-	for _, v := range s.Visits(dispatchedAt) {
+	for _, v := range s.Plan(dispatchedAt) {
 		if v.Due.After(after) {
 			return v, true
 		}

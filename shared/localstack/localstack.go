@@ -48,14 +48,16 @@ type Options struct {
 
 // Stack is a running local stack.
 type Stack struct {
-	URL      string            // base URL, e.g. http://127.0.0.1:8080
-	Tokens   map[string]string // demo clinic -> practitioner bearer token
-	LabToken string            // a lab staff bearer token
-	App      *wire.App
-	Local    *wire.Local
+	URL          string            // base URL, e.g. http://127.0.0.1:8080
+	Tokens       map[string]string // demo clinic -> practitioner bearer token
+	LabToken     string            // a lab staff bearer token
+	ServiceToken string            // a service token, as Cloud Scheduler presents (for the task routes)
+	App          *wire.App
+	Local        *wire.Local
 
 	srv      *http.Server
 	done     chan struct{} // closed when the server stops
+	ready    chan struct{} // closed when the server is serving
 	serveErr error
 	stop     context.CancelFunc
 	wg       sync.WaitGroup
@@ -93,7 +95,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		app.Close()
 		return nil, errors.New("the local stack needs the local events broker and the dev issuer (LENSFLOW_EVENTS=local, LENSFLOW_AUTH_ISSUERS including dev)")
 	}
-	st = &Stack{URL: base, App: app, Local: local, done: make(chan struct{})}
+	st = &Stack{URL: base, App: app, Local: local, done: make(chan struct{}), ready: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			st.stopBackground()
@@ -167,10 +169,14 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		httpkit.JSON(w, http.StatusOK, map[string]any{"service": "lensflow local stack", "functions": index})
 	})
 
-	st.wg.Add(1)
+	st.wg.Add(2)
 	go func() {
 		defer st.wg.Done()
 		relay(bg, app)
+	}()
+	go func() {
+		defer st.wg.Done()
+		st.daily(bg, app, "/v1/tasks/follow-ups")
 	}()
 
 	st.Tokens = map[string]string{}
@@ -185,11 +191,15 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		Email: "lab@lensflow-local.example", EmailVerified: true}, auth.DevTokenTTL); err != nil {
 		return nil, err
 	}
-	if err := writeTokens(filepath.Join(o.DataDir, "dev-lab-token.json"), map[string]string{"lab": st.LabToken}); err != nil {
+	if st.ServiceToken, err = local.DevIssuer.MintService(auth.DevTokenTTL); err != nil {
+		return nil, err
+	}
+	if err := writeTokens(filepath.Join(o.DataDir, "dev-staff-tokens.json"), map[string]string{"lab": st.LabToken, "service": st.ServiceToken}); err != nil {
 		return nil, err
 	}
 	st.srv = platform.NewServer(mux)
 	go func() { st.serveErr = st.srv.Serve(ln); close(st.done) }()
+	close(st.ready)
 	// Written last: its presence tells scripts the stack is ready.
 	if err := writeTokens(filepath.Join(o.DataDir, "dev-tokens.json"), st.Tokens); err != nil {
 		st.srv.Close()
@@ -236,6 +246,35 @@ func (st *Stack) stopBackground() {
 		st.stop()
 	}
 	st.wg.Wait()
+}
+
+// daily invokes a task route once at start-up and then every 24 hours, as
+// Cloud Scheduler does in production (with a service token).
+func (st *Stack) daily(ctx context.Context, app *wire.App, path string) {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-st.ready:
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, st.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+st.ServiceToken)
+		if resp, err := http.DefaultClient.Do(req); err != nil {
+			if ctx.Err() == nil {
+				app.Log.Warn("scheduled task failed", "path", path, "error", err.Error())
+			}
+		} else {
+			resp.Body.Close()
+			app.Log.Info("scheduled task ran", "path", path, "status", resp.StatusCode)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func relay(ctx context.Context, app *wire.App) {

@@ -46,8 +46,8 @@ var retryDelays = []time.Duration{
 }
 
 // MaxAttempts is the number of delivery attempts NextAttempt allows for one
-// message: the first and twelve retries.
-var MaxAttempts = len(retryDelays) + 1
+// message: the first and twelve retries (len(retryDelays)+1).
+const MaxAttempts = 13
 
 // jitterFraction spreads each retry uniformly over ±20% of its nominal
 // delay, so endpoints that come back after an outage are not hit by every

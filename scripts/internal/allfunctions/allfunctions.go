@@ -6,6 +6,7 @@ package allfunctions
 import (
 	_ "github.com/lensflow/lensflow/functions/clinics"       // GET /v1/clinics (public locator)
 	_ "github.com/lensflow/lensflow/functions/design"        // scan-received -> design
+	_ "github.com/lensflow/lensflow/functions/followups"     // daily wear follow-ups
 	_ "github.com/lensflow/lensflow/functions/lab"           // lab queue
 	_ "github.com/lensflow/lensflow/functions/manufacturing" // order-placed -> job
 	_ "github.com/lensflow/lensflow/functions/orders"        // orders

@@ -1,0 +1,86 @@
+package notify_test
+
+import (
+	"errors"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/notify"
+)
+
+// FuzzVerify throws arbitrary header values and bodies at Verify: it must
+// never panic, must classify every rejection, and must accept only when the
+// signature is genuinely right (checked by re-signing).
+func FuzzVerify(f *testing.F) {
+	f.Add(specID, "1614265330", specSig, []byte(specBody))
+	f.Add(specID, "1614265330", "v1,"+specSig+" v1a,xx v1,", []byte(specBody))
+	f.Add("", "", "", []byte(nil))
+	f.Add("id", "99999999999999999999", "v1,====", []byte("{}"))
+	f.Add("a.b", "-1", ",,, v1, ,v1", []byte("x"))
+	now := time.Unix(specUnix, 0)
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
+		h := http.Header{}
+		h.Set(notify.HeaderID, id)
+		h.Set(notify.HeaderTimestamp, ts)
+		h.Set(notify.HeaderSignature, sig)
+		err := notify.Verify(specSecret, h, body, now, 0)
+		if err == nil {
+			// Accepted: the timestamp must be a plain unix time within five
+			// minutes and one entry must be the genuine signature.
+			n, perr := strconv.ParseInt(ts, 10, 64)
+			if perr != nil || ts[0] == '+' || n < specUnix-300 || n > specUnix+300 {
+				t.Fatalf("accepted timestamp %q", ts)
+			}
+			want, serr := notify.Sign(specSecret, id, time.Unix(n, 0), body)
+			if serr != nil || !slices.Contains(strings.Fields(sig), want) {
+				t.Fatalf("accepted signature %q for id %q, want %q (%v)", sig, id, want, serr)
+			}
+			return
+		}
+		if !errs.Is(errs.Unauthenticated, err) {
+			t.Fatalf("unclassified rejection: %v", err)
+		}
+		for _, sentinel := range []error{notify.ErrMissingHeader, notify.ErrInvalidHeader, notify.ErrTimestampTooOld,
+			notify.ErrTimestampTooNew, notify.ErrNoMatchingSignature} {
+			if errors.Is(err, sentinel) {
+				return
+			}
+		}
+		t.Fatalf("rejection without a sentinel: %v", err)
+	})
+}
+
+// FuzzValidateEndpoint checks that whatever a clinic registers, an accepted
+// URL is https with a public host, and validation never panics.
+func FuzzValidateEndpoint(f *testing.F) {
+	for _, s := range []string{"https://hooks.clinic.example/x", "https://[::ffff:127.0.0.1]/", "https://0x7f.1/",
+		"https://a@b.example", "http://x.example", "https://x.example:99999", "https://%31%32%37.0.0.1/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		err := notify.ValidateEndpoint(raw)
+		if err != nil {
+			if !errs.Is(errs.Invalid, err) || errs.FieldOf(err) != "webhookUrl" {
+				t.Fatalf("unclassified: %v", err)
+			}
+			return
+		}
+		u, perr := url.Parse(raw)
+		if perr != nil || u.Scheme != "https" || u.User != nil || u.Hostname() == "" {
+			t.Fatalf("accepted %q", raw)
+		}
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil {
+			a = a.Unmap()
+			if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
+				t.Fatalf("accepted internal address %q", raw)
+			}
+		}
+	})
+}
