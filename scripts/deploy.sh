@@ -41,15 +41,16 @@ sa() { echo "lensflow-$1-$ENVIRONMENT@$PROJECT.iam.gserviceaccount.com"; }
 push_sa=$(sa push)
 common_env="LENSFLOW_PROFILE=gcp,GOOGLE_CLOUD_PROJECT=$PROJECT,LENSFLOW_BUCKET=$BUCKET,LENSFLOW_KEK_URI=$KEK_URI,LENSFLOW_SERVICE_ACCOUNTS=$push_sa"
 
+declare -A deployed=()
 for line in "${FUNCS[@]}"; do
   read -r dir name kind rest <<<"$line"
   selected "$dir" || continue
   service="lensflow-$dir-$ENVIRONMENT"
-  echo "== $name -> Cloud Run service $service ($kind)"
   flags=(--project "$PROJECT" --region "$REGION" --source .
     --set-build-env-vars "GOOGLE_BUILDABLE=./functions/$dir/cmd"
     --service-account "$(sa "$dir")" --min-instances 0 --max-instances 20
     --cpu 1 --memory 512Mi --timeout 60s --quiet)
+  if [[ -z "${deployed[$service]:-}" ]]; then echo "== $name -> Cloud Run service $service ($kind)"; fi
   if [[ "$kind" == http ]]; then
     # Public API functions sit behind the HTTPS load balancer; the app
     # verifies every bearer token itself.
@@ -58,15 +59,18 @@ for line in "${FUNCS[@]}"; do
       --set-env-vars "$common_env,LENSFLOW_AUTH_ISSUERS=identity-platform"
   else
     read -r topic sub dlq attempts <<<"$rest"
-    run gcloud run deploy "$service" "${flags[@]}" --concurrency 10 \
-      --ingress internal --no-allow-unauthenticated \
-      --set-env-vars "$common_env,LENSFLOW_AUTH_ISSUERS=google-oidc,LENSFLOW_SERVICE_AUDIENCES=https://$service.pending"
+    if [[ -z "${deployed[$service]:-}" ]]; then
+      run gcloud run deploy "$service" "${flags[@]}" --concurrency 10 \
+        --ingress internal --no-allow-unauthenticated \
+        --set-env-vars "$common_env,LENSFLOW_AUTH_ISSUERS=google-oidc,LENSFLOW_SERVICE_AUDIENCES=https://$service.pending"
+      # The push token's audience is the service URL: tell the function.
+      url=$( ((DRY)) && echo "https://$service-dry-run.a.run.app" || gcloud run services describe "$service" --project "$PROJECT" --region "$REGION" --format 'value(status.url)')
+      run gcloud run services update "$service" --project "$PROJECT" --region "$REGION" --quiet \
+        --update-env-vars "LENSFLOW_SERVICE_AUDIENCES=$url"
+      run gcloud run services add-iam-policy-binding "$service" --project "$PROJECT" --region "$REGION" \
+        --member "serviceAccount:$push_sa" --role roles/run.invoker --quiet
+    fi
     url=$( ((DRY)) && echo "https://$service-dry-run.a.run.app" || gcloud run services describe "$service" --project "$PROJECT" --region "$REGION" --format 'value(status.url)')
-    # The push token's audience is the service URL: tell the function.
-    run gcloud run services update "$service" --project "$PROJECT" --region "$REGION" --quiet \
-      --update-env-vars "LENSFLOW_SERVICE_AUDIENCES=$url"
-    run gcloud run services add-iam-policy-binding "$service" --project "$PROJECT" --region "$REGION" \
-      --member "serviceAccount:$push_sa" --role roles/run.invoker --quiet
     for t in "$topic" "$dlq"; do
       if ((DRY)) || ! gcloud pubsub topics describe "$t" --project "$PROJECT" >/dev/null 2>&1; then
         run gcloud pubsub topics create "$t" --project "$PROJECT" --message-retention-duration 7d
@@ -80,4 +84,5 @@ for line in "${FUNCS[@]}"; do
       run gcloud pubsub subscriptions create "$dlq-sub" --project "$PROJECT" --topic "$dlq" --message-retention-duration 7d
     fi
   fi
+  deployed[$service]=1
 done

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Design", Topic: scans.TopicScanReceived, Event: New})
+	platform.Register(platform.Function{Name: "Design", Topics: []string{scans.TopicScanReceived}, Event: New})
 }
 
 // New builds the event handler on app.

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Manufacturing", Topic: orders.TopicOrderPlaced, Event: New})
+	platform.Register(platform.Function{Name: "Manufacturing", Topics: []string{orders.TopicOrderPlaced}, Event: New})
 }
 
 // New builds the event handler on app.

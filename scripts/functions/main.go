@@ -2,7 +2,7 @@
 // scripts/deploy.sh and the infrastructure checks:
 //
 //	<dir> <Name> http  <route> [<route>...]
-//	<dir> <Name> event <topic> <subscription> <dead-letter topic> <max attempts>
+//	<dir> <Name> event <topic> <subscription> <dead-letter topic> <max attempts>   (one line per topic)
 //
 // where <dir> is the function's package directory under functions/.
 package main
@@ -27,7 +27,8 @@ func main() {
 			fmt.Println(dir, f.Name, "http", strings.Join(routes, " "))
 			continue
 		}
-		s := platform.Subscription(f)
-		fmt.Println(dir, f.Name, "event", s.Topic, s.Name, s.DeadLetterTopic, strconv.Itoa(s.MaxDeliveryAttempts))
+		for _, s := range platform.Subscriptions(f) {
+			fmt.Println(dir, f.Name, "event", s.Topic, s.Name, s.DeadLetterTopic, strconv.Itoa(s.MaxDeliveryAttempts))
+		}
 	}
 }

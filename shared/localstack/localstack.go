@@ -131,33 +131,35 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 			index[f.Name] = map[string]any{"routes": f.Routes}
 			continue
 		}
-		spec := platform.Subscription(f)
-		if err := local.Broker.EnsureTopic(ctx, spec.Topic); err != nil {
-			return nil, err
-		}
-		if err := local.Broker.EnsureSubscription(ctx, spec); err != nil {
-			return nil, err
-		}
 		path := "/internal/events/" + f.Name
 		mux.Handle("POST "+path, h)
-		index[f.Name] = map[string]any{"consumes": spec.Topic, "subscription": spec.Name,
-			"deadLetterTopic": spec.DeadLetterTopic, "endpoint": path}
-		st.wg.Add(1)
-		go func(f platform.Function, spec ports.SubscriptionSpec, h http.Handler) {
-			defer st.wg.Done()
-			err := eventhttp.Push(bg, local.Broker, spec, Project, h, eventhttp.PushOptions{
-				Token: tokens.get,
-				OnResult: func(d ports.Delivery, status int, err error) {
-					if status >= 300 || err != nil {
-						app.Log.Warn("event delivery failed; will retry", "function", f.Name, "subscription", spec.Name,
-							"eventId", d.Event.ID, "attempt", d.Attempt, "status", status)
-					}
-				},
-			})
-			if err != nil && bg.Err() == nil {
-				app.Log.Error("event delivery stopped", "subscription", spec.Name, "error", err.Error())
+		var subs []map[string]string
+		for _, spec := range platform.Subscriptions(f) {
+			if err := local.Broker.EnsureTopic(ctx, spec.Topic); err != nil {
+				return nil, err
 			}
-		}(f, spec, h)
+			if err := local.Broker.EnsureSubscription(ctx, spec); err != nil {
+				return nil, err
+			}
+			subs = append(subs, map[string]string{"topic": spec.Topic, "subscription": spec.Name, "deadLetterTopic": spec.DeadLetterTopic})
+			st.wg.Add(1)
+			go func(f platform.Function, spec ports.SubscriptionSpec, h http.Handler) {
+				defer st.wg.Done()
+				err := eventhttp.Push(bg, local.Broker, spec, Project, h, eventhttp.PushOptions{
+					Token: tokens.get,
+					OnResult: func(d ports.Delivery, status int, err error) {
+						if status >= 300 || err != nil {
+							app.Log.Warn("event delivery failed; will retry", "function", f.Name, "subscription", spec.Name,
+								"eventId", d.Event.ID, "attempt", d.Attempt, "status", status)
+						}
+					},
+				})
+				if err != nil && bg.Err() == nil {
+					app.Log.Error("event delivery stopped", "subscription", spec.Name, "error", err.Error())
+				}
+			}(f, spec, h)
+		}
+		index[f.Name] = map[string]any{"consumes": subs, "endpoint": path}
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -274,3 +274,11 @@ func classifyTransportError(op string, u *url.URL, err error) error {
 	}
 	return errs.Ef(op, errs.Unavailable, "%s: %w", u.Host, err)
 }
+
+// ValidateEndpoint checks a webhook URL against this sender's policy: what
+// the package-level ValidateEndpoint allows, plus loopback http URLs when
+// the sender was built with AllowHTTPLoopbackForTests (the local stack).
+func (s *Sender) ValidateEndpoint(rawURL string) error {
+	_, err := s.policy.validate(rawURL)
+	return err
+}

@@ -43,9 +43,10 @@ type Function struct {
 	// answers on the public entry point. HTTP must return a handler for each.
 	Routes []string
 	HTTP   func(app *wire.App) (map[string]http.Handler, error)
-	// Topic is the topic an event function consumes.
-	Topic string
-	Event func(app *wire.App) (EventFunc, error)
+	// Topics are the topics an event function consumes, each through its
+	// own subscription (see Subscriptions).
+	Topics []string
+	Event  func(app *wire.App) (EventFunc, error)
 }
 
 var (
@@ -56,7 +57,7 @@ var (
 // Register declares f. It panics on a malformed or duplicate declaration,
 // which is a programming error found at start-up.
 func Register(f Function) {
-	if f.Name == "" || (f.HTTP == nil) == (f.Event == nil) || (f.Event != nil && f.Topic == "") || (f.HTTP != nil && len(f.Routes) == 0) {
+	if f.Name == "" || (f.HTTP == nil) == (f.Event == nil) || (f.Event != nil && len(f.Topics) == 0) || (f.HTTP != nil && len(f.Routes) == 0) {
 		panic(fmt.Sprintf("platform: malformed function declaration %q", f.Name))
 	}
 	mu.Lock()
@@ -184,11 +185,15 @@ func (l *lazyHandler) event(ctx context.Context, e cloudevents.Event) error {
 	return l.fn(ctx, e)
 }
 
-// Subscription is the subscription through which event function f consumes
-// its topic, with its dead-letter topic: the same names locally and in
-// Terraform.
-func Subscription(f Function) ports.SubscriptionSpec {
-	name := f.Topic + "-to-" + strings.ToLower(f.Name)
-	return ports.SubscriptionSpec{Name: name, Topic: f.Topic, DeadLetterTopic: name + "-dead-letter",
-		MaxDeliveryAttempts: 5, AckDeadline: 60 * time.Second}
+// Subscriptions are the subscriptions through which event function f
+// consumes its topics, each with its dead-letter topic: the same names
+// locally and in Terraform.
+func Subscriptions(f Function) []ports.SubscriptionSpec {
+	var out []ports.SubscriptionSpec
+	for _, t := range f.Topics {
+		name := t + "-to-" + strings.ToLower(f.Name)
+		out = append(out, ports.SubscriptionSpec{Name: name, Topic: t, DeadLetterTopic: name + "-dead-letter",
+			MaxDeliveryAttempts: 5, AckDeadline: 60 * time.Second})
+	}
+	return out
 }
