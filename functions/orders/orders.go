@@ -3,6 +3,7 @@
 //
 //	POST /v1/orders        {"designId", "quantity", "notes"}   (Idempotency-Key)
 //	GET  /v1/orders/{orderId}
+//	POST /v1/orders/{orderId}/assessments   an aftercare visit; outcome "adjust" revises the design (Idempotency-Key)
 package orders
 
 import (
@@ -16,12 +17,13 @@ import (
 )
 
 const (
-	routePlace = "POST /v1/orders"
-	routeGet   = "GET /v1/orders/{orderId}"
+	routePlace  = "POST /v1/orders"
+	routeGet    = "GET /v1/orders/{orderId}"
+	routeAssess = "POST /v1/orders/{orderId}/assessments"
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet}, HTTP: New})
+	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet, routeAssess}, HTTP: New})
 }
 
 // New builds the function's routes on app.
@@ -50,9 +52,24 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		httpkit.JSON(w, http.StatusOK, o)
 	})
+	assess := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := httpkit.ReadBody(w, r, httpkit.MaxJSONBytes)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		v, err := svc.Assess(r.Context(), wire.ActorOf(r), r.PathValue("orderId"), body)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/orders/"+v.OrderID+"/assessments/"+v.ID)
+		httpkit.JSON(w, http.StatusCreated, v)
+	})
 	practitioners := []auth.Role{auth.RolePractitioner}
 	return map[string]http.Handler{
-		routePlace: httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(place)),
-		routeGet:   httpkit.Authenticate(app.Verifier, practitioners, get),
+		routePlace:  httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(place)),
+		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
+		routeAssess: httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(assess)),
 	}, nil
 }

@@ -1,14 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/followups"
 	"github.com/lensflow/lensflow/shared/lathe"
+	"github.com/lensflow/lensflow/shared/notify"
+	"github.com/lensflow/lensflow/shared/notify/smtpsink"
 	"github.com/lensflow/lensflow/shared/orders"
 )
 
@@ -16,14 +25,49 @@ import (
 // inspection -> dispatched on the local stack and checks the point files,
 // the order's timeline, tenancy and the lab's role.
 func TestOrderToDispatch(t *testing.T) {
-	st := start(t, freeAddr(t), t.TempDir())
+	data := t.TempDir()
+	st := start(t, freeAddr(t), data)
 	defer st.Shutdown()
 	c := client{base: st.URL, t: t}
 	north, south, lab := st.Tokens["demo-north"], st.Tokens["demo-south"], st.LabToken
 
+	// The clinic's webhook receiver and email channel.
+	var mu sync.Mutex
+	var hooks []notify.Notification
+	var secret string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if err := notify.Verify(secret, r.Header, body, time.Now(), 0); err != nil {
+			t.Errorf("webhook signature: %v", err)
+			w.WriteHeader(400)
+			return
+		}
+		var p struct{ Data notify.Notification }
+		_ = json.Unmarshal(body, &p)
+		hooks = append(hooks, p.Data)
+		w.WriteHeader(204)
+	}))
+	defer hook.Close()
+	s, b, _ := c.do("PUT", "/v1/clinic/notifications", north, []byte(`{"webhookUrl":"`+hook.URL+`/lensflow","emails":["frontdesk@north.example"]}`), "Content-Type", "application/json")
+	var set struct{ WebhookSecret string }
+	if s != 200 || json.Unmarshal(b, &set) != nil || !strings.HasPrefix(set.WebhookSecret, "whsec_") {
+		t.Fatalf("notification settings: %d %s", s, b)
+	}
+	mu.Lock()
+	secret = set.WebhookSecret
+	mu.Unlock()
+	if s, b, _ := c.do("GET", "/v1/clinic/notifications", north, nil); s != 200 || strings.Contains(string(b), "whsec_") {
+		t.Fatalf("settings read shows the secret again: %d %s", s, b)
+	}
+	if s, _, _ := c.do("PUT", "/v1/clinic/notifications", north, []byte(`{"webhookUrl":"https://169.254.169.254/latest"}`), "Content-Type", "application/json"); s != 400 {
+		t.Fatalf("link-local webhook accepted: %d", s)
+	}
+
 	pid := c.createPatient(north)
 	sample, _ := os.ReadFile(samplePath)
-	s, b, _ := c.do("POST", "/v1/patients/"+pid+"/scans?eye=OD&lensType=orthok&rx=-3&hvid=11.8", north, sample)
+	s, b, _ = c.do("POST", "/v1/patients/"+pid+"/scans?eye=OD&lensType=orthok&rx=-3&hvid=11.8", north, sample)
 	if s != 201 {
 		t.Fatalf("upload %d %s", s, b)
 	}
@@ -142,6 +186,84 @@ func TestOrderToDispatch(t *testing.T) {
 		var rep followups.Report
 		if s != 200 || json.Unmarshal(b, &rep) != nil || rep.Sent != want || rep.Due != 2 {
 			t.Fatalf("follow-up run %d: %d %s (want %d sent)", i+1, s, b, want)
+		}
+	}
+
+	// An assessment at week 1: under-corrected by 0.50 D, so the rules
+	// flatten the BOZR by 0.10 mm in a revised design version.
+	assess := `{"visitKey":"week-1","visualAcuity":"6/9","centralTearFilmUM":12,"residualRefractionD":-0.5,
+		"fluoresceinNotes":"ZZCANARY bullseye, slight inferior","comfort":8,"outcome":"adjust"}`
+	if s, b, _ := c.do("POST", "/v1/orders/"+o.ID+"/assessments", south, []byte(assess), "Content-Type", "application/json"); s != 404 {
+		t.Fatalf("other clinic assessed the order: %d %s", s, b)
+	}
+	if s, b, _ := c.do("POST", "/v1/orders/"+o.ID+"/assessments", north, []byte(`{"visitKey":"week-1","comfort":11,"outcome":"continue"}`), "Content-Type", "application/json"); s != 400 {
+		t.Fatalf("bad assessment: %d %s", s, b)
+	}
+	s, b, _ = c.do("POST", "/v1/orders/"+o.ID+"/assessments", north, []byte(assess), "Content-Type", "application/json", "Idempotency-Key", "visit-1")
+	var av struct {
+		RevisedDesignID string
+		RevisedVersion  int
+	}
+	if s != 201 || json.Unmarshal(b, &av) != nil || av.RevisedVersion != 2 {
+		t.Fatalf("assessment: %d %s", s, b)
+	}
+	var d2 engine.Result
+	_, b, _ = c.do("GET", "/v1/scans/"+sc.ID+"/design", north, nil)
+	_ = json.Unmarshal(b, &d2)
+	if d2.DesignID != av.RevisedDesignID || d2.Version != 2 || d2.Lens.Revision == nil {
+		t.Fatalf("current design after the adjustment: %s", b)
+	}
+	if delta := d2.Lens.BOZRMM - d2.Lens.Revision.From.BOZRMM; delta < 0.099 || delta > 0.101 {
+		t.Fatalf("BOZR %.3f -> %.3f, want 0.10 flatter", d2.Lens.Revision.From.BOZRMM, d2.Lens.BOZRMM)
+	}
+	if s, _, _ := c.do("POST", "/v1/orders", north, []byte(`{"designId":"`+designID+`","quantity":1}`), "Content-Type", "application/json"); s != 409 {
+		t.Fatalf("ordering the superseded version: %d, want 409", s)
+	}
+	_, b, _ = c.do("GET", "/v1/orders/"+o.ID, north, nil)
+	_ = json.Unmarshal(b, &got)
+	if got.Status != "in_aftercare" || len(got.Revisions) != 1 || got.Revisions[0].Version != 2 {
+		t.Fatalf("order after the assessment: %s", b)
+	}
+
+	// Notifications: one signed webhook per change of the order's status
+	// (not per step inside the lab), per reminder and per revised design,
+	// each also by email; thin, with no patient details.
+	deadline = time.Now().Add(20 * time.Second)
+	var got2 []notify.Notification
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		got2 = append([]notify.Notification(nil), hooks...)
+		mu.Unlock()
+		if len(got2) >= 5 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	kinds := map[string]int{}
+	for _, n := range got2 {
+		kinds[n.Type+"/"+n.Status]++
+		if n.OrderID != o.ID {
+			t.Errorf("notification %+v", n)
+		}
+	}
+	if len(got2) != 5 || kinds[notify.TypeFollowUpDue+"/due"] != 2 || kinds[notify.TypeOrderStatusChanged+"/dispatched"] != 1 ||
+		kinds[notify.TypeOrderStatusChanged+"/in_production"] != 1 || kinds[notify.TypeDesignRevised+"/revised"] != 1 {
+		t.Fatalf("webhooks %d: %v", len(got2), kinds)
+	}
+	var mails []string
+	for time.Now().Before(deadline) {
+		if mails, _ = smtpsink.Messages(filepath.Join(data, "mail")); len(mails) >= 5 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(mails) != 5 {
+		t.Fatalf("emails: %d", len(mails))
+	}
+	for _, m := range mails {
+		b, _ := os.ReadFile(m)
+		if bytes.Contains(b, []byte("ZZCANARY")) || !bytes.Contains(b, []byte("frontdesk@north.example")) {
+			t.Fatalf("email %s: %s", m, b)
 		}
 	}
 }

@@ -194,3 +194,31 @@ func (e Eye) SagMM(meridianDeg, chordMM float64) (float64, string, error) {
 func (e Eye) TangentAngleDeg(meridianDeg, semiChordMM float64) (float64, error) {
 	return e.M.TangentAngleDeg(meridianDeg, semiChordMM)
 }
+
+// Revise designs prev's lens again, on the same scan, with overrides (an
+// aftercare adjustment). The eye model is fitted again from the scan, and
+// the lens keeps prev's nomogram and clinical inputs; the result records
+// the revision.
+func Revise(s *topo.Surface, prev *Result, o lens.Overrides, model cornea.ModelOptions) (*Result, error) {
+	const op = "engine.Revise"
+	if prev == nil || prev.Lens == nil {
+		return nil, errs.Ef(op, errs.Invalid, "no design to revise")
+	}
+	m, err := cornea.Fit(s, model)
+	if err != nil {
+		return nil, errs.E(op, errs.KindOf(err), err)
+	}
+	if prev.Lens.Type == lens.Scleral {
+		m = m.WithExtrapolation(cornea.ExtrapolateTangentLine)
+	}
+	in := lens.Clinical{RefractionD: prev.Lens.RefractionD, HVIDMM: prev.Lens.HVIDMM}
+	d, err := lens.Revise(prev.Lens, Eye{m}, in, o)
+	if err != nil {
+		return nil, errs.E(op, errs.KindOf(err), err)
+	}
+	r := &Result{Engine: Version, Eye: string(s.Eye), Format: s.Format, Points: s.Len(), Lens: d, ScanID: prev.ScanID}
+	if r.Cornea, err = corneaOf(m, d.Type); err != nil {
+		return nil, errs.E(op, errs.KindOf(err), err)
+	}
+	return r, nil
+}

@@ -97,7 +97,8 @@ type Landing struct {
 	// LensSagMM is the lens's sag at the chord: EyeSagMM plus the designed
 	// central clearance.
 	LensSagMM float64 `json:"lens_sag_mm"`
-	// AngleDeg is the landing angle: the eye's tangent angle at the chord.
+	// AngleDeg is the landing angle: the eye's tangent angle at the chord,
+	// or the angle a revision set (Overrides.LandingAngles).
 	AngleDeg float64 `json:"angle_deg"`
 	// ReturnZoneDepthMM (ortho-k) is the depth from the optic zone edge to
 	// the landing chord: LensSagMM - sag of the BOZR sphere at the BOZD.
@@ -153,6 +154,10 @@ type Design struct {
 	// Warnings are things the lab should look at before cutting: assumed
 	// inputs, clearances out of range, extrapolated eye data.
 	Warnings []string `json:"warnings,omitempty"`
+
+	// Revision is set on a design made by Revise: what it revised and
+	// which parameters were fixed instead of derived.
+	Revision *Revision `json:"revision,omitempty"`
 }
 
 func (d *Design) warnf(format string, args ...any) {

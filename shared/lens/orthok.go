@@ -65,7 +65,12 @@ func ReturnZoneDepthMM(eyeSagAtLandingMM, clearanceMM, bozrMM, bozdMM float64) f
 // the meridian with less sag, where a rotationally symmetric lens rests.
 // The ordered power is the compression factor.
 func DesignOrthoK(eye Eye, in Clinical, n OrthoKNomogram) (*Design, error) {
-	const op = "lens.DesignOrthoK"
+	return designOrthoK("lens.DesignOrthoK", eye, in, n, Overrides{})
+}
+
+// designOrthoK is DesignOrthoK with a revision's overrides substituted for
+// what the nomogram would derive.
+func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides) (*Design, error) {
 	if err := n.validate(op, "nomogram."); err != nil {
 		return nil, err
 	}
@@ -98,15 +103,21 @@ func DesignOrthoK(eye Eye, in Clinical, n OrthoKNomogram) (*Design, error) {
 		return nil, errs.Field(op, "refraction_D", "the BOZR formula gives no radius (%.2f D)", bozrD)
 	}
 	d.BOZRMM = roundTo(raw, n.BOZRStepMM)
-	d.BOZDMM = n.BOZDMM
-	d.TDMM = roundTo(d.HVIDMM-n.TDSmallerThanHVIDMM, n.TDStepMM)
+	if o.BOZRMM != 0 {
+		d.BOZRMM, det.BOZRD = o.BOZRMM, n.KeratometricIndex/o.BOZRMM
+	}
+	d.BOZDMM = o.or(o.BOZDMM, n.BOZDMM)
+	d.TDMM = o.or(o.TDMM, roundTo(d.HVIDMM-n.TDSmallerThanHVIDMM, n.TDStepMM))
 	rO, rL := d.BOZDMM/2, n.LandingChordMM/2
 	rA, rB, rE := rL-n.LandingZoneWidthMM/2, rL+n.LandingZoneWidthMM/2, d.TDMM/2
 	if rB >= rE {
-		return nil, errs.Field(op, "hvid_mm", "a %g mm lens leaves no edge outside the landing zone (to %g mm)", d.TDMM, 2*rB)
+		return nil, errs.Field(op, o.tdField(), "a %g mm lens leaves no edge outside the landing zone (to %g mm)", d.TDMM, 2*rB)
 	}
 	clearance := n.CentralClearanceUM / 1000
 	edgeR := d.FlatK.RadiusMM + n.EdgeCurveFlatterThanKMM
+	if rO >= rA {
+		return nil, errs.Field(op, "bozd_mm", "a %g mm optic zone reaches the landing zone (from %g mm)", d.BOZDMM, 2*rA)
+	}
 	if edgeR <= rE || d.BOZRMM <= rO {
 		return nil, errs.Ef(op, errs.Invalid, "the curves do not reach a %g mm lens", d.TDMM)
 	}
@@ -133,11 +144,28 @@ func DesignOrthoK(eye Eye, in Clinical, n OrthoKNomogram) (*Design, error) {
 	if lands[1].EyeSagMM < lands[0].EyeSagMM {
 		lo = 1
 	}
-	order := []int{lo}
-	if det.SagDifferenceUM >= n.ToricLandingThresholdUM {
+	order, err := o.landings(op, &lands, lo, det.SagDifferenceUM >= n.ToricLandingThresholdUM)
+	if err != nil {
+		return nil, err
+	}
+	if len(order) > 1 {
 		d.Toric = true
 		d.ToricStepUM = det.SagDifferenceUM
-		order = append(order, 1-lo)
+	}
+	// A revision's lens sag or return zone depth on the designed meridian
+	// moves every landing by the same amount (a toric landing keeps its
+	// step): it changes the central clearance.
+	switch {
+	case o.LensSagMM != 0:
+		clearance = o.LensSagMM - lands[lo].EyeSagMM
+	case o.ReturnZoneDepthMM != 0:
+		clearance = SphereSagMM(d.BOZRMM, rO) + o.ReturnZoneDepthMM - lands[lo].EyeSagMM
+	}
+	if o.LensSagMM != 0 || o.ReturnZoneDepthMM != 0 {
+		det.CentralClearanceUM = 1000 * clearance
+		if lo, hi := orthoKClearanceUM[0], orthoKClearanceUM[1]; !(det.CentralClearanceUM >= lo && det.CentralClearanceUM <= hi) {
+			d.warnf("the revised central clearance is %.0f microns, outside the %g-%g microns of a tear film that neither bears nor pools", det.CentralClearanceUM, lo, hi)
+		}
 	}
 
 	optic := sphereZone("optic", d.BOZRMM, 0, rO, 0)
@@ -174,15 +202,15 @@ func DesignOrthoK(eye Eye, in Clinical, n OrthoKNomogram) (*Design, error) {
 	d.OrthoK = det
 
 	d.PowerD = n.CompressionFactorD
-	if err := power(op, d, n.Common, in.RefractionD); err != nil {
+	if err := power(op, d, n.Common, in.RefractionD, o.PowerD); err != nil {
 		return nil, err
 	}
 	if d.Clearance, err = clearanceProfiles(op, eye, &d.BackSurface, d.FlatK.AxisDeg, d.SteepK.AxisDeg, rO, rA, rL, rB, rE); err != nil {
 		return nil, err
 	}
-	if got := d.Clearance[0].ApexClearanceUM; math.Abs(got-n.CentralClearanceUM) > 0.5 {
-		d.warnf("the lens rests at %.2f mm, not on the landing: central clearance %.0f microns instead of %g",
-			d.Clearance[0].MinAtMM, got, n.CentralClearanceUM)
+	if got := d.Clearance[0].ApexClearanceUM; math.Abs(got-det.CentralClearanceUM) > 0.5 {
+		d.warnf("the lens rests at %.2f mm, not on the landing: central clearance %.0f microns instead of %.0f",
+			d.Clearance[0].MinAtMM, got, det.CentralClearanceUM)
 	}
 	return d, nil
 }

@@ -26,8 +26,8 @@ type RGPDetails struct {
 	// AxialEdgeLiftMM is the sag of the BOZR sphere extended to the TD
 	// minus the lens's sag at the TD.
 	AxialEdgeLiftMM float64 `json:"axial_edge_lift_mm"`
-	// BOZDRule says how the BOZD was chosen ("pupil + 2" or "TD less the
-	// peripheral zones").
+	// BOZDRule says how the BOZD was chosen ("pupil + 2", "TD less the
+	// peripheral zones", or BOZDRuleRevision when a revision set it).
 	BOZDRule string `json:"bozd_rule"`
 }
 
@@ -37,7 +37,12 @@ type RGPDetails struct {
 // nomogram's steps, and the ordered power from the vertexed refraction less
 // the tear lens.
 func DesignRGP(eye Eye, in Clinical, n RGPNomogram) (*Design, error) {
-	const op = "lens.DesignRGP"
+	return designRGP("lens.DesignRGP", eye, in, n, Overrides{})
+}
+
+// designRGP is DesignRGP with a revision's overrides substituted for what
+// the nomogram would derive.
+func designRGP(op string, eye Eye, in Clinical, n RGPNomogram, o Overrides) (*Design, error) {
 	if err := n.validate(op, "nomogram."); err != nil {
 		return nil, err
 	}
@@ -56,12 +61,19 @@ func DesignRGP(eye Eye, in Clinical, n RGPNomogram) (*Design, error) {
 		return nil, errs.Field(op, "pupil_mm", "%g mm is not a plausible pupil (1.5-9 mm)", in.PupilMM)
 	}
 
-	d.BOZRMM = roundTo(d.FlatK.RadiusMM-n.BOZRSteeperThanKMM, n.BOZRStepMM)
-	d.TDMM = roundTo(d.HVIDMM-n.TDSmallerThanHVIDMM, n.TDStepMM)
+	d.BOZRMM = o.or(o.BOZRMM, roundTo(d.FlatK.RadiusMM-n.BOZRSteeperThanKMM, n.BOZRStepMM))
+	d.TDMM = o.or(o.TDMM, roundTo(d.HVIDMM-n.TDSmallerThanHVIDMM, n.TDStepMM))
 	det := &RGPDetails{Nomogram: n}
 	pcw := n.PeripheralCurveWidthMM
 	scw := n.SecondaryCurveWidthMM
-	if in.PupilMM > 0 {
+	if o.BOZDMM != 0 {
+		d.BOZDMM = o.BOZDMM
+		scw = (d.TDMM-d.BOZDMM)/2 - pcw
+		det.BOZDRule = BOZDRuleRevision
+		if scw < 0.1 {
+			return nil, errs.Field(op, "bozd_mm", "a %g mm optic zone leaves no room for the peripheral curves of a %g mm lens", d.BOZDMM, d.TDMM)
+		}
+	} else if in.PupilMM > 0 {
 		d.BOZDMM = roundTo(in.PupilMM+n.PupilAddMM, 0.1)
 		scw = (d.TDMM-d.BOZDMM)/2 - pcw
 		det.BOZDRule = "pupil + pupil_add_mm"
@@ -92,7 +104,7 @@ func DesignRGP(eye Eye, in Clinical, n RGPNomogram) (*Design, error) {
 	det.AxialEdgeLiftMM = SphereSagMM(d.BOZRMM, rE) - d.SagMM
 	d.RGP = det
 
-	if err := power(op, d, n.Common, d.RefractionD); err != nil {
+	if err := power(op, d, n.Common, d.RefractionD, o.PowerD); err != nil {
 		return nil, err
 	}
 	if d.Clearance, err = clearanceProfiles(op, eye, &d.BackSurface, d.FlatK.AxisDeg, d.SteepK.AxisDeg, rO, rS, rE); err != nil {
@@ -104,18 +116,23 @@ func DesignRGP(eye Eye, in Clinical, n RGPNomogram) (*Design, error) {
 // power fills the tear lens, the corneal-plane refraction, the ordered
 // power (the refraction at the cornea less the tear lens, rounded to the
 // nomogram's step; an ortho-k design sets its own power beforehand), the
-// centre thickness and the front radius.
-func power(op string, d *Design, c Common, refractionD float64) error {
+// centre thickness and the front radius. A revision's power override
+// (non-nil) replaces the ordered power.
+func power(op string, d *Design, c Common, refractionD float64, override *float64) error {
 	d.CornealPlaneRxD = VertexD(refractionD, c.VertexDistanceMM)
 	d.TearLensD = TearLensD(d.BOZRMM, d.FlatK.RadiusMM, c.TearIndex)
-	if d.Type != OrthoK {
+	field := "refraction_D"
+	switch {
+	case override != nil:
+		d.PowerD, field = *override, "power_D"
+	case d.Type != OrthoK:
 		d.PowerD = roundTo(d.CornealPlaneRxD-d.TearLensD, c.PowerStepD)
 	}
 	d.MaterialIndex = c.MaterialIndex
 	d.CentreThicknessMM = c.CentreThicknessMM + c.PlusThicknessPerDMM*max(0, d.PowerD)
 	d.FrontRadiusMM = FrontRadiusMM(d.PowerD, d.BOZRMM, d.CentreThicknessMM, c.MaterialIndex)
 	if math.IsNaN(d.FrontRadiusMM) {
-		return errs.Field(op, "refraction_D", "no front surface gives %+.2f D on a %g mm BOZR", d.PowerD, d.BOZRMM)
+		return errs.Field(op, field, "no front surface gives %+.2f D on a %g mm BOZR", d.PowerD, d.BOZRMM)
 	}
 	return nil
 }

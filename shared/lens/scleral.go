@@ -51,7 +51,12 @@ func ScleralTDMM(hvidMM float64, n ScleralNomogram) float64 {
 // step is that difference. The ordered power is the vertexed refraction
 // less the tear lens.
 func DesignScleral(eye Eye, in Clinical, n ScleralNomogram) (*Design, error) {
-	const op = "lens.DesignScleral"
+	return designScleral("lens.DesignScleral", eye, in, n, Overrides{})
+}
+
+// designScleral is DesignScleral with a revision's overrides substituted
+// for what the nomogram would derive.
+func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrides) (*Design, error) {
 	if err := n.validate(op, "nomogram."); err != nil {
 		return nil, err
 	}
@@ -66,12 +71,15 @@ func DesignScleral(eye Eye, in Clinical, n ScleralNomogram) (*Design, error) {
 	if d.HVIDMM, err = hvid(op, d, in, n.DefaultHVIDMM); err != nil {
 		return nil, err
 	}
-	d.TDMM = ScleralTDMM(d.HVIDMM, n)
-	d.BOZDMM = n.BOZDMM
+	d.TDMM = o.or(o.TDMM, ScleralTDMM(d.HVIDMM, n))
+	d.BOZDMM = o.or(o.BOZDMM, n.BOZDMM)
 	rO, rL, rE := d.BOZDMM/2, n.LandingChordMM/2, d.TDMM/2
 	rH := rL - n.LandingInsideMM
 	if rL >= rE {
-		return nil, errs.Field(op, "hvid_mm", "a %g mm lens does not reach the %g mm landing chord", d.TDMM, n.LandingChordMM)
+		return nil, errs.Field(op, o.tdField(), "a %g mm lens does not reach the %g mm landing chord", d.TDMM, n.LandingChordMM)
+	}
+	if rO >= rH {
+		return nil, errs.Field(op, "bozd_mm", "a %g mm optic zone reaches the haptic (from %g mm)", d.BOZDMM, 2*rH)
 	}
 	det := &ScleralDetails{Nomogram: n, LandingChordMM: n.LandingChordMM, InsertionClearanceUM: n.InsertionClearanceUM,
 		SettledClearanceUM: n.InsertionClearanceUM - n.SettlingUM}
@@ -99,13 +107,27 @@ func DesignScleral(eye Eye, in Clinical, n ScleralNomogram) (*Design, error) {
 	if lands[1].EyeSagMM < lands[0].EyeSagMM {
 		lo = 1
 	}
-	order := []int{lo}
-	if det.SagDifferenceUM > n.ToricHapticThresholdUM {
+	order, err := o.landings(op, &lands, lo, det.SagDifferenceUM > n.ToricHapticThresholdUM)
+	if err != nil {
+		return nil, err
+	}
+	if len(order) > 1 {
 		d.Toric = true
 		d.ToricStepUM = det.SagDifferenceUM
-		order = append(order, 1-lo)
 	}
 	det.OcularSagMM, det.OcularSagSource = lands[lo].EyeSagMM, lands[lo].EyeSagSource
+	if o.LensSagMM != 0 {
+		// A revision's lens sag on the designed meridian moves every
+		// haptic by the same amount (toric haptics keep their step): it
+		// changes the clearance at insertion, and after settling.
+		clearance = o.LensSagMM - det.OcularSagMM
+		det.InsertionClearanceUM = 1000 * clearance
+		det.SettledClearanceUM = det.InsertionClearanceUM - n.SettlingUM
+		if det.SettledClearanceUM < n.MinSettledClearanceUM {
+			d.warnf("the revised lens sag leaves %.0f microns of central clearance after settling (modelled on this eye), less than %g",
+				det.SettledClearanceUM, n.MinSettledClearanceUM)
+		}
+	}
 	det.LensSagMM = det.OcularSagMM + clearance
 	if det.OcularSagSource != SourceMeasured {
 		d.warnf("the ocular sag at %g mm is %s", n.LandingChordMM, det.OcularSagSource)
@@ -141,7 +163,7 @@ func DesignScleral(eye Eye, in Clinical, n ScleralNomogram) (*Design, error) {
 	d.SagMM = d.BackSurface.SagMM(lands[lo].MeridianDeg, rE)
 	d.Scleral = det
 
-	if err := power(op, d, n.Common, in.RefractionD); err != nil {
+	if err := power(op, d, n.Common, in.RefractionD, o.PowerD); err != nil {
 		return nil, err
 	}
 	limbus := d.HVIDMM / 2
@@ -155,9 +177,9 @@ func DesignScleral(eye Eye, in Clinical, n ScleralNomogram) (*Design, error) {
 		d.warnf("the lens may touch the limbus after settling: %.0f microns of limbal clearance at insertion, %g of settling",
 			det.LimbalClearanceUM, n.SettlingUM)
 	}
-	if got := flat.ApexClearanceUM; math.Abs(got-n.InsertionClearanceUM) > 0.5 {
-		d.warnf("the lens bears on the eye at %.2f mm before its haptic: central clearance %.0f microns instead of %g",
-			flat.MinAtMM, got, n.InsertionClearanceUM)
+	if got := flat.ApexClearanceUM; math.Abs(got-det.InsertionClearanceUM) > 0.5 {
+		d.warnf("the lens bears on the eye at %.2f mm before its haptic: central clearance %.0f microns instead of %.0f",
+			flat.MinAtMM, got, det.InsertionClearanceUM)
 	}
 	return d, nil
 }

@@ -171,14 +171,19 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		httpkit.JSON(w, http.StatusOK, map[string]any{"service": "lensflow local stack", "functions": index})
 	})
 
-	st.wg.Add(2)
+	st.wg.Add(3)
 	go func() {
 		defer st.wg.Done()
 		relay(bg, app)
 	}()
+	// The schedules Cloud Scheduler keeps in production.
 	go func() {
 		defer st.wg.Done()
-		st.daily(bg, app, "/v1/tasks/follow-ups")
+		st.every(bg, app, 24*time.Hour, "/v1/tasks/follow-ups")
+	}()
+	go func() {
+		defer st.wg.Done()
+		st.every(bg, app, time.Minute, "/v1/tasks/notifications")
 	}()
 
 	st.Tokens = map[string]string{}
@@ -250,10 +255,10 @@ func (st *Stack) stopBackground() {
 	st.wg.Wait()
 }
 
-// daily invokes a task route once at start-up and then every 24 hours, as
+// every invokes a task route once at start-up and then every interval, as
 // Cloud Scheduler does in production (with a service token).
-func (st *Stack) daily(ctx context.Context, app *wire.App, path string) {
-	t := time.NewTicker(24 * time.Hour)
+func (st *Stack) every(ctx context.Context, app *wire.App, interval time.Duration, path string) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -269,7 +274,7 @@ func (st *Stack) daily(ctx context.Context, app *wire.App, path string) {
 			}
 		} else {
 			resp.Body.Close()
-			app.Log.Info("scheduled task ran", "path", path, "status", resp.StatusCode)
+			app.Log.Debug("scheduled task ran", "path", path, "status", resp.StatusCode)
 		}
 		select {
 		case <-ctx.Done():

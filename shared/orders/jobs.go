@@ -214,6 +214,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 			return err
 		}
 		j.State, j.Status, j.Updated = next, next.Status, now
+		orderChanged := false
 		if target, ok := next.OrderStatus(); ok && o.JobID == j.ID {
 			steps, err := workflow.AdvanceOrder(o.Status, target)
 			if err != nil && !workflow.Ackable(err) {
@@ -224,6 +225,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 					return err
 				}
 				o.Status = st
+				orderChanged = true
 			}
 			if o.Status == workflow.OrderDispatched && o.Dispatched == nil {
 				t := now
@@ -237,7 +239,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 			return err
 		}
 		ev := event(s.newID(), TypeJobStatusChanged, "jobs/"+j.ID, now,
-			JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status)})
+			JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status), OrderChanged: orderChanged})
 		evID = ev.ID
 		out = j
 		return outbox.Add(tx, TopicJobStatus, ev)

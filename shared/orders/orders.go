@@ -63,6 +63,9 @@ type Order struct {
 	Timeline      []workflow.TimelineEntry `json:"timeline"`
 	Created       time.Time                `json:"created"`
 	Dispatched    *time.Time               `json:"dispatched,omitempty"`
+	// Revisions are the design versions made after the order, by
+	// assessments with an adjust outcome (the order keeps its ordered one).
+	Revisions []OrderDesign `json:"revisions,omitempty"`
 }
 
 // JobFile is one lathe point file of a job, stored encrypted.
@@ -103,6 +106,9 @@ type JobEvent struct {
 	ClinicID string `json:"clinicId"`
 	Status   string `json:"status"`
 	Order    string `json:"orderStatus"`
+	// OrderChanged says the transition moved the order too (what clinics
+	// are told about; job-internal steps such as a recut are not).
+	OrderChanged bool `json:"orderChanged,omitempty"`
 }
 
 // Actor is who is acting, from the verified token.

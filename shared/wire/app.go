@@ -12,6 +12,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 )
@@ -28,6 +29,14 @@ type App struct {
 	Audit    audit.Logger
 	Relay    *outbox.Relay
 	Now      func() time.Time
+
+	// Notification channels: webhook delivery (SSRF-safe; loopback
+	// endpoints allowed only locally), email, and the API's public base
+	// URL for links in emails.
+	Webhooks  *notify.Sender
+	Mailer    notify.Mailer
+	MailFrom  string
+	PublicURL string
 
 	closers []func() error
 }

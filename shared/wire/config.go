@@ -31,7 +31,13 @@ type Config struct {
 	DevIssuerURL     string   // LENSFLOW_DEV_ISSUER_URL: base URL of the development issuer (default http://127.0.0.1:8080/dev-issuer)
 
 	AuditLog string // LENSFLOW_AUDIT_LOG: "stdout" (default on gcp) or a file path (default DATA/audit.log)
-	LogLevel string // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
+
+	// Email: LENSFLOW_SMTP_ADDR (host:port; empty locally starts an
+	// embedded SMTP sink writing each message under DATA/mail),
+	// LENSFLOW_SMTP_FROM, LENSFLOW_SMTP_USERNAME, LENSFLOW_SMTP_PASSWORD.
+	SMTPAddr, SMTPFrom, SMTPUsername, SMTPPassword string
+	PublicURL                                      string // LENSFLOW_PUBLIC_URL: the API's public base URL, for links in emails
+	LogLevel                                       string // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
 }
 
 // ConfigFromEnv reads Config from the environment. Defaults are filled by
@@ -54,6 +60,11 @@ func ConfigFromEnv() Config {
 		DevIssuerURL:      os.Getenv("LENSFLOW_DEV_ISSUER_URL"),
 		AuditLog:          os.Getenv("LENSFLOW_AUDIT_LOG"),
 		LogLevel:          os.Getenv("LENSFLOW_LOG_LEVEL"),
+		SMTPAddr:          os.Getenv("LENSFLOW_SMTP_ADDR"),
+		SMTPFrom:          os.Getenv("LENSFLOW_SMTP_FROM"),
+		SMTPUsername:      os.Getenv("LENSFLOW_SMTP_USERNAME"),
+		SMTPPassword:      os.Getenv("LENSFLOW_SMTP_PASSWORD"),
+		PublicURL:         os.Getenv("LENSFLOW_PUBLIC_URL"),
 	}
 }
 
@@ -83,6 +94,8 @@ func (c Config) WithDefaults() (Config, error) {
 	def(&c.FirestoreDatabase, "(default)", "(default)")
 	def(&c.AuditLog, "", "stdout")
 	def(&c.DevIssuerURL, "http://127.0.0.1:8080/dev-issuer", "")
+	def(&c.SMTPFrom, "notifications@lensflow.local", "")
+	def(&c.PublicURL, strings.TrimSuffix(c.DevIssuerURL, "/dev-issuer"), "")
 	if c.AuditLog == "" {
 		c.AuditLog = filepath.Join(c.DataDir, "audit.log")
 	}
@@ -116,6 +129,7 @@ func (c Config) WithDefaults() (Config, error) {
 	need(usesGCP && c.Project == "", "GOOGLE_CLOUD_PROJECT")
 	need(c.Blobs == "gcs" && c.Bucket == "", "LENSFLOW_BUCKET")
 	need(c.KEKURI == "", "LENSFLOW_KEK_URI")
+	need(gcp && c.SMTPAddr != "" && c.SMTPFrom == "", "LENSFLOW_SMTP_FROM")
 	need(c.DataDir == "" && (c.Docs == "bolt" || c.Blobs == "local" || c.Events == "local"), "LENSFLOW_DATA")
 	for _, iss := range c.AuthIssuers {
 		switch iss {

@@ -22,6 +22,8 @@ import (
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/logging"
+	"github.com/lensflow/lensflow/shared/notify"
+	"github.com/lensflow/lensflow/shared/notify/smtpsink"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 )
@@ -148,6 +150,28 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 		app.Audit = audit.NewJSONLines(f)
 	}
 	app.Relay = &outbox.Relay{Docs: app.Docs, Publisher: app.Events, Log: app.Log}
+
+	// Notification channels. Locally, webhooks may go to loopback endpoints
+	// (a developer's receiver) and email goes to an embedded SMTP sink.
+	app.Webhooks = notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: cfg.Profile == "local"})
+	app.MailFrom, app.PublicURL = cfg.SMTPFrom, cfg.PublicURL
+	smtpAddr := cfg.SMTPAddr
+	if smtpAddr == "" && cfg.Profile == "local" {
+		sink, err := smtpsink.Start(smtpsink.Options{Dir: filepath.Join(cfg.DataDir, "mail"), Addr: "127.0.0.1:0"})
+		if err != nil {
+			return nil, nil, fmt.Errorf("local SMTP sink: %w", err)
+		}
+		app.onClose(sink.Close)
+		smtpAddr = sink.Addr()
+	}
+	if smtpAddr != "" {
+		m, err := notify.NewSMTPMailer(notify.SMTPConfig{Addr: smtpAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername,
+			Password: cfg.SMTPPassword, RequireTLS: cfg.Profile == "gcp"})
+		if err != nil {
+			return nil, nil, fmt.Errorf("email: %w", err)
+		}
+		app.Mailer = m
+	}
 	if local.Broker == nil && local.DevIssuer == nil {
 		local = nil
 	}

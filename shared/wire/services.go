@@ -5,6 +5,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/notifications"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/scans"
 )
@@ -24,4 +25,10 @@ func ActorOf(r *http.Request) scans.Actor {
 func OrderService(app *App) *orders.Service {
 	return &orders.Service{Docs: app.Docs, Blobs: app.Blobs, Sealer: app.Sealer, Scans: ScanService(app),
 		Relay: app.Relay, Audit: app.Audit, Now: app.Now}
+}
+
+// NotificationService builds the clinic notification service on app.
+func NotificationService(app *App) *notifications.Service {
+	return &notifications.Service{Docs: app.Docs, Sealer: app.Sealer, Webhooks: app.Webhooks, Mailer: app.Mailer,
+		From: app.MailFrom, PublicURL: app.PublicURL, Audit: app.Audit, Now: app.Now}
 }

@@ -4,12 +4,14 @@
 package allfunctions
 
 import (
+	_ "github.com/lensflow/lensflow/functions/clinic"        // a clinic's own settings (notification channels)
 	_ "github.com/lensflow/lensflow/functions/clinics"       // GET /v1/clinics (public locator)
 	_ "github.com/lensflow/lensflow/functions/design"        // scan-received -> design
-	_ "github.com/lensflow/lensflow/functions/followups"     // daily wear follow-ups
 	_ "github.com/lensflow/lensflow/functions/lab"           // lab queue
 	_ "github.com/lensflow/lensflow/functions/manufacturing" // order-placed -> job
+	_ "github.com/lensflow/lensflow/functions/notifications" // job status, follow-ups -> webhook and email
 	_ "github.com/lensflow/lensflow/functions/orders"        // orders
 	_ "github.com/lensflow/lensflow/functions/patients"      // patients
 	_ "github.com/lensflow/lensflow/functions/scans"         // scan upload and reads
+	_ "github.com/lensflow/lensflow/functions/tasks"         // scheduled tasks: follow-ups, notification retries
 )

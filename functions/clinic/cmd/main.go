@@ -1,0 +1,10 @@
+// Command clinic serves the Clinic function alone, as a Cloud Run service that
+// drains in-flight requests on SIGTERM. Deployed by scripts/deploy.sh.
+package main
+
+import (
+	_ "github.com/lensflow/lensflow/functions/clinic" // registers the function
+	"github.com/lensflow/lensflow/shared/platform"
+)
+
+func main() { platform.Main("Clinic") }

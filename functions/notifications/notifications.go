@@ -1,0 +1,78 @@
+// Package notifications is the Notifications function: it consumes job
+// status changes, due follow-ups and revised designs and tells the clinic by signed webhook
+// and email, with what happened and a link (never patient details). A
+// redelivered event notifies once.
+package notifications
+
+import (
+	"context"
+	"encoding/json"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/eventhttp"
+	"github.com/lensflow/lensflow/shared/followups"
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/notify"
+	"github.com/lensflow/lensflow/shared/orders"
+	"github.com/lensflow/lensflow/shared/platform"
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+func init() {
+	platform.Register(platform.Function{Name: "Notifications",
+		Topics: []string{orders.TopicJobStatus, followups.TopicFollowUpDue, orders.TopicDesignRevised}, Event: New})
+}
+
+// New builds the event handler on app.
+func New(app *wire.App) (platform.EventFunc, error) {
+	svc := wire.NotificationService(app)
+	return func(ctx context.Context, e cloudevents.Event) error {
+		d, err := eventhttp.Unwrap(e)
+		if err != nil {
+			return err
+		}
+		n, ok, err := notificationOf(d.Event.ID, d.Event.Type, d.Event.Data)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			httpkit.Logger(ctx).DebugContext(ctx, "no notification for this event", "eventId", d.Event.ID, "type", d.Event.Type)
+			return nil
+		}
+		n.OccurredAt = d.Event.Time
+		return svc.Notify(ctx, n)
+	}, nil
+}
+
+// notificationOf maps an event to the thin notification the clinic gets.
+func notificationOf(id, typ string, data []byte) (notify.Notification, bool, error) {
+	switch typ {
+	case orders.TypeJobStatusChanged:
+		var ev orders.JobEvent
+		if err := json.Unmarshal(data, &ev); err != nil || ev.OrderID == "" {
+			return notify.Notification{}, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed job event", id)
+		}
+		if !ev.OrderChanged {
+			return notify.Notification{}, false, nil // a step inside the lab; the order did not change
+		}
+		return notify.Notification{ID: id, Type: notify.TypeOrderStatusChanged, ClinicID: ev.ClinicID, OrderID: ev.OrderID,
+			JobID: ev.JobID, Status: ev.Order, Link: "/v1/orders/" + ev.OrderID}, true, nil
+	case followups.TypeFollowUpDue:
+		var ev followups.FollowUpDue
+		if err := json.Unmarshal(data, &ev); err != nil || ev.OrderID == "" {
+			return notify.Notification{}, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed follow-up event", id)
+		}
+		return notify.Notification{ID: id, Type: notify.TypeFollowUpDue, ClinicID: ev.ClinicID, OrderID: ev.OrderID,
+			Status: "due", Link: "/v1/orders/" + ev.OrderID}, true, nil
+	case orders.TypeDesignRevised:
+		var ev orders.DesignRevised
+		if err := json.Unmarshal(data, &ev); err != nil || ev.OrderID == "" {
+			return notify.Notification{}, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed design event", id)
+		}
+		return notify.Notification{ID: id, Type: notify.TypeDesignRevised, ClinicID: ev.ClinicID, OrderID: ev.OrderID,
+			ScanID: ev.ScanID, Status: "revised", Link: "/v1/scans/" + ev.ScanID + "/design"}, true, nil
+	}
+	return notify.Notification{}, false, nil
+}

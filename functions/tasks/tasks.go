@@ -1,0 +1,81 @@
+// Package tasks is the Tasks function: scheduled work, invoked by Cloud
+// Scheduler with an OIDC token (service role only).
+//
+//	POST /v1/tasks/follow-ups[?asOf=...]      daily: emit the wear follow-up reminders due
+//	POST /v1/tasks/notifications[?asOf=...]   every few minutes: retry notification deliveries due
+//
+// asOf (RFC 3339) lets tests and operators run a task for a given moment;
+// without it a task runs for now. Each answers what it did.
+package tasks
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/aftercare"
+	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/followups"
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/platform"
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+const (
+	routeFollowUps     = "POST /v1/tasks/follow-ups"
+	routeNotifications = "POST /v1/tasks/notifications"
+)
+
+func init() {
+	platform.Register(platform.Function{Name: "Tasks", Routes: []string{routeFollowUps, routeNotifications}, HTTP: New})
+}
+
+// asOf reads the optional asOf parameter, or now.
+func asOf(app *wire.App, r *http.Request) (time.Time, error) {
+	v := r.URL.Query().Get("asOf")
+	if v == "" {
+		return app.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, errs.Field("tasks", "asOf", "not an RFC 3339 time (e.g. 2026-12-01T06:00:00Z)")
+	}
+	return t, nil
+}
+
+// New builds the function's routes on app.
+func New(app *wire.App) (map[string]http.Handler, error) {
+	svc := &followups.Service{Docs: app.Docs, Relay: app.Relay, Schedules: aftercare.DefaultSchedules(), Now: app.Now}
+	notes := wire.NotificationService(app)
+	followUps := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := asOf(app, r)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		rep, err := svc.Run(r.Context(), t)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, rep)
+	})
+	retry := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := asOf(app, r)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		rep, err := notes.Retry(r.Context(), t)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, rep)
+	})
+	service := []auth.Role{auth.RoleService}
+	return map[string]http.Handler{
+		routeFollowUps:     httpkit.Authenticate(app.Verifier, service, followUps),
+		routeNotifications: httpkit.Authenticate(app.Verifier, service, retry),
+	}, nil
+}

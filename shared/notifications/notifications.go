@@ -1,0 +1,329 @@
+// Package notifications tells clinics what happened to their orders: each
+// status event becomes a thin notification (what happened and a link,
+// never patient details) delivered by signed webhook (Standard Webhooks)
+// and by email, to the channels the clinic set. Every delivery is a
+// document keyed by event and channel, so a redelivered event notifies
+// once; failed deliveries are retried on a schedule spanning about three
+// days (notify.NextAttempt) by the retry task.
+package notifications
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/notify"
+	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/scans"
+)
+
+// Collections.
+const (
+	SettingsCollection   = "clinic-notifications"
+	DeliveriesCollection = "notification-deliveries"
+)
+
+// Channels.
+const (
+	ChannelWebhook = "webhook"
+	ChannelEmail   = "email"
+)
+
+// Delivery statuses.
+const (
+	StatusPending = "pending" // not yet delivered; NextAttempt says when to try
+	StatusSent    = "sent"
+	StatusFailed  = "failed" // permanently: rejected, endpoint gone, or retries exhausted
+)
+
+// MaxEmails bounds a clinic's notification addresses.
+const MaxEmails = 5
+
+// Settings are a clinic's notification channels.
+type Settings struct {
+	ClinicID     string    `json:"clinicId"`
+	WebhookURL   string    `json:"webhookUrl,omitempty"`
+	SealedSecret []byte    `json:"sealedSecret,omitempty"` // the webhook signing secret, encrypted
+	Emails       []string  `json:"emails,omitempty"`
+	Updated      time.Time `json:"updated"`
+}
+
+// SettingsInput is the body of PUT /v1/clinic/notifications. A webhook URL
+// set for the first time, changed, or with rotateSecret gets a new secret,
+// shown once in the answer.
+type SettingsInput struct {
+	WebhookURL   string   `json:"webhookUrl"`
+	Emails       []string `json:"emails"`
+	RotateSecret bool     `json:"rotateSecret"`
+}
+
+// SettingsView is what the clinic sees of its settings.
+type SettingsView struct {
+	WebhookURL string   `json:"webhookUrl,omitempty"`
+	Emails     []string `json:"emails"`
+	// WebhookSecret is present only in the answer that created it.
+	WebhookSecret string    `json:"webhookSecret,omitempty"`
+	Updated       time.Time `json:"updated"`
+}
+
+// Delivery is one notification on one channel.
+type Delivery struct {
+	ID           string              `json:"id"` // <notification id>-<channel>
+	ClinicID     string              `json:"clinicId"`
+	Channel      string              `json:"channel"`
+	Notification notify.Notification `json:"notification"`
+	Status       string              `json:"status"`
+	Attempts     int                 `json:"attempts"`
+	NextAttempt  time.Time           `json:"nextAttempt"`
+	LastStatus   int                 `json:"lastStatus,omitempty"`
+	LastError    string              `json:"lastError,omitempty"` // error kind only
+	Created      time.Time           `json:"created"`
+	Updated      time.Time           `json:"updated"`
+}
+
+// Service delivers notifications over the ports and channels.
+type Service struct {
+	Docs      ports.Documents
+	Sealer    ports.Sealer
+	Webhooks  *notify.Sender
+	Mailer    notify.Mailer
+	From      string // sender address of emails
+	PublicURL string // base URL of the API, for links in emails
+	Audit     audit.Logger
+	Now       func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func secretAD(clinicID string) []byte { return ports.AssociatedData("webhook-secret", clinicID) }
+
+// PutSettings sets the actor's clinic's channels.
+func (s *Service) PutSettings(ctx context.Context, a scans.Actor, in SettingsInput) (SettingsView, error) {
+	const op = "notifications.settings"
+	in.WebhookURL = strings.TrimSpace(in.WebhookURL)
+	if in.WebhookURL != "" {
+		if err := s.Webhooks.ValidateEndpoint(in.WebhookURL); err != nil {
+			return SettingsView{}, errs.E(op, errs.Invalid, err)
+		}
+	}
+	if len(in.Emails) > MaxEmails {
+		return SettingsView{}, errs.Field(op, "emails", "at most %d addresses", MaxEmails)
+	}
+	for i, e := range in.Emails {
+		addr, err := mail.ParseAddress(e)
+		if err != nil || addr.Name != "" || addr.Address != e {
+			return SettingsView{}, errs.Field(op, "emails", "entry %d is not a plain email address", i+1)
+		}
+	}
+	var view SettingsView
+	err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+		var cur Settings
+		if err := tx.Get(SettingsCollection, a.ClinicID, &cur); err != nil && !errs.Is(errs.NotFound, err) {
+			return err
+		}
+		next := Settings{ClinicID: a.ClinicID, WebhookURL: in.WebhookURL, Emails: in.Emails, Updated: s.now(),
+			SealedSecret: cur.SealedSecret}
+		view = SettingsView{WebhookURL: next.WebhookURL, Emails: next.Emails, Updated: next.Updated}
+		switch {
+		case next.WebhookURL == "":
+			next.SealedSecret = nil
+		case next.WebhookURL != cur.WebhookURL || in.RotateSecret || cur.SealedSecret == nil:
+			secret, err := notify.NewSecret()
+			if err != nil {
+				return errs.E(op, errs.Other, err)
+			}
+			if next.SealedSecret, err = s.Sealer.Encrypt([]byte(secret), secretAD(a.ClinicID)); err != nil {
+				return errs.E(op+": seal", errs.Unavailable, err)
+			}
+			view.WebhookSecret = secret
+		}
+		return tx.Set(SettingsCollection, a.ClinicID, next)
+	})
+	if err != nil {
+		return SettingsView{}, err
+	}
+	return view, s.audit(ctx, a, "notifications.settings.write", "clinics/"+a.ClinicID+"/notifications")
+}
+
+// GetSettings returns the actor's clinic's channels (never the secret).
+func (s *Service) GetSettings(ctx context.Context, a scans.Actor) (SettingsView, error) {
+	var cur Settings
+	err := s.Docs.Get(ctx, SettingsCollection, a.ClinicID, &cur)
+	if errs.Is(errs.NotFound, err) {
+		return SettingsView{Emails: []string{}}, nil
+	}
+	if err != nil {
+		return SettingsView{}, err
+	}
+	return SettingsView{WebhookURL: cur.WebhookURL, Emails: cur.Emails, Updated: cur.Updated}, nil
+}
+
+func (s *Service) audit(ctx context.Context, a scans.Actor, action, resource string) error {
+	if s.Audit == nil {
+		return nil
+	}
+	return s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: a.Role, Clinic: a.ClinicID,
+		Action: action, Resource: resource, Outcome: audit.Success, RequestID: a.RequestID})
+}
+
+// Notify delivers n to every channel its clinic set. A delivery made
+// before (the same notification id and channel) is not made again. It
+// returns an error only when a delivery could not be recorded; failed
+// sends are recorded and retried by Retry.
+func (s *Service) Notify(ctx context.Context, n notify.Notification) error {
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	var set Settings
+	err := s.Docs.Get(ctx, SettingsCollection, n.ClinicID, &set)
+	if errs.Is(errs.NotFound, err) {
+		return nil // the clinic set no channels
+	}
+	if err != nil {
+		return err
+	}
+	var chans []string
+	if set.WebhookURL != "" {
+		chans = append(chans, ChannelWebhook)
+	}
+	if len(set.Emails) > 0 {
+		chans = append(chans, ChannelEmail)
+	}
+	for _, ch := range chans {
+		d := Delivery{ID: n.ID + "-" + ch, ClinicID: n.ClinicID, Channel: ch, Notification: n, Status: StatusPending,
+			NextAttempt: s.now(), Created: s.now(), Updated: s.now()}
+		created := false
+		if err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+			created = false
+			var cur Delivery
+			if err := tx.Get(DeliveriesCollection, d.ID, &cur); err == nil {
+				return nil
+			} else if !errs.Is(errs.NotFound, err) {
+				return err
+			}
+			created = true
+			return tx.Create(DeliveriesCollection, d.ID, d)
+		}); err != nil {
+			return err
+		}
+		if created {
+			if err := s.attempt(ctx, d, set); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Report says what a retry run did.
+type Report struct {
+	AsOf    time.Time `json:"asOf"`
+	Tried   int       `json:"tried"`
+	Sent    int       `json:"sent"`
+	Pending int       `json:"stillPending"`
+	Failed  int       `json:"failed"`
+}
+
+// Retry attempts every pending delivery whose next attempt is due by asOf.
+func (s *Service) Retry(ctx context.Context, asOf time.Time) (Report, error) {
+	r := Report{AsOf: asOf.UTC()}
+	docs, err := s.Docs.Query(ctx, ports.Query{Collection: DeliveriesCollection,
+		Where: []ports.Where{{Field: "status", Op: "==", Value: StatusPending}}})
+	if err != nil {
+		return r, err
+	}
+	for _, doc := range docs {
+		var d Delivery
+		if err := doc.Decode(&d); err != nil || d.NextAttempt.After(asOf) {
+			continue
+		}
+		var set Settings
+		if err := s.Docs.Get(ctx, SettingsCollection, d.ClinicID, &set); err != nil && !errs.Is(errs.NotFound, err) {
+			return r, err
+		}
+		r.Tried++
+		if err := s.attempt(ctx, d, set); err != nil {
+			return r, err
+		}
+		var after Delivery
+		if err := s.Docs.Get(ctx, DeliveriesCollection, d.ID, &after); err == nil {
+			switch after.Status {
+			case StatusSent:
+				r.Sent++
+			case StatusFailed:
+				r.Failed++
+			default:
+				r.Pending++
+			}
+		}
+	}
+	return r, nil
+}
+
+// attempt sends d once and records the outcome.
+func (s *Service) attempt(ctx context.Context, d Delivery, set Settings) error {
+	status, sendErr := s.send(ctx, d, set)
+	d.Attempts++
+	d.Updated = s.now()
+	d.LastStatus = status
+	switch {
+	case sendErr == nil:
+		d.Status, d.LastError = StatusSent, ""
+	case errs.Retryable(sendErr):
+		d.LastError = errs.KindOf(sendErr).String()
+		if wait, ok := notify.NextAttempt(d.Attempts); ok {
+			d.NextAttempt = s.now().Add(wait)
+		} else {
+			d.Status = StatusFailed
+		}
+	default:
+		d.Status, d.LastError = StatusFailed, errs.KindOf(sendErr).String()
+	}
+	return s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+		var cur Delivery
+		if err := tx.Get(DeliveriesCollection, d.ID, &cur); err != nil {
+			return err
+		}
+		if cur.Status != StatusPending {
+			return nil // a concurrent attempt finished it
+		}
+		return tx.Set(DeliveriesCollection, d.ID, d)
+	})
+}
+
+func (s *Service) send(ctx context.Context, d Delivery, set Settings) (int, error) {
+	switch d.Channel {
+	case ChannelWebhook:
+		if set.WebhookURL == "" || set.SealedSecret == nil {
+			return 0, errs.Ef("notifications.send", errs.Invalid, "the clinic removed its webhook")
+		}
+		secret, err := s.Sealer.Decrypt(set.SealedSecret, secretAD(d.ClinicID))
+		if err != nil {
+			return 0, errs.E("notifications.send: unseal", errs.Other, err)
+		}
+		payload, err := notify.Payload(d.Notification)
+		if err != nil {
+			return 0, err
+		}
+		return s.Webhooks.Send(ctx, set.WebhookURL, string(secret), d.ID, payload)
+	case ChannelEmail:
+		if len(set.Emails) == 0 || s.Mailer == nil {
+			return 0, errs.Ef("notifications.send", errs.Invalid, "no email channel")
+		}
+		m, err := notify.RenderEmail(d.Notification, s.PublicURL)
+		if err != nil {
+			return 0, err
+		}
+		m.From, m.To = s.From, set.Emails
+		return 0, s.Mailer.Send(ctx, m)
+	}
+	return 0, errs.Ef("notifications.send", errs.Invalid, "unknown channel")
+}
