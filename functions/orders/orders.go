@@ -4,6 +4,7 @@
 //	POST /v1/orders        {"designId", "quantity", "notes"}   (Idempotency-Key)
 //	GET  /v1/orders/{orderId}
 //	POST /v1/orders/{orderId}/assessments   an aftercare visit; outcome "adjust" revises the design (Idempotency-Key)
+//	GET  /v1/orders/{orderId}/assessments
 package orders
 
 import (
@@ -20,10 +21,11 @@ const (
 	routePlace  = "POST /v1/orders"
 	routeGet    = "GET /v1/orders/{orderId}"
 	routeAssess = "POST /v1/orders/{orderId}/assessments"
+	routeVisits = "GET /v1/orders/{orderId}/assessments"
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet, routeAssess}, HTTP: New})
+	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet, routeAssess, routeVisits}, HTTP: New})
 }
 
 // New builds the function's routes on app.
@@ -66,8 +68,17 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		w.Header().Set("Location", "/v1/orders/"+v.OrderID+"/assessments/"+v.ID)
 		httpkit.JSON(w, http.StatusCreated, v)
 	})
+	visits := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		vs, err := svc.Assessments(r.Context(), wire.ActorOf(r), r.PathValue("orderId"))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, map[string]any{"assessments": vs})
+	})
 	practitioners := []auth.Role{auth.RolePractitioner}
 	return map[string]http.Handler{
+		routeVisits: httpkit.Authenticate(app.Verifier, practitioners, visits),
 		routePlace:  httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(place)),
 		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
 		routeAssess: httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(assess)),

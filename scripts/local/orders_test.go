@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/followups"
 	"github.com/lensflow/lensflow/shared/lathe"
+	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/notify/smtpsink"
 	"github.com/lensflow/lensflow/shared/orders"
@@ -24,9 +26,19 @@ import (
 // TestOrderToDispatch drives upload -> design -> order -> job -> cutting ->
 // inspection -> dispatched on the local stack and checks the point files,
 // the order's timeline, tenancy and the lab's role.
-func TestOrderToDispatch(t *testing.T) {
+func TestOrderToDispatch(t *testing.T) { lifecycle(t, 1) }
+
+// TestLifecycleWithTripledEvents runs the same flow with every event
+// delivered three times, the copies in shuffled order: the end state is
+// the same (one job, one notification per change, one reminder per visit).
+func TestLifecycleWithTripledEvents(t *testing.T) { lifecycle(t, 3) }
+
+func lifecycle(t *testing.T, dup int) {
 	data := t.TempDir()
-	st := start(t, freeAddr(t), data)
+	st, err := localstack.Start(context.Background(), localstack.Options{Addr: "127.0.0.1:0", DataDir: data, Log: io.Discard, DuplicateEvents: dup})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer st.Shutdown()
 	c := client{base: st.URL, t: t}
 	north, south, lab := st.Tokens["demo-north"], st.Tokens["demo-south"], st.LabToken
@@ -216,6 +228,15 @@ func TestOrderToDispatch(t *testing.T) {
 	if delta := d2.Lens.BOZRMM - d2.Lens.Revision.From.BOZRMM; delta < 0.099 || delta > 0.101 {
 		t.Fatalf("BOZR %.3f -> %.3f, want 0.10 flatter", d2.Lens.Revision.From.BOZRMM, d2.Lens.BOZRMM)
 	}
+	if s, b, _ := c.do("GET", "/v1/orders/"+o.ID+"/assessments", north, nil); s != 200 || !strings.Contains(string(b), `"visitKey":"week-1"`) {
+		t.Fatalf("assessments: %d %s", s, b)
+	}
+	if s, _, _ := c.do("GET", "/v1/orders/"+o.ID+"/assessments", south, nil); s != 404 {
+		t.Fatalf("another clinic read the assessments: %d, want 404", s)
+	}
+	if s, _, _ := c.do("GET", "/v1/orders/"+o.ID+"/assessments", lab, nil); s != 403 {
+		t.Fatalf("lab token on a clinic route: %d, want 403", s)
+	}
 	if s, _, _ := c.do("POST", "/v1/orders", north, []byte(`{"designId":"`+designID+`","quantity":1}`), "Content-Type", "application/json"); s != 409 {
 		t.Fatalf("ordering the superseded version: %d, want 409", s)
 	}
@@ -249,6 +270,19 @@ func TestOrderToDispatch(t *testing.T) {
 	if len(got2) != 5 || kinds[notify.TypeFollowUpDue+"/due"] != 2 || kinds[notify.TypeOrderStatusChanged+"/dispatched"] != 1 ||
 		kinds[notify.TypeOrderStatusChanged+"/in_production"] != 1 || kinds[notify.TypeDesignRevised+"/revised"] != 1 {
 		t.Fatalf("webhooks %d: %v", len(got2), kinds)
+	}
+	// Nothing more arrives later (duplicates included), and the order has one job.
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	if len(hooks) != 5 {
+		t.Fatalf("%d webhooks after settling, want 5", len(hooks))
+	}
+	mu.Unlock()
+	_, b, _ = c.do("GET", "/v1/lab/jobs", lab, nil)
+	var all struct{ Jobs []orders.Job }
+	_ = json.Unmarshal(b, &all)
+	if len(all.Jobs) != 1 {
+		t.Fatalf("%d jobs for one order", len(all.Jobs))
 	}
 	var mails []string
 	for time.Now().Before(deadline) {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -44,6 +45,10 @@ type Options struct {
 	// Config overrides the embedded defaults (e.g. from the environment);
 	// DataDir and the development issuer URL are always set by Start.
 	Config wire.Config
+	// DuplicateEvents, when above 1, publishes every event that many times,
+	// the copies a few milliseconds apart in random order, as Pub/Sub's
+	// at-least-once delivery may: for tests that every consumer is idempotent.
+	DuplicateEvents int
 }
 
 // Stack is a running local stack.
@@ -96,6 +101,10 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		return nil, errors.New("the local stack needs the local events broker and the dev issuer (LENSFLOW_EVENTS=local, LENSFLOW_AUTH_ISSUERS including dev)")
 	}
 	st = &Stack{URL: base, App: app, Local: local, done: make(chan struct{}), ready: make(chan struct{})}
+	if o.DuplicateEvents > 1 {
+		dup := &duplicating{Publisher: app.Events, n: o.DuplicateEvents}
+		app.Events, app.Relay.Publisher = dup, dup
+	}
 	defer func() {
 		if err != nil {
 			st.stopBackground()
@@ -299,6 +308,26 @@ func relay(ctx context.Context, app *wire.App) {
 		case <-t.C:
 		}
 	}
+}
+
+// duplicating publishes each event n times: once before Publish returns,
+// the copies after random short delays.
+type duplicating struct {
+	ports.Publisher
+	n int
+}
+
+func (d *duplicating) Publish(ctx context.Context, topic string, e ports.Event) error {
+	if err := d.Publisher.Publish(ctx, topic, e); err != nil {
+		return err
+	}
+	for i := 1; i < d.n; i++ {
+		go func() {
+			time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond)
+			_ = d.Publisher.Publish(context.WithoutCancel(ctx), topic, e)
+		}()
+	}
+	return nil
 }
 
 // serviceToken mints and caches the bearer token local event deliveries

@@ -3,6 +3,7 @@ package orders
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"time"
 
 	"github.com/lensflow/lensflow/shared/aftercare"
@@ -193,4 +194,41 @@ func overridesOf(p aftercare.DesignParams, t lens.Type) lens.Overrides {
 		}
 	}
 	return o
+}
+
+// Assessments lists an order's assessments, oldest first, for its clinic
+// (errs.NotFound for another clinic's order). Each read is audited.
+func (s *Service) Assessments(ctx context.Context, a Actor, orderID string) ([]AssessmentView, error) {
+	o, err := s.order(ctx, a.ClinicID, orderID)
+	if err != nil {
+		if errs.Is(errs.NotFound, err) {
+			_ = s.audit(ctx, a, "assessment.read", "orders/"+safeID(orderID)+"/assessments", audit.Denied)
+		}
+		return nil, err
+	}
+	docs, err := s.Docs.Query(ctx, ports.Query{Collection: AssessmentsCollection,
+		Where: []ports.Where{{Field: "orderId", Op: "==", Value: o.ID}}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AssessmentView, 0, len(docs))
+	for _, d := range docs {
+		var rec AssessmentRecord
+		if err := d.Decode(&rec); err != nil || rec.ClinicID != o.ClinicID {
+			continue
+		}
+		plain, err := s.Sealer.Decrypt(rec.Sealed, ports.AssociatedData("assessment", rec.ClinicID, rec.OrderID, rec.ID))
+		if err != nil {
+			return nil, errs.E("orders.assessments: unseal", errs.Other, err)
+		}
+		var c assessmentContent
+		if err := json.Unmarshal(plain, &c); err != nil {
+			return nil, errs.E("orders.assessments: decode", errs.Other, err)
+		}
+		out = append(out, AssessmentView{ID: rec.ID, OrderID: rec.OrderID, VisitKey: rec.VisitKey, Outcome: rec.Outcome,
+			Assessment: c.Assessment, Adjustment: c.Adjustment, RevisedDesignID: rec.RevisedDesignID,
+			RevisedVersion: rec.RevisedVersion, Created: rec.Created})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, s.audit(ctx, a, "assessment.read", "orders/"+o.ID+"/assessments", audit.Success)
 }
