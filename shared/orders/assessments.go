@@ -3,6 +3,7 @@ package orders
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"time"
 
@@ -169,7 +170,7 @@ func (s *Service) adjust(ctx context.Context, a Actor, o Order, in aftercare.Ass
 			if adj, err = aftercare.Adjust(o.LensType, params, in, aftercare.DefaultRules()); err != nil {
 				return nil, err
 			}
-			return engine.Revise(surf, prev, overridesOf(adj.Revised, prev.Lens.Type), cornea.ModelOptions{})
+			return engine.Revise(surf, prev, overridesOf(params, adj.Revised, prev.Lens.Type), cornea.ModelOptions{})
 		})
 	if err != nil {
 		return adj, OrderDesign{}, err
@@ -177,19 +178,39 @@ func (s *Service) adjust(ctx context.Context, a Actor, o Order, in aftercare.Ass
 	return adj, OrderDesign{DesignID: rec.ID, Version: rec.Version, Reason: rec.Reason, At: rec.Created}, nil
 }
 
-// overridesOf turns the revised parameters of an adjustment into the
-// overrides a lens revision takes.
-func overridesOf(p aftercare.DesignParams, t lens.Type) lens.Overrides {
-	power, toric := p.PowerD, p.Toric
-	o := lens.Overrides{BOZRMM: p.BOZRMM, BOZDMM: p.BOZDMM, TDMM: p.TDMM, PowerD: &power, Toric: &toric}
+// overridesOf turns what an adjustment changed (cur -> rev) into the
+// overrides a lens revision takes; unchanged parameters stay derived.
+func overridesOf(cur, rev aftercare.DesignParams, t lens.Type) lens.Overrides {
+	var o lens.Overrides
+	if rev.BOZRMM != cur.BOZRMM {
+		o.BOZRMM = rev.BOZRMM
+	}
+	if rev.BOZDMM != cur.BOZDMM {
+		o.BOZDMM = rev.BOZDMM
+	}
+	if rev.TDMM != cur.TDMM {
+		o.TDMM = rev.TDMM
+	}
+	if rev.PowerD != cur.PowerD {
+		p := rev.PowerD
+		o.PowerD = &p
+	}
+	if rev.Toric != cur.Toric {
+		tor := rev.Toric
+		o.Toric = &tor
+	}
 	switch t {
 	case lens.Scleral:
-		o.LensSagMM = p.LensSagMM
+		if rev.LensSagMM != cur.LensSagMM {
+			o.LensSagMM = rev.LensSagMM
+		}
 	case lens.OrthoK:
-		o.ReturnZoneDepthMM = p.ReturnZoneDepthMM
+		if rev.ReturnZoneDepthMM != cur.ReturnZoneDepthMM {
+			o.ReturnZoneDepthMM = rev.ReturnZoneDepthMM
+		}
 	}
-	if t != lens.RGP {
-		for _, l := range p.Landings {
+	if t != lens.RGP && !slices.Equal(rev.Landings, cur.Landings) {
+		for _, l := range rev.Landings {
 			o.LandingAngles = append(o.LandingAngles, lens.LandingAngle{MeridianDeg: l.MeridianDeg, AngleDeg: l.AngleDeg})
 		}
 	}
