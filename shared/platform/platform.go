@@ -13,6 +13,7 @@ package platform
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -196,4 +197,34 @@ func Subscriptions(f Function) []ports.SubscriptionSpec {
 			MaxDeliveryAttempts: 5, AckDeadline: 60 * time.Second})
 	}
 	return out
+}
+
+// Consume builds the CloudEvent function of a consumer of one event type:
+// it unwraps the Pub/Sub message, ignores other types, decodes the event's
+// data into T (a malformed event is an error, so it is retried and then
+// dead-lettered), and calls handle with the data and the delivery. A
+// returned error nacks the event; it is logged with its kind, never its
+// text, since texts may hold ids of patients' records.
+func Consume[T any](eventType string, valid func(T) bool, handle func(ctx context.Context, data T, d ports.Delivery) error) EventFunc {
+	return func(ctx context.Context, e cloudevents.Event) error {
+		d, err := eventhttp.Unwrap(e)
+		if err != nil {
+			return err
+		}
+		log := httpkit.Logger(ctx)
+		if d.Event.Type != eventType {
+			log.WarnContext(ctx, "ignoring event of unexpected type", "eventId", d.Event.ID, "type", d.Event.Type)
+			return nil
+		}
+		var data T
+		if err := json.Unmarshal(d.Event.Data, &data); err != nil || !valid(data) {
+			return errs.Ef("consume", errs.Invalid, "event %s: malformed %s data", d.Event.ID, eventType)
+		}
+		if err := handle(ctx, data, d); err != nil {
+			log.WarnContext(ctx, "event handling failed; it will be retried", "eventId", d.Event.ID, "type", eventType,
+				"attempt", d.Attempt, "kind", errs.KindOf(err).String())
+			return err
+		}
+		return nil
+	}
 }
