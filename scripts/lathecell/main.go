@@ -1,5 +1,6 @@
 // Command lathecell is the lab-side program of the lathe cell. It pulls
-// queued manufacturing jobs from lensflow's lab queue, writes each job's
+// manufacturing jobs (from the manufacturing-jobs Pub/Sub subscription, or
+// by polling lensflow's lab queue), writes each job's
 // DAC point files into the directory a lathe controller watches, reports
 // the job as cutting, and reports it as in inspection once the controller
 // marks the cut done (a file <jobId>.done beside the point files).
@@ -7,6 +8,13 @@
 //
 //	go run ./scripts/lathecell [-url http://127.0.0.1:8080] [-token-file .lensflow/dev-staff-tokens.json]
 //	    [-dir ./lathe-inbox] [-interval 5s] [-once] [-simulate 2s]
+//	    [-pubsub] [-project P] [-subscription manufacturing-jobs-to-lathe-cell]
+//
+// With -pubsub it pulls job notices from the subscription with the real
+// Pub/Sub client (in production with the cell's credentials; locally from
+// the stack's in-process server, found through PUBSUB_EMULATOR_HOST or the
+// stack's .lensflow/pubsub-emulator-host file). Without it, and with -once,
+// it polls the lab queue.
 //
 // -simulate stands in for the controller: it marks each cut done after the
 // given time. The token is a lab staff bearer token (LENSFLOW_LAB_TOKEN, or
@@ -26,8 +34,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+
+	"cloud.google.com/go/pubsub/v2"
+
+	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
+	"github.com/lensflow/lensflow/shared/orders"
+	"github.com/lensflow/lensflow/shared/ports"
 )
 
 func main() {
@@ -37,6 +52,10 @@ func main() {
 	interval := flag.Duration("interval", 5*time.Second, "how often to poll the queue")
 	once := flag.Bool("once", false, "handle the jobs queued now, wait for their cuts, and exit")
 	simulate := flag.Duration("simulate", 0, "simulate the controller: mark each cut done after this long")
+	usePubSub := flag.Bool("pubsub", false, "pull job notices from Pub/Sub instead of polling the queue")
+	project := flag.String("project", envOr("GOOGLE_CLOUD_PROJECT", "lensflow-local"), "Google Cloud project of the subscription")
+	subscription := flag.String("subscription", orders.LatheCellSubscription.Name, "Pub/Sub subscription of manufacturing jobs")
+	hostFile := flag.String("emulator-host-file", ".lensflow/pubsub-emulator-host", "where the local stack writes its Pub/Sub address")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	token := os.Getenv("LENSFLOW_LAB_TOKEN")
@@ -51,10 +70,66 @@ func main() {
 	defer stop()
 	c := &Cell{API: &API{Base: strings.TrimRight(*url, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}},
 		Dir: *dir, Simulate: *simulate, Log: log}
-	if err := c.Run(ctx, *interval, *once); err != nil && !errors.Is(err, context.Canceled) {
+	var err error
+	if *usePubSub && !*once {
+		err = c.runPubSub(ctx, *project, *subscription, *hostFile, *interval)
+	} else {
+		err = c.Run(ctx, *interval, *once)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "lathecell:", err)
 		os.Exit(1)
 	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// runPubSub pulls job notices from the subscription and starts the queued
+// jobs each one announces; cuts are finished on a timer. Notices are
+// acknowledged once the jobs are on the lathe, so a crash redelivers them.
+func (c *Cell) runPubSub(ctx context.Context, project, sub, hostFile string, interval time.Duration) error {
+	if os.Getenv("PUBSUB_EMULATOR_HOST") == "" {
+		if b, err := os.ReadFile(hostFile); err == nil {
+			os.Setenv("PUBSUB_EMULATOR_HOST", strings.TrimSpace(string(b)))
+		}
+	}
+	client, err := pubsub.NewClient(ctx, project)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	broker := pubsubevents.New(client, project)
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return err
+	}
+	c.init()
+	go func() {
+		for ctx.Err() == nil {
+			c.finishCuts(ctx)
+			time.Sleep(min(interval, time.Second))
+		}
+	}()
+	c.Log.Info("pulling manufacturing jobs", "subscription", sub)
+	return broker.Receive(ctx, sub, func(ctx context.Context, d ports.Delivery) error {
+		if d.Event.Type != orders.TypeJobQueued {
+			return nil
+		}
+		jobs, err := c.API.Queued(ctx)
+		if err != nil {
+			return err // nack: Pub/Sub redelivers
+		}
+		for _, j := range jobs {
+			if err := c.start(ctx, j); err != nil {
+				c.Log.Warn("job not started", "job", j.ID, "error", err)
+			}
+		}
+		return nil
+	})
 }
 
 func readToken(path string) (string, error) {
@@ -155,7 +230,23 @@ type Cell struct {
 	Dir      string
 	Simulate time.Duration
 	Log      *slog.Logger
-	cutting  map[string]bool
+
+	mu      sync.Mutex
+	cutting map[string]bool
+}
+
+func (c *Cell) init() {
+	c.mu.Lock()
+	if c.cutting == nil {
+		c.cutting = map[string]bool{}
+	}
+	c.mu.Unlock()
+}
+
+func (c *Cell) inFlight() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cutting)
 }
 
 // Run polls until ctx ends (or, with once, until the jobs queued at start
@@ -164,7 +255,7 @@ func (c *Cell) Run(ctx context.Context, interval time.Duration, once bool) error
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return err
 	}
-	c.cutting = map[string]bool{}
+	c.init()
 	first := true
 	for {
 		if first || !once {
@@ -180,7 +271,7 @@ func (c *Cell) Run(ctx context.Context, interval time.Duration, once bool) error
 			first = false
 		}
 		c.finishCuts(ctx)
-		if once && len(c.cutting) == 0 {
+		if once && c.inFlight() == 0 {
 			return nil
 		}
 		select {
@@ -195,6 +286,12 @@ func (c *Cell) Run(ctx context.Context, interval time.Duration, once bool) error
 // Files are written under a temporary name and renamed, so the controller
 // never sees half a file.
 func (c *Cell) start(ctx context.Context, j Job) error {
+	c.mu.Lock()
+	busy := c.cutting[j.ID]
+	c.mu.Unlock()
+	if busy {
+		return nil
+	}
 	for _, f := range j.Files {
 		name := filepath.Base(f.Name)
 		if name != f.Name || strings.HasPrefix(name, ".") {
@@ -215,7 +312,9 @@ func (c *Cell) start(ctx context.Context, j Job) error {
 	if err := c.API.SetStatus(ctx, j.ID, "cutting"); err != nil {
 		return err
 	}
+	c.mu.Lock()
 	c.cutting[j.ID] = true
+	c.mu.Unlock()
 	c.Log.Info("job sent to the lathe", "job", j.ID, "files", len(j.Files))
 	if c.Simulate > 0 {
 		go func(id string) {
@@ -229,7 +328,13 @@ func (c *Cell) start(ctx context.Context, j Job) error {
 // finishCuts reports inspection for every job whose cut the controller
 // marked done.
 func (c *Cell) finishCuts(ctx context.Context) {
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.cutting))
 	for id := range c.cutting {
+		ids = append(ids, id)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
 		marker := filepath.Join(c.Dir, id+".done")
 		if _, err := os.Stat(marker); err != nil {
 			continue
@@ -239,7 +344,9 @@ func (c *Cell) finishCuts(ctx context.Context) {
 			continue
 		}
 		_ = os.Remove(marker)
+		c.mu.Lock()
 		delete(c.cutting, id)
+		c.mu.Unlock()
 		c.Log.Info("job cut; awaiting inspection", "job", id)
 	}
 }

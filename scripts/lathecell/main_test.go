@@ -34,16 +34,15 @@ func call(t *testing.T, method, url, token string, body []byte) []byte {
 	return b
 }
 
-// TestCellCutsAQueuedJob: an order's job is pulled, its point files land
-// whole in the controller's directory, and the job goes to cutting and,
-// once the controller marks the cut done, to inspection.
-func TestCellCutsAQueuedJob(t *testing.T) {
+// orderOne starts a local stack and orders one RGP lens on it.
+func orderOne(t *testing.T) (*localstack.Stack, string) {
+	t.Helper()
 	data := t.TempDir()
 	st, err := localstack.Start(context.Background(), localstack.Options{Addr: "127.0.0.1:0", DataDir: data, Log: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Shutdown()
+	t.Cleanup(func() { st.Shutdown() })
 	north := st.Tokens["demo-north"]
 	var v struct{ ID, Status, DesignID string }
 	_ = json.Unmarshal(call(t, "POST", st.URL+"/v1/patients", north, []byte(`{"name":"A B","birthDate":"1980-01-01"}`)), &v)
@@ -54,7 +53,43 @@ func TestCellCutsAQueuedJob(t *testing.T) {
 		_ = json.Unmarshal(call(t, "GET", st.URL+"/v1/scans/"+v.ID, north, nil), &v)
 	}
 	call(t, "POST", st.URL+"/v1/orders", north, []byte(`{"designId":"`+v.DesignID+`","quantity":1}`))
+	return st, data
+}
 
+// TestCellPullsFromPubSub: the cell pulls the job notice from the
+// manufacturing-jobs subscription with the real Pub/Sub client, and the job
+// goes to the lathe and on to inspection.
+func TestCellPullsFromPubSub(t *testing.T) {
+	st, data := orderOne(t)
+	t.Setenv("PUBSUB_EMULATOR_HOST", "")
+	dir := t.TempDir()
+	cell := &Cell{API: &API{Base: st.URL, Token: st.LabToken, HTTP: http.DefaultClient}, Dir: dir,
+		Simulate: 20 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- cell.runPubSub(ctx, localstack.Project, "manufacturing-jobs-to-lathe-cell", filepath.Join(data, "pubsub-emulator-host"), 10*time.Millisecond)
+	}()
+	for ctx.Err() == nil {
+		var list struct{ Jobs []Job }
+		_ = json.Unmarshal(call(t, "GET", st.URL+"/v1/lab/jobs?status=inspection", st.LabToken, nil), &list)
+		if len(list.Jobs) == 1 {
+			cancel()
+			<-done
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the job did not reach inspection: %v", <-done)
+}
+
+// TestCellCutsAQueuedJob: an order's job is pulled, its point files land
+// whole in the controller's directory, and the job goes to cutting and,
+// once the controller marks the cut done, to inspection.
+func TestCellCutsAQueuedJob(t *testing.T) {
+	st, _ := orderOne(t)
+	var err error
 	api := &API{Base: st.URL, Token: st.LabToken, HTTP: http.DefaultClient}
 	deadline := time.Now().Add(20 * time.Second)
 	var jobs []Job

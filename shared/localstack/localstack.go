@@ -29,6 +29,7 @@ import (
 	"github.com/lensflow/lensflow/shared/eventhttp"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/locator"
+	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/wire"
@@ -169,6 +170,21 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 			}(f, spec, h)
 		}
 		index[f.Name] = map[string]any{"consumes": subs, "endpoint": path}
+	}
+	// Topics read by programs outside the stack (the lathe cell pulls its
+	// jobs), and where those programs find the Pub/Sub server.
+	for _, spec := range []ports.SubscriptionSpec{orders.LatheCellSubscription} {
+		if err := local.Broker.EnsureTopic(ctx, spec.Topic); err != nil {
+			return nil, err
+		}
+		if err := local.Broker.EnsureSubscription(ctx, spec); err != nil {
+			return nil, err
+		}
+	}
+	if a, ok := local.Broker.(interface{ Addr() string }); ok {
+		if err := os.WriteFile(filepath.Join(o.DataDir, "pubsub-emulator-host"), []byte(a.Addr()+"\n"), 0o600); err != nil {
+			return nil, err
+		}
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok"})

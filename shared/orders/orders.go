@@ -41,6 +41,11 @@ const (
 	EventSource = "/lensflow/orders"
 )
 
+// LatheCellSubscription is the pull subscription the lab's lathe cell
+// reads the manufacturing-jobs topic through.
+var LatheCellSubscription = ports.SubscriptionSpec{Name: TopicManufacturingJobs + "-to-lathe-cell", Topic: TopicManufacturingJobs,
+	DeadLetterTopic: TopicManufacturingJobs + "-to-lathe-cell-dead-letter", MaxDeliveryAttempts: 5, AckDeadline: 60 * time.Second}
+
 // MaxQuantity bounds the lenses in one order; MaxNotes its notes.
 const (
 	MaxQuantity = 10

@@ -466,3 +466,10 @@ func (j *boltJournal) pending() ([]record, error) {
 	})
 	return out, err
 }
+
+// Addr is the address the in-process Pub/Sub server listens on (loopback),
+// for programs beside the local stack that pull with the real client
+// through PUBSUB_EMULATOR_HOST, as the lab's lathe cell does. Messages they
+// acknowledge stay in the journal and may be delivered again after a
+// restart: such consumers must be idempotent, as with Pub/Sub itself.
+func (l *Local) Addr() string { return l.srv.Addr }
