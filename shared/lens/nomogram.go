@@ -401,38 +401,26 @@ func readAll(op string, r io.Reader) ([]byte, error) {
 // wrong types and out-of-range values are errs.Invalid errors naming the
 // field.
 func ParseRGPNomogram(r io.Reader) (RGPNomogram, error) {
-	const op = "lens.ParseRGPNomogram"
-	n := DefaultRGPNomogram()
-	data, err := readAll(op, r)
-	if err == nil {
-		err = decodeStrict(op, "", data, &n, "name", "version")
-	}
-	if err == nil {
-		err = n.validate(op, "")
-	}
-	return n, err
+	return parseNomogram("lens.ParseRGPNomogram", r, DefaultRGPNomogram())
 }
 
 // ParseOrthoKNomogram reads an ortho-k nomogram from JSON, as
 // ParseRGPNomogram does.
 func ParseOrthoKNomogram(r io.Reader) (OrthoKNomogram, error) {
-	const op = "lens.ParseOrthoKNomogram"
-	n := DefaultOrthoKNomogram()
-	data, err := readAll(op, r)
-	if err == nil {
-		err = decodeStrict(op, "", data, &n, "name", "version")
-	}
-	if err == nil {
-		err = n.validate(op, "")
-	}
-	return n, err
+	return parseNomogram("lens.ParseOrthoKNomogram", r, DefaultOrthoKNomogram())
 }
 
 // ParseScleralNomogram reads a scleral nomogram from JSON, as
 // ParseRGPNomogram does.
 func ParseScleralNomogram(r io.Reader) (ScleralNomogram, error) {
-	const op = "lens.ParseScleralNomogram"
-	n := DefaultScleralNomogram()
+	return parseNomogram("lens.ParseScleralNomogram", r, DefaultScleralNomogram())
+}
+
+// parseNomogram reads JSON over the default n and validates the result.
+func parseNomogram[N interface {
+	RGPNomogram | OrthoKNomogram | ScleralNomogram
+	validate(op, prefix string) error
+}](op string, r io.Reader, n N) (N, error) {
 	data, err := readAll(op, r)
 	if err == nil {
 		err = decodeStrict(op, "", data, &n, "name", "version")
