@@ -1,0 +1,144 @@
+package notifications_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
+	"github.com/lensflow/lensflow/shared/adapters/envelope"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/notifications"
+	"github.com/lensflow/lensflow/shared/notify"
+	"github.com/lensflow/lensflow/shared/scans"
+)
+
+func service(t *testing.T, now *time.Time) *notifications.Service {
+	t.Helper()
+	dir := t.TempDir()
+	docs, err := boltdocs.Open(filepath.Join(dir, "d.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { docs.Close() })
+	sealer, err := envelope.Open(context.Background(), "file://"+filepath.Join(dir, "kek.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &notifications.Service{Docs: docs, Sealer: sealer, Now: func() time.Time { return *now },
+		Webhooks: notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: true, Now: func() time.Time { return *now }})}
+}
+
+var north = scans.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
+
+func note(id string) notify.Notification {
+	return notify.Notification{ID: id, Type: notify.TypeOrderStatusChanged, OccurredAt: time.Now(), ClinicID: "demo-north",
+		OrderID: "order-1", Status: "dispatched", Link: "/v1/orders/order-1"}
+}
+
+// TestWebhookRetriedUntilDelivered: a failing endpoint is retried on the
+// schedule; the message keeps its id, and a redelivered event does not
+// send it again.
+func TestWebhookRetriedUntilDelivered(t *testing.T) {
+	now := time.Now().UTC()
+	svc := service(t, &now)
+	var calls atomic.Int32
+	var ids []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ids = append(ids, r.Header.Get("webhook-id"))
+		if calls.Add(1) < 3 {
+			w.WriteHeader(503)
+			return
+		}
+		w.WriteHeader(204)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	if _, err := svc.PutSettings(ctx, north, notifications.SettingsInput{WebhookURL: srv.URL + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Notify(ctx, note("evt-1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Notify(ctx, note("evt-1")); err != nil { // redelivered event
+		t.Fatal(err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d sends after a redelivered event, want 1", calls.Load())
+	}
+	// Not yet due: nothing is tried.
+	if rep, err := svc.Retry(ctx, now); err != nil || rep.Tried != 0 {
+		t.Fatalf("retry before due: %+v %v", rep, err)
+	}
+	for i := 0; i < 2; i++ {
+		now = now.Add(time.Hour)
+		if _, err := svc.Retry(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls.Load() != 3 {
+		t.Fatalf("%d sends, want 3", calls.Load())
+	}
+	now = now.Add(24 * time.Hour)
+	if rep, _ := svc.Retry(ctx, now); rep.Tried != 0 {
+		t.Fatalf("a delivered notification was retried: %+v", rep)
+	}
+	for _, id := range ids {
+		if id != "evt-1-webhook" {
+			t.Fatalf("webhook ids %v: must be stable across retries", ids)
+		}
+	}
+}
+
+// TestGoneEndpointIsNotRetried: a 410 answer ends the delivery.
+func TestGoneEndpointIsNotRetried(t *testing.T) {
+	now := time.Now().UTC()
+	svc := service(t, &now)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(410)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	if _, err := svc.PutSettings(ctx, north, notifications.SettingsInput{WebhookURL: srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	_ = svc.Notify(ctx, note("evt-2"))
+	now = now.Add(72 * time.Hour)
+	if rep, _ := svc.Retry(ctx, now); rep.Tried != 0 || calls.Load() != 1 {
+		t.Fatalf("gone endpoint retried: %+v, %d calls", rep, calls.Load())
+	}
+}
+
+func TestSettingsValidation(t *testing.T) {
+	now := time.Now().UTC()
+	svc := service(t, &now)
+	ctx := context.Background()
+	for _, in := range []notifications.SettingsInput{
+		{WebhookURL: "ftp://example.com/x"},
+		{WebhookURL: "https://10.0.0.1/hook"},
+		{Emails: []string{"Front Desk <a@b.example>"}},
+		{Emails: []string{"a@b.example", "c@d.example", "e@f.example", "g@h.example", "i@j.example", "k@l.example"}},
+	} {
+		if _, err := svc.PutSettings(ctx, north, in); !errs.Is(errs.Invalid, err) {
+			t.Errorf("%+v: %v, want invalid", in, err)
+		}
+	}
+	v, err := svc.PutSettings(ctx, north, notifications.SettingsInput{WebhookURL: "https://hooks.example.com/x"})
+	if err != nil || v.WebhookSecret == "" {
+		t.Fatalf("first webhook: %+v %v", v, err)
+	}
+	v2, _ := svc.PutSettings(ctx, north, notifications.SettingsInput{WebhookURL: "https://hooks.example.com/x", Emails: []string{"a@b.example"}})
+	if v2.WebhookSecret != "" {
+		t.Fatal("an unchanged webhook got a new secret")
+	}
+	v3, _ := svc.PutSettings(ctx, north, notifications.SettingsInput{WebhookURL: "https://hooks.example.com/x", RotateSecret: true})
+	if v3.WebhookSecret == "" || v3.WebhookSecret == v.WebhookSecret {
+		t.Fatal("rotation did not give a new secret")
+	}
+}
