@@ -14,9 +14,12 @@
 #   BUCKET       scan bucket (default: <project>-lensflow-scans-<env>)
 #   FUNCTIONS_FILE  output of `go run ./scripts/functions` (default: run it)
 #
-# The service accounts (lensflow-<function>-<env>) and the topics come from
-# Terraform (infra/); until that exists in a project, this script creates
-# the topics and push subscriptions it needs.
+# The service accounts (lensflow-<function>-<env>), topics, subscriptions,
+# scheduler jobs and load balancer come from Terraform (infra/, see
+# infra/README.md); apply it first. This script builds and deploys code: it
+# only adds or updates the environment variables it names (--update-env-vars),
+# so what Terraform set stays; where a topic or subscription is missing (a
+# project without the Terraform yet) it creates it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +33,10 @@ ENVIRONMENT=${ENVIRONMENT:-dev}
 KEK_URI=${KEK_URI:-gcp-kms://projects/$PROJECT/locations/$REGION/keyRings/lensflow-$ENVIRONMENT/cryptoKeys/scans}
 BUCKET=${BUCKET:-$PROJECT-lensflow-scans-$ENVIRONMENT}
 [[ -n "$PROJECT" ]] || { echo "deploy: set PROJECT or 'gcloud config set project ...'" >&2; exit 2; }
+PROJECT_NUMBER=${PROJECT_NUMBER:-$( ((DRY)) && echo 123456789 || gcloud projects describe "$PROJECT" --format 'value(projectNumber)')}
+# A service answers on https://<service>-<project number>.<region>.run.app (what Terraform and the push
+# subscriptions use as the token audience) and on the URL gcloud reports; functions accept either.
+audiences() { echo "https://$1-$PROJECT_NUMBER.$REGION.run.app,$2"; }
 
 # The function list comes from the code (platform registry); Cloud Build
 # passes it in a file because its deploy step has no Go toolchain.
@@ -39,7 +46,9 @@ selected() { ((${#want[@]} == 0)) && return 0; for w in "${want[@]}"; do [[ "${w
 
 sa() { echo "lensflow-$1-$ENVIRONMENT@$PROJECT.iam.gserviceaccount.com"; }
 push_sa=$(sa push)
-common_env="LENSFLOW_PROFILE=gcp,GOOGLE_CLOUD_PROJECT=$PROJECT,LENSFLOW_BUCKET=$BUCKET,LENSFLOW_KEK_URI=$KEK_URI,LENSFLOW_SERVICE_ACCOUNTS=$push_sa"
+base_env="LENSFLOW_PROFILE=gcp,GOOGLE_CLOUD_PROJECT=$PROJECT,LENSFLOW_BUCKET=$BUCKET,LENSFLOW_KEK_URI=$KEK_URI"
+common_env="$base_env,LENSFLOW_SERVICE_ACCOUNTS=$push_sa"
+tasks_env="$base_env,LENSFLOW_SERVICE_ACCOUNTS=$(sa scheduler)" # Cloud Scheduler calls the task routes
 
 declare -A deployed=()
 for line in "${FUNCS[@]}"; do
@@ -51,22 +60,30 @@ for line in "${FUNCS[@]}"; do
     --service-account "$(sa "$dir")" --min-instances 0 --max-instances 20
     --cpu 1 --memory 512Mi --timeout 60s --quiet)
   if [[ -z "${deployed[$service]:-}" ]]; then echo "== $name -> Cloud Run service $service ($kind)"; fi
-  if [[ "$kind" == http ]]; then
+  if [[ "$kind" == http && "$dir" == tasks ]]; then
+    # Scheduled tasks: private, called by Cloud Scheduler with an OIDC token.
+    run gcloud run deploy "$service" "${flags[@]}" --concurrency 10 \
+      --ingress internal --no-allow-unauthenticated \
+      --update-env-vars "$tasks_env,LENSFLOW_AUTH_ISSUERS=google-oidc,LENSFLOW_SERVICE_AUDIENCES=https://$service.pending"
+    url=$( ((DRY)) && echo "https://$service-dry-run.a.run.app" || gcloud run services describe "$service" --project "$PROJECT" --region "$REGION" --format 'value(status.url)')
+    run gcloud run services update "$service" --project "$PROJECT" --region "$REGION" --quiet \
+      --update-env-vars "^;^LENSFLOW_SERVICE_AUDIENCES=$(audiences "$service" "$url")"
+  elif [[ "$kind" == http ]]; then
     # Public API functions sit behind the HTTPS load balancer; the app
     # verifies every bearer token itself.
     run gcloud run deploy "$service" "${flags[@]}" --concurrency 40 \
       --ingress internal-and-cloud-load-balancing --allow-unauthenticated \
-      --set-env-vars "$common_env,LENSFLOW_AUTH_ISSUERS=identity-platform"
+      --update-env-vars "$common_env,LENSFLOW_AUTH_ISSUERS=identity-platform"
   else
     read -r topic sub dlq attempts <<<"$rest"
     if [[ -z "${deployed[$service]:-}" ]]; then
       run gcloud run deploy "$service" "${flags[@]}" --concurrency 10 \
         --ingress internal --no-allow-unauthenticated \
-        --set-env-vars "$common_env,LENSFLOW_AUTH_ISSUERS=google-oidc,LENSFLOW_SERVICE_AUDIENCES=https://$service.pending"
+        --update-env-vars "$common_env,LENSFLOW_AUTH_ISSUERS=google-oidc,LENSFLOW_SERVICE_AUDIENCES=https://$service.pending"
       # The push token's audience is the service URL: tell the function.
       url=$( ((DRY)) && echo "https://$service-dry-run.a.run.app" || gcloud run services describe "$service" --project "$PROJECT" --region "$REGION" --format 'value(status.url)')
       run gcloud run services update "$service" --project "$PROJECT" --region "$REGION" --quiet \
-        --update-env-vars "LENSFLOW_SERVICE_AUDIENCES=$url"
+        --update-env-vars "^;^LENSFLOW_SERVICE_AUDIENCES=$(audiences "$service" "$url")"
       run gcloud run services add-iam-policy-binding "$service" --project "$PROJECT" --region "$REGION" \
         --member "serviceAccount:$push_sa" --role roles/run.invoker --quiet
     fi

@@ -1,0 +1,259 @@
+# Every function registered in the code (go run ./scripts/functions) is its
+# own Cloud Run service lensflow-<dir>-<env>, built from functions/<dir>/cmd,
+# running as its own service account lensflow-<dir>-<env>. The policy test
+# (infra/policy) checks this map against the code: a function added there
+# without a counterpart here fails CI.
+locals {
+  functions = {
+    clinic = {
+      kind = "http", public = true, kek = true, bucket = "", mail = true
+      # PUT/GET /v1/clinic/notifications
+      paths = ["/v1/clinic/notifications"]
+    }
+    clinics = {
+      kind  = "http", public = true, kek = false, bucket = "", mail = false
+      paths = ["/v1/clinics"]
+    }
+    design = {
+      kind  = "event", public = false, kek = true, bucket = "admin", mail = false
+      paths = [], memory = "1Gi", timeout = "300s"
+    }
+    lab = {
+      kind = "http", public = true, kek = true, bucket = "admin", mail = false
+      # /v1/lab/jobs, /v1/lab/jobs/{jobId}/files/{name}, /v1/lab/jobs/{jobId}/status
+      paths = ["/v1/lab/jobs", "/v1/lab/jobs/*"]
+    }
+    manufacturing = {
+      kind  = "event", public = false, kek = true, bucket = "admin", mail = false
+      paths = [], memory = "1Gi", timeout = "300s"
+    }
+    notifications = {
+      kind  = "event", public = false, kek = true, bucket = "", mail = true
+      paths = []
+    }
+    orders = {
+      # Assessments revise a design from the stored scan: read-only on the bucket.
+      kind = "http", public = true, kek = true, bucket = "viewer", mail = false
+      # /v1/orders, /v1/orders/{orderId}, /v1/orders/{orderId}/assessments
+      paths = ["/v1/orders", "/v1/orders/*"]
+    }
+    patients = {
+      kind = "http", public = true, kek = true, bucket = "", mail = false
+      # POST /v1/patients only: everything beneath a patient belongs to Scans.
+      paths = ["/v1/patients"]
+    }
+    scans = {
+      kind = "http", public = true, kek = true, bucket = "admin", mail = false
+      # /v1/patients/{patientId}/scans, /v1/scans/{scanId}, /v1/scans/{scanId}/design
+      paths = ["/v1/patients/*", "/v1/scans/*"]
+    }
+    tasks = {
+      # HTTP, but not public: only Cloud Scheduler calls it (OIDC).
+      kind  = "http", public = false, kek = false, bucket = "", mail = true
+      paths = []
+    }
+  }
+
+  public_functions = { for k, f in local.functions : k => f if f.public }
+  event_functions  = { for k, f in local.functions : k => f if f.kind == "event" }
+
+  service_name = { for k, _ in local.functions : k => "lensflow-${k}-${local.suffix}" }
+  # Deterministic Cloud Run URLs (https://SERVICE-PROJECT_NUMBER.REGION.run.app):
+  # known at plan time, so a service can name its own URL as the OIDC audience
+  # without a dependency cycle.
+  service_url = { for k, n in local.service_name : k => "https://${n}-${var.project_number}.${var.region}.run.app" }
+
+  kek_uri = "gcp-kms://${google_kms_crypto_key.key["scans"].id}"
+
+  # Who may call each non-public service with a Google OIDC token.
+  callers = merge(
+    { for k, _ in local.event_functions : k => [google_service_account.push.email] },
+    { tasks = [google_service_account.scheduler.email] },
+  )
+
+  common_env = {
+    LENSFLOW_PROFILE            = "gcp"
+    GOOGLE_CLOUD_PROJECT        = var.project
+    LENSFLOW_BUCKET             = google_storage_bucket.scans.name
+    LENSFLOW_KEK_URI            = local.kek_uri
+    LENSFLOW_FIRESTORE_DATABASE = google_firestore_database.main.name
+    LENSFLOW_PUBLIC_URL         = "https://${var.domain}"
+  }
+  smtp_env = {
+    LENSFLOW_SMTP_ADDR     = var.smtp_addr
+    LENSFLOW_SMTP_FROM     = var.smtp_from
+    LENSFLOW_SMTP_USERNAME = var.smtp_username
+  }
+  function_env = {
+    for k, f in local.functions : k => merge(
+      local.common_env,
+      f.mail ? local.smtp_env : {},
+      f.public ? { LENSFLOW_AUTH_ISSUERS = "identity-platform" } : {
+        LENSFLOW_AUTH_ISSUERS            = "google-oidc"
+        LENSFLOW_SERVICE_ACCOUNTS        = join(",", local.callers[k])
+        LENSFLOW_SERVICE_AUDIENCES       = local.service_url[k]
+      },
+    )
+  }
+}
+
+resource "google_service_account" "fn" {
+  for_each     = local.functions
+  project      = var.project
+  account_id   = local.service_name[each.key]
+  display_name = "lensflow ${each.key} function (${var.environment})"
+  depends_on   = [google_project_service.api]
+}
+
+# Firestore IAM has no per-database or per-collection grant for data access:
+# roles/datastore.user on the project is unavoidable. Tenant isolation is in
+# the application (clinic from the verified token), and every access is in
+# the Data Access audit log.
+resource "google_project_iam_member" "fn_datastore" {
+  for_each = local.functions
+  project  = var.project
+  role     = "roles/datastore.user"
+  member   = google_service_account.fn[each.key].member
+}
+
+resource "google_storage_bucket_iam_member" "fn_bucket" {
+  for_each = { for k, f in local.functions : k => f if f.bucket != "" }
+  bucket   = google_storage_bucket.scans.name
+  role     = each.value.bucket == "admin" ? "roles/storage.objectAdmin" : "roles/storage.objectViewer"
+  member   = google_service_account.fn[each.key].member
+}
+
+# The application's key-encryption key (envelope encryption with Tink), only
+# for functions that seal or unseal.
+resource "google_kms_crypto_key_iam_member" "fn_kek" {
+  for_each      = { for k, f in local.functions : k => f if f.kek }
+  crypto_key_id = google_kms_crypto_key.key["scans"].id
+  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  member        = google_service_account.fn[each.key].member
+}
+
+resource "google_secret_manager_secret_iam_member" "fn_smtp" {
+  for_each  = { for k, f in local.functions : k => f if f.mail }
+  secret_id = google_secret_manager_secret.smtp_password.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.fn[each.key].member
+}
+
+resource "google_cloud_run_v2_service" "fn" {
+  for_each            = local.functions
+  project             = var.project
+  name                = local.service_name[each.key]
+  location            = var.region
+  deletion_protection = var.deletion_protection
+  # Public API: only through the HTTPS load balancer. Event and task
+  # functions: only Pub/Sub push and Cloud Scheduler (internal traffic).
+  ingress = each.value.public ? "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" : "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  labels = {
+    app         = "lensflow"
+    function    = each.key
+    environment = var.environment
+  }
+
+  template {
+    service_account                  = google_service_account.fn[each.key].email
+    timeout                          = lookup(each.value, "timeout", "60s")
+    max_instance_request_concurrency = each.value.kind == "http" ? 40 : 10
+    scaling {
+      min_instance_count = 0
+      max_instance_count = 20
+    }
+    containers {
+      image = lookup(var.images, each.key, var.placeholder_image)
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = lookup(each.value, "memory", "512Mi")
+        }
+        cpu_idle = true
+      }
+      dynamic "env" {
+        for_each = local.function_env[each.key]
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+      dynamic "env" {
+        for_each = each.value.mail ? [1] : []
+        content {
+          name = "LENSFLOW_SMTP_PASSWORD"
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.smtp_password.secret_id
+              version = "latest"
+            }
+          }
+        }
+      }
+      startup_probe {
+        http_get {
+          path = "/healthz"
+        }
+      }
+      liveness_probe {
+        http_get {
+          path = "/healthz"
+        }
+        period_seconds = 30
+      }
+    }
+  }
+
+  lifecycle {
+    # Code deploys go through gcloud (scripts/deploy.sh): never both.
+    ignore_changes = [
+      template[0].containers[0].image,
+      template[0].revision,
+      template[0].labels,
+      client,
+      client_version,
+    ]
+  }
+
+  depends_on = [
+    google_project_iam_member.fn_datastore,
+    google_kms_crypto_key_iam_member.fn_kek,
+    google_secret_manager_secret_iam_member.fn_smtp,
+  ]
+}
+
+# Public API services: the application verifies every Identity Platform
+# token itself, and ingress admits only the load balancer, so allUsers may
+# invoke. Never on event or task services (the policy test checks).
+resource "google_cloud_run_v2_service_iam_member" "public" {
+  for_each = local.public_functions
+  project  = var.project
+  location = var.region
+  name     = google_cloud_run_v2_service.fn[each.key].name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# Pub/Sub pushes to event services with OIDC tokens of this account.
+resource "google_service_account" "push" {
+  project      = var.project
+  account_id   = "lensflow-push-${local.suffix}"
+  display_name = "lensflow Pub/Sub push (${var.environment})"
+  depends_on   = [google_project_service.api]
+}
+
+resource "google_cloud_run_v2_service_iam_member" "push" {
+  for_each = local.event_functions
+  project  = var.project
+  location = var.region
+  name     = google_cloud_run_v2_service.fn[each.key].name
+  role     = "roles/run.invoker"
+  member   = google_service_account.push.member
+}
+
+# The Pub/Sub service agent mints the push OIDC tokens.
+resource "google_service_account_iam_member" "push_token_creator" {
+  service_account_id = google_service_account.push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = "serviceAccount:${local.agents.pubsub}"
+}

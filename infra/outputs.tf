@@ -1,0 +1,29 @@
+output "api_ip" {
+  description = "IP address of the HTTPS load balancer: point the domain's A record here."
+  value       = google_compute_global_address.api.address
+}
+
+output "api_url" {
+  description = "Public API base URL."
+  value       = "https://${var.domain}"
+}
+
+output "service_urls" {
+  description = "Cloud Run URL of each function's service (public ones accept only load-balancer traffic)."
+  value       = { for k, s in google_cloud_run_v2_service.fn : k => s.uri }
+}
+
+output "service_accounts" {
+  description = "Service account of each function."
+  value       = { for k, sa in google_service_account.fn : k => sa.email }
+}
+
+output "kek_uri" {
+  description = "LENSFLOW_KEK_URI of the functions."
+  value       = local.kek_uri
+}
+
+output "bucket" {
+  description = "The scan bucket."
+  value       = google_storage_bucket.scans.name
+}
