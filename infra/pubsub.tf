@@ -51,6 +51,16 @@ resource "google_pubsub_topic" "topic" {
   depends_on = [google_kms_crypto_key_iam_member.agent["pubsub"]]
 }
 
+# The Tasks function's outbox relay publishes events of every kind that a
+# function committed but could not publish at the time.
+resource "google_pubsub_topic_iam_member" "outbox_relay" {
+  for_each = { for topic, fn in local.publishers : topic => fn if fn != "tasks" }
+  project  = var.project
+  topic    = google_pubsub_topic.topic[each.key].name
+  role     = "roles/pubsub.publisher"
+  member   = google_service_account.fn["tasks"].member
+}
+
 resource "google_pubsub_topic_iam_member" "publisher" {
   for_each = local.publishers
   project  = var.project

@@ -3,6 +3,7 @@
 //
 //	POST /v1/tasks/follow-ups[?asOf=...]      daily: emit the wear follow-up reminders due
 //	POST /v1/tasks/notifications[?asOf=...]   every few minutes: retry notification deliveries due
+//	POST /v1/tasks/outbox                     every minute: publish events whose publish right after commit failed
 //
 // asOf (RFC 3339) lets tests and operators run a task for a given moment;
 // without it a task runs for now. Each answers what it did.
@@ -24,10 +25,15 @@ import (
 const (
 	routeFollowUps     = "POST /v1/tasks/follow-ups"
 	routeNotifications = "POST /v1/tasks/notifications"
+	routeOutbox        = "POST /v1/tasks/outbox"
 )
 
+// outboxMinAge leaves entries younger than this to the publish that
+// follows their commit.
+const outboxMinAge = 30 * time.Second
+
 func init() {
-	platform.Register(platform.Function{Name: "Tasks", Routes: []string{routeFollowUps, routeNotifications}, HTTP: New})
+	platform.Register(platform.Function{Name: "Tasks", Routes: []string{routeFollowUps, routeNotifications, routeOutbox}, HTTP: New})
 }
 
 // asOf reads the optional asOf parameter, or now.
@@ -73,8 +79,17 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		httpkit.JSON(w, http.StatusOK, rep)
 	})
+	outbox := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := app.Relay.Flush(r.Context(), outboxMinAge)
+		if err != nil && n == 0 {
+			httpkit.Error(w, r, errs.E("tasks.outbox", errs.Unavailable, err))
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, map[string]any{"published": n, "complete": err == nil})
+	})
 	service := []auth.Role{auth.RoleService}
 	return map[string]http.Handler{
+		routeOutbox:        httpkit.Authenticate(app.Verifier, service, outbox),
 		routeFollowUps:     httpkit.Authenticate(app.Verifier, service, followUps),
 		routeNotifications: httpkit.Authenticate(app.Verifier, service, retry),
 	}, nil
