@@ -66,6 +66,22 @@ var csoKeywords = []string{"sirius", "cso", "ms-39", "ms39", "antares", "osiris"
 // a CSO device or meridians; Weak when it holds long rows of another
 // length (so the parser can say what is wrong).
 func (csoFormat) Detect(head []byte) int {
+	return detectMatrix(head, csoKeywords, func(row []byte) int {
+		switch n := countCells(row, rowSeparator(row), CSOMeridians); {
+		case n == CSOMeridians:
+			return Likely
+		case n >= 200:
+			return Weak
+		}
+		return NoMatch
+	})
+}
+
+// detectMatrix is the detection the matrix formats share: Likely when a
+// header line names one of keywords; otherwise the first complete data
+// row decides (row judges it). Comment and blank lines are skipped, a NUL
+// byte means not a text file.
+func detectMatrix(head []byte, keywords []string, row func(line []byte) int) int {
 	if hasNUL(head) {
 		return NoMatch
 	}
@@ -79,7 +95,7 @@ func (csoFormat) Detect(head []byte) int {
 			continue
 		}
 		if !isDataRow(line) {
-			if _, _, ok := headerKVRaw(line); ok && containsAnyFold(line[:min(len(line), 200)], csoKeywords) {
+			if _, _, ok := headerKVRaw(line); ok && containsAnyFold(line[:min(len(line), 200)], keywords) {
 				return Likely
 			}
 			continue
@@ -87,14 +103,7 @@ func (csoFormat) Detect(head []byte) int {
 		if !full {
 			break // cut by the end of head
 		}
-		// The first full row says what the matrix looks like.
-		switch n := countCells(line, rowSeparator(line), CSOMeridians); {
-		case n == CSOMeridians:
-			return Likely
-		case n >= 200:
-			return Weak
-		}
-		return NoMatch
+		return row(line)
 	}
 	return NoMatch
 }

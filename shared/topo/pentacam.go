@@ -85,38 +85,16 @@ var pentacamKeywords = []string{"pentacam", "oculus", "bfs", "best fit sphere"}
 // or a header naming the Pentacam or a best-fit sphere; Weak for long rows
 // of another length.
 func (pentacamFormat) Detect(head []byte) int {
-	if hasNUL(head) {
-		return NoMatch
-	}
-	head = bytes.TrimPrefix(head, utf8BOM)
-	for len(head) > 0 {
-		var line []byte
-		full := bytes.IndexByte(head, '\n') >= 0
-		line, head = cutLine(head)
-		line = trimSpaceBytes(line)
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		if !isDataRow(line) {
-			if _, _, ok := headerKVRaw(line); ok && containsAnyFold(line[:min(len(line), 200)], pentacamKeywords) {
-				return Likely
-			}
-			continue
-		}
-		if !full {
-			break
-		}
-		// The first full row says what the grid looks like.
-		sep := rowSeparator(line)
-		switch n := countCells(line, sep, PentacamSize+1); {
-		case n == PentacamSize || n == PentacamSize+1 || countCells(line, sep, PentacamSize) == PentacamSize:
+	return detectMatrix(head, pentacamKeywords, func(row []byte) int {
+		sep := rowSeparator(row)
+		switch n := countCells(row, sep, PentacamSize+1); {
+		case n == PentacamSize || n == PentacamSize+1 || countCells(row, sep, PentacamSize) == PentacamSize:
 			return Likely
 		case n >= 100 && n < 200:
 			return Weak
 		}
 		return NoMatch
-	}
-	return NoMatch
+	})
 }
 
 // pentacamHeader is what a grid header and the options say.
