@@ -50,13 +50,18 @@ base_env="LENSFLOW_PROFILE=gcp,GOOGLE_CLOUD_PROJECT=$PROJECT,LENSFLOW_BUCKET=$BU
 common_env="$base_env,LENSFLOW_SERVICE_ACCOUNTS=$push_sa"
 tasks_env="$base_env,LENSFLOW_SERVICE_ACCOUNTS=$(sa scheduler)" # Cloud Scheduler calls the task routes
 
+# The Go release the services are built with: the one CI tests and
+# govulncheck checks (go.mod's toolchain line).
+GO_VERSION=${GO_VERSION:-$(sed -n 's/^toolchain go//p' go.mod)}
+GO_VERSION=${GO_VERSION:-$(sed -n 's/^go //p' go.mod)}
+
 declare -A deployed=()
 for line in "${FUNCS[@]}"; do
   read -r dir name kind rest <<<"$line"
   selected "$dir" || continue
   service="lensflow-$dir-$ENVIRONMENT"
   flags=(--project "$PROJECT" --region "$REGION" --source .
-    --set-build-env-vars "GOOGLE_BUILDABLE=./functions/$dir/cmd"
+    --set-build-env-vars "GOOGLE_BUILDABLE=./functions/$dir/cmd,GOOGLE_GO_VERSION=$GO_VERSION"
     --service-account "$(sa "$dir")" --min-instances 0 --max-instances 20
     --cpu 1 --memory 512Mi --timeout 60s --quiet)
   if [[ -z "${deployed[$service]:-}" ]]; then echo "== $name -> Cloud Run service $service ($kind)"; fi

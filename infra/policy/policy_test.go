@@ -399,8 +399,9 @@ func violations(p *plan, fns []function) []string {
 	services := map[string]*resource{} // by function dir
 	for _, r := range p.ofType("google_cloud_run_v2_service") {
 		name := str(r.Values["name"])
-		dir, ok := strings.CutPrefix(name, prefix)
-		if dir, ok = strings.CutSuffix(dir, suffix); !ok {
+		dir, _ := strings.CutPrefix(name, prefix)
+		dir, ok := strings.CutSuffix(dir, suffix)
+		if !ok || !strings.HasPrefix(name, prefix) {
 			bad("%s: service name %s is not lensflow-<function>-<env>", r.Address, name)
 			continue
 		}

@@ -134,7 +134,7 @@ func (p *parser) parse() (Surface, error) {
 	if err != nil {
 		return s, err
 	}
-	if _, num, err = p.int("number of continuous surfaces", 1, 1); err != nil {
+	if _, _, err = p.int("number of continuous surfaces", 1, 1); err != nil {
 		return s, err
 	}
 	if s.BaseCurveHMM, _, err = p.float("horizontal base curve radius", 0, MaxAbsMM); err != nil {

@@ -464,9 +464,7 @@ func (c *session) data() bool {
 		if line == ".\r\n" {
 			break
 		}
-		if strings.HasPrefix(line, ".") {
-			line = line[1:] // dot-unstuffing
-		}
+		line = strings.TrimPrefix(line, ".") // dot-unstuffing
 		if tooBig || int64(len(msg)+len(line)) > limit {
 			tooBig = true
 			continue // read to the end of the data, then refuse
