@@ -25,13 +25,13 @@ const (
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet, routeAssess, routeVisits}, HTTP: New})
+	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet, routeAssess, routeVisits},
+		Creates: []string{routePlace, routeAssess}, HTTP: New})
 }
 
 // New builds the function's routes on app.
 func New(app *wire.App) (map[string]http.Handler, error) {
 	svc := wire.OrderService(app)
-	idem := &httpkit.Idempotency{Docs: app.Docs, MaxBody: httpkit.MaxJSONBytes}
 	place := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in orders.PlaceInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
@@ -44,6 +44,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			return
 		}
 		w.Header().Set("Location", "/v1/orders/"+o.ID)
+		o.SealedNotes = nil // the notes are answered in clear to their author, never as ciphertext
 		httpkit.JSON(w, http.StatusCreated, orders.OrderView{Order: o, Notes: in.Notes})
 	})
 	get := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -79,8 +80,8 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 	practitioners := []auth.Role{auth.RolePractitioner}
 	return map[string]http.Handler{
 		routeVisits: httpkit.Authenticate(app.Verifier, practitioners, visits),
-		routePlace:  httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(place)),
+		routePlace:  httpkit.Authenticate(app.Verifier, practitioners, place),
 		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
-		routeAssess: httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(assess)),
+		routeAssess: httpkit.Authenticate(app.Verifier, practitioners, assess),
 	}, nil
 }

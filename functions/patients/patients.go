@@ -16,13 +16,12 @@ import (
 const routeCreate = "POST /v1/patients"
 
 func init() {
-	platform.Register(platform.Function{Name: "Patients", Routes: []string{routeCreate}, HTTP: New})
+	platform.Register(platform.Function{Name: "Patients", Routes: []string{routeCreate}, Creates: []string{routeCreate}, HTTP: New})
 }
 
 // New builds the function's routes on app.
 func New(app *wire.App) (map[string]http.Handler, error) {
 	svc := wire.ScanService(app)
-	idem := &httpkit.Idempotency{Docs: app.Docs, MaxBody: httpkit.MaxJSONBytes}
 	create := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in scans.PatientInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
@@ -39,6 +38,6 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 	})
 	practitioners := []auth.Role{auth.RolePractitioner}
 	return map[string]http.Handler{
-		routeCreate: httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(create)),
+		routeCreate: httpkit.Authenticate(app.Verifier, practitioners, create),
 	}, nil
 }

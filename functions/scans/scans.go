@@ -25,7 +25,8 @@ const (
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign}, HTTP: New})
+	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign},
+		Creates: []string{routeUpload}, MaxBody: scans.MaxScanBytes, HTTP: New})
 }
 
 // ScanView is the API representation of a scan.
@@ -58,7 +59,6 @@ func view(s scans.Scan) ScanView {
 // New builds the function's routes on app.
 func New(app *wire.App) (map[string]http.Handler, error) {
 	svc := wire.ScanService(app)
-	idem := &httpkit.Idempotency{Docs: app.Docs, MaxBody: scans.MaxScanBytes}
 	upload := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		file, err := httpkit.ReadBody(w, r, scans.MaxScanBytes)
 		if err != nil {
@@ -66,7 +66,8 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			return
 		}
 		q := r.URL.Query()
-		sc, err := svc.Upload(r.Context(), wire.ActorOf(r), scans.UploadInput{PatientID: r.PathValue("patientId"),
+		id, _ := httpkit.ResourceID(r.Context())
+		sc, err := svc.Upload(r.Context(), wire.ActorOf(r), scans.UploadInput{PatientID: r.PathValue("patientId"), ScanID: id,
 			Eye: q.Get("eye"), LensType: q.Get("lensType"), Rx: q.Get("rx"), HVID: q.Get("hvid"), File: file,
 			GridUnits: q.Get("gridUnits"), GridReference: q.Get("gridReference"), GridBFS: q.Get("gridBfs")})
 		if err != nil {
@@ -94,7 +95,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 	})
 	practitioners := []auth.Role{auth.RolePractitioner}
 	return map[string]http.Handler{
-		routeUpload: httpkit.Authenticate(app.Verifier, practitioners, idem.Wrap(upload)),
+		routeUpload: httpkit.Authenticate(app.Verifier, practitioners, upload),
 		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
 		routeDesign: httpkit.Authenticate(app.Verifier, practitioners, design),
 	}, nil

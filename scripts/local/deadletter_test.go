@@ -52,3 +52,37 @@ func TestPoisonEventIsDeadLettered(t *testing.T) {
 		t.Fatalf("dead letter %+v", d.Event)
 	}
 }
+
+// TestReplayDeadLetters: a dead-lettered event is put back on its topic by
+// ReplayDeadLetters, is delivered to its consumer again (which fails it
+// again, being poison) and returns to the dead-letter topic.
+func TestReplayDeadLetters(t *testing.T) {
+	st, err := localstack.Start(context.Background(), localstack.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Shutdown()
+	f, _ := platform.Lookup("Design")
+	spec := platform.Subscriptions(f)[0]
+	poison := ports.Event{ID: "poison-2", Type: scans.TypeScanReceived, Source: scans.EventSource, Subject: "scans/x",
+		Time: time.Now().UTC(), Data: json.RawMessage(`{"note":"no scan id"}`)}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := st.Local.Broker.Publish(ctx, spec.Topic, poison); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 2; round++ {
+		for {
+			n, err := st.ReplayDeadLetters(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 1 {
+				break
+			}
+			if n > 1 || ctx.Err() != nil {
+				t.Fatalf("round %d: replayed %d (%v)", round, n, ctx.Err())
+			}
+		}
+	}
+}

@@ -8,6 +8,10 @@
 // It prints the URL and a practitioner token for the demo clinics
 // demo-north and demo-south, also written to <data>/dev-tokens.json.
 // Ctrl-C shuts down cleanly; a restart keeps all data.
+//
+// LENSFLOW_FAULTS injects failures into the document store, blob store and
+// event publisher, e.g. LENSFLOW_FAULTS=rate=0.05,latency=5ms (see package
+// faults); the counts are printed at shutdown.
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	_ "github.com/lensflow/lensflow/scripts/internal/allfunctions"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/localstack"
+	"github.com/lensflow/lensflow/shared/ports/faults"
 	"github.com/lensflow/lensflow/shared/wire"
 )
 
@@ -38,7 +43,16 @@ func main() {
 func run(addr, data string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := localstack.Start(ctx, localstack.Options{Addr: addr, DataDir: data, Config: wire.ConfigFromEnv()})
+	opts := localstack.Options{Addr: addr, DataDir: data, Config: wire.ConfigFromEnv()}
+	if spec := os.Getenv("LENSFLOW_FAULTS"); spec != "" {
+		s, err := faults.ParseSpec(spec)
+		if err != nil {
+			return fmt.Errorf("LENSFLOW_FAULTS: %w", err)
+		}
+		opts.Faults = faults.New(s)
+		defer func() { fmt.Printf("faults injected:\n%s", opts.Faults) }()
+	}
+	st, err := localstack.Start(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ type Record struct {
 	Time      time.Time `json:"time"`
 	Actor     string    `json:"actor"`  // token subject
 	Role      string    `json:"role"`   // practitioner, lab, service
-	Clinic    string    `json:"clinic"` // clinic id from the token (or of the resource, for services)
+	Clinic    string    `json:"clinic"` // clinic id from the token (or of the resource, for services and lab staff)
 	Action    string    `json:"action"` // e.g. "scan.create", "scan.read", "design.read"
 	Resource  string    `json:"resource"`
 	Outcome   string    `json:"outcome"`

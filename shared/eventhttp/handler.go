@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/httpkit"
 )
 
 // MaxBodyBytes is the largest request Handler reads (Pub/Sub messages are at
@@ -36,7 +36,8 @@ const MaxBodyBytes = 10 << 20
 // drop the event without a trace. Consumers are idempotent, so the retries of
 // a permanent failure cost a few calls and nothing else. Error bodies are
 // application/problem+json without the error text; the error is logged with
-// the event id and type (never the data).
+// the event id and type (never the data) on the request's logger
+// (httpkit.Logger: structured, with its trace).
 func Handler(fn func(ctx context.Context, e cloudevents.Event) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -60,7 +61,7 @@ func Handler(fn func(ctx context.Context, e cloudevents.Event) error) http.Handl
 			return
 		}
 		if err := call(r.Context(), fn, e); err != nil {
-			slog.ErrorContext(r.Context(), "eventhttp: event function failed; answering 500 so the message is retried",
+			httpkit.Logger(r.Context()).ErrorContext(r.Context(), "eventhttp: event function failed; answering 500 so the message is retried",
 				"event_id", e.ID(), "event_type", e.Type(), "source", e.Source(), "kind", errs.KindOf(err).String(), "error", err)
 			problem(w, http.StatusInternalServerError, "the event could not be processed; it will be retried")
 			return

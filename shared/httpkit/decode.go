@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"reflect"
 	"strings"
+	"time"
+	"unicode"
 
 	"github.com/lensflow/lensflow/shared/errs"
 )
@@ -15,13 +19,42 @@ import (
 // MaxJSONBytes is the default limit for JSON request bodies.
 const MaxJSONBytes = 64 << 10
 
-// ReadBody reads the whole body, at most limit bytes (errs.TooLarge beyond).
+// BodyTimeout bounds how long ReadBody waits for a whole request body,
+// counted from the call. A client that sends its headers and then trickles
+// the body is answered 408 when it passes, instead of holding a server
+// goroutine until the server's ReadTimeout; at one minute a 16 MiB scan
+// needs about 2.3 Mbit/s. Zero disables it. It is read on every call: set
+// it before serving (tests shorten it), not while requests are in flight.
+var BodyTimeout = time.Minute
+
+// ErrBodyTimeout is the cause of ReadBody's error when the body did not
+// arrive within BodyTimeout; Error answers it 408 Request Timeout.
+var ErrBodyTimeout = errors.New("request body not received in time")
+
+// ReadBody reads the whole body, at most limit bytes (errs.TooLarge beyond),
+// within BodyTimeout (ErrBodyTimeout beyond) when the connection supports
+// read deadlines.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	timed := BodyTimeout > 0 && rc.SetReadDeadline(time.Now().Add(BodyTimeout)) == nil // else no deadline
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if timed && err == nil {
+		// The deadline covers the body only. net/http lifts it when the
+		// body ends, but a body read again from memory (a middleware
+		// buffered it) would leave it on the connection, where the
+		// server's background read for a client going away would time
+		// out and cancel the request. After a failure it stays, so that
+		// the server does not wait for the rest of a trickled body
+		// before answering.
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return nil, errs.Ef("read body", errs.TooLarge, "request body exceeds %d bytes", limit)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, errs.E("read body", errs.Invalid, fmt.Errorf("%w (allowed %s)", ErrBodyTimeout, BodyTimeout))
 		}
 		return nil, errs.E("read body", errs.Invalid, fmt.Errorf("reading request body: %w", err))
 	}
@@ -34,6 +67,9 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	const op = "decode json"
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		if len(ct) > 64 {
+			ct = ct[:64] + "..."
+		}
 		return errs.Field(op, "Content-Type", "expected application/json, got %q", ct)
 	}
 	b, err := ReadBody(w, r, MaxJSONBytes)
@@ -43,12 +79,18 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	return UnmarshalStrict(b, dst)
 }
 
-// UnmarshalStrict decodes one JSON object from b into dst, refusing unknown
-// fields, duplicate keys and trailing data.
+// UnmarshalStrict decodes one JSON object from b into dst, refusing anything
+// but an object (null too), unknown fields, duplicate keys (also keys that
+// differ only in case, which encoding/json would give the same field) and
+// trailing data. Errors are errs.Invalid naming the field, or "body" for
+// the JSON as a whole, and never repeat a value.
 func UnmarshalStrict(b []byte, dst any) error {
 	const op = "decode json"
 	if len(bytes.TrimSpace(b)) == 0 {
 		return errs.Field(op, "body", "empty body: expected a JSON object")
+	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return errs.Field(op, "body", "expected a JSON object")
 	}
 	if err := checkDuplicateKeys(b); err != nil {
 		return err
@@ -60,11 +102,13 @@ func UnmarshalStrict(b []byte, dst any) error {
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			return errs.Field(op, "body", "malformed JSON at byte %d", se.Offset)
+			return errs.Field(op, "body", "malformed JSON at byte %d: %s", se.Offset, se.Error())
 		case errors.As(err, &te):
-			return errs.Field(op, te.Field, "expected %s", te.Type.String())
+			return typeError(op, te)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return errs.Field(op, strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field")
+			return errs.Field(op, shortKey(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)), "unknown field")
+		case errs.FieldOf(err) != "":
+			return errs.E(op, errs.Invalid, err) // a custom decoder named the field
 		}
 		return errs.Field(op, "body", "invalid JSON: %v", err)
 	}
@@ -77,8 +121,50 @@ func UnmarshalStrict(b []byte, dst any) error {
 	return nil
 }
 
+// typeError names the field (or the body, for a value of the wrong type at
+// the top) and says what JSON was expected, in JSON's terms rather than Go's,
+// and what kind of value came, without repeating the value itself.
+func typeError(op string, te *json.UnmarshalTypeError) error {
+	field := te.Field
+	if field == "" {
+		field = "body"
+	}
+	got, _, _ := strings.Cut(te.Value, " ")
+	t := te.Type
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	want := "a different type"
+	if t != nil {
+		switch t.Kind() {
+		case reflect.String:
+			want = "a string"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+			if got == "number" {
+				return errs.Field(op, field, "expected a whole number in range")
+			}
+			want = "an integer"
+		case reflect.Float32, reflect.Float64:
+			if got == "number" {
+				return errs.Field(op, field, "number out of range")
+			}
+			want = "a number"
+		case reflect.Slice, reflect.Array:
+			want = "an array"
+		case reflect.Struct, reflect.Map:
+			want = "an object"
+		}
+	}
+	return errs.Field(op, field, "expected %s, got %s", want, got)
+}
+
 // checkDuplicateKeys walks the JSON token stream and fails on an object with
-// the same key twice (encoding/json silently keeps the last).
+// the same key twice (encoding/json silently keeps the last). Keys that
+// differ only in case count as the same key, because encoding/json matches
+// them to the same struct field.
 func checkDuplicateKeys(b []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -102,10 +188,11 @@ func checkDuplicateKeys(b []byte) error {
 		}
 		if top != nil && top.object && top.expect {
 			if k, ok := tok.(string); ok {
-				if top.keys[k] {
-					return errs.Field("decode json", k, "duplicate key")
+				folded := foldKey(k)
+				if top.keys[folded] {
+					return errs.Field("decode json", shortKey(k), "duplicate key")
 				}
-				top.keys[k] = true
+				top.keys[folded] = true
 				top.expect = false
 				continue
 			}
@@ -124,4 +211,30 @@ func checkDuplicateKeys(b []byte) error {
 			stack[len(stack)-1].expect = true
 		}
 	}
+}
+
+// foldKey maps keys that encoding/json would match to the same struct field
+// (bytes.EqualFold, which also folds the Kelvin sign to k and long s to s)
+// to one string.
+func foldKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < r {
+				r = f
+			}
+		}
+		return r
+	}, k)
+}
+
+// shortKey bounds a client's key quoted back in an error to 64 bytes, and
+// shows the empty key as "".
+func shortKey(k string) string {
+	if k == "" {
+		return `""`
+	}
+	if len(k) <= 64 {
+		return k
+	}
+	return strings.ToValidUTF8(k[:64], "") + "..."
 }

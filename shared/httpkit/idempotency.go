@@ -6,8 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
@@ -21,9 +25,24 @@ const IdempotencyCollection = "idempotency"
 // first response; with a different request it is 422; while the first is
 // still in flight a duplicate is 409. Keys are scoped to the caller's clinic
 // (or subject, for callers without a clinic). Server errors (5xx) are not
-// remembered, so a retry runs again.
+// replayed: a retry runs again.
+//
+// Each key also fixes the id of the resource its request creates
+// (ResourceID): the first attempt's id is kept in the key's record and
+// handed to every later attempt, including one that takes over from an
+// attempt that crashed or answered 5xx after its work was committed. A
+// creating handler that uses it finds the resource already there and
+// answers with it, so a retried request never creates a second one.
 type Idempotency struct {
 	Docs ports.Documents
+	// Sealer, when set, encrypts the remembered response body, bound to its
+	// record: the answer to a creating request may hold PHI (an order's
+	// notes, an assessment), which is never stored in the clear. lensflow's
+	// functions always set it; a record that fails to decrypt is a 500.
+	Sealer ports.Sealer
+	// Audit, when set, records every replayed answer as a read of the
+	// resource it names (the answer to a creating request may hold PHI).
+	Audit audit.Logger
 	// MaxBody bounds the request body read for fingerprinting.
 	MaxBody int64
 	// Stale is how long an in-flight record blocks duplicates before a retry
@@ -44,6 +63,17 @@ type idemRecord struct {
 	Location    string    `json:"location,omitempty"`
 	Body        []byte    `json:"body,omitempty"`
 	Expires     time.Time `json:"expires"`
+	ResourceID  string    `json:"resourceId,omitempty"`
+}
+
+type resourceIDKey struct{}
+
+// ResourceID returns the id the request with an Idempotency-Key should give
+// the resource it creates, and false for requests without a key (the handler
+// then issues a fresh id).
+func ResourceID(ctx context.Context) (string, bool) {
+	id, ok := ctx.Value(resourceIDKey{}).(string)
+	return id, ok && id != ""
 }
 
 // Wrap applies the idempotency rules to next. Requests without an
@@ -73,6 +103,10 @@ func (i *Idempotency) Wrap(next http.Handler) http.Handler {
 			Error(w, r, errs.Field("idempotency", "Idempotency-Key", "longer than 255 characters"))
 			return
 		}
+		if strings.IndexFunc(key, func(c rune) bool { return c < 0x20 || c > 0x7e }) >= 0 {
+			Error(w, r, errs.Field("idempotency", "Idempotency-Key", "must be printable ASCII"))
+			return
+		}
 		body, err := ReadBody(w, r, i.MaxBody)
 		if err != nil {
 			Error(w, r, err)
@@ -88,8 +122,9 @@ func (i *Idempotency) Wrap(next http.Handler) http.Handler {
 		fp := hash(r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), string(body))
 
 		var replay *idemRecord
+		var resourceID string
 		err = i.Docs.RunTransaction(r.Context(), func(ctx context.Context, tx ports.Tx) error {
-			replay = nil
+			replay, resourceID = nil, uuid.NewString()
 			var rec idemRecord
 			err := tx.Get(IdempotencyCollection, docID, &rec)
 			t := now()
@@ -103,27 +138,44 @@ func (i *Idempotency) Wrap(next http.Handler) http.Handler {
 			case rec.State == "done":
 				replay = &rec
 				return nil
-			case t.Sub(rec.Started) < stale:
+			case rec.State == "pending" && t.Sub(rec.Started) < stale:
 				return errs.Ef("idempotency", errs.Conflict, "a request with this Idempotency-Key is still in progress")
+			default:
+				// A retry after a server error, or a takeover from an
+				// attempt that never finished: same resource id.
+				if rec.ResourceID != "" {
+					resourceID = rec.ResourceID
+				}
 			}
-			return tx.Set(IdempotencyCollection, docID, idemRecord{Fingerprint: fp, State: "pending", Started: t, Expires: t.Add(retain)})
+			return tx.Set(IdempotencyCollection, docID, idemRecord{Fingerprint: fp, State: "pending", Started: t,
+				Expires: t.Add(retain), ResourceID: resourceID})
 		})
 		if err != nil {
 			Error(w, r, err)
 			return
 		}
 		if replay != nil {
+			body, err := i.open(replay.Body, docID)
+			if err != nil {
+				Error(w, r, err)
+				return
+			}
+			if err := i.auditReplay(r, p, replay); err != nil {
+				Error(w, r, err)
+				return
+			}
 			if replay.Location != "" {
 				w.Header().Set("Location", replay.Location)
 			}
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.Header().Set("Content-Type", replay.ContentType)
 			w.WriteHeader(replay.Status)
-			_, _ = w.Write(replay.Body)
+			_, _ = w.Write(body)
 			return
 		}
 
 		rec := &recorder{header: http.Header{}, status: http.StatusOK}
+		r = r.WithContext(context.WithValue(r.Context(), resourceIDKey{}, resourceID))
 		ctx := context.WithoutCancel(r.Context())
 		func() {
 			defer func() {
@@ -138,15 +190,21 @@ func (i *Idempotency) Wrap(next http.Handler) http.Handler {
 			}()
 			next.ServeHTTP(rec, r)
 		}()
-		// Remember the outcome; forget server errors so a retry runs again.
-		_ = i.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
-			if rec.status >= 500 {
-				return tx.Delete(IdempotencyCollection, docID)
-			}
-			t := now()
-			return tx.Set(IdempotencyCollection, docID, idemRecord{Fingerprint: fp, State: "done", Started: t,
-				Status: rec.status, ContentType: rec.header.Get("Content-Type"), Location: rec.header.Get("Location"),
-				Body: rec.body.Bytes(), Expires: t.Add(retain)})
+		// Remember the outcome. A server error is not replayed: a retry runs
+		// again, with the same resource id. Retried briefly: a record left
+		// pending would answer the client's retry 409 until it goes stale.
+		sealed, sealErr := i.seal(rec.body.Bytes(), docID)
+		_ = retryUnavailable(func() error {
+			return i.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+				t := now()
+				if rec.status >= 500 || sealErr != nil {
+					return tx.Set(IdempotencyCollection, docID, idemRecord{Fingerprint: fp, State: "failed", Started: t,
+						Expires: t.Add(retain), ResourceID: resourceID})
+				}
+				return tx.Set(IdempotencyCollection, docID, idemRecord{Fingerprint: fp, State: "done", Started: t,
+					Status: rec.status, ContentType: rec.header.Get("Content-Type"), Location: rec.header.Get("Location"),
+					Body: sealed, Expires: t.Add(retain), ResourceID: resourceID})
+			})
 		})
 		for k, v := range rec.header {
 			w.Header()[k] = v
@@ -154,6 +212,55 @@ func (i *Idempotency) Wrap(next http.Handler) http.Handler {
 		w.WriteHeader(rec.status)
 		_, _ = w.Write(rec.body.Bytes())
 	})
+}
+
+// auditReplay writes the audit record of a replayed answer: the resource
+// is the one its Location names (the route, when it names none).
+func (i *Idempotency) auditReplay(r *http.Request, p auth.Principal, rec *idemRecord) error {
+	if i.Audit == nil {
+		return nil
+	}
+	resource := strings.TrimPrefix(rec.Location, "/v1/")
+	if resource == "" {
+		resource = strings.TrimPrefix(r.Pattern, r.Method+" ")
+	}
+	err := i.Audit.Write(r.Context(), audit.Record{Time: time.Now().UTC(), Actor: p.Subject, Role: string(p.Role), Clinic: p.ClinicID,
+		Action: "request.replay", Resource: resource, Outcome: audit.Success, RequestID: RequestID(r.Context())})
+	if err != nil {
+		return errs.E("audit", errs.Unavailable, err)
+	}
+	return nil
+}
+
+// retryUnavailable runs f up to four times while it fails as
+// errs.Unavailable, with short pauses.
+func retryUnavailable(f func() error) error {
+	err := f()
+	for attempt, wait := 1, 10*time.Millisecond; attempt < 4 && errs.Is(errs.Unavailable, err); attempt, wait = attempt+1, wait*2 {
+		time.Sleep(wait)
+		err = f()
+	}
+	return err
+}
+
+// seal encrypts a remembered body when a Sealer is set.
+func (i *Idempotency) seal(body []byte, docID string) ([]byte, error) {
+	if i.Sealer == nil || len(body) == 0 {
+		return body, nil
+	}
+	return i.Sealer.Encrypt(body, ports.AssociatedData("idempotent-response", docID))
+}
+
+// open decrypts a remembered body sealed by seal.
+func (i *Idempotency) open(body []byte, docID string) ([]byte, error) {
+	if i.Sealer == nil || len(body) == 0 {
+		return body, nil
+	}
+	plain, err := i.Sealer.Decrypt(body, ports.AssociatedData("idempotent-response", docID))
+	if err != nil {
+		return nil, errs.E("idempotency: unseal", errs.Other, err)
+	}
+	return plain, nil
 }
 
 func hash(parts ...string) string {

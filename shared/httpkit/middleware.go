@@ -120,7 +120,8 @@ type Verifier interface {
 
 // Authenticate requires a verified bearer token with one of roles and puts
 // the principal in the request context. No token or a bad one is 401; a
-// verified principal with another role is 403.
+// verified principal with another role is 403. A policy set around the
+// route with AfterAuthentication then runs before next.
 func Authenticate(v Verifier, roles []auth.Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, err := auth.BearerToken(r)
@@ -137,7 +138,8 @@ func Authenticate(v Verifier, roles []auth.Role, next http.Handler) http.Handler
 			Error(w, r, errs.Ef("authorize", errs.Permission, "role %q may not use this route", p.Role))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+		r, h := afterAuthentication(r.WithContext(auth.WithPrincipal(r.Context(), p)), next)
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -32,6 +32,9 @@ func StatusOf(err error) int {
 	if errors.As(err, &mbe) {
 		return http.StatusRequestEntityTooLarge
 	}
+	if errors.Is(err, ErrBodyTimeout) {
+		return http.StatusRequestTimeout
+	}
 	switch errs.KindOf(err) {
 	case errs.Invalid:
 		return http.StatusBadRequest
@@ -55,7 +58,7 @@ func StatusOf(err error) int {
 
 var problemTypes = map[int]string{
 	400: "invalid-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
-	405: "method-not-allowed", 409: "conflict", 413: "too-large", 415: "unsupported-media-type",
+	405: "method-not-allowed", 408: "request-timeout", 409: "conflict", 413: "too-large", 415: "unsupported-media-type",
 	422: "unprocessable", 429: "rate-limited", 500: "internal", 503: "unavailable",
 }
 
@@ -76,6 +79,8 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			p.Detail += " (limit " + strconv.FormatInt(mbe.Limit, 10) + " bytes)"
+		} else if errs.Is(errs.TooLarge, err) {
+			p.Detail = errs.Message(err) // which limit: bytes, points
 		}
 	case status >= 500:
 		p.Detail = "the request could not be completed; quote the request id when reporting it"

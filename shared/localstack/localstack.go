@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventhttp"
@@ -32,6 +33,7 @@ import (
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/ports/faults"
 	"github.com/lensflow/lensflow/shared/wire"
 )
 
@@ -50,6 +52,10 @@ type Options struct {
 	// the copies a few milliseconds apart in random order, as Pub/Sub's
 	// at-least-once delivery may: for tests that every consumer is idempotent.
 	DuplicateEvents int
+	// Faults, when set, wraps the document store, blob store and event
+	// publisher of every function with fault injection (LENSFLOW_FAULTS
+	// for `go run ./scripts/local`). Start-up itself runs without it.
+	Faults *faults.Injector
 }
 
 // Stack is a running local stack.
@@ -121,6 +127,12 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	// The public clinic locator has demo clinics to find.
 	if _, err := locator.Seed(ctx, app.Docs, locator.DemoClinics()); err != nil {
 		return nil, fmt.Errorf("seeding demo clinics: %w", err)
+	}
+	if o.Faults != nil {
+		app.Docs, app.Blobs, app.Events = o.Faults.Documents(app.Docs), o.Faults.Blobs(app.Blobs), o.Faults.Publisher(app.Events)
+		app.Relay.Docs, app.Relay.Publisher = app.Docs, app.Events
+		app.Log.Warn("fault injection is on", "rate", o.Faults.Spec().Rate, "timeoutShare", o.Faults.Spec().TimeoutShare,
+			"lostAckShare", o.Faults.Spec().LostAckShare, "latency", o.Faults.Spec().Latency.String())
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	st.stop = stop
@@ -278,6 +290,66 @@ func (st *Stack) stopBackground() {
 		st.stop()
 	}
 	st.wg.Wait()
+}
+
+// ReplayDeadLetters moves every message waiting on the dead-letter
+// subscriptions of the stack's event functions back onto the topic it
+// came from, as an operator does once the cause is fixed, and returns how
+// many it moved. Every subscriber of that topic sees the event again;
+// consumers are idempotent.
+func (st *Stack) ReplayDeadLetters(ctx context.Context) (int, error) {
+	n := 0
+	for _, f := range platform.Functions() {
+		for _, spec := range platform.Subscriptions(f) {
+			m, err := replay(ctx, st.Local.Broker, spec)
+			n += m
+			if err != nil {
+				return n, fmt.Errorf("replaying %s: %w", spec.DeadLetterTopic, err)
+			}
+		}
+	}
+	return n, nil
+}
+
+// replay drains spec's dead-letter subscription onto spec's topic, stopping
+// once nothing has arrived for half a second.
+func replay(ctx context.Context, b ports.Broker, spec ports.SubscriptionSpec) (int, error) {
+	const idle = 500 * time.Millisecond
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	n, last := 0, time.Now()
+	go func() {
+		t := time.NewTicker(idle / 5)
+		defer t.Stop()
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-t.C:
+				mu.Lock()
+				quiet := time.Since(last) > idle
+				mu.Unlock()
+				if quiet {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err := b.Receive(rctx, pubsubevents.DeadLetterSubscription(spec), func(ctx context.Context, d ports.Delivery) error {
+		if err := b.Publish(ctx, spec.Topic, d.Event); err != nil {
+			return err
+		}
+		mu.Lock()
+		n, last = n+1, time.Now()
+		mu.Unlock()
+		return nil
+	})
+	if err != nil && rctx.Err() == nil {
+		return n, err
+	}
+	return n, nil
 }
 
 // every invokes a task route once at start-up and then every interval, as

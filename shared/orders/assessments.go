@@ -86,6 +86,9 @@ func (s *Service) Assess(ctx context.Context, a Actor, orderID string, body []by
 	const op = "orders.assess"
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
+		if errs.Is(errs.NotFound, err) {
+			_ = s.audit(ctx, a, "assessment.create", "orders/"+safeID(orderID)+"/assessments", audit.Denied)
+		}
 		return AssessmentView{}, err
 	}
 	if o.Status != workflow.OrderDispatched && o.Status != workflow.OrderInAftercare {

@@ -26,7 +26,8 @@ func AssociatedDataForJobFile(j Job, name string) []byte {
 // CreateJob turns an order-placed event into a manufacturing job: the
 // lathe point files of the ordered design version, stored encrypted, and
 // a job-queued event on the manufacturing-jobs topic. Redelivered events
-// have one effect (the order records its job).
+// have one effect (the order records its job). A delivery that makes the
+// job has one audit record, job.create (reading the design is part of it).
 func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID string) error {
 	const op = "orders.createJob"
 	a := serviceActor(ev.ClinicID, requestID)
@@ -44,13 +45,18 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 	if err != nil {
 		return err
 	}
-	if err := s.audit(ctx, a, "design.read", "designs/"+o.DesignID, audit.Success); err != nil {
-		return err
-	}
 	now := s.now()
 	j := Job{ID: s.newID(), OrderID: o.ID, ClinicID: o.ClinicID, DesignID: o.DesignID, LensType: o.LensType,
 		Quantity: o.Quantity, State: workflow.NewJob(), Created: now, Updated: now}
 	j.Status = j.State.Status
+	// The design has been read: whatever happens next, the delivery leaves
+	// its one record, a failure unless the job is stored.
+	outcome := audit.Failure
+	defer func() {
+		if outcome != "" {
+			_ = s.audit(ctx, a, "job.create", "jobs/"+j.ID, outcome)
+		}
+	}()
 	files, err := engine.PointFiles(j.ID, design.Lens)
 	if err != nil {
 		return errs.E(op, errs.KindOf(err), err)
@@ -97,6 +103,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 		}
 		return err
 	}
+	outcome = ""
 	if err := s.audit(ctx, a, "job.create", "jobs/"+j.ID, audit.Success); err != nil {
 		return err
 	}
@@ -105,12 +112,13 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 }
 
 // Jobs lists jobs for the lab, optionally of one status, oldest first.
+// The listing is audited (it spans clinics, so the record names none).
 func (s *Service) Jobs(ctx context.Context, a Actor, status string) ([]Job, error) {
 	q := ports.Query{Collection: JobsCollection, OrderBy: "created", Limit: 200}
 	if status != "" {
 		st, err := workflow.ParseJobStatus(status)
 		if err != nil {
-			return nil, errs.Field("orders.jobs", "status", "%s", errs.Message(err))
+			return nil, errs.E("orders.jobs", errs.Invalid, err) // names the field "status"
 		}
 		q.Where = []ports.Where{{Field: "status", Op: "==", Value: string(st)}}
 	}
@@ -126,7 +134,7 @@ func (s *Service) Jobs(ctx context.Context, a Actor, status string) ([]Job, erro
 		}
 		out = append(out, j)
 	}
-	return out, nil
+	return out, s.audit(ctx, a, "job.list", "jobs", audit.Success)
 }
 
 // Job returns one job (lab) or, for a clinic, its own clinic's job.
@@ -159,12 +167,21 @@ func (s *Service) File(ctx context.Context, a Actor, jobID, name string) (JobFil
 		}
 		data, err := s.Sealer.Decrypt(sealed, AssociatedDataForJobFile(j, f.Name))
 		if err != nil {
-			_ = s.audit(ctx, a, "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Failure)
+			_ = s.audit(ctx, onJob(a, j), "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Failure)
 			return JobFile{}, nil, errs.E("orders.file: unseal", errs.Other, err)
 		}
-		return f, data, s.audit(ctx, a, "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Success)
+		return f, data, s.audit(ctx, onJob(a, j), "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Success)
 	}
 	return JobFile{}, nil, errs.Ef("orders.file", errs.NotFound, "job %s has no file %q", j.ID, safeName(name))
+}
+
+// onJob is actor a as the audit record of an action on job j names it:
+// lab staff act for no clinic, so the record names the job's.
+func onJob(a Actor, j Job) Actor {
+	if a.ClinicID == "" {
+		a.ClinicID = j.ClinicID
+	}
+	return a
 }
 
 func safeName(n string) string {
@@ -189,7 +206,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 	const op = "orders.setStatus"
 	to, err := workflow.ParseJobStatus(in.Status)
 	if err != nil {
-		return Job{}, errs.Field(op, "status", "%s", errs.Message(err))
+		return Job{}, errs.E(op, errs.Invalid, err) // names the field "status"
 	}
 	if _, err := s.Job(ctx, a, jobID); err != nil {
 		return Job{}, err
@@ -247,7 +264,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 	if err != nil {
 		return Job{}, err
 	}
-	if err := s.audit(ctx, a, "job.status", fmt.Sprintf("jobs/%s", out.ID), audit.Success); err != nil {
+	if err := s.audit(ctx, onJob(a, out), "job.status", fmt.Sprintf("jobs/%s", out.ID), audit.Success); err != nil {
 		return Job{}, err
 	}
 	s.send(ctx, evID)

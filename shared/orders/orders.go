@@ -191,6 +191,9 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 	}
 	d, _, err := s.Scans.Design(ctx, a.ClinicID, in.DesignID)
 	if err != nil {
+		if errs.Is(errs.NotFound, err) {
+			_ = s.audit(ctx, a, "order.create", "designs/"+safeID(in.DesignID), audit.Denied)
+		}
 		return Order{}, err
 	}
 	var sc scans.Scan

@@ -8,6 +8,9 @@
 //   - Main serves it alone as a Cloud Run service that drains in-flight
 //     requests on SIGTERM;
 //   - the local stack mounts every function in one process;
+//   - every route sheds load beyond an in-flight limit, authenticated
+//     callers are rate limited per clinic, and the routes declared as
+//     creating take an Idempotency-Key (see Handler);
 //   - the deployment checks can compare the routes with the load balancer.
 package platform
 
@@ -43,7 +46,17 @@ type Function struct {
 	// Routes are the ServeMux patterns ("METHOD /path/{param}") the function
 	// answers on the public entry point. HTTP must return a handler for each.
 	Routes []string
-	HTTP   func(app *wire.App) (map[string]http.Handler, error)
+	// Creates are the Routes (POST only) that create a resource. The
+	// platform makes them idempotent: a request with an Idempotency-Key is
+	// replayed, refused (422) or held off (409) by httpkit.Idempotency, keyed
+	// by the verified caller, so the handler itself does nothing about it.
+	// Every other POST route is an action (a task run, a status change)
+	// whose own semantics make a repeat harmless.
+	Creates []string
+	// MaxBody bounds the request body of the creating routes, which is read
+	// whole to fingerprint it (default httpkit.MaxJSONBytes).
+	MaxBody int64
+	HTTP    func(app *wire.App) (map[string]http.Handler, error)
 	// Topics are the topics an event function consumes, each through its
 	// own subscription (see Subscriptions).
 	Topics []string
@@ -58,8 +71,14 @@ var (
 // Register declares f. It panics on a malformed or duplicate declaration,
 // which is a programming error found at start-up.
 func Register(f Function) {
-	if f.Name == "" || (f.HTTP == nil) == (f.Event == nil) || (f.Event != nil && len(f.Topics) == 0) || (f.HTTP != nil && len(f.Routes) == 0) {
+	if f.Name == "" || (f.HTTP == nil) == (f.Event == nil) || (f.Event != nil && len(f.Topics) == 0) || (f.HTTP != nil && len(f.Routes) == 0) ||
+		f.MaxBody < 0 || (f.Event != nil && (len(f.Creates) > 0 || f.MaxBody > 0)) {
 		panic(fmt.Sprintf("platform: malformed function declaration %q", f.Name))
+	}
+	for i, c := range f.Creates {
+		if !strings.HasPrefix(c, http.MethodPost+" ") || !slices.Contains(f.Routes, c) || slices.Contains(f.Creates[:i], c) {
+			panic(fmt.Sprintf("platform: function %q: creating route %q is not one of its POST routes (or is listed twice)", f.Name, c))
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -99,7 +118,22 @@ func Lookup(name string) (Function, bool) {
 // function's routes (HTTP) or its event endpoint at "/" (Event: binary or
 // structured CloudEvents and Pub/Sub push envelopes, service tokens only),
 // wrapped with request ids, trace, logging and panic recovery.
+//
+// Every route but the health check sheds load beyond app.Config.MaxInFlight
+// requests at once (503). Once a route has authenticated its caller, the
+// caller's rate limit applies (app.Config.RateLimit per clinic, 429), and on
+// the routes f.Creates, Idempotency-Key handling. Event deliveries are not
+// rate limited: Pub/Sub paces its pushes itself, and a refused delivery
+// would count towards dead-lettering.
 func Handler(app *wire.App, f Function) (http.Handler, error) {
+	shed := &httpkit.InFlightLimit{Max: app.Config.MaxInFlight}
+	limit := &httpkit.RateLimit{PerSecond: app.Config.RateLimit, Burst: app.Config.RateBurst}
+	maxBody := f.MaxBody
+	if maxBody == 0 {
+		maxBody = httpkit.MaxJSONBytes
+	}
+	idem := &httpkit.Idempotency{Docs: app.Docs, MaxBody: maxBody, Sealer: app.Sealer, Audit: app.Audit}
+	creating := func(h http.Handler) http.Handler { return limit.Wrap(idem.Wrap(h)) }
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok", "function": f.Name})
@@ -117,7 +151,11 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 			return nil, fmt.Errorf("function %s: handlers for %v, declared routes %v", f.Name, got, want)
 		}
 		for p, h := range routes {
-			mux.Handle(p, h)
+			policy := limit.Wrap
+			if slices.Contains(f.Creates, p) {
+				policy = creating
+			}
+			mux.Handle(p, shed.Wrap(httpkit.AfterAuthentication(policy, h)))
 		}
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			httpkit.Error(w, r, errs.Ef("route", errs.NotFound, "no route for %s %s", r.Method, r.URL.Path))
@@ -127,7 +165,7 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", f.Name, err)
 		}
-		mux.Handle("POST /", httpkit.Authenticate(app.Verifier, []auth.Role{auth.RoleService}, eventhttp.Handler(fn)))
+		mux.Handle("POST /", shed.Wrap(httpkit.Authenticate(app.Verifier, []auth.Role{auth.RoleService}, eventhttp.Handler(fn))))
 	}
 	return httpkit.Serve(app.Log, f.Name, mux), nil
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // DesignScan is the design step for one scan-received event (requestID
-// identifies the delivery in the audit log). It is
+// identifies the delivery in the audit log, where it has one record:
+// design.create, its outcome success or failure). It is
 // idempotent: a scan already designed (or failed) is left alone, so
 // redelivered events have one effect. Transient failures are returned (the
 // event is retried); a scan that cannot be designed is marked failed with a
@@ -41,15 +42,20 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	}
 	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
 	if err != nil {
-		_ = s.audit(ctx, actor, "scan.read", "scans/"+sc.ID, audit.Failure)
 		return s.fail(ctx, actor, sc, "the stored scan file failed its integrity check")
 	}
-	if err := s.audit(ctx, actor, "scan.read", "scans/"+sc.ID, audit.Success); err != nil {
-		return err
-	}
+	// The scan has been read: whatever happens next, the delivery leaves
+	// its one record, a failure unless the design is stored.
+	outcome := audit.Failure
+	defer func() {
+		if outcome != "" {
+			_ = s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", outcome)
+		}
+	}()
 	d, err := s.runEngine(sc, file)
 	if err != nil {
 		if errs.Is(errs.Invalid, err) {
+			outcome = "" // fail records it
 			return s.fail(ctx, actor, sc, errs.Message(err))
 		}
 		return errs.E(op, errs.Other, err)
@@ -82,6 +88,7 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	if err != nil || !done {
 		return err
 	}
+	outcome = ""
 	return s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", audit.Success)
 }
 
@@ -139,7 +146,8 @@ func (s *Service) fail(ctx context.Context, a Actor, sc Scan, reason string) err
 // Revise makes a new version of a scan's current design with a revise
 // function (an aftercare adjustment) applied to the scan's surface, and
 // makes it the scan's current design. It returns the new version. reason
-// says why, in the lab's words, with no PHI.
+// says why, in the lab's words, with no PHI. The caller audits the request
+// that revises (one record per request, naming what it was for).
 func (s *Service) Revise(ctx context.Context, a Actor, scanID, reason string,
 	revise func(surf *topo.Surface, prev *engine.Result) (*engine.Result, error)) (DesignRecord, *engine.Result, error) {
 	const op = "scans.revise"
@@ -195,5 +203,5 @@ func (s *Service) Revise(ctx context.Context, a Actor, scanID, reason string,
 	if err != nil {
 		return DesignRecord{}, nil, err
 	}
-	return rec, next, s.audit(ctx, a, "design.create", "designs/"+rec.ID, audit.Success)
+	return rec, next, nil
 }

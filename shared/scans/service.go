@@ -190,6 +190,11 @@ type UploadInput struct {
 	// (query parameters gridUnits, gridReference, gridBfs).
 	GridUnits, GridReference, GridBFS string
 	File                              []byte
+	// ScanID, when set, is the id the scan is created with: the one fixed
+	// by the request's Idempotency-Key (httpkit.ResourceID). An upload whose
+	// scan already exists (an earlier attempt committed it, then crashed or
+	// failed) answers with that scan instead of creating a second one.
+	ScanID string
 }
 
 func parseOptional(field, v string, lo, hi float64) (*float64, error) {
@@ -226,6 +231,9 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		return Scan{}, err
 	}
 	if _, err := s.patient(ctx, a, in.PatientID); err != nil {
+		if errs.Is(errs.NotFound, err) {
+			_ = s.audit(ctx, a, "scan.create", "patients/"+safeID(in.PatientID)+"/scans", audit.Denied)
+		}
 		return Scan{}, err
 	}
 	bfs, err := parseOptional("gridBfs", in.GridBFS, 5, 12)
@@ -244,7 +252,16 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		return Scan{}, errs.Field(op, "eye", "is %s but the file says %s", in.Eye, surf.Eye)
 	}
 
-	sc := Scan{ID: s.newID(), ClinicID: a.ClinicID, PatientID: in.PatientID, Eye: in.Eye, LensType: in.LensType,
+	id := in.ScanID
+	if id == "" {
+		id = s.newID()
+	} else if !validID(id) {
+		return Scan{}, errs.Ef(op, errs.Other, "malformed scan id from the idempotency record")
+	}
+	if prev, ok, err := s.existing(ctx, a, id); err != nil || ok {
+		return prev, err
+	}
+	sc := Scan{ID: id, ClinicID: a.ClinicID, PatientID: in.PatientID, Eye: in.Eye, LensType: in.LensType,
 		RxD: rx, HVIDMM: hvid, Format: surf.Format, Points: len(surf.X), Bytes: len(in.File),
 		Status: StatusReceived, Received: s.now()}
 	if grid != (GridOptions{}) {
@@ -261,7 +278,10 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if err != nil {
 		return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
 	}
-	if err := s.Blobs.Put(ctx, sc.Object, sealed, ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: true}); err != nil {
+	// IfAbsent, unless this id is being retried: then a file left by the
+	// attempt that failed may be there, and has no record (checked above).
+	if err := s.Blobs.Put(ctx, sc.Object, sealed, ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: in.ScanID == ""}); err != nil {
+		s.removeFile(ctx, sc)
 		return Scan{}, err
 	}
 	ev := ports.Event{ID: s.newID(), Type: TypeScanReceived, Source: EventSource, Subject: "scans/" + sc.ID,
@@ -272,9 +292,14 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		}
 		return outbox.Add(tx, TopicScanReceived, ev)
 	})
+	if errs.Is(errs.Exists, err) && in.ScanID != "" {
+		// A concurrent attempt with the same key committed first.
+		if prev, ok, gerr := s.existing(ctx, a, sc.ID); gerr == nil && ok {
+			return prev, nil
+		}
+	}
 	if err != nil {
-		// The record was not written: remove the file so nothing is left behind.
-		_ = s.Blobs.Delete(context.WithoutCancel(ctx), sc.Object)
+		s.removeFile(ctx, sc)
 		return Scan{}, err
 	}
 	if err := s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success); err != nil {
@@ -285,6 +310,47 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		_ = s.Relay.Send(context.WithoutCancel(ctx), ev.ID)
 	}
 	return sc, nil
+}
+
+// existing returns the scan id of the actor's clinic if an earlier attempt
+// of the same request created it.
+func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool, error) {
+	var sc Scan
+	err := s.Docs.Get(ctx, ScansCollection, id, &sc)
+	switch {
+	case errs.Is(errs.NotFound, err):
+		return Scan{}, false, nil
+	case err != nil:
+		return Scan{}, false, err
+	case sc.ClinicID != a.ClinicID:
+		return Scan{}, false, errs.Ef("scans.upload", errs.Other, "scan id from the idempotency record belongs to another clinic")
+	}
+	return sc, true, s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
+}
+
+// removeFile deletes the stored file of an upload whose record was not
+// written, so a rejected upload leaves nothing behind. It first makes sure
+// the record really is absent (a commit reported as failed may have
+// happened), and retries briefly: storage that fails now usually answers a
+// moment later. What it cannot remove, SweepOrphans does.
+func (s *Service) removeFile(ctx context.Context, sc Scan) {
+	ctx = context.WithoutCancel(ctx)
+	for attempt, wait := 0, 5*time.Millisecond; attempt < 6; attempt, wait = attempt+1, wait*2 {
+		if attempt > 0 {
+			time.Sleep(wait)
+		}
+		var cur Scan
+		err := s.Docs.Get(ctx, ScansCollection, sc.ID, &cur)
+		if err == nil {
+			return // committed after all: the file is its
+		}
+		if !errs.Is(errs.NotFound, err) {
+			continue
+		}
+		if err := s.Blobs.Delete(ctx, sc.Object); err == nil {
+			return
+		}
+	}
 }
 
 // Get returns a scan of the actor's clinic (NotFound for other clinics').

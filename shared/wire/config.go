@@ -1,9 +1,12 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -38,13 +41,33 @@ type Config struct {
 	SMTPAddr, SMTPFrom, SMTPUsername, SMTPPassword string
 	PublicURL                                      string // LENSFLOW_PUBLIC_URL: the API's public base URL, for links in emails
 	LogLevel                                       string // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
+
+	// Overload protection, per function instance (0 means the default).
+	RateLimit   float64 // LENSFLOW_RATE_LIMIT: sustained requests per second per clinic (lab staff and services: per subject)
+	RateBurst   int     // LENSFLOW_RATE_BURST: requests a clinic may make at once (default two seconds' worth)
+	MaxInFlight int     // LENSFLOW_MAX_INFLIGHT: requests served at once; beyond it 503 with Retry-After
+
+	envErr error // a malformed numeric variable, reported by WithDefaults
 }
+
+// The overload defaults. On gcp a clinic's practice makes a few requests a
+// second (Cloud Armor already holds each client address to 10/s), so 50/s
+// per clinic per instance only stops a runaway client. The local stack
+// serves every clinic, the end-to-end tests and the 50-client benchmark
+// (which polls every 10 ms, under 5000/s) from one process, so its default
+// is higher. Cloud Run's concurrency setting (40) keeps in-flight requests
+// under MaxInFlight in production; the limit guards other hosts.
+const (
+	DefaultRateLimitGCP   = 50
+	DefaultRateLimitLocal = 5000
+	DefaultMaxInFlight    = 256
+)
 
 // ConfigFromEnv reads Config from the environment. Defaults are filled by
 // WithDefaults (Open calls it), after callers have applied their own
 // overrides such as the local stack's -data flag.
 func ConfigFromEnv() Config {
-	return Config{
+	c := Config{
 		Profile:           os.Getenv("LENSFLOW_PROFILE"),
 		DataDir:           os.Getenv("LENSFLOW_DATA"),
 		Project:           firstNonEmpty(os.Getenv("GOOGLE_CLOUD_PROJECT"), os.Getenv("GCP_PROJECT")),
@@ -66,10 +89,32 @@ func ConfigFromEnv() Config {
 		SMTPPassword:      os.Getenv("LENSFLOW_SMTP_PASSWORD"),
 		PublicURL:         os.Getenv("LENSFLOW_PUBLIC_URL"),
 	}
+	var errRate, errBurst, errInFlight error
+	c.RateLimit, errRate = envNumber("LENSFLOW_RATE_LIMIT", func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+	c.RateBurst, errBurst = envNumber("LENSFLOW_RATE_BURST", strconv.Atoi)
+	c.MaxInFlight, errInFlight = envNumber("LENSFLOW_MAX_INFLIGHT", strconv.Atoi)
+	c.envErr = errors.Join(errRate, errBurst, errInFlight)
+	return c
+}
+
+// envNumber parses the environment variable name; unset is zero.
+func envNumber[T int | float64](name string, parse func(string) (T, error)) (T, error) {
+	s := strings.TrimSpace(os.Getenv(name))
+	if s == "" {
+		return 0, nil
+	}
+	v, err := parse(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a number", name, s)
+	}
+	return v, nil
 }
 
 // WithDefaults fills unset fields from the profile and checks the result.
 func (c Config) WithDefaults() (Config, error) {
+	if c.envErr != nil {
+		return c, c.envErr
+	}
 	if c.Profile == "" {
 		c.Profile = "local"
 	}
@@ -139,6 +184,26 @@ func (c Config) WithDefaults() (Config, error) {
 			need(len(c.ServiceAccounts) == 0, "LENSFLOW_SERVICE_ACCOUNTS")
 		default:
 			return c, fmt.Errorf("LENSFLOW_AUTH_ISSUERS: unknown issuer %q (identity-platform, google-oidc, dev)", iss)
+		}
+	}
+	switch {
+	case c.RateLimit == 0 && gcp:
+		c.RateLimit = DefaultRateLimitGCP
+	case c.RateLimit == 0:
+		c.RateLimit = DefaultRateLimitLocal
+	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
+		return c, fmt.Errorf("LENSFLOW_RATE_LIMIT: %v is not a positive number of requests per second", c.RateLimit)
+	}
+	for _, v := range []struct {
+		n    *int
+		name string
+		def  int
+	}{{&c.RateBurst, "LENSFLOW_RATE_BURST", max(1, int(min(math.Ceil(2*c.RateLimit), 1<<30)))}, {&c.MaxInFlight, "LENSFLOW_MAX_INFLIGHT", DefaultMaxInFlight}} {
+		switch {
+		case *v.n == 0:
+			*v.n = v.def
+		case *v.n < 0:
+			return c, fmt.Errorf("%s: %d is not a positive number", v.name, *v.n)
 		}
 	}
 	if len(missing) > 0 {

@@ -57,3 +57,50 @@ func TestNoSwitchTurnsAuthenticationOff(t *testing.T) {
 		t.Fatalf("%v %v", c.AuthIssuers, err)
 	}
 }
+
+func TestOverloadSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		env             map[string]string
+		rate            float64
+		burst, inFlight int
+		wantErr         string
+	}{
+		{name: "defaults", rate: DefaultRateLimitLocal, burst: 2 * DefaultRateLimitLocal, inFlight: DefaultMaxInFlight},
+		{name: "all set", env: map[string]string{"LENSFLOW_RATE_LIMIT": "2.5", "LENSFLOW_RATE_BURST": "4", "LENSFLOW_MAX_INFLIGHT": "16"},
+			rate: 2.5, burst: 4, inFlight: 16},
+		{name: "burst follows the rate", env: map[string]string{"LENSFLOW_RATE_LIMIT": "0.2"}, rate: 0.2, burst: 1, inFlight: DefaultMaxInFlight},
+		{name: "burst of two seconds", env: map[string]string{"LENSFLOW_RATE_LIMIT": "30"}, rate: 30, burst: 60, inFlight: DefaultMaxInFlight},
+		{name: "not a number", env: map[string]string{"LENSFLOW_RATE_LIMIT": "fast"}, wantErr: "LENSFLOW_RATE_LIMIT"},
+		{name: "negative rate", env: map[string]string{"LENSFLOW_RATE_LIMIT": "-1"}, wantErr: "LENSFLOW_RATE_LIMIT"},
+		{name: "infinite rate", env: map[string]string{"LENSFLOW_RATE_LIMIT": "inf"}, wantErr: "LENSFLOW_RATE_LIMIT"},
+		{name: "fractional burst", env: map[string]string{"LENSFLOW_RATE_BURST": "1.5"}, wantErr: "LENSFLOW_RATE_BURST"},
+		{name: "negative in-flight", env: map[string]string{"LENSFLOW_MAX_INFLIGHT": "-3"}, wantErr: "LENSFLOW_MAX_INFLIGHT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"LENSFLOW_RATE_LIMIT", "LENSFLOW_RATE_BURST", "LENSFLOW_MAX_INFLIGHT"} {
+				t.Setenv(k, tc.env[k])
+			}
+			c := ConfigFromEnv()
+			c.DataDir = t.TempDir()
+			c, err := c.WithDefaults()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one naming %s", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.RateLimit != tc.rate || c.RateBurst != tc.burst || c.MaxInFlight != tc.inFlight {
+				t.Fatalf("rate %v burst %d in flight %d", c.RateLimit, c.RateBurst, c.MaxInFlight)
+			}
+		})
+	}
+	g, err := Config{Profile: "gcp", Project: "p", Bucket: "b", KEKURI: "gcp-kms://projects/p/locations/l/keyRings/r/cryptoKeys/k",
+		ServiceAudiences: []string{"https://x"}, ServiceAccounts: []string{"sa@p.iam.gserviceaccount.com"}}.WithDefaults()
+	if err != nil || g.RateLimit != DefaultRateLimitGCP || g.RateBurst != 2*DefaultRateLimitGCP || g.MaxInFlight != DefaultMaxInFlight {
+		t.Fatalf("gcp: rate %v burst %d in flight %d (%v)", g.RateLimit, g.RateBurst, g.MaxInFlight, err)
+	}
+}

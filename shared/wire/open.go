@@ -98,7 +98,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 
 	switch cfg.Events {
 	case "local":
-		b, err := pubsubevents.OpenLocal(ctx, filepath.Join(cfg.DataDir, "events.db"))
+		b, err := pubsubevents.OpenLocal(ctx, filepath.Join(cfg.DataDir, "events.db"), pubsubevents.WithLogger(app.Log))
 		if err != nil {
 			return nil, nil, fmt.Errorf("events (local): %w", err)
 		}
@@ -110,7 +110,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 			return nil, nil, fmt.Errorf("events (pubsub): %w", err)
 		}
 		app.onClose(c.Close)
-		app.Events = pubsubevents.New(c, cfg.Project)
+		app.Events = pubsubevents.NewWithOptions(c, cfg.Project, pubsubevents.Options{Logger: app.Log})
 	}
 	app.onClose(app.Events.Close)
 
@@ -157,7 +157,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 	app.MailFrom, app.PublicURL = cfg.SMTPFrom, cfg.PublicURL
 	smtpAddr := cfg.SMTPAddr
 	if smtpAddr == "" && cfg.Profile == "local" {
-		sink, err := smtpsink.Start(smtpsink.Options{Dir: filepath.Join(cfg.DataDir, "mail"), Addr: "127.0.0.1:0"})
+		sink, err := smtpsink.Start(smtpsink.Options{Dir: filepath.Join(cfg.DataDir, "mail"), Addr: "127.0.0.1:0", Logger: app.Log})
 		if err != nil {
 			return nil, nil, fmt.Errorf("local SMTP sink: %w", err)
 		}
