@@ -221,7 +221,9 @@ func hostileOtherCases() []hostileCase {
 // still answers.
 func TestHostileInputs(t *testing.T) {
 	old := httpkit.BodyTimeout
-	httpkit.BodyTimeout = time.Second // restored after the stack stops (cleanups run last first)
+	// Short enough for the slow-body cases, long enough that a 16 MB upload
+	// on a loaded CI machine is not mistaken for one.
+	httpkit.BodyTimeout = 4 * time.Second // restored after the stack stops (cleanups run last first)
 	t.Cleanup(func() { httpkit.BodyTimeout = old })
 	st := start(t, freeAddr(t), t.TempDir())
 	t.Cleanup(func() { _ = st.Shutdown() })

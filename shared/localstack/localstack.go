@@ -75,6 +75,7 @@ type Stack struct {
 	wg       sync.WaitGroup
 	closeMu  sync.Once
 	closeEr  error
+	dev      *devBoard // what the developer dashboard shows (dev.go)
 }
 
 // Start wires the app on embedded backends, mounts every registered
@@ -107,7 +108,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		app.Close()
 		return nil, errors.New("the local stack needs the local events broker and the dev issuer (LENSFLOW_EVENTS=local, LENSFLOW_AUTH_ISSUERS including dev)")
 	}
-	st = &Stack{URL: base, App: app, Local: local, done: make(chan struct{}), ready: make(chan struct{})}
+	st = &Stack{URL: base, App: app, Local: local, done: make(chan struct{}), ready: make(chan struct{}), dev: newDevBoard()}
 	if o.DuplicateEvents > 1 {
 		dup := &duplicating{Publisher: app.Events, n: o.DuplicateEvents}
 		app.Events, app.Relay.Publisher = dup, dup
@@ -167,9 +168,10 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 			st.wg.Add(1)
 			go func(f platform.Function, spec ports.SubscriptionSpec, h http.Handler) {
 				defer st.wg.Done()
-				err := eventhttp.Push(bg, local.Broker, spec, Project, h, eventhttp.PushOptions{
+				err := eventhttp.Push(bg, local.Broker, spec, Project, st.dev.timed(spec.Name, h), eventhttp.PushOptions{
 					Token: tokens.get,
 					OnResult: func(d ports.Delivery, status int, err error) {
+						st.dev.delivered(f.Name, spec, d, status, err)
 						if status >= 300 || err != nil {
 							app.Log.Warn("event delivery failed; will retry", "function", f.Name, "subscription", spec.Name,
 								"eventId", d.Event.ID, "attempt", d.Attempt, "status", status)
@@ -204,6 +206,8 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	mux.Handle("/", httpkit.Serve(app.Log, "local", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpkit.Error(w, r, errs.Ef("route", errs.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})))
+	// The developer's pages and their data, local only (dev.go).
+	st.mountDev(mux, index)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]any{"service": "lensflow local stack", "functions": index})
 	})
@@ -241,7 +245,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	if err := writeTokens(filepath.Join(o.DataDir, "dev-staff-tokens.json"), map[string]string{"lab": st.LabToken, "service": st.ServiceToken}); err != nil {
 		return nil, err
 	}
-	st.srv = platform.NewServer(mux)
+	st.srv = platform.NewServer(st.dev.recordRequests(mux))
 	go func() { st.serveErr = st.srv.Serve(ln); close(st.done) }()
 	close(st.ready)
 	// Written last: its presence tells scripts the stack is ready.
