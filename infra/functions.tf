@@ -34,17 +34,25 @@ locals {
     orders = {
       # Assessments revise a design from the stored scan: read-only on the bucket.
       kind = "http", public = true, kek = true, bucket = "viewer", mail = false
-      # /v1/orders, /v1/orders/{orderId}, /v1/orders/{orderId}/assessments
-      paths = ["/v1/orders", "/v1/orders/*"]
+      # /v1/orders, /v1/orders/{orderId}, /v1/orders/{orderId}/assessments, /v1/follow-ups
+      paths = ["/v1/orders", "/v1/orders/*", "/v1/follow-ups"]
     }
     patients = {
       kind = "http", public = true, kek = true, bucket = "", mail = false
-      # POST /v1/patients only: everything beneath a patient belongs to Scans.
+      # POST and GET /v1/patients only: everything beneath a patient belongs to Scans.
       paths = ["/v1/patients"]
+    }
+    portal = {
+      # The clinic portal's static page and its sign-in configuration: no
+      # data, no token, so neither the key nor the bucket.
+      kind = "http", public = true, kek = false, bucket = "", mail = false
+      # GET /portal/, /portal/{file...}, /portal/config.json
+      paths = ["/portal/*"]
+      env   = { LENSFLOW_IDENTITY_API_KEY = var.identity_api_key }
     }
     scans = {
       kind = "http", public = true, kek = true, bucket = "admin", mail = false
-      # /v1/patients/{patientId}/scans, /v1/scans/{scanId}, /v1/scans/{scanId}/design
+      # /v1/patients/{patientId}/scans, /v1/scans/{scanId}, /v1/scans/{scanId}/design, /v1/scans/{scanId}/map
       paths = ["/v1/patients/*", "/v1/scans/*"]
     }
     tasks = {
@@ -88,6 +96,7 @@ locals {
     for k, f in local.functions : k => merge(
       local.common_env,
       f.mail ? local.smtp_env : {},
+      lookup(f, "env", {}),
       f.public ? { LENSFLOW_AUTH_ISSUERS = "identity-platform" } : {
         LENSFLOW_AUTH_ISSUERS            = "google-oidc"
         LENSFLOW_SERVICE_ACCOUNTS        = join(",", local.callers[k])

@@ -86,3 +86,9 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "identity_api_key" {
+  description = "Identity Platform web API key (APIs & Services > Credentials, restricted to the Identity Toolkit API and https://<domain>/portal/*) that the clinic portal gives browsers to sign in with. Public by design: every sign-in page carries it."
+  type        = string
+  default     = ""
+}

@@ -5,10 +5,13 @@
 //	GET  /v1/orders/{orderId}
 //	POST /v1/orders/{orderId}/assessments   an aftercare visit; outcome "adjust" revises the design (Idempotency-Key)
 //	GET  /v1/orders/{orderId}/assessments
+//	GET  /v1/orders        the clinic's orders, newest first
+//	GET  /v1/follow-ups    the clinic's aftercare visits not yet recorded, soonest first
 package orders
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/httpkit"
@@ -22,10 +25,12 @@ const (
 	routeGet    = "GET /v1/orders/{orderId}"
 	routeAssess = "POST /v1/orders/{orderId}/assessments"
 	routeVisits = "GET /v1/orders/{orderId}/assessments"
+	routeList   = "GET /v1/orders"
+	routeFollow = "GET /v1/follow-ups"
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet, routeAssess, routeVisits},
+	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet, routeAssess, routeVisits, routeList, routeFollow},
 		Creates: []string{routePlace, routeAssess}, HTTP: New})
 }
 
@@ -77,8 +82,30 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"assessments": vs})
 	})
+	list := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		all, err := svc.List(r.Context(), wire.ActorOf(r))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, map[string]any{"orders": all})
+	})
+	followUps := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now
+		if app.Now != nil {
+			now = app.Now
+		}
+		fs, err := svc.FollowUps(r.Context(), wire.ActorOf(r), now().UTC())
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, map[string]any{"followUps": fs})
+	})
 	practitioners := []auth.Role{auth.RolePractitioner}
 	return map[string]http.Handler{
+		routeList:   httpkit.Authenticate(app.Verifier, practitioners, list),
+		routeFollow: httpkit.Authenticate(app.Verifier, practitioners, followUps),
 		routeVisits: httpkit.Authenticate(app.Verifier, practitioners, visits),
 		routePlace:  httpkit.Authenticate(app.Verifier, practitioners, place),
 		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),

@@ -1,6 +1,8 @@
 // Package patients is the Patients function: POST /v1/patients records a
 // patient of the caller's clinic. Name and birth date are stored only
-// encrypted; the response carries the new opaque id alone.
+// encrypted; the response carries the new opaque id alone. GET
+// /v1/patients lists the clinic's patients, newest first, with their names
+// and birth dates, to that clinic only.
 package patients
 
 import (
@@ -13,10 +15,13 @@ import (
 	"github.com/lensflow/lensflow/shared/wire"
 )
 
-const routeCreate = "POST /v1/patients"
+const (
+	routeCreate = "POST /v1/patients"
+	routeList   = "GET /v1/patients"
+)
 
 func init() {
-	platform.Register(platform.Function{Name: "Patients", Routes: []string{routeCreate}, Creates: []string{routeCreate}, HTTP: New})
+	platform.Register(platform.Function{Name: "Patients", Routes: []string{routeCreate, routeList}, Creates: []string{routeCreate}, HTTP: New})
 }
 
 // New builds the function's routes on app.
@@ -36,8 +41,17 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		w.Header().Set("Location", "/v1/patients/"+p.ID)
 		httpkit.JSON(w, http.StatusCreated, map[string]string{"id": p.ID})
 	})
+	list := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ps, err := svc.ListPatients(r.Context(), wire.ActorOf(r))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, map[string]any{"patients": ps})
+	})
 	practitioners := []auth.Role{auth.RolePractitioner}
 	return map[string]http.Handler{
 		routeCreate: httpkit.Authenticate(app.Verifier, practitioners, create),
+		routeList:   httpkit.Authenticate(app.Verifier, practitioners, list),
 	}, nil
 }

@@ -5,6 +5,8 @@
 //	     [&gridUnits=mm|um&gridReference=apex|bfs&gridBfs=mm]   (grid files whose header does not say)
 //	GET  /v1/scans/{scanId}
 //	GET  /v1/scans/{scanId}/design
+//	GET  /v1/scans/{scanId}/map                 the topography map (axial curvature, elevation above the best-fit sphere)
+//	GET  /v1/patients/{patientId}/scans         the patient's scans, newest first
 package scans
 
 import (
@@ -22,10 +24,12 @@ const (
 	routeUpload = "POST /v1/patients/{patientId}/scans"
 	routeGet    = "GET /v1/scans/{scanId}"
 	routeDesign = "GET /v1/scans/{scanId}/design"
+	routeMap    = "GET /v1/scans/{scanId}/map"
+	routeList   = "GET /v1/patients/{patientId}/scans"
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign},
+	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign, routeMap, routeList},
 		Creates: []string{routeUpload}, MaxBody: scans.MaxScanBytes, HTTP: New})
 }
 
@@ -93,8 +97,30 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		httpkit.JSON(w, http.StatusOK, d)
 	})
+	topography := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m, err := svc.Map(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, m)
+	})
+	list := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scs, err := svc.PatientScans(r.Context(), wire.ActorOf(r), r.PathValue("patientId"))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		out := make([]ScanView, 0, len(scs))
+		for _, sc := range scs {
+			out = append(out, view(sc))
+		}
+		httpkit.JSON(w, http.StatusOK, map[string]any{"scans": out})
+	})
 	practitioners := []auth.Role{auth.RolePractitioner}
 	return map[string]http.Handler{
+		routeMap:    httpkit.Authenticate(app.Verifier, practitioners, topography),
+		routeList:   httpkit.Authenticate(app.Verifier, practitioners, list),
 		routeUpload: httpkit.Authenticate(app.Verifier, practitioners, upload),
 		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
 		routeDesign: httpkit.Authenticate(app.Verifier, practitioners, design),

@@ -54,6 +54,13 @@ func auditSouthDenied(action string, resource func(*trustStack, exchange) string
 		outcome: audit.Denied, resource: resource}
 }
 
+// auditSouth is one success record of demo-south's practitioner (its own
+// clinic's list).
+func auditSouth(status int, action string, resource func(*trustStack, exchange) string) auditWant {
+	return auditWant{status: status, records: 1, actor: southSubject, role: "practitioner", clinic: "demo-south", action: action,
+		outcome: audit.Success, resource: resource}
+}
+
 // auditLab is one success record of lab staff, naming the job's clinic.
 func auditLab(action string, resource func(*trustStack, exchange) string, clinic string) auditWant {
 	return auditWant{status: 200, records: 1, actor: labSubject, role: "lab", clinic: clinic, action: action, outcome: audit.Success, resource: resource}
@@ -85,6 +92,19 @@ var auditWalk = []auditCase{
 		auditFixed(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/assessments" }))},
 	{"GET /v1/orders/{orderId}/assessments", pOwner, auditNorth(200, "assessment.read", auditFixed(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/assessments" }))},
 	{"GET /v1/orders/{orderId}/assessments", pOther, auditSouthDenied("assessment.read", auditFixed(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/assessments" }))},
+	// The portal's lists: the caller's own clinic's, one record per request
+	// (another clinic lists its own); a patient's scans and a scan's map are
+	// demo-north's, so another clinic is denied.
+	{"GET /v1/patients", pOwner, auditNorth(200, "patient.list", auditFixed(func(*trustStack) string { return "patients" }))},
+	{"GET /v1/patients", pOther, auditSouth(200, "patient.list", auditFixed(func(*trustStack) string { return "patients" }))},
+	{"GET /v1/patients/{patientId}/scans", pOwner, auditNorth(200, "scan.list", auditFixed(func(ts *trustStack) string { return "patients/" + ts.ids.patient + "/scans" }))},
+	{"GET /v1/patients/{patientId}/scans", pOther, auditSouthDenied("scan.list", auditFixed(func(ts *trustStack) string { return "patients/" + ts.ids.patient + "/scans" }))},
+	{"GET /v1/scans/{scanId}/map", pOwner, auditNorth(200, "scan.map.read", auditFixed(func(ts *trustStack) string { return "scans/" + ts.ids.scan + "/map" }))},
+	{"GET /v1/scans/{scanId}/map", pOther, auditSouthDenied("scan.map.read", auditFixed(func(ts *trustStack) string { return "scans/" + ts.ids.scan + "/map" }))},
+	{"GET /v1/orders", pOwner, auditNorth(200, "order.list", auditFixed(func(*trustStack) string { return "orders" }))},
+	{"GET /v1/orders", pOther, auditSouth(200, "order.list", auditFixed(func(*trustStack) string { return "orders" }))},
+	{"GET /v1/follow-ups", pOwner, auditNorth(200, "followup.list", auditFixed(func(*trustStack) string { return "follow-ups" }))},
+	{"GET /v1/follow-ups", pOther, auditSouth(200, "followup.list", auditFixed(func(*trustStack) string { return "follow-ups" }))},
 	// The lab's queue spans clinics; a job's file and status are the job's
 	// clinic's. Clinic tokens are refused by role before any PHI is read.
 	{"GET /v1/lab/jobs", pLab, auditLab("job.list", auditFixed(func(*trustStack) string { return "jobs" }), "")},
@@ -104,6 +124,8 @@ var auditWalk = []auditCase{
 	// No PHI: health, locator, index, scheduled tasks (ids and counts only).
 	{"GET /healthz", pNone, auditNone(200)},
 	{"GET /v1/clinics", pNone, auditNone(200)},
+	{"GET /portal/{file...}", pNone, auditNone(200)},
+	{"GET /portal/config.json", pNone, auditNone(200)},
 	{"GET /{$}", pNone, auditNone(200)},
 	{"POST /v1/tasks/follow-ups", pService, auditNone(200)},
 	{"POST /v1/tasks/notifications", pService, auditNone(200)},

@@ -124,6 +124,9 @@ var authzTable = map[string]authzRow{
 	"GET /v1/clinic/notifications": {role: auth.RolePractitioner, ok: 200, req: authzGet(func(*trustStack) string { return "/v1/clinic/notifications" })},
 	// Clinics: the public locator.
 	"GET /v1/clinics": {ok: 200, req: authzGet(func(*trustStack) string { return "/v1/clinics?near=51.5390,-0.1426&radiusKm=50" })},
+	// Portal: the clinic portal's static page, public (no data).
+	"GET /portal/{file...}":   {ok: 200, req: authzGet(func(*trustStack) string { return "/portal/app.js" })},
+	"GET /portal/config.json": {ok: 200, req: authzGet(func(*trustStack) string { return "/portal/config.json" })},
 	// Lab: lab staff only.
 	"GET /v1/lab/jobs": {role: auth.RoleLab, ok: 200, req: authzGet(func(*trustStack) string { return "/v1/lab/jobs" })},
 	"GET /v1/lab/jobs/{jobId}/files/{name}": {role: auth.RoleLab, ok: 200, req: authzGet(func(ts *trustStack) string {
@@ -145,7 +148,15 @@ var authzTable = map[string]authzRow{
 	// Patients: creates a patient of the caller's own clinic.
 	"POST /v1/patients": {role: auth.RolePractitioner, ok: 201, req: authzPost(func(*trustStack) string { return "/v1/patients" },
 		func(*trustStack, principal) string { return `{"name":"Other Person","birthDate":"1990-01-01"}` })},
+	// Patients: the caller's own clinic's list (another clinic gets its own).
+	"GET /v1/patients": {role: auth.RolePractitioner, ok: 200, req: authzGet(func(*trustStack) string { return "/v1/patients" })},
+	// Orders and follow-ups: the caller's own clinic's lists.
+	"GET /v1/orders":     {role: auth.RolePractitioner, ok: 200, req: authzGet(func(*trustStack) string { return "/v1/orders" })},
+	"GET /v1/follow-ups": {role: auth.RolePractitioner, ok: 200, req: authzGet(func(*trustStack) string { return "/v1/follow-ups" })},
 	// Scans.
+	"GET /v1/patients/{patientId}/scans": {role: auth.RolePractitioner, owned: true, ok: 200,
+		req: authzGet(func(ts *trustStack) string { return "/v1/patients/" + ts.ids.patient + "/scans" })},
+	"GET /v1/scans/{scanId}/map": {role: auth.RolePractitioner, owned: true, ok: 200, req: authzGet(func(ts *trustStack) string { return "/v1/scans/" + ts.ids.scan + "/map" })},
 	"POST /v1/patients/{patientId}/scans": {role: auth.RolePractitioner, owned: true, ok: 201, req: func(ts *trustStack, _ principal) (*http.Request, []byte) {
 		return authzPlain(ts, "POST", "/v1/patients/"+ts.ids.patient+"/scans?eye=OD&lensType=orthok&rx=-3&hvid=11.8", canaryCSO(ts.c.t), "text/csv")
 	}},

@@ -25,11 +25,24 @@ import (
 
 // canaryAnswers are the routes whose answers to the owning clinic may carry
 // the canary: they return the practitioner's own free text (order notes,
-// assessment notes), decrypted, to the clinic that wrote it. No route
-// returns a patient's name, birth date, chart number or device serial.
+// assessment notes), decrypted, to the clinic that wrote it, and the
+// clinic's patient list returns its own patients' names and birth dates to
+// that clinic. No other route returns a patient's name or birth date, and
+// none a chart number or device serial.
 var canaryAnswers = []string{
 	"POST /v1/orders", "GET /v1/orders/{orderId}",
 	"POST /v1/orders/{orderId}/assessments", "GET /v1/orders/{orderId}/assessments",
+	"GET /v1/patients",
+}
+
+// portalReads are the portal's read routes, each read by the owning clinic
+// and by another one, so that their answers are searched too.
+var portalReads = []struct{ route, target string }{
+	{"GET /v1/patients", "/v1/patients"},
+	{"GET /v1/patients/{patientId}/scans", "/v1/patients/{patient}/scans"},
+	{"GET /v1/scans/{scanId}/map", "/v1/scans/{scan}/map"},
+	{"GET /v1/orders", "/v1/orders"},
+	{"GET /v1/follow-ups", "/v1/follow-ups"},
 }
 
 // logKeys are the top-level members a structured log line may have: every
@@ -83,6 +96,15 @@ func TestPHICanary(t *testing.T) {
 
 	ts := newTrustStack(t)
 	hostile(t, ts)
+	for _, r := range portalReads {
+		target := strings.NewReplacer("{patient}", ts.ids.patient, "{scan}", ts.ids.scan).Replace(r.target)
+		ts.c.must(200, pOwner, r.route, "GET", target, ts.tok.good[pOwner], nil)
+		want := 200
+		if strings.Contains(r.target, "{") {
+			want = 404
+		}
+		ts.c.must(want, pOther, r.route, "GET", target, ts.tok.good[pOther], nil)
+	}
 	ts.c.must(200, pService, "POST /v1/tasks/notifications", "POST", "/v1/tasks/notifications", ts.tok.good[pService], nil)
 	ts.c.must(200, pService, "POST /v1/tasks/outbox", "POST", "/v1/tasks/outbox", ts.tok.good[pService], nil)
 	time.Sleep(500 * time.Millisecond) // let the last deliveries reach the taps
@@ -199,7 +221,7 @@ func TestPHICanary(t *testing.T) {
 		routes = append(routes, fmt.Sprintf("%s (%d)", r, n))
 	}
 	sort.Strings(routes)
-	t.Logf("canary hits: %d outside the allowed answers; allowed (the clinic's own notes): %s", len(found), strings.Join(routes, ", "))
+	t.Logf("canary hits: %d outside the allowed answers; allowed (the clinic's own notes and patient list): %s", len(found), strings.Join(routes, ", "))
 	t.Logf("scanned: %d log lines, %d audit records, %d events, %d object names, %d answers, %d webhooks, %d emails, %d stored documents and journal entries, %d files",
 		len(logLines), len(auditLines), len(deliveries), len(objects), len(exchanges), len(hooks), len(mails), docs, files)
 	t.Logf("log keys seen: %s", strings.Join(seenKeys, ", "))

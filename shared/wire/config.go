@@ -32,6 +32,11 @@ type Config struct {
 	ServiceAudiences []string // LENSFLOW_SERVICE_AUDIENCES: accepted aud of service OIDC tokens (the service URL)
 	ServiceAccounts  []string // LENSFLOW_SERVICE_ACCOUNTS: service account emails allowed to call as services
 	DevIssuerURL     string   // LENSFLOW_DEV_ISSUER_URL: base URL of the development issuer (default http://127.0.0.1:8080/dev-issuer)
+	// IdentityAPIKey is LENSFLOW_IDENTITY_API_KEY: the Identity Platform web
+	// API key the clinic portal gives browsers to sign in with. Public by
+	// design (every sign-in page carries it); restrict it to the Identity
+	// Toolkit API and the portal's domain.
+	IdentityAPIKey string
 
 	AuditLog string // LENSFLOW_AUDIT_LOG: "stdout" (default on gcp) or a file path (default DATA/audit.log)
 
@@ -81,6 +86,7 @@ func ConfigFromEnv() Config {
 		ServiceAudiences:  list(os.Getenv("LENSFLOW_SERVICE_AUDIENCES")),
 		ServiceAccounts:   list(os.Getenv("LENSFLOW_SERVICE_ACCOUNTS")),
 		DevIssuerURL:      os.Getenv("LENSFLOW_DEV_ISSUER_URL"),
+		IdentityAPIKey:    os.Getenv("LENSFLOW_IDENTITY_API_KEY"),
 		AuditLog:          os.Getenv("LENSFLOW_AUDIT_LOG"),
 		LogLevel:          os.Getenv("LENSFLOW_LOG_LEVEL"),
 		SMTPAddr:          os.Getenv("LENSFLOW_SMTP_ADDR"),

@@ -1,0 +1,158 @@
+// Package portal is the Portal function: the clinic portal's static page
+// (HTML, one ES module, one stylesheet, embedded in the binary) and its
+// sign-in configuration. Everything it serves is public and holds no
+// patient data; the page calls the API with the signed-in user's token.
+//
+//	GET /portal/              the page (index.html)
+//	GET /portal/{file...}     app.js, app.css, ...
+//	GET /portal/config.json   {"mode":"local"} or {"mode":"identity-platform","apiKey":...,"project":...}
+package portal
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/platform"
+	"github.com/lensflow/lensflow/shared/wire"
+)
+
+const (
+	routeFiles  = "GET /portal/{file...}"
+	routeConfig = "GET /portal/config.json"
+)
+
+// identityToolkit is the origin of the Identity Platform REST API the page
+// signs in with (accounts:signInWithPassword).
+const identityToolkit = "https://identitytoolkit.googleapis.com"
+
+//go:embed static
+var static embed.FS
+
+func init() {
+	platform.Register(platform.Function{Name: "Portal", Routes: []string{routeFiles, routeConfig}, HTTP: New})
+}
+
+// Config is what the page needs to sign a user in.
+type Config struct {
+	Mode    string `json:"mode"`              // "local" (development tokens) or "identity-platform"
+	APIKey  string `json:"apiKey,omitempty"`  // Identity Platform web API key
+	Project string `json:"project,omitempty"` // Google Cloud project
+}
+
+// ConfigOf derives the page's sign-in configuration from the app's: local
+// when the development issuer is configured.
+func ConfigOf(c wire.Config) Config {
+	if slices.Contains(c.AuthIssuers, "dev") {
+		return Config{Mode: "local"}
+	}
+	return Config{Mode: "identity-platform", APIKey: c.IdentityAPIKey, Project: c.Project}
+}
+
+// contentTypes are the only kinds of file served; anything else is 404.
+var contentTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
+	".json": "application/json",
+}
+
+// CSP is the Content-Security-Policy of every response: only our own
+// scripts, styles and images, no inline code, no framing, and API calls
+// only to us (and, in identity-platform mode, the sign-in endpoint).
+func CSP(mode string) string {
+	connect := "'self'"
+	if mode == "identity-platform" {
+		connect += " " + identityToolkit
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+		"connect-src " + connect + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+}
+
+// asset is one embedded file, with its validator.
+type asset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// New builds the function's routes on app.
+func New(app *wire.App) (map[string]http.Handler, error) {
+	cfg := ConfigOf(app.Config)
+	cfgJSON, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	assets, err := load(static)
+	if err != nil {
+		return nil, err
+	}
+	assets["config.json"] = newAsset(cfgJSON, contentTypes[".json"])
+	csp := CSP(cfg.Mode)
+	files := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("file")
+		if name == "" {
+			name = "index.html"
+		}
+		a, ok := assets[name]
+		if !ok {
+			httpkit.Error(w, r, errs.Ef("portal", errs.NotFound, "no such file"))
+			return
+		}
+		serve(w, r, a, csp)
+	})
+	config := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, assets["config.json"], csp) })
+	return map[string]http.Handler{routeFiles: files, routeConfig: config}, nil
+}
+
+// load reads every servable file under static/, keyed by its path below it.
+func load(fsys fs.FS) (map[string]asset, error) {
+	out := map[string]asset{}
+	err := fs.WalkDir(fsys, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ct, ok := contentTypes[path.Ext(p)]
+		if !ok {
+			return nil
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		out[strings.TrimPrefix(p, "static/")] = newAsset(b, ct)
+		return nil
+	})
+	return out, err
+}
+
+func newAsset(b []byte, ct string) asset {
+	sum := sha256.Sum256(b)
+	return asset{body: b, contentType: ct, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+}
+
+// serve writes a with its security headers. Files are not fingerprinted, so
+// browsers revalidate every time (cheap: 304 on a matching ETag) and a
+// deploy never mixes an old script with a new page.
+func serve(w http.ResponseWriter, r *http.Request, a asset, csp string) {
+	h := w.Header()
+	h.Set("Content-Type", a.contentType)
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("ETag", a.etag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+}

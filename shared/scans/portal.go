@@ -1,0 +1,167 @@
+package scans
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/cornea"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/topo"
+	"github.com/lensflow/lensflow/shared/topomap"
+)
+
+// PatientView is a patient as its own clinic sees it: the name and birth
+// date decrypted.
+type PatientView struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	BirthDate string    `json:"birthDate"`
+	Created   time.Time `json:"created"`
+}
+
+// AssociatedDataForPatient is the associated data a patient's details are
+// sealed with: its clinic and id.
+func AssociatedDataForPatient(p Patient) []byte {
+	return ports.AssociatedData("patient", p.ClinicID, p.ID)
+}
+
+// ListPatients returns the actor's clinic's patients, newest first, with
+// their names and birth dates decrypted. The request leaves one audit
+// record (patient.list). The clinic filter is the query's (Where clinicId
+// == the token's clinic); the order is made here, so no composite index
+// is needed.
+func (s *Service) ListPatients(ctx context.Context, a Actor) ([]PatientView, error) {
+	const op = "patients.list"
+	if a.ClinicID == "" {
+		return nil, errs.Ef(op, errs.Permission, "no clinic in the token")
+	}
+	docs, err := s.Docs.Query(ctx, ports.Query{Collection: PatientsCollection,
+		Where: []ports.Where{{Field: "clinicId", Op: "==", Value: a.ClinicID}}})
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]Patient, 0, len(docs))
+	for _, d := range docs {
+		var p Patient
+		if err := d.Decode(&p); err != nil {
+			return nil, errs.E(op+": decode", errs.Other, err)
+		}
+		if p.ClinicID == a.ClinicID { // belt and braces over the query
+			ps = append(ps, p)
+		}
+	}
+	sort.SliceStable(ps, func(i, j int) bool {
+		return newer(ps[i].Created.UnixNano(), ps[j].Created.UnixNano(), ps[i].ID, ps[j].ID)
+	})
+	out := make([]PatientView, 0, len(ps))
+	for _, p := range ps {
+		plain, err := s.Sealer.Decrypt(p.Sealed, AssociatedDataForPatient(p))
+		if err != nil {
+			return nil, errs.E(op+": unseal", errs.Other, err)
+		}
+		var d PatientDetails
+		if err := json.Unmarshal(plain, &d); err != nil {
+			return nil, errs.E(op+": decode", errs.Other, err)
+		}
+		out = append(out, PatientView{ID: p.ID, Name: d.Name, BirthDate: d.BirthDate, Created: p.Created.UTC()})
+	}
+	return out, s.audit(ctx, a, "patient.list", "patients", audit.Success)
+}
+
+// newer orders newest first, then by id so equal times keep one order.
+func newer(ti, tj int64, idi, idj string) bool {
+	if ti != tj {
+		return ti > tj
+	}
+	return idi < idj
+}
+
+// PatientScans returns the scans of a patient of the actor's clinic,
+// newest first. Another clinic's patient is errs.NotFound, audited as
+// denied; otherwise the request leaves one scan.list record.
+func (s *Service) PatientScans(ctx context.Context, a Actor, patientID string) ([]Scan, error) {
+	const op = "scans.list"
+	resource := "patients/" + safeID(patientID) + "/scans"
+	p, err := s.patient(ctx, a, patientID)
+	if err != nil {
+		if errs.Is(errs.NotFound, err) {
+			_ = s.audit(ctx, a, "scan.list", resource, audit.Denied)
+		}
+		return nil, err
+	}
+	docs, err := s.Docs.Query(ctx, ports.Query{Collection: ScansCollection, Where: []ports.Where{
+		{Field: "clinicId", Op: "==", Value: a.ClinicID}, {Field: "patientId", Op: "==", Value: p.ID}}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Scan, 0, len(docs))
+	for _, d := range docs {
+		var sc Scan
+		if err := d.Decode(&sc); err != nil {
+			return nil, errs.E(op+": decode", errs.Other, err)
+		}
+		if sc.ClinicID == a.ClinicID && sc.PatientID == p.ID {
+			out = append(out, sc)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return newer(out[i].Received.UnixNano(), out[j].Received.UnixNano(), out[i].ID, out[j].ID)
+	})
+	return out, s.audit(ctx, a, "scan.list", resource, audit.Success)
+}
+
+// Map returns the topography map of a scan of the actor's clinic, computed
+// from its stored file (decrypted, parsed with the upload's grid
+// statements) and the engine's corneal fit: it does not wait for the
+// design. Another clinic's scan is errs.NotFound, audited as denied; a
+// scan read leaves one scan.map.read record, a failure if no map could be
+// made (errs.Unprocessable saying why: a scan the engine cannot fit).
+func (s *Service) Map(ctx context.Context, a Actor, scanID string) (*topomap.Map, error) {
+	const op = "scans.map"
+	sc, err := s.scan(ctx, a, scanID)
+	if err != nil {
+		if errs.Is(errs.NotFound, err) {
+			_ = s.audit(ctx, a, "scan.map.read", "scans/"+safeID(scanID)+"/map", audit.Denied)
+		}
+		return nil, err
+	}
+	outcome := audit.Failure
+	defer func() {
+		if outcome != "" {
+			_ = s.audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", outcome)
+		}
+	}()
+	sealed, err := s.Blobs.Get(ctx, sc.Object)
+	if err != nil {
+		return nil, err
+	}
+	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
+	if err != nil {
+		return nil, errs.E(op+": unseal", errs.Other, err)
+	}
+	opts := topo.Options{}
+	if sc.Grid != nil {
+		opts = sc.Grid.topo()
+	}
+	surf, _, err := topo.Parse(file, opts)
+	if err != nil {
+		return nil, errs.E(op+": parse", errs.Other, err) // it parsed at upload
+	}
+	m, err := cornea.Fit(surf, cornea.ModelOptions{})
+	if err == nil {
+		var mp *topomap.Map
+		if mp, err = topomap.Build(surf, m, topomap.Options{}); err == nil {
+			mp.ScanID = sc.ID
+			outcome = ""
+			return mp, s.audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", audit.Success)
+		}
+	}
+	if errs.Is(errs.Invalid, err) {
+		return nil, errs.Ef(op, errs.Unprocessable, "the scan cannot be mapped: %s", errs.Message(err))
+	}
+	return nil, errs.E(op, errs.Other, err)
+}
