@@ -43,6 +43,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			httpkit.Error(w, r, err)
 			return
 		}
+		in.OrderID, _ = httpkit.ResourceID(r.Context())
 		o, err := svc.Place(r.Context(), wire.ActorOf(r), in)
 		if err != nil {
 			httpkit.Error(w, r, err)

@@ -33,6 +33,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			httpkit.Error(w, r, err)
 			return
 		}
+		in.ID, _ = httpkit.ResourceID(r.Context())
 		p, err := svc.CreatePatient(r.Context(), wire.ActorOf(r), in)
 		if err != nil {
 			httpkit.Error(w, r, err)

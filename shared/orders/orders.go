@@ -172,6 +172,10 @@ type PlaceInput struct {
 	DesignID string `json:"designId"`
 	Quantity int    `json:"quantity"`
 	Notes    string `json:"notes"`
+	// OrderID, when set, is the id the order is created with: the one fixed
+	// by the request's Idempotency-Key (httpkit.ResourceID), so a retry of
+	// a request whose order was committed answers with that order.
+	OrderID string `json:"-"`
 }
 
 // Place records an order of a design version of the actor's clinic. The
@@ -189,6 +193,11 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 	case strings.IndexFunc(in.Notes, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) >= 0:
 		return Order{}, errs.Field(op, "notes", "contains control characters")
 	}
+	if in.OrderID != "" {
+		if prev, ok, err := s.placed(ctx, a, in.OrderID); err != nil || ok {
+			return prev, err
+		}
+	}
 	d, _, err := s.Scans.Design(ctx, a.ClinicID, in.DesignID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
@@ -205,7 +214,11 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 			d.ID, d.Version, sc.DesignID, sc.DesignVersion)
 	}
 	now := s.now()
-	o := Order{ID: s.newID(), ClinicID: a.ClinicID, PatientID: d.PatientID, ScanID: d.ScanID, DesignID: d.ID,
+	id := in.OrderID
+	if id == "" {
+		id = s.newID()
+	}
+	o := Order{ID: id, ClinicID: a.ClinicID, PatientID: d.PatientID, ScanID: d.ScanID, DesignID: d.ID,
 		DesignVersion: d.Version, LensType: sc.LensType, Quantity: in.Quantity, Status: workflow.OrderPlaced, Created: now}
 	if in.Notes != "" {
 		if o.SealedNotes, err = s.Sealer.Encrypt([]byte(in.Notes), ports.AssociatedData("order-notes", o.ClinicID, o.ID)); err != nil {
@@ -222,6 +235,12 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 		}
 		return outbox.Add(tx, TopicOrderPlaced, ev)
 	}); err != nil {
+		if errs.Is(errs.Exists, err) && in.OrderID != "" {
+			// A concurrent attempt with the same key committed first.
+			if prev, ok, gerr := s.placed(ctx, a, in.OrderID); gerr == nil && ok {
+				return prev, nil
+			}
+		}
 		return Order{}, err
 	}
 	if err := s.audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success); err != nil {
@@ -229,6 +248,25 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 	}
 	s.send(ctx, ev.ID)
 	return o, nil
+}
+
+// placed returns the order id of the actor's clinic if an earlier attempt of
+// the same request placed it (audited as that request's create).
+func (s *Service) placed(ctx context.Context, a Actor, id string) (Order, bool, error) {
+	if !validID(id) {
+		return Order{}, false, errs.Ef("orders.place", errs.Other, "malformed order id from the idempotency record")
+	}
+	var o Order
+	err := s.Docs.Get(ctx, OrdersCollection, id, &o)
+	switch {
+	case errs.Is(errs.NotFound, err):
+		return Order{}, false, nil
+	case err != nil:
+		return Order{}, false, err
+	case o.ClinicID != a.ClinicID:
+		return Order{}, false, errs.Ef("orders.place", errs.Other, "order id from the idempotency record belongs to another clinic")
+	}
+	return o, true, s.audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success)
 }
 
 // OrderView is an order as its clinic sees it.

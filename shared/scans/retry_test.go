@@ -80,3 +80,26 @@ func TestUploadUnderFaultsLeavesNothingHalfWritten(t *testing.T) {
 func putOpts() ports.PutOptions { return ports.PutOptions{ContentType: "application/octet-stream"} }
 
 func queryScans() ports.Query { return ports.Query{Collection: scans.ScansCollection} }
+
+// A retried create-patient request with the same id answers with the
+// patient an earlier attempt committed, once.
+func TestCreatePatientRetriedWithSameID(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	in := scans.PatientInput{Name: "ZZCANARY Person", BirthDate: "1970-01-02", ID: "7d0c6a1e-patient-0001"}
+	first, err := f.svc.CreatePatient(ctx, f.north, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.svc.CreatePatient(ctx, f.north, in)
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("retry: %v %+v", err, again)
+	}
+	if _, err := f.svc.CreatePatient(ctx, f.south, in); err == nil {
+		t.Fatal("another clinic's patient id was answered")
+	}
+	docs, _ := f.docs.Query(ctx, ports.Query{Collection: scans.PatientsCollection})
+	if len(docs) != 1 {
+		t.Fatalf("%d patients, want 1", len(docs))
+	}
+}

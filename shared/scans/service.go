@@ -116,6 +116,10 @@ func (s *Service) audit(ctx context.Context, a Actor, action, resource, outcome 
 type PatientInput struct {
 	Name      string `json:"name"`
 	BirthDate string `json:"birthDate"`
+	// ID, when set, is the id the patient is created with: the one fixed by
+	// the request's Idempotency-Key (httpkit.ResourceID), so a retry of a
+	// request whose patient was committed answers with that patient.
+	ID string `json:"-"`
 }
 
 func (in PatientInput) validate(today time.Time) error {
@@ -149,7 +153,13 @@ func (s *Service) CreatePatient(ctx context.Context, a Actor, in PatientInput) (
 	if err := in.validate(s.now()); err != nil {
 		return Patient{}, err
 	}
-	p := Patient{ID: s.newID(), ClinicID: a.ClinicID, Created: s.now()}
+	id := in.ID
+	if id == "" {
+		id = s.newID()
+	} else if prev, ok, err := s.existingPatient(ctx, a, id); err != nil || ok {
+		return prev, err
+	}
+	p := Patient{ID: id, ClinicID: a.ClinicID, Created: s.now()}
 	plain, _ := json.Marshal(PatientDetails{Name: strings.TrimSpace(in.Name), BirthDate: in.BirthDate})
 	sealed, err := s.Sealer.Encrypt(plain, ports.AssociatedData("patient", p.ClinicID, p.ID))
 	if err != nil {
@@ -159,9 +169,33 @@ func (s *Service) CreatePatient(ctx context.Context, a Actor, in PatientInput) (
 	if err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		return tx.Create(PatientsCollection, p.ID, p)
 	}); err != nil {
+		if errs.Is(errs.Exists, err) && in.ID != "" {
+			if prev, ok, gerr := s.existingPatient(ctx, a, in.ID); gerr == nil && ok {
+				return prev, nil
+			}
+		}
 		return Patient{}, err
 	}
 	return p, s.audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
+}
+
+// existingPatient returns the patient id of the actor's clinic if an earlier
+// attempt of the same request created it (audited as that request's create).
+func (s *Service) existingPatient(ctx context.Context, a Actor, id string) (Patient, bool, error) {
+	if !validID(id) {
+		return Patient{}, false, errs.Ef("patients.create", errs.Other, "malformed patient id from the idempotency record")
+	}
+	var p Patient
+	err := s.Docs.Get(ctx, PatientsCollection, id, &p)
+	switch {
+	case errs.Is(errs.NotFound, err):
+		return Patient{}, false, nil
+	case err != nil:
+		return Patient{}, false, err
+	case p.ClinicID != a.ClinicID:
+		return Patient{}, false, errs.Ef("patients.create", errs.Other, "patient id from the idempotency record belongs to another clinic")
+	}
+	return p, true, s.audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
 }
 
 // patient returns the actor's clinic's patient, or NotFound for a patient
