@@ -37,6 +37,12 @@ function field(text, control) {
 }
 
 function table(headers, rows) {
+  // Each cell carries its column's name: on a phone the rows stack as cards
+  // and show it before the value (app.css).
+  for (const tr of [rows].flat()) {
+    if (!tr || !tr.children) continue;
+    [...tr.children].forEach((cell, i) => { if (headers[i]) cell.dataset.label = headers[i]; });
+  }
   return el('div', { class: 'table-wrap' }, el('table', {},
     el('thead', {}, el('tr', {}, headers.map(h => el('th', { scope: 'col' }, h)))),
     el('tbody', {}, rows)));
