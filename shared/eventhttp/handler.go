@@ -11,9 +11,15 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/logging"
+	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/tracing"
 )
 
 // MaxBodyBytes is the largest request Handler reads (Pub/Sub messages are at
@@ -60,14 +66,56 @@ func Handler(fn func(ctx context.Context, e cloudevents.Event) error) http.Handl
 			problem(w, http.StatusBadRequest, "the request is neither a CloudEvent nor a Pub/Sub push envelope ("+errs.FieldOf(err)+")")
 			return
 		}
-		if err := call(r.Context(), fn, e); err != nil {
-			httpkit.Logger(r.Context()).ErrorContext(r.Context(), "eventhttp: event function failed; answering 500 so the message is retried",
+		ctx, span := consumerSpan(r.Context(), e)
+		defer span.End()
+		if err := call(ctx, fn, e); err != nil {
+			span.SetStatus(codes.Error, errs.KindOf(err).String())
+			httpkit.Logger(ctx).ErrorContext(ctx, "eventhttp: event function failed; answering 500 so the message is retried",
 				"event_id", e.ID(), "event_type", e.Type(), "source", e.Source(), "kind", errs.KindOf(err).String(), "error", err)
 			problem(w, http.StatusInternalServerError, "the event could not be processed; it will be retried")
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// consumerSpan starts the span of handling e, a consumer span whose parent
+// is the span that produced the event (its traceparent extension: of the
+// event in a messagePublished envelope, or of e itself), so one trace runs
+// from a request through every event it causes. The span links to the
+// request's own server span when that belongs to another trace (a push
+// request carries no trace of the event), and the request's log lines,
+// access line included (httpkit.ContinueTrace), move to the event's
+// trace. Without a producer the span is a child of the request's span.
+func consumerSpan(ctx context.Context, e cloudevents.Event) (context.Context, trace.Span) {
+	inner := ports.Event{ID: e.ID(), Type: e.Type(), Source: e.Source()}
+	if tp, ok := e.Extensions()[tracing.Extension].(string); ok {
+		inner.Extras = map[string]string{tracing.Extension: tp}
+	}
+	if e.Type() == MessagePublished {
+		if d, err := Unwrap(e); err == nil {
+			inner = d.Event
+		}
+	}
+	server := trace.SpanFromContext(ctx)
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("messaging.system", "gcp_pubsub"), attribute.String("messaging.message.id", e.ID()),
+		attribute.String("lensflow.event.id", inner.ID), attribute.String("lensflow.event.type", inner.Type),
+		attribute.String("lensflow.event.source", inner.Source))}
+	parent := ctx
+	if p, ok := tracing.Producer(inner); ok && p.TraceID() != server.SpanContext().TraceID() {
+		parent = trace.ContextWithRemoteSpanContext(ctx, p)
+		if server.SpanContext().IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: server.SpanContext()}))
+		}
+	}
+	ctx, span := tracing.Tracer(server.TracerProvider()).Start(parent, "handle "+inner.Type, opts...)
+	if sc := span.SpanContext(); sc.IsValid() {
+		t := tracing.LoggingTrace(sc)
+		ctx = logging.WithTrace(ctx, t)
+		httpkit.ContinueTrace(ctx, t)
+	}
+	return ctx, span
 }
 
 // readEvent decodes the CloudEvent of r, whose body has been read.

@@ -6,15 +6,49 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strings"
+	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/logging"
+	"github.com/lensflow/lensflow/shared/tracing"
 )
 
 type loggerKey struct{}
 type requestIDKey struct{}
+type traceSlotKey struct{}
+
+// traceSlot holds the trace a handler continued (ContinueTrace).
+type traceSlot struct {
+	mu  sync.Mutex
+	t   logging.Trace
+	set bool
+}
+
+func (s *traceSlot) get() (logging.Trace, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t, s.set
+}
+
+// ContinueTrace records that the request served under ctx continues trace t
+// (an event delivery continuing its producer's trace), so that Serve's
+// access log line carries t rather than the request's own trace. Outside
+// Serve it does nothing.
+func ContinueTrace(ctx context.Context, t logging.Trace) {
+	if s, ok := ctx.Value(traceSlotKey{}).(*traceSlot); ok {
+		s.mu.Lock()
+		s.t, s.set = t, true
+		s.mu.Unlock()
+	}
+}
 
 // RequestID returns the id of the request being served ("" outside Serve).
 func RequestID(ctx context.Context) string {
@@ -36,16 +70,48 @@ func WithRequest(ctx context.Context, log *slog.Logger, id string, t logging.Tra
 // with the status and latency. The logged path is the route pattern, not the
 // raw URL, so ids never multiply log cardinality; no query strings are logged.
 func Serve(log *slog.Logger, function string, next http.Handler) http.Handler {
+	return ServeTraced(log, nil, function, next)
+}
+
+// ServeTraced is Serve that also makes every request a server span of tp
+// (the global OpenTelemetry provider when nil): its parent is the span the
+// incoming traceparent or X-Cloud-Trace-Context names, its ids are the
+// trace and span ids of the request's log lines, and its traceparent is
+// returned in the Traceparent response header. A handler that continues
+// another trace (an event delivery, see ContinueTrace) moves the access
+// log line to that trace.
+func ServeTraced(log *slog.Logger, tp trace.TracerProvider, function string, next http.Handler) http.Handler {
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	tracer := tracing.Tracer(tp)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		t := logging.TraceFromRequest(r)
+		ctx := r.Context()
+		if r.Header.Get("traceparent") != "" || r.Header.Get("X-Cloud-Trace-Context") != "" {
+			if sc, ok := tracing.RemoteParent(logging.TraceFromRequest(r)); ok {
+				ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+			}
+		}
+		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("lensflow.function", function)))
+		defer span.End()
+		t := tracing.LoggingTrace(span.SpanContext())
+		if !span.SpanContext().IsValid() { // no provider at all: keep the incoming ids
+			t = logging.TraceFromRequest(r)
+		}
 		id := t.TraceID[:16] + t.SpanID
 		l := log.With("function", function)
-		ctx := WithRequest(r.Context(), l, id, t)
+		slot := &traceSlot{}
+		ctx = context.WithValue(WithRequest(ctx, l, id, t), traceSlotKey{}, slot)
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		sw.Header().Set("X-Request-Id", id)
+		sw.Header().Set("Traceparent", t.Traceparent())
 		defer func() {
+			if ct, ok := slot.get(); ok {
+				ctx = logging.WithTrace(ctx, ct)
+			}
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
@@ -68,6 +134,15 @@ func Serve(log *slog.Logger, function string, next http.Handler) http.Handler {
 					slog.String("latency", time.Since(start).String()),
 					slog.String("protocol", r.Proto)),
 				slog.String("requestId", id))
+			route := routeOf(r)
+			if _, path, ok := strings.Cut(route, " "); ok { // "METHOD /path" patterns
+				route = path
+			}
+			span.SetName(r.Method + " " + route)
+			span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", sw.status))
+			if sw.status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(sw.status))
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})

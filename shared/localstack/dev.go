@@ -11,12 +11,15 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventhttp"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/logging"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/tracing"
 )
 
 // Bounds of what the dashboard keeps in memory.
@@ -53,6 +56,27 @@ func (st *Stack) mountDev(mux *http.ServeMux, index map[string]any) {
 		httpkit.JSON(w, http.StatusOK, st.dev.state(index))
 	})))
 	mux.Handle("POST /dev/api/dead-letters/replay", devOnly(sameOrigin(http.HandlerFunc(st.devReplay))))
+	mux.Handle("GET /dev/api/traces/{traceId}", devOnly(http.HandlerFunc(st.devTrace)))
+}
+
+// devTrace answers the kept spans of a trace (LENSFLOW_TRACING=memory),
+// oldest first: {"traceId": ..., "spans": [...]}; 404 when tracing is not
+// kept in memory, 400 for a malformed trace id.
+func (st *Stack) devTrace(w http.ResponseWriter, r *http.Request) {
+	id := strings.ToLower(r.PathValue("traceId"))
+	if _, err := trace.TraceIDFromHex(id); err != nil {
+		httpkit.Error(w, r, errs.Field("dev.trace", "traceId", "not a trace id of 32 hex digits"))
+		return
+	}
+	if st.App.Tracing == nil || st.App.Tracing.Store == nil {
+		httpkit.Error(w, r, errs.Ef("dev.trace", errs.NotFound, "spans are kept only with LENSFLOW_TRACING=memory"))
+		return
+	}
+	spans := st.App.Tracing.Store.Trace(id)
+	if spans == nil {
+		spans = []tracing.Span{}
+	}
+	httpkit.JSON(w, http.StatusOK, map[string]any{"traceId": id, "spans": spans})
 }
 
 // devTokens answers the demo practitioners' and the lab's bearer tokens,

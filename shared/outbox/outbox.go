@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/tracing"
 )
 
 // Collection holds pending events.
@@ -28,6 +29,15 @@ type Entry struct {
 // Add records e for topic inside tx. The event's ID is the entry's id.
 func Add(tx ports.Tx, topic string, e ports.Event) error {
 	return tx.Create(Collection, e.ID, Entry{Topic: topic, Event: e, Created: e.Time})
+}
+
+// AddContext is Add for an event caused by the request or event being
+// handled under ctx: the event carries the traceparent of ctx's span (the
+// CloudEvent extension "traceparent", Pub/Sub attribute ce-traceparent), so
+// its consumers continue the same trace even when a later Flush, not the
+// request, publishes it.
+func AddContext(ctx context.Context, tx ports.Tx, topic string, e ports.Event) error {
+	return Add(tx, topic, tracing.Stamp(ctx, e))
 }
 
 // Relay publishes outbox entries.
@@ -82,8 +92,10 @@ func (r *Relay) Flush(ctx context.Context, minAge time.Duration) (int, error) {
 	return n, errors.Join(all...)
 }
 
+// publish publishes e. An event added without a trace (Add) takes the one
+// of ctx: Send runs in the request that added it, right after its commit.
 func (r *Relay) publish(ctx context.Context, id string, e Entry) error {
-	if err := r.Publisher.Publish(ctx, e.Topic, e.Event); err != nil {
+	if err := r.Publisher.Publish(ctx, e.Topic, tracing.Stamp(ctx, e.Event)); err != nil {
 		if r.Log != nil {
 			r.Log.WarnContext(ctx, "outbox publish failed; will retry", "eventId", id, "topic", e.Topic, "error", err.Error())
 		}

@@ -167,7 +167,7 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 		}
 		mux.Handle("POST /", shed.Wrap(httpkit.Authenticate(app.Verifier, []auth.Role{auth.RoleService}, eventhttp.Handler(fn))))
 	}
-	return httpkit.Serve(app.Log, f.Name, mux), nil
+	return httpkit.ServeTraced(app.Log, app.TracerProvider(), f.Name, mux), nil
 }
 
 // lazyHandler serves a function under the functions framework's own server,

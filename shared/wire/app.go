@@ -10,11 +10,14 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/tracing"
 )
 
 // App is what the functions are built from.
@@ -29,6 +32,9 @@ type App struct {
 	Audit    audit.Logger
 	Relay    *outbox.Relay
 	Now      func() time.Time
+	// Tracing is the OpenTelemetry provider of the functions' spans and,
+	// with LENSFLOW_TRACING=memory, the store they are kept in.
+	Tracing *tracing.Tracing
 
 	// Notification channels: webhook delivery (SSRF-safe; loopback
 	// endpoints allowed only locally), email, and the API's public base
@@ -49,6 +55,15 @@ func (a *App) Close() error {
 	}
 	a.closers = nil
 	return errors.Join(all...)
+}
+
+// TracerProvider returns the provider of the App's spans (nil when the
+// App was not opened with tracing: the global provider is then used).
+func (a *App) TracerProvider() trace.TracerProvider {
+	if a.Tracing == nil {
+		return nil
+	}
+	return a.Tracing.Provider
 }
 
 func (a *App) onClose(f func() error) { a.closers = append(a.closers, f) }

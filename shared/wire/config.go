@@ -46,6 +46,7 @@ type Config struct {
 	SMTPAddr, SMTPFrom, SMTPUsername, SMTPPassword string
 	PublicURL                                      string // LENSFLOW_PUBLIC_URL: the API's public base URL, for links in emails
 	LogLevel                                       string // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
+	Tracing                                        string // LENSFLOW_TRACING: "memory" (default locally), "cloudtrace" (default on gcp) or "off"
 
 	// Overload protection, per function instance (0 means the default).
 	RateLimit   float64 // LENSFLOW_RATE_LIMIT: sustained requests per second per clinic (lab staff and services: per subject)
@@ -89,6 +90,7 @@ func ConfigFromEnv() Config {
 		IdentityAPIKey:    os.Getenv("LENSFLOW_IDENTITY_API_KEY"),
 		AuditLog:          os.Getenv("LENSFLOW_AUDIT_LOG"),
 		LogLevel:          os.Getenv("LENSFLOW_LOG_LEVEL"),
+		Tracing:           os.Getenv("LENSFLOW_TRACING"),
 		SMTPAddr:          os.Getenv("LENSFLOW_SMTP_ADDR"),
 		SMTPFrom:          os.Getenv("LENSFLOW_SMTP_FROM"),
 		SMTPUsername:      os.Getenv("LENSFLOW_SMTP_USERNAME"),
@@ -141,6 +143,7 @@ func (c Config) WithDefaults() (Config, error) {
 	def(&c.Docs, "bolt", "firestore")
 	def(&c.Blobs, "local", "gcs")
 	def(&c.Events, "local", "pubsub")
+	def(&c.Tracing, "memory", "cloudtrace")
 	def(&c.Bucket, "lensflow-scans", "")
 	def(&c.FirestoreDatabase, "(default)", "(default)")
 	def(&c.AuditLog, "", "stdout")
@@ -176,7 +179,12 @@ func (c Config) WithDefaults() (Config, error) {
 			return c, fmt.Errorf("%s: %q is not %s or %s", v[0], p[0], p[1], p[2])
 		}
 	}
-	usesGCP := c.Docs == "firestore" || c.Blobs == "gcs" || c.Events == "pubsub" || contains(c.AuthIssuers, "identity-platform")
+	switch c.Tracing {
+	case "memory", "cloudtrace", "off":
+	default:
+		return c, fmt.Errorf("LENSFLOW_TRACING: %q is not memory, cloudtrace or off", c.Tracing)
+	}
+	usesGCP := c.Tracing == "cloudtrace" || c.Docs == "firestore" || c.Blobs == "gcs" || c.Events == "pubsub" || contains(c.AuthIssuers, "identity-platform")
 	need(usesGCP && c.Project == "", "GOOGLE_CLOUD_PROJECT")
 	need(c.Blobs == "gcs" && c.Bucket == "", "LENSFLOW_BUCKET")
 	need(c.KEKURI == "", "LENSFLOW_KEK_URI")

@@ -26,6 +26,7 @@ import (
 	"github.com/lensflow/lensflow/shared/notify/smtpsink"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/tracing"
 )
 
 // Local is what only a local run has: the events broker it drives itself
@@ -57,6 +58,14 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 			app, local = nil, nil
 		}
 	}()
+	if app.Tracing, err = tracing.New(ctx, cfg.Tracing, cfg.Project); err != nil {
+		return nil, nil, err
+	}
+	app.onClose(func() error {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return app.Tracing.Shutdown(ctx)
+	})
 	if needsDataDir(cfg) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, nil, fmt.Errorf("data directory: %w", err)
