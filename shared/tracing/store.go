@@ -98,7 +98,7 @@ func convert(sp sdktrace.ReadOnlySpan) Span {
 	if as := sp.Attributes(); len(as) > 0 {
 		out.Attributes = make(map[string]string, len(as))
 		for _, a := range as {
-			out.Attributes[string(a.Key)] = a.Value.Emit()
+			out.Attributes[string(a.Key)] = a.Value.String()
 		}
 	}
 	for _, l := range sp.Links() {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strings"
 
+	//lint:ignore SA1019 the Cloud Trace exporter works until its archiving (2027); moving to OTLP is planned
 	texporter "github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/trace"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -63,6 +64,7 @@ func New(ctx context.Context, mode, project string) (*Tracing, error) {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSyncer(s))
 		return &Tracing{Provider: tp, Store: s, shutdown: tp.Shutdown}, nil
 	case ModeCloudTrace:
+		//lint:ignore SA1019 see the import: deprecated upstream in favour of OTLP, still supported
 		exp, err := texporter.New(texporter.WithProjectID(project))
 		if err != nil {
 			return nil, fmt.Errorf("tracing (cloudtrace): %w", err)
