@@ -28,7 +28,7 @@ func TestOutboxTaskPublishesStrandedEvents(t *testing.T) {
 	ev := ports.Event{ID: "stranded-1", Type: scans.TypeScanReceived, Source: scans.EventSource, Subject: "scans/none",
 		Time: old, Data: json.RawMessage(`{"scanId":"none","clinicId":"demo-north","patientId":"none"}`)}
 	if err := st.App.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
-		return outbox.Add(tx, scans.TopicScanReceived, ev)
+		return outbox.Add(ctx, tx, scans.TopicScanReceived, ev)
 	}); err != nil {
 		t.Fatal(err)
 	}

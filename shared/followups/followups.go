@@ -134,7 +134,7 @@ func (s *Service) remind(ctx context.Context, o orders.Order, v aftercare.Visit,
 			return err
 		}
 		evID = ev.ID
-		return outbox.AddContext(ctx, tx, TopicFollowUpDue, ev)
+		return outbox.Add(ctx, tx, TopicFollowUpDue, ev)
 	})
 	return evID, err
 }

@@ -137,7 +137,7 @@ func (s *Service) Assess(ctx context.Context, a Actor, orderID string, body []by
 			data, _ := json.Marshal(DesignRevised{OrderID: cur.ID, ClinicID: cur.ClinicID, ScanID: cur.ScanID,
 				DesignID: revised.DesignID, Version: revised.Version})
 			ev := ports.Event{ID: s.newID(), Type: TypeDesignRevised, Source: EventSource, Subject: "orders/" + cur.ID, Time: now, Data: data}
-			if err := outbox.AddContext(ctx, tx, TopicDesignRevised, ev); err != nil {
+			if err := outbox.Add(ctx, tx, TopicDesignRevised, ev); err != nil {
 				return err
 			}
 			evID = ev.ID

@@ -94,7 +94,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 			return err
 		}
 		created = true
-		return outbox.AddContext(ctx, tx, TopicManufacturingJobs, ev2)
+		return outbox.Add(ctx, tx, TopicManufacturingJobs, ev2)
 	})
 	if err != nil || !created {
 		// Files of a job that was not recorded are removed (nothing half-written).
@@ -259,7 +259,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 			JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status), OrderChanged: orderChanged})
 		evID = ev.ID
 		out = j
-		return outbox.AddContext(ctx, tx, TopicJobStatus, ev)
+		return outbox.Add(ctx, tx, TopicJobStatus, ev)
 	})
 	if err != nil {
 		return Job{}, err

@@ -233,7 +233,7 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 		if err := tx.Create(OrdersCollection, o.ID, o); err != nil {
 			return err
 		}
-		return outbox.AddContext(ctx, tx, TopicOrderPlaced, ev)
+		return outbox.Add(ctx, tx, TopicOrderPlaced, ev)
 	}); err != nil {
 		if errs.Is(errs.Exists, err) && in.OrderID != "" {
 			// A concurrent attempt with the same key committed first.

@@ -26,18 +26,13 @@ type Entry struct {
 	Created time.Time   `json:"created"`
 }
 
-// Add records e for topic inside tx. The event's ID is the entry's id.
-func Add(tx ports.Tx, topic string, e ports.Event) error {
+// Add records e for topic inside tx. The event's ID is the entry's id. The
+// event carries the traceparent of ctx's span (the CloudEvent extension
+// "traceparent", Pub/Sub attribute ce-traceparent), so its consumers
+// continue the trace that caused it, whoever publishes it later.
+func Add(ctx context.Context, tx ports.Tx, topic string, e ports.Event) error {
+	e = tracing.Stamp(ctx, e)
 	return tx.Create(Collection, e.ID, Entry{Topic: topic, Event: e, Created: e.Time})
-}
-
-// AddContext is Add for an event caused by the request or event being
-// handled under ctx: the event carries the traceparent of ctx's span (the
-// CloudEvent extension "traceparent", Pub/Sub attribute ce-traceparent), so
-// its consumers continue the same trace even when a later Flush, not the
-// request, publishes it.
-func AddContext(ctx context.Context, tx ports.Tx, topic string, e ports.Event) error {
-	return Add(tx, topic, tracing.Stamp(ctx, e))
 }
 
 // Relay publishes outbox entries.
@@ -92,10 +87,8 @@ func (r *Relay) Flush(ctx context.Context, minAge time.Duration) (int, error) {
 	return n, errors.Join(all...)
 }
 
-// publish publishes e. An event added without a trace (Add) takes the one
-// of ctx: Send runs in the request that added it, right after its commit.
 func (r *Relay) publish(ctx context.Context, id string, e Entry) error {
-	if err := r.Publisher.Publish(ctx, e.Topic, tracing.Stamp(ctx, e.Event)); err != nil {
+	if err := r.Publisher.Publish(ctx, e.Topic, e.Event); err != nil {
 		if r.Log != nil {
 			r.Log.WarnContext(ctx, "outbox publish failed; will retry", "eventId", id, "topic", e.Topic, "error", err.Error())
 		}

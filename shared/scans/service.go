@@ -324,7 +324,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		if err := tx.Create(ScansCollection, sc.ID, sc); err != nil {
 			return err
 		}
-		return outbox.AddContext(ctx, tx, TopicScanReceived, ev)
+		return outbox.Add(ctx, tx, TopicScanReceived, ev)
 	})
 	if errs.Is(errs.Exists, err) && in.ScanID != "" {
 		// A concurrent attempt with the same key committed first.
