@@ -86,6 +86,12 @@ locals {
     LENSFLOW_KEK_URI            = local.kek_uri
     LENSFLOW_FIRESTORE_DATABASE = google_firestore_database.main.name
     LENSFLOW_PUBLIC_URL         = "https://${var.domain}"
+    # Telemetry (the gcp profile's defaults, spelled out): spans to Cloud
+    # Trace, OpenTelemetry metrics to Cloud Monitoring, audit records through
+    # the Cloud Logging API to the log lensflow-audit (routed by audit.tf).
+    LENSFLOW_TRACING   = "cloudtrace"
+    LENSFLOW_METRICS   = "cloudmonitoring"
+    LENSFLOW_AUDIT_LOG = "cloudlogging"
   }
   smtp_env = {
     LENSFLOW_SMTP_ADDR     = var.smtp_addr
@@ -123,6 +129,25 @@ resource "google_project_iam_member" "fn_datastore" {
   project  = var.project
   role     = "roles/datastore.user"
   member   = google_service_account.fn[each.key].member
+}
+
+# Telemetry: spans (Cloud Trace), metrics (Cloud Monitoring) and the audit
+# log (Cloud Logging). None of the three services has resource-level IAM:
+# these write-only roles exist only on the project. They grant no read of
+# traces, metrics or logs.
+locals {
+  telemetry_roles = ["roles/cloudtrace.agent", "roles/monitoring.metricWriter", "roles/logging.logWriter"]
+  fn_telemetry = {
+    for pair in setproduct(keys(local.functions), local.telemetry_roles) :
+    "${pair[0]} ${pair[1]}" => { function = pair[0], role = pair[1] }
+  }
+}
+
+resource "google_project_iam_member" "fn_telemetry" {
+  for_each = local.fn_telemetry
+  project  = var.project
+  role     = each.value.role
+  member   = google_service_account.fn[each.value.function].member
 }
 
 resource "google_storage_bucket_iam_member" "fn_bucket" {
@@ -226,6 +251,7 @@ resource "google_cloud_run_v2_service" "fn" {
 
   depends_on = [
     google_project_iam_member.fn_datastore,
+    google_project_iam_member.fn_telemetry,
     google_kms_crypto_key_iam_member.fn_kek,
     google_secret_manager_secret_iam_member.fn_smtp,
   ]

@@ -7,6 +7,8 @@
 #   audit.tf      Data Access audit logs, the locked six-year log bucket
 #   scheduler.tf  Cloud Scheduler jobs calling the Tasks function
 #   identity.tf   Identity Platform for clinic sign-in
+#   monitoring.tf alert policies (dead letters, 5xx, failing designs,
+#                 notifications and event deliveries), their email channel
 #
 # Code deploys go through gcloud (scripts/deploy.sh, cloudbuild.yaml):
 # Terraform creates each service with a placeholder image (or var.images)
@@ -34,11 +36,13 @@ resource "google_project_service" "api" {
     "cloudbuild.googleapis.com",
     "cloudkms.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "cloudtrace.googleapis.com",
     "compute.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "identitytoolkit.googleapis.com",
     "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",

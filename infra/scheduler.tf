@@ -5,6 +5,7 @@ locals {
     follow-ups    = { schedule = "0 6 * * *", path = "/v1/tasks/follow-ups", description = "Daily follow-up reminders (publishes follow-up-due)." }
     notifications = { schedule = "*/5 * * * *", path = "/v1/tasks/notifications", description = "Retries pending notifications and webhooks every 5 minutes." }
     outbox        = { schedule = "* * * * *", path = "/v1/tasks/outbox", description = "Publishes events left in the outbox when the publish after their commit failed." }
+    census        = { schedule = "*/5 * * * *", path = "/v1/tasks/census", description = "Counts manufacturing jobs by status for the jobs.active metric." }
   }
 }
 

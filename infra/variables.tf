@@ -92,3 +92,12 @@ variable "identity_api_key" {
   type        = string
   default     = ""
 }
+
+variable "alert_email" {
+  description = "Email address (an on-call list, not a person) that receives the alerts of monitoring.tf: dead letters, 5xx rate, failing designs, notifications and event deliveries."
+  type        = string
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
+    error_message = "alert_email must be an email address."
+  }
+}

@@ -4,6 +4,7 @@
 //	POST /v1/tasks/follow-ups[?asOf=...]      daily: emit the wear follow-up reminders due
 //	POST /v1/tasks/notifications[?asOf=...]   every few minutes: retry notification deliveries due
 //	POST /v1/tasks/outbox                     every minute: publish events whose publish right after commit failed
+//	POST /v1/tasks/census                     every five minutes: count the lab's jobs by status (the jobs.active metric)
 //
 // asOf (RFC 3339) lets tests and operators run a task for a given moment;
 // without it a task runs for now. Each answers what it did.
@@ -26,6 +27,7 @@ const (
 	routeFollowUps     = "POST /v1/tasks/follow-ups"
 	routeNotifications = "POST /v1/tasks/notifications"
 	routeOutbox        = "POST /v1/tasks/outbox"
+	routeCensus        = "POST /v1/tasks/census"
 )
 
 // outboxMinAge leaves entries younger than this to the publish that
@@ -33,7 +35,7 @@ const (
 const outboxMinAge = 30 * time.Second
 
 func init() {
-	platform.Register(platform.Function{Name: "Tasks", Routes: []string{routeFollowUps, routeNotifications, routeOutbox}, HTTP: New})
+	platform.Register(platform.Function{Name: "Tasks", Routes: []string{routeFollowUps, routeNotifications, routeOutbox, routeCensus}, HTTP: New})
 }
 
 // asOf reads the optional asOf parameter, or now.
@@ -87,10 +89,25 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"published": n, "complete": err == nil})
 	})
+	jobs := wire.OrderService(app)
+	census := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		counts, err := jobs.Census(r.Context())
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		// Cloud Run may throttle this instance's CPU once the request
+		// ends: send the census now rather than at the next periodic export.
+		if err := app.Metrics.Flush(r.Context()); err != nil {
+			httpkit.Logger(r.Context()).WarnContext(r.Context(), "tasks: exporting the census failed", "kind", errs.KindOf(err).String())
+		}
+		httpkit.JSON(w, http.StatusOK, map[string]any{"jobs": counts})
+	})
 	service := []auth.Role{auth.RoleService}
 	return map[string]http.Handler{
 		routeOutbox:        httpkit.Authenticate(app.Verifier, service, outbox),
 		routeFollowUps:     httpkit.Authenticate(app.Verifier, service, followUps),
 		routeNotifications: httpkit.Authenticate(app.Verifier, service, retry),
+		routeCensus:        httpkit.Authenticate(app.Verifier, service, census),
 	}, nil
 }

@@ -10,3 +10,4 @@ images = {
 smtp_addr     = "smtp.example.com:587"
 smtp_from     = "lab@lensflow.example"
 smtp_username = "lensflow"
+alert_email   = "oncall@lensflow.example"

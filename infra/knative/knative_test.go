@@ -458,7 +458,8 @@ func checkService(s *service, f function, t tfFunction, cmKeys map[string]bool, 
 		}
 	}
 	want := []string{"LENSFLOW_PROFILE", "GOOGLE_CLOUD_PROJECT", "LENSFLOW_BUCKET", "LENSFLOW_KEK_URI",
-		"LENSFLOW_FIRESTORE_DATABASE", "LENSFLOW_PUBLIC_URL", "LENSFLOW_AUTH_ISSUERS"}
+		"LENSFLOW_FIRESTORE_DATABASE", "LENSFLOW_PUBLIC_URL", "LENSFLOW_AUTH_ISSUERS",
+		"LENSFLOW_TRACING", "LENSFLOW_METRICS", "LENSFLOW_AUDIT_LOG"}
 	smtp := []string{"LENSFLOW_SMTP_ADDR", "LENSFLOW_SMTP_FROM", "LENSFLOW_SMTP_USERNAME", "LENSFLOW_SMTP_PASSWORD"}
 	svc := []string{"LENSFLOW_SERVICE_ACCOUNTS", "LENSFLOW_SERVICE_AUDIENCES"}
 	if t.Mail {
@@ -737,6 +738,10 @@ func TestCheckCatchesMistakes(t *testing.T) {
 			c := ctr(m, "notifications")
 			c.Env = slices.DeleteFunc(c.Env, func(e envVar) bool { return e.Name == "LENSFLOW_SERVICE_AUDIENCES" })
 		}, "env LENSFLOW_SERVICE_AUDIENCES missing"},
+		{"audit log not sent to Cloud Logging", func(m *manifests) {
+			c := ctr(m, "scans")
+			c.Env = slices.DeleteFunc(c.Env, func(e envVar) bool { return e.Name == "LENSFLOW_AUDIT_LOG" })
+		}, "env LENSFLOW_AUDIT_LOG missing"},
 		{"smtp env where Terraform gives none", func(m *manifests) {
 			c := ctr(m, "clinics")
 			c.Env = append(c.Env, envVar{Name: "LENSFLOW_SMTP_PASSWORD", ValueFrom: envOf(m, "clinic", "LENSFLOW_SMTP_PASSWORD").ValueFrom})

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +30,28 @@ var privateHTTP = map[string]bool{"tasks": true}
 // phiAuditServices need Data Access (DATA_READ and DATA_WRITE) audit logs.
 var phiAuditServices = []string{"datastore.googleapis.com", "storage.googleapis.com", "cloudkms.googleapis.com"}
 
+// telemetryRoles let a function write its spans (Cloud Trace), metrics (Cloud
+// Monitoring) and audit records (Cloud Logging): every function's service
+// account has all three.
+var telemetryRoles = []string{"roles/cloudtrace.agent", "roles/monitoring.metricWriter", "roles/logging.logWriter"}
+
+// projectRoles are the only roles granted on the whole project: Firestore has
+// no narrower grant for data access, and the telemetry roles exist only on
+// the project. Everything else is granted on the resource it is about.
+var projectRoles = map[string]bool{
+	"roles/datastore.user":          true,
+	"roles/cloudtrace.agent":        true,
+	"roles/monitoring.metricWriter": true,
+	"roles/logging.logWriter":       true,
+}
+
+// appMetric matches the application's metric types in a monitoring filter.
+var appMetric = regexp.MustCompile(`metric\.type\s*=\s*"(workload\.googleapis\.com/[^"]+)"`)
+
+// auditLogID is the Cloud Logging log the application writes its audit
+// records to (LENSFLOW_AUDIT_LOG=cloudlogging).
+const auditLogID = "lensflow-audit"
+
 type resource struct {
 	Address string
 	Type    string
@@ -39,6 +63,7 @@ type resource struct {
 
 type plan struct {
 	Env       string
+	Project   string
 	Resources []*resource
 }
 
@@ -107,6 +132,9 @@ func parsePlan(data []byte) (*plan, error) {
 	p := &plan{}
 	if v, ok := raw.Variables["environment"].Value.(string); ok {
 		p.Env = v
+	}
+	if v, ok := raw.Variables["project"].Value.(string); ok {
+		p.Project = v
 	}
 	for _, r := range raw.PlannedValues.RootModule.Resources {
 		if r.Mode != "managed" {
@@ -197,6 +225,32 @@ func keyed(r *resource, path ...string) bool {
 		}
 	}
 	return false
+}
+
+// listOrRef reports whether a list attribute is set: known and non-empty, or
+// unknown at plan time with an expression referencing a resource whose
+// address starts with refPrefix.
+func listOrRef(r *resource, key, refPrefix string) bool {
+	if l, _ := r.Values[key].([]any); len(l) > 0 {
+		return true
+	}
+	if b, _ := r.Unknown[key].(bool); !b {
+		return false
+	}
+	refs, _ := get(r.Config, key, "references").([]any)
+	for _, ref := range refs {
+		if strings.HasPrefix(str(ref), refPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// watches reports whether a monitoring filter covers the resource whose
+// label is value: the filter names it (one_of("a", "b"), label="a") or does
+// not restrict the label at all.
+func watches(filter, label, value string) bool {
+	return !strings.Contains(filter, label) || strings.Contains(filter, strconv.Quote(value))
 }
 
 func last(s string) string { return s[strings.LastIndex(s, "/")+1:] }
@@ -307,6 +361,25 @@ func violations(p *plan, fns []function) []string {
 			}
 		}
 	}
+	// Project-level grants: only the roles that exist nowhere narrower.
+	projectGrants := map[string]map[string]bool{} // member -> roles on the project
+	for _, t := range []string{"google_project_iam_member", "google_project_iam_binding"} {
+		for _, r := range p.ofType(t) {
+			role := str(r.Values["role"])
+			if !projectRoles[role] {
+				bad("%s: project-level role %s is not allowed (grant it on the resource instead)", r.Address, role)
+			}
+			for _, m := range members(r) {
+				if projectGrants[m] == nil {
+					projectGrants[m] = map[string]bool{}
+				}
+				projectGrants[m][role] = true
+			}
+		}
+	}
+	for _, r := range p.ofType("google_project_iam_policy") {
+		bad("%s: authoritative project IAM policy (use google_project_iam_member)", r.Address)
+	}
 	for _, t := range []string{"google_storage_bucket_acl", "google_storage_default_object_acl", "google_storage_object_acl", "google_storage_bucket_iam_policy"} {
 		for _, r := range p.ofType(t) {
 			bad("%s: use uniform access with IAM members instead", r.Address)
@@ -340,15 +413,22 @@ func violations(p *plan, fns []function) []string {
 			bad("%s: log bucket not locked", r.Address)
 		}
 	}
+	// The application's audit records are selected by their log name, which
+	// only a Cloud Logging API writer sets: a payload field or a label can be
+	// carried by any line a service prints to stdout.
+	auditLog := `logName="projects/` + p.Project + `/logs/` + auditLogID + `"`
 	sinkOK := false
 	for _, r := range p.ofType("google_logging_project_sink") {
 		f := str(r.Values["filter"])
-		if strings.Contains(f, "data_access") && strings.Contains(f, "lensflow-audit") {
+		if strings.Contains(f, "data_access") && strings.Contains(f, auditLog) {
 			sinkOK = true
+		}
+		if strings.Contains(f, "jsonPayload") || strings.Contains(f, "labels.log") {
+			bad("%s: filter routes by payload or label, which any stdout line can carry; select the audit log by logName", r.Address)
 		}
 	}
 	if !sinkOK {
-		bad("no log sink routing Data Access logs and lensflow-audit records")
+		bad("no log sink routing Data Access logs and the audit log (%s)", auditLog)
 	}
 
 	// Subscriptions: a dead-letter topic on each (but the dead-letter
@@ -362,10 +442,14 @@ func violations(p *plan, fns []function) []string {
 	}
 	subscribed := map[string]bool{}
 	subByName := map[string]*resource{}
+	var dlSubs []string // subscriptions that dead-letter
 	for _, r := range subs {
 		topic := last(str(r.Values["topic"]))
 		subscribed[topic] = true
 		subByName[str(r.Values["name"])] = r
+		if str(get(r.Values, "dead_letter_policy", "0", "dead_letter_topic")) != "" {
+			dlSubs = append(dlSubs, str(r.Values["name"]))
+		}
 		if str(r.Values["message_retention_duration"]) != "604800s" {
 			bad("%s: message retention is not 7 days", r.Address)
 		}
@@ -428,6 +512,11 @@ func violations(p *plan, fns []function) []string {
 			bad("functions %s and %s share service account %s", other, fn.Dir, sa)
 		}
 		saUsers[sa] = fn.Dir
+		for _, role := range telemetryRoles {
+			if !projectGrants["serviceAccount:"+sa][role] {
+				bad("function %s: its service account has no %s on the project (telemetry)", fn.Dir, role)
+			}
+		}
 		if n, _ := get(r.Values, "template", "0", "scaling", "0", "min_instance_count").(float64); n != 0 {
 			bad("%s: min instances is not 0", r.Address)
 		}
@@ -443,6 +532,62 @@ func violations(p *plan, fns []function) []string {
 	for dir, r := range services {
 		if _, ok := code[dir]; !ok {
 			bad("%s: no function %s in the code", r.Address, dir)
+		}
+	}
+
+	// Alerts: dead letters and the 5xx rate of every service are watched,
+	// and every alert policy reaches someone, says what to do and closes.
+	// An alert on an application metric needs its descriptor in Terraform:
+	// Cloud Monitoring refuses a policy on a metric type never written (404),
+	// so a fresh project could not be applied.
+	descriptors := map[string]bool{}
+	for _, r := range p.ofType("google_monitoring_metric_descriptor") {
+		descriptors[str(r.Values["type"])] = true
+	}
+	var dlFilters, errFilters []string
+	for _, r := range p.ofType("google_monitoring_alert_policy") {
+		if !listOrRef(r, "notification_channels", "google_monitoring_notification_channel.") {
+			bad("%s: no notification channel", r.Address)
+		}
+		if strings.TrimSpace(str(get(r.Values, "documentation", "0", "content"))) == "" {
+			bad("%s: no documentation", r.Address)
+		}
+		if str(get(r.Values, "alert_strategy", "0", "auto_close")) == "" {
+			bad("%s: no alert_strategy.auto_close", r.Address)
+		}
+		conds, _ := r.Values["conditions"].([]any)
+		for _, c := range conds {
+			ct := get(c, "condition_threshold", "0")
+			f, den := str(get(ct, "filter")), str(get(ct, "denominator_filter"))
+			for _, m := range appMetric.FindAllStringSubmatch(f+" "+den, -1) {
+				if !descriptors[m[1]] {
+					bad("%s: alerts on %s, which has no google_monitoring_metric_descriptor", r.Address, m[1])
+				}
+			}
+			if strings.Contains(f, "pubsub.googleapis.com/subscription/dead_letter_message_count") {
+				dlFilters = append(dlFilters, f)
+			}
+			if strings.Contains(f, "run.googleapis.com/request_count") && strings.Contains(f, `response_code_class="5xx"`) &&
+				strings.Contains(den, "run.googleapis.com/request_count") && !strings.Contains(den, "5xx") {
+				errFilters = append(errFilters, f)
+			}
+		}
+	}
+	if len(dlFilters) == 0 {
+		bad("no alert policy on dead letters (a condition on dead_letter_message_count)")
+	}
+	for _, s := range dlSubs {
+		if len(dlFilters) > 0 && !slices.ContainsFunc(dlFilters, func(f string) bool { return watches(f, "subscription_id", s) }) {
+			bad("no dead-letter alert watches subscription %s", s)
+		}
+	}
+	if len(errFilters) == 0 {
+		bad("no alert policy on the 5xx rate (run.googleapis.com/request_count 5xx over all requests)")
+	}
+	for dir, r := range services {
+		name := str(r.Values["name"])
+		if len(errFilters) > 0 && !slices.ContainsFunc(errFilters, func(f string) bool { return watches(f, "service_name", name) }) {
+			bad("no 5xx alert watches service %s (function %s)", name, dir)
 		}
 	}
 
@@ -656,6 +801,10 @@ func TestPolicyCatches(t *testing.T) {
 		}
 		return rs[0]
 	}
+	drop := func(p *plan, address string) {
+		find(p, address)
+		p.Resources = slices.DeleteFunc(p.Resources, func(r *resource) bool { return r.Address == address })
+	}
 	var eventFn, httpFn function
 	for _, fn := range fns {
 		if fn.Kind == "event" && eventFn.Dir == "" {
@@ -783,6 +932,71 @@ func TestPolicyCatches(t *testing.T) {
 			a := find(p, `google_cloud_run_v2_service.fn["`+fns[0].Dir+`"]`)
 			b := find(p, `google_cloud_run_v2_service.fn["`+fns[1].Dir+`"]`)
 			get(b.Values, "template", "0").(map[string]any)["service_account"] = get(a.Values, "template", "0", "service_account")
+			return fns
+		}},
+		{"telemetry role missing", "function " + eventFn.Dir + ": its service account has no roles/cloudtrace.agent", func(p *plan, fns []function) []function {
+			drop(p, `google_project_iam_member.fn_telemetry["`+eventFn.Dir+` roles/cloudtrace.agent"]`)
+			return fns
+		}},
+		{"audit log writer missing", "function " + httpFn.Dir + ": its service account has no roles/logging.logWriter", func(p *plan, fns []function) []function {
+			drop(p, `google_project_iam_member.fn_telemetry["`+httpFn.Dir+` roles/logging.logWriter"]`)
+			return fns
+		}},
+		{"broad project role", "project-level role roles/editor is not allowed", func(p *plan, fns []function) []function {
+			r := *find(p, `google_project_iam_member.fn_datastore["`+eventFn.Dir+`"]`)
+			r.Values = map[string]any{"project": r.Values["project"], "role": "roles/editor", "member": r.Values["member"]}
+			r.Address += "-editor"
+			p.Resources = append(p.Resources, &r)
+			return fns
+		}},
+		{"audit sink routes stdout lines", "no log sink routing Data Access logs and the audit log", func(p *plan, fns []function) []function {
+			firstOf(p, "google_logging_project_sink").Values["filter"] = `logName:"cloudaudit.googleapis.com%2Fdata_access" OR (resource.type="cloud_run_revision" AND (labels.log="lensflow-audit" OR jsonPayload.audit:*))`
+			return fns
+		}},
+		{"audit sink selects by payload", "filter routes by payload or label", func(p *plan, fns []function) []function {
+			r := firstOf(p, "google_logging_project_sink")
+			r.Values["filter"] = str(r.Values["filter"]) + ` OR jsonPayload.audit:*`
+			return fns
+		}},
+		{"dead-letter alert removed", "no alert policy on dead letters", func(p *plan, fns []function) []function {
+			drop(p, "google_monitoring_alert_policy.dead_letters")
+			return fns
+		}},
+		{"dead-letter alert misses a subscription", "no dead-letter alert watches subscription " + eventFn.Subs[0].Name, func(p *plan, fns []function) []function {
+			ct := get(find(p, "google_monitoring_alert_policy.dead_letters").Values, "conditions", "0", "condition_threshold", "0").(map[string]any)
+			ct["filter"] = strings.Replace(str(ct["filter"]), strconv.Quote(eventFn.Subs[0].Name), `"other"`, 1)
+			return fns
+		}},
+		{"5xx alert removed", "no alert policy on the 5xx rate", func(p *plan, fns []function) []function {
+			drop(p, "google_monitoring_alert_policy.http_5xx")
+			return fns
+		}},
+		{"5xx alert counts errors, not a rate", "no alert policy on the 5xx rate", func(p *plan, fns []function) []function {
+			ct := get(find(p, "google_monitoring_alert_policy.http_5xx").Values, "conditions", "0", "condition_threshold", "0").(map[string]any)
+			ct["denominator_filter"] = nil
+			return fns
+		}},
+		{"5xx alert misses a service", "no 5xx alert watches service lensflow-" + httpFn.Dir + "-", func(p *plan, fns []function) []function {
+			ct := get(find(p, "google_monitoring_alert_policy.http_5xx").Values, "conditions", "0", "condition_threshold", "0").(map[string]any)
+			ct["filter"] = strings.Replace(str(ct["filter"]), strconv.Quote("lensflow-"+httpFn.Dir+"-"+p.Env), `"other"`, 1)
+			return fns
+		}},
+		{"alert without notification channel", "google_monitoring_alert_policy.designs_failed: no notification channel", func(p *plan, fns []function) []function {
+			r := find(p, "google_monitoring_alert_policy.designs_failed")
+			r.Values["notification_channels"] = []any{}
+			delete(r.Unknown, "notification_channels")
+			return fns
+		}},
+		{"alert metric without descriptor", "alerts on workload.googleapis.com/lensflow.designs.failed, which has no google_monitoring_metric_descriptor", func(p *plan, fns []function) []function {
+			drop(p, `google_monitoring_metric_descriptor.app["lensflow.designs.failed"]`)
+			return fns
+		}},
+		{"alert without documentation", "google_monitoring_alert_policy.events_failed: no documentation", func(p *plan, fns []function) []function {
+			find(p, "google_monitoring_alert_policy.events_failed").Values["documentation"] = []any{}
+			return fns
+		}},
+		{"alert without auto close", "google_monitoring_alert_policy.http_5xx: no alert_strategy.auto_close", func(p *plan, fns []function) []function {
+			find(p, "google_monitoring_alert_policy.http_5xx").Values["alert_strategy"] = []any{}
 			return fns
 		}},
 	}

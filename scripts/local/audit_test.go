@@ -130,6 +130,7 @@ var auditWalk = []auditCase{
 	{"POST /v1/tasks/follow-ups", pService, auditNone(200)},
 	{"POST /v1/tasks/notifications", pService, auditNone(200)},
 	{"POST /v1/tasks/outbox", pService, auditNone(200)},
+	{"POST /v1/tasks/census", pService, auditNone(200)},
 }
 
 // phiRoutes are the routes whose answered requests are audited (2xx, or

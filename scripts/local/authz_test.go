@@ -166,6 +166,7 @@ var authzTable = map[string]authzRow{
 	"POST /v1/tasks/follow-ups":    {role: auth.RoleService, ok: 200, req: authzPost(func(*trustStack) string { return "/v1/tasks/follow-ups" }, func(*trustStack, principal) string { return "" })},
 	"POST /v1/tasks/notifications": {role: auth.RoleService, ok: 200, req: authzPost(func(*trustStack) string { return "/v1/tasks/notifications" }, func(*trustStack, principal) string { return "" })},
 	"POST /v1/tasks/outbox":        {role: auth.RoleService, ok: 200, req: authzPost(func(*trustStack) string { return "/v1/tasks/outbox" }, func(*trustStack, principal) string { return "" })},
+	"POST /v1/tasks/census":        {role: auth.RoleService, ok: 200, req: authzPost(func(*trustStack) string { return "/v1/tasks/census" }, func(*trustStack, principal) string { return "" })},
 	// Event functions: Pub/Sub push with a service token only. The events
 	// are real but already handled, so the right caller's delivery is a
 	// no-op that acks.

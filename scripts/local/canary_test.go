@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
 )
@@ -280,6 +283,9 @@ func checkLogLines(t *testing.T, raw []byte) ([][]byte, []string) {
 			t.Errorf("log line %d is not JSON: %s", i+1, l)
 			continue
 		}
+		if err := cloudLoggingLine(m); err != nil {
+			t.Errorf("log line %d is not Cloud Logging's structured JSON (%v): %s", i+1, err, l)
+		}
 		if s, _ := m["severity"].(string); s == "" {
 			t.Errorf("log line %d has no severity: %s", i+1, l)
 		}
@@ -305,6 +311,68 @@ func checkLogLines(t *testing.T, raw []byte) ([][]byte, []string) {
 	}
 	sort.Strings(keys)
 	return lines, keys
+}
+
+// untraced are the messages a line may carry without a trace: lines of
+// the local stack's stand-ins for outside systems (the SMTP server that
+// receives the stack's email), which no request or event runs in. Every
+// other line belongs to a request or an event delivery and must carry its
+// trace.
+var untraced = []string{"smtpsink: "}
+
+var (
+	traceRE   = regexp.MustCompile(`^projects/` + localstack.Project + `/traces/[0-9a-f]{32}$`)
+	spanRE    = regexp.MustCompile(`^[0-9a-f]{16}$`)
+	latencyRE = regexp.MustCompile(`^[0-9]+(\.[0-9]{1,9})?s$`)
+)
+
+// cloudLoggingLine checks m has the shape Cloud Logging's agent reads as
+// special fields: a known severity, an RFC 3339 time, a qualified trace
+// with its span id when the line belongs to a request or event, and an
+// httpRequest whose latency is a protobuf Duration.
+func cloudLoggingLine(m map[string]any) error {
+	switch m["severity"] {
+	case "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL":
+	default:
+		return fmt.Errorf("severity %v", m["severity"])
+	}
+	if ts, _ := m["time"].(string); ts == "" {
+		return errors.New("no time")
+	} else if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
+		return fmt.Errorf("time: %v", err)
+	}
+	tr, traced := m["logging.googleapis.com/trace"].(string)
+	msg, _ := m["message"].(string)
+	if !traced && !slices.ContainsFunc(untraced, func(p string) bool { return strings.HasPrefix(msg, p) }) {
+		return errors.New("no trace on a line of a request or event")
+	}
+	if traced {
+		if !traceRE.MatchString(tr) {
+			return fmt.Errorf("trace %q", tr)
+		}
+		if sp, _ := m["logging.googleapis.com/spanId"].(string); !spanRE.MatchString(sp) {
+			return fmt.Errorf("spanId %q", sp)
+		}
+		if _, ok := m["logging.googleapis.com/trace_sampled"].(bool); !ok {
+			return errors.New("trace_sampled is not a boolean")
+		}
+	}
+	if h, ok := m["httpRequest"]; ok {
+		r, _ := h.(map[string]any)
+		if r == nil {
+			return errors.New("httpRequest is not an object")
+		}
+		if l, _ := r["latency"].(string); !latencyRE.MatchString(l) {
+			return fmt.Errorf("httpRequest.latency %q is not a Duration", l)
+		}
+		if s, _ := r["status"].(float64); s < 100 || s > 599 {
+			return fmt.Errorf("httpRequest.status %v", r["status"])
+		}
+		if meth, _ := r["requestMethod"].(string); meth == "" {
+			return errors.New("httpRequest.requestMethod missing")
+		}
+	}
+	return nil
 }
 
 // walkBolt calls fn for every key and value of every bucket (nested ones

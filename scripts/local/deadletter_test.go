@@ -10,6 +10,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
 	"github.com/lensflow/lensflow/shared/localstack"
+	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
@@ -50,6 +51,15 @@ func TestPoisonEventIsDeadLettered(t *testing.T) {
 	}
 	if d.Event.ID != poison.ID || d.Event.Type != poison.Type || string(d.Event.Data) != string(poison.Data) {
 		t.Fatalf("dead letter %+v", d.Event)
+	}
+	// Each failed delivery was counted, and the last one as a dead letter.
+	m := labMetrics(t, client{base: st.URL, t: t})
+	design := map[string]string{metrics.KeyFunction: "Design", metrics.KeyType: scans.TypeScanReceived}
+	if got := metrics.Total(m, metrics.NameEventsFailed, design); got != int64(spec.MaxDeliveryAttempts) {
+		t.Errorf("events.failed = %d, want %d (one per attempt)", got, spec.MaxDeliveryAttempts)
+	}
+	if got := metrics.Total(m, metrics.NameEventsDeadLettered, design); got != 1 {
+		t.Errorf("events.dead_lettered = %d, want 1", got)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/lensflow/lensflow/shared/followups"
 	"github.com/lensflow/lensflow/shared/lathe"
 	"github.com/lensflow/lensflow/shared/localstack"
+	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/notify/smtpsink"
 	"github.com/lensflow/lensflow/shared/orders"
@@ -138,6 +139,11 @@ func lifecycle(t *testing.T, dup int) {
 	}
 	if job.ID == "" || len(job.Files) == 0 {
 		t.Fatalf("no job for order %s: %+v", o.ID, job)
+	}
+	s, b, _ = c.do("POST", "/v1/tasks/census", st.ServiceToken, nil)
+	var census struct{ Jobs map[string]int }
+	if s != 200 || json.Unmarshal(b, &census) != nil {
+		t.Fatalf("census: %d %s", s, b)
 	}
 	s, b, _ = c.do("GET", "/v1/lab/jobs/"+job.ID+"/files/"+job.Files[0].Name, lab, nil)
 	if s != 200 {
@@ -299,5 +305,27 @@ func lifecycle(t *testing.T, dup int) {
 		if bytes.Contains(b, []byte("ZZCANARY")) || !bytes.Contains(b, []byte("frontdesk@north.example")) {
 			t.Fatalf("email %s: %s", m, b)
 		}
+	}
+
+	// The metrics counted each notification once, duplicates of events
+	// included, and the census saw the job while it was queued.
+	m := labMetrics(t, c)
+	for _, w := range []struct {
+		name  string
+		match map[string]string
+		want  int64
+	}{
+		{metrics.NameNotificationsSent, map[string]string{metrics.KeyChannel: "webhook"}, 5},
+		{metrics.NameNotificationsSent, map[string]string{metrics.KeyChannel: "email"}, 5},
+		{metrics.NameNotificationsFailed, nil, 0},
+		{metrics.NameJobTransitions, map[string]string{metrics.KeyStatus: "cutting"}, 2},
+		{metrics.NameJobTransitions, map[string]string{metrics.KeyStatus: "failed"}, 1},
+	} {
+		if got := metrics.Total(m, w.name, w.match); got != w.want {
+			t.Errorf("metric %s %v = %d, want %d", w.name, w.match, got, w.want)
+		}
+	}
+	if census.Jobs["queued"] != 1 || census.Jobs["cutting"] != 0 {
+		t.Errorf("census while the job was queued: %v", census.Jobs)
 	}
 }

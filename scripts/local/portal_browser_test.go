@@ -561,6 +561,22 @@ func TestPortalBrowser(t *testing.T) {
 	if len(violations) > 0 {
 		t.Errorf("the page broke its own Content-Security-Policy: %v", violations)
 	}
+
+	// The developer dashboard shows the journey's metrics: the tiles, the
+	// upload-to-design chart and jobs by status.
+	b.run("dev dashboard", chromedp.Navigate(st.URL+"/dev/"))
+	b.waitFor("metrics tiles", `(() => { const t = [...document.querySelectorAll('#tiles .tile')];
+  const v = (l) => { const x = t.find((e) => e.querySelector('dt').textContent === l); return x ? Number(x.querySelector('dd').textContent) : 0; };
+  return v('Scans received') >= 1 && v('Designs produced') >= 1; })()`, 15*time.Second, false)
+	if bars := evalAs[int](b, "latency bars", `document.querySelectorAll('#latency .bar-row').length`); bars < 1 {
+		t.Errorf("the upload-to-design chart has %d bars", bars)
+	}
+	if w := evalAs[float64](b, "bar width", `Math.max(...[...document.querySelectorAll('#latency .bar')].map((e) => e.getBoundingClientRect().width))`); w < 10 {
+		t.Errorf("the longest latency bar is %.1f px wide: widths are not applied", w)
+	}
+	b.waitFor("jobs by status", `document.querySelector('#jobs').textContent.includes('dispatched')`, 10*time.Second, false)
+	b.a11y("dev dashboard")
+	b.screenshots("dev-dashboard")
 	exMu.Lock()
 	defer exMu.Unlock()
 	if len(exceptions) > 0 {

@@ -39,6 +39,7 @@ var semNonCreatingPOSTs = map[string]string{
 	"POST /v1/tasks/follow-ups":        "a scheduled task trigger: a second run for the same moment sends nothing twice",
 	"POST /v1/tasks/notifications":     "a scheduled task trigger: retries due deliveries, each recorded once",
 	"POST /v1/tasks/outbox":            "a scheduled task trigger: publishes stranded events, which consumers deduplicate by event id",
+	"POST /v1/tasks/census":            "a scheduled task trigger: counts jobs by status and records the gauge; a repeat records the same counts",
 }
 
 // semFixture holds what the creating routes need: a patient, a designed

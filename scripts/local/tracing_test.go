@@ -11,6 +11,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/logging"
+	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/scans"
 	"github.com/lensflow/lensflow/shared/tracing"
@@ -186,6 +187,76 @@ func TestTracingUploadToNotification(t *testing.T) {
 			t.Errorf("no access log line with span id %s (%s) in trace %s", sp.SpanID, sp.Name, up.TraceID)
 		}
 	}
+
+	// The lab's metrics counted the same journey (the local stack keeps
+	// them in memory: GET /dev/api/metrics).
+	m := labMetrics(t, c)
+	for _, w := range []struct {
+		name  string
+		match map[string]string
+		want  int64
+	}{
+		{metrics.NameScansReceived, map[string]string{metrics.KeyLensType: "orthok"}, 1},
+		{metrics.NameDesignsProduced, map[string]string{metrics.KeyLensType: "orthok"}, 1},
+		{metrics.NameDesignLatency, map[string]string{metrics.KeyLensType: "orthok"}, 1},
+		{metrics.NameDesignsFailed, nil, 0},
+		{metrics.NameJobTransitions, map[string]string{metrics.KeyStatus: "queued"}, 1},
+		{metrics.NameJobTransitions, map[string]string{metrics.KeyStatus: "cutting"}, 1},
+		{metrics.NameJobTransitions, map[string]string{metrics.KeyStatus: "inspection"}, 1},
+		{metrics.NameJobTransitions, map[string]string{metrics.KeyStatus: "dispatched"}, 1},
+		{metrics.NameEventsFailed, nil, 0},
+	} {
+		if got := metrics.Total(m, w.name, w.match); got != w.want {
+			t.Errorf("metric %s %v = %d, want %d", w.name, w.match, got, w.want)
+		}
+	}
+
+	// An order placed without the upload's trace starts a trace of its
+	// own, whose span links to the span that made the design (the design
+	// record keeps its traceparent).
+	var designSpan string
+	for _, sp := range spans {
+		if sp.Name == handles(scans.TypeScanReceived) {
+			designSpan = sp.SpanID
+		}
+	}
+	s, b, h = c.do("POST", "/v1/orders", north, []byte(`{"designId":"`+designID+`","quantity":1}`), "Content-Type", "application/json")
+	if s != 201 {
+		t.Fatalf("second order: %d %s", s, b)
+	}
+	own, ok := logging.ParseTraceparent(h.Get("Traceparent"))
+	if !ok || own.TraceID == up.TraceID {
+		t.Fatalf("an order placed without a traceparent answered %q", h.Get("Traceparent"))
+	}
+	linked := false
+	for _, sp := range traceSpans(t, c, own.TraceID) {
+		if sp.Name != "POST /v1/orders" {
+			continue
+		}
+		for _, l := range sp.Links {
+			linked = linked || (l.TraceID == up.TraceID && l.SpanID == designSpan)
+		}
+		if !linked {
+			t.Errorf("order span links %v, want the design's span %s/%s", sp.Links, up.TraceID, designSpan)
+		}
+	}
+	if !linked {
+		t.Errorf("no order span in trace %s links to the design", own.TraceID)
+	}
+}
+
+// labMetrics reads the stack's metrics from the developer API.
+func labMetrics(t *testing.T, c client) []metrics.Series {
+	t.Helper()
+	s, b, _ := c.do("GET", "/dev/api/metrics", "", nil)
+	if s != 200 {
+		t.Fatalf("GET /dev/api/metrics: %d %s", s, b)
+	}
+	var out struct{ Metrics []metrics.Series }
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("metrics answer %s: %v", b, err)
+	}
+	return out.Metrics
 }
 
 // awaitJob waits for the manufacturing job of order and returns its id.

@@ -82,8 +82,11 @@ type Memory struct {
 	records []Record
 }
 
-// Write implements Logger.
+// Write implements Logger. A zero Time is set to now, as the other loggers do.
 func (m *Memory) Write(_ context.Context, r Record) error {
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
 	m.mu.Lock()
 	m.records = append(m.records, r)
 	m.mu.Unlock()

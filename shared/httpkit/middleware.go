@@ -131,7 +131,7 @@ func ServeTraced(log *slog.Logger, tp trace.TracerProvider, function string, nex
 					slog.String("requestUrl", routeOf(r)),
 					slog.Int("status", sw.status),
 					slog.Int64("responseSize", sw.n),
-					slog.String("latency", time.Since(start).String()),
+					slog.String("latency", logging.Latency(time.Since(start))),
 					slog.String("protocol", r.Proto)),
 				slog.String("requestId", id))
 			route := routeOf(r)

@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"embed"
+	"errors"
 	"io/fs"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/lensflow/lensflow/shared/eventhttp"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/logging"
+	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/tracing"
@@ -57,6 +59,26 @@ func (st *Stack) mountDev(mux *http.ServeMux, index map[string]any) {
 	})))
 	mux.Handle("POST /dev/api/dead-letters/replay", devOnly(sameOrigin(http.HandlerFunc(st.devReplay))))
 	mux.Handle("GET /dev/api/traces/{traceId}", devOnly(http.HandlerFunc(st.devTrace)))
+	mux.Handle("GET /dev/api/metrics", devOnly(http.HandlerFunc(st.devMetrics)))
+}
+
+// devMetrics answers the lab's metrics as recorded so far
+// (LENSFLOW_METRICS=memory): {"metrics": [...]}, each a name, its kind and
+// its points by attribute set; 404 when metrics are not kept in memory.
+func (st *Stack) devMetrics(w http.ResponseWriter, r *http.Request) {
+	series, err := st.App.Metrics.Snapshot(r.Context())
+	if errors.Is(err, metrics.ErrNotKept) {
+		httpkit.Error(w, r, errs.Ef("dev.metrics", errs.NotFound, "metrics are kept only with LENSFLOW_METRICS=memory"))
+		return
+	}
+	if err != nil {
+		httpkit.Error(w, r, errs.E("dev.metrics", errs.Other, err))
+		return
+	}
+	if series == nil {
+		series = []metrics.Series{}
+	}
+	httpkit.JSON(w, http.StatusOK, map[string]any{"time": time.Now().UTC(), "metrics": series})
 }
 
 // devTrace answers the kept spans of a trace (LENSFLOW_TRACING=memory),

@@ -212,7 +212,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		httpkit.JSON(w, http.StatusOK, map[string]any{"service": "lensflow local stack", "functions": index})
 	})
 
-	st.wg.Add(3)
+	st.wg.Add(4)
 	go func() {
 		defer st.wg.Done()
 		relay(bg, app)
@@ -225,6 +225,10 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	go func() {
 		defer st.wg.Done()
 		st.every(bg, app, time.Minute, "/v1/tasks/notifications")
+	}()
+	go func() {
+		defer st.wg.Done()
+		st.every(bg, app, time.Minute, "/v1/tasks/census")
 	}()
 
 	st.Tokens = map[string]string{}

@@ -15,7 +15,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 type traceKey struct{}
@@ -73,6 +75,15 @@ func (t Trace) Traceparent() string {
 		f = "01"
 	}
 	return "00-" + t.TraceID + "-" + t.SpanID + "-" + f
+}
+
+// Latency formats d as Cloud Logging's httpRequest.latency wants it, a
+// protobuf Duration in JSON: seconds with up to nine decimals and an "s"
+// ("0.012345678s"; Go's "12.3ms" would not parse).
+func Latency(d time.Duration) string {
+	s := strconv.FormatFloat(d.Seconds(), 'f', 9, 64)
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	return s + "s"
 }
 
 // New returns a JSON logger writing Cloud Logging structured lines to w.

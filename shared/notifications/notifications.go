@@ -15,6 +15,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
@@ -94,6 +95,8 @@ type Service struct {
 	PublicURL string // base URL of the API, for links in emails
 	Audit     audit.Logger
 	Now       func() time.Time
+	// Metrics counts attempts sent and failed, by channel (nil records nothing).
+	Metrics *metrics.Metrics
 }
 
 func (s *Service) now() time.Time {
@@ -271,6 +274,7 @@ func (s *Service) Retry(ctx context.Context, asOf time.Time) (Report, error) {
 // attempt sends d once and records the outcome.
 func (s *Service) attempt(ctx context.Context, d Delivery, set Settings) error {
 	status, sendErr := s.send(ctx, d, set)
+	s.Metrics.Notification(ctx, d.Channel, sendErr)
 	d.Attempts++
 	d.Updated = s.now()
 	d.LastStatus = status

@@ -104,6 +104,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 		return err
 	}
 	outcome = ""
+	s.Metrics.JobEntered(ctx, string(j.Status))
 	if err := s.audit(ctx, a, "job.create", "jobs/"+j.ID, audit.Success); err != nil {
 		return err
 	}
@@ -264,6 +265,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 	if err != nil {
 		return Job{}, err
 	}
+	s.Metrics.JobEntered(ctx, string(out.Status))
 	if err := s.audit(ctx, onJob(a, out), "job.status", fmt.Sprintf("jobs/%s", out.ID), audit.Success); err != nil {
 		return Job{}, err
 	}

@@ -18,9 +18,11 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/tracing"
 	"github.com/lensflow/lensflow/shared/workflow"
 )
 
@@ -129,6 +131,8 @@ type Service struct {
 	Audit  audit.Logger
 	Now    func() time.Time
 	NewID  func() string
+	// Metrics counts jobs entering each status (nil records nothing).
+	Metrics *metrics.Metrics
 }
 
 func (s *Service) now() time.Time {
@@ -205,6 +209,7 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 		}
 		return Order{}, err
 	}
+	tracing.LinkTo(ctx, d.Traceparent, "design")
 	var sc scans.Scan
 	if err := s.Docs.Get(ctx, scans.ScansCollection, d.ScanID, &sc); err != nil {
 		return Order{}, err

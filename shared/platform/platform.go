@@ -161,7 +161,7 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 			httpkit.Error(w, r, errs.Ef("route", errs.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 		})
 	default:
-		fn, err := f.Event(app)
+		fn, err := eventFunc(app, f)
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", f.Name, err)
 		}
@@ -198,7 +198,7 @@ func (l *lazyHandler) init() error {
 		}
 		l.h = h
 	} else {
-		fn, err := l.f.Event(app)
+		fn, err := eventFunc(app, l.f)
 		if err != nil {
 			_ = app.Close()
 			return err
@@ -222,6 +222,32 @@ func (l *lazyHandler) event(ctx context.Context, e cloudevents.Event) error {
 		return err
 	}
 	return l.fn(ctx, e)
+}
+
+// eventFunc builds event function f on app, counting each failed delivery
+// on the events.failed metric, and on events.dead_lettered when it was the
+// subscription's last attempt (Pub/Sub then moves the message to the
+// dead-letter topic).
+func eventFunc(app *wire.App, f Function) (EventFunc, error) {
+	fn, err := f.Event(app)
+	if err != nil {
+		return nil, err
+	}
+	last := 0
+	if subs := Subscriptions(f); len(subs) > 0 {
+		last = subs[0].MaxDeliveryAttempts
+	}
+	return func(ctx context.Context, e cloudevents.Event) error {
+		err := fn(ctx, e)
+		if err != nil {
+			typ, attempt := e.Type(), 0
+			if d, uerr := eventhttp.Unwrap(e); uerr == nil {
+				typ, attempt = d.Event.Type, d.Attempt
+			}
+			app.Metrics.EventFailed(ctx, f.Name, typ, last > 0 && attempt >= last)
+		}
+		return err
+	}, nil
 }
 
 // Subscriptions are the subscriptions through which event function f

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/topo"
+	"github.com/lensflow/lensflow/shared/tracing"
 )
 
 // DesignScan is the design step for one scan-received event (requestID
@@ -36,13 +39,13 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	sealed, err := s.Blobs.Get(ctx, sc.Object)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			return s.fail(ctx, actor, sc, "the stored scan file is missing")
+			return s.fail(ctx, actor, sc, "missing_file", "the stored scan file is missing")
 		}
 		return err
 	}
 	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
 	if err != nil {
-		return s.fail(ctx, actor, sc, "the stored scan file failed its integrity check")
+		return s.fail(ctx, actor, sc, "integrity", "the stored scan file failed its integrity check")
 	}
 	// The scan has been read: whatever happens next, the delivery leaves
 	// its one record, a failure unless the design is stored.
@@ -56,12 +59,12 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	if err != nil {
 		if errs.Is(errs.Invalid, err) {
 			outcome = "" // fail records it
-			return s.fail(ctx, actor, sc, errs.Message(err))
+			return s.fail(ctx, actor, sc, "invalid_scan", errs.Message(err))
 		}
 		return errs.E(op, errs.Other, err)
 	}
 	rec := DesignRecord{ID: s.newID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID, Version: 1,
-		Reason: "designed from the scan", Created: s.now()}
+		Reason: "designed from the scan", Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	d.DesignID, d.Version = rec.ID, rec.Version
 	plain, _ := json.Marshal(d)
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {
@@ -89,6 +92,7 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 		return err
 	}
 	outcome = ""
+	s.Metrics.DesignProduced(ctx, sc.LensType, rec.Created.Sub(sc.Received))
 	return s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", audit.Success)
 }
 
@@ -125,8 +129,13 @@ func (s *Service) runEngine(sc Scan, file []byte) (*engine.Result, error) {
 	return r, nil
 }
 
-func (s *Service) fail(ctx context.Context, a Actor, sc Scan, reason string) error {
+// fail marks sc failed for reason (shown to the clinic) and counts the
+// failure under kind (a metric attribute: missing_file, integrity,
+// invalid_scan).
+func (s *Service) fail(ctx context.Context, a Actor, sc Scan, kind, reason string) error {
+	failed := false
 	err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+		failed = false
 		var cur Scan
 		if err := tx.Get(ScansCollection, sc.ID, &cur); err != nil {
 			return err
@@ -135,10 +144,14 @@ func (s *Service) fail(ctx context.Context, a Actor, sc Scan, reason string) err
 			return nil
 		}
 		cur.Status, cur.Reason = StatusFailed, reason
+		failed = true
 		return tx.Set(ScansCollection, cur.ID, cur)
 	})
 	if err != nil {
 		return err
+	}
+	if failed {
+		s.Metrics.DesignFailed(ctx, sc.LensType, kind)
 	}
 	return s.audit(ctx, a, "design.create", "scans/"+sc.ID+"/design", audit.Failure)
 }
@@ -180,7 +193,7 @@ func (s *Service) Revise(ctx context.Context, a Actor, scanID, reason string,
 		return DesignRecord{}, nil, err
 	}
 	rec := DesignRecord{ID: s.newID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID,
-		Version: prevRec.Version + 1, Reason: reason, Created: s.now()}
+		Version: prevRec.Version + 1, Reason: reason, Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	next.ScanID, next.DesignID, next.Version, next.Created = sc.ID, rec.ID, rec.Version, rec.Created.Format(time.RFC3339Nano)
 	plain, _ := json.Marshal(next)
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {

@@ -91,6 +91,10 @@ type DesignRecord struct {
 	Reason    string    `json:"reason"` // why this version exists, in the lab's words; no PHI
 	Sealed    []byte    `json:"sealed"` // envelope-encrypted engine.Result
 	Created   time.Time `json:"created"`
+	// Traceparent is the W3C trace context of the span that made this
+	// version (random ids only), so an order placed later, in a trace of
+	// its own, can link back to it.
+	Traceparent string `json:"traceparent,omitempty"`
 }
 
 // ScanReceived is the data of a scan-received event: ids only.

@@ -16,6 +16,7 @@ import (
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/topo"
@@ -41,6 +42,8 @@ type Service struct {
 	Audit  audit.Logger
 	Now    func() time.Time
 	NewID  func() string
+	// Metrics counts scans received and designs (nil records nothing).
+	Metrics *metrics.Metrics
 }
 
 func (s *Service) now() time.Time {
@@ -339,6 +342,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if err := s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success); err != nil {
 		return Scan{}, err
 	}
+	s.Metrics.ScanReceived(ctx, sc.Format, sc.LensType)
 	if s.Relay != nil {
 		// Best effort: a failed publish stays in the outbox for the relay.
 		_ = s.Relay.Send(context.WithoutCancel(ctx), ev.ID)

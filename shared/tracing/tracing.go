@@ -17,6 +17,7 @@ import (
 
 	//lint:ignore SA1019 the Cloud Trace exporter works until its archiving (2027); moving to OTLP is planned
 	texporter "github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/trace"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -140,6 +141,22 @@ func Stamp(ctx context.Context, e ports.Event) ports.Event {
 	extras[Extension] = tp
 	e.Extras = extras
 	return e
+}
+
+// LinkTo links the span in ctx to the span a stored traceparent names
+// (what made a resource the request now uses: the design an order is
+// for), with the attribute lensflow.link naming the relation. A malformed
+// or empty traceparent adds nothing.
+func LinkTo(ctx context.Context, traceparent, relation string) {
+	if strings.TrimSpace(traceparent) == "" {
+		return
+	}
+	c := Propagator.Extract(context.Background(), propagation.MapCarrier{"traceparent": traceparent})
+	sc := trace.SpanContextFromContext(c)
+	if !sc.IsValid() {
+		return
+	}
+	trace.SpanFromContext(ctx).AddLink(trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{attribute.String("lensflow.link", relation)}})
 }
 
 // Producer returns the span context of the producer of e, from its

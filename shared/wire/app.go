@@ -14,6 +14,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
@@ -35,6 +36,9 @@ type App struct {
 	// Tracing is the OpenTelemetry provider of the functions' spans and,
 	// with LENSFLOW_TRACING=memory, the store they are kept in.
 	Tracing *tracing.Tracing
+	// Metrics are the lab's OpenTelemetry metrics (nil records nothing):
+	// with LENSFLOW_METRICS=memory, read back by Metrics.Snapshot.
+	Metrics *metrics.Metrics
 
 	// Notification channels: webhook delivery (SSRF-safe; loopback
 	// endpoints allowed only locally), email, and the API's public base

@@ -38,7 +38,7 @@ type Config struct {
 	// Toolkit API and the portal's domain.
 	IdentityAPIKey string
 
-	AuditLog string // LENSFLOW_AUDIT_LOG: "stdout" (default on gcp) or a file path (default DATA/audit.log)
+	AuditLog string // LENSFLOW_AUDIT_LOG: "cloudlogging" (the Cloud Logging log lensflow-audit; default on gcp), "stdout" or a file path (default DATA/audit.log)
 
 	// Email: LENSFLOW_SMTP_ADDR (host:port; empty locally starts an
 	// embedded SMTP sink writing each message under DATA/mail),
@@ -47,6 +47,7 @@ type Config struct {
 	PublicURL                                      string // LENSFLOW_PUBLIC_URL: the API's public base URL, for links in emails
 	LogLevel                                       string // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
 	Tracing                                        string // LENSFLOW_TRACING: "memory" (default locally), "cloudtrace" (default on gcp) or "off"
+	Metrics                                        string // LENSFLOW_METRICS: "memory" (default locally), "cloudmonitoring" (default on gcp) or "off"
 
 	// Overload protection, per function instance (0 means the default).
 	RateLimit   float64 // LENSFLOW_RATE_LIMIT: sustained requests per second per clinic (lab staff and services: per subject)
@@ -91,6 +92,7 @@ func ConfigFromEnv() Config {
 		AuditLog:          os.Getenv("LENSFLOW_AUDIT_LOG"),
 		LogLevel:          os.Getenv("LENSFLOW_LOG_LEVEL"),
 		Tracing:           os.Getenv("LENSFLOW_TRACING"),
+		Metrics:           os.Getenv("LENSFLOW_METRICS"),
 		SMTPAddr:          os.Getenv("LENSFLOW_SMTP_ADDR"),
 		SMTPFrom:          os.Getenv("LENSFLOW_SMTP_FROM"),
 		SMTPUsername:      os.Getenv("LENSFLOW_SMTP_USERNAME"),
@@ -144,9 +146,10 @@ func (c Config) WithDefaults() (Config, error) {
 	def(&c.Blobs, "local", "gcs")
 	def(&c.Events, "local", "pubsub")
 	def(&c.Tracing, "memory", "cloudtrace")
+	def(&c.Metrics, "memory", "cloudmonitoring")
 	def(&c.Bucket, "lensflow-scans", "")
 	def(&c.FirestoreDatabase, "(default)", "(default)")
-	def(&c.AuditLog, "", "stdout")
+	def(&c.AuditLog, "", "cloudlogging")
 	def(&c.DevIssuerURL, "http://127.0.0.1:8080/dev-issuer", "")
 	def(&c.SMTPFrom, "notifications@lensflow.local", "")
 	def(&c.PublicURL, strings.TrimSuffix(c.DevIssuerURL, "/dev-issuer"), "")
@@ -184,7 +187,12 @@ func (c Config) WithDefaults() (Config, error) {
 	default:
 		return c, fmt.Errorf("LENSFLOW_TRACING: %q is not memory, cloudtrace or off", c.Tracing)
 	}
-	usesGCP := c.Tracing == "cloudtrace" || c.Docs == "firestore" || c.Blobs == "gcs" || c.Events == "pubsub" || contains(c.AuthIssuers, "identity-platform")
+	switch c.Metrics {
+	case "memory", "cloudmonitoring", "off":
+	default:
+		return c, fmt.Errorf("LENSFLOW_METRICS: %q is not memory, cloudmonitoring or off", c.Metrics)
+	}
+	usesGCP := c.Tracing == "cloudtrace" || c.Metrics == "cloudmonitoring" || c.AuditLog == "cloudlogging" || c.Docs == "firestore" || c.Blobs == "gcs" || c.Events == "pubsub" || contains(c.AuthIssuers, "identity-platform")
 	need(usesGCP && c.Project == "", "GOOGLE_CLOUD_PROJECT")
 	need(c.Blobs == "gcs" && c.Bucket == "", "LENSFLOW_BUCKET")
 	need(c.KEKURI == "", "LENSFLOW_KEK_URI")

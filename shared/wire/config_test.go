@@ -21,7 +21,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Docs != "firestore" || g.Blobs != "gcs" || g.Events != "pubsub" || g.AuditLog != "stdout" ||
+	if g.Docs != "firestore" || g.Blobs != "gcs" || g.Events != "pubsub" || g.AuditLog != "cloudlogging" ||
 		strings.Join(g.AuthIssuers, ",") != "identity-platform,google-oidc" {
 		t.Fatalf("gcp defaults: %+v", g)
 	}

@@ -20,8 +20,10 @@ import (
 	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/audit/cloudaudit"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/logging"
+	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/notify/smtpsink"
 	"github.com/lensflow/lensflow/shared/outbox"
@@ -65,6 +67,14 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		return app.Tracing.Shutdown(ctx)
+	})
+	if app.Metrics, err = metrics.New(ctx, cfg.Metrics, cfg.Project); err != nil {
+		return nil, nil, err
+	}
+	app.onClose(func() error {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return app.Metrics.Shutdown(ctx)
 	})
 	if needsDataDir(cfg) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -148,9 +158,17 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 		return nil, nil, fmt.Errorf("auth: %w", err)
 	}
 
-	if cfg.AuditLog == "stdout" {
+	switch cfg.AuditLog {
+	case "cloudlogging":
+		l, err := cloudaudit.New(ctx, cloudaudit.Config{Project: cfg.Project})
+		if err != nil {
+			return nil, nil, fmt.Errorf("audit log (cloudlogging): %w", err)
+		}
+		app.onClose(l.Close)
+		app.Audit = l
+	case "stdout":
 		app.Audit = audit.NewJSONLines(logOut)
-	} else {
+	default:
 		f, err := os.OpenFile(cfg.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
 			return nil, nil, fmt.Errorf("audit log: %w", err)
@@ -189,7 +207,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 
 func needsDataDir(c Config) bool {
 	return c.Docs == "bolt" || c.Blobs == "local" || c.Events == "local" || strings.HasPrefix(c.KEKURI, "file://") ||
-		contains(c.AuthIssuers, "dev") || (c.AuditLog != "stdout" && c.AuditLog != "")
+		contains(c.AuthIssuers, "dev") || (c.AuditLog != "stdout" && c.AuditLog != "cloudlogging" && c.AuditLog != "")
 }
 
 func level(s string) slog.Level {

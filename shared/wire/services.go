@@ -12,7 +12,8 @@ import (
 
 // ScanService builds the scan lifecycle service on app's ports.
 func ScanService(app *App) *scans.Service {
-	return &scans.Service{Docs: app.Docs, Blobs: app.Blobs, Sealer: app.Sealer, Relay: app.Relay, Audit: app.Audit, Now: app.Now}
+	return &scans.Service{Docs: app.Docs, Blobs: app.Blobs, Sealer: app.Sealer, Relay: app.Relay, Audit: app.Audit, Now: app.Now,
+		Metrics: app.Metrics}
 }
 
 // ActorOf is the acting principal of an authenticated request.
@@ -24,11 +25,11 @@ func ActorOf(r *http.Request) scans.Actor {
 // OrderService builds the orders and manufacturing service on app's ports.
 func OrderService(app *App) *orders.Service {
 	return &orders.Service{Docs: app.Docs, Blobs: app.Blobs, Sealer: app.Sealer, Scans: ScanService(app),
-		Relay: app.Relay, Audit: app.Audit, Now: app.Now}
+		Relay: app.Relay, Audit: app.Audit, Now: app.Now, Metrics: app.Metrics}
 }
 
 // NotificationService builds the clinic notification service on app.
 func NotificationService(app *App) *notifications.Service {
 	return &notifications.Service{Docs: app.Docs, Sealer: app.Sealer, Webhooks: app.Webhooks, Mailer: app.Mailer,
-		From: app.MailFrom, PublicURL: app.PublicURL, Audit: app.Audit, Now: app.Now}
+		From: app.MailFrom, PublicURL: app.PublicURL, Audit: app.Audit, Now: app.Now, Metrics: app.Metrics}
 }

@@ -103,14 +103,128 @@
     fill($("events"), rows, 9, "No deliveries yet" + (topic ? " on " + topic : "") + ".");
   }
 
+  // traceLink links a trace id to its kept spans.
+  function traceLink(id) {
+    if (!id) return "";
+    const a = el("a", id);
+    a.href = "/dev/api/traces/" + encodeURIComponent(id);
+    return a;
+  }
+
   function renderRequests(reqs) {
     const f = $("route-filter").value.trim().toLowerCase();
     const errors = $("errors").checked;
     const rows = reqs
       .filter((r) => (!f || r.route.toLowerCase().includes(f) || r.function.toLowerCase().includes(f)) && (!errors || r.status >= 400))
       .map((r) => row([td(time(r.time)), td(r.route, "mono"), td(r.function), td(statusBadge(r.status), "num"),
-        td(r.latencyMs.toFixed(1), "num"), td(r.traceId, "mono"), td(r.requestId || "", "mono")]));
+        td(r.latencyMs.toFixed(1), "num"), td(traceLink(r.traceId), "mono"), td(r.requestId || "", "mono")]));
     fill($("requests"), rows, 7, "No requests yet.");
+  }
+
+  // Metrics: the series of /dev/api/metrics by name.
+  function total(series, name, match) {
+    const s = series[name];
+    if (!s) return 0;
+    let n = 0;
+    for (const p of s.points) {
+      if (match && Object.keys(match).some((k) => p.attributes[k] !== match[k])) continue;
+      n += p.value != null ? p.value : (p.count || 0);
+    }
+    return n;
+  }
+
+  function seconds(v) {
+    if (v == null) return "–";
+    return v < 1 ? Math.round(v * 1000) + " ms" : v.toFixed(v < 10 ? 2 : 1) + " s";
+  }
+
+  // quantile estimates the q-quantile of merged histogram buckets by
+  // interpolating inside the bucket that holds it (the last, unbounded
+  // bucket answers its lower bound).
+  function quantile(buckets, count, q) {
+    const rank = q * count;
+    let seen = 0, lo = 0;
+    for (const b of buckets) {
+      if (b.count > 0 && seen + b.count >= rank) {
+        return b.le == null ? lo : lo + (b.le - lo) * (rank - seen) / b.count;
+      }
+      seen += b.count;
+      if (b.le != null) lo = b.le;
+    }
+    return null;
+  }
+
+  function renderMetrics(list) {
+    const series = {};
+    for (const s of list || []) series[s.name] = s;
+    const lat = series["lensflow.design.latency"];
+    // One histogram point per lens type: merge them for the tiles and chart.
+    let count = 0, sum = 0, p50 = null, p95 = null;
+    const buckets = [];
+    for (const p of lat ? lat.points : []) {
+      count += p.count; sum += p.sum;
+      if (lat.points.length === 1) { p50 = p.p50; p95 = p.p95; }
+      p.buckets.forEach((b, i) => {
+        buckets[i] = buckets[i] || { le: b.le, count: 0 };
+        buckets[i].count += b.count;
+      });
+    }
+    if (lat && lat.points.length > 1) { p50 = quantile(buckets, count, 0.5); p95 = quantile(buckets, count, 0.95); }
+    const tiles = [
+      ["Scans received", total(series, "lensflow.scans.received")],
+      ["Designs produced", total(series, "lensflow.designs.produced")],
+      ["Designs failed", total(series, "lensflow.designs.failed")],
+      ["Upload to design, mean", count ? seconds(sum / count) : "–"],
+      ["Upload to design, median", seconds(p50)],
+      ["Upload to design, 95th", seconds(p95)],
+      ["Notifications sent", total(series, "lensflow.notifications.sent")],
+      ["Notifications failed", total(series, "lensflow.notifications.failed")],
+      ["Event deliveries failed", total(series, "lensflow.events.failed")],
+      ["Events dead-lettered", total(series, "lensflow.events.dead_lettered")],
+    ];
+    const frag = document.createDocumentFragment();
+    for (const [label, value] of tiles) {
+      const div = el("div", null, "tile");
+      div.appendChild(el("dt", label));
+      div.appendChild(el("dd", value));
+      frag.appendChild(div);
+    }
+    $("tiles").replaceChildren(frag);
+
+    // The latency histogram as horizontal bars (widths set through the
+    // CSSOM, which the page's CSP allows).
+    const chart = $("latency");
+    const max = Math.max(1, ...buckets.map((b) => b.count));
+    const rows = [];
+    let lo = 0;
+    for (const b of buckets) {
+      const label = b.le == null ? "> " + seconds(lo) : "≤ " + seconds(b.le);
+      if (b.le != null) lo = b.le;
+      if (b.count === 0 && rows.length === 0) continue; // skip empty leading buckets
+      const r = el("div", null, "bar-row");
+      r.appendChild(el("span", label, "bar-label"));
+      const bar = el("span", null, "bar");
+      bar.style.width = (100 * b.count / max).toFixed(1) + "%";
+      r.appendChild(bar);
+      r.appendChild(el("span", b.count, "bar-count"));
+      rows.push(r);
+    }
+    while (rows.length && rows[rows.length - 1].lastChild.textContent === "0") rows.pop();
+    if (rows.length === 0) rows.push(el("p", "No designs yet.", "empty"));
+    chart.replaceChildren(...rows);
+    $("latency-caption").textContent = "Upload to design (" + count + (count === 1 ? " design)" : " designs)");
+
+    const statuses = new Set();
+    for (const n of ["lensflow.jobs.active", "lensflow.jobs.transitions"]) {
+      for (const p of series[n] ? series[n].points : []) statuses.add(p.attributes.status);
+    }
+    const order = ["queued", "cutting", "inspection", "failed", "requeued", "dispatched", "cancelled"];
+    const jobRows = Array.from(statuses).sort((a, b) => order.indexOf(a) - order.indexOf(b)).map((st) => {
+      const active = series["lensflow.jobs.active"] && series["lensflow.jobs.active"].points.some((p) => p.attributes.status === st);
+      return row([td(st), td(active ? total(series, "lensflow.jobs.active", { status: st }) : "–", "num"),
+        td(total(series, "lensflow.jobs.transitions", { status: st }), "num")]);
+    });
+    fill($("jobs"), jobRows, 3, "No jobs yet.");
   }
 
   function render(s) {
@@ -127,9 +241,11 @@
     timer = 0;
     inflight = true;
     try {
-      const resp = await fetch("/dev/api/state", { cache: "no-store", headers: { Accept: "application/json" } });
+      const opts = { cache: "no-store", headers: { Accept: "application/json" } };
+      const [resp, mresp] = await Promise.all([fetch("/dev/api/state", opts), fetch("/dev/api/metrics", opts)]);
       if (!resp.ok) throw new Error("the stack answered " + resp.status);
       render(await resp.json());
+      if (mresp.ok) renderMetrics((await mresp.json()).metrics);
       if (!paused) say("Live: updating every second.");
       $("updated").textContent = "Last update " + time(new Date());
     } catch (err) {

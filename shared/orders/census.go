@@ -1,0 +1,33 @@
+package orders
+
+import (
+	"context"
+
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/workflow"
+)
+
+// CensusStatuses are the job statuses the census counts: every status a
+// job waits in at the lab. Dispatched and cancelled jobs only grow in
+// number; their rate is the jobs.transitions metric.
+var CensusStatuses = []workflow.JobStatus{workflow.JobQueued, workflow.JobCutting, workflow.JobInspection,
+	workflow.JobFailed, workflow.JobRequeued}
+
+// Census counts the lab's jobs in each of CensusStatuses, records the
+// counts on the jobs.active metric and returns them. Like the other
+// scheduled tasks it answers counts only, touches no patient data and
+// writes no audit record.
+func (s *Service) Census(ctx context.Context) (map[string]int, error) {
+	out := make(map[string]int, len(CensusStatuses))
+	for _, st := range CensusStatuses {
+		docs, err := s.Docs.Query(ctx, ports.Query{Collection: JobsCollection,
+			Where: []ports.Where{{Field: "status", Op: "==", Value: string(st)}}})
+		if err != nil {
+			return nil, errs.E("orders.census", errs.KindOf(err), err)
+		}
+		out[string(st)] = len(docs)
+	}
+	s.Metrics.JobsActive(ctx, out)
+	return out, nil
+}
