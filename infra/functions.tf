@@ -30,6 +30,8 @@ locals {
     notifications = {
       kind  = "event", public = false, kek = true, bucket = "", mail = true
       paths = []
+      # A clinic's comment on an order is emailed to the lab.
+      env = { LENSFLOW_LAB_EMAILS = join(",", var.lab_emails) }
     }
     orders = {
       # Assessments revise a design from the stored scan: read-only on the bucket.
@@ -58,6 +60,14 @@ locals {
     tasks = {
       # HTTP, but not public: only Cloud Scheduler calls it (OIDC).
       kind  = "http", public = false, kek = false, bucket = "", mail = true
+      paths = []
+      # The notification retry task retries the lab's deliveries too.
+      env = { LENSFLOW_LAB_EMAILS = join(",", var.lab_emails) }
+    }
+    timeline = {
+      # Notes comments (comment-posted) on the order's timeline: Firestore
+      # documents only, no sealed data, no scan, no mail.
+      kind  = "event", public = false, kek = false, bucket = "", mail = false
       paths = []
     }
   }

@@ -11,6 +11,8 @@ locals {
     "job-status-to-notifications"     = { function = "notifications", topic = "job-status", dead_letter = "job-status-to-notifications-dead-letter", max_attempts = 5 }
     "follow-up-due-to-notifications"  = { function = "notifications", topic = "follow-up-due", dead_letter = "follow-up-due-to-notifications-dead-letter", max_attempts = 5 }
     "design-revised-to-notifications" = { function = "notifications", topic = "design-revised", dead_letter = "design-revised-to-notifications-dead-letter", max_attempts = 5 }
+    "comment-posted-to-notifications" = { function = "notifications", topic = "comment-posted", dead_letter = "comment-posted-to-notifications-dead-letter", max_attempts = 5 }
+    "comment-posted-to-timeline"      = { function = "timeline", topic = "comment-posted", dead_letter = "comment-posted-to-timeline-dead-letter", max_attempts = 5 }
   }
   # Topics are named (known at plan time, so the plan JSON shows the wiring
   # the policy test checks); the references keep the creation order.
@@ -28,6 +30,7 @@ locals {
     "job-status"         = "lab"
     "follow-up-due"      = "tasks"
     "design-revised"     = "orders"
+    "comment-posted"     = "orders"
   }
 
   event_topics      = toset(concat(keys(local.publishers), [for s in local.source_subscriptions : s.topic]))

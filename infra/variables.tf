@@ -101,3 +101,13 @@ variable "alert_email" {
     error_message = "alert_email must be an email address."
   }
 }
+
+variable "lab_emails" {
+  description = "The lab's addresses told of clinics' comments on orders (LENSFLOW_LAB_EMAILS of the Notifications and Tasks functions). Empty: nobody at the lab is emailed."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for e in var.lab_emails : can(regex("^[^@\\s,]+@[^@\\s,]+\\.[^@\\s,]+$", e))])
+    error_message = "lab_emails must be email addresses (no commas or spaces)."
+  }
+}

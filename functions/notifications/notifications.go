@@ -1,7 +1,9 @@
 // Package notifications is the Notifications function: it consumes job
-// status changes, due follow-ups and revised designs and tells the clinic by signed webhook
-// and email, with what happened and a link (never patient details). A
-// redelivered event notifies once.
+// status changes, due follow-ups, revised designs and comments on orders,
+// and tells the other side: the clinic by signed webhook and email, or,
+// for a clinic's comment, the lab by email. Each message says what
+// happened and links to it (never patient details, never a comment's
+// text). A redelivered event notifies once.
 package notifications
 
 import (
@@ -22,7 +24,7 @@ import (
 
 func init() {
 	platform.Register(platform.Function{Name: "Notifications",
-		Topics: []string{orders.TopicJobStatus, followups.TopicFollowUpDue, orders.TopicDesignRevised}, Event: New})
+		Topics: []string{orders.TopicJobStatus, followups.TopicFollowUpDue, orders.TopicDesignRevised, orders.TopicCommentPosted}, Event: New})
 }
 
 // New builds the event handler on app.
@@ -42,11 +44,15 @@ func New(app *wire.App) (platform.EventFunc, error) {
 			return nil
 		}
 		n.OccurredAt = d.Event.Time
+		if forLab(d.Event.Type, d.Event.Data) {
+			return svc.NotifyLab(ctx, n)
+		}
 		return svc.Notify(ctx, n)
 	}, nil
 }
 
-// notificationOf maps an event to the thin notification the clinic gets.
+// notificationOf maps an event to the thin notification the clinic (or,
+// for a clinic's comment, the lab) gets.
 func notificationOf(id, typ string, data []byte) (notify.Notification, bool, error) {
 	switch typ {
 	case orders.TypeJobStatusChanged:
@@ -73,6 +79,24 @@ func notificationOf(id, typ string, data []byte) (notify.Notification, bool, err
 		}
 		return notify.Notification{ID: id, Type: notify.TypeDesignRevised, ClinicID: ev.ClinicID, OrderID: ev.OrderID,
 			ScanID: ev.ScanID, Status: "revised", Link: "/v1/scans/" + ev.ScanID + "/design"}, true, nil
+	case orders.TypeCommentPosted:
+		ev, ok := orders.DecodeCommentPosted(data)
+		if !ok {
+			return notify.Notification{}, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed comment event", id)
+		}
+		return notify.Notification{ID: id, Type: notify.TypeCommentPosted, ClinicID: ev.ClinicID, OrderID: ev.OrderID,
+			Status: "posted", Link: "/v1/orders/" + ev.OrderID + "/comments"}, true, nil
 	}
 	return notify.Notification{}, false, nil
+}
+
+// forLab reports whether the event's notification goes to the lab rather
+// than the clinic: a comment the clinic wrote is news to the lab, one the
+// lab wrote to the clinic.
+func forLab(typ string, data []byte) bool {
+	if typ != orders.TypeCommentPosted {
+		return false
+	}
+	ev, ok := orders.DecodeCommentPosted(data)
+	return ok && ev.AuthorRole != "lab"
 }

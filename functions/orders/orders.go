@@ -7,6 +7,8 @@
 //	GET  /v1/orders/{orderId}/assessments
 //	GET  /v1/orders        the clinic's orders, newest first
 //	GET  /v1/follow-ups    the clinic's aftercare visits not yet recorded, soonest first
+//	POST /v1/orders/{orderId}/comments      {"text"}: the clinic's practitioners or lab staff (Idempotency-Key)
+//	GET  /v1/orders/{orderId}/comments      the order's conversation, oldest first
 package orders
 
 import (
@@ -27,11 +29,13 @@ const (
 	routeVisits = "GET /v1/orders/{orderId}/assessments"
 	routeList   = "GET /v1/orders"
 	routeFollow = "GET /v1/follow-ups"
+	routeNote   = "POST /v1/orders/{orderId}/comments"
+	routeThread = "GET /v1/orders/{orderId}/comments"
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet, routeAssess, routeVisits, routeList, routeFollow},
-		Creates: []string{routePlace, routeAssess}, HTTP: New})
+	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet, routeAssess, routeVisits, routeList, routeFollow,
+		routeNote, routeThread}, Creates: []string{routePlace, routeAssess, routeNote}, HTTP: New})
 }
 
 // New builds the function's routes on app.
@@ -103,7 +107,31 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"followUps": fs})
 	})
+	note := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in orders.CommentInput
+		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		id, _ := httpkit.ResourceID(r.Context())
+		c, err := svc.PostComment(r.Context(), wire.ActorOf(r), r.PathValue("orderId"), id, in)
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/orders/"+c.OrderID+"/comments")
+		httpkit.JSON(w, http.StatusCreated, c)
+	})
+	thread := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cs, err := svc.Comments(r.Context(), wire.ActorOf(r), r.PathValue("orderId"))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, map[string]any{"comments": cs})
+	})
 	practitioners := []auth.Role{auth.RolePractitioner}
+	conversation := []auth.Role{auth.RolePractitioner, auth.RoleLab}
 	return map[string]http.Handler{
 		routeList:   httpkit.Authenticate(app.Verifier, practitioners, list),
 		routeFollow: httpkit.Authenticate(app.Verifier, practitioners, followUps),
@@ -111,5 +139,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		routePlace:  httpkit.Authenticate(app.Verifier, practitioners, place),
 		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
 		routeAssess: httpkit.Authenticate(app.Verifier, practitioners, assess),
+		routeNote:   httpkit.Authenticate(app.Verifier, conversation, note),
+		routeThread: httpkit.Authenticate(app.Verifier, conversation, thread),
 	}, nil
 }

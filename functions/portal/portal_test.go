@@ -161,3 +161,25 @@ func TestNoInlineCodeOrCDN(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNoMarkupFromStrings checks the page builds its DOM from text only:
+// API data (a comment's text, a patient's name) can never become markup.
+func TestNoMarkupFromStrings(t *testing.T) {
+	sinks := regexp.MustCompile(`\.(?:inner|outer)HTML\b|insertAdjacentHTML|document\.write|DOMParser|createContextualFragment|\beval\(|new Function\(`)
+	err := fs.WalkDir(static, "static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".js") {
+			return err
+		}
+		b, err := fs.ReadFile(static, p)
+		if err != nil {
+			return err
+		}
+		for _, m := range sinks.FindAllString(string(b), -1) {
+			t.Errorf("%s: uses %s: build nodes with el() and text instead", p, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

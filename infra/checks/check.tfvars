@@ -11,3 +11,4 @@ smtp_addr     = "smtp.example.com:587"
 smtp_from     = "lab@lensflow.example"
 smtp_username = "lensflow"
 alert_email   = "oncall@lensflow.example"
+lab_emails    = ["lab@lensflow.example", "orders@lensflow.example"]

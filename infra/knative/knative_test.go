@@ -44,8 +44,9 @@ func (f function) private() bool { return f.Kind == "event" || f.Dir == privateH
 type tfFunction struct {
 	Kind           string
 	Public, Mail   bool
-	Memory         string // default 512Mi
-	TimeoutSeconds int    // default 60
+	Memory         string   // default 512Mi
+	TimeoutSeconds int      // default 60
+	Env            []string // names of the entry's own env map
 }
 
 // Kubernetes and Knative objects, only the fields the manifests use: decoded
@@ -468,6 +469,7 @@ func checkService(s *service, f function, t tfFunction, cmKeys map[string]bool, 
 	if f.private() {
 		want = append(want, svc...)
 	}
+	want = append(want, t.Env...)
 	for _, n := range want {
 		if !provided[n] {
 			fail("env %s missing (infra/functions.tf sets it)", n)
@@ -585,6 +587,8 @@ var (
 	tfEntry  = regexp.MustCompile(`(?m)^    ([a-z][a-z0-9_]*) = \{\n((?:.*\n)*?)    \}`)
 	tfString = func(key string) *regexp.Regexp { return regexp.MustCompile(`\b` + key + `\s*=\s*"([^"]*)"`) }
 	tfBool   = func(key string) *regexp.Regexp { return regexp.MustCompile(`\b` + key + `\s*=\s*(true|false)\b`) }
+	tfEnv    = regexp.MustCompile(`\benv\s*=\s*\{([^}]*)\}`)
+	tfEnvKey = regexp.MustCompile(`\b([A-Z][A-Z0-9_]*)\s*=`)
 )
 
 // parseTerraform reads the entries of local.functions in infra/functions.tf.
@@ -619,6 +623,11 @@ func parseTerraform(src string) (map[string]tfFunction, error) {
 				return nil, fmt.Errorf("infra/functions.tf: %s: timeout %q", m[1], s[1])
 			}
 			f.TimeoutSeconds = n
+		}
+		if e := tfEnv.FindStringSubmatch(body); e != nil {
+			for _, k := range tfEnvKey.FindAllStringSubmatch(e[1], -1) {
+				f.Env = append(f.Env, k[1])
+			}
 		}
 		out[m[1]] = f
 	}
@@ -751,6 +760,10 @@ func TestCheckCatchesMistakes(t *testing.T) {
 		}, "LENSFLOW_AUTH_ISSUERS"},
 		{"wrong concurrency", func(m *manifests) { *svc(m, "tasks").Spec.Template.Spec.ContainerConcurrency = 40 }, "containerConcurrency"},
 		{"timeout differs from Terraform", func(m *manifests) { *svc(m, "design").Spec.Template.Spec.TimeoutSeconds = 60 }, "timeoutSeconds"},
+		{"function's own Terraform env missing", func(m *manifests) {
+			c := ctr(m, "notifications")
+			c.Env = slices.DeleteFunc(c.Env, func(e envVar) bool { return e.Name == "LENSFLOW_LAB_EMAILS" })
+		}, "env LENSFLOW_LAB_EMAILS missing"},
 		{"unknown ConfigMap key", func(m *manifests) {
 			envOf(m, "lab", "LENSFLOW_BUCKET").ValueFrom.ConfigMapKeyRef.Key = "LENSFLOW_BUKET"
 		}, "not in ConfigMap"},

@@ -92,6 +92,15 @@ var auditWalk = []auditCase{
 		auditFixed(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/assessments" }))},
 	{"GET /v1/orders/{orderId}/assessments", pOwner, auditNorth(200, "assessment.read", auditFixed(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/assessments" }))},
 	{"GET /v1/orders/{orderId}/assessments", pOther, auditSouthDenied("assessment.read", auditFixed(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/assessments" }))},
+	{"POST /v1/orders/{orderId}/comments", pOwner, auditNorth(201, "comment.create",
+		auditCreated(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/comments/" }))},
+	{"POST /v1/orders/{orderId}/comments", pOther, auditSouthDenied("comment.create",
+		auditFixed(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/comments" }))},
+	{"POST /v1/orders/{orderId}/comments", pLab, auditWant{status: 201, records: 1, actor: labSubject, role: "lab", clinic: "demo-north",
+		action: "comment.create", outcome: audit.Success, resource: auditCreated(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/comments/" })}},
+	{"GET /v1/orders/{orderId}/comments", pOwner, auditNorth(200, "comment.read", auditFixed(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/comments" }))},
+	{"GET /v1/orders/{orderId}/comments", pOther, auditSouthDenied("comment.read", auditFixed(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/comments" }))},
+	{"GET /v1/orders/{orderId}/comments", pLab, auditLab("comment.read", auditFixed(func(ts *trustStack) string { return "orders/" + ts.ids.order + "/comments" }), "demo-north")},
 	// The portal's lists: the caller's own clinic's, one record per request
 	// (another clinic lists its own); a patient's scans and a scan's map are
 	// demo-north's, so another clinic is denied.

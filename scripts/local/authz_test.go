@@ -22,6 +22,7 @@ import (
 // authzRow is one route of the authorization matrix.
 type authzRow struct {
 	role  auth.Role // the role the route serves; "" for an open route
+	also  auth.Role // a second role it serves (lab staff on an order's conversation)
 	owned bool      // it names a resource of demo-north: another clinic gets 404
 	ok    int       // the answer to the right principal
 	// req builds the request p sends (p matters where the right body of
@@ -37,7 +38,7 @@ func (r authzRow) want(p principal) int {
 	if slices.Contains(badTokens, p) {
 		return http.StatusUnauthorized
 	}
-	if authzRoleOf(p) != r.role {
+	if role := authzRoleOf(p); role != r.role && (r.also == "" || role != r.also) {
 		return http.StatusForbidden
 	}
 	if p == pOther && r.owned {
@@ -145,6 +146,12 @@ var authzTable = map[string]authzRow{
 			})},
 	"GET /v1/orders/{orderId}/assessments": {role: auth.RolePractitioner, owned: true, ok: 200,
 		req: authzGet(func(ts *trustStack) string { return "/v1/orders/" + ts.ids.order + "/assessments" })},
+	// An order's conversation: its clinic's practitioners and lab staff.
+	"POST /v1/orders/{orderId}/comments": {role: auth.RolePractitioner, also: auth.RoleLab, owned: true, ok: 201,
+		req: authzPost(func(ts *trustStack) string { return "/v1/orders/" + ts.ids.order + "/comments" },
+			func(*trustStack, principal) string { return `{"text":"Please flatten the landing zone."}` })},
+	"GET /v1/orders/{orderId}/comments": {role: auth.RolePractitioner, also: auth.RoleLab, owned: true, ok: 200,
+		req: authzGet(func(ts *trustStack) string { return "/v1/orders/" + ts.ids.order + "/comments" })},
 	// Patients: creates a patient of the caller's own clinic.
 	"POST /v1/patients": {role: auth.RolePractitioner, ok: 201, req: authzPost(func(*trustStack) string { return "/v1/patients" },
 		func(*trustStack, principal) string { return `{"name":"Other Person","birthDate":"1990-01-01"}` })},
@@ -179,6 +186,10 @@ var authzTable = map[string]authzRow{
 	"POST /internal/events/Notifications": {role: auth.RoleService, ok: 204, req: authzPushed("Notifications", func(ts *trustStack) ports.Event {
 		return authzEvent(orders.TypeJobStatusChanged, "jobs/"+ts.ids.job, orders.JobEvent{JobID: ts.ids.job, OrderID: ts.ids.order,
 			ClinicID: "demo-north", Status: "queued", Order: "placed"})
+	})},
+	"POST /internal/events/Timeline": {role: auth.RoleService, ok: 204, req: authzPushed("Timeline", func(ts *trustStack) ports.Event {
+		return authzEvent(orders.TypeCommentPosted, "orders/"+ts.ids.order+"/comments/absent", orders.CommentPosted{OrderID: ts.ids.order,
+			ClinicID: "demo-north", CommentID: "absent", AuthorRole: "lab"})
 	})},
 	// The stack's own routes: health check, index and the dev issuer's keys.
 	"GET /healthz":              {ok: 200, req: authzGet(func(*trustStack) string { return "/healthz" })},

@@ -289,6 +289,84 @@ func (b *browserSession) signIn(devTokens bool, account, role, token string) {
 	b.waitFor("signed in", `!!document.getElementById('signout')`, 10*time.Second, false)
 }
 
+// pageComment is one message of an order's conversation as the page shows it.
+type pageComment struct {
+	Author   string // "You", "Lab" or "Clinic"
+	Mine     string // data-mine
+	Role     string // data-author: the author's role
+	Text     string // textContent
+	Rendered string // innerText: what the reader sees, line breaks included
+	Markup   int    // elements inside the text (must be none)
+}
+
+// thread reads the conversation shown on the page.
+func (b *browserSession) thread() []pageComment {
+	b.t.Helper()
+	var cs []pageComment
+	b.eval("thread", `[...document.querySelectorAll('#comment-thread li.comment')].map(li => {
+  const t = li.querySelector('.comment-text');
+  return { author: li.querySelector('.comment-author').textContent, mine: li.dataset.mine, role: li.dataset.author,
+    text: t.textContent, rendered: t.innerText, markup: t.querySelectorAll('*').length }; })`, &cs)
+	return cs
+}
+
+// setComment puts text in the message box as if typed (input event).
+func (b *browserSession) setComment(text string) {
+	b.t.Helper()
+	b.run("set comment", js(fmt.Sprintf(`(() => { const t = document.getElementById('comment-text'); t.value = %s; t.dispatchEvent(new Event('input')); })()`, jsString(text))))
+}
+
+func jsString(s string) string { q, _ := json.Marshal(s); return string(q) }
+
+// sendComment types text into the conversation's message box and sends it
+// with the keyboard (Tab to Send, Enter), checking the character counter on
+// the way and the aria-live status after.
+func (b *browserSession) sendComment(text string) {
+	b.t.Helper()
+	before := len(b.thread())
+	b.run("type comment", chromedp.SendKeys(chromedp.CSS(`#comment-text`), text))
+	typed := evalAs[string](b, "typed", `document.getElementById('comment-text').value`)
+	if typed != text {
+		b.t.Fatalf("the message box holds %q, want %q", typed, text)
+	}
+	wantCount := fmt.Sprintf("%d of 2000 characters", len([]rune(strings.TrimSpace(text))))
+	if got := evalAs[string](b, "counter", `document.getElementById('comment-count').textContent`); got != wantCount {
+		b.t.Errorf("character counter %q, want %q", got, wantCount)
+	}
+	b.run("tab to send", chromedp.KeyEvent(kb.Tab))
+	if f := evalAs[string](b, "focus", `document.activeElement.id`); f != "comment-send" {
+		b.t.Fatalf("Tab from the message box focused %q, want the Send button", f)
+	}
+	b.run("send", chromedp.KeyEvent(kb.Enter))
+	b.waitFor("comment sent", fmt.Sprintf(`document.querySelectorAll('#comment-thread li.comment').length === %d &&
+		document.getElementById('comment-status').textContent.startsWith('Message sent')`, before+1), 15*time.Second, false)
+	live := evalAs[string](b, "status region", `(() => { const s = document.getElementById('comment-status'); return s.getAttribute('role') + ' ' + s.getAttribute('aria-live'); })()`)
+	if live != "status polite" {
+		b.t.Errorf("the sending status region is %q, want role=status aria-live=polite", live)
+	}
+	if got := evalAs[string](b, "counter", `document.getElementById('comment-count').textContent + '|' + document.getElementById('comment-text').value`); got != "0 of 2000 characters|" {
+		b.t.Errorf("after sending: counter and box %q, want them empty", got)
+	}
+	if a := b.alert(); a != "" {
+		b.t.Errorf("after sending, the page shows the error %q", a)
+	}
+}
+
+// checkComment compares a message on the page with what was sent: the same
+// text, as text (no markup), its line breaks shown.
+func checkComment(t *testing.T, where string, got pageComment, author, mine, role, text string) {
+	t.Helper()
+	if got.Author != author || got.Mine != mine || got.Role != role {
+		t.Errorf("%s: message by %q (mine %s, role %s), want %q (mine %s, role %s)", where, got.Author, got.Mine, got.Role, author, mine, role)
+	}
+	if got.Text != text || got.Markup != 0 {
+		t.Errorf("%s: message text %q with %d elements, want the text %q as text", where, got.Text, got.Markup, text)
+	}
+	if strings.Contains(text, "\n") && !strings.Contains(got.Rendered, "\n") {
+		t.Errorf("%s: the message's line breaks are not shown: %q", where, got.Rendered)
+	}
+}
+
 // TestPortalBrowser drives the clinic portal in headless Chromium through
 // the whole journey: sign in, create a patient, upload a scan, see its
 // topography map and design, order it; as lab staff move the job to
@@ -460,6 +538,40 @@ func TestPortalBrowser(t *testing.T) {
 	b.waitFor("order page", `location.hash.startsWith('#/orders/') && !!document.getElementById('order-status')`, 20*time.Second, false)
 	orderID := b.hashID("#/orders/")
 
+	// The conversation with the lab. An empty or too long message is
+	// refused on the page; one the API refuses shows its problem detail;
+	// a message typed and sent with the keyboard joins the thread as text.
+	const clinicMsg = "Please check the edge lift.\n<b>Not bold</b> & <img src=x> thanks"
+	const labMsg = "Edge lift checked: within tolerance.\nDispatching today."
+	b.waitFor("conversation", `document.getElementById('conversation-h').textContent === 'Conversation with the lab' &&
+		document.getElementById('comment-thread').textContent.includes('No messages yet')`, 10*time.Second, false)
+	b.a11y("conversation (empty)")
+	b.setComment(strings.Repeat("x", 2001))
+	over := evalAs[string](b, "counter", `(() => { const c = document.getElementById('comment-count');
+		return c.textContent + '|' + c.className + '|' + document.getElementById('comment-text').getAttribute('aria-invalid'); })()`)
+	if over != "2001 of 2000 characters: 1 too many|counter over|true" {
+		t.Errorf("over the limit: counter %q", over)
+	}
+	b.run("send too long", chromedp.Click(chromedp.CSS(`#comment-send`)))
+	if a := b.alert(); !strings.Contains(a, "too long") {
+		t.Errorf("a message over 2000 characters: alert %q", a)
+	}
+	b.setComment("ring the bell \u0007")
+	b.run("send control character", chromedp.Click(chromedp.CSS(`#comment-send`)))
+	b.waitFor("API error shown", `!document.getElementById('error').hidden`, 10*time.Second, false)
+	if a := b.alert(); !strings.Contains(a, "text") || strings.Contains(a, "{") {
+		t.Errorf("a control character: alert %q, want the problem detail naming text", a)
+	}
+	if n := len(b.thread()); n != 0 {
+		t.Errorf("a refused message is in the thread (%d messages)", n)
+	}
+	b.setComment("")
+	b.sendComment(clinicMsg)
+	if th := b.thread(); len(th) == 1 {
+		checkComment(t, "practitioner", th[0], "You", "true", "practitioner", clinicMsg)
+	}
+	b.a11y("conversation")
+
 	// The lab: move the job to dispatched, download a point file.
 	b.run("sign out", chromedp.Click(chromedp.CSS(`#signout`)))
 	b.signIn(devTokens, "lab", "lab", st.LabToken)
@@ -507,6 +619,48 @@ func TestPortalBrowser(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// The order's conversation, opened from the queue: the clinic's message,
+	// marked as theirs; the lab replies.
+	convSel := fmt.Sprintf(`tr[data-job] a[data-conversation=%q]`, orderID)
+	b.waitFor("conversation link", fmt.Sprintf(`!!document.querySelector(%q)`, convSel), 10*time.Second, false)
+	b.run("open conversation", chromedp.Click(chromedp.CSS(convSel)))
+	b.waitFor("lab conversation", fmt.Sprintf(`location.hash === %q && document.querySelectorAll('#comment-thread li.comment').length === 1`,
+		"#/lab/orders/"+orderID+"/comments"), 10*time.Second, false)
+	if h := evalAs[string](b, "heading", `document.getElementById('conversation-h').textContent`); h != "Conversation with the clinic" {
+		t.Errorf("lab conversation heading %q", h)
+	}
+	checkComment(t, "lab", b.thread()[0], "Clinic", "false", "practitioner", clinicMsg)
+	b.waitFor("job summary", `document.getElementById('job-summary').textContent.includes('dispatched')`, 10*time.Second, false)
+	b.a11y("lab conversation")
+	// The first answer to the reply is lost (the server stored it, the page
+	// sees a 503): the page retries with the same Idempotency-Key and the
+	// server answers with the stored comment, so the reply appears once.
+	b.run("lose an answer", js(`(() => { window.commentKeys = []; const real = window.fetch; let lost = false;
+  window.realFetch = real;
+  window.fetch = async (url, opts = {}) => {
+    if (opts.method !== 'POST' || !String(url).endsWith('/comments')) return real(url, opts);
+    window.commentKeys.push(opts.headers['Idempotency-Key'] || '');
+    const res = await real(url, opts);
+    if (lost) return res;
+    lost = true;
+    return new Response('{"title":"Service Unavailable","status":503,"detail":"lost"}', { status: 503, headers: { 'Content-Type': 'application/problem+json' } });
+  }; })()`))
+	b.sendComment(labMsg)
+	b.run("restore fetch", js(`window.fetch = window.realFetch`))
+	var keys []string
+	b.eval("idempotency keys", `window.commentKeys`, &keys)
+	if len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] {
+		t.Errorf("the reply was posted with Idempotency-Keys %q, want one key sent twice", keys)
+	}
+	if th := b.thread(); len(th) == 2 {
+		checkComment(t, "lab", th[1], "You", "true", "lab", labMsg)
+	} else {
+		t.Errorf("after a retried reply the lab sees %d messages, want 2", len(th))
+	}
+	b.screenshots("comments-lab")
+	b.run("back to the queue", chromedp.Click(chromedp.CSS(`#back-to-jobs`)))
+	b.waitFor("lab queue", `location.hash === '#/lab' && !!document.querySelector('tr[data-job]')`, 10*time.Second, false)
+
 	// Back as the practitioner: the order is dispatched; record the visit.
 	b.run("sign out", chromedp.Click(chromedp.CSS(`#signout`)))
 	b.signIn(devTokens, "demo-north", "practitioner", st.Tokens["demo-north"])
@@ -528,6 +682,29 @@ func TestPortalBrowser(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		b.reload() // not dispatched yet: load again
 	}
+	// The lab's reply, marked as from the lab, and both messages noted on
+	// the timeline (the timeline hears of them through an event).
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		var tl []string
+		b.eval("timeline", `[...document.querySelectorAll('#order-timeline li')].map(li => li.textContent)`, &tl)
+		clinicNoted := slices.ContainsFunc(tl, func(s string) bool { return strings.HasSuffix(s, ": comment posted by the clinic") })
+		labNoted := slices.ContainsFunc(tl, func(s string) bool { return strings.HasSuffix(s, ": comment posted by the lab") })
+		if th := b.thread(); len(th) == 2 && clinicNoted && labNoted {
+			checkComment(t, "practitioner", th[0], "You", "true", "practitioner", clinicMsg)
+			checkComment(t, "practitioner", th[1], "Lab", "false", "lab", labMsg)
+			t.Logf("timeline: %q", tl)
+			break
+		}
+		if time.Now().After(deadline) {
+			directGet(t, st.URL+"/v1/orders/"+orderID, st.Tokens["demo-north"])
+			t.Fatalf("the practitioner sees %d messages and the timeline %q, want both messages and both noted", len(b.thread()), tl)
+		}
+		time.Sleep(300 * time.Millisecond)
+		b.reload()
+	}
+	b.a11y("order conversation")
+	b.screenshots("comments")
 	b.a11y("order")
 	b.run("assessment", chromedp.SetValue(chromedp.CSS(`input[name=visitKey]`), "week-1"),
 		chromedp.SetValue(chromedp.CSS(`select[name=outcome]`), "continue"), chromedp.Click(chromedp.CSS(`#record-assessment`)))

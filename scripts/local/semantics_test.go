@@ -82,6 +82,11 @@ var semCreating = map[string]semCreate{
 		body: func(_ *semFixture, i int) []byte {
 			return fmt.Appendf(nil, `{"visitKey":"visit-%d","visualAcuity":"6/6","comfort":8,"outcome":%q}`, i, aftercare.OutcomeContinue)
 		}},
+	"POST /v1/orders/{orderId}/comments": {collection: orders.CommentsCollection, contentType: "application/json",
+		target: func(fx *semFixture) string { return "/v1/orders/" + fx.od + "/comments" },
+		body: func(_ *semFixture, i int) []byte {
+			return fmt.Appendf(nil, `{"text":"comment number %d"}`, i)
+		}},
 }
 
 // TestEveryPOSTRouteIsClassified: each POST route of every registered

@@ -547,9 +547,20 @@ func (ts *trustStack) flow(t *testing.T) {
 	ts.ids.order2 = decodeField(t, x.body, "id")
 	ts.ids.job2 = ts.waitJob(t, ts.ids.order2).ID
 
-	// The clinic hears of in_production, dispatched, two visits due and the
-	// revised design, by webhook and by email.
-	ts.waitNotifications(t, 5)
+	// The order's conversation: the practitioner writes (with the canary),
+	// the lab reads it and answers.
+	c.must(201, pOwner, "POST /v1/orders/{orderId}/comments", "POST", "/v1/orders/"+ts.ids.order+"/comments", north,
+		[]byte(`{"text":"`+canaryNote+` please flatten the landing zone"}`), "Content-Type", "application/json", "Idempotency-Key", "trust-comment")
+	lab = ts.tok.good[pLab]
+	c.must(200, pLab, "GET /v1/orders/{orderId}/comments", "GET", "/v1/orders/"+ts.ids.order+"/comments", lab, nil)
+	c.must(201, pLab, "POST /v1/orders/{orderId}/comments", "POST", "/v1/orders/"+ts.ids.order+"/comments", lab,
+		[]byte(`{"text":"Flattened by 0.1 mm; a spare is in the box."}`), jsonCT...)
+	c.must(200, pOwner, "GET /v1/orders/{orderId}/comments", "GET", "/v1/orders/"+ts.ids.order+"/comments", north, nil)
+
+	// The clinic hears of in_production, dispatched, two visits due, the
+	// revised design and the lab's comment, by webhook and by email; the lab
+	// hears of the clinic's comment by email.
+	ts.waitNotifications(t, 6, 7)
 }
 
 // waitDesigned polls the scan until it is designed and returns its design id.
@@ -592,16 +603,16 @@ func (ts *trustStack) waitJob(t *testing.T, orderID string) orders.Job {
 }
 
 // waitNotifications waits until n webhooks and n emails have arrived.
-func (ts *trustStack) waitNotifications(t *testing.T, n int) {
+func (ts *trustStack) waitNotifications(t *testing.T, hooks, mails int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if len(ts.hooks.received()) >= n && len(ts.mails(t)) >= n {
+		if len(ts.hooks.received()) >= hooks && len(ts.mails(t)) >= mails {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("notifications: %d webhooks, %d emails, want %d each", len(ts.hooks.received()), len(ts.mails(t)), n)
+	t.Fatalf("notifications: %d webhooks, %d emails, want %d and %d", len(ts.hooks.received()), len(ts.mails(t)), hooks, mails)
 }
 
 // mails are the paths of the emails in the local SMTP sink's directory.

@@ -40,6 +40,10 @@ const (
 	StatusFailed  = "failed" // permanently: rejected, endpoint gone, or retries exhausted
 )
 
+// RecipientLab is the recipient of a delivery to the lab rather than to
+// the clinic the notification names (a clinic's comment on an order).
+const RecipientLab = "lab"
+
 // MaxEmails bounds a clinic's notification addresses.
 const MaxEmails = 5
 
@@ -74,6 +78,7 @@ type SettingsView struct {
 type Delivery struct {
 	ID           string              `json:"id"` // <notification id>-<channel>
 	ClinicID     string              `json:"clinicId"`
+	Recipient    string              `json:"recipient,omitempty"` // empty: the clinic; RecipientLab: the lab
 	Channel      string              `json:"channel"`
 	Notification notify.Notification `json:"notification"`
 	Status       string              `json:"status"`
@@ -95,6 +100,9 @@ type Service struct {
 	PublicURL string // base URL of the API, for links in emails
 	Audit     audit.Logger
 	Now       func() time.Time
+	// LabEmails are the lab's addresses for what the lab is told (a
+	// clinic's comment on an order); none: the lab is not emailed.
+	LabEmails []string
 	// Metrics counts attempts sent and failed, by channel (nil records nothing).
 	Metrics *metrics.Metrics
 }
@@ -193,6 +201,29 @@ func (s *Service) Notify(ctx context.Context, n notify.Notification) error {
 	if err != nil {
 		return err
 	}
+	return s.deliver(ctx, n, "", set)
+}
+
+// NotifyLab delivers n to the lab (by email to LabEmails; the lab has no
+// webhook), once per notification, retried like a clinic's.
+func (s *Service) NotifyLab(ctx context.Context, n notify.Notification) error {
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	set := s.labSettings()
+	if len(set.Emails) == 0 {
+		return nil // no lab address configured
+	}
+	return s.deliver(ctx, n, RecipientLab, set)
+}
+
+func (s *Service) labSettings() Settings {
+	return Settings{Emails: s.LabEmails}
+}
+
+// deliver records and attempts n on every channel of set, for recipient
+// (empty: the clinic n names; RecipientLab: the lab).
+func (s *Service) deliver(ctx context.Context, n notify.Notification, recipient string, set Settings) error {
 	var chans []string
 	if set.WebhookURL != "" {
 		chans = append(chans, ChannelWebhook)
@@ -201,7 +232,11 @@ func (s *Service) Notify(ctx context.Context, n notify.Notification) error {
 		chans = append(chans, ChannelEmail)
 	}
 	for _, ch := range chans {
-		d := Delivery{ID: n.ID + "-" + ch, ClinicID: n.ClinicID, Channel: ch, Notification: n, Status: StatusPending,
+		id := n.ID + "-" + ch
+		if recipient != "" {
+			id = n.ID + "-" + recipient + "-" + ch
+		}
+		d := Delivery{ID: id, ClinicID: n.ClinicID, Recipient: recipient, Channel: ch, Notification: n, Status: StatusPending,
 			NextAttempt: s.now(), Created: s.now(), Updated: s.now()}
 		created := false
 		if err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
@@ -249,7 +284,9 @@ func (s *Service) Retry(ctx context.Context, asOf time.Time) (Report, error) {
 			continue
 		}
 		var set Settings
-		if err := s.Docs.Get(ctx, SettingsCollection, d.ClinicID, &set); err != nil && !errs.Is(errs.NotFound, err) {
+		if d.Recipient == RecipientLab {
+			set = s.labSettings()
+		} else if err := s.Docs.Get(ctx, SettingsCollection, d.ClinicID, &set); err != nil && !errs.Is(errs.NotFound, err) {
 			return r, err
 		}
 		r.Tried++

@@ -142,3 +142,59 @@ func TestSettingsValidation(t *testing.T) {
 		t.Fatal("rotation did not give a new secret")
 	}
 }
+
+// flakyMailer fails its first fail sends, then records the messages.
+type flakyMailer struct {
+	fail int
+	sent []notify.Message
+}
+
+func (m *flakyMailer) Send(_ context.Context, msg notify.Message) error {
+	if m.fail > 0 {
+		m.fail--
+		return errs.Ef("smtp", errs.Unavailable, "try later")
+	}
+	m.sent = append(m.sent, msg)
+	return nil
+}
+
+// TestLabIsEmailedAndRetried: a notification for the lab (a clinic's
+// comment) goes to the lab's addresses, not to the clinic's channels, is
+// retried like a clinic's when the mail server refuses, and a redelivered
+// event does not send it twice.
+func TestLabIsEmailedAndRetried(t *testing.T) {
+	now := time.Now().UTC()
+	svc := service(t, &now)
+	mailer := &flakyMailer{fail: 1}
+	svc.Mailer, svc.From, svc.PublicURL = mailer, "lab-notices@lensflow.example", "https://api.lensflow.example"
+	svc.LabEmails = []string{"lab@lensflow.example"}
+	ctx := context.Background()
+	if _, err := svc.PutSettings(ctx, north, notifications.SettingsInput{Emails: []string{"desk@north.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	n := notify.Notification{ID: "evt-9", Type: notify.TypeCommentPosted, OccurredAt: now, ClinicID: "demo-north",
+		OrderID: "order-1", Status: "posted", Link: "/v1/orders/order-1/comments"}
+	for i := 0; i < 2; i++ { // the event, then its redelivery
+		if err := svc.NotifyLab(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(mailer.sent) != 0 {
+		t.Fatalf("sent %d while the server refused", len(mailer.sent))
+	}
+	now = now.Add(time.Hour)
+	rep, err := svc.Retry(ctx, now)
+	if err != nil || rep.Sent != 1 {
+		t.Fatalf("retry: %+v %v", rep, err)
+	}
+	if len(mailer.sent) != 1 || len(mailer.sent[0].To) != 1 || mailer.sent[0].To[0] != "lab@lensflow.example" {
+		t.Fatalf("lab email: %+v", mailer.sent)
+	}
+
+	// Without lab addresses the lab is not emailed.
+	svc.LabEmails = nil
+	if err := svc.NotifyLab(ctx, notify.Notification{ID: "evt-10", Type: notify.TypeCommentPosted, OccurredAt: now, ClinicID: "demo-north",
+		OrderID: "order-1", Status: "posted", Link: "/v1/orders/order-1/comments"}); err != nil || len(mailer.sent) != 1 {
+		t.Fatalf("no lab addresses: %v, %d sent", err, len(mailer.sent))
+	}
+}

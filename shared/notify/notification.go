@@ -17,6 +17,7 @@ const (
 	TypeJobStatusChanged   = "job.status_changed"
 	TypeDesignRevised      = "design.revised"
 	TypeFollowUpDue        = "followup.due"
+	TypeCommentPosted      = "order.comment_posted"
 )
 
 // Notification is what the lab tells a clinic: what happened, to which
@@ -172,6 +173,7 @@ var subjects = map[string]string{
 	TypeJobStatusChanged:   "Manufacturing status changed",
 	TypeDesignRevised:      "Lens design revised",
 	TypeFollowUpDue:        "Aftercare visit due",
+	TypeCommentPosted:      "New comment on an order",
 }
 
 // RenderEmail turns n into a plain-text email: a subject saying what

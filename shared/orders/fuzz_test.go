@@ -152,3 +152,47 @@ func FuzzStatusInput(f *testing.F) {
 		roundTrip(t, in)
 	})
 }
+
+// FuzzCommentInput decodes the comment body as the route does and runs
+// PostComment up to its lookup of the order: nothing panics; a refused
+// body is errs.Invalid naming text (or the JSON problem), and the refusal
+// does not depend on the text's letters, so it cannot repeat them; an
+// accepted text is non-blank, at most MaxCommentText characters with no
+// control characters but newline and tab, and round-trips.
+func FuzzCommentInput(f *testing.F) {
+	for _, s := range []string{
+		`{"text":"Please flatten the landing zone."}`, `{"text":"line 1\nline 2\ttab"}`, `{"text":""}`, `{"text":"   "}`,
+		`{"text":"ZZCANARY\u0007bell"}`, `{"text":"` + strings.Repeat("é", 2001) + `"}`, `{"text":"` + strings.Repeat("a", 2000) + `"}`,
+		`{"text":1}`, `{"text":null}`, `{"text":"a","text":"b"}`, `{"Text":"a","text":"b"}`, `{"text":"a","author":"lab"}`,
+		`{"text":"a"} {}`, `null`, `[]`, ``, `{"text":"\ud800"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var in orders.CommentInput
+		if err := httpkit.UnmarshalStrict(body, &in); err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		_, err := service.PostComment(context.Background(), practitioner, "order-1", "", in)
+		if errors.Is(err, errPassed) {
+			text := strings.TrimSpace(in.Text)
+			if text == "" || utf8.RuneCountInString(text) > orders.MaxCommentText ||
+				strings.IndexFunc(text, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) >= 0 {
+				t.Fatalf("accepted %q", in.Text)
+			}
+			roundTrip(t, in)
+			return
+		}
+		checkRefusal(t, err, "text")
+		masked := orders.CommentInput{Text: strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) || unicode.IsSpace(r) {
+				return r
+			}
+			return 'Q'
+		}, in.Text)}
+		if _, merr := service.PostComment(context.Background(), practitioner, "order-1", "", masked); errs.Message(merr) != errs.Message(err) {
+			t.Fatalf("the refusal depends on the text: %q, with the text masked %q", errs.Message(err), errs.Message(merr))
+		}
+	})
+}

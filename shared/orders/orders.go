@@ -258,18 +258,9 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 // placed returns the order id of the actor's clinic if an earlier attempt of
 // the same request placed it (audited as that request's create).
 func (s *Service) placed(ctx context.Context, a Actor, id string) (Order, bool, error) {
-	if !validID(id) {
-		return Order{}, false, errs.Ef("orders.place", errs.Other, "malformed order id from the idempotency record")
-	}
-	var o Order
-	err := s.Docs.Get(ctx, OrdersCollection, id, &o)
-	switch {
-	case errs.Is(errs.NotFound, err):
-		return Order{}, false, nil
-	case err != nil:
+	o, ok, err := ports.Prior(ctx, s.Docs, OrdersCollection, id, func(o Order) bool { return o.ClinicID == a.ClinicID })
+	if err != nil || !ok {
 		return Order{}, false, err
-	case o.ClinicID != a.ClinicID:
-		return Order{}, false, errs.Ef("orders.place", errs.Other, "order id from the idempotency record belongs to another clinic")
 	}
 	return o, true, s.audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success)
 }

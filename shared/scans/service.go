@@ -185,18 +185,9 @@ func (s *Service) CreatePatient(ctx context.Context, a Actor, in PatientInput) (
 // existingPatient returns the patient id of the actor's clinic if an earlier
 // attempt of the same request created it (audited as that request's create).
 func (s *Service) existingPatient(ctx context.Context, a Actor, id string) (Patient, bool, error) {
-	if !validID(id) {
-		return Patient{}, false, errs.Ef("patients.create", errs.Other, "malformed patient id from the idempotency record")
-	}
-	var p Patient
-	err := s.Docs.Get(ctx, PatientsCollection, id, &p)
-	switch {
-	case errs.Is(errs.NotFound, err):
-		return Patient{}, false, nil
-	case err != nil:
+	p, ok, err := ports.Prior(ctx, s.Docs, PatientsCollection, id, func(p Patient) bool { return p.ClinicID == a.ClinicID })
+	if err != nil || !ok {
 		return Patient{}, false, err
-	case p.ClinicID != a.ClinicID:
-		return Patient{}, false, errs.Ef("patients.create", errs.Other, "patient id from the idempotency record belongs to another clinic")
 	}
 	return p, true, s.audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
 }
@@ -353,15 +344,9 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 // existing returns the scan id of the actor's clinic if an earlier attempt
 // of the same request created it.
 func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool, error) {
-	var sc Scan
-	err := s.Docs.Get(ctx, ScansCollection, id, &sc)
-	switch {
-	case errs.Is(errs.NotFound, err):
-		return Scan{}, false, nil
-	case err != nil:
+	sc, ok, err := ports.Prior(ctx, s.Docs, ScansCollection, id, func(sc Scan) bool { return sc.ClinicID == a.ClinicID })
+	if err != nil || !ok {
 		return Scan{}, false, err
-	case sc.ClinicID != a.ClinicID:
-		return Scan{}, false, errs.Ef("scans.upload", errs.Other, "scan id from the idempotency record belongs to another clinic")
 	}
 	return sc, true, s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,10 +45,11 @@ type Config struct {
 	// embedded SMTP sink writing each message under DATA/mail),
 	// LENSFLOW_SMTP_FROM, LENSFLOW_SMTP_USERNAME, LENSFLOW_SMTP_PASSWORD.
 	SMTPAddr, SMTPFrom, SMTPUsername, SMTPPassword string
-	PublicURL                                      string // LENSFLOW_PUBLIC_URL: the API's public base URL, for links in emails
-	LogLevel                                       string // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
-	Tracing                                        string // LENSFLOW_TRACING: "memory" (default locally), "cloudtrace" (default on gcp) or "off"
-	Metrics                                        string // LENSFLOW_METRICS: "memory" (default locally), "cloudmonitoring" (default on gcp) or "off"
+	PublicURL                                      string   // LENSFLOW_PUBLIC_URL: the API's public base URL, for links in emails
+	LabEmails                                      []string // LENSFLOW_LAB_EMAILS: the lab's addresses for clinics' comments (default lab@lensflow.local locally; none on gcp)
+	LogLevel                                       string   // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
+	Tracing                                        string   // LENSFLOW_TRACING: "memory" (default locally), "cloudtrace" (default on gcp) or "off"
+	Metrics                                        string   // LENSFLOW_METRICS: "memory" (default locally), "cloudmonitoring" (default on gcp) or "off"
 
 	// Overload protection, per function instance (0 means the default).
 	RateLimit   float64 // LENSFLOW_RATE_LIMIT: sustained requests per second per clinic (lab staff and services: per subject)
@@ -98,6 +100,7 @@ func ConfigFromEnv() Config {
 		SMTPUsername:      os.Getenv("LENSFLOW_SMTP_USERNAME"),
 		SMTPPassword:      os.Getenv("LENSFLOW_SMTP_PASSWORD"),
 		PublicURL:         os.Getenv("LENSFLOW_PUBLIC_URL"),
+		LabEmails:         list(os.Getenv("LENSFLOW_LAB_EMAILS")),
 	}
 	var errRate, errBurst, errInFlight error
 	c.RateLimit, errRate = envNumber("LENSFLOW_RATE_LIMIT", func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
@@ -152,6 +155,14 @@ func (c Config) WithDefaults() (Config, error) {
 	def(&c.AuditLog, "", "cloudlogging")
 	def(&c.DevIssuerURL, "http://127.0.0.1:8080/dev-issuer", "")
 	def(&c.SMTPFrom, "notifications@lensflow.local", "")
+	if len(c.LabEmails) == 0 && !gcp {
+		c.LabEmails = []string{"lab@lensflow.local"}
+	}
+	for _, e := range c.LabEmails {
+		if a, err := mail.ParseAddress(e); err != nil || a.Name != "" || a.Address != e {
+			return c, fmt.Errorf("LENSFLOW_LAB_EMAILS: %q is not an email address", e)
+		}
+	}
 	def(&c.PublicURL, strings.TrimSuffix(c.DevIssuerURL, "/dev-issuer"), "")
 	if c.AuditLog == "" {
 		c.AuditLog = filepath.Join(c.DataDir, "audit.log")

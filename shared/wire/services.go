@@ -31,5 +31,6 @@ func OrderService(app *App) *orders.Service {
 // NotificationService builds the clinic notification service on app.
 func NotificationService(app *App) *notifications.Service {
 	return &notifications.Service{Docs: app.Docs, Sealer: app.Sealer, Webhooks: app.Webhooks, Mailer: app.Mailer,
-		From: app.MailFrom, PublicURL: app.PublicURL, Audit: app.Audit, Now: app.Now, Metrics: app.Metrics}
+		From: app.MailFrom, PublicURL: app.PublicURL, Audit: app.Audit, Now: app.Now, Metrics: app.Metrics,
+		LabEmails: app.Config.LabEmails}
 }

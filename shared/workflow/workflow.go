@@ -381,7 +381,7 @@ func (j JobState) OrderStatus() (OrderStatus, bool) {
 // people, or anything else that could be PHI.
 type TimelineEntry struct {
 	At      time.Time `json:"at"`
-	Subject string    `json:"subject"`        // "order" or "job"
+	Subject string    `json:"subject"`        // "order" or "job", or what a Mark is about (SubjectComment)
 	From    string    `json:"from,omitempty"` // empty for the entry that creates the record
 	To      string    `json:"to"`
 	Actor   string    `json:"actor"`          // role of who caused it: practitioner, lab or service
@@ -428,6 +428,35 @@ func Append[S Status](tl []TimelineEntry, at time.Time, from, to S, actor, note 
 	return append(slices.Clip(tl), TimelineEntry{
 		At: at.UTC(), Subject: m.subject, From: string(from), To: string(to), Actor: actor, Note: note,
 	}), nil
+}
+
+// SubjectComment is the subject of a timeline entry noting a comment on
+// the record (Mark).
+const SubjectComment = "comment"
+
+// Mark returns tl with an entry noting something that happened to the
+// record without changing its status (a comment posted): subject says
+// what, event what happened to it (a lower-case word), with the same
+// checks on actor and note as Append. Entries keep time order: one older
+// than the last is placed before the entries it precedes.
+func Mark(tl []TimelineEntry, at time.Time, subject, event, actor, note string) ([]TimelineEntry, error) {
+	const op = "workflow.Mark"
+	switch {
+	case at.IsZero():
+		return tl, errs.Field(op, "at", "must be set")
+	case !roleName(subject) || !roleName(event):
+		return tl, errs.Field(op, "subject", "subject and event must be lower-case words")
+	case !roleName(actor):
+		return tl, errs.Field(op, "actor", "must be a role name (lower case letters, '_' or '-', at most 32)")
+	case !idsOnly(note):
+		return tl, errs.Field(op, "note", "may hold only ids: letters, digits and . _ - : / , = (no spaces), at most %d bytes", maxNote)
+	}
+	e := TimelineEntry{At: at.UTC(), Subject: subject, To: event, Actor: actor, Note: note}
+	i := len(tl)
+	for i > 0 && tl[i-1].At.After(e.At) {
+		i--
+	}
+	return slices.Insert(slices.Clip(tl), i, e), nil
 }
 
 func roleName(s string) bool {

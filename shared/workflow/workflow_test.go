@@ -463,3 +463,36 @@ func TestAppend(t *testing.T) {
 func field(name string) func(error) bool {
 	return func(err error) bool { return errs.Is(errs.Invalid, err) && errs.FieldOf(err) == name }
 }
+
+func TestMarkNotesWithoutChangingStatus(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	tl, err := workflow.Append[workflow.OrderStatus](nil, t0, "", workflow.OrderPlaced, "practitioner", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err = workflow.Append(tl, t0.Add(2*time.Hour), workflow.OrderPlaced, workflow.OrderInProduction, "lab", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A comment made between the two, noted after the second: it goes
+	// between them.
+	tl, err = workflow.Mark(tl, t0.Add(time.Hour), workflow.SubjectComment, "posted", "lab", "comment=c-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl) != 3 || tl[1].Subject != "comment" || tl[1].To != "posted" || tl[1].From != "" || tl[1].Note != "comment=c-1" || tl[2].To != "in_production" {
+		t.Fatalf("timeline %+v", tl)
+	}
+	for _, bad := range []struct{ subject, event, actor, note string }{
+		{"comment", "posted", "Lab Staff", ""},
+		{"comment", "posted", "lab", "text with spaces"},
+		{"Comment!", "posted", "lab", ""},
+	} {
+		if _, err := workflow.Mark(tl, t0, bad.subject, bad.event, bad.actor, bad.note); err == nil {
+			t.Errorf("Mark accepted %+v", bad)
+		}
+	}
+	if _, err := workflow.Mark(tl, time.Time{}, "comment", "posted", "lab", ""); err == nil {
+		t.Error("Mark accepted a zero time")
+	}
+}

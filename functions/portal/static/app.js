@@ -119,6 +119,23 @@ async function api(method, path, body, extraHeaders = {}) {
   return text ? JSON.parse(text) : null;
 }
 
+// RETRYABLE are the statuses a client may retry (besides network errors).
+const RETRYABLE = new Set([0, 408, 429, 502, 503, 504]);
+
+// apiCreate POSTs body with an Idempotency-Key, retrying a retryable
+// failure with jittered exponential backoff, at most 3 attempts, all with
+// the same key: the server answers a repeat with the first response.
+async function apiCreate(path, body, key) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api('POST', path, body, { 'Idempotency-Key': key });
+    } catch (e) {
+      if (attempt >= 3 || !(e instanceof APIError) || !RETRYABLE.has(e.status)) throw e;
+      await new Promise(r => setTimeout(r, (250 << attempt) * (0.5 + Math.random())));
+    }
+  }
+}
+
 // guard runs an async view step and shows its error, unless the user has
 // navigated away meanwhile.
 async function guard(gen, fn) {
@@ -618,24 +635,29 @@ async function viewOrder(gen, orderId) {
   } }, el('h3', {}, 'Record an aftercare assessment'),
   el('div', { class: 'fields' }, field('Visit', visit), field('Visual acuity', va), field('Over-refraction sphere (D)', sphere), field('Comfort (1–10)', comfort), field('Outcome', outcome)),
   field('Fluorescein notes', notes), el('div', { class: 'buttons' }, save));
+  // The timeline notes a comment shortly after it is posted (an event
+  // goes round): look again a little later.
+  const talk = conversation(gen, orderId, 'practitioner', () => setTimeout(() => { if (gen === generation) loadOrder(); }, 2500));
   setView(el('p', {}, el('a', { href: '#/orders' }, '← Orders')), el('h2', {}, 'Order'),
-    el('div', { class: 'grid two' }, el('section', { class: 'panel', 'aria-label': 'Order detail' }, detail, past), form));
+    el('div', { class: 'grid two' }, el('section', { class: 'panel', 'aria-label': 'Order detail' }, detail, past), form), talk.section);
   const loadOrder = async () => {
     const o = await guard(gen, () => api('GET', base));
     if (gen !== generation) return;
-    if (!o) { detail.replaceChildren(el('p', {}, 'The order is not available.')); return; }
+    if (!o) { detail.replaceChildren(el('p', {}, 'The order is not available.')); return false; }
     detail.replaceChildren(
       el('p', {}, 'Status: ', el('span', { class: 'status', id: 'order-status' }, o.status), ` · ${o.lensType || ''} · quantity ${o.quantity}`),
       el('p', {}, el('a', { href: '#/scans/' + encodeURIComponent(o.scanId) }, 'Scan and design')),
       el('h3', {}, 'Timeline'),
-      el('ol', { class: 'timeline' }, (o.timeline || []).map(t => el('li', {}, `${fmtDate(t.at)}: ${t.subject} ${t.from ? t.from + ' → ' : ''}${t.to} (${t.actor})`))));
+      el('ol', { class: 'timeline', id: 'order-timeline' }, (o.timeline || []).map(t => el('li', {}, `${fmtDate(t.at)}: ${timelineText(t)}`))));
     const as = await guard(gen, () => api('GET', base + '/assessments'));
-    if (gen !== generation || !as) return;
+    if (gen !== generation || !as) return true;
     const list = as.assessments || [];
     past.replaceChildren(el('h3', {}, 'Assessments'), list.length === 0 ? el('p', {}, 'None recorded.') :
       el('ul', {}, list.map(a => el('li', {}, `${fmtDate(a.created)}: ${a.visitKey}, ${a.outcome}${a.revisedVersion ? ', design v' + a.revisedVersion : ''}`))));
+    return true;
   };
-  await loadOrder();
+  if (await loadOrder()) await talk.load();
+  else talk.section.hidden = true; // no order, no conversation
 }
 
 async function viewFollowUps(gen) {
@@ -676,9 +698,11 @@ async function viewLab(gen) {
     if (gen !== generation) return;
     if (!res) { list.replaceChildren(el('p', {}, 'The job queue is not available.')); return; }
     const js = res.jobs || [];
-    list.replaceChildren(js.length === 0 ? el('p', {}, 'The queue is empty.') : table(['Job', 'Lens', 'Qty', 'Status', 'Move to', 'Point files'],
+    list.replaceChildren(js.length === 0 ? el('p', {}, 'The queue is empty.') : table(['Job', 'Order', 'Lens', 'Qty', 'Status', 'Move to', 'Point files'],
       js.map(j => el('tr', { 'data-job': j.id },
-        el('td', {}, j.id.slice(0, 10)), el('td', {}, j.lensType), el('td', { class: 'num' }, j.quantity),
+        el('td', {}, j.id.slice(0, 10)),
+        el('td', {}, j.orderId ? el('a', { href: labConversationHash(j.orderId), 'data-conversation': j.orderId }, `Conversation on order ${j.orderId.slice(0, 8)}`) : '—'),
+        el('td', {}, j.lensType), el('td', { class: 'num' }, j.quantity),
         el('td', {}, el('span', { class: 'status' }, j.status)),
         el('td', {}, el('div', { class: 'buttons' }, (JOB_NEXT[j.status] || []).map(s => el('button', { type: 'button', 'data-status': s, onclick: async () => {
           showError(''); showNotice('');
@@ -688,6 +712,126 @@ async function viewLab(gen) {
         el('td', {}, el('div', { class: 'buttons' }, (j.files || []).map(f => el('button', { type: 'button', class: 'secondary', 'data-file': f.name, onclick: () => download(gen, j.id, f.name) }, f.name))))))));
   };
   await load();
+}
+
+// ---------- conversation on an order ----------
+
+// timelineText is a timeline entry in words: a comment noted on the order
+// reads "comment posted by the lab", a change "order placed → cutting (lab)".
+function timelineText(t) {
+  if (t.subject === 'comment') {
+    const who = t.actor === 'lab' ? 'the lab' : t.actor === 'practitioner' ? 'the clinic' : t.actor;
+    return `comment ${t.to} by ${who}`;
+  }
+  return `${t.subject} ${t.from ? t.from + ' → ' : ''}${t.to} (${t.actor})`;
+}
+
+function labConversationHash(orderId) {
+  return '#/lab/orders/' + encodeURIComponent(orderId) + '/comments';
+}
+
+// authorName is who wrote a comment, as the reader sees it.
+function authorName(c) {
+  if (c.mine) return 'You';
+  return c.authorRole === 'lab' ? 'Lab' : 'Clinic';
+}
+
+function commentItem(c) {
+  const created = c.created ? el('time', { datetime: c.created }, fmtDate(c.created)) : null;
+  return el('li', { class: 'comment' + (c.mine ? ' mine' : ''), 'data-comment': c.id, 'data-author': c.authorRole, 'data-mine': String(!!c.mine) },
+    el('p', { class: 'comment-meta' }, el('strong', { class: 'comment-author' }, authorName(c)), created ? ' · ' : '', created),
+    el('p', { class: 'comment-text' }, c.text)); // text, never markup; app.css keeps its line breaks
+}
+
+// conversation builds the thread of an order and its form for reader
+// ('practitioner' or 'lab'). It returns the section and load(), which
+// (re)loads the thread; onPosted runs after a comment is sent.
+function conversation(gen, orderId, reader, onPosted) {
+  const path = '/v1/orders/' + encodeURIComponent(orderId) + '/comments';
+  const MAX = 2000;
+  const thread = el('div', { id: 'comment-thread' }, el('p', { class: 'muted' }, 'Loading the conversation…'));
+  const counter = el('p', { class: 'counter', id: 'comment-count' }, `0 of ${MAX} characters`);
+  const text = el('textarea', { name: 'comment', id: 'comment-text', rows: '4', required: true, 'aria-describedby': 'comment-count comment-hint' });
+  const hint = el('p', { class: 'hint', id: 'comment-hint' }, 'Line breaks are kept. Ctrl+Enter (⌘+Enter on a Mac) also sends.');
+  const send = el('button', { type: 'submit', id: 'comment-send' }, 'Send');
+  const refresh = el('button', { type: 'button', class: 'secondary', id: 'comment-refresh' }, 'Check for replies');
+  const status = el('p', { id: 'comment-status', class: 'status-line', role: 'status', 'aria-live': 'polite' });
+  let pending = null; // { text, key }: a failed submission retried keeps its key
+  const length = () => [...text.value.trim()].length; // characters as the API counts them
+  const count = () => {
+    const n = length();
+    counter.textContent = n > MAX ? `${n} of ${MAX} characters: ${n - MAX} too many` : `${n} of ${MAX} characters`;
+    counter.classList.toggle('over', n > MAX);
+    if (n > MAX) text.setAttribute('aria-invalid', 'true'); else text.removeAttribute('aria-invalid');
+  };
+  text.addEventListener('input', () => { count(); status.textContent = ''; });
+  text.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); form.requestSubmit(); }
+  });
+  const load = async () => {
+    const res = await guard(gen, () => api('GET', path));
+    if (gen !== generation) return;
+    if (!res) { thread.replaceChildren(el('p', {}, 'The conversation is not available.')); return; }
+    const cs = res.comments || [];
+    thread.replaceChildren(cs.length === 0 ? el('p', { class: 'muted' }, 'No messages yet.') :
+      el('ol', { class: 'thread', 'aria-label': 'Messages, oldest first' }, cs.map(commentItem)));
+  };
+  const form = el('form', { class: 'comment-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    showError('');
+    status.textContent = '';
+    const body = text.value;
+    const n = length();
+    if (n === 0 || n > MAX) {
+      showError(n === 0 ? 'Write a message before sending.' : `The message is ${n - MAX} characters too long (at most ${MAX}).`);
+      text.setAttribute('aria-invalid', 'true');
+      text.focus();
+      return;
+    }
+    if (!pending || pending.text !== body) pending = { text: body, key: idempotencyKey() };
+    send.disabled = true;
+    status.textContent = 'Sending…';
+    let sent;
+    try {
+      sent = await apiCreate(path, { text: body }, pending.key);
+    } catch (e) {
+      if (gen !== generation) return;
+      status.textContent = 'Not sent.';
+      showError(e.message || String(e));
+      if (!RETRYABLE.has(e.status)) pending = null; // a refused message is not the same submission again
+      if (e.status === 400) text.setAttribute('aria-invalid', 'true');
+      text.focus();
+      return;
+    } finally {
+      send.disabled = false;
+    }
+    if (gen !== generation) return;
+    pending = null;
+    text.value = '';
+    count();
+    await load();
+    status.textContent = `Message sent at ${fmtDate(sent.created)}.`;
+    text.focus();
+    if (onPosted) onPosted(sent);
+  } },
+  field('Your message', text), counter, hint,
+  el('div', { class: 'buttons' }, send, refresh), status);
+  refresh.addEventListener('click', async () => { showError(''); status.textContent = ''; await load(); if (gen === generation) status.textContent = 'Conversation up to date.'; });
+  const other = reader === 'lab' ? 'the clinic' : 'the lab';
+  const section = el('section', { class: 'panel conversation', id: 'conversation', 'aria-labelledby': 'conversation-h' },
+    el('h3', { id: 'conversation-h' }, 'Conversation with ' + other), thread, form);
+  return { section, load };
+}
+
+async function viewLabConversation(gen, orderId) {
+  const summary = el('p', { id: 'job-summary' }, `Order ${orderId.slice(0, 8)}`);
+  const talk = conversation(gen, orderId, 'lab');
+  setView(el('p', {}, el('a', { href: '#/lab', id: 'back-to-jobs' }, '← Lab jobs')), el('h2', {}, `Order ${orderId.slice(0, 8)}`), summary, talk.section);
+  await talk.load();
+  const res = await guard(gen, () => api('GET', '/v1/lab/jobs'));
+  if (gen !== generation || !res) return;
+  const j = (res.jobs || []).find(x => x.orderId === orderId);
+  if (j) summary.replaceChildren(`Job ${j.id.slice(0, 10)} · ${j.lensType} · quantity ${j.quantity} · `, el('span', { class: 'status' }, j.status));
 }
 
 // ---------- router ----------
@@ -702,7 +846,7 @@ function route() {
     case 'scans': return [viewScan, parts[1]];
     case 'orders': return parts[1] ? [viewOrder, parts[1]] : [viewOrders];
     case 'follow-ups': return [viewFollowUps];
-    case 'lab': return [viewLab];
+    case 'lab': return parts[1] === 'orders' && parts[2] && lab ? [viewLabConversation, parts[2]] : [viewLab];
     default: return lab ? [viewLab] : [viewPatients];
   }
 }

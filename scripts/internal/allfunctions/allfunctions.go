@@ -9,10 +9,11 @@ import (
 	_ "github.com/lensflow/lensflow/functions/design"        // scan-received -> design
 	_ "github.com/lensflow/lensflow/functions/lab"           // lab queue
 	_ "github.com/lensflow/lensflow/functions/manufacturing" // order-placed -> job
-	_ "github.com/lensflow/lensflow/functions/notifications" // job status, follow-ups -> webhook and email
+	_ "github.com/lensflow/lensflow/functions/notifications" // job status, follow-ups, comments -> webhook and email
 	_ "github.com/lensflow/lensflow/functions/orders"        // orders
 	_ "github.com/lensflow/lensflow/functions/patients"      // patients
 	_ "github.com/lensflow/lensflow/functions/portal"        // the clinic portal's static page
 	_ "github.com/lensflow/lensflow/functions/scans"         // scan upload and reads
 	_ "github.com/lensflow/lensflow/functions/tasks"         // scheduled tasks: follow-ups, notification retries
+	_ "github.com/lensflow/lensflow/functions/timeline"      // comment-posted -> the order's timeline
 )
