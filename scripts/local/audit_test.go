@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/localstack"
+	"github.com/lensflow/lensflow/shared/logging"
 )
 
 // auditWant is what one request must leave in the audit log: no record, or
@@ -202,6 +204,12 @@ func TestAuditOnePerPHIRequest(t *testing.T) {
 				r.Outcome != c.want.outcome || r.Resource != want || r.Time.IsZero() || time.Since(r.Time) > time.Minute {
 				t.Fatalf("audit record %+v\nwant actor %s role %s clinic %q action %s outcome %s resource %s",
 					r, c.want.actor, c.want.role, c.want.clinic, c.want.action, c.want.outcome, want)
+			}
+			// The record carries its request's trace, so it sits next to
+			// the request's log lines.
+			if tp, ok := logging.ParseTraceparent(x.header.Get("Traceparent")); !ok ||
+				recs[0].Trace != "projects/"+localstack.Project+"/traces/"+tp.TraceID {
+				t.Fatalf("audit record trace %q, the request's Traceparent %q", recs[0].Trace, x.header.Get("Traceparent"))
 			}
 		})
 	}

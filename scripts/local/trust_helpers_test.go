@@ -628,6 +628,7 @@ func (ts *trustStack) mails(t testing.TB) []string {
 type auditRecord struct {
 	Severity string `json:"severity"`
 	Message  string `json:"message"`
+	Trace    string `json:"logging.googleapis.com/trace"`
 	Audit    struct {
 		Time      time.Time `json:"time"`
 		Actor     string    `json:"actor"`

@@ -12,6 +12,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/lensflow/lensflow/shared/logging"
 )
 
 // Outcome of an audited action.
@@ -43,6 +45,10 @@ type Logger interface {
 // reads from stdout (severity, message, and the record under "audit", labelled
 // with the log it belongs to).
 type JSONLines struct {
+	// Project, when set, qualifies the trace of each line as Cloud Logging
+	// wants it (projects/P/traces/T), as the request's log lines do.
+	Project string
+
 	mu  sync.Mutex
 	w   io.Writer
 	buf []byte
@@ -56,6 +62,7 @@ type line struct {
 	Message  string            `json:"message"`
 	Labels   map[string]string `json:"logging.googleapis.com/labels"`
 	Trace    string            `json:"logging.googleapis.com/trace,omitempty"`
+	SpanID   string            `json:"logging.googleapis.com/spanId,omitempty"`
 	Audit    Record            `json:"audit"`
 }
 
@@ -64,8 +71,15 @@ func (l *JSONLines) Write(ctx context.Context, r Record) error {
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
-	b, err := json.Marshal(line{Severity: "NOTICE", Message: "audit " + r.Action + " " + r.Outcome,
-		Labels: map[string]string{"log": "lensflow-audit"}, Audit: r})
+	ln := line{Severity: "NOTICE", Message: "audit " + r.Action + " " + r.Outcome,
+		Labels: map[string]string{"log": "lensflow-audit"}, Audit: r}
+	if t, ok := logging.TraceFrom(ctx); ok && t.TraceID != "" {
+		ln.Trace, ln.SpanID = t.TraceID, t.SpanID
+		if l.Project != "" {
+			ln.Trace = "projects/" + l.Project + "/traces/" + t.TraceID
+		}
+	}
+	b, err := json.Marshal(ln)
 	if err != nil {
 		return err
 	}

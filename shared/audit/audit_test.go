@@ -10,6 +10,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/audit/audittest"
+	"github.com/lensflow/lensflow/shared/logging"
 )
 
 func TestConformanceMemory(t *testing.T) {
@@ -82,5 +83,33 @@ func TestJSONLinesShape(t *testing.T) {
 				t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
 			}
 		})
+	}
+}
+
+// TestJSONLinesCarryTheTrace: a record written while a request or event is
+// handled carries its trace and span, so it sits next to the request's log
+// lines; one written outside any has none.
+func TestJSONLinesCarryTheTrace(t *testing.T) {
+	var buf bytes.Buffer
+	l := audit.NewJSONLines(&buf)
+	l.Project = "proj"
+	ctx := logging.WithTrace(context.Background(), logging.Trace{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7"})
+	r := audit.Record{Actor: "uid-1", Role: "practitioner", Clinic: "demo-north", Action: "scan.read", Resource: "scans/0b9e", Outcome: audit.Success}
+	if err := l.Write(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Write(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	var in, out map[string]any
+	if len(lines) != 2 || json.Unmarshal(lines[0], &in) != nil || json.Unmarshal(lines[1], &out) != nil {
+		t.Fatalf("lines: %s", buf.Bytes())
+	}
+	if in["logging.googleapis.com/trace"] != "projects/proj/traces/4bf92f3577b34da6a3ce929d0e0e4736" || in["logging.googleapis.com/spanId"] != "00f067aa0ba902b7" {
+		t.Errorf("in a request: %s", lines[0])
+	}
+	if _, ok := out["logging.googleapis.com/trace"]; ok {
+		t.Errorf("outside any request: %s", lines[1])
 	}
 }

@@ -167,14 +167,18 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 		app.onClose(l.Close)
 		app.Audit = l
 	case "stdout":
-		app.Audit = audit.NewJSONLines(logOut)
+		l := audit.NewJSONLines(logOut)
+		l.Project = cfg.Project
+		app.Audit = l
 	default:
 		f, err := os.OpenFile(cfg.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
 			return nil, nil, fmt.Errorf("audit log: %w", err)
 		}
 		app.onClose(f.Close)
-		app.Audit = audit.NewJSONLines(f)
+		l := audit.NewJSONLines(f)
+		l.Project = cfg.Project
+		app.Audit = l
 	}
 	app.Relay = &outbox.Relay{Docs: app.Docs, Publisher: app.Events, Log: app.Log}
 
