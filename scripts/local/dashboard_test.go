@@ -21,8 +21,8 @@ type dashState struct {
 		Status                              int
 	}
 	Events []struct {
-		Subscription, Topic, EventID, EventType, Outcome string
-		Attempt, Status                                  int
+		Subscription, Topic, EventID, EventType, Outcome, TraceID string
+		Attempt, Status                                           int
 	}
 	DeadLetters []struct {
 		Subscription string
@@ -57,7 +57,8 @@ func (c client) awaitDashboard(what string, timeout time.Duration, ok func(dashS
 
 // TestDeveloperDashboard runs the dashboard on the stack: its tokens work
 // against the API; an upload shows as a request (route, 201, trace and
-// request id) and its scan-received event as a 2xx delivery to Design; a
+// request id) and its scan-received event as a 2xx delivery to Design in
+// the upload's trace (the trace holding the delivery's consumer span); a
 // poison event shows as dead-lettered and the replay button's route
 // replays it; the page is served under a CSP.
 func TestDeveloperDashboard(t *testing.T) {
@@ -106,7 +107,7 @@ func TestDeveloperDashboard(t *testing.T) {
 	if _, ok := state.Functions["Design"]; !ok {
 		t.Fatalf("functions %v lack Design", state.Functions)
 	}
-	found := false
+	found, uploadTrace := false, ""
 	for _, r := range state.Requests {
 		if strings.Contains(r.Route, "?") || strings.Contains(r.Route, pid) {
 			t.Fatalf("a recorded route holds a URL: %q", r.Route)
@@ -117,6 +118,7 @@ func TestDeveloperDashboard(t *testing.T) {
 				len(r.TraceID) != 32 || r.TraceID[:16] != reqID[:16] {
 				t.Fatalf("upload recorded as %+v", r)
 			}
+			uploadTrace = r.TraceID
 		}
 		if strings.HasPrefix(r.Route, "GET /dev/") {
 			t.Fatalf("the dashboard's own request is listed: %+v", r)
@@ -124,6 +126,11 @@ func TestDeveloperDashboard(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("upload (request id %q) not among %d requests", reqID, len(state.Requests))
+	}
+	for _, e := range state.Events {
+		if e.Subscription == spec.Name && e.EventType == scans.TypeScanReceived && e.Outcome == "ok" && e.TraceID != uploadTrace {
+			t.Errorf("the Design delivery %s is shown in trace %q, want the upload's trace %s", e.EventID, e.TraceID, uploadTrace)
+		}
 	}
 
 	poison := ports.Event{ID: "poison-dashboard", Type: scans.TypeScanReceived, Source: scans.EventSource, Subject: "scans/x",

@@ -754,6 +754,106 @@ func TestPortalBrowser(t *testing.T) {
 	b.waitFor("jobs by status", `document.querySelector('#jobs').textContent.includes('dispatched')`, 10*time.Second, false)
 	b.a11y("dev dashboard")
 	b.screenshots("dev-dashboard")
+
+	// The upload's trace as a waterfall, opened by keyboard from the
+	// requests table: the upload's server span with the Design delivery's
+	// consumer span indented under it, bars of non-zero width on one axis,
+	// durations as text; a link to another trace opens it; a malformed or
+	// unknown pasted id is said so.
+	const uploadRoute = "POST /v1/patients/{patientId}/scans"
+	b.run("filter requests", js(`(() => { const f = document.getElementById('route-filter'); f.value = '/scans';
+  f.dispatchEvent(new Event('input')); })()`))
+	uploadLink := fmt.Sprintf(`[...document.querySelectorAll('#requests tr')].filter((r) => r.cells[1] && r.cells[1].textContent === %q)
+  .map((r) => r.cells[5].querySelector('a')).find((a) => a)`, uploadRoute)
+	b.waitFor("upload request listed", "!!"+uploadLink, 10*time.Second, false)
+	traceID := evalAs[string](b, "upload trace id", uploadLink+".textContent")
+	b.run("open the upload's trace", js(uploadLink+".focus()"), chromedp.KeyEvent(kb.Enter))
+	const wfRows = `[...document.querySelectorAll('#trace-spans tr')].map((r) => ({ id: r.dataset.spanId, depth: Number(r.dataset.depth),
+  name: r.querySelector('.wf-label').textContent, time: r.cells[1].textContent, kind: r.cells[2].textContent, status: r.cells[3].textContent,
+  indent: r.querySelector('.wf-label').getBoundingClientRect().left, bar: r.querySelector('.wf-bar').getBoundingClientRect().width,
+  barLeft: r.querySelector('.wf-bar').getBoundingClientRect().left }))`
+	const designSpan = "handle com.lensflow.scan.received.v1"
+	b.waitFor("waterfall", fmt.Sprintf(`!document.getElementById('trace-view').hidden && %s.some((r) => r.name === %q)`, wfRows, designSpan), 15*time.Second, false)
+	if h := evalAs[string](b, "hash", `location.hash`); h != "#trace/"+traceID {
+		t.Errorf("the trace view's address is %q, want #trace/%s", h, traceID)
+	}
+	if f := evalAs[string](b, "focus", `document.activeElement.id`); f != "h-trace" {
+		t.Errorf("after opening a trace the focus is on %q, want the Trace heading", f)
+	}
+	type wfRow struct {
+		ID, Name, Kind, Status, Time string
+		Depth                        int
+		Indent, Bar, BarLeft         float64
+	}
+	var rows []wfRow
+	b.eval("waterfall rows", wfRows, &rows)
+	up, design := -1, -1
+	for i, r := range rows {
+		if r.Name == uploadRoute && r.Kind == "server" {
+			up = i
+		}
+		if r.Name == designSpan && r.Kind == "consumer" {
+			design = i
+		}
+		if r.Bar < 1 || !strings.Contains(r.Time, " ms") {
+			t.Errorf("span %s (%s): bar %.1f px wide, timeline text %q", r.Name, r.ID, r.Bar, r.Time)
+		}
+	}
+	t.Logf("trace %s waterfall: %+v", traceID, rows)
+	switch {
+	case up < 0 || design < 0:
+		t.Errorf("the waterfall lacks the upload's server span or the Design consumer span: %+v", rows)
+	case design < up || rows[design].Depth != rows[up].Depth+1 || rows[design].Indent <= rows[up].Indent:
+		t.Errorf("the Design span (row %d, depth %d, at %.0f px) is not indented under the upload span (row %d, depth %d, at %.0f px)",
+			design, rows[design].Depth, rows[design].Indent, up, rows[up].Depth, rows[up].Indent)
+	default:
+		for _, r := range rows[up+1 : design] {
+			if r.Depth <= rows[up].Depth {
+				t.Errorf("between the upload span and its child, row %q is not under the upload", r.Name)
+			}
+		}
+		if rows[design].BarLeft < rows[up].BarLeft {
+			t.Errorf("the Design bar starts left (%.0f px) of the upload bar (%.0f px) that caused it", rows[design].BarLeft, rows[up].BarLeft)
+		}
+	}
+	if n := evalAs[int](b, "ticks", `[...document.querySelectorAll('#trace-axis .wf-tick')].filter((e) => / ms$/.test(e.textContent)).length`); n < 2 {
+		t.Errorf("the time axis has %d tick labels in ms", n)
+	}
+	b.a11y("dev trace")
+	b.screenshots("dev-trace")
+
+	// The Design span's link leads to its push request's own trace.
+	designLink := fmt.Sprintf(`[...document.querySelectorAll('#trace-spans tr')].find((r) => r.querySelector('.wf-label').textContent === %q)
+  .cells[4].querySelector('a[href^="#trace/"]')`, designSpan)
+	if ok := evalAs[bool](b, "design link", "!!"+designLink); !ok {
+		t.Errorf("the Design span lists no link to another trace")
+	} else {
+		linked := evalAs[string](b, "linked trace", designLink+".getAttribute('href')")
+		b.run("follow the link", js(designLink+".click()"))
+		b.waitFor("linked trace shown", fmt.Sprintf(`location.hash === %q && !document.getElementById('trace-view').hidden &&
+  document.getElementById('trace-caption').textContent.includes(%q) && document.querySelectorAll('#trace-spans tr').length > 0`,
+			linked, strings.TrimPrefix(linked, "#trace/")), 10*time.Second, false)
+	}
+
+	for _, tc := range []struct {
+		paste, want string
+		closed      bool // the waterfall is hidden
+	}{
+		{"not-a-trace", "is not a trace id", false}, // the open trace stays
+		{"0123456789abcdef0123456789abcdef", "No spans are kept", true},
+	} {
+		b.run("paste "+tc.paste, js(fmt.Sprintf(`document.getElementById('trace-id').value = %q;
+  document.getElementById('trace-form').requestSubmit()`, tc.paste)))
+		b.waitFor("message for "+tc.paste, fmt.Sprintf(`document.getElementById('trace-msg').textContent.includes(%q) &&
+  document.getElementById('trace-id').getAttribute('aria-invalid') === 'true' && document.getElementById('trace-view').hidden === %t`,
+			tc.want, tc.closed), 10*time.Second, false)
+		time.Sleep(1500 * time.Millisecond) // a refresh or two: the message stays
+		if msg := evalAs[string](b, "message", `document.getElementById('trace-msg').textContent`); !strings.Contains(msg, tc.want) {
+			t.Errorf("after pasting %q and a refresh the message is %q, want it to say %q", tc.paste, msg, tc.want)
+		}
+	}
+	b.run("back to the upload's trace", js(fmt.Sprintf(`location.hash = %q`, "#trace/"+traceID)))
+	b.waitFor("upload trace again", fmt.Sprintf(`!document.getElementById('trace-view').hidden && %s.some((r) => r.name === %q)`, wfRows, designSpan), 10*time.Second, false)
 	exMu.Lock()
 	defer exMu.Unlock()
 	if len(exceptions) > 0 {

@@ -214,8 +214,9 @@ type devDelivery struct {
 	Attempt      int       `json:"attempt"`
 	Status       int       `json:"status"` // 0 when no request was made
 	LatencyMs    float64   `json:"latencyMs"`
-	Outcome      string    `json:"outcome"`         // ok, retry or dead-lettered
-	Error        string    `json:"error,omitempty"` // the error's kind, never its text
+	Outcome      string    `json:"outcome"`           // ok, retry or dead-lettered
+	Error        string    `json:"error,omitempty"`   // the error's kind, never its text
+	TraceID      string    `json:"traceId,omitempty"` // the trace the event continues (its traceparent), holding the consumer's span
 }
 
 // devDeadLetter is an event that ended on a dead-letter topic.
@@ -341,6 +342,9 @@ func (b *devBoard) delivered(function string, spec ports.SubscriptionSpec, d por
 		EventType: d.Event.Type, Attempt: d.Attempt, Status: status, Outcome: "ok"}
 	if err != nil {
 		rec.Error = errs.KindOf(err).String()
+	}
+	if t, ok := logging.ParseTraceparent(d.Event.Extras[tracing.Extension]); ok {
+		rec.TraceID = t.TraceID
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -1,5 +1,7 @@
 // The lensflow local stack's developer dashboard: polls /dev/api/state
-// every second and renders it. Everything is written with textContent.
+// every second and renders it, and, while a trace is open (#trace/<id>),
+// that trace's kept spans as a waterfall. Everything is written with
+// textContent; positions and widths are set through the CSSOM.
 "use strict";
 
 (function () {
@@ -99,15 +101,15 @@
       .filter((e) => (!topic || e.topic === topic) && (!failures || e.outcome !== "ok"))
       .map((e) => row([td(time(e.time)), td(e.topic, "mono"), td(e.function), td(e.eventType, "mono"), td(e.eventId, "mono"),
         td(e.attempt, "num"), td(statusBadge(e.status), "num"), td(e.latencyMs.toFixed(1), "num"),
-        td(el("span", e.outcome + (e.error ? " (" + e.error + ")" : ""), "badge " + e.outcome))]));
-    fill($("events"), rows, 9, "No deliveries yet" + (topic ? " on " + topic : "") + ".");
+        td(el("span", e.outcome + (e.error ? " (" + e.error + ")" : ""), "badge " + e.outcome)), td(traceLink(e.traceId), "mono")]));
+    fill($("events"), rows, 10, "No deliveries yet" + (topic ? " on " + topic : "") + ".");
   }
 
-  // traceLink links a trace id to its kept spans.
+  // traceLink links a trace id to its waterfall (#trace/<id>).
   function traceLink(id) {
     if (!id) return "";
     const a = el("a", id);
-    a.href = "/dev/api/traces/" + encodeURIComponent(id);
+    a.href = "#trace/" + encodeURIComponent(id);
     return a;
   }
 
@@ -227,6 +229,319 @@
     fill($("jobs"), jobRows, 3, "No jobs yet.");
   }
 
+  // ---- Trace waterfall -------------------------------------------------
+
+  // trace is the open trace: its id, the last spans rendered (as JSON, to
+  // re-render only on change), a sequence number that drops answers of a
+  // trace no longer open, and request numbers that drop an answer older
+  // than the one shown.
+  const trace = { id: "", key: null, seq: 0, asked: 0, shown: 0, summary: "" };
+
+  // traceIdOf extracts a trace id from what a developer pastes: the id
+  // itself, a traceparent, or a log line's "projects/P/traces/<id>".
+  // It answers "" when there is none (all zeros is no trace id).
+  function traceIdOf(text) {
+    const t = String(text || "").trim().toLowerCase();
+    const m = /^([0-9a-f]{32})$/.exec(t) || /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(t) ||
+      /^projects\/[^/\s]+\/traces\/([0-9a-f]{32})$/.exec(t);
+    return m && !/^0+$/.test(m[1]) ? m[1] : "";
+  }
+
+  // when parses an RFC 3339 time into milliseconds, keeping the
+  // microseconds Date.parse drops.
+  function when(s) {
+    const m = /^(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(s || "");
+    if (!m) return Date.parse(s);
+    return Date.parse(m[1] + m[3]) + (m[2] ? parseFloat("0" + m[2]) * 1000 : 0);
+  }
+
+  function msText(v) {
+    if (v < 10) return v.toFixed(2) + " ms";
+    if (v < 1000) return v.toFixed(1) + " ms";
+    return Math.round(v).toLocaleString("en-US") + " ms";
+  }
+
+  // spanTree orders spans parent first, each one's children by start time
+  // under it. A span whose parent is not among them (a remote parent, or
+  // one no longer kept) is a root.
+  function spanTree(spans) {
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const kids = new Map();
+    const roots = [];
+    for (const s of spans) {
+      if (s.parentSpanId && s.parentSpanId !== s.spanId && byId.has(s.parentSpanId)) {
+        if (!kids.has(s.parentSpanId)) kids.set(s.parentSpanId, []);
+        kids.get(s.parentSpanId).push(s);
+      } else {
+        roots.push(s);
+      }
+    }
+    const byStart = (a, b) => a.t0 - b.t0;
+    const out = [];
+    const seen = new Set();
+    const walk = (s, depth, parent) => {
+      if (seen.has(s.spanId)) return;
+      seen.add(s.spanId);
+      out.push({ span: s, depth, parent });
+      for (const c of (kids.get(s.spanId) || []).sort(byStart)) walk(c, depth + 1, s);
+    };
+    for (const r of roots.sort(byStart)) walk(r, 0, null);
+    // A cycle of parents has no root: show its spans as roots rather than lose them.
+    for (const s of spans.slice().sort(byStart)) walk(s, 0, null);
+    return { rows: out, roots: roots.length };
+  }
+
+  // ticks chooses about five round steps (1, 2 or 5 times a power of ten)
+  // from 0 to total milliseconds.
+  function ticks(total) {
+    const raw = total / 5;
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 5, 10].map((m) => m * mag).find((v) => v >= raw);
+    const digits = Math.max(0, -Math.floor(Math.log10(step)));
+    const out = [];
+    for (let v = 0; v <= total + step * 1e-9; v += step) out.push({ v, label: v.toFixed(digits) + " ms" });
+    return out;
+  }
+
+  function pct(v, total) { return Math.min(100, Math.max(0, (100 * v) / total)); }
+
+  function renderAxis(marks, total) {
+    const axis = $("trace-axis");
+    axis.replaceChildren(...marks.map((m) => {
+      const p = pct(m.v, total);
+      const t = el("span", m.label, "wf-tick" + (p === 0 ? " first" : p > 85 ? " last" : ""));
+      t.style.left = p.toFixed(3) + "%";
+      return t;
+    }));
+  }
+
+  // barCell draws a span on the shared time axis: the bar, the grid, and
+  // the duration as text beside the bar (or inside it when there is no
+  // room); screen readers read the start offset and the duration.
+  function barCell(s, t0, total, marks) {
+    const cell = el("td", null, "wf-cell");
+    const track = el("div", null, "wf-track");
+    for (const m of marks) {
+      const g = el("span", null, "wf-grid");
+      g.style.left = pct(m.v, total).toFixed(3) + "%";
+      track.appendChild(g);
+    }
+    const start = s.t0 - t0;
+    const left = pct(start, total);
+    const width = Math.max(pct(s.durationMs, total), 0);
+    const bar = el("span", null, "wf-bar " + kindClass(s.kind) + (isError(s) ? " error" : ""));
+    bar.style.left = left.toFixed(3) + "%";
+    bar.style.width = "max(2px, " + width.toFixed(3) + "%)";
+    track.appendChild(bar);
+    const label = el("span", null, "wf-dur");
+    label.appendChild(el("span", "starts at +" + msText(start) + ", lasts ", "sr-only"));
+    label.appendChild(document.createTextNode(msText(s.durationMs)));
+    if (left + width <= 75) {
+      label.style.left = "calc(" + (left + width).toFixed(3) + "% + 0.35rem)";
+      track.appendChild(label);
+    } else if (left >= 25) {
+      label.style.right = "calc(" + (100 - left).toFixed(3) + "% + 0.35rem)";
+      track.appendChild(label);
+    } else {
+      label.classList.add("inside");
+      bar.appendChild(label);
+    }
+    cell.appendChild(track);
+    return cell;
+  }
+
+  function kindClass(kind) {
+    return ["server", "consumer", "client", "producer", "internal"].includes(kind) ? "k-" + kind : "k-other";
+  }
+
+  function isError(s) { return String(s.status).toLowerCase() === "error"; }
+
+  function short(id) { return String(id).slice(0, 8) + "…"; }
+
+  function nameCell(r) {
+    const s = r.span;
+    const cell = el("th", null, "wf-name");
+    cell.scope = "row";
+    const box = el("div", null, "wf-indent");
+    box.style.paddingLeft = (Math.min(r.depth, 12) * 1.1).toFixed(2) + "rem";
+    if (r.depth > 0) {
+      box.appendChild(el("span", "└ ", "wf-elbow")).setAttribute("aria-hidden", "true");
+      box.appendChild(el("span", "child of " + r.parent.name + ": ", "sr-only"));
+    }
+    box.appendChild(el("span", s.name, "wf-label"));
+    const fn = (s.attributes || {})["lensflow.function"];
+    const notes = [];
+    if (fn) notes.push(fn);
+    if (r.depth === 0 && s.parentSpanId) notes.push("remote parent " + short(s.parentSpanId));
+    notes.push("span " + s.spanId);
+    box.appendChild(el("span", notes.join(" · "), "wf-sub"));
+    cell.appendChild(box);
+    return cell;
+  }
+
+  function statusCell(s) {
+    const cell = el("td");
+    const st = String(s.status || "unset").toLowerCase();
+    cell.appendChild(el("span", st, "badge " + (st === "error" ? "s5" : st === "ok" ? "s2" : "plain")));
+    const code = (s.attributes || {})["http.response.status_code"];
+    if (code) cell.appendChild(el("span", " HTTP " + code, "wf-sub inline"));
+    return cell;
+  }
+
+  function linksCell(s) {
+    const links = s.links || [];
+    if (links.length === 0) return td("–", "muted-cell");
+    const ul = el("ul", null, "plain");
+    for (const l of links) {
+      const li = el("li");
+      if (l.traceId === trace.id) {
+        li.textContent = "span " + l.spanId + " of this trace";
+      } else {
+        const a = el("a", "trace " + short(l.traceId));
+        a.href = "#trace/" + encodeURIComponent(l.traceId);
+        a.title = "Open trace " + l.traceId;
+        a.setAttribute("aria-label", "Open trace " + l.traceId + ", span " + l.spanId);
+        a.dataset.focusKey = s.spanId + "/" + l.traceId + "/" + l.spanId;
+        li.appendChild(a);
+        li.appendChild(el("span", " span " + l.spanId, "wf-sub inline"));
+      }
+      ul.appendChild(li);
+    }
+    return td(ul, "mono");
+  }
+
+  // renderTrace draws the waterfall, keeping the region's scroll position
+  // and the keyboard focus across a refresh. It reports whether the spans
+  // changed since the last time.
+  function renderTrace(spans) {
+    const key = JSON.stringify(spans);
+    if (key === trace.key) return false;
+    trace.key = key;
+    const region = $("trace-region");
+    const top = region.scrollTop, leftScroll = region.scrollLeft;
+    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.focusKey : "";
+
+    for (const s of spans) s.t0 = when(s.start);
+    const t0 = Math.min(...spans.map((s) => s.t0));
+    const tEnd = Math.max(...spans.map((s) => Math.max(when(s.end), s.t0 + (s.durationMs || 0))));
+    const total = Math.max(tEnd - t0, 0.01);
+    const marks = ticks(total);
+    renderAxis(marks, total);
+    const tree = spanTree(spans);
+    const rows = tree.rows.map((r) => {
+      const s = r.span;
+      const tr = row([nameCell(r), barCell(s, t0, total, marks), td(el("span", s.kind, "badge kind " + kindClass(s.kind))),
+        statusCell(s), linksCell(s)]);
+      tr.dataset.spanId = s.spanId;
+      tr.dataset.depth = String(r.depth);
+      if (isError(s)) tr.className = "error";
+      return tr;
+    });
+    $("trace-spans").replaceChildren(...rows);
+    const errors = spans.filter(isError).length;
+    trace.summary = "Trace " + trace.id + ": " + spans.length + (spans.length === 1 ? " span" : " spans") + " (" + tree.roots +
+      (tree.roots === 1 ? " root" : " roots") + ") over " + msText(total) + ", " + errors + (errors === 1 ? " error" : " errors") + ".";
+    $("trace-caption").textContent = "Spans of trace " + trace.id + ", parents first, on a time axis from its first span";
+    region.scrollTop = top;
+    region.scrollLeft = leftScroll;
+    if (focused) {
+      const again = [...$("trace-spans").querySelectorAll("[data-focus-key]")].find((e) => e.dataset.focusKey === focused);
+      if (again) again.focus();
+    }
+    return true;
+  }
+
+  function traceSay(text, invalid) {
+    const msg = $("trace-msg");
+    if (msg.textContent !== text) msg.textContent = text;
+    msg.classList.toggle("problem", !!invalid);
+    $("trace-id").setAttribute("aria-invalid", invalid ? "true" : "false");
+  }
+
+  function showView(on) {
+    $("trace-view").hidden = !on;
+    if (!on) { trace.key = null; $("trace-spans").replaceChildren(); }
+  }
+
+  // loadTrace fetches the open trace and renders it.
+  async function loadTrace() {
+    if (!trace.id) return;
+    const id = trace.id, seq = trace.seq, n = ++trace.asked;
+    try {
+      const resp = await fetch("/dev/api/traces/" + encodeURIComponent(id), { cache: "no-store", headers: { Accept: "application/json" } });
+      const body = await resp.json().catch(() => ({}));
+      if (seq !== trace.seq || n < trace.shown) return;
+      trace.shown = n;
+      if (!resp.ok) throw new Error(body.detail || "the stack answered " + resp.status);
+      const spans = body.spans || [];
+      if (spans.length === 0) {
+        showView(false);
+        traceSay("No spans are kept for trace " + id + ". The stack keeps its last 5,000 spans since it started; " +
+          "an id from an earlier run or an older request has none. Still looking while it is open.", true);
+        return;
+      }
+      showView(true);
+      if (renderTrace(spans)) traceSay(trace.summary, false);
+    } catch (err) {
+      if (seq === trace.seq) traceSay("Cannot show trace " + id + ": " + err.message, true);
+    }
+  }
+
+  // openTrace shows the trace named by the page's hash (#trace/<id>);
+  // another hash leaves it as it is, an empty one closes it.
+  function openTrace(fromUser) {
+    const h = location.hash;
+    if (h !== "" && h !== "#" && !h.startsWith("#trace/")) return;
+    trace.seq++;
+    trace.key = null;
+    if (!h.startsWith("#trace/")) {
+      trace.id = "";
+      showView(false);
+      $("trace-close").hidden = true;
+      traceSay("", false);
+      return;
+    }
+    let raw = h.slice("#trace/".length);
+    try { raw = decodeURIComponent(raw); } catch (e) { /* keep it as written */ }
+    const id = traceIdOf(raw);
+    $("trace-id").value = id || raw;
+    $("trace-close").hidden = false;
+    if (fromUser) {
+      $("trace-panel").scrollIntoView({ block: "start" });
+      $("h-trace").focus({ preventScroll: true });
+    }
+    if (!id) {
+      trace.id = "";
+      showView(false);
+      traceSay("“" + raw.slice(0, 80) + "” is not a trace id: a trace id is 32 hex digits (0-9, a-f), not all zeros.", true);
+      return;
+    }
+    trace.id = id;
+    $("trace-json").href = "/dev/api/traces/" + id;
+    traceSay("Loading trace " + id + "…", false);
+    loadTrace();
+  }
+
+  function submitTrace(ev) {
+    ev.preventDefault();
+    const raw = $("trace-id").value.trim();
+    const id = traceIdOf(raw);
+    if (!id) {
+      traceSay(raw === "" ? "Enter a trace id: 32 hex digits (0-9, a-f)." :
+        "“" + raw.slice(0, 80) + "” is not a trace id: a trace id is 32 hex digits (0-9, a-f), not all zeros.", true);
+      $("trace-id").focus();
+      return;
+    }
+    if (location.hash === "#trace/" + id) openTrace(false);
+    else location.hash = "#trace/" + id;
+  }
+
+  function closeTrace() {
+    history.pushState(null, "", location.pathname + location.search);
+    openTrace(false);
+    $("trace-id").focus();
+  }
+
   function render(s) {
     last = s;
     renderFunctions(s.functions);
@@ -246,6 +561,7 @@
       if (!resp.ok) throw new Error("the stack answered " + resp.status);
       render(await resp.json());
       if (mresp.ok) renderMetrics((await mresp.json()).metrics);
+      await loadTrace();
       if (!paused) say("Live: updating every second.");
       $("updated").textContent = "Last update " + time(new Date());
     } catch (err) {
@@ -296,6 +612,15 @@
     $("replay").addEventListener("click", replay);
     for (const id of ["topic", "failures", "errors"]) $(id).addEventListener("change", rerender);
     $("route-filter").addEventListener("input", rerender);
+    $("trace-form").addEventListener("submit", submitTrace);
+    $("trace-close").addEventListener("click", closeTrace);
+    window.addEventListener("hashchange", () => openTrace(true));
+    // A trace link to the trace already open brings the panel back into view.
+    document.addEventListener("click", (ev) => {
+      const a = ev.target instanceof Element ? ev.target.closest('a[href^="#trace/"]') : null;
+      if (a && a.getAttribute("href") === location.hash) { ev.preventDefault(); openTrace(true); }
+    });
+    if (location.hash.startsWith("#trace/")) openTrace(true);
     poll();
   });
 })();
