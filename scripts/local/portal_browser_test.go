@@ -599,6 +599,18 @@ func TestPortalBrowser(t *testing.T) {
 		if next == "cutting" {
 			b.a11y("lab")
 			b.screenshots("lab")
+			// Cancelling asks first; declining leaves the job queued.
+			b.run("decline the cancel", js(`window.confirmAsked = []; window.confirm = (m) => { window.confirmAsked.push(m); return false; }`),
+				chromedp.Click(chromedp.CSS(`tr[data-job] button[data-status="cancelled"]`)))
+			var asked []string
+			b.eval("confirm asked", `window.confirmAsked`, &asked)
+			if len(asked) != 1 || !strings.Contains(asked[0], "cannot be resumed") {
+				t.Errorf("cancelling a job asked %q, want one confirmation", asked)
+			}
+			time.Sleep(300 * time.Millisecond)
+			if queued := evalAs[bool](b, "still queued", `[...document.querySelectorAll('tr[data-job] .status')].some(s => s.textContent === 'queued')`); !queued {
+				t.Errorf("a declined cancel changed the job")
+			}
 		}
 		b.run("status "+next, chromedp.Click(chromedp.CSS(sel)))
 		b.waitFor("job "+next, fmt.Sprintf(`[...document.querySelectorAll('tr[data-job] .status')].some(s => s.textContent === %q)`, next), 10*time.Second, false)

@@ -397,7 +397,9 @@ func pentacamMeta(op, key string, v []byte, line int, started bool, eyeLine *int
 
 // resolve combines the header with the options and returns the factor
 // from the file's units to millimetres. What is still unknown is an error
-// that names the option that would supply it.
+// that names the setting that would supply it, by the name a clinic sets
+// it with (the upload's query parameters gridUnits, gridReference and
+// gridBfs, which fill Options.GridUnits, GridReference and GridBFSRadiusMM).
 func (h *pentacamHeader) resolve(op string, opts Options) (float64, error) {
 	switch opts.GridUnits {
 	case "", GridUnitsMM, GridUnitsUM:
@@ -415,31 +417,31 @@ func (h *pentacamHeader) resolve(op string, opts Options) (float64, error) {
 	case h.units == "":
 		h.units = opts.GridUnits
 	case opts.GridUnits != "" && opts.GridUnits != h.units:
-		return 0, errs.Field(op, lineField(h.unitsLine), "the file says units %s but Options.GridUnits says %s", h.units, opts.GridUnits)
+		return 0, errs.Field(op, lineField(h.unitsLine), "the file says units %s but gridUnits says %s", h.units, opts.GridUnits)
 	}
 	switch {
 	case h.ref == "":
 		h.ref = opts.GridReference
 	case opts.GridReference != "" && opts.GridReference != h.ref:
-		return 0, errs.Field(op, lineField(h.refLine), "the file says reference %s but Options.GridReference says %s", h.ref, opts.GridReference)
+		return 0, errs.Field(op, lineField(h.refLine), "the file says reference %s but gridReference says %s", h.ref, opts.GridReference)
 	}
 	if h.ref == GridReferenceBFS {
 		switch {
 		case h.bfsR == 0:
 			h.bfsR = opts.GridBFSRadiusMM
 		case opts.GridBFSRadiusMM != 0 && opts.GridBFSRadiusMM != h.bfsR:
-			return 0, errs.Field(op, lineField(h.bfsLine), "the file says a best-fit sphere of %g mm but Options.GridBFSRadiusMM says %g mm", h.bfsR, opts.GridBFSRadiusMM)
+			return 0, errs.Field(op, lineField(h.bfsLine), "the file says a best-fit sphere of %g mm but gridBfs says %g mm", h.bfsR, opts.GridBFSRadiusMM)
 		}
 	}
 	var missing []string
 	if h.units == "" {
-		missing = append(missing, `its height units (set Options.GridUnits to "mm" or "um")`)
+		missing = append(missing, `its height units (set gridUnits to "mm" or "um")`)
 	}
 	if h.ref == "" {
-		missing = append(missing, `what its heights are measured from (set Options.GridReference to "apex" or "bfs", and Options.GridBFSRadiusMM for "bfs")`)
+		missing = append(missing, `what its heights are measured from (set gridReference to "apex" or "bfs", and gridBfs in mm for "bfs")`)
 	}
 	if h.ref == GridReferenceBFS && h.bfsR == 0 {
-		missing = append(missing, "the radius of its best-fit sphere (set Options.GridBFSRadiusMM)")
+		missing = append(missing, "the radius of its best-fit sphere (set gridBfs, in mm)")
 	}
 	if len(missing) > 0 {
 		field := "gridUnits"
@@ -447,12 +449,12 @@ func (h *pentacamHeader) resolve(op string, opts Options) (float64, error) {
 		case h.units != "" && h.ref == "":
 			field = "gridReference"
 		case h.units != "" && h.ref != "":
-			field = "gridBFSRadiusMM"
+			field = "gridBfs"
 		}
 		return 0, errs.Field(op, field, "the file does not state %s; units and reference are never guessed", strings.Join(missing, ", nor "))
 	}
 	if h.ref == GridReferenceBFS && !(h.bfsR >= 5 && h.bfsR <= 20) {
-		at := "gridBFSRadiusMM"
+		at := "gridBfs"
 		if h.bfsLine > 0 {
 			at = lineField(h.bfsLine)
 		}

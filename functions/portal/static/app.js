@@ -705,6 +705,8 @@ async function viewLab(gen) {
         el('td', {}, j.lensType), el('td', { class: 'num' }, j.quantity),
         el('td', {}, el('span', { class: 'status' }, j.status)),
         el('td', {}, el('div', { class: 'buttons' }, (JOB_NEXT[j.status] || []).map(s => el('button', { type: 'button', 'data-status': s, onclick: async () => {
+          // Cancelling withdraws the job for good: ask first.
+          if (s === 'cancelled' && !window.confirm(`Cancel job ${j.id.slice(0, 10)}? A cancelled job cannot be resumed.`)) return;
           showError(''); showNotice('');
           const r = await guard(gen, () => api('POST', '/v1/lab/jobs/' + encodeURIComponent(j.id) + '/status', { status: s }));
           if (r) { showNotice(`Job moved to ${s}.`); load(); }
