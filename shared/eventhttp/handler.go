@@ -51,14 +51,18 @@ func Handler(fn func(ctx context.Context, e cloudevents.Event) error) http.Handl
 			problem(w, http.StatusMethodNotAllowed, "events are delivered with POST")
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		// Within the body deadline (httpkit.BodyTimeout), as every route
+		// reads its body: a pusher that trickles is answered 408.
+		body, err := httpkit.ReadBody(w, r, MaxBodyBytes)
 		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
+			switch {
+			case errs.Is(errs.TooLarge, err):
 				problem(w, http.StatusRequestEntityTooLarge, "the event is larger than 10 MiB")
-				return
+			case errors.Is(err, httpkit.ErrBodyTimeout):
+				problem(w, http.StatusRequestTimeout, "the event did not arrive in time")
+			default:
+				problem(w, http.StatusBadRequest, "the request body could not be read")
 			}
-			problem(w, http.StatusBadRequest, "the request body could not be read")
 			return
 		}
 		e, err := readEvent(r, body)
