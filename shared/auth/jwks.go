@@ -76,6 +76,17 @@ func newKeyCache(url string, client *http.Client, now func() time.Time) *keyCach
 // minRefreshInterval when kid is unknown (key rotation). It returns an
 // errs.Unauthenticated ErrUnknownKey when the kid is not published, and an
 // errs.Unavailable ErrKeysUnavailable when keys cannot be fetched.
+// freshUntil is when the cached key set must be fetched again (the zero
+// time before the first fetch).
+func (c *keyCache) freshUntil() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil {
+		return time.Time{}
+	}
+	return c.expires
+}
+
 func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
 	const op = "auth.keys"
 	for {

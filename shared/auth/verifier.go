@@ -20,12 +20,14 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -138,9 +140,10 @@ func GoogleOIDC(audiences []string, emails []string) IssuerConfig {
 // Verifier verifies bearer tokens against a fixed set of trusted issuers.
 // It is safe for concurrent use.
 type Verifier struct {
-	byIss  map[string]*issuer
-	leeway time.Duration
-	now    func() time.Time
+	byIss    map[string]*issuer
+	leeway   time.Duration
+	now      func() time.Time
+	verified verifiedCache
 }
 
 type issuer struct {
@@ -148,6 +151,69 @@ type issuer struct {
 	audiences map[string]bool
 	emails    map[string]bool // lower-cased
 	keys      *keyCache
+}
+
+// verifiedTTL bounds how long a verified token is answered from memory
+// without checking its signature again; never past its expiry (plus the
+// leeway), nor past the freshness of its issuer's cached key set, so a key
+// the issuer withdraws stops verifying exactly when it would without the
+// cache.
+const verifiedTTL = 5 * time.Minute
+
+// maxVerified bounds the verified tokens remembered per Verifier.
+const maxVerified = 4096
+
+// verifiedCache remembers tokens that passed verification, by SHA-256 of
+// the whole token, so that a client's many requests with one token cost
+// one signature check. Failures are not remembered: each says its reason.
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]verifiedToken
+}
+
+type verifiedToken struct {
+	p     Principal
+	until time.Time
+}
+
+// holds is the earlier of two times.
+func holds(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func (c *verifiedCache) get(key [32]byte, now time.Time) (Principal, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || !now.Before(e.until) {
+		return Principal{}, false
+	}
+	return e.p, true
+}
+
+func (c *verifiedCache) put(key [32]byte, p Principal, until, now time.Time) {
+	if !now.Before(until) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[[32]byte]verifiedToken)
+	}
+	if len(c.m) >= maxVerified {
+		for k, e := range c.m {
+			if !now.Before(e.until) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= maxVerified {
+			clear(c.m) // all live: start again rather than grow
+		}
+	}
+	c.m[key] = verifiedToken{p: p, until: until}
 }
 
 // allowedAlgs is the signature algorithm allowlist: never none, never HMAC.
@@ -299,9 +365,33 @@ type header struct {
 // errs.Unavailable (ErrKeysUnavailable) when the issuer's keys cannot be
 // fetched.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
+	if raw == "" || len(raw) > maxTokenLen {
+		p, _, err := v.verify(ctx, raw)
+		return p, err
+	}
+	key := sha256.Sum256([]byte(raw))
+	now := v.now()
+	if p, ok := v.verified.get(key, now); ok {
+		return p, nil
+	}
+	p, exp, err := v.verify(ctx, raw) // exp: how long the verdict holds
+	if err == nil {
+		until := now.Add(verifiedTTL)
+		if exp.Before(until) {
+			until = exp
+		}
+		v.verified.put(key, p, until, now)
+	}
+	return p, err
+}
+
+// verify checks raw in full and returns its principal and how long that
+// verdict holds: until the token expires (plus the leeway) or the issuer's
+// key set must be fetched again, whichever is first.
+func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time, error) {
 	const op = "auth.Verify"
-	fail := func(reason error) (Principal, error) {
-		return Principal{}, errs.E(op, errs.Unauthenticated, reason)
+	fail := func(reason error) (Principal, time.Time, error) {
+		return Principal{}, time.Time{}, errs.E(op, errs.Unauthenticated, reason)
 	}
 	if raw == "" {
 		return fail(ErrMissingToken)
@@ -342,8 +432,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 		return fail(ErrUnknownIssuer)
 	}
 	candidates, err := is.keys.lookup(ctx, h.KeyID)
+	keysFresh := is.keys.freshUntil()
 	if err != nil {
-		return Principal{}, errs.E(op, errs.KindOf(err), err)
+		return Principal{}, time.Time{}, errs.E(op, errs.KindOf(err), err)
 	}
 	verified := false
 	for _, k := range candidates {
@@ -392,7 +483,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 			return fail(ErrEmailNotVerified)
 		}
 		p.Role = RoleService
-		return p, nil
+		return p, holds(claims.Expiry.Time().Add(v.leeway), keysFresh), nil
 	}
 	switch Role(claims.Role) {
 	case RolePractitioner:
@@ -410,7 +501,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	}
 	p.Role = Role(claims.Role)
 	p.ClinicID = claims.ClinicID
-	return p, nil
+	return p, holds(claims.Expiry.Time().Add(v.leeway), keysFresh), nil
 }
 
 func (is *issuer) audienceOK(aud jwt.Audience) bool {

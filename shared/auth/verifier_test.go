@@ -598,11 +598,21 @@ func BenchmarkVerify(b *testing.B) {
 		{"ES256", signJWT(b, ec[0], jose.ES256, "u-ec", userClaims())},
 		{"RS256", signJWT(b, rs[0], jose.RS256, "u-rsa", userClaims())},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			ctx := context.Background()
-			if _, err := f.v.Verify(ctx, bc.tok); err != nil { // warm the key cache
-				b.Fatal(err)
+		ctx := context.Background()
+		if _, err := f.v.Verify(ctx, bc.tok); err != nil { // warm the key cache
+			b.Fatal(err)
+		}
+		// full: every check, as for a token seen for the first time;
+		// remembered: the same token again (verifiedCache).
+		b.Run(bc.name+"/full", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := f.v.verify(ctx, bc.tok); err != nil {
+					b.Fatal(err)
+				}
 			}
+		})
+		b.Run(bc.name+"/remembered", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := f.v.Verify(ctx, bc.tok); err != nil {
@@ -610,5 +620,42 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestVerifiedTokensAreRemembered: a token that passed is answered from
+// memory by later requests, but never past its expiry (plus the leeway);
+// failures are not remembered; and the memory is bounded.
+func TestVerifiedTokensAreRemembered(t *testing.T) {
+	ec, _ := testKeys()
+	f := newFixture(t)
+	ctx := context.Background()
+	// Expires in 2 minutes: sooner than the 5-minute memory.
+	tok := signJWT(t, ec[0], jose.ES256, "u-ec", with(userClaims(), "exp", t0.Add(2*time.Minute).Unix()))
+	first, err := f.v.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.v.Verify(ctx, tok)
+	if err != nil || again != first || len(f.v.verified.m) != 1 {
+		t.Fatalf("second verification: %+v %v, %d remembered", again, err, len(f.v.verified.m))
+	}
+	f.clock.Advance(2*time.Minute + defaultLeeway + time.Second)
+	if _, err := f.v.Verify(ctx, tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("a remembered token outlived its expiry: %v", err)
+	}
+	bad := signJWT(t, ec[0], jose.ES256, "u-ec", with(userClaims(), "aud", "someone-else"))
+	for range 2 {
+		if _, err := f.v.Verify(ctx, bad); !errors.Is(err, ErrWrongAudience) {
+			t.Fatalf("wrong audience: %v", err)
+		}
+	}
+	var c verifiedCache
+	now := time.Now()
+	for i := range maxVerified + 100 {
+		c.put([32]byte{byte(i), byte(i >> 8)}, Principal{Subject: "s"}, now.Add(time.Minute), now)
+	}
+	if n := len(c.m); n > maxVerified {
+		t.Fatalf("%d tokens remembered, at most %d", n, maxVerified)
 	}
 }
