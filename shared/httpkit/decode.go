@@ -37,7 +37,7 @@ var ErrBodyTimeout = errors.New("request body not received in time")
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	rc := http.NewResponseController(w)
 	timed := BodyTimeout > 0 && rc.SetReadDeadline(time.Now().Add(BodyTimeout)) == nil // else no deadline
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	b, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	if timed && err == nil {
 		// The deadline covers the body only. net/http lifts it when the
 		// body ends, but a body read again from memory (a middleware
@@ -59,6 +59,35 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, errs.E("read body", errs.Invalid, fmt.Errorf("reading request body: %w", err))
 	}
 	return b, nil
+}
+
+// preallocCap bounds the buffer ReadBody sizes from the declared
+// Content-Length: a client may declare more than it sends, so beyond this
+// the buffer grows as the bytes actually arrive.
+const preallocCap = 1 << 20
+
+// readAll is io.ReadAll into a buffer sized from the declared length (up
+// to preallocCap), so that a typical upload is read without regrowing.
+func readAll(r io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 {
+		return io.ReadAll(r)
+	}
+	// io.ReadAll's loop, from a buffer of the declared size (+1, to
+	// see the end without growing).
+	b := make([]byte, 0, min(declared, preallocCap)+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
 }
 
 // DecodeJSON reads a JSON object body into dst strictly: it must be
