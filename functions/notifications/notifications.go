@@ -35,7 +35,7 @@ func New(app *wire.App) (platform.EventFunc, error) {
 		if err != nil {
 			return err
 		}
-		n, ok, err := notificationOf(d.Event.ID, d.Event.Type, d.Event.Data)
+		n, lab, ok, err := notificationOf(d.Event.ID, d.Event.Type, d.Event.Data)
 		if err != nil {
 			return err
 		}
@@ -44,59 +44,48 @@ func New(app *wire.App) (platform.EventFunc, error) {
 			return nil
 		}
 		n.OccurredAt = d.Event.Time
-		if forLab(d.Event.Type, d.Event.Data) {
+		if lab {
 			return svc.NotifyLab(ctx, n)
 		}
 		return svc.Notify(ctx, n)
 	}, nil
 }
 
-// notificationOf maps an event to the thin notification the clinic (or,
-// for a clinic's comment, the lab) gets.
-func notificationOf(id, typ string, data []byte) (notify.Notification, bool, error) {
+// notificationOf maps an event to the thin notification the other side
+// gets: the clinic, or the lab (lab true) for a comment the clinic wrote.
+func notificationOf(id, typ string, data []byte) (n notify.Notification, lab, ok bool, err error) {
 	switch typ {
 	case orders.TypeJobStatusChanged:
 		var ev orders.JobEvent
 		if err := json.Unmarshal(data, &ev); err != nil || ev.OrderID == "" {
-			return notify.Notification{}, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed job event", id)
+			return notify.Notification{}, false, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed job event", id)
 		}
 		if !ev.OrderChanged {
-			return notify.Notification{}, false, nil // a step inside the lab; the order did not change
+			return notify.Notification{}, false, false, nil // a step inside the lab; the order did not change
 		}
 		return notify.Notification{ID: id, Type: notify.TypeOrderStatusChanged, ClinicID: ev.ClinicID, OrderID: ev.OrderID,
-			JobID: ev.JobID, Status: ev.Order, Link: "/v1/orders/" + ev.OrderID}, true, nil
+			JobID: ev.JobID, Status: ev.Order, Link: "/v1/orders/" + ev.OrderID}, false, true, nil
 	case followups.TypeFollowUpDue:
 		var ev followups.FollowUpDue
 		if err := json.Unmarshal(data, &ev); err != nil || ev.OrderID == "" {
-			return notify.Notification{}, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed follow-up event", id)
+			return notify.Notification{}, false, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed follow-up event", id)
 		}
 		return notify.Notification{ID: id, Type: notify.TypeFollowUpDue, ClinicID: ev.ClinicID, OrderID: ev.OrderID,
-			Status: "due", Link: "/v1/orders/" + ev.OrderID}, true, nil
+			Status: "due", Link: "/v1/orders/" + ev.OrderID}, false, true, nil
 	case orders.TypeDesignRevised:
 		var ev orders.DesignRevised
 		if err := json.Unmarshal(data, &ev); err != nil || ev.OrderID == "" {
-			return notify.Notification{}, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed design event", id)
+			return notify.Notification{}, false, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed design event", id)
 		}
 		return notify.Notification{ID: id, Type: notify.TypeDesignRevised, ClinicID: ev.ClinicID, OrderID: ev.OrderID,
-			ScanID: ev.ScanID, Status: "revised", Link: "/v1/scans/" + ev.ScanID + "/design"}, true, nil
+			ScanID: ev.ScanID, Status: "revised", Link: "/v1/scans/" + ev.ScanID + "/design"}, false, true, nil
 	case orders.TypeCommentPosted:
 		ev, ok := orders.DecodeCommentPosted(data)
 		if !ok {
-			return notify.Notification{}, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed comment event", id)
+			return notify.Notification{}, false, false, errs.Ef("notifications", errs.Invalid, "event %s: malformed comment event", id)
 		}
 		return notify.Notification{ID: id, Type: notify.TypeCommentPosted, ClinicID: ev.ClinicID, OrderID: ev.OrderID,
-			Status: "posted", Link: "/v1/orders/" + ev.OrderID + "/comments"}, true, nil
+			Status: "posted", Link: "/v1/orders/" + ev.OrderID + "/comments"}, ev.AuthorRole != "lab", true, nil
 	}
-	return notify.Notification{}, false, nil
-}
-
-// forLab reports whether the event's notification goes to the lab rather
-// than the clinic: a comment the clinic wrote is news to the lab, one the
-// lab wrote to the clinic.
-func forLab(typ string, data []byte) bool {
-	if typ != orders.TypeCommentPosted {
-		return false
-	}
-	ev, ok := orders.DecodeCommentPosted(data)
-	return ok && ev.AuthorRole != "lab"
+	return notify.Notification{}, false, false, nil
 }
