@@ -14,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/iox"
 )
 
 // MaxJSONBytes is the default limit for JSON request bodies.
@@ -37,7 +38,7 @@ var ErrBodyTimeout = errors.New("request body not received in time")
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	rc := http.NewResponseController(w)
 	timed := BodyTimeout > 0 && rc.SetReadDeadline(time.Now().Add(BodyTimeout)) == nil // else no deadline
-	b, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
+	b, err := iox.ReadAll(http.MaxBytesReader(w, r.Body, limit), min(r.ContentLength, preallocCap))
 	if timed && err == nil {
 		// The deadline covers the body only. net/http lifts it when the
 		// body ends, but a body read again from memory (a middleware
@@ -65,30 +66,6 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // Content-Length: a client may declare more than it sends, so beyond this
 // the buffer grows as the bytes actually arrive.
 const preallocCap = 1 << 20
-
-// readAll is io.ReadAll into a buffer sized from the declared length (up
-// to preallocCap), so that a typical upload is read without regrowing.
-func readAll(r io.Reader, declared int64) ([]byte, error) {
-	if declared <= 0 {
-		return io.ReadAll(r)
-	}
-	// io.ReadAll's loop, from a buffer of the declared size (+1, to
-	// see the end without growing).
-	b := make([]byte, 0, min(declared, preallocCap)+1)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			return b, err
-		}
-	}
-}
 
 // DecodeJSON reads a JSON object body into dst strictly: it must be
 // application/json, within MaxJSONBytes, with no unknown fields, no duplicate

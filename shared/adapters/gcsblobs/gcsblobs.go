@@ -36,6 +36,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/iox"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -135,29 +136,11 @@ func (s *Store) Get(ctx context.Context, name string) ([]byte, error) {
 		return nil, classify(op, name, err)
 	}
 	defer r.Close()
-	buf := make([]byte, 0, max(r.Attrs.Size, 0))
-	data, err := readAll(r, buf)
+	data, err := iox.ReadAll(r, r.Attrs.Size)
 	if err != nil {
 		return nil, classify(op, name, err)
 	}
 	return data, nil
-}
-
-// readAll is io.ReadAll into a buffer sized in advance.
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
 }
 
 // Delete removes the object; an absent object is not an error.
