@@ -260,6 +260,9 @@ func (p *parser) parse() (Surface, error) {
 		if math.Abs(c.ZMM-centre) > CentreTolMM {
 			return s, errs.Field(opParse, lineField(p.centreLines[i]), "meridian %d ends at z = %.10f mm, not at the centre z %.10f mm", i+1, c.ZMM, centre)
 		}
+		// Within the tolerance it is the centre, exactly, as Write writes
+		// it (and as x is snapped to 0 above), so a rewrite is exact.
+		c.ZMM = centre
 		if centre != 0 {
 			for j := range m.Points {
 				m.Points[j].ZMM -= centre
