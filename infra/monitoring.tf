@@ -129,7 +129,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
       service (`lensflow-<function>-${var.environment}`, severity >= ERROR) around
       the alert time; each delivery's log lines carry its trace, so Cloud Trace
       shows the failing span. The application's `lensflow.events.failed` and
-      `lensflow.events.dead_lettered` metrics count them by subscription.
+      `lensflow.events.dead_lettered` metrics count them by function and event type.
 
       Then inspect the message without acknowledging it:
       `gcloud pubsub subscriptions pull $${resource.label.subscription_id}-dead-letter-sub --project ${var.project} --limit 5`.

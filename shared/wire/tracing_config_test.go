@@ -2,55 +2,40 @@ package wire
 
 import "testing"
 
-func TestTracingConfig(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		in   Config
-		want string // "" means an error
-	}{
-		{"local default", Config{DataDir: t.TempDir()}, "memory"},
-		{"gcp default", Config{Profile: "gcp", Project: "p", Bucket: "b", KEKURI: "gcp-kms://k", ServiceAudiences: []string{"a"}, ServiceAccounts: []string{"s"}}, "cloudtrace"},
-		{"off", Config{DataDir: t.TempDir(), Tracing: "off"}, "off"},
-		{"unknown", Config{DataDir: t.TempDir(), Tracing: "zipkin"}, ""},
-		{"cloudtrace needs a project", Config{DataDir: t.TempDir(), Tracing: "cloudtrace"}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.in.WithDefaults()
-			if tc.want == "" {
-				if err == nil {
-					t.Fatalf("no error for %+v", tc.in)
-				}
-				return
-			}
-			if err != nil || got.Tracing != tc.want {
-				t.Fatalf("tracing %q (%v), want %q", got.Tracing, err, tc.want)
-			}
-		})
+// TestTelemetryConfig: LENSFLOW_TRACING and LENSFLOW_METRICS default by
+// profile, accept their modes, refuse others, and their Google Cloud
+// modes need a project.
+func TestTelemetryConfig(t *testing.T) {
+	gcp := func() Config {
+		return Config{Profile: "gcp", Project: "p", Bucket: "b", KEKURI: "gcp-kms://k", ServiceAudiences: []string{"a"}, ServiceAccounts: []string{"s"}}
 	}
-}
-
-func TestMetricsConfig(t *testing.T) {
+	local := func(tracing, metrics string) Config {
+		return Config{DataDir: t.TempDir(), Tracing: tracing, Metrics: metrics}
+	}
 	for _, tc := range []struct {
-		name string
-		in   Config
-		want string // "" means an error
+		name             string
+		in               Config
+		tracing, metrics string // the resolved modes
+		wantErr          bool
 	}{
-		{"local default", Config{DataDir: t.TempDir()}, "memory"},
-		{"gcp default", Config{Profile: "gcp", Project: "p", Bucket: "b", KEKURI: "gcp-kms://k", ServiceAudiences: []string{"a"}, ServiceAccounts: []string{"s"}}, "cloudmonitoring"},
-		{"off", Config{DataDir: t.TempDir(), Metrics: "off"}, "off"},
-		{"unknown", Config{DataDir: t.TempDir(), Metrics: "statsd"}, ""},
-		{"cloudmonitoring needs a project", Config{DataDir: t.TempDir(), Metrics: "cloudmonitoring"}, ""},
+		{"local defaults", local("", ""), "memory", "memory", false},
+		{"gcp defaults", gcp(), "cloudtrace", "cloudmonitoring", false},
+		{"off", local("off", "off"), "off", "off", false},
+		{"unknown tracing", local("zipkin", ""), "", "", true},
+		{"unknown metrics", local("", "statsd"), "", "", true},
+		{"cloudtrace needs a project", local("cloudtrace", ""), "", "", true},
+		{"cloudmonitoring needs a project", local("", "cloudmonitoring"), "", "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.in.WithDefaults()
-			if tc.want == "" {
+			if tc.wantErr {
 				if err == nil {
 					t.Fatalf("no error for %+v", tc.in)
 				}
 				return
 			}
-			if err != nil || got.Metrics != tc.want {
-				t.Fatalf("metrics %q (%v), want %q", got.Metrics, err, tc.want)
+			if err != nil || got.Tracing != tc.tracing || got.Metrics != tc.metrics {
+				t.Fatalf("tracing %q, metrics %q (%v), want %q and %q", got.Tracing, got.Metrics, err, tc.tracing, tc.metrics)
 			}
 		})
 	}
