@@ -1,8 +1,9 @@
 // Package topotest builds synthetic corneal surfaces for tests and
 // benchmarks: a conic or biconic cornea sampled on a Pentacam-like square
-// grid, with optional Gaussian noise, eyelid cropping and apex decentration.
-// It is real code, deterministic for a given seed, and imports nothing but
-// package topo.
+// grid, with what real exams add to a textbook conic: Gaussian noise,
+// eyelids cutting the map, notches and missing sectors, an apex off the
+// instrument axis, a tilted cornea and a keratoconic cone. It is real code,
+// deterministic for a given seed, and imports nothing but package topo.
 package topotest
 
 import (
@@ -26,12 +27,30 @@ type Cornea struct {
 	NoiseUM  float64 // standard deviation of Gaussian noise on z, microns
 	Seed     uint64  // noise seed (default 1)
 	// LidYMM, when Lid is true, drops points with y above it, as an upper
-	// eyelid does.
-	LidYMM float64
-	Lid    bool
+	// eyelid does; LowerLidYMM, when LowerLid is true, drops points with y
+	// below it (a negative number), as a lower lid does.
+	LidYMM      float64
+	Lid         bool
+	LowerLidYMM float64
+	LowerLid    bool
+	// Gaps are sectors the device did not measure (a lash shadow, a
+	// notch, a whole missing quadrant).
+	Gaps []Gap
 	// ApexXMM, ApexYMM, ApexZMM shift the apex from the origin (a decentred
 	// scan, or heights measured from a plane below the apex).
 	ApexXMM, ApexYMM, ApexZMM float64
+	// TiltXDeg and TiltYDeg tilt the cornea rigidly about its apex, as an
+	// eye turned slightly away from the instrument axis is: the corneal
+	// axis leans by TiltXDeg towards +x and by TiltYDeg towards +y. The
+	// rotation is the one with rotation vector (-TiltYDeg, TiltXDeg, 0)
+	// (radians), so it leaves no twist about the axis.
+	TiltXDeg, TiltYDeg float64
+	// ConeUM raises an anterior bulge on the cornea, as keratoconus does:
+	// the depth is reduced by ConeUM microns times a Gaussian of standard
+	// deviation ConeSigmaMM (default 1.0 mm) centred at (ConeXMM, ConeYMM)
+	// from the apex, in the cornea's own frame (before tilt). Real cones
+	// sit inferior and off centre (ConeYMM about -1 mm).
+	ConeUM, ConeXMM, ConeYMM, ConeSigmaMM float64
 	// AxisDeg turns a toric cornea so the R0MM meridian lies at this TABO
 	// angle (counterclockwise from the examiner's right) instead of along x.
 	AxisDeg float64
@@ -64,7 +83,53 @@ func (c Cornea) withDefaults() Cornea {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
+	if c.ConeSigmaMM == 0 {
+		c.ConeSigmaMM = 1
+	}
 	return c
+}
+
+// Gap is a sector of the map with no data: semi-meridians from FromDeg to
+// ToDeg (TABO degrees counterclockwise from the examiner's right, 0-360;
+// FromDeg > ToDeg wraps through 0) beyond BeyondMM from the map centre.
+type Gap struct {
+	FromDeg, ToDeg float64
+	BeyondMM       float64
+}
+
+func (g Gap) holds(x, y float64) bool {
+	if x*x+y*y <= g.BeyondMM*g.BeyondMM {
+		return false
+	}
+	a := math.Atan2(y, x) * 180 / math.Pi
+	if a < 0 {
+		a += 360
+	}
+	if g.FromDeg <= g.ToDeg {
+		return a >= g.FromDeg && a <= g.ToDeg
+	}
+	return a >= g.FromDeg || a <= g.ToDeg
+}
+
+// Measured reports whether the device measured the point (x, y) of the
+// map (mm, examiner's view): inside RadiusMM, below the upper lid, above
+// the lower lid and outside every gap. Noise and the surface's own domain
+// do not enter: a measured point may still be undefined (Height's ok).
+func (c Cornea) Measured(xMM, yMM float64) bool {
+	c = c.withDefaults()
+	return c.measured(xMM, yMM)
+}
+
+func (c Cornea) measured(x, y float64) bool {
+	if x*x+y*y > c.RadiusMM*c.RadiusMM+1e-12 || c.Lid && y > c.LidYMM || c.LowerLid && y < c.LowerLidYMM {
+		return false
+	}
+	for _, g := range c.Gaps {
+		if g.holds(x, y) {
+			return false
+		}
+	}
+	return true
 }
 
 // Surface samples the cornea. Points where the biconic is undefined are
@@ -80,7 +145,7 @@ func (c Cornea) Surface() *topo.Surface {
 			// The radius test uses the unrounded grid, as the lab's benchmark
 			// generator does, so the reference grid has the same 15,365 points.
 			gx, gy := float64(j)*c.StepMM, float64(i)*c.StepMM
-			if gx*gx+gy*gy > c.RadiusMM*c.RadiusMM || (c.Lid && gy > c.LidYMM) {
+			if gx*gx+gy*gy > c.RadiusMM*c.RadiusMM || !c.measured(gx, gy) {
 				continue
 			}
 			x, y := round(gx, 1e4), round(gy, 1e4)

@@ -11,27 +11,80 @@ import (
 
 // Height returns the noise-free height of the cornea model at (x, y) in
 // the examiner's view: the depth below the apex tangent plane in mm, with
-// the apex moved by ApexXMM, ApexYMM, ApexZMM. ok is false where the
-// biconic is undefined. The lid does not apply: it hides points, it does
-// not change the cornea.
+// the apex moved by ApexXMM, ApexYMM, ApexZMM, the cornea tilted by
+// TiltXDeg, TiltYDeg and raised by its cone. ok is false where the
+// biconic is undefined. Lids and gaps do not apply: they hide points, they
+// do not change the cornea.
 func (c Cornea) Height(xMM, yMM float64) (zMM float64, ok bool) {
 	c = c.withDefaults()
 	return c.height(xMM, yMM)
 }
 
-func (c Cornea) height(x, y float64) (float64, bool) {
+// own returns the depth of the cornea in its own frame (apex at the
+// origin, axis along z) at (u, v).
+func (c Cornea) own(u, v float64) (float64, bool) {
 	cx, cy := 1/c.R0MM, 1/c.R0YMM
-	dx, dy := x-c.ApexXMM, y-c.ApexYMM
+	pu, pv := u, v // along the principal meridians
 	if c.AxisDeg != 0 {
-		// Coordinates along the turned principal meridians.
 		sin, cos := math.Sincos(c.AxisDeg * math.Pi / 180)
-		dx, dy = dx*cos+dy*sin, -dx*sin+dy*cos
+		pu, pv = u*cos+v*sin, -u*sin+v*cos
 	}
-	disc := 1 - c.P*(cx*cx*dx*dx+cy*cy*dy*dy)
+	disc := 1 - c.P*(cx*cx*pu*pu+cy*cy*pv*pv)
 	if disc <= 0 {
 		return 0, false
 	}
-	return c.ApexZMM + (cx*dx*dx+cy*dy*dy)/(1+math.Sqrt(disc)), true
+	z := (cx*pu*pu + cy*pv*pv) / (1 + math.Sqrt(disc))
+	if c.ConeUM != 0 {
+		du, dv := u-c.ConeXMM, v-c.ConeYMM
+		z -= c.ConeUM / 1000 * math.Exp(-(du*du+dv*dv)/(2*c.ConeSigmaMM*c.ConeSigmaMM))
+	}
+	return z, true
+}
+
+// Rotation returns the tilt's rotation matrix (row major), which takes the
+// cornea's own frame to the map's.
+func (c Cornea) Rotation() [9]float64 {
+	wx, wy := -c.TiltYDeg*math.Pi/180, c.TiltXDeg*math.Pi/180
+	th := math.Hypot(wx, wy)
+	if th == 0 {
+		return [9]float64{1, 0, 0, 0, 1, 0, 0, 0, 1}
+	}
+	kx, ky := wx/th, wy/th // unit axis, kz = 0
+	s, co := math.Sincos(th)
+	t := 1 - co
+	return [9]float64{
+		co + kx*kx*t, kx * ky * t, ky * s,
+		kx * ky * t, co + ky*ky*t, -kx * s,
+		-ky * s, kx * s, co,
+	}
+}
+
+func (c Cornea) height(x, y float64) (float64, bool) {
+	dx, dy := x-c.ApexXMM, y-c.ApexYMM
+	if c.TiltXDeg == 0 && c.TiltYDeg == 0 {
+		z, ok := c.own(dx, dy)
+		return c.ApexZMM + z, ok
+	}
+	// Find the point (u, v, own(u, v)) of the cornea that the rotation
+	// puts above (dx, dy): a fixed-point iteration that converges by a
+	// factor of about sin(tilt) * slope per step.
+	r := c.Rotation()
+	u, v := r[0]*dx+r[3]*dy, r[1]*dx+r[4]*dy
+	var w float64
+	for range 60 {
+		var ok bool
+		if w, ok = c.own(u, v); !ok {
+			return 0, false
+		}
+		px, py := r[0]*u+r[1]*v+r[2]*w, r[3]*u+r[4]*v+r[5]*w
+		ex, ey := dx-px, dy-py
+		if math.Abs(ex)+math.Abs(ey) < 1e-13 {
+			break
+		}
+		u += r[0]*ex + r[3]*ey
+		v += r[1]*ex + r[4]*ey
+	}
+	return c.ApexZMM + r[6]*u + r[7]*v + r[8]*w, true
 }
 
 // FileOption varies a vendor file written by CSOFile or PentacamFile.
@@ -236,7 +289,7 @@ func (c Cornea) CSOFile(opts ...FileOption) []byte {
 			}
 			x, y := r*math.Cos(th), r*math.Sin(th)
 			h, ok := c.height(x, y)
-			if !ok || r > c.RadiusMM+1e-9 || c.Lid && y > c.LidYMM {
+			if !ok || !c.measured(x, y) {
 				z[i*m+j] = math.NaN()
 				continue
 			}
