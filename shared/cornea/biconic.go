@@ -3,8 +3,6 @@ package cornea
 import (
 	"fmt"
 	"math"
-
-	"gonum.org/v1/gonum/floats"
 )
 
 // Biconic is a toric (biconic) corneal surface: a conic of its own apical
@@ -26,14 +24,21 @@ type Biconic struct {
 	FlatAxisDeg         float64 // TABO axis of the flat meridian, [0, 180)
 
 	// The fit's apex in the surface frame: the lateral decentration (zero
-	// unless fitted) and the depth offset of the apex below z = 0.
+	// unless fitted) and the depth offset of the apex below z = 0; and the
+	// tilt of its axis (zero unless fitted). See Pose.
 	ApexXMM, ApexYMM, ApexZMM float64
+	TiltXDeg, TiltYDeg        float64
 
 	ZoneDiameterMM float64 // diameter of the zone fitted, centred on x = y = 0
 	Points         int     // number of points used
 	Coverage       float64 // fraction (0..1) of the zone's area that holds data
 	ResidualRMSUM  float64 // root mean square of the height residuals, microns
 	Iterations     int     // Levenberg-Marquardt iterations taken
+}
+
+// Pose returns where the fit placed the biconic's apex on the map.
+func (b Biconic) Pose() Pose {
+	return Pose{XMM: b.ApexXMM, YMM: b.ApexYMM, ZMM: b.ApexZMM, TiltXDeg: b.TiltXDeg, TiltYDeg: b.TiltYDeg}
 }
 
 // SteepAxisDeg returns the TABO axis of the steep meridian: the flat axis
@@ -72,8 +77,9 @@ func axisMod180(deg float64) float64 {
 	return a
 }
 
-// Parameters of the biconic height model. The decentration parameters are
-// last, so the free ones are always a prefix.
+// Parameters of the biconic height model, in the cornea's own frame (see
+// Pose). The pose parameters are last, so the free ones are always a
+// prefix.
 const (
 	bCX = iota // curvature along x', 1/mm
 	bCY        // curvature along y', 1/mm
@@ -83,211 +89,127 @@ const (
 	bZ0        // apex depth, mm
 	bX0        // apex x, mm
 	bY0        // apex y, mm
+	bTA        // tilt alpha, radians
+	bTB        // tilt beta, radians
 	nBiconicParams
 )
 
 type biconicProblem struct {
 	x, y, z []float64
-	nFree   int       // 6, or 8 with decentration
-	buf     []float64 // derivative tables, reused between evaluations
+	nFree   int // 6 (apex depth only), or nBiconicParams with the pose
 }
 
-// eval computes the sum of squared residuals at th and, when jtj is not
-// nil, the Gauss-Newton normal equations (upper triangle of the first
-// nFree rows and columns, row major nBiconicParams wide) and J'r. It
-// reports false if th leaves the biconic's domain at some point.
-func (p *biconicProblem) eval(th *[nBiconicParams]float64, jtj *[nBiconicParams * nBiconicParams]float64, jtr *[nBiconicParams]float64) (float64, bool) {
+// normal implements lsqProblem.
+func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 	cx, cy, px, py := th[bCX], th[bCY], th[bPX], th[bPY]
-	z0, x0, y0 := th[bZ0], th[bX0], th[bY0]
+	f := frameOf(th[bX0], th[bY0], th[bZ0], th[bTA], th[bTB])
+	tilted := th[bTA] != 0 || th[bTB] != 0 || p.nFree > bTA
 	cs, sn := math.Cos(th[bTh]), math.Sin(th[bTh])
 	qx, qy := px*cx*cx, py*cy*cy
 	xs, ys, zs := p.x, p.y[:len(p.x)], p.z[:len(p.x)]
-	var ssr float64
-	if jtj == nil {
+	ssr := tiltPriorPerPoint * float64(len(xs)) * (th[bTA]*th[bTA] + th[bTB]*th[bTB])
+	if ne == nil {
 		for i := range xs {
-			dx, dy := xs[i]-x0, ys[i]-y0
-			u, v := dx*cs+dy*sn, dy*cs-dx*sn
-			u2, v2 := u*u, v*v
-			disc := 1 - qx*u2 - qy*v2
+			u, v, w, _ := f.own(xs[i], ys[i], zs[i])
+			a, b := u*cs+v*sn, v*cs-u*sn
+			a2, b2 := a*a, b*b
+			disc := 1 - qx*a2 - qy*b2
 			if disc <= 0 {
 				return 0, false
 			}
-			res := zs[i] - z0 - (cx*u2+cy*v2)/(1+math.Sqrt(disc))
+			res := w - (cx*a2+cy*b2)/(1+math.Sqrt(disc))
 			ssr += res * res
 		}
 		return ssr, true
 	}
-	// Derivatives go to per-block tables, one per parameter, and the
-	// normal equations are their dot products (gonum's assembly kernel):
-	// far faster than 21 to 36 running sums, which cannot all stay in
-	// registers.
-	const n = nBiconicParams
-	nf := p.nFree
-	blk := min(len(xs), biconicBlock)
-	if len(p.buf) < (n+1)*blk {
-		p.buf = make([]float64, (n+1)*blk)
-	}
-	var g [n][]float64
-	for j := range n {
-		g[j] = p.buf[j*blk : (j+1)*blk]
-	}
-	resv := p.buf[n*blk : (n+1)*blk]
-	for i := range g[bZ0] {
-		g[bZ0][i] = 1
-	}
-	var a [n * n]float64
-	var r [n]float64
-	for start := 0; start < len(xs); start += blk {
-		m := min(blk, len(xs)-start)
+	ne.reset()
+	g := ne.g
+	for start := 0; start < len(xs); start += lmBlock {
+		m := min(lmBlock, len(xs)-start)
 		bx, by, bz := xs[start:start+m], ys[start:start+m], zs[start:start+m]
-		g0, g1, g2, g3, g4, g6, g7 := g[bCX][:m], g[bCY][:m], g[bPX][:m], g[bPY][:m], g[bTh][:m], g[bX0][:m], g[bY0][:m]
-		rv := resv[:m]
+		g0, g1, g2, g3, g4 := g[bCX][:m], g[bCY][:m], g[bPX][:m], g[bPY][:m], g[bTh][:m]
+		gZ, gX, gY, gA, gB := g[bZ0][:m], g[bX0][:m], g[bY0][:m], g[bTA][:m], g[bTB][:m]
+		rv := ne.res[:m]
 		for i := range bx {
-			dx, dy := bx[i]-x0, by[i]-y0
-			u, v := dx*cs+dy*sn, dy*cs-dx*sn
-			u2, v2 := u*u, v*v
-			disc := 1 - qx*u2 - qy*v2
+			var u, v, w, ez float64
+			if tilted {
+				u, v, w, ez = f.own(bx[i], by[i], bz[i])
+			} else {
+				u, v, w = bx[i]-f.x0, by[i]-f.y0, bz[i]-f.z0
+			}
+			a, b := u*cs+v*sn, v*cs-u*sn // along the principal meridians
+			a2, b2 := a*a, b*b
+			disc := 1 - qx*a2 - qy*b2
 			if disc <= 0 {
 				return 0, false
 			}
-			w := math.Sqrt(disc)
-			e := 1 / (w * (1 + w)) // one division: d = w e, 1/w = (1 + w) e
-			d := w * e
-			f := (cx*u2 + cy*v2) * d
-			res := bz[i] - z0 - f
+			sq := math.Sqrt(disc)
+			e := 1 / (sq * (1 + sq)) // one division: d = sq e, 1/sq = (1 + sq) e
+			d := sq * e
+			h := (cx*a2 + cy*b2) * d
+			res := w - h
 			ssr += res * res
 			rv[i] = res
-			fQ := 0.5 * f * e                // df/dQ = f d / (2 w); df/dS = d
-			ca, cb := d*cx+fQ*qx, d*cy+fQ*qy // df/d(u^2), df/d(v^2)
-			g0[i] = u2 * (d + 2*fQ*px*cx)
-			g1[i] = v2 * (d + 2*fQ*py*cy)
-			g2[i] = fQ * cx * cx * u2
-			g3[i] = fQ * cy * cy * v2
-			g4[i] = 2 * u * v * (ca - cb)
-			g6[i] = 2 * (-ca*u*cs + cb*v*sn)
-			g7[i] = 2 * (-ca*u*sn - cb*v*cs)
-		}
-		for j := range nf {
-			gj := g[j][:m]
-			r[j] += floats.Dot(gj, rv)
-			for k := j; k < nf; k++ {
-				a[j*n+k] += floats.Dot(gj, g[k][:m])
+			fQ := 0.5 * h * e                // dh/dQ = h d / (2 sq); dh/dS = d
+			ca, cb := d*cx+fQ*qx, d*cy+fQ*qy // dh/d(a^2), dh/d(b^2)
+			g0[i] = a2 * (d + 2*fQ*px*cx)
+			g1[i] = b2 * (d + 2*fQ*py*cy)
+			g2[i] = fQ * cx * cx * a2
+			g3[i] = fQ * cy * cy * b2
+			g4[i] = 2 * a * b * (ca - cb)
+			// The slopes in the cornea's frame.
+			fa, fb := 2*ca*a, 2*cb*b
+			fu, fv := fa*cs-fb*sn, fa*sn+fb*cs
+			if tilted {
+				gX[i], gY[i], gZ[i], gA[i], gB[i] = f.poseGrads(u, v, w, ez, fu, fv)
+			} else {
+				gX[i], gY[i], gZ[i] = -fu, -fv, 1
 			}
 		}
+		ne.add(m)
 	}
-	*jtj, *jtr = a, r
+	ne.addPrior(bTA, th, tiltPriorPerPoint*float64(len(xs)))
+	ne.addPrior(bTB, th, tiltPriorPerPoint*float64(len(xs)))
 	return ssr, true
 }
-
-// biconicBlock is the number of points whose derivatives are tabulated at
-// once: the nine tables stay in the L1 cache.
-const biconicBlock = 384
 
 // fit refines th by Levenberg-Marquardt on the height residuals and
 // returns the parameters, their sum of squared residuals and the
 // iterations taken.
 func (p *biconicProblem) fit(th [nBiconicParams]float64) ([nBiconicParams]float64, float64, int, error) {
-	const (
-		maxIter = 100
-		// Stop when the sum of squares would fall by less than this
-		// fraction: on N points that is a parameter change of about
-		// sqrt(relTol * N) standard errors, under 0.001 for any scan.
-		relTol = 1e-10
-		n      = nBiconicParams
-	)
-	k := p.nFree
-	var jtj [n * n]float64
-	var jtr [n]float64
-	ssr, ok := p.eval(&th, &jtj, &jtr)
-	if !ok {
-		return th, 0, 0, fmt.Errorf("the starting biconic does not cover every point")
+	free := make([]int, p.nFree)
+	for i := range free {
+		free[i] = i
 	}
-	a := make([]float64, k*k)
-	b := make([]float64, k)
-	lambda := 1e-3
-	iter := 0
-	for iter < maxIter {
-		iter++
-		// A floor on the damping keeps the system definite where a
-		// parameter has no effect (the axis of a spherical cornea).
-		var maxDiag float64
-		for r := range k {
-			maxDiag = max(maxDiag, jtj[r*n+r])
-		}
-		improved := false
-		for !improved {
-			for r := range k {
-				b[r] = jtr[r]
-				for c := r; c < k; c++ {
-					a[r*k+c] = jtj[r*n+c]
-				}
-				a[r*k+r] = jtj[r*n+r]*(1+lambda) + lambda*1e-15*maxDiag
-			}
-			step, err := solveSym(k, a, b)
-			if err != nil {
-				lambda *= 10
-				if lambda > 1e12 {
-					return th, ssr, iter, nil
-				}
-				continue
-			}
-			trial := th
-			small := true
-			var predicted float64
-			for r := range k {
-				trial[r] += step[r]
-				predicted += step[r] * b[r]
-				if math.Abs(step[r]) > 1e-12*(1+math.Abs(th[r])) {
-					small = false
-				}
-			}
-			if small || predicted <= relTol*ssr {
-				return th, ssr, iter, nil
-			}
-			var tj [n * n]float64
-			var tr [n]float64
-			tssr, ok := p.eval(&trial, &tj, &tr)
-			if ok && tssr <= ssr {
-				done := ssr-tssr <= relTol*ssr
-				th, ssr, jtj, jtr = trial, tssr, tj, tr
-				lambda = max(lambda/10, 1e-12)
-				improved = true
-				if done {
-					return th, ssr, iter, nil
-				}
-			} else {
-				lambda *= 10
-				if lambda > 1e12 {
-					return th, ssr, iter, nil // no step improves: at the minimum within rounding
-				}
-			}
-		}
-	}
-	return th, ssr, iter, nil
+	// Stop when the sum of squares would fall by less than this fraction:
+	// on N points that is a parameter change of about sqrt(relTol * N)
+	// standard errors, under 0.001 for any scan.
+	ssr, iters, err := levenbergMarquardt(p, th[:], free, lmSettings{maxIter: 100, relTol: 1e-10})
+	return th, ssr, iters, err
 }
 
 // biconicStart estimates the biconic from the fitted mean conic: the
-// residuals of the conic are regressed on the change of height with the
-// curvature along each direction (dz/dc = h^2 / (w (1 + w)) for a conic),
-// giving a 2 x 2 curvature correction whose eigenvectors are the principal
-// meridians.
+// residuals of the conic, in its own frame, are regressed on the change of
+// height with the curvature along each direction (dz/dc = h^2 / (w (1 +
+// w)) for a conic), giving a 2 x 2 curvature correction whose eigenvectors
+// are the principal meridians. The pose starts at the conic's.
 func (p *biconicProblem) biconicStart(mc Conic) ([nBiconicParams]float64, error) {
 	c0, pp := 1/mc.R0MM, mc.P
-	x0, y0, z0 := mc.ApexXMM, mc.ApexYMM, mc.ApexZMM
+	f := mc.Pose().frame()
 	const k = 4 // unknowns: dC11, dC12, dC22, dz
 	var ata [k * k]float64
 	var atb [k]float64
 	for i := range p.x {
-		dx, dy := p.x[i]-x0, p.y[i]-y0
-		h2 := dx*dx + dy*dy
+		u, v, w, _ := f.own(p.x[i], p.y[i], p.z[i])
+		h2 := u*u + v*v
 		disc := 1 - pp*c0*c0*h2
 		if disc <= 0 {
 			continue
 		}
-		w := math.Sqrt(disc)
-		res := p.z[i] - z0 - c0*h2/(1+w)
-		kk := 1 / (w * (1 + w))
-		row := [k]float64{kk * dx * dx, 2 * kk * dx * dy, kk * dy * dy, 1}
+		sq := math.Sqrt(disc)
+		res := w - c0*h2/(1+sq)
+		kk := 1 / (sq * (1 + sq))
+		row := [k]float64{kk * u * u, 2 * kk * u * v, kk * v * v, 1}
 		for r := range k {
 			atb[r] += row[r] * res
 			for c := r; c < k; c++ {
@@ -308,7 +230,11 @@ func (p *biconicProblem) biconicStart(mc Conic) ([nBiconicParams]float64, error)
 	th[bCX], th[bCY] = mean-diff, mean+diff
 	th[bPX], th[bPY] = pp, pp
 	th[bTh] = steep + math.Pi/2
-	th[bZ0], th[bX0], th[bY0] = z0+sol[3], x0, y0
+	// A depth offset in the cornea's frame moves the apex along its axis.
+	th[bX0] = mc.ApexXMM + sol[3]*f.sb*f.ca
+	th[bY0] = mc.ApexYMM - sol[3]*f.sa
+	th[bZ0] = mc.ApexZMM + sol[3]*f.cb*f.ca
+	th[bTA], th[bTB] = -mc.TiltYDeg*math.Pi/180, mc.TiltXDeg*math.Pi/180
 	if !(th[bCX] > 0) || !(th[bCY] > 0) {
 		return [nBiconicParams]float64{}, fmt.Errorf("surface does not fit a toric cornea")
 	}
@@ -326,5 +252,6 @@ func toBiconic(th [nBiconicParams]float64) Biconic {
 		FlatR0MM: 1 / cx, SteepR0MM: 1 / cy, FlatP: px, SteepP: py,
 		FlatAxisDeg: axisMod180(ang * 180 / math.Pi),
 		ApexXMM:     th[bX0], ApexYMM: th[bY0], ApexZMM: th[bZ0],
+		TiltXDeg: th[bTB] * 180 / math.Pi, TiltYDeg: -th[bTA] * 180 / math.Pi,
 	}
 }

@@ -57,8 +57,10 @@ type Conic struct {
 	P    float64 // shape factor p = 1 - e^2 (1 for a sphere)
 
 	// The fit's apex in the surface frame: the lateral decentration (zero
-	// unless fitted) and the depth offset of the apex below z = 0.
+	// unless fitted) and the depth offset of the apex below z = 0; and the
+	// tilt of its axis (zero unless fitted; see Pose).
 	ApexXMM, ApexYMM, ApexZMM float64
+	TiltXDeg, TiltYDeg        float64
 
 	ZoneDiameterMM float64 // diameter of the zone fitted, centred on x = y = 0
 	MaxRadiusMM    float64 // distance from the zone centre of the furthest point used
@@ -72,10 +74,19 @@ type Conic struct {
 // spherical), -sqrt(p - 1) for an oblate surface. Not to be confused with
 // the ANSI Z80.23 shape factor E = e^2 (that is 1 - P).
 func (c Conic) E() float64 {
-	if c.P <= 1 {
-		return math.Sqrt(1 - c.P)
+	return eOf(c.P)
+}
+
+// Pose returns where the fit placed the conic's apex on the map.
+func (c Conic) Pose() Pose {
+	return Pose{XMM: c.ApexXMM, YMM: c.ApexYMM, ZMM: c.ApexZMM, TiltXDeg: c.TiltXDeg, TiltYDeg: c.TiltYDeg}
+}
+
+func eOf(p float64) float64 {
+	if p <= 1 {
+		return math.Sqrt(1 - p)
 	}
-	return -math.Sqrt(c.P - 1)
+	return -math.Sqrt(p - 1)
 }
 
 // Q returns the asphericity Q = p - 1 (-e^2 for a prolate surface).

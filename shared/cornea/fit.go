@@ -6,8 +6,6 @@ import (
 	"math"
 	"strings"
 
-	"gonum.org/v1/gonum/mat"
-
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/topo"
 )
@@ -34,10 +32,14 @@ type ConicOptions struct {
 	// surface's x = y = 0 (default DefaultZoneDiameterMM). Data must reach
 	// the zone edge (within 5% of its radius, at most 0.2 mm).
 	ZoneDiameterMM float64
-	// FitDecentration frees the apex position in x and y as well as in z.
-	// Leave it off for maps already centred on the apex; turn it on for
-	// maps centred on the instrument axis.
+	// FitDecentration frees the apex position in x and y as well as in z,
+	// and FitTilt the tilt of the corneal axis (see Pose). Leave them off
+	// for maps already centred on the apex; turn them on for maps centred
+	// on the instrument axis, as real exams are. A tilt is only told apart
+	// from a decentration by the cornea's asphericity: on a near-sphere
+	// the two trade off freely and the apex is poorly defined.
 	FitDecentration bool
+	FitTilt         bool
 	// MinCoverage is the smallest fraction of the zone area that must hold
 	// data (default DefaultMinCoverage).
 	MinCoverage float64
@@ -126,7 +128,8 @@ func fit(op string, s *topo.Surface, o ConicOptions, freeP bool) (Conic, error) 
 		return Conic{}, err
 	}
 
-	p.free = [nParams]bool{iR0: true, iP: freeP, iZ0: true, iX0: o.FitDecentration, iY0: o.FitDecentration}
+	p.free = [nParams]bool{iR0: true, iP: freeP, iZ0: true, iX0: o.FitDecentration, iY0: o.FitDecentration,
+		iTA: o.FitTilt, iTB: o.FitTilt}
 	theta, err := p.initial()
 	if err != nil {
 		return Conic{}, errs.E(op, errs.Invalid, err)
@@ -135,9 +138,10 @@ func fit(op string, s *topo.Surface, o ConicOptions, freeP bool) (Conic, error) 
 	if err != nil {
 		return Conic{}, errs.E(op, errs.Invalid, err)
 	}
+	pose := p.pose(theta)
 	return Conic{
 		R0MM: theta[iR0], P: theta[iP],
-		ApexXMM: theta[iX0], ApexYMM: theta[iY0], ApexZMM: theta[iZ0],
+		ApexXMM: pose.XMM, ApexYMM: pose.YMM, ApexZMM: pose.ZMM, TiltXDeg: pose.TiltXDeg, TiltYDeg: pose.TiltYDeg,
 		ZoneDiameterMM: o.ZoneDiameterMM,
 		MaxRadiusMM:    cov.maxR,
 		Points:         len(p.x),
@@ -294,13 +298,18 @@ func (c *coverage) outerGaps() string {
 
 func mmString(d float64) string { return fmt.Sprintf("%g mm", d) }
 
-// Parameters of the height model z = z0 + conic(R0, p; (x-x0)^2 + (y-y0)^2).
+// Parameters of the conic height model: in the cornea's own frame (see
+// Pose), w = conic(R0, p; u^2 + v^2), with the apex at (x0, y0, z0) on the
+// map and the corneal axis tilted by the angles alpha (about x) and beta
+// (about y).
 const (
 	iR0 = iota
 	iP
 	iZ0
 	iX0
 	iY0
+	iTA // alpha, radians
+	iTB // beta, radians
 	nParams
 )
 
@@ -313,9 +322,11 @@ type problem struct {
 //
 //	x^2 + y^2 = a + b*z + c*z^2 [+ d*x + e*y]
 //
-// which is exact for a conic with apex offset z0 and decentration
-// (d/2, e/2) up to a constant absorbed by a: c = -p, b = 2*R0 + 2*p*z0,
-// a = -2*R0*z0 - p*z0^2 (+ x0^2 + y0^2). For a sphere fit p is fixed at 1.
+// which is exact for an untilted conic with apex offset z0 and
+// decentration (d/2, e/2) up to a constant absorbed by a: c = -p, b = 2*R0
+// + 2*p*z0, a = -2*R0*z0 - p*z0^2 (+ x0^2 + y0^2). For a sphere fit p is
+// fixed at 1. A tilt starts at zero: a small tilt looks like a
+// decentration to this model, and the refinement separates the two.
 func (p *problem) initial() ([nParams]float64, error) {
 	// Unknowns, in order: a, b, [c], [d, e].
 	cols := 2
@@ -377,190 +388,101 @@ func (p *problem) initial() ([nParams]float64, error) {
 	return th, nil
 }
 
-// eval computes the sum of squared residuals at th and, when jtj is not nil,
-// the Gauss-Newton normal equations J'J (upper triangle, all parameters,
-// row major nParams by nParams) and J'r; rows and columns of fixed
-// parameters are ignored by the caller. It reports false if th leaves the
-// conic's domain at some point. This loop is the cost of a fit: it is
-// written out by hand, without branches on the free parameters.
-func (p *problem) eval(th *[nParams]float64, jtj *[nParams * nParams]float64, jtr *[nParams]float64) (float64, bool) {
-	r0, pp, z0, x0, y0 := th[iR0], th[iP], th[iZ0], th[iX0], th[iY0]
+// normal implements lsqProblem: the residuals w - conic(u^2 + v^2) of the
+// points in the cornea's frame, and the model's derivatives.
+func (p *problem) normal(th []float64, ne *normalEq) (float64, bool) {
+	r0, pp := th[iR0], th[iP]
 	if !(r0 > 0) {
 		return 0, false
 	}
+	f := frameOf(th[iX0], th[iY0], th[iZ0], th[iTA], th[iTB])
+	tilted := th[iTA] != 0 || th[iTB] != 0 || p.free[iTA] || p.free[iTB]
 	r02 := r0 * r0
 	xs, ys, zs := p.x, p.y[:len(p.x)], p.z[:len(p.x)]
-	var ssr float64
-	if jtj == nil {
+	ssr := tiltPriorPerPoint * float64(len(xs)) * (th[iTA]*th[iTA] + th[iTB]*th[iTB])
+	if ne == nil {
 		for i := range xs {
-			dx, dy := xs[i]-x0, ys[i]-y0
-			u := dx*dx + dy*dy
-			disc := r02 - pp*u
+			u, v, w, _ := f.own(xs[i], ys[i], zs[i])
+			uu := u*u + v*v
+			disc := r02 - pp*uu
 			if disc <= 0 {
 				return 0, false
 			}
-			res := zs[i] - z0 - u/(r0+math.Sqrt(disc))
+			res := w - uu/(r0+math.Sqrt(disc))
 			ssr += res * res
 		}
 		return ssr, true
 	}
-	decentred := p.free[iX0] || p.free[iY0]
-	// Sums of the products of the derivatives gR, gP, gZ (= 1), gX, gY.
-	var sRR, sRP, sRZ, sPP, sPZ, sZZ, sRr, sPr, sZr float64
-	var sRX, sRY, sPX, sPY, sZX, sZY, sXX, sXY, sYY, sXr, sYr float64
-	for i := range xs {
-		dx, dy := xs[i]-x0, ys[i]-y0
-		u := dx*dx + dy*dy
-		disc := r02 - pp*u
-		if disc <= 0 {
-			return 0, false
+	ne.reset()
+	g := ne.g
+	for start := 0; start < len(xs); start += lmBlock {
+		m := min(lmBlock, len(xs)-start)
+		bx, by, bz := xs[start:start+m], ys[start:start+m], zs[start:start+m]
+		gR, gP, gZ, gX, gY, gA, gB := g[iR0][:m], g[iP][:m], g[iZ0][:m], g[iX0][:m], g[iY0][:m], g[iTA][:m], g[iTB][:m]
+		rv := ne.res[:m]
+		for i := range bx {
+			var u, v, w, ez float64
+			if tilted {
+				u, v, w, ez = f.own(bx[i], by[i], bz[i])
+			} else {
+				u, v, w = bx[i]-f.x0, by[i]-f.y0, bz[i]-f.z0
+			}
+			uu := u*u + v*v
+			disc := r02 - pp*uu
+			if disc <= 0 {
+				return 0, false
+			}
+			sq := math.Sqrt(disc)
+			inv := 1 / (r0 + sq)
+			isq := 1 / sq
+			h := uu * inv
+			res := w - h
+			ssr += res * res
+			rv[i] = res
+			fd2 := h * inv // uu / (R0 + sq)^2
+			gR[i] = -fd2 * (1 + r0*isq)
+			gP[i] = 0.5 * fd2 * uu * isq
+			// The slopes: d h / d(uu) = inv + p fd2 / (2 sq).
+			dh := 2 * (inv + 0.5*pp*fd2*isq)
+			fu, fv := dh*u, dh*v
+			if tilted {
+				gX[i], gY[i], gZ[i], gA[i], gB[i] = f.poseGrads(u, v, w, ez, fu, fv)
+			} else {
+				gX[i], gY[i], gZ[i] = -fu, -fv, 1
+			}
 		}
-		sq := math.Sqrt(disc)
-		inv := 1 / (r0 + sq)
-		isq := 1 / sq
-		f := u * inv
-		res := zs[i] - z0 - f
-		ssr += res * res
-		fd2 := f * inv // u / (R0 + sq)^2
-		gR := -fd2 * (1 + r0*isq)
-		gP := 0.5 * fd2 * u * isq
-		sRR += gR * gR
-		sRP += gR * gP
-		sRZ += gR
-		sPP += gP * gP
-		sPZ += gP
-		sZZ++
-		sRr += gR * res
-		sPr += gP * res
-		sZr += res
-		if decentred {
-			fu := -2 * (inv + 0.5*pp*fd2*isq)
-			gX, gY := fu*dx, fu*dy
-			sRX += gR * gX
-			sRY += gR * gY
-			sPX += gP * gX
-			sPY += gP * gY
-			sZX += gX
-			sZY += gY
-			sXX += gX * gX
-			sXY += gX * gY
-			sYY += gY * gY
-			sXr += gX * res
-			sYr += gY * res
-		}
+		ne.add(m)
 	}
-	const n = nParams
-	*jtj = [n * n]float64{
-		iR0*n + iR0: sRR, iR0*n + iP: sRP, iR0*n + iZ0: sRZ, iR0*n + iX0: sRX, iR0*n + iY0: sRY,
-		iP*n + iP: sPP, iP*n + iZ0: sPZ, iP*n + iX0: sPX, iP*n + iY0: sPY,
-		iZ0*n + iZ0: sZZ, iZ0*n + iX0: sZX, iZ0*n + iY0: sZY,
-		iX0*n + iX0: sXX, iX0*n + iY0: sXY,
-		iY0*n + iY0: sYY,
-	}
-	*jtr = [n]float64{iR0: sRr, iP: sPr, iZ0: sZr, iX0: sXr, iY0: sYr}
+	ne.addPrior(iTA, th, tiltPriorPerPoint*float64(len(xs)))
+	ne.addPrior(iTB, th, tiltPriorPerPoint*float64(len(xs)))
 	return ssr, true
 }
 
 // levenbergMarquardt refines th on the height residuals. It returns the
 // parameters, their sum of squared residuals and the iterations taken.
 func (p *problem) levenbergMarquardt(th [nParams]float64) ([nParams]float64, float64, int, error) {
-	const (
-		maxIter = 100
-		relTol  = 1e-12
-	)
-	var idx []int
-	for a := range nParams {
-		if p.free[a] {
-			idx = append(idx, a)
-		}
-	}
-	k := len(idx)
-	var jtj [nParams * nParams]float64
-	var jtr [nParams]float64
-	ssr, ok := p.eval(&th, &jtj, &jtr)
-	if !ok {
+	free := freeIndices(p.free[:]...)
+	if _, ok := p.normal(th[:], nil); !ok {
 		// The linear estimate puts some point outside the conic: start from
 		// a sphere large enough to hold every point.
 		th = [nParams]float64{iR0: 7.8, iP: 1, iX0: th[iX0], iY0: th[iY0]}
-		for ; !ok && th[iR0] < 1e3; th[iR0] *= 2 {
-			ssr, ok = p.eval(&th, &jtj, &jtr)
+		for ok := false; !ok && th[iR0] < 1e3; th[iR0] *= 2 {
+			_, ok = p.normal(th[:], nil)
+			if ok {
+				break
+			}
 		}
-		if !ok {
+		if _, ok := p.normal(th[:], nil); !ok {
 			return th, 0, 0, fmt.Errorf("surface does not fit a conic")
 		}
 	}
-	a := make([]float64, k*k)
-	b := make([]float64, k)
-	lambda := 1e-3
-	iter := 0
-	for iter < maxIter {
-		iter++
-		improved := false
-		for !improved {
-			for r := range k {
-				b[r] = jtr[idx[r]]
-				for c := r; c < k; c++ {
-					a[r*k+c] = jtj[idx[r]*nParams+idx[c]]
-				}
-				a[r*k+r] *= 1 + lambda
-			}
-			step, err := solveSym(k, a, b)
-			if err != nil {
-				return th, 0, iter, fmt.Errorf("surface does not determine a conic: %w", err)
-			}
-			// Stop when the step is negligible or promises a negligible
-			// decrease (J'r . step is the Gauss-Newton predicted decrease).
-			trial := th
-			small := true
-			var predicted float64
-			for r, ai := range idx {
-				trial[ai] += step[r]
-				predicted += step[r] * b[r]
-				if math.Abs(step[r]) > 1e-12*(1+math.Abs(th[ai])) {
-					small = false
-				}
-			}
-			if small || predicted <= relTol*ssr {
-				return th, ssr, iter, nil
-			}
-			var tj [nParams * nParams]float64
-			var tr [nParams]float64
-			tssr, ok := p.eval(&trial, &tj, &tr)
-			if ok && tssr <= ssr {
-				done := ssr-tssr <= relTol*ssr
-				th, ssr, jtj, jtr = trial, tssr, tj, tr
-				lambda = max(lambda/10, 1e-12)
-				improved = true
-				if done {
-					return th, ssr, iter, nil
-				}
-			} else {
-				lambda *= 10
-				if lambda > 1e12 {
-					return th, ssr, iter, nil // no step improves: at the minimum within rounding
-				}
-			}
-		}
+	ssr, iters, err := levenbergMarquardt(p, th[:], free, lmSettings{maxIter: 100, relTol: 1e-12})
+	if err != nil {
+		return th, 0, iters, fmt.Errorf("surface does not determine a conic: %w", err)
 	}
-	return th, ssr, iter, nil
+	return th, ssr, iters, nil
 }
 
-// solveSym solves the symmetric positive definite system A x = b, with A's
-// upper triangle in a (row major, k by k), by Cholesky factorisation.
-func solveSym(k int, a, b []float64) ([]float64, error) {
-	sym := mat.NewSymDense(k, nil)
-	for r := range k {
-		for c := r; c < k; c++ {
-			sym.SetSym(r, c, a[r*k+c])
-		}
-	}
-	var chol mat.Cholesky
-	if !chol.Factorize(sym) {
-		return nil, fmt.Errorf("the normal equations are singular (points too few or degenerate)")
-	}
-	var x mat.VecDense
-	if err := chol.SolveVecTo(&x, mat.NewVecDense(k, append([]float64(nil), b...))); err != nil {
-		return nil, err
-	}
-	return x.RawVector().Data, nil
+func (p *problem) pose(th [nParams]float64) Pose {
+	return Pose{XMM: th[iX0], YMM: th[iY0], ZMM: th[iZ0], TiltXDeg: th[iTB] * 180 / math.Pi, TiltYDeg: -th[iTA] * 180 / math.Pi}
 }

@@ -9,19 +9,33 @@ import (
 	"github.com/lensflow/lensflow/shared/topo"
 )
 
-// Where a sag or angle comes from, as Model.SagMM labels it.
+// Where a sag or angle comes from, as Model.SagMM labels it: a label is
+// SourceMeasured, or starts with SourceModelFilled or SourceExtrapolated
+// and goes on to say how (which model, from where, in which steps).
 const (
-	// SourceMeasured: the chord lies inside the fitted zone and inside the
-	// data along both ends of the meridian.
+	// SourceMeasured: the exam holds data at both ends of the chord; the
+	// value is the fitted surface there, which follows the data.
 	SourceMeasured = "measured"
-	// SourceConic: beyond the data or the fitted zone, the meridian's
-	// fitted conic carried outwards.
-	SourceConic = "extrapolated: fitted conic"
-	// SourceTangentLine: beyond the 10 mm chord, the straight line tangent
-	// to the meridian at the 10 mm chord, as Medmont's extrapolated
-	// sagittal height does (scleral work).
-	SourceTangentLine = "extrapolated: tangent line from 10 mm chord"
+	// SourceModelFilled: the data stop short along this meridian (a lid, a
+	// notch, a lash shadow) but reach as far around it; the fitted
+	// biconic bridges the gap.
+	SourceModelFilled = "model-filled"
+	// SourceExtrapolated: beyond every datum around the meridian; the
+	// fitted biconic, or the tangent line from the 10 mm chord, carries the
+	// surface outwards.
+	SourceExtrapolated = "extrapolated"
 )
+
+// SourceKind returns the kind of a source label: SourceMeasured,
+// SourceModelFilled or SourceExtrapolated ("" for anything else).
+func SourceKind(label string) string {
+	for _, k := range []string{SourceMeasured, SourceModelFilled, SourceExtrapolated} {
+		if strings.HasPrefix(label, k) {
+			return k
+		}
+	}
+	return ""
+}
 
 // TangentLineChordMM is the chord whose tangent line carries the sag
 // outwards under ExtrapolateTangentLine.
@@ -30,18 +44,27 @@ const TangentLineChordMM = 10.0
 // Defaults for ModelOptions.
 const (
 	// WideZoneDiameterMM is the zone the automatic choice prefers: 10 mm,
-	// so that the 10 mm chord (the population's 1.65-1.75 mm sag, and the
-	// base of the tangent-line extrapolation) is measured, not
-	// extrapolated. Scans that do not cover it get DefaultZoneDiameterMM.
+	// so that the biconic describes the cornea out to the 10 mm chord (the
+	// population's 1.65-1.75 mm sag, and the base of the tangent-line
+	// extrapolation). Scans that do not cover it get
+	// DefaultZoneDiameterMM.
 	WideZoneDiameterMM = 10.0
-	// DefaultMaxExtrapolationMM is how far (mm, along a semi-meridian) a
-	// fitted conic may be carried beyond the data before a request is
-	// refused: 2 mm, enough for an upper lid at 3 mm to still give the
-	// 10 mm chord, not enough for a 4 mm scan to give the 15 mm one.
+	// DefaultMaxExtrapolationMM is how far (mm, along a semi-meridian) the
+	// fitted surface may be carried beyond the data around it before a
+	// request is refused: 2 mm, enough for a 3.5 mm scan to give the 10 mm
+	// chord, not enough for a 4 mm scan to give the 15 mm one.
 	DefaultMaxExtrapolationMM = 2.0
-	// SimKRingDiameterMM is the ring of the Placido-style Sim-K reading
-	// reported beside the apical one: 3 mm.
+	// SimKRingDiameterMM is the ring of the Sim-K reading: 3 mm, where
+	// Placido devices read the axial curvature they call Sim-K.
 	SimKRingDiameterMM = 3.0
+	// DefaultIrregularRMSUM is the residual RMS (microns) above which the
+	// model warns that the surface is irregular: a biconic leaves a few
+	// microns on a regular cornea.
+	DefaultIrregularRMSUM = 12.0
+	// DefaultMinQuadrantReachMM: a fit is refused when, in some 90-degree
+	// sector, no data reach beyond this distance from the map centre (a
+	// quadrant of the cornea unmeasured, not a lid or a notch).
+	DefaultMinQuadrantReachMM = 2.5
 )
 
 // Extrapolation chooses how a Model carries sag beyond the data.
@@ -75,9 +98,10 @@ type ModelOptions struct {
 	// data cover it (as FitConic's checks define covering), otherwise
 	// DefaultZoneDiameterMM; Model.ZoneDiameterMM says which.
 	ZoneDiameterMM float64
-	// FitDecentration frees the apex position in x and y (see
-	// ConicOptions).
-	FitDecentration bool
+	// FixedApex holds the apex at the map centre and the cornea untilted.
+	// By default both are fitted (see Pose), as real maps need: they are
+	// centred on the instrument axis, not on the apex.
+	FixedApex bool
 	// MinCoverage and MinPoints apply to every zone (defaults
 	// DefaultMinCoverage, DefaultMinPoints).
 	MinCoverage float64
@@ -99,6 +123,13 @@ type ModelOptions struct {
 	// DefaultMaxExtrapolationMM). Under ExtrapolateTangentLine the limit
 	// applies to the 10 mm chord the tangent starts from.
 	MaxExtrapolationMM float64
+	// IrregularRMSUM is the residual RMS (microns) above which the model
+	// warns that the surface is irregular (default DefaultIrregularRMSUM).
+	IrregularRMSUM float64
+	// MinQuadrantReachMM refuses a map with a 90-degree sector whose data
+	// stop nearer the centre than this (default
+	// DefaultMinQuadrantReachMM).
+	MinQuadrantReachMM float64
 }
 
 func (o ModelOptions) withDefaults() ModelOptions {
@@ -120,6 +151,12 @@ func (o ModelOptions) withDefaults() ModelOptions {
 	if o.MaxExtrapolationMM == 0 {
 		o.MaxExtrapolationMM = DefaultMaxExtrapolationMM
 	}
+	if o.IrregularRMSUM == 0 {
+		o.IrregularRMSUM = DefaultIrregularRMSUM
+	}
+	if o.MinQuadrantReachMM == 0 {
+		o.MinQuadrantReachMM = DefaultMinQuadrantReachMM
+	}
 	return o
 }
 
@@ -140,28 +177,23 @@ func (o ModelOptions) check(op string) error {
 		return errs.Field(op, "extrapolation", "unknown method %d", int(o.Extrapolation))
 	case !(o.MaxExtrapolationMM > 0) || math.IsInf(o.MaxExtrapolationMM, 0):
 		return errs.Field(op, "maxExtrapolationMM", "must be a positive number of mm")
+	case !(o.IrregularRMSUM > 0) || math.IsInf(o.IrregularRMSUM, 0):
+		return errs.Field(op, "irregularRMSUM", "must be a positive number of microns")
+	case !(o.MinQuadrantReachMM > 0 && o.MinQuadrantReachMM <= topo.MaxAbsXYMM):
+		return errs.Field(op, "minQuadrantReachMM", "must be more than 0 and at most %g mm", topo.MaxAbsXYMM)
 	}
 	return nil
 }
 
-// SimK is the keratometry of the principal meridians.
-//
-// Flat and Steep are the apical curvatures of the biconic's principal
-// meridians. A height map cannot give central curvature from the central
-// 3 mm alone: over a 1.5 mm radius the sag changes by only 0.15 mm, so 2
-// microns of noise make a quadratic fit's radius uncertain by about
-// 0.02 mm per meridian, and the conic's fourth-order term biases it
-// steeper by 0.05 mm. The apical curvature of the biconic fitted over the
-// whole zone is what a central Sim-K estimates, without that noise.
-// Flat3MM and Steep3MM give the sagittal (axial) radius of the same
-// meridians on the 3 mm ring, which is what Placido devices average into
-// their Sim-K (0.03-0.04 mm flatter than apical on an average prolate
-// cornea); compare device printouts with those.
-type SimK struct {
+// Keratometry is a reading of the two central principal meridians: the
+// flat and the steep one, 90 degrees apart, and their difference.
+type Keratometry struct {
 	Flat, Steep               K
 	FlatAxisDeg, SteepAxisDeg float64 // TABO, examiner's view, [0, 180)
 	CylinderD                 float64 // Steep.Dioptres - Flat.Dioptres (>= 0)
-	Flat3MM, Steep3MM         K       // axial radius on the 3 mm ring
+	// ZoneMM is the ring the reading was taken on (SimKRingDiameterMM), 0
+	// for the apical curvature.
+	ZoneMM float64
 }
 
 // Reach records how far valid data extend from the map centre (x = y =
@@ -196,9 +228,12 @@ func (r Reach) MeridianMM(deg float64) float64 {
 
 // Model is everything the lens designs read from a scan: the mean
 // (rotationally symmetric) conic, the biconic and its principal-meridian
-// conics, Sim-K, the Zernike expansion, where the data reach, and the
-// rules for going beyond them. Angles are TABO degrees in the examiner's
-// view for both eyes (a left eye in the nasal frame is mirrored back).
+// conics, the apex's pose, Sim-K and the apical K, the Zernike expansion,
+// the fitted surface (which follows the data where there are data), where
+// the data reach, and the rules for going beyond them. Angles are TABO
+// degrees in the examiner's view for both eyes (a left eye in the nasal
+// frame is mirrored back); lengths, sags and curvatures are the cornea's,
+// in its own frame (see Pose).
 type Model struct {
 	Eye               topo.Eye
 	KeratometricIndex float64 // (n - 1) * 1000 used for every K
@@ -211,154 +246,262 @@ type Model struct {
 	// 10 degrees of that meridian; MaxRadiusMM is how far the data and the
 	// zone reach along both of its ends.
 	Flat, Steep Conic
-	SimK        SimK
-	Zernike     *Zernike // nil when ModelOptions.ZernikeOrder < 0
-	Reach       Reach    // where the valid data reach, from the map centre
+	// Pose is where the apex sits on the map and how the cornea is tilted
+	// (the biconic's; zero with ModelOptions.FixedApex).
+	Pose Pose
+	// SimK is the axial curvature on the 3 mm ring, as devices read it
+	// and practitioners mean by "K"; ApicalK the biconic's curvature at the
+	// apex (steeper on a prolate cornea).
+	SimK, ApicalK Keratometry
+	Zernike       *Zernike // nil when ModelOptions.ZernikeOrder < 0
+	// Reach is where the valid data reach, from the apex in the cornea's
+	// frame.
+	Reach   Reach
+	Surface *Surface
 
 	ResidualRMSUM float64 // the biconic's height residual RMS, microns
+	// Warnings are what a designer should know about the fit, in plain
+	// words: an irregular surface, data cut short by lids or gaps.
+	Warnings []string
 
 	Extrapolation      Extrapolation // how SagMM goes beyond the data
 	MaxExtrapolationMM float64       // how far it may go
 }
 
-// FlatK returns the flat keratometry: the flat principal meridian's apical
-// radius and its dioptres under the model's keratometric index.
+// FlatK returns the flat Sim-K: the flat meridian's axial radius on the
+// 3 mm ring and its dioptres under the model's keratometric index.
 func (m *Model) FlatK() K { return m.SimK.Flat }
 
-// SteepK returns the steep keratometry.
+// SteepK returns the steep Sim-K.
 func (m *Model) SteepK() K { return m.SimK.Steep }
 
-// FlatAxisDeg returns the TABO axis of the flat meridian, [0, 180).
+// FlatAxisDeg returns the TABO axis of the flat Sim-K meridian, [0, 180).
 func (m *Model) FlatAxisDeg() float64 { return m.SimK.FlatAxisDeg }
 
-// SteepAxisDeg returns the TABO axis of the steep meridian: flat + 90
-// modulo 180.
+// SteepAxisDeg returns the TABO axis of the steep Sim-K meridian: flat +
+// 90 modulo 180.
 func (m *Model) SteepAxisDeg() float64 { return m.SimK.SteepAxisDeg }
 
 // MeridianConic returns the biconic's section along a meridian (TABO
-// degrees): the conic whose sag and tangent angle SagMM and
-// TangentAngleDeg use there.
+// degrees).
 func (m *Model) MeridianConic(meridianDeg float64) Conic { return m.Biconic.Meridian(meridianDeg) }
 
 // WithExtrapolation returns a copy of the model that extrapolates with e
-// (the copy shares the read-only Zernike coefficients).
+// (the copy shares the read-only Zernike coefficients and surface).
 func (m *Model) WithExtrapolation(e Extrapolation) *Model {
 	c := *m
 	c.Extrapolation = e
 	return &c
 }
 
-// SupportMM returns how far from the apex the model is measured along a
-// meridian: the lesser of the fitted zone's radius and the data's reach
-// along both ends of the meridian (less the apex decentration).
-func (m *Model) SupportMM(meridianDeg float64) float64 {
-	s, _ := m.support(meridianDeg)
-	return s
+// envelopeMM returns how far data reach around a semi-meridian: the
+// furthest of the reach sectors within 30 degrees of it. A lid cuts the
+// vertical meridian at 3 mm but the data 30 degrees beside it reach
+// 3.5 mm, and a notch leaves its neighbours whole: that is a gap the model
+// bridges, not the edge of the exam.
+func (m *Model) envelopeMM(semiDeg float64) float64 {
+	var e float64
+	for d := -30.0; d <= 30; d += 360 / ReachSectors {
+		e = max(e, m.Reach.SemiMeridianMM(semiDeg+d))
+	}
+	return e
 }
 
-// support also returns the semi-meridian (TABO degrees) that limits it, or
-// -1 when the zone does.
-func (m *Model) support(meridianDeg float64) (float64, float64) {
-	off := math.Hypot(m.Biconic.ApexXMM, m.Biconic.ApexYMM)
-	a, b := axisMod180(meridianDeg), axisMod180(meridianDeg)+180
-	ra, rb := m.Reach.SemiMeridianMM(a)-off, m.Reach.SemiMeridianMM(b)-off
-	s, by := m.ZoneDiameterMM/2, -1.0
-	if ra < s {
-		s, by = ra, a
+// SupportMM returns how far from the apex the exam measured the cornea
+// along both ends of a meridian (TABO degrees).
+func (m *Model) SupportMM(meridianDeg float64) float64 {
+	return m.Reach.MeridianMM(meridianDeg)
+}
+
+// end is what locate found at one end of a chord.
+type end struct {
+	kind     string  // SourceMeasured, SourceModelFilled or SourceExtrapolated
+	semiDeg  float64 // the semi-meridian
+	reachMM  float64 // how far the data reach along it
+	aroundMM float64 // how far they reach around it
+}
+
+// locate checks a request for a chord of semi-chord h along a meridian and
+// finds out, for both ends, where the value comes from. A value needed more
+// than MaxExtrapolationMM beyond the data around it is an errs.Invalid
+// error that says what is missing.
+func (m *Model) locate(op string, meridianDeg, h float64, what string, chordMM float64) ([2]end, error) {
+	var ends [2]end
+	if m == nil || !(m.Biconic.FlatR0MM > 0) || m.Surface == nil {
+		return ends, errs.Ef(op, errs.Invalid, "the model holds no fit; build it with cornea.Fit")
 	}
-	if rb < s {
-		s, by = rb, b
+	if !finite(meridianDeg) {
+		return ends, errs.Field(op, "meridianDeg", "must be a finite number of degrees")
 	}
-	return max(s, 0), by
+	if !(h >= 0) || math.IsInf(h, 0) {
+		return ends, errs.Field(op, strings.ReplaceAll(what, "-c", "C")+"MM", "must be a finite, non-negative number of mm")
+	}
+	a := axisMod180(meridianDeg)
+	for k, semi := range [2]float64{a, a + 180} {
+		e := end{semiDeg: semi, reachMM: m.Reach.SemiMeridianMM(semi), aroundMM: m.envelopeMM(semi)}
+		sn, cs := math.Sincos(semi * math.Pi / 180)
+		switch {
+		case h == 0 || h <= e.reachMM+1e-9 && m.Surface.Measured(h*cs, h*sn):
+			e.kind = SourceMeasured
+		case h <= e.aroundMM+1e-9:
+			e.kind = SourceModelFilled
+		default:
+			e.kind = SourceExtrapolated
+			if h-e.aroundMM > m.MaxExtrapolationMM+1e-9 {
+				return ends, errs.Ef(op, errs.Invalid,
+					"the %g mm chord along meridian %.0f needs the cornea to %.1f mm from the apex at %.0f degrees, but the exam measured it only to %.1f mm there (at most %g mm short of the data is allowed)",
+					roundTo(chordMM, 1e3), a, h, semi, e.aroundMM, m.MaxExtrapolationMM)
+			}
+		}
+		ends[k] = e
+	}
+	return ends, nil
+}
+
+// label describes how a value at semi-chord h was obtained from its ends.
+func label(ends [2]end, h float64) string {
+	worst := ends[0]
+	rank := map[string]int{SourceMeasured: 0, SourceModelFilled: 1, SourceExtrapolated: 2}
+	if rank[ends[1].kind] > rank[worst.kind] {
+		worst = ends[1]
+	}
+	switch worst.kind {
+	case SourceModelFilled:
+		return fmt.Sprintf("%s: the fitted biconic across missing data at %.0f degrees (data there stop at %.1f mm)",
+			SourceModelFilled, worst.semiDeg, worst.reachMM)
+	case SourceExtrapolated:
+		return fmt.Sprintf("%s: fitted biconic from %.1f mm, the furthest data around %.0f degrees, to %.1f mm",
+			SourceExtrapolated, worst.aroundMM, worst.semiDeg, h)
+	}
+	return SourceMeasured
+}
+
+// depths returns the depth and the radial slope of the surface at
+// semi-chord h along both ends of a meridian.
+func (m *Model) depths(op string, meridianDeg, h float64) (z, s [2]float64, err error) {
+	a := axisMod180(meridianDeg)
+	for k, semi := range [2]float64{a, a + 180} {
+		sn, cs := math.Sincos(semi * math.Pi / 180)
+		d, ok := m.Surface.DepthMM(h*cs, h*sn)
+		sl, ok2 := m.Surface.slope(h*cs, h*sn, cs, sn)
+		if !ok || !ok2 {
+			return z, s, errs.Ef(op, errs.Invalid,
+				"the fitted cornea does not reach %.2f mm from the apex along %.0f degrees (it turns vertical before)", h, semi)
+		}
+		z[k], s[k] = d, sl
+	}
+	return z, s, nil
 }
 
 // SagMM returns the sagittal height (mm) of the cornea at a full chord
-// (mm) along a meridian (TABO degrees), and where it comes from:
-// SourceMeasured inside the model's support (SupportMM), otherwise the
-// model's Extrapolation (SourceConic, or SourceTangentLine beyond the
-// 10 mm chord). A chord that needs data more than MaxExtrapolationMM
-// beyond where the scan reaches is an errs.Invalid error that says what is
-// missing, as is a chord the fitted conic does not reach.
+// (mm) along a meridian (TABO degrees): the depth, below the apex tangent
+// plane, of the chord joining the surface's points at both ends (their
+// mean depth). The label says where it comes from: SourceMeasured where
+// the exam holds data at both ends, otherwise how the model filled or
+// extrapolated it; under ExtrapolateTangentLine, beyond the 10 mm chord,
+// the tangent line from the 10 mm chord takes over, and the label names
+// both steps when the 10 mm chord was itself not measured. A chord that
+// needs the cornea more than MaxExtrapolationMM beyond the data around it
+// is an errs.Invalid error that says what is missing.
 func (m *Model) SagMM(meridianDeg, chordMM float64) (float64, string, error) {
 	const op = "cornea.Model.SagMM"
-	mc, h, src, err := m.locate(op, meridianDeg, chordMM/2, "chord", chordMM)
+	if m == nil || m.Surface == nil {
+		return 0, "", errs.Ef(op, errs.Invalid, "the model holds no fit; build it with cornea.Fit")
+	}
+	h := chordMM / 2
+	if m.Extrapolation == ExtrapolateTangentLine && h > TangentLineChordMM/2 {
+		const h10 = TangentLineChordMM / 2
+		ends, err := m.locate(op, meridianDeg, h10, "chord", chordMM)
+		if err != nil {
+			return 0, "", err
+		}
+		z, s, err := m.depths(op, meridianDeg, h10)
+		if err != nil {
+			return 0, "", err
+		}
+		sag := (z[0]+z[1])/2 + (h-h10)*(s[0]+s[1])/2
+		base := label(ends, h10)
+		line := fmt.Sprintf("the tangent line from the %g mm chord", TangentLineChordMM)
+		if base == SourceMeasured {
+			return sag, SourceExtrapolated + ": " + line, nil
+		}
+		return sag, fmt.Sprintf("%s twice: %s; then %s", SourceExtrapolated, strings.SplitN(base, ": ", 2)[1], line), nil
+	}
+	ends, err := m.locate(op, meridianDeg, h, "chord", chordMM)
 	if err != nil {
 		return 0, "", err
 	}
-	if src == SourceTangentLine {
-		const h10 = TangentLineChordMM / 2
-		sag10, err := mc.Sag(TangentLineChordMM)
-		if err != nil {
-			return 0, "", errs.E(op, errs.Invalid, err)
-		}
-		slope, err := mc.SlopeAt(h10)
-		if err != nil {
-			return 0, "", errs.E(op, errs.Invalid, err)
-		}
-		return sag10 + (h-h10)*slope, src, nil
-	}
-	sag, err := mc.Sag(2 * h)
+	z, _, err := m.depths(op, meridianDeg, h)
 	if err != nil {
-		return 0, "", errs.E(op, errs.Invalid, err)
+		return 0, "", err
 	}
-	return sag, src, nil
+	return (z[0] + z[1]) / 2, label(ends, h), nil
 }
 
 // TangentAngleDeg returns the angle (degrees) between the corneal surface
 // and the apex tangent plane at a semi-chord (mm) along a meridian (TABO
-// degrees), under the same rules as SagMM: beyond the 10 mm chord with
-// ExtrapolateTangentLine it is the angle at the 10 mm chord.
+// degrees): the mean of its two ends' radial slopes. The same rules as
+// SagMM apply; beyond the 10 mm chord with ExtrapolateTangentLine it is
+// the angle at the 10 mm chord.
 func (m *Model) TangentAngleDeg(meridianDeg, semiChordMM float64) (float64, error) {
 	const op = "cornea.Model.TangentAngleDeg"
-	mc, h, src, err := m.locate(op, meridianDeg, semiChordMM, "semi-chord", 2*semiChordMM)
+	if m == nil || m.Surface == nil {
+		return 0, errs.Ef(op, errs.Invalid, "the model holds no fit; build it with cornea.Fit")
+	}
+	h := semiChordMM
+	if m.Extrapolation == ExtrapolateTangentLine && h > TangentLineChordMM/2 {
+		h = TangentLineChordMM / 2
+	}
+	if _, err := m.locate(op, meridianDeg, h, "semi-chord", 2*semiChordMM); err != nil {
+		return 0, err
+	}
+	_, s, err := m.depths(op, meridianDeg, h)
 	if err != nil {
 		return 0, err
 	}
-	if src == SourceTangentLine {
-		h = TangentLineChordMM / 2
-	}
-	a, err := mc.TangentAngleDeg(h)
-	if err != nil {
-		return 0, errs.E(op, errs.Invalid, err)
-	}
-	return a, nil
+	return math.Atan((s[0]+s[1])/2) * 180 / math.Pi, nil
 }
 
-// locate checks a request and decides where its value comes from.
-func (m *Model) locate(op string, meridianDeg, h float64, what string, chordMM float64) (Conic, float64, string, error) {
-	if m == nil || !(m.Biconic.FlatR0MM > 0) {
-		return Conic{}, 0, "", errs.Ef(op, errs.Invalid, "the model holds no fit; build it with cornea.Fit")
+// DepthMM returns the cornea's depth (mm) below its apex tangent plane at
+// radiusMM from the apex along one semi-meridian (TABO degrees, 0-360),
+// and where it comes from, under the same rules as SagMM: a single point,
+// where SagMM averages the two ends of a chord (a keratoconic cone sits
+// on one side).
+func (m *Model) DepthMM(semiMeridianDeg, radiusMM float64) (float64, string, error) {
+	const op = "cornea.Model.DepthMM"
+	if m == nil || m.Surface == nil {
+		return 0, "", errs.Ef(op, errs.Invalid, "the model holds no fit; build it with cornea.Fit")
 	}
-	if !finite(meridianDeg) {
-		return Conic{}, 0, "", errs.Field(op, "meridianDeg", "must be a finite number of degrees")
+	a := math.Mod(semiMeridianDeg, 360)
+	if a < 0 {
+		a += 360
 	}
-	if !(h >= 0) || math.IsInf(h, 0) {
-		return Conic{}, 0, "", errs.Field(op, strings.ReplaceAll(what, "-c", "C")+"MM", "must be a finite, non-negative number of mm")
+	meridian := axisMod180(a)
+	side := 0
+	if a-meridian > 90 {
+		side = 1
 	}
-	mc := m.Biconic.Meridian(meridianDeg)
-	sup, by := m.support(meridianDeg)
-	if h <= sup+1e-9 {
-		return mc, h, SourceMeasured, nil
-	}
-	src, need := SourceConic, h
+	h := radiusMM
 	if m.Extrapolation == ExtrapolateTangentLine && h > TangentLineChordMM/2 {
-		src, need = SourceTangentLine, TangentLineChordMM/2
+		h = TangentLineChordMM / 2
 	}
-	if need-sup > m.MaxExtrapolationMM+1e-9 {
-		merid := axisMod180(meridianDeg)
-		where := fmt.Sprintf("at %.0f degrees", by)
-		if by < 0 {
-			where = "in the fitted zone"
-		}
-		base := ""
-		if src == SourceTangentLine {
-			base = fmt.Sprintf(" (the tangent line starts at the %g mm chord)", TangentLineChordMM)
-		}
-		return Conic{}, 0, "", errs.Ef(op, errs.Invalid,
-			"the %g mm chord along meridian %.0f needs data to %.1f mm from the apex%s, at most %g mm short of it; the model is measured only to %.1f mm %s",
-			roundTo(chordMM, 1e3), merid, need, base, m.MaxExtrapolationMM, sup, where)
+	ends, err := m.locate(op, meridian, h, "radius", 2*radiusMM)
+	if err != nil {
+		return 0, "", err
 	}
-	return mc, h, src, nil
+	z, s, err := m.depths(op, meridian, h)
+	if err != nil {
+		return 0, "", err
+	}
+	one := [2]end{ends[side], ends[side]}
+	if h < radiusMM {
+		src := SourceExtrapolated + ": the tangent line from the 10 mm chord"
+		if l := label(one, h); l != SourceMeasured {
+			src = fmt.Sprintf("%s twice: %s; then the tangent line from the 10 mm chord", SourceExtrapolated, strings.SplitN(l, ": ", 2)[1])
+		}
+		return z[side] + (radiusMM-h)*s[side], src, nil
+	}
+	return z[side], label(one, h), nil
 }
 
 func roundTo(v, scale float64) float64 { return math.Round(v*scale) / scale }
@@ -419,15 +562,19 @@ func (c *coverage) addSector(r2 float64, sector int) {
 	c.bins[ring][sector] = true
 }
 
-// Fit builds the corneal Model of a surface in one pass over its points:
-// the mean conic and the biconic over the zone (see
-// ModelOptions.ZoneDiameterMM), Sim-K and the principal-meridian conics
-// from the biconic, the Zernike expansion, and the data's reach. The
-// points inside the zones are selected once and shared by every fit.
+// Fit builds the corneal Model of a surface: the mean conic and the
+// biconic over the zone (see ModelOptions.ZoneDiameterMM), with the apex's
+// position and tilt fitted unless ModelOptions.FixedApex; the surface (the
+// biconic and the smoothed residual map of every point); Sim-K on the
+// 3 mm ring and the apical K; the principal-meridian conics; the Zernike
+// expansion; and the data's reach. The points inside the zones are
+// selected once and shared by every fit.
 //
-// It refuses, with an errs.Invalid error saying what is missing, a surface
-// whose data do not cover the zones (see FitConic), and a surface no conic
-// fits.
+// It refuses, with an errs.Invalid error saying what is missing in a
+// practitioner's words, a surface with a whole quadrant unmeasured, one
+// whose data do not cover the zone (see FitConic), and one no conic fits.
+// Lids and notches are not refused: the model bridges them and says so in
+// Warnings.
 func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 	const op = "cornea.Fit"
 	o := opts.withDefaults()
@@ -457,9 +604,10 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 		maxZR2 = max(maxZR2, d*d/4)
 	}
 
-	// One pass: the reach of the data, each zone's count and coverage.
+	// One pass: the reach of the data from the map centre, each zone's
+	// count and coverage.
 	var reach2 [ReachSectors]float64
-	var maxR2 float64
+	valid := 0
 	for i := range s.X {
 		x, y := s.X[i], s.Y[i]
 		if mirror {
@@ -469,17 +617,17 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 		if !(r2 <= 2*topo.MaxAbsXYMM*topo.MaxAbsXYMM) { // NaN, Inf or absurd
 			continue
 		}
+		if !finite(s.Z[i]) {
+			return nil, errs.Ef(op, errs.Invalid, "point %d has no finite height", i)
+		}
+		valid++
 		sec := 0
 		if r2 > 0 {
 			sec = reachSector(x, y)
 		}
 		reach2[sec] = max(reach2[sec], r2)
-		maxR2 = max(maxR2, r2)
 		if r2 > maxZR2 {
 			continue
-		}
-		if !finite(s.Z[i]) {
-			return nil, errs.Ef(op, errs.Invalid, "point %d has no finite height", i)
 		}
 		for k := range zones {
 			if r2 <= covs[k].zr2 {
@@ -488,11 +636,9 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 			}
 		}
 	}
-	var reach Reach
-	for k, r2 := range reach2 {
-		reach.SectorMM[k] = math.Sqrt(r2)
+	if err := checkQuadrants(op, reach2, o.MinQuadrantReachMM); err != nil && valid >= o.MinPoints {
+		return nil, err
 	}
-	reach.MaxMM = math.Sqrt(maxR2)
 
 	// The conic zone.
 	ci := 0
@@ -555,35 +701,37 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 	}
 
 	m := &Model{
-		Eye: s.Eye, KeratometricIndex: o.KeratometricIndex, ZoneDiameterMM: zones[ci], Reach: reach,
+		Eye: s.Eye, KeratometricIndex: o.KeratometricIndex, ZoneDiameterMM: zones[ci],
 		Extrapolation: o.Extrapolation, MaxExtrapolationMM: o.MaxExtrapolationMM,
 	}
 
-	// Mean conic.
+	// A first rotationally symmetric conic, with the apex's position
+	// free: the start of the biconic. Its tilt stays at zero: a tilted,
+	// decentred conic seen from off its axis looks toric, so on a toric
+	// cornea a free tilt runs away to mimic the toricity.
 	cov := &covs[ci]
 	cov.maxR = math.Sqrt(cov.maxR2)
+	free := !o.FixedApex
 	p := &problem{x: xs[:nc], y: ys[:nc], z: zs[:nc]}
-	p.free = [nParams]bool{iR0: true, iP: true, iZ0: true, iX0: o.FitDecentration, iY0: o.FitDecentration}
+	p.free = [nParams]bool{iR0: true, iP: true, iZ0: true, iX0: free, iY0: free}
 	th, err := p.initial()
 	if err != nil {
 		return nil, errs.E(op, errs.Invalid, err)
 	}
-	th, ssr, iters, err := p.levenbergMarquardt(th)
+	th, _, _, err = p.levenbergMarquardt(th)
 	if err != nil {
 		return nil, errs.E(op, errs.Invalid, err)
 	}
-	m.Mean = Conic{
-		R0MM: th[iR0], P: th[iP], ApexXMM: th[iX0], ApexYMM: th[iY0], ApexZMM: th[iZ0],
-		ZoneDiameterMM: zones[ci], MaxRadiusMM: cov.maxR, Points: nc, Coverage: cov.fraction(),
-		ResidualRMSUM: math.Sqrt(ssr/float64(nc)) * 1000, Iterations: iters,
-	}
+	pose := p.pose(th)
+	start := Conic{R0MM: th[iR0], P: th[iP], ApexXMM: pose.XMM, ApexYMM: pose.YMM, ApexZMM: pose.ZMM}
 
-	// Biconic, from the mean conic.
+	// The biconic, with the apex's position and tilt: it holds the
+	// toricity, so the pose is what is left.
 	bp := &biconicProblem{x: xs[:nc], y: ys[:nc], z: zs[:nc], nFree: bX0}
-	if o.FitDecentration {
+	if free {
 		bp.nFree = nBiconicParams
 	}
-	bth, err := bp.biconicStart(m.Mean)
+	bth, err := bp.biconicStart(start)
 	if err != nil {
 		return nil, errs.E(op, errs.Invalid, err)
 	}
@@ -592,13 +740,27 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 		return nil, errs.E(op, errs.Invalid, err)
 	}
 	b := toBiconic(bth)
-	b.ZoneDiameterMM, b.Points, b.Coverage, b.Iterations = zones[ci], nc, m.Mean.Coverage, biters
+	b.ZoneDiameterMM, b.Points, b.Coverage, b.Iterations = zones[ci], nc, cov.fraction(), biters
 	b.ResidualRMSUM = math.Sqrt(bssr/float64(nc)) * 1000
 	if !(b.FlatR0MM > 0) || !(b.SteepR0MM > 0) || !finite(b.FlatP) || !finite(b.SteepP) || !finite(b.FlatAxisDeg) {
 		return nil, errs.Ef(op, errs.Invalid, "surface does not fit a toric cornea")
 	}
-	m.Biconic, m.ResidualRMSUM = b, b.ResidualRMSUM
-	m.principalMeridians(xs[:nc], ys[:nc], zs[:nc])
+	m.Biconic, m.ResidualRMSUM, m.Pose = b, b.ResidualRMSUM, b.Pose()
+
+	// The mean conic: the rotationally symmetric conic that best fits the
+	// zone in the cornea's own frame (the biconic's pose), starting from
+	// the biconic's symmetric part.
+	if m.Mean, err = meanConic(xs[:nc], ys[:nc], zs[:nc], b); err != nil {
+		return nil, errs.E(op, errs.Invalid, err)
+	}
+	m.Mean.ZoneDiameterMM, m.Mean.MaxRadiusMM, m.Mean.Coverage = zones[ci], cov.maxR, b.Coverage
+
+	// The surface: the biconic and the map of what it leaves, in the
+	// cornea's frame, over every point; and the reach from the apex.
+	m.surface(s, mirror)
+	m.principalMeridians()
+	m.simK()
+	m.warn(o)
 
 	// Zernike.
 	if withZernike {
@@ -611,79 +773,220 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 	return m, nil
 }
 
-// meridianBand is the half-width (degrees) of the band of points around a
-// principal meridian whose residuals describe that meridian's fit.
-const meridianBand = 10.0
-
-// principalMeridians fills Flat, Steep and SimK from the biconic, with the
-// residual RMS of the points near each principal meridian.
-func (m *Model) principalMeridians(xs, ys, zs []float64) {
-	b := m.Biconic
-	idx := m.KeratometricIndex
-	th := b.FlatAxisDeg * math.Pi / 180
-	cs, sn := math.Cos(th), math.Sin(th)
-	cf, cst := 1/b.FlatR0MM, 1/b.SteepR0MM
-	qf, qs := b.FlatP*cf*cf, b.SteepP*cst*cst
-	tb := math.Tan(meridianBand * math.Pi / 180)
-	var ssrF, ssrS float64
-	var nF, nS int
+// meanConic fits the rotationally symmetric conic to the points in the
+// biconic's frame: R0, p and a shift of the apex along the corneal axis.
+func meanConic(xs, ys, zs []float64, b Biconic) (Conic, error) {
+	f := b.Pose().frame()
+	u, v, w := make([]float64, len(xs)), make([]float64, len(xs)), make([]float64, len(xs))
 	for i := range xs {
-		dx, dy := xs[i]-b.ApexXMM, ys[i]-b.ApexYMM
-		u, v := dx*cs+dy*sn, dy*cs-dx*sn
-		u2, v2 := u*u, v*v
-		disc := 1 - qf*u2 - qs*v2
-		if disc <= 0 {
+		u[i], v[i], w[i], _ = f.own(xs[i], ys[i], zs[i])
+	}
+	p := &problem{x: u, y: v, z: w, free: [nParams]bool{iR0: true, iP: true, iZ0: true}}
+	cf, cs := 1/b.FlatR0MM, 1/b.SteepR0MM
+	c := (cf + cs) / 2
+	var th [nParams]float64
+	th[iR0], th[iP] = 1/c, (b.FlatP*cf*cf+b.SteepP*cs*cs)/2/(c*c)
+	th, ssr, iters, err := p.levenbergMarquardt(th)
+	if err != nil {
+		return Conic{}, err
+	}
+	// The shift along the axis, back on the map.
+	x, y, z := f.toMap(0, 0, th[iZ0])
+	pose := b.Pose()
+	return Conic{R0MM: th[iR0], P: th[iP], ApexXMM: x, ApexYMM: y, ApexZMM: z, TiltXDeg: pose.TiltXDeg, TiltYDeg: pose.TiltYDeg,
+		Points: len(xs), ResidualRMSUM: math.Sqrt(ssr/float64(len(xs))) * 1000, Iterations: iters}, nil
+}
+
+// checkQuadrants refuses a map where some 90-degree sector has no data
+// beyond floorMM from the centre: a quadrant of the cornea unmeasured is
+// not something a model may guess.
+func checkQuadrants(op string, reach2 [ReachSectors]float64, floorMM float64) error {
+	const span = ReachSectors / 4
+	f2 := floorMM * floorMM
+	for start := range ReachSectors {
+		short := true
+		for k := range span {
+			if reach2[(start+k)%ReachSectors] >= f2 {
+				short = false
+				break
+			}
+		}
+		if short {
+			step := 360 / ReachSectors
+			from, to := start*step, (start+span)*step%360
+			return errs.Ef(op, errs.Invalid,
+				"the exam has no data beyond %g mm from the centre between %d and %d degrees (TABO): a whole quadrant of the cornea is unmeasured, and a lens cannot be designed on a guess; repeat the exam with the lids held open",
+				floorMM, from, to)
+		}
+	}
+	return nil
+}
+
+// surface builds m.Surface and m.Reach from every point of s, in the
+// cornea's frame.
+func (m *Model) surface(s *topo.Surface, mirror bool) {
+	b := m.Biconic
+	th := b.FlatAxisDeg * math.Pi / 180
+	cf, cst := 1/b.FlatR0MM, 1/b.SteepR0MM
+	sf := &Surface{cf: cf, cs: cst, qf: b.FlatP * cf * cf, qs: b.SteepP * cst * cst,
+		ax: math.Cos(th), ay: math.Sin(th), index: m.KeratometricIndex}
+	f := m.Pose.frame()
+	us, vs, res := make([]float64, 0, len(s.X)), make([]float64, 0, len(s.X)), make([]float64, 0, len(s.X))
+	var reach2 [ReachSectors]float64
+	var maxR2, ext float64
+	for i := range s.X {
+		x := s.X[i]
+		if mirror {
+			x = -x
+		}
+		if !(x*x+s.Y[i]*s.Y[i] <= 2*topo.MaxAbsXYMM*topo.MaxAbsXYMM) {
 			continue
 		}
-		res := zs[i] - b.ApexZMM - (cf*u2+cst*v2)/(1+math.Sqrt(disc))
-		if math.Abs(v) <= tb*math.Abs(u) {
-			ssrF += res * res
-			nF++
-		} else if math.Abs(u) <= tb*math.Abs(v) {
-			ssrS += res * res
-			nS++
+		u, v, w, _ := f.own(x, s.Y[i], s.Z[i])
+		d, _, _, ok := sf.biconicDepth(u, v)
+		if !ok {
+			continue
 		}
-	}
-	rms := func(ssr float64, n int) float64 {
-		if n == 0 {
-			return 0
+		us, vs, res = append(us, u), append(vs, v), append(res, w-d)
+		if au := math.Abs(u); au > ext {
+			ext = au
 		}
-		return math.Sqrt(ssr/float64(n)) * 1000
+		if av := math.Abs(v); av > ext {
+			ext = av
+		}
+		r2 := u*u + v*v
+		sec := 0
+		if r2 > 0 {
+			sec = reachSector(u, v)
+		}
+		reach2[sec] = max(reach2[sec], r2)
+		maxR2 = max(maxR2, r2)
 	}
-	section := func(axis float64, ssr float64, n int) Conic {
+	sf.grid = newResidualGrid(us, vs, res, ext)
+	m.Surface = sf
+	for k, r2 := range reach2 {
+		m.Reach.SectorMM[k] = math.Sqrt(r2)
+	}
+	m.Reach.MaxMM = math.Sqrt(maxR2)
+}
+
+// simK reads Sim-K as Placido devices do, from the axial curvature about
+// the apex on the 3 mm ring: each meridian's power is the mean of its two
+// halves, and the regular part of that (its mean and its 2-theta
+// harmonic) gives the steep meridian, the flat one 90 degrees away, and
+// their powers. The ring is read as a band about 2.4 to 3.5 mm wide, its
+// radii spaced evenly in r^2 about 1.5^2: that averages the residual
+// map's noise over more of the surface, and since a conic's axial radius
+// squared is linear in r^2 (R0^2 + e^2 r^2), it leaves a conic's reading
+// as on the ring itself (within 0.0001 D).
+func (m *Model) simK() {
+	const nTheta = 180
+	h2 := (SimKRingDiameterMM / 2) * (SimKRingDiameterMM / 2)
+	radii := [...]float64{math.Sqrt(h2 - 0.75), math.Sqrt(h2 - 0.375), math.Sqrt(h2), math.Sqrt(h2 + 0.375), math.Sqrt(h2 + 0.75)}
+	var mean, c2, s2 float64
+	for t := range nTheta {
+		deg := float64(t)
+		var mp float64
+		for _, h := range radii {
+			p1, ok1 := m.Surface.AxialPowerD(deg, h)
+			p2, ok2 := m.Surface.AxialPowerD(deg+180, h)
+			if !ok1 || !ok2 {
+				// The ring runs off the fitted surface (a very steep
+				// cone): the apical reading stands in.
+				m.SimK = m.ApicalK
+				m.SimK.ZoneMM = SimKRingDiameterMM
+				return
+			}
+			mp += (p1 + p2) / 2
+		}
+		mp /= float64(len(radii))
+		sn, cs := math.Sincos(2 * deg * math.Pi / 180)
+		mean += mp
+		c2 += mp * cs
+		s2 += mp * sn
+	}
+	mean /= nTheta
+	c2, s2 = 2*c2/nTheta, 2*s2/nTheta
+	amp := math.Hypot(c2, s2)
+	steep := axisMod180(math.Atan2(s2, c2) / 2 * 180 / math.Pi)
+	idx := m.KeratometricIndex
+	k := func(d float64) K { return K{RadiusMM: idx / d, Dioptres: d, Index: idx} }
+	m.SimK = Keratometry{Flat: k(mean - amp), Steep: k(mean + amp), FlatAxisDeg: axisMod180(steep + 90), SteepAxisDeg: steep,
+		CylinderD: 2 * amp, ZoneMM: SimKRingDiameterMM}
+}
+
+// principalMeridians fills Flat, Steep and ApicalK from the biconic, with
+// the residual RMS of the points near each principal meridian (read off
+// the residual map's data).
+func (m *Model) principalMeridians() {
+	b := m.Biconic
+	idx := m.KeratometricIndex
+	section := func(axis float64) Conic {
 		c := b.Meridian(axis)
 		c.ZoneDiameterMM = b.ZoneDiameterMM
 		c.MaxRadiusMM = m.SupportMM(axis)
-		c.Points = n
+		c.Points = b.Points
 		c.Coverage = b.Coverage
-		c.ResidualRMSUM = rms(ssr, n)
+		c.ResidualRMSUM = b.ResidualRMSUM
 		c.Iterations = b.Iterations
 		return c
 	}
-	m.Flat = section(b.FlatAxisDeg, ssrF, nF)
-	m.Steep = section(b.SteepAxisDeg(), ssrS, nS)
+	m.Flat = section(b.FlatAxisDeg)
+	m.Steep = section(b.SteepAxisDeg())
 	// The principal sections have exactly the biconic's radii and p.
 	m.Flat.R0MM, m.Flat.P, m.Steep.R0MM, m.Steep.P = b.FlatR0MM, b.FlatP, b.SteepR0MM, b.SteepP
 
 	k := func(r float64) K { return K{RadiusMM: r, Dioptres: KeratometricDioptres(r, idx), Index: idx} }
-	ring := func(c Conic) K {
-		r, err := c.AxialRadiusMM(SimKRingDiameterMM / 2)
-		if err != nil {
-			r = math.NaN()
+	m.ApicalK = Keratometry{Flat: k(b.FlatR0MM), Steep: k(b.SteepR0MM), FlatAxisDeg: b.FlatAxisDeg, SteepAxisDeg: b.SteepAxisDeg()}
+	m.ApicalK.CylinderD = m.ApicalK.Steep.Dioptres - m.ApicalK.Flat.Dioptres
+}
+
+// warn fills m.Warnings.
+func (m *Model) warn(o ModelOptions) {
+	if m.ResidualRMSUM > o.IrregularRMSUM {
+		m.Warnings = append(m.Warnings, fmt.Sprintf(
+			"the surface is irregular: the fitted biconic leaves %.0f microns RMS (a regular cornea leaves a few; above %g suggests keratoconus, a scar, surgery or a poor exam)",
+			m.ResidualRMSUM, o.IrregularRMSUM))
+	}
+	// Data cut short inside the zone: lids, notches, lash shadows.
+	zr := m.ZoneDiameterMM / 2
+	short := func(k int) bool { return m.Reach.SectorMM[k%ReachSectors] < zr-0.3 }
+	first := 0
+	for first < ReachSectors && short(first) {
+		first++
+	}
+	step := 360 / ReachSectors
+	var runs []string
+	shortest := math.Inf(1)
+	if first == ReachSectors {
+		runs = []string{"0-360"}
+	}
+	for k := first; k < first+ReachSectors && first < ReachSectors; k++ {
+		if !short(k) {
+			continue
 		}
-		return k(r)
+		from := k
+		for k < first+ReachSectors && short(k) {
+			shortest = min(shortest, m.Reach.SectorMM[k%ReachSectors])
+			k++
+		}
+		runs = append(runs, fmt.Sprintf("%d-%d", from*step%360, (k*step-1)%360+1))
 	}
-	m.SimK = SimK{
-		Flat: k(b.FlatR0MM), Steep: k(b.SteepR0MM),
-		FlatAxisDeg: b.FlatAxisDeg, SteepAxisDeg: b.SteepAxisDeg(),
-		Flat3MM: ring(m.Flat), Steep3MM: ring(m.Steep),
+	if len(runs) > 0 {
+		if math.IsInf(shortest, 1) {
+			for _, r := range m.Reach.SectorMM {
+				shortest = min(shortest, r)
+			}
+		}
+		m.Warnings = append(m.Warnings, fmt.Sprintf(
+			"the exam's data stop short of the %s zone at %s degrees (down to %.1f mm from the apex: lids or gaps); the fitted biconic bridges them, and values there are labelled model-filled or extrapolated",
+			mmString(m.ZoneDiameterMM), strings.Join(runs, ", "), shortest))
 	}
-	m.SimK.CylinderD = m.SimK.Steep.Dioptres - m.SimK.Flat.Dioptres
 }
 
 // String summarises the model for logs and test failures.
 func (m *Model) String() string {
-	return fmt.Sprintf("cornea %s over %s: K %.2f/%.2f mm (%.2f/%.2f D) flat @ %.0f; mean R0 %.3f p %.3f; residual %.2f microns",
+	return fmt.Sprintf("cornea %s over %s: Sim-K %.2f/%.2f mm (%.2f/%.2f D) flat @ %.0f; mean R0 %.3f p %.3f; apex %.2f, %.2f mm, tilt %.1f deg; residual %.2f microns",
 		m.Eye, mmString(m.ZoneDiameterMM), m.SimK.Flat.RadiusMM, m.SimK.Steep.RadiusMM, m.SimK.Flat.Dioptres, m.SimK.Steep.Dioptres,
-		m.SimK.FlatAxisDeg, m.Mean.R0MM, m.Mean.P, m.ResidualRMSUM)
+		m.SimK.FlatAxisDeg, m.Mean.R0MM, m.Mean.P, m.Pose.XMM, m.Pose.YMM, m.Pose.TiltDeg(), m.ResidualRMSUM)
 }

@@ -31,7 +31,7 @@ func FuzzFit(f *testing.F) {
 			}
 			s.Z[k] += float64(int8(b)) / 1000
 		}
-		opts := cornea.ModelOptions{FitDecentration: mode&1 != 0, ZernikeOrder: int(mode>>1)%14 - 1}
+		opts := cornea.ModelOptions{FixedApex: mode&1 != 0, ZernikeOrder: int(mode>>1)%14 - 1}
 		if opts.ZernikeOrder == 0 {
 			opts.ZernikeOrder = -1
 		}

@@ -1,17 +1,22 @@
 // Package engine runs the lens design engine end to end on a parsed scan:
-// the corneal model (mean conic, biconic and Sim-K, Zernike), the design of
-// the requested lens type from its nomogram, and the lathe point files. Its
+// the corneal model (apex and tilt, mean conic, biconic, Sim-K and apical
+// K, the surface, Zernike), the screening of the cornea (keratoconus,
+// post-refractive, irregular), the design of the requested lens type from
+// its nomogram as the screening allows it, and the lathe point files. Its
 // Result is the design JSON that the lens calculator prints and that
 // GET /v1/scans/{id}/design returns.
 package engine
 
 import (
+	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/lens"
+	"github.com/lensflow/lensflow/shared/screening"
 	"github.com/lensflow/lensflow/shared/topo"
 )
 
@@ -24,20 +29,46 @@ type Inputs struct {
 	Clinical  lens.Clinical
 	Nomograms *lens.Nomograms // nil means lens.DefaultNomograms()
 	Model     cornea.ModelOptions
+	// Screening is the threshold table (nil means
+	// screening.DefaultTable()).
+	Screening *screening.Table
+	// OrthoKOverride is the practitioner's explicit request to design
+	// ortho-k on a cornea the screening contraindicates (keratoconus,
+	// irregular). The design records it.
+	OrthoKOverride bool
 }
+
+// OrthoKOverrideParam names the override where people set it: the upload's
+// query parameter and the calculator's flag.
+const OrthoKOverrideParam = "orthokOverride=true (lenscalc -orthok-override)"
 
 // Result is a design as the API and the calculator present it.
 type Result struct {
-	ScanID   string       `json:"scanId,omitempty"`
-	DesignID string       `json:"designId,omitempty"`
-	Version  int          `json:"version,omitempty"`
-	Created  string       `json:"created,omitempty"`
-	Engine   string       `json:"engine"`
-	Eye      string       `json:"eye"`
-	Format   string       `json:"format"`
-	Points   int          `json:"points"`
-	Cornea   Cornea       `json:"cornea"`
-	Lens     *lens.Design `json:"lens"`
+	ScanID   string `json:"scanId,omitempty"`
+	DesignID string `json:"designId,omitempty"`
+	Version  int    `json:"version,omitempty"`
+	Created  string `json:"created,omitempty"`
+	Engine   string `json:"engine"`
+	Eye      string `json:"eye"`
+	Format   string `json:"format"`
+	Points   int    `json:"points"`
+	Cornea   Cornea `json:"cornea"`
+	// Screening is the cornea's screening: indices, pattern and the table
+	// that decided it.
+	Screening *Screening   `json:"screening,omitempty"`
+	Lens      *lens.Design `json:"lens"`
+	// Warnings gathers everything the lab should look at before cutting:
+	// the fit's (irregular surface, data cut short), the screening's and
+	// the lens's (the lens's are also in lens.warnings).
+	Warnings []string `json:"warnings"`
+}
+
+// Screening is the screening of the cornea as the design used it.
+type Screening struct {
+	screening.Result
+	// Override records a practitioner's explicit override of what the
+	// screening contraindicates ("" when none was needed).
+	Override string `json:"override,omitempty"`
 }
 
 // Cornea is the corneal model in the API's words.
@@ -72,6 +103,35 @@ type Cornea struct {
 	ZoneDiameterMM float64  `json:"zoneDiameter_mm"`
 	Extrapolation  string   `json:"extrapolation"`
 	Zernike        *Zernike `json:"zernike,omitempty"`
+
+	// SimK is the axial power on the 3 mm ring, as devices report it and
+	// practitioners mean by "K" (flatK_mm and the other top-level K keys
+	// are the same reading); ApicalK the fitted biconic's apical
+	// curvature, steeper on a prolate cornea; DeviceSimK the device's own
+	// Sim-K from the file's header, when it has one.
+	SimK       Keratometry  `json:"simK"`
+	ApicalK    Keratometry  `json:"apicalK"`
+	DeviceSimK *Keratometry `json:"deviceSimK,omitempty"`
+	// Apex is where the corneal apex sits on the map and how the cornea is
+	// tilted against the instrument axis.
+	Apex Apex `json:"apex"`
+}
+
+// Keratometry is a pair of principal meridians' powers.
+type Keratometry struct {
+	FlatKD      float64 `json:"flatK_D"`
+	SteepKD     float64 `json:"steepK_D"`
+	FlatAxisDeg float64 `json:"flatAxis_deg"` // TABO, examiner's view
+	ZoneMM      float64 `json:"zone_mm"`      // ring diameter; 0 for the apical reading
+}
+
+// Apex is the corneal apex on the map (mm from the map centre, examiner's
+// view) and the tilt of the corneal axis against the instrument axis.
+type Apex struct {
+	XMM         float64 `json:"x_mm"`
+	YMM         float64 `json:"y_mm"`
+	TiltDeg     float64 `json:"tilt_deg"`
+	TiltAxisDeg float64 `json:"tiltAxis_deg"` // TABO direction the axis leans towards
 }
 
 // Meridian is one principal meridian's conic.
@@ -95,9 +155,11 @@ var chords = []float64{8, 10}
 
 const scleralChordMM = 15
 
-// Design fits the corneal model to s and designs the lens in.LensType.
-// Errors are errs.Invalid when the scan cannot support the design (with
-// what is missing) or an input is out of range (naming it).
+// Design fits the corneal model to s, screens it and designs the lens
+// in.LensType. Errors are errs.Invalid when the scan cannot support the
+// design (with what is missing), the screening contraindicates the lens
+// (with why, and how to override where an override exists), or an input is
+// out of range (naming it).
 func Design(s *topo.Surface, in Inputs) (*Result, error) {
 	const op = "engine.Design"
 	m, err := cornea.Fit(s, in.Model)
@@ -110,28 +172,82 @@ func Design(s *topo.Surface, in Inputs) (*Result, error) {
 // DesignModel designs the lens in.LensType on a corneal model already
 // fitted to s, so several designs can share one fit. Scleral designs
 // extrapolate the eye beyond the data with the tangent line from the 10 mm
-// chord; corneal lenses with the fitted conic.
+// chord; corneal lenses with the fitted biconic.
 func DesignModel(m *cornea.Model, s *topo.Surface, in Inputs) (*Result, error) {
 	const op = "engine.Design"
 	set := lens.DefaultNomograms()
 	if in.Nomograms != nil {
 		set = *in.Nomograms
 	}
+	table := screening.DefaultTable()
+	if in.Screening != nil {
+		table = *in.Screening
+	}
+	sr, err := screening.Screen(screening.FromModel(m), table)
+	if err != nil {
+		return nil, errs.E(op+": screening", errs.KindOf(err), err)
+	}
+	scr := &Screening{Result: sr}
+	var warnings []string
+	if in.LensType == lens.OrthoK {
+		if warnings, err = orthoKScreen(scr, in.OrthoKOverride); err != nil {
+			return nil, errs.E(op, errs.Invalid, err)
+		}
+	}
 	if in.LensType == lens.Scleral {
 		m = m.WithExtrapolation(cornea.ExtrapolateTangentLine)
 	} else {
 		m = m.WithExtrapolation(cornea.ExtrapolateConic)
 	}
-	d, err := lens.New(in.LensType, Eye{m}, in.Clinical, set)
+	d, err := lens.New(in.LensType, Eye{M: m}, in.Clinical, set)
 	if err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}
-	r := &Result{Engine: Version, Eye: string(s.Eye), Format: s.Format, Points: s.Len(), Lens: d}
+	d.Warnings = append(warnings, d.Warnings...)
+	r := &Result{Engine: Version, Eye: string(s.Eye), Format: s.Format, Points: s.Len(), Lens: d, Screening: scr}
 	r.Cornea, err = corneaOf(m, in.LensType)
 	if err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}
+	r.gatherWarnings(m)
 	return r, nil
+}
+
+// orthoKScreen applies the screening to an ortho-k design: refused on a
+// keratoconic or irregular cornea unless overridden, warned on a suspect or
+// oblate one. It returns the warnings for the design.
+func orthoKScreen(scr *Screening, override bool) ([]string, error) {
+	why := strings.Join(scr.Reasons, "; ")
+	switch scr.Pattern {
+	case screening.Keratoconus, screening.Irregular:
+		what := map[screening.Pattern]string{screening.Keratoconus: "keratoconic", screening.Irregular: "irregular"}[scr.Pattern]
+		if !override {
+			return nil, fmt.Errorf("ortho-k is not designed on a cornea the screening finds %s (%s): reshaping an ectatic or irregular cornea overnight is contraindicated; a scleral lens suits it. To design ortho-k anyway, on your clinical judgement, send %s",
+				what, why, OrthoKOverrideParam)
+		}
+		scr.Override = fmt.Sprintf("ortho-k designed on a %s cornea at the practitioner's explicit request", what)
+		return []string{fmt.Sprintf("the screening finds the cornea %s (%s); ortho-k was designed only because the practitioner overrode it", what, why)}, nil
+	case screening.Suspect:
+		return []string{fmt.Sprintf("the screening finds the cornea a keratoconus suspect (%s): review the topography before ortho-k, and follow it closely", why)}, nil
+	case screening.Oblate:
+		return []string{fmt.Sprintf("the cornea is oblate (%s), as after myopic refractive surgery: a standard ortho-k nomogram does not suit it; consider a design for post-surgical corneas", why)}, nil
+	}
+	return nil, nil
+}
+
+// gatherWarnings fills r.Warnings: the fit's, the screening's for a
+// cornea that is not regular, and the lens's.
+func (r *Result) gatherWarnings(m *cornea.Model) {
+	r.Warnings = append(r.Warnings, m.Warnings...)
+	if sc := r.Screening; sc != nil && sc.Pattern != screening.Regular {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("screening: %s (%s)", sc.Pattern, strings.Join(sc.Reasons, "; ")))
+	}
+	if r.Lens != nil {
+		r.Warnings = append(r.Warnings, r.Lens.Warnings...)
+	}
+	if r.Warnings == nil {
+		r.Warnings = []string{}
+	}
 }
 
 func corneaOf(m *cornea.Model, t lens.Type) (Cornea, error) {
@@ -141,10 +257,12 @@ func corneaOf(m *cornea.Model, t lens.Type) (Cornea, error) {
 		FlatKMM: flat.RadiusMM, SteepKMM: steep.RadiusMM, FlatKD: flat.Dioptres, SteepKD: steep.Dioptres,
 		FlatAxisDeg: m.FlatAxisDeg(), SteepAxisDeg: m.SteepAxisDeg(), CylinderD: m.SimK.CylinderD, KIndex: m.KeratometricIndex,
 		SagMM: map[string]float64{}, SagSource: map[string]string{},
-		FlatMeridian:  Meridian{AxisDeg: m.FlatAxisDeg(), ApicalRadiusMM: m.Flat.R0MM, ShapeFactorP: m.Flat.P},
-		SteepMeridian: Meridian{AxisDeg: m.SteepAxisDeg(), ApicalRadiusMM: m.Steep.R0MM, ShapeFactorP: m.Steep.P},
+		FlatMeridian:  Meridian{AxisDeg: m.Biconic.FlatAxisDeg, ApicalRadiusMM: m.Flat.R0MM, ShapeFactorP: m.Flat.P},
+		SteepMeridian: Meridian{AxisDeg: m.Biconic.SteepAxisDeg(), ApicalRadiusMM: m.Steep.R0MM, ShapeFactorP: m.Steep.P},
 		RMSResidualUM: m.ResidualRMSUM, MaxReachMM: m.Reach.MaxMM, ZoneDiameterMM: m.ZoneDiameterMM,
 		Extrapolation: m.Extrapolation.String(),
+		SimK:          keratometry(m.SimK), ApicalK: keratometry(m.ApicalK),
+		Apex: Apex{XMM: m.Pose.XMM, YMM: m.Pose.YMM, TiltDeg: m.Pose.TiltDeg(), TiltAxisDeg: m.Pose.TiltAxisDeg()},
 	}
 	cov := math.Inf(1)
 	for _, r := range m.Reach.SectorMM {
@@ -164,7 +282,7 @@ func corneaOf(m *cornea.Model, t lens.Type) (Cornea, error) {
 		if err != nil {
 			return c, err
 		}
-		if src == lens.SourceMeasured {
+		if cornea.SourceKind(src) == cornea.SourceMeasured || cornea.SourceKind(src2) == cornea.SourceExtrapolated {
 			src = src2
 		}
 		key := strconv.FormatFloat(chord, 'f', -1, 64)
@@ -174,6 +292,10 @@ func corneaOf(m *cornea.Model, t lens.Type) (Cornea, error) {
 		c.Zernike = &Zernike{Order: z.Order, ZoneDiameterMM: z.ZoneDiameterMM, CoefficientsUM: z.CoefficientsUM, RMSResidualUM: z.ResidualRMSUM}
 	}
 	return c, nil
+}
+
+func keratometry(k cornea.Keratometry) Keratometry {
+	return Keratometry{FlatKD: k.Flat.Dioptres, SteepKD: k.Steep.Dioptres, FlatAxisDeg: k.FlatAxisDeg, ZoneMM: k.ZoneMM}
 }
 
 // Eye adapts a corneal model to what a lens design reads of the eye.

@@ -93,6 +93,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/errs"
 )
 
@@ -210,6 +211,25 @@ const (
 // CentralRadiiMM are the rings central K averages: the 2, 3 and 4 mm
 // rings, as distances from the apex. SRAXRadiusMM is one of them.
 func CentralRadiiMM() []float64 { return []float64{1.0, 1.5, 2.0} }
+
+// FromModel returns the screening inputs of a fitted corneal model: its
+// axial map about the apex (the model itself is the Map), Sim-K on the
+// 3 mm ring, the apical K as the mean of the biconic's principal
+// meridians, Q of the mean conic, the biconic's residual RMS and the
+// Zernike expansion when there is one.
+func FromModel(m *cornea.Model) Inputs {
+	in := Inputs{
+		Map:           m,
+		SimK:          SimK{FlatD: m.SimK.Flat.Dioptres, SteepD: m.SimK.Steep.Dioptres, FlatAxisDeg: m.SimK.FlatAxisDeg},
+		ApicalKD:      (m.ApicalK.Flat.Dioptres + m.ApicalK.Steep.Dioptres) / 2,
+		Q:             m.Mean.Q(),
+		ResidualRMSUM: m.ResidualRMSUM,
+	}
+	if z := m.Zernike; z != nil {
+		in.ZernikeUM, in.ZernikeZoneMM = z.CoefficientsUM, z.ZoneDiameterMM
+	}
+	return in
+}
 
 const (
 	ringPoints   = 360 / SemiMeridianStepDeg

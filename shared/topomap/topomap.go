@@ -133,12 +133,17 @@ type Map struct {
 	ExtentMM float64 `json:"extent_mm"`
 	AxialD   Grid    `json:"axial_D"`
 	// ElevationUM is the height above the best-fit sphere, microns.
-	ElevationUM      Grid       `json:"elevation_um"`
-	BFSRadiusMM      float64    `json:"bfs_radius_mm"`
-	FlatMeridianDeg  float64    `json:"flat_meridian_deg"`
-	SteepMeridianDeg float64    `json:"steep_meridian_deg"`
+	ElevationUM      Grid    `json:"elevation_um"`
+	BFSRadiusMM      float64 `json:"bfs_radius_mm"`
+	FlatMeridianDeg  float64 `json:"flat_meridian_deg"`
+	SteepMeridianDeg float64 `json:"steep_meridian_deg"`
+	// FlatKD and SteepKD are Sim-K (the axial power on the 3 mm ring, as
+	// devices report it); ApicalFlatKD and ApicalSteepKD the fitted
+	// biconic's apical curvature, steeper on a prolate cornea.
 	FlatKD           float64    `json:"flat_k_D"`
 	SteepKD          float64    `json:"steep_k_D"`
+	ApicalFlatKD     float64    `json:"apical_flat_k_D"`
+	ApicalSteepKD    float64    `json:"apical_steep_k_D"`
 	AxialRangeD      [2]float64 `json:"axial_range_D"`
 	ElevationRangeUM [2]float64 `json:"elevation_range_um"`
 }
@@ -168,7 +173,8 @@ func Build(s *topo.Surface, m *cornea.Model, opts Options) (*Map, error) {
 	near := newPointIndex(sm.xs, sm.ys, o.NearMM)
 	out := &Map{N: o.N, ExtentMM: o.ExtentMM, AxialD: make(Grid, o.N*o.N), ElevationUM: make(Grid, o.N*o.N),
 		BFSRadiusMM: sm.BFS.R0MM, FlatMeridianDeg: m.FlatAxisDeg(), SteepMeridianDeg: m.SteepAxisDeg(),
-		FlatKD: m.FlatK().Dioptres, SteepKD: m.SteepK().Dioptres}
+		FlatKD: m.FlatK().Dioptres, SteepKD: m.SteepK().Dioptres,
+		ApicalFlatKD: m.ApicalK.Flat.Dioptres, ApicalSteepKD: m.ApicalK.Steep.Dioptres}
 	measured := 0
 	for i := range o.N {
 		for j := range o.N {
@@ -291,20 +297,14 @@ func (sm *SurfaceModel) fitResidual(s *topo.Surface, o Options) {
 	}
 }
 
-// biconicMM is the biconic's depth (mm) at (x, y), NaN where it is not
-// defined.
+// biconicMM is the biconic's depth (mm) at (x, y) of the map, placed by
+// the model's pose (apex and tilt), NaN where it is not defined.
 func (sm *SurfaceModel) biconicMM(x, y float64) float64 {
-	b := sm.Model.Biconic
-	th := b.FlatAxisDeg * math.Pi / 180
-	cs, sn := math.Cos(th), math.Sin(th)
-	dx, dy := x-b.ApexXMM, y-b.ApexYMM
-	u, v := dx*cs+dy*sn, dy*cs-dx*sn
-	cf, cst := 1/b.FlatR0MM, 1/b.SteepR0MM
-	disc := 1 - b.FlatP*cf*cf*u*u - b.SteepP*cst*cst*v*v
-	if disc < 0 {
+	z, ok := sm.Model.BiconicMapDepthMM(x, y)
+	if !ok {
 		return math.NaN()
 	}
-	return b.ApexZMM + (cf*u*u+cst*v*v)/(1+math.Sqrt(disc))
+	return z
 }
 
 // derivativeStepMM is the finite-difference step of the slopes and

@@ -128,14 +128,19 @@ func TestToricMeridians(t *testing.T) {
 				t.Fatal(err)
 			}
 			flatK, steepK := index/tc.flat, index/tc.steep
+			simFlat, simSteep := conicAxialD(tc.flat, 0.8, 1.5), conicAxialD(tc.steep, 0.8, 1.5)
 			if d := axisDiff(mp.FlatMeridianDeg, tc.axis); d > tc.tolDeg {
 				t.Errorf("flat meridian %.2f, want %.0f", mp.FlatMeridianDeg, tc.axis)
 			}
 			if d := axisDiff(mp.SteepMeridianDeg, tc.axis+90); d > tc.tolDeg {
 				t.Errorf("steep meridian %.2f, want %.0f", mp.SteepMeridianDeg, tc.axis+90)
 			}
-			if math.Abs(mp.FlatKD-flatK) > tc.tolD || math.Abs(mp.SteepKD-steepK) > tc.tolD {
-				t.Errorf("K %.3f/%.3f D, want %.3f/%.3f", mp.FlatKD, mp.SteepKD, flatK, steepK)
+			if math.Abs(mp.ApicalFlatKD-flatK) > tc.tolD || math.Abs(mp.ApicalSteepKD-steepK) > tc.tolD {
+				t.Errorf("apical K %.3f/%.3f D, want %.3f/%.3f", mp.ApicalFlatKD, mp.ApicalSteepKD, flatK, steepK)
+			}
+			// Sim-K is the axial power on the 3 mm ring.
+			if math.Abs(mp.FlatKD-simFlat) > tc.tolD || math.Abs(mp.SteepKD-simSteep) > tc.tolD {
+				t.Errorf("Sim-K %.3f/%.3f D, want %.3f/%.3f", mp.FlatKD, mp.SteepKD, simFlat, simSteep)
 			}
 			// Near the centre along each principal meridian the axial power
 			// is that meridian's K (the conic's axial radius grows by

@@ -203,33 +203,15 @@ func (c Cornea) Surface() *topo.Surface {
 }
 
 // FitInputs fits the lab's corneal model to c's sampled heights (Surface)
-// and maps it to screening inputs as the engine does: the biconic's apical
-// Sim-K and flat axis, the apical K as the mean of its principal meridians,
-// Q of the mean conic, the biconic's residual RMS and the Zernike
-// expansion; the Map stays the analytic c. The model is returned too.
+// and maps it to screening inputs as the engine does (screening.FromModel),
+// except that the Map stays the analytic c. The model is returned too.
 func (c Cornea) FitInputs(opts cornea.ModelOptions) (screening.Inputs, *cornea.Model, error) {
 	m, err := cornea.Fit(c.Surface(), opts)
 	if err != nil {
 		return screening.Inputs{}, nil, err
 	}
-	in := InputsOf(m)
+	in := screening.FromModel(m)
 	in.Map = c
 	return in, m, nil
 }
 
-// InputsOf maps a fitted corneal model to screening inputs, without the
-// Map: the biconic's apical Sim-K and flat axis, the apical K as the mean
-// of the principal meridians' dioptres, Q of the mean conic, the
-// biconic's residual RMS and the Zernike expansion when there is one.
-func InputsOf(m *cornea.Model) screening.Inputs {
-	in := screening.Inputs{
-		SimK:          screening.SimK{FlatD: m.SimK.Flat.Dioptres, SteepD: m.SimK.Steep.Dioptres, FlatAxisDeg: m.SimK.FlatAxisDeg},
-		ApicalKD:      (m.SimK.Flat.Dioptres + m.SimK.Steep.Dioptres) / 2,
-		Q:             m.Mean.Q(),
-		ResidualRMSUM: m.ResidualRMSUM,
-	}
-	if z := m.Zernike; z != nil {
-		in.ZernikeUM, in.ZernikeZoneMM = z.CoefficientsUM, z.ZoneDiameterMM
-	}
-	return in
-}

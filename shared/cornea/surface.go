@@ -1,0 +1,326 @@
+package cornea
+
+import (
+	"math"
+
+	"github.com/lensflow/lensflow/shared/errs"
+)
+
+// Surface is the fitted cornea as a smooth height function in its own
+// frame (see Pose: apex at the origin, depth w below the apex tangent
+// plane along the corneal axis): the biconic plus a smoothed map of what
+// the biconic leaves of the data. Where the exam measured the cornea the
+// surface follows the data (a keratoconic cone, a flattened post-surgical
+// centre, whatever no conic describes); away from the data the residual
+// fades and the biconic alone bridges gaps and carries the surface
+// outwards.
+//
+// The residual map is a normalised convolution: the residuals of every
+// point are spread bilinearly onto a square grid of ResidualStepMM
+// spacing, along with their weights, both grids are blurred by a Gaussian
+// of ResidualSigmaMM, and the value at any point is the interpolated
+// blurred residual over the interpolated blurred weight. That averages
+// noise over about a square millimetre and keeps features of a millimetre
+// and more (a cone of 1 mm standard deviation keeps about 90% of its
+// height), whatever the layout of the points (rings, grids, clouds).
+type Surface struct {
+	// The biconic: curvatures and p c^2 along its principal meridians,
+	// whose first lies at angle (cos, sin) = (ax, ay) from +u.
+	cf, cs, qf, qs float64
+	ax, ay         float64
+	index          float64 // keratometric index, (n - 1) * 1000
+
+	grid residualGrid
+}
+
+// Residual map settings.
+const (
+	// ResidualStepMM is the spacing of the residual grid.
+	ResidualStepMM = 0.2
+	// ResidualSigmaMM is the standard deviation of the Gaussian that
+	// smooths the residual map.
+	ResidualSigmaMM = 0.3
+	// residualFloor is the blurred weight (points per grid cell) below
+	// which the residual is pulled towards zero: well under the density of
+	// any supported layout, so it only acts beyond the data's edge.
+	residualFloor = 0.25
+	// slopeStepMM is the finite-difference step of the residual's slope.
+	slopeStepMM = 0.1
+)
+
+// biconicDepth returns the biconic's depth at (u, v) of the cornea's frame,
+// and its slopes du, dv; ok is false where it is not defined.
+func (s *Surface) biconicDepth(u, v float64) (w, fu, fv float64, ok bool) {
+	a, b := u*s.ax+v*s.ay, v*s.ax-u*s.ay
+	a2, b2 := a*a, b*b
+	disc := 1 - s.qf*a2 - s.qs*b2
+	if disc <= 0 {
+		return 0, 0, 0, false
+	}
+	sq := math.Sqrt(disc)
+	e := 1 / (sq * (1 + sq))
+	d := sq * e
+	w = (s.cf*a2 + s.cs*b2) * d
+	fQ := 0.5 * w * e
+	fa, fb := 2*a*(d*s.cf+fQ*s.qf), 2*b*(d*s.cs+fQ*s.qs)
+	return w, fa*s.ax - fb*s.ay, fa*s.ay + fb*s.ax, true
+}
+
+// DepthMM returns the cornea's depth (mm, positive into the eye) below its
+// apex tangent plane at (u, v) mm of its own frame; ok is false where the
+// fitted biconic is not defined.
+func (s *Surface) DepthMM(u, v float64) (float64, bool) {
+	w, _, _, ok := s.biconicDepth(u, v)
+	if !ok {
+		return 0, false
+	}
+	return w + s.grid.at(u, v), true
+}
+
+// slope returns the surface's slope along the unit direction (du, dv) at
+// (u, v).
+func (s *Surface) slope(u, v, du, dv float64) (float64, bool) {
+	_, fu, fv, ok := s.biconicDepth(u, v)
+	if !ok {
+		return 0, false
+	}
+	h := slopeStepMM
+	r := (s.grid.at(u+h*du, v+h*dv) - s.grid.at(u-h*du, v-h*dv)) / (2 * h)
+	return fu*du + fv*dv + r, true
+}
+
+// Measured reports whether the exam holds data near (u, v) (within about
+// one grid step).
+func (s *Surface) Measured(u, v float64) bool { return s.grid.occupied(u, v) }
+
+// AxialPowerD returns the axial (sagittal) power in keratometric dioptres
+// at radiusMM from the apex along the semi-meridian semiMeridianDeg (TABO
+// degrees, 0-360, examiner's view): index / r_axial, with r_axial = h
+// sqrt(1 + s^2) / s the distance along the normal, in the meridional
+// plane, from the point to the corneal axis (s the radial slope). It is
+// the curvature a Placido axial map shows, about the corneal apex. ok is
+// false where the surface is not defined or h is not positive.
+func (s *Surface) AxialPowerD(semiMeridianDeg, radiusMM float64) (float64, bool) {
+	if !(radiusMM > 0) {
+		return 0, false
+	}
+	sn, cs := math.Sincos(semiMeridianDeg * math.Pi / 180)
+	sl, ok := s.slope(radiusMM*cs, radiusMM*sn, cs, sn)
+	if !ok || !(sl > 0) {
+		return 0, false
+	}
+	return s.index * sl / (radiusMM * math.Sqrt(1+sl*sl)), true
+}
+
+// residualGrid is the smoothed residual map (see Surface).
+type residualGrid struct {
+	n        int     // nodes per side
+	origin   float64 // coordinate of node 0, mm (the grid is square and centred)
+	sum, wt  []float64
+	occ      []bool // nodes with data in a neighbouring cell
+	residual bool   // false: no map (the biconic alone)
+}
+
+// newResidualGrid builds the map of the residuals res at (us, vs), all
+// within ext of the origin in u and v.
+func newResidualGrid(us, vs, res []float64, ext float64) residualGrid {
+	var g residualGrid
+	if len(us) == 0 || !(ext < 1e3) {
+		return g
+	}
+	const step = ResidualStepMM
+	pad := 3*ResidualSigmaMM + 2*step
+	half := math.Ceil((ext+pad)/step) * step
+	g.n = int(math.Round(2*half/step)) + 1
+	g.origin = -half
+	g.sum, g.wt = make([]float64, g.n*g.n), make([]float64, g.n*g.n)
+	raw := make([]bool, g.n*g.n)
+	inv := 1 / step
+	for i := range us {
+		fx, fy := (us[i]-g.origin)*inv, (vs[i]-g.origin)*inv
+		j0, i0 := int(fx), int(fy)
+		if j0 < 0 || i0 < 0 || j0+1 >= g.n || i0+1 >= g.n {
+			continue
+		}
+		tx, ty := fx-float64(j0), fy-float64(i0)
+		k := i0*g.n + j0
+		w00, w01, w10, w11 := (1-tx)*(1-ty), tx*(1-ty), (1-tx)*ty, tx*ty
+		r := res[i]
+		g.sum[k] += w00 * r
+		g.sum[k+1] += w01 * r
+		g.sum[k+g.n] += w10 * r
+		g.sum[k+g.n+1] += w11 * r
+		g.wt[k] += w00
+		g.wt[k+1] += w01
+		g.wt[k+g.n] += w10
+		g.wt[k+g.n+1] += w11
+		raw[k], raw[k+1], raw[k+g.n], raw[k+g.n+1] = true, true, true, true
+	}
+	// Occupancy: a node with data around it, or next to one that has.
+	g.occ = make([]bool, g.n*g.n)
+	for i := range g.n {
+		for j := range g.n {
+			if !raw[i*g.n+j] {
+				continue
+			}
+			for di := -1; di <= 1; di++ {
+				for dj := -1; dj <= 1; dj++ {
+					if ii, jj := i+di, j+dj; ii >= 0 && jj >= 0 && ii < g.n && jj < g.n {
+						g.occ[ii*g.n+jj] = true
+					}
+				}
+			}
+		}
+	}
+	blur(g.sum, g.wt, g.n)
+	g.residual = true
+	return g
+}
+
+// blurKernel is the Gaussian of ResidualSigmaMM sampled at the grid step,
+// normalised to sum 1.
+var blurKernel = func() []float64 {
+	s := ResidualSigmaMM / ResidualStepMM
+	r := int(math.Ceil(3 * s))
+	k := make([]float64, 2*r+1)
+	var sum float64
+	for i := range k {
+		d := float64(i - r)
+		k[i] = math.Exp(-d * d / (2 * s * s))
+		sum += k[i]
+	}
+	for i := range k {
+		k[i] /= sum
+	}
+	return k
+}()
+
+// blur convolves the n x n grids a and b with blurKernel along both axes.
+func blur(a, b []float64, n int) {
+	k := blurKernel
+	r := len(k) / 2
+	ta, tb := make([]float64, n), make([]float64, n)
+	for i := range n { // rows
+		ra, rb := a[i*n:(i+1)*n], b[i*n:(i+1)*n]
+		for j := range n {
+			var sa, sb float64
+			lo, hi := max(0, r-j), min(len(k), n-j+r)
+			for t := lo; t < hi; t++ {
+				w := k[t]
+				sa += w * ra[j+t-r]
+				sb += w * rb[j+t-r]
+			}
+			ta[j], tb[j] = sa, sb
+		}
+		copy(ra, ta)
+		copy(rb, tb)
+	}
+	// Columns, a row of output at a time so memory is read in order.
+	ca, cb := make([]float64, n*n), make([]float64, n*n)
+	for i := range n {
+		oa, ob := ca[i*n:(i+1)*n], cb[i*n:(i+1)*n]
+		lo, hi := max(0, r-i), min(len(k), n-i+r)
+		for t := lo; t < hi; t++ {
+			w := k[t]
+			ia, ib := a[(i+t-r)*n:(i+t-r+1)*n], b[(i+t-r)*n:(i+t-r+1)*n]
+			for j := range n {
+				oa[j] += w * ia[j]
+				ob[j] += w * ib[j]
+			}
+		}
+	}
+	copy(a, ca)
+	copy(b, cb)
+}
+
+// at returns the smoothed residual (mm) at (u, v): zero outside the grid
+// and far from the data.
+func (g *residualGrid) at(u, v float64) float64 {
+	if !g.residual {
+		return 0
+	}
+	inv := 1 / ResidualStepMM
+	fx, fy := (u-g.origin)*inv, (v-g.origin)*inv
+	j0, i0 := int(math.Floor(fx)), int(math.Floor(fy))
+	if j0 < 0 || i0 < 0 || j0+1 >= g.n || i0+1 >= g.n {
+		return 0
+	}
+	tx, ty := fx-float64(j0), fy-float64(i0)
+	k := i0*g.n + j0
+	w00, w01, w10, w11 := (1-tx)*(1-ty), tx*(1-ty), (1-tx)*ty, tx*ty
+	s := w00*g.sum[k] + w01*g.sum[k+1] + w10*g.sum[k+g.n] + w11*g.sum[k+g.n+1]
+	w := w00*g.wt[k] + w01*g.wt[k+1] + w10*g.wt[k+g.n] + w11*g.wt[k+g.n+1]
+	return s / max(w, residualFloor)
+}
+
+// occupied reports whether the node nearest (u, v) has data around it.
+func (g *residualGrid) occupied(u, v float64) bool {
+	if !g.residual {
+		return false
+	}
+	inv := 1 / ResidualStepMM
+	j, i := int(math.Round((u-g.origin)*inv)), int(math.Round((v-g.origin)*inv))
+	if j < 0 || i < 0 || j >= g.n || i >= g.n {
+		return false
+	}
+	return g.occ[i*g.n+j]
+}
+
+// BiconicMapDepthMM returns the depth (mm, along the map's z) of the
+// fitted biconic, placed on the map by the model's pose, above the map
+// point (x, y) (examiner's view): what a device would have measured there
+// had the cornea been the biconic. ok is false where the biconic is not
+// defined. Maps are drawn about the instrument axis, so this is what a
+// topography map reads; designs read the cornea in its own frame.
+func (m *Model) BiconicMapDepthMM(x, y float64) (float64, bool) {
+	if m == nil || m.Surface == nil {
+		return 0, false
+	}
+	f := m.Pose.frame()
+	// Find the point (u, v, w(u, v)) that the pose puts above (x, y): a
+	// fixed-point iteration that gains a factor of about sin(tilt) * slope
+	// per step.
+	u, v, _, _ := f.own(x, y, f.z0)
+	var w float64
+	for range 50 {
+		var ok bool
+		if w, _, _, ok = m.Surface.biconicDepth(u, v); !ok {
+			return 0, false
+		}
+		px, py, _ := f.toMap(u, v, w)
+		ex, ey := x-px, y-py
+		if math.Abs(ex)+math.Abs(ey) < 1e-13 {
+			break
+		}
+		// Back through the rotation's xy block.
+		du, dv, _, _ := f.own(f.x0+ex, f.y0+ey, f.z0)
+		u, v = u+du, v+dv
+	}
+	_, _, z := f.toMap(u, v, w)
+	return z, true
+}
+
+// AxialPowerD returns the axial (sagittal) power in keratometric dioptres
+// at radiusMM from the apex along a semi-meridian (TABO degrees, 0-360),
+// as Surface.AxialPowerD reads it, where the exam measured the cornea. A
+// point without data near it is an errs.NotFound error (a screening index
+// is not computed from a model's guess), one the surface does not reach an
+// errs.Invalid error.
+func (m *Model) AxialPowerD(semiMeridianDeg, radiusMM float64) (float64, error) {
+	const op = "cornea.Model.AxialPowerD"
+	if m == nil || m.Surface == nil {
+		return 0, errs.Ef(op, errs.Invalid, "the model holds no fit; build it with cornea.Fit")
+	}
+	if !finite(semiMeridianDeg) || !(radiusMM > 0) || math.IsInf(radiusMM, 0) {
+		return 0, errs.Ef(op, errs.Invalid, "the point (%g degrees, %g mm) needs a finite angle and a radius above 0", semiMeridianDeg, radiusMM)
+	}
+	sn, cs := math.Sincos(semiMeridianDeg * math.Pi / 180)
+	if !m.Surface.Measured(radiusMM*cs, radiusMM*sn) {
+		return 0, errs.Ef(op, errs.NotFound, "no data at %.1f mm along %.0f degrees", radiusMM, semiMeridianDeg)
+	}
+	p, ok := m.Surface.AxialPowerD(semiMeridianDeg, radiusMM)
+	if !ok {
+		return 0, errs.Ef(op, errs.Invalid, "the fitted cornea does not reach %.1f mm along %.0f degrees", radiusMM, semiMeridianDeg)
+	}
+	return p, nil
+}
