@@ -214,4 +214,3 @@ func (c Cornea) FitInputs(opts cornea.ModelOptions) (screening.Inputs, *cornea.M
 	in.Map = c
 	return in, m, nil
 }
-
