@@ -36,7 +36,7 @@ func ExampleFit() {
 	fmt.Printf("Zernike order %d over %g mm: defocus Z4 %.0f microns, astigmatism Z5 %.1f microns\n",
 		m.Zernike.Order, m.Zernike.ZoneDiameterMM, m.Zernike.Coefficient(2, 0), m.Zernike.Coefficient(2, 2))
 	// Output:
-	// Sim-K 7.84 / 7.63 mm = 43.03 / 44.21 D, flat axis 179, fitted over 10 mm
+	// Sim-K 7.84 / 7.63 mm = 43.03 / 44.21 D, flat axis 178, fitted over 10 mm
 	// apical K 7.80 / 7.60 mm = 43.27 / 44.41 D
 	// p 0.75 / 0.75, residual 2.0 microns RMS
 	// steep meridian sag at 8 mm: 1.114 mm (measured)

@@ -249,6 +249,11 @@ type Model struct {
 	// Pose is where the apex sits on the map and how the cornea is tilted
 	// (the biconic's; zero with ModelOptions.FixedApex).
 	Pose Pose
+	// VertexXMM, VertexYMM locate the corneal vertex on the map: the point
+	// whose normal is parallel to the map's axis, which Placido devices
+	// centre their maps on, and about which AxialPowerD, Sim-K and the
+	// screening read the axial power.
+	VertexXMM, VertexYMM float64
 	// SimK is the axial curvature on the 3 mm ring, as devices read it
 	// and practitioners mean by "K"; ApicalK the biconic's curvature at the
 	// apex (steeper on a prolate cornea).
@@ -759,6 +764,7 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 	// cornea's frame, over every point; and the reach from the apex.
 	m.surface(s, mirror)
 	m.principalMeridians()
+	m.vertex()
 	m.simK()
 	m.warn(o)
 
@@ -871,30 +877,29 @@ func (m *Model) surface(s *topo.Surface, mirror bool) {
 }
 
 // simK reads Sim-K as Placido devices do, from the axial curvature about
-// the apex on the 3 mm ring: each meridian's power is the mean of its two
-// halves, and the regular part of that (its mean and its 2-theta
-// harmonic) gives the steep meridian, the flat one 90 degrees away, and
-// their powers. The ring is read as a band about 2.4 to 3.5 mm wide, its
-// radii spaced evenly in r^2 about 1.5^2: that averages the residual
-// map's noise over more of the surface, and since a conic's axial radius
-// squared is linear in r^2 (R0^2 + e^2 r^2), it leaves a conic's reading
-// as on the ring itself (within 0.0001 D).
+// the vertex on the 3 mm ring (see AxialPowerD): each meridian's
+// power is the mean of its two halves, and the regular part of that (its
+// mean and its 2-theta harmonic) gives the steep meridian, the flat one 90
+// degrees away, and their powers. The ring is read as a band about 2.4 to
+// 3.5 mm wide, its radii spaced evenly in r^2 about 1.5^2: that averages
+// the residual map's noise over more of the surface, and since a conic's
+// axial radius squared is linear in r^2 (R0^2 + e^2 r^2), it leaves a
+// centred conic's reading as on the ring itself (within 0.0001 D). Where
+// the ring is not measured all round, the apical reading stands in.
 func (m *Model) simK() {
-	const nTheta = 180
+	const nTheta = 90
 	h2 := (SimKRingDiameterMM / 2) * (SimKRingDiameterMM / 2)
-	radii := [...]float64{math.Sqrt(h2 - 0.75), math.Sqrt(h2 - 0.375), math.Sqrt(h2), math.Sqrt(h2 + 0.375), math.Sqrt(h2 + 0.75)}
+	radii := [...]float64{math.Sqrt(h2 - 0.75), math.Sqrt(h2), math.Sqrt(h2 + 0.75)}
 	var mean, c2, s2 float64
 	for t := range nTheta {
-		deg := float64(t)
+		deg := float64(t) * 180 / nTheta
 		var mp float64
 		for _, h := range radii {
-			p1, ok1 := m.Surface.AxialPowerD(deg, h)
-			p2, ok2 := m.Surface.AxialPowerD(deg+180, h)
-			if !ok1 || !ok2 {
-				// The ring runs off the fitted surface (a very steep
-				// cone): the apical reading stands in.
+			p1, err1 := m.AxialPowerD(deg, h)
+			p2, err2 := m.AxialPowerD(deg+180, h)
+			if err1 != nil || err2 != nil {
 				m.SimK = m.ApicalK
-				m.SimK.ZoneMM = SimKRingDiameterMM
+				m.SimK.ZoneMM = 0
 				return
 			}
 			mp += (p1 + p2) / 2

@@ -301,9 +301,15 @@ func (m *Model) BiconicMapDepthMM(x, y float64) (float64, bool) {
 }
 
 // AxialPowerD returns the axial (sagittal) power in keratometric dioptres
-// at radiusMM from the apex along a semi-meridian (TABO degrees, 0-360),
-// as Surface.AxialPowerD reads it, where the exam measured the cornea. A
-// point without data near it is an errs.NotFound error (a screening index
+// at radiusMM from the corneal vertex along a semi-meridian (TABO degrees,
+// 0-360, examiner's view), about the axis through the vertex parallel to
+// the map's: what a Placido device's axial map shows there. Devices
+// centre their maps on the vertex (the point whose normal points at the
+// instrument), not on the apex; Sim-K and the screening indices read this,
+// so they mean what the devices' do, and a keratoconic cone, which pulls a
+// fitted apex towards itself, moves the vertex far less. On a map already
+// centred on the vertex, as Placido exports are, the vertex is the map
+// centre. A point without data near it is an errs.NotFound error (an index
 // is not computed from a model's guess), one the surface does not reach an
 // errs.Invalid error.
 func (m *Model) AxialPowerD(semiMeridianDeg, radiusMM float64) (float64, error) {
@@ -315,12 +321,99 @@ func (m *Model) AxialPowerD(semiMeridianDeg, radiusMM float64) (float64, error) 
 		return 0, errs.Ef(op, errs.Invalid, "the point (%g degrees, %g mm) needs a finite angle and a radius above 0", semiMeridianDeg, radiusMM)
 	}
 	sn, cs := math.Sincos(semiMeridianDeg * math.Pi / 180)
-	if !m.Surface.Measured(radiusMM*cs, radiusMM*sn) {
-		return 0, errs.Ef(op, errs.NotFound, "no data at %.1f mm along %.0f degrees", radiusMM, semiMeridianDeg)
-	}
-	p, ok := m.Surface.AxialPowerD(semiMeridianDeg, radiusMM)
+	f := m.Pose.frame()
+	u, v, gx, gy, ok := m.mapPoint(&f, m.VertexXMM+radiusMM*cs, m.VertexYMM+radiusMM*sn)
 	if !ok {
 		return 0, errs.Ef(op, errs.Invalid, "the fitted cornea does not reach %.1f mm along %.0f degrees", radiusMM, semiMeridianDeg)
 	}
-	return p, nil
+	if !m.Surface.Measured(u, v) {
+		return 0, errs.Ef(op, errs.NotFound, "no data at %.1f mm along %.0f degrees", radiusMM, semiMeridianDeg)
+	}
+	sl := gx*cs + gy*sn
+	if !(sl > 0) {
+		return 0, errs.Ef(op, errs.Invalid, "the cornea does not fall away from the vertex at %.1f mm along %.0f degrees", radiusMM, semiMeridianDeg)
+	}
+	return m.KeratometricIndex * sl / (radiusMM * math.Sqrt(1+sl*sl)), nil
+}
+
+// vertex finds the corneal vertex on the map: the point of the fitted
+// surface whose depth has no slope along the map, by Newton's method from
+// the apex with a finite-difference Hessian. It stays at the apex when
+// the search does not converge (a surface too irregular to have one).
+func (m *Model) vertex() {
+	f := m.Pose.frame()
+	x, y := m.Pose.XMM, m.Pose.YMM
+	m.VertexXMM, m.VertexYMM = x, y
+	const h = 0.1
+	for range 12 {
+		_, _, gx, gy, ok := m.mapPoint(&f, x, y)
+		_, _, gxx, gyx, ok1 := m.mapPoint(&f, x+h, y)
+		_, _, gxy, gyy, ok2 := m.mapPoint(&f, x, y+h)
+		if !ok || !ok1 || !ok2 {
+			return
+		}
+		a, b, c, d := (gxx-gx)/h, (gxy-gx)/h, (gyx-gy)/h, (gyy-gy)/h
+		det := a*d - b*c
+		if !(det > 0) {
+			return
+		}
+		dx, dy := -(d*gx-b*gy)/det, -(a*gy-c*gx)/det
+		x, y = x+dx, y+dy
+		if math.Hypot(x-m.Pose.XMM, y-m.Pose.YMM) > 3 {
+			return
+		}
+		if math.Abs(dx)+math.Abs(dy) < 1e-7 {
+			break
+		}
+	}
+	m.VertexXMM, m.VertexYMM = x, y
+}
+
+// mapPoint finds the point of the fitted surface that the pose puts above
+// the map point (x, y): its own-frame coordinates (u, v), and the slopes
+// of the surface's depth along the map's x and y there. Newton's method on
+// the point's position converges in two or three steps for any tilt a
+// cornea has in front of an instrument.
+func (m *Model) mapPoint(f *frame, x, y float64) (u, v, gx, gy float64, ok bool) {
+	sf := m.Surface
+	u, v, _, _ = f.own(x, y, f.z0)
+	// The rotation, row major: columns are the images of the own frame's
+	// axes on the map.
+	r00, r01, r02 := f.cb, -f.sb*f.sa, f.sb*f.ca
+	r10, r11, r12 := 0.0, f.ca, -f.sa
+	r20, r21, r22 := -f.sb, f.cb*f.sa, f.cb*f.ca
+	var wu, wv float64
+	for it := 0; it < 20; it++ {
+		w, bu, bv, okb := sf.biconicDepth(u, v)
+		if !okb {
+			return 0, 0, 0, 0, false
+		}
+		h := slopeStepMM
+		wu = bu + (sf.grid.at(u+h, v)-sf.grid.at(u-h, v))/(2*h)
+		wv = bv + (sf.grid.at(u, v+h)-sf.grid.at(u, v-h))/(2*h)
+		w += sf.grid.at(u, v)
+		px := f.x0 + r00*u + r01*v + r02*w
+		py := f.y0 + r10*u + r11*v + r12*w
+		ex, ey := x-px, y-py
+		if math.Abs(ex)+math.Abs(ey) < 1e-12 {
+			break
+		}
+		// d(px, py)/d(u, v) = R[:2,:2] + R[:2,2] grad w.
+		a, b := r00+r02*wu, r01+r02*wv
+		c, d := r10+r12*wu, r11+r12*wv
+		det := a*d - b*c
+		if det == 0 {
+			return 0, 0, 0, 0, false
+		}
+		u += (d*ex - b*ey) / det
+		v += (a*ey - c*ex) / det
+	}
+	// The normal (-wu, -wv, 1) on the map; the map depth's slopes follow.
+	nx := -r00*wu - r01*wv + r02
+	ny := -r10*wu - r11*wv + r12
+	nz := -r20*wu - r21*wv + r22
+	if !(nz > 0) {
+		return 0, 0, 0, 0, false
+	}
+	return u, v, -nx / nz, -ny / nz, true
 }
