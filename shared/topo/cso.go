@@ -1,7 +1,6 @@
 package topo
 
 import (
-	"bytes"
 	"math"
 
 	"github.com/lensflow/lensflow/shared/errs"
@@ -85,12 +84,8 @@ func detectMatrix(head []byte, keywords []string, row func(line []byte) int) int
 	if hasNUL(head) {
 		return NoMatch
 	}
-	head = bytes.TrimPrefix(head, utf8BOM)
-	for len(head) > 0 {
-		var line []byte
-		full := bytes.IndexByte(head, '\n') >= 0
-		line, head = cutLine(head)
-		line = trimSpaceBytes(line)
+	r := newLineReader(head)
+	for line, ok := r.next(); ok; line, ok = r.next() {
 		if len(line) == 0 || line[0] == '#' {
 			continue
 		}
@@ -100,7 +95,7 @@ func detectMatrix(head []byte, keywords []string, row func(line []byte) int) int
 			}
 			continue
 		}
-		if !full {
+		if r.cut {
 			break // cut by the end of head
 		}
 		return row(line)
@@ -121,7 +116,6 @@ func (csoFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error
 	if hasNUL(data) {
 		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
 	}
-	data = bytes.TrimPrefix(data, utf8BOM)
 	s := &Surface{}
 	id := &Identifiers{}
 	h := csoHeader{rings: CSORings, meridians: CSOMeridians, unitsScale: 1}
@@ -130,18 +124,11 @@ func (csoFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error
 		cells     []float64 // rows of h.meridians cells; NaN marks no data
 		rowLines  []int     // the line of each row
 		sep       byte
-		line      int
 		metaLines int
 	)
-	for pos := 0; pos < len(data); {
-		var b []byte
-		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
-			b, pos = data[pos:pos+i], pos+i+1
-		} else {
-			b, pos = data[pos:], len(data)
-		}
-		line++
-		b = trimSpaceBytes(b)
+	lr := newLineReader(data)
+	for b, ok := lr.next(); ok; b, ok = lr.next() {
+		line := lr.line
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}

@@ -112,13 +112,11 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 	if hasNUL(data) {
 		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
 	}
-	data = bytes.TrimPrefix(data, utf8BOM)
 	s := &Surface{}
 	id := &Identifiers{}
 	var (
 		h       pentacamHeader
 		eyeLine int
-		line    int
 		rows    int // grid rows read
 		started bool
 		sep     byte
@@ -131,15 +129,9 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 		lastLine  int
 		metaLines int
 	)
-	for pos := 0; pos < len(data); {
-		var b []byte
-		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
-			b, pos = data[pos:pos+i], pos+i+1
-		} else {
-			b, pos = data[pos:], len(data)
-		}
-		line++
-		b = trimSpaceBytes(b)
+	lr := newLineReader(data)
+	for b, ok := lr.next(); ok; b, ok = lr.next() {
+		line := lr.line
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
@@ -250,7 +242,7 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 	case rows != PentacamSize:
 		at := lastLine
 		if at == 0 {
-			at = line
+			at = lr.line
 		}
 		return nil, nil, errs.Field(op, lineField(at), "the grid ends after %d rows; expected %d", rows, PentacamSize)
 	case len(s.X) == 0:

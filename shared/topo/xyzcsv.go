@@ -53,12 +53,9 @@ func (xyzCSV) Detect(head []byte) int {
 	if looksBinary(head, true) {
 		return NoMatch
 	}
-	head = bytes.TrimPrefix(head, utf8BOM)
 	comments := false
-	for len(head) > 0 {
-		var line []byte
-		line, head = cutLine(head)
-		line = trimSpaceBytes(line)
+	r := newLineReader(head)
+	for line, ok := r.next(); ok; line, ok = r.next() {
 		if len(line) == 0 {
 			continue
 		}
@@ -87,25 +84,16 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 	if n := min(len(data), 4096); looksBinary(data[:n], n < len(data)) {
 		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
 	}
-	data = bytes.TrimPrefix(data, utf8BOM)
-
 	s := &Surface{}
 	id := &Identifiers{}
 	var (
 		cols       [3]int // cols[k] is the coordinate (0 x, 1 y, 2 z) in column k
 		headerLine int    // 0 until the header row is seen
 		eyeLine    int
-		line       int
 	)
-	for pos := 0; pos < len(data); {
-		var b []byte
-		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
-			b, pos = data[pos:pos+i], pos+i+1
-		} else {
-			b, pos = data[pos:], len(data)
-		}
-		line++
-		b = trimSpaceBytes(b)
+	lr := newLineReader(data)
+	for b, ok := lr.next(); ok; b, ok = lr.next() {
+		line := lr.line
 		if len(b) == 0 {
 			continue
 		}
@@ -125,9 +113,10 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 			cols, headerLine = c, line
 			// Size the point slices once: no row is shorter than "0,0,0\n",
 			// and rows are usually about as long as the first one.
-			rem := len(data) - pos
+			rest := lr.rest()
+			rem := len(rest)
 			lineLen := rem
-			if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+			if i := bytes.IndexByte(rest, '\n'); i >= 0 {
 				lineLen = i + 1
 			}
 			est := min(rem/max(lineLen, 1)*9/8+8, rem/6+1, opts.MaxPoints+1)
@@ -365,14 +354,6 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// cutLine returns the first line of b (without its '\n') and the rest.
-func cutLine(b []byte) (line, rest []byte) {
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		return b[:i], b[i+1:]
-	}
-	return b, nil
 }
 
 // EncodeXYZ writes s in the xyz-csv format: its eye, device and capture
