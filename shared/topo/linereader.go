@@ -51,3 +51,15 @@ func (r *lineReader) next() ([]byte, bool) {
 
 // rest returns the bytes after the line next returned last.
 func (r *lineReader) rest() []byte { return r.data[r.pos:] }
+
+// layout appends to l the line-level variants seen so far, for
+// Surface.Layout.
+func (r *lineReader) layout(l []string) []string {
+	if r.bom {
+		l = append(l, LayoutBOM)
+	}
+	if r.crlf {
+		l = append(l, LayoutCRLF)
+	}
+	return l
+}

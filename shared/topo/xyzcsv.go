@@ -38,6 +38,10 @@ import (
 // separated, with optional spaces. Blank lines are ignored. |x| and |y| must
 // not exceed MaxAbsXYMM, |z| not MaxAbsZMM. Points without data are simply
 // absent.
+//
+// z is depth by definition: the sign is not judged from the content, and
+// Options.HeightSign "elevation" is refused (naming heightSign). A byte
+// order mark and CRLF line ends are read and named in Surface.Layout.
 const FormatXYZCSV = "xyz-csv"
 
 type xyzCSV struct{}
@@ -83,6 +87,11 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 	opts = opts.withDefaults()
 	if n := min(len(data), 4096); looksBinary(data[:n], n < len(data)) {
 		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
+	}
+	if sign, err := heightSignOption(op, opts); err != nil {
+		return nil, nil, err
+	} else if sign == HeightSignElevation {
+		return nil, nil, errs.Field(op, "heightSign", "says elevation, but xyz-csv heights are depth below the apex plane by definition; leave heightSign empty or set it to depth")
 	}
 	s := &Surface{}
 	id := &Identifiers{}
@@ -179,6 +188,7 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 	case len(s.X) < opts.MinPoints:
 		return nil, nil, errs.Ef(op, errs.Invalid, "only %d points; at least %d are needed", len(s.X), opts.MinPoints)
 	}
+	s.Layout = lr.layout(s.Layout)
 	s.Format = FormatXYZCSV
 	return s, id, nil
 }
