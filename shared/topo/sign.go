@@ -29,9 +29,9 @@ const (
 type signVerdict int
 
 const (
-	signUnclear signVerdict = iota
-	signDepth               // heights grow away from the centre
-	signElevation           // heights fall away from the centre
+	signUnclear   signVerdict = iota
+	signDepth                 // heights grow away from the centre
+	signElevation             // heights fall away from the centre
 )
 
 // contentSign judges the sign of s's heights. Beyond signRadiusMM, one sign
