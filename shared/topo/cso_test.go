@@ -162,7 +162,7 @@ func TestCSOErrors(t *testing.T) {
 		{name: "more than MaxPoints", data: string(bare), opts: topo.Options{MaxPoints: 1000}, kind: errs.TooLarge, msg: "more than 1000 points"},
 		{name: "fewer than MinPoints", data: string(bare), opts: topo.Options{MinPoints: 10000}, msg: "only 7681 points; at least 10000"},
 		{name: "NUL bytes", data: "Device: Sirius\n\x00\x00" + string(bare), as: true, msg: "not a text file"},
-		{name: "binary junk", data: "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01\x02", msg: "no parser accepts this file (tried: xyz-csv, cso, pentacam); it is not a text file"},
+		{name: "binary junk", data: "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01\x02", msg: "no parser accepts this file (tried: xyz-csv, cso, cso-raw, pentacam); it is not a text file"},
 		{name: "binary junk as CSO", data: "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01\x02", as: true, msg: "not a text file"},
 		{name: "endless header", data: strings.Repeat("Key: v\n", 1001) + string(bare), field: "line 1001", msg: "more than 1000 header lines"},
 		{name: "no matrix", data: "Device: Sirius\nEye: OD\n", msg: "no matrix rows"},
