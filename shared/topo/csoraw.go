@@ -3,6 +3,7 @@ package topo
 import (
 	"bytes"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -261,10 +262,7 @@ func (csoRawFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, er
 		}
 		v, c, ok := parseDecimal(b)
 		if !ok {
-			if bytes.IndexAny(b, " \t;") >= 0 {
-				return nil, nil, errs.Field(op, lineField(line), "expected one value per line")
-			}
-			return nil, nil, errs.Field(op, lineField(line), "%s", numberProblem(bytes.Replace(b, []byte{','}, []byte{'.'}, 1)))
+			return nil, nil, errs.Field(op, lineField(line), "%s", valueProblem(b))
 		}
 		if len(vals) == want {
 			return nil, nil, errs.Field(op, lineField(line), "more values than the header's %d rings x %d semi-meridians hold (%d: ring radii, then elevations)", h.rings, h.meridians, want)
@@ -778,6 +776,19 @@ func parseDecimal(b []byte) (v float64, comma, ok bool) {
 	}
 	v, ok = ParseNumber(b)
 	return v, false, ok
+}
+
+// valueProblem explains why a line of the values is not one number: it
+// holds several numbers, or it is not a number. It is only called on the
+// error path.
+func valueProblem(b []byte) string {
+	fields := bytes.FieldsFunc(b, func(r rune) bool { return r == ' ' || r == '\t' || r == ';' })
+	if len(fields) > 1 {
+		if _, _, ok := parseDecimal(fields[0]); ok {
+			return "expected one value per line, got " + strconv.Itoa(len(fields))
+		}
+	}
+	return numberProblem(bytes.Replace(b, []byte{','}, []byte{'.'}, 1))
 }
 
 // isDashes reports whether a line is a separator: three or more of '-',
