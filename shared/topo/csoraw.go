@@ -367,7 +367,9 @@ func (h *csoRawHeader) read(op string, b []byte, line int, s *Surface, id *Ident
 		}
 		return errs.Field(op, lineField(line), "the measured data (Dato misurato) must be elevations; this file holds another map, such as curvature: export the elevations")
 	case rkSimK:
-		return nil // a label; its values follow on the K1 and K2 lines
+		if len(v) == 0 {
+			return nil // a label; its values follow on the K1 and K2 lines
+		}
 	case rkK1, rkK2:
 		return h.readK(op, known.key, v, line)
 	case rkCornea:
