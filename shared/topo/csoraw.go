@@ -240,7 +240,7 @@ func (csoRawFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, er
 				if metaLines++; metaLines > maxHeaderLines {
 					return nil, nil, errs.Field(op, lineField(line), "more than %d header lines", maxHeaderLines)
 				}
-				if err := h.read(op, b, line, s, id, opts, buf[:0]); err != nil {
+				if err := h.read(op, b, line, s, id, buf[:0]); err != nil {
 					return nil, nil, err
 				}
 				continue
@@ -329,7 +329,7 @@ func (csoRawFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, er
 }
 
 // read reads one header line into h, s and id.
-func (h *csoRawHeader) read(op string, b []byte, line int, s *Surface, id *Identifiers, opts Options, buf []byte) error {
+func (h *csoRawHeader) read(op string, b []byte, line int, s *Surface, id *Identifiers, buf []byte) error {
 	if isRefraction(b) {
 		return h.refraction(op, b, line)
 	}

@@ -10,7 +10,15 @@
 // Frames follow the lab handbook: x, y in millimetres in the apex tangent
 // plane in the examiner's view (+x the examiner's right, +y superior), z the
 // depth below that plane in millimetres, positive into the eye. Missing
-// points are dropped, never set to zero.
+// points are dropped, never set to zero. Vendor files written as
+// elevations (negative below the apex) are read back as depth: the sign is
+// judged from the content, and Options.HeightSign settles a file whose
+// content does not tell.
+//
+// A Surface also says how its file was written (Layout: the variants the
+// reader detected, such as CRLF line ends, decimal commas or the sign
+// convention, in plain words safe to show) and what the device measured
+// itself (Measurements: its Sim-K, diameters and an entered refraction).
 //
 // Scans are patient data. Patient identifiers found in a file (name, birth
 // date, chart id, device serial, unknown header keys) are returned apart
