@@ -7,5 +7,6 @@ package topo
 func init() {
 	Register(xyzCSV{})
 	Register(csoFormat{})
+	Register(csoRawFormat{})
 	Register(pentacamFormat{})
 }

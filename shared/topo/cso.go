@@ -1,7 +1,6 @@
 package topo
 
 import (
-	"bytes"
 	"math"
 
 	"github.com/lensflow/lensflow/shared/errs"
@@ -31,12 +30,14 @@ import (
 // rings is read that way, each point then lying at its own rho. Lines
 // between the blocks that are not rows (labels such as "z:") are skipped.
 //
-// Heights are millimetres (or microns with "units: um") of depth below the
-// apex tangent plane, positive into the eye: z grows away from the apex.
-// That is the only sign that leaves the no-data markers unambiguous (a
-// depth is never -1 mm), and a file whose outer heights are negative on
-// average is refused rather than read inside out. Cells of -1000 or -1, and
-// empty cells, hold no data and are dropped. The cells of the centre (rho
+// Heights are millimetres (or microns with "units: um") measured from the
+// apex tangent plane, either as depth (positive into the eye, the
+// canonical z) or as elevation (negative below the apex). The sign is
+// read from the content: heights that fall away from the centre are
+// elevations and are negated (see Options.HeightSign, which settles a
+// content that does not tell). Cells of -1000 or -1, and empty cells, hold
+// no data and are dropped; with elevations a height of exactly -1 mm is
+// therefore lost, as the devices' own marker makes it. The cells of the centre (rho
 // 0, the 256 copies of ring 0) become one point at the average of their
 // heights.
 //
@@ -85,22 +86,18 @@ func detectMatrix(head []byte, keywords []string, row func(line []byte) int) int
 	if hasNUL(head) {
 		return NoMatch
 	}
-	head = bytes.TrimPrefix(head, utf8BOM)
-	for len(head) > 0 {
-		var line []byte
-		full := bytes.IndexByte(head, '\n') >= 0
-		line, head = cutLine(head)
-		line = trimSpaceBytes(line)
+	r := newLineReader(head)
+	for line, ok := r.next(); ok; line, ok = r.next() {
 		if len(line) == 0 || line[0] == '#' {
 			continue
 		}
 		if !isDataRow(line) {
-			if _, _, ok := headerKVRaw(line); ok && containsAnyFold(line[:min(len(line), 200)], keywords) {
+			if _, _, _, ok := headerKVRaw(line); ok && containsAnyFold(line[:min(len(line), 200)], keywords) {
 				return Likely
 			}
 			continue
 		}
-		if !full {
+		if r.cut {
 			break // cut by the end of head
 		}
 		return row(line)
@@ -121,7 +118,10 @@ func (csoFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error
 	if hasNUL(data) {
 		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
 	}
-	data = bytes.TrimPrefix(data, utf8BOM)
+	sign, err := heightSignOption(op, opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	s := &Surface{}
 	id := &Identifiers{}
 	h := csoHeader{rings: CSORings, meridians: CSOMeridians, unitsScale: 1}
@@ -130,23 +130,18 @@ func (csoFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error
 		cells     []float64 // rows of h.meridians cells; NaN marks no data
 		rowLines  []int     // the line of each row
 		sep       byte
-		line      int
 		metaLines int
+		comma     bool // a cell had a decimal comma
+		missing   missingMarkers
 	)
-	for pos := 0; pos < len(data); {
-		var b []byte
-		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
-			b, pos = data[pos:pos+i], pos+i+1
-		} else {
-			b, pos = data[pos:], len(data)
-		}
-		line++
-		b = trimSpaceBytes(b)
+	lr := newLineReader(data)
+	for b, ok := lr.next(); ok; b, ok = lr.next() {
+		line := lr.line
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
 		if !isDataRow(b) {
-			key, v, ok := headerKV(b)
+			key, v, _, ok := headerKV(b)
 			if !ok || len(v) == 0 {
 				continue // a label ("z:", "[Elevation]") or an empty key
 			}
@@ -185,11 +180,12 @@ func (csoFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error
 			if !ok {
 				return nil, nil, errs.Field(op, lineField(line), "column %d %s", k+1, r.cellProblem(c))
 			}
-			if v == -1000 || v == -1 {
+			if missing.see(v) {
 				v = math.NaN()
 			}
 			cells = append(cells, v)
 		}
+		comma = comma || r.comma
 		rowLines = append(rowLines, line)
 	}
 
@@ -200,7 +196,22 @@ func (csoFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error
 	case rows != h.rings && rows != 2*h.rings:
 		return nil, nil, errs.Field(op, lineField(rowLines[rows-1]), "the matrix ends after %d rows; expected %d (heights) or %d (radii, then heights)", rows, h.rings, 2*h.rings)
 	}
+	s.Layout = lr.layout(s.Layout)
+	s.Layout = separatorLayout(s.Layout, sep)
+	if comma {
+		s.Layout = append(s.Layout, LayoutDecimalComma)
+	}
+	if rows == 2*h.rings {
+		s.Layout = append(s.Layout, LayoutRadiiThenHeights)
+	}
+	s.Layout = missing.layout(s.Layout)
+	if h.unitsScale != 1 {
+		s.Layout = append(s.Layout, LayoutMicrons)
+	}
 	if err := csoPoints(op, s, &h, cells, rowLines, opts); err != nil {
+		return nil, nil, err
+	}
+	if err := settleSign(op, s, sign); err != nil {
 		return nil, nil, err
 	}
 	return s, id, nil
@@ -306,9 +317,6 @@ func csoPoints(op string, s *Surface, h *csoHeader, cells []float64, rowLines []
 		return errs.Ef(op, errs.Invalid, "no points: every cell is marked as no data")
 	case len(s.X) < opts.MinPoints:
 		return errs.Ef(op, errs.Invalid, "only %d points; at least %d are needed", len(s.X), opts.MinPoints)
-	}
-	if err := checkDepthSign(op, s); err != nil {
-		return err
 	}
 	s.Format = FormatCSO
 	return nil

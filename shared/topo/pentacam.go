@@ -28,8 +28,9 @@ import (
 // examiner's right, +y superior). Without labels the first row is y = +7
 // mm (superior, as the map is displayed) and the first column x = -7 mm;
 // a y label column (rows of 142 cells) or an x label row, when present,
-// decides instead, in either order. Empty cells and cells of exactly -1
-// (in the file's units) hold no data and are dropped.
+// decides instead, in either order. Empty cells and cells of exactly -1 or
+// -1000 (in the file's units) hold no data and are dropped. Header lines
+// may also separate key and value with a tab ("Units<TAB>um").
 //
 // The heights' units (mm or um) and reference are read from the header
 // (keys "units" and "reference", and "bfs radius" for a best-fit-sphere
@@ -40,9 +41,10 @@ import (
 // option that supplies it. They are never guessed.
 //
 // Two references:
-//   - apex: the cell is z, the depth below the apex tangent plane, positive
-//     into the eye (as in the canonical Surface). Outer heights negative on
-//     average mean the opposite sign and are refused.
+//   - apex: the cell is the height from the apex tangent plane, as depth
+//     (positive into the eye, the canonical z) or as elevation (negative
+//     below the apex, then negated): the sign is read from the content,
+//     and Options.HeightSign settles a content that does not tell.
 //   - bfs: the cell is the elevation e of the cornea above (in front of,
 //     towards the examiner) a sphere of radius R whose vertex is on the
 //     axis at the origin of the map, as elevation maps colour it: positive
@@ -51,7 +53,8 @@ import (
 //     A cell beyond the sphere (r >= R) is an error. For a floating BFS the
 //     result is the depth below the sphere's vertex plane, a constant away
 //     from the corneal apex plane; fits take the apex depth as a free
-//     parameter.
+//     parameter. Options.HeightSign does not apply: depth that falls away
+//     from the centre means elevations of the opposite convention, refused.
 //
 // Header keys: eye, device, exam date, units, reference, bfs radius, and
 // rows/columns/size/step, which must describe the 141 x 141, 0.1 mm grid;
@@ -112,13 +115,15 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 	if hasNUL(data) {
 		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
 	}
-	data = bytes.TrimPrefix(data, utf8BOM)
+	sign, err := heightSignOption(op, opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	s := &Surface{}
 	id := &Identifiers{}
 	var (
 		h       pentacamHeader
 		eyeLine int
-		line    int
 		rows    int // grid rows read
 		started bool
 		sep     byte
@@ -128,26 +133,25 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 		x0, dx    = -pentacamHalf, 1
 		y0, dy    = pentacamHalf, -1
 		yLabels   bool // rows carry a y label in their first cell
+		xLabelRow bool // a row of x labels came first
 		lastLine  int
 		metaLines int
+		tabHeader bool // a header line was "key<TAB>value"
+		comma     bool // a cell had a decimal comma
+		missing   missingMarkers
 	)
-	for pos := 0; pos < len(data); {
-		var b []byte
-		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
-			b, pos = data[pos:pos+i], pos+i+1
-		} else {
-			b, pos = data[pos:], len(data)
-		}
-		line++
-		b = trimSpaceBytes(b)
+	lr := newLineReader(data)
+	for b, ok := lr.next(); ok; b, ok = lr.next() {
+		line := lr.line
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
 		if !isDataRow(b) {
-			key, v, ok := headerKV(b)
+			key, v, tab, ok := headerKV(b)
 			if !ok || len(v) == 0 {
 				continue // a label or an empty key
 			}
+			tabHeader = tabHeader || tab
 			if metaLines++; metaLines > maxHeaderLines {
 				return nil, nil, errs.Field(op, lineField(line), "more than %d header lines", maxHeaderLines)
 			}
@@ -164,7 +168,7 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 			}
 			sep = rowSeparator(b)
 			if lx0, ldx, corner, ok := xLabels(b, sep); ok {
-				x0, dx, yLabels = lx0, ldx, corner
+				x0, dx, yLabels, xLabelRow = lx0, ldx, corner, true
 				continue
 			}
 		}
@@ -217,7 +221,7 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 			if !ok {
 				return nil, nil, errs.Field(op, lineField(line), "column %d %s", j+1, r.cellProblem(c))
 			}
-			if v == -1 {
+			if missing.see(v) {
 				continue
 			}
 			xt := x0 + j*dx
@@ -241,6 +245,7 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 			s.Y = append(s.Y, y)
 			s.Z = append(s.Z, v)
 		}
+		comma = comma || r.comma
 		rows++
 		lastLine = line
 	}
@@ -250,7 +255,7 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 	case rows != PentacamSize:
 		at := lastLine
 		if at == 0 {
-			at = line
+			at = lr.line
 		}
 		return nil, nil, errs.Field(op, lineField(at), "the grid ends after %d rows; expected %d", rows, PentacamSize)
 	case len(s.X) == 0:
@@ -258,7 +263,30 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 	case len(s.X) < opts.MinPoints:
 		return nil, nil, errs.Ef(op, errs.Invalid, "only %d points; at least %d are needed", len(s.X), opts.MinPoints)
 	}
-	if err := checkDepthSign(op, s); err != nil {
+	s.Layout = lr.layout(s.Layout)
+	if tabHeader {
+		s.Layout = append(s.Layout, LayoutTabHeader)
+	}
+	s.Layout = separatorLayout(s.Layout, sep)
+	if comma {
+		s.Layout = append(s.Layout, LayoutDecimalComma)
+	}
+	if yLabels || xLabelRow {
+		s.Layout = append(s.Layout, LayoutGridLabels)
+	}
+	if dy > 0 {
+		s.Layout = append(s.Layout, LayoutRowsAscending)
+	}
+	s.Layout = missing.layout(s.Layout)
+	if scale != 1 {
+		s.Layout = append(s.Layout, LayoutMicrons)
+	}
+	if h.ref == GridReferenceBFS {
+		s.Layout = append(s.Layout, LayoutBFS(h.bfsR))
+		if err := checkBFSSign(op, s); err != nil {
+			return nil, nil, err
+		}
+	} else if err := settleSign(op, s, sign); err != nil {
 		return nil, nil, err
 	}
 	s.Format = FormatPentacam

@@ -10,7 +10,15 @@
 // Frames follow the lab handbook: x, y in millimetres in the apex tangent
 // plane in the examiner's view (+x the examiner's right, +y superior), z the
 // depth below that plane in millimetres, positive into the eye. Missing
-// points are dropped, never set to zero.
+// points are dropped, never set to zero. Vendor files written as
+// elevations (negative below the apex) are read back as depth: the sign is
+// judged from the content, and Options.HeightSign settles a file whose
+// content does not tell.
+//
+// A Surface also says how its file was written (Layout: the variants the
+// reader detected, such as CRLF line ends, decimal commas or the sign
+// convention, in plain words safe to show) and what the device measured
+// itself (Measurements: its Sim-K, diameters and an entered refraction).
 //
 // Scans are patient data. Patient identifiers found in a file (name, birth
 // date, chart id, device serial, unknown header keys) are returned apart
@@ -22,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/lensflow/lensflow/shared/errs"
@@ -56,6 +65,84 @@ type Surface struct {
 	// nasal for both eyes. Axes reported to people are always in the
 	// examiner's view, whatever this says.
 	NasalFrame bool
+
+	// Layout names the real-world variants of the file that its reader
+	// detected and read, in the reader's fixed order: the Layout*
+	// constants and LayoutBFS, plain words that quote nothing from the
+	// file and are safe to show (for example "CRLF line ends", "decimal
+	// comma", "elevations negative below the apex, read as depth"). The
+	// format's documented default is not named. Nil when nothing was
+	// detected.
+	Layout []string
+
+	// Measurements is what the device measured and wrote in the file's
+	// header (its own Sim-K, corneal and pupil diameters, an entered
+	// refraction); nil when the file has none. It is device metadata,
+	// never derived from the points.
+	Measurements *DeviceMeasurements
+}
+
+// DeviceMeasurements is what the device itself measured and wrote in the
+// file's header. Zero fields were not given.
+type DeviceMeasurements struct {
+	SimK              *DeviceSimK       `json:"simK,omitempty"` // the device's own Sim-K
+	CornealDiameterMM float64           `json:"cornealDiameter_mm,omitempty"`
+	PupilDiameterMM   float64           `json:"pupilDiameter_mm,omitempty"`
+	Refraction        *DeviceRefraction `json:"refraction,omitempty"` // entered on the device; nil when -1000 (not given)
+}
+
+// DeviceSimK is the Sim-K the device computed: the flat and steep
+// keratometric powers in dioptres (337.5 / radius in mm) and their
+// meridians, TABO degrees (0-180, counterclockwise from the examiner's
+// right) in the examiner's view. Nasal never mirrors them.
+type DeviceSimK struct {
+	FlatKD       float64 `json:"flatK_D"`
+	SteepKD      float64 `json:"steepK_D"`
+	FlatAxisDeg  float64 `json:"flatAxis_deg"`
+	SteepAxisDeg float64 `json:"steepAxis_deg"`
+}
+
+// DeviceRefraction is a refraction entered on the device: sphere and
+// cylinder in dioptres, cylinder axis in TABO degrees, vertex distance in
+// mm (0 when not given).
+type DeviceRefraction struct {
+	SphereD   float64 `json:"sphere_D"`
+	CylinderD float64 `json:"cylinder_D"`
+	AxisDeg   float64 `json:"axis_deg"`
+	VertexMM  float64 `json:"vertex_mm"`
+}
+
+// The fixed Layout entries. A reader names only what it detected; each
+// string is stable (the design JSON shows it) and quotes nothing from the
+// file.
+const (
+	LayoutBOM              = "UTF-8 byte order mark"
+	LayoutCRLF             = "CRLF line ends"
+	LayoutLatin1           = "Latin-1 header text"
+	LayoutItalianKeys      = "Italian header keys"
+	LayoutEnglishKeys      = "English header keys"
+	LayoutTabHeader        = "tab-separated header"
+	LayoutSemicolons       = "semicolon-separated cells"
+	LayoutTabCells         = "tab-separated cells"
+	LayoutDecimalComma     = "decimal comma"
+	LayoutOneValuePerLine  = "one value per line"
+	LayoutRadiiThenHeights = "ring radii then elevations"
+	LayoutGridLabels       = "labelled grid rows and columns"
+	LayoutRowsAscending    = "grid rows from inferior to superior"
+	LayoutMissingMinus1000 = "-1000 marks missing cells"
+	LayoutMissingMinus1    = "-1 marks missing cells"
+	LayoutMicrons          = "heights in microns"
+	LayoutDepth            = "heights positive into the eye"
+	LayoutElevation        = "elevations negative below the apex, read as depth"
+	LayoutSignFromOption   = "height sign from heightSign"
+	LayoutSimKSwapped      = "K1 steeper than K2, read as steep and flat"
+	LayoutEyeFlagNotRead   = "True/False eye flag not read"
+)
+
+// LayoutBFS is the Layout entry of heights measured above a best-fit
+// sphere, for example "heights above a best-fit sphere of 7.85 mm".
+func LayoutBFS(radiusMM float64) string {
+	return "heights above a best-fit sphere of " + strconv.FormatFloat(radiusMM, 'f', -1, 64) + " mm"
 }
 
 // Len returns the number of points.
@@ -67,6 +154,21 @@ func (s *Surface) Clone() *Surface {
 	c.X = append([]float64(nil), s.X...)
 	c.Y = append([]float64(nil), s.Y...)
 	c.Z = append([]float64(nil), s.Z...)
+	if s.Layout != nil {
+		c.Layout = append([]string(nil), s.Layout...)
+	}
+	if m := s.Measurements; m != nil {
+		mc := *m
+		if m.SimK != nil {
+			k := *m.SimK
+			mc.SimK = &k
+		}
+		if m.Refraction != nil {
+			r := *m.Refraction
+			mc.Refraction = &r
+		}
+		c.Measurements = &mc
+	}
 	return &c
 }
 
@@ -90,6 +192,20 @@ func (s *Surface) Validate() error {
 	case OD, OS, "":
 	default:
 		return errs.Ef(op, errs.Invalid, "eye must be OD, OS or empty")
+	}
+	if m := s.Measurements; m != nil {
+		v := []float64{m.CornealDiameterMM, m.PupilDiameterMM}
+		if k := m.SimK; k != nil {
+			v = append(v, k.FlatKD, k.SteepKD, k.FlatAxisDeg, k.SteepAxisDeg)
+		}
+		if r := m.Refraction; r != nil {
+			v = append(v, r.SphereD, r.CylinderD, r.AxisDeg, r.VertexMM)
+		}
+		for _, x := range v {
+			if !finite(x) {
+				return errs.Ef(op, errs.Invalid, "a device measurement is not finite")
+			}
+		}
 	}
 	return nil
 }
@@ -192,6 +308,17 @@ type Options struct {
 	// GridBFSRadiusMM is the radius of the best-fit sphere of a
 	// BFS-referenced grid file whose header does not give it, in mm.
 	GridBFSRadiusMM float64
+
+	// HeightSign states the sign convention of heights measured from the
+	// apex plane (the upload's query parameter heightSign):
+	// HeightSignDepth (positive into the eye) or HeightSignElevation
+	// (negative below the apex, read back as depth). "" lets the vendor
+	// formats detect it from the content; they refuse only a file whose
+	// content does not tell, naming heightSign. A statement that
+	// contradicts a clear content is an error. The lab's xyz-csv is depth
+	// by definition and refuses HeightSignElevation; grids measured from a
+	// best-fit sphere have their own convention and ignore it.
+	HeightSign string
 }
 
 // Defaults for Options.

@@ -1,6 +1,7 @@
 package topo_test
 
 import (
+	"math"
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/errs"
@@ -63,5 +64,28 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate = %v", err)
 			}
 		})
+	}
+}
+
+func TestCloneDeepCopiesMetadata(t *testing.T) {
+	s := &topo.Surface{X: []float64{1}, Y: []float64{2}, Z: []float64{0.1}, Layout: []string{topo.LayoutCRLF},
+		Measurements: &topo.DeviceMeasurements{CornealDiameterMM: 11.8,
+			SimK:       &topo.DeviceSimK{FlatKD: 42, SteepKD: 43, FlatAxisDeg: 180, SteepAxisDeg: 90},
+			Refraction: &topo.DeviceRefraction{SphereD: -2, CylinderD: -0.5, AxisDeg: 10, VertexMM: 12}}}
+	c := s.Clone()
+	c.Layout[0] = "changed"
+	c.Measurements.CornealDiameterMM = 1
+	c.Measurements.SimK.FlatKD = 1
+	c.Measurements.Refraction.SphereD = 1
+	if s.Layout[0] != topo.LayoutCRLF || s.Measurements.CornealDiameterMM != 11.8 || s.Measurements.SimK.FlatKD != 42 || s.Measurements.Refraction.SphereD != -2 {
+		t.Errorf("Clone shares metadata with its source: %+v %+v %+v", s.Layout, *s.Measurements.SimK, *s.Measurements.Refraction)
+	}
+	if n := (&topo.Surface{}).Clone(); n.Layout != nil || n.Measurements != nil {
+		t.Errorf("Clone of an empty surface = %+v", n)
+	}
+	bad := s.Clone()
+	bad.Measurements.SimK.SteepKD = math.Inf(1)
+	if err := bad.Validate(); !errs.Is(errs.Invalid, err) {
+		t.Errorf("Validate with an infinite Sim-K = %v", err)
 	}
 }

@@ -10,32 +10,34 @@ import (
 
 // This file holds what the vendor grid formats (cso, pentacam) share: the
 // "key: value" header block, cell splitting with either separator, and the
-// sanity check on the sign of the heights.
+// no-data markers.
 
 // maxHeaderLines bounds the "key: value" lines of a vendor file (real
 // headers have a few dozen), and so the size of Identifiers.Other.
 const maxHeaderLines = 1000
 
 // headerKV splits a vendor header line into a normalised key and its value.
-// Vendors write "key: value", "key;value", "key:;value", "key = value" or
-// "key,value"; the key is everything before the first of ':', ';', '=' or
-// ','. The key loses any "[unit]" or "(unit)" part and is normalised by
-// normKey. ok is false for a line without a separator or without a letter
-// in its key (a label or a stray number).
-func headerKV(b []byte) (key string, val []byte, ok bool) {
-	k, val, ok := headerKVRaw(b)
+// Vendors write "key: value", "key;value", "key:;value", "key = value",
+// "key,value" or "key<TAB>value"; the key is everything before the first of
+// ':', ';', '=', ',' or a tab. The key loses any "[unit]" or "(unit)" part
+// and is normalised by normKey. ok is false for a line without a separator
+// or without a letter in its key (a label or a stray number). tab reports
+// that the separator was a tab.
+func headerKV(b []byte) (key string, val []byte, tab, ok bool) {
+	k, val, tab, ok := headerKVRaw(b)
 	if !ok {
-		return "", nil, false
+		return "", nil, false, false
 	}
-	return normKey(k), val, true
+	return normKey(k), val, tab, true
 }
 
 // headerKVRaw is headerKV without normalising (or allocating) the key.
-func headerKVRaw(b []byte) (key, val []byte, ok bool) {
-	i := bytes.IndexAny(b, ":;=,")
+func headerKVRaw(b []byte) (key, val []byte, tab, ok bool) {
+	i := bytes.IndexAny(b, ":;=,\t")
 	if i <= 0 {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
+	tab = b[i] == '\t'
 	k := b[:i]
 	if j := bytes.IndexAny(k, "[("); j > 0 {
 		k = k[:j]
@@ -48,11 +50,11 @@ func headerKVRaw(b []byte) (key, val []byte, ok bool) {
 		}
 	}
 	if !letter {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	val = trimSpaceBytes(bytes.TrimLeft(b[i+1:], ":;=, \t"))
 	val = bytes.TrimRight(val, ";, \t") // "key;value;;;" from spreadsheet exports
-	return k, val, true
+	return k, val, tab, true
 }
 
 // headerText returns a header value as a string: UTF-8 as is, anything
@@ -154,11 +156,21 @@ func parseUnits(v string) (string, float64, bool) {
 }
 
 // firstNumber returns the first decimal number in v ("BFS 7.85 mm" gives
-// 7.85).
+// 7.85). A decimal comma is read as a point when v holds no point and the
+// comma stands between digits ("BFS 7,85 mm" gives 7.85).
 func firstNumber(v []byte) (float64, bool) {
+	var buf [64]byte
+	if c := bytes.IndexByte(v, ','); c > 0 && c+1 < len(v) && len(v) <= len(buf) && bytes.IndexByte(v, '.') < 0 &&
+		isDigit(v[c-1]) && isDigit(v[c+1]) {
+		n := copy(buf[:], v)
+		buf[c] = '.'
+		v = buf[:n]
+	}
 	f, _, ok := nextNumber(v)
 	return f, ok
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // nextNumber returns the first decimal number in v and what follows it.
 // A number that does not parse (such as "1.2.3" or one beyond float64)
@@ -216,9 +228,10 @@ func countCells(b []byte, sep byte, want int) int {
 
 // cellReader walks the cells of a row.
 type cellReader struct {
-	rest []byte
-	sep  byte
-	buf  [64]byte // decimal-comma cells are copied here with a '.'
+	rest  []byte
+	sep   byte
+	comma bool     // a cell was read with a decimal comma
+	buf   [64]byte // decimal-comma cells are copied here with a '.'
 }
 
 // next returns the next cell, trimmed of spaces.
@@ -239,7 +252,9 @@ func (r *cellReader) number(c []byte) (float64, bool) {
 		if i := bytes.IndexByte(c, ','); i >= 0 && bytes.IndexByte(c, '.') < 0 && bytes.IndexByte(c[i+1:], ',') < 0 {
 			n := copy(r.buf[:], c)
 			r.buf[i] = '.'
-			return ParseNumber(r.buf[:n])
+			f, ok := ParseNumber(r.buf[:n])
+			r.comma = r.comma || ok
+			return f, ok
 		}
 	}
 	return ParseNumber(c)
@@ -271,24 +286,41 @@ func isDataRow(b []byte) bool {
 	return ok
 }
 
-// checkDepthSign refuses heights that fall away from the centre: the
-// canonical z is depth below the apex tangent plane, positive into the
-// eye, so z must grow away from the apex. A file written with the
-// opposite sign (elevation, negative away from the apex) would otherwise
-// give a concave "cornea".
-func checkDepthSign(op string, s *Surface) error {
-	var sum float64
-	n := 0
-	for i := range s.X {
-		if s.X[i]*s.X[i]+s.Y[i]*s.Y[i] >= 4 {
-			sum += s.Z[i]
-			n++
-		}
+// separatorLayout names a cell separator other than the comma.
+func separatorLayout(l []string, sep byte) []string {
+	switch sep {
+	case ';':
+		l = append(l, LayoutSemicolons)
+	case '\t':
+		l = append(l, LayoutTabCells)
 	}
-	if n > 0 && sum < 0 {
-		return errs.Ef(op, errs.Invalid, "heights fall away from the centre: they must be depth below the apex plane, positive into the eye (the file seems to use the opposite sign)")
+	return l
+}
+
+// missingMarkers records which no-data markers a file used.
+type missingMarkers struct{ minus1000, minus1 bool }
+
+// see reports whether v is a no-data marker, and records it.
+func (m *missingMarkers) see(v float64) bool {
+	switch v {
+	case -1000:
+		m.minus1000 = true
+		return true
+	case -1:
+		m.minus1 = true
+		return true
 	}
-	return nil
+	return false
+}
+
+func (m missingMarkers) layout(l []string) []string {
+	if m.minus1000 {
+		l = append(l, LayoutMissingMinus1000)
+	}
+	if m.minus1 {
+		l = append(l, LayoutMissingMinus1)
+	}
+	return l
 }
 
 // hasNUL reports whether data holds a NUL byte, which no text export does.

@@ -38,6 +38,10 @@ import (
 // separated, with optional spaces. Blank lines are ignored. |x| and |y| must
 // not exceed MaxAbsXYMM, |z| not MaxAbsZMM. Points without data are simply
 // absent.
+//
+// z is depth by definition: the sign is not judged from the content, and
+// Options.HeightSign "elevation" is refused (naming heightSign). A byte
+// order mark and CRLF line ends are read and named in Surface.Layout.
 const FormatXYZCSV = "xyz-csv"
 
 type xyzCSV struct{}
@@ -53,12 +57,9 @@ func (xyzCSV) Detect(head []byte) int {
 	if looksBinary(head, true) {
 		return NoMatch
 	}
-	head = bytes.TrimPrefix(head, utf8BOM)
 	comments := false
-	for len(head) > 0 {
-		var line []byte
-		line, head = cutLine(head)
-		line = trimSpaceBytes(line)
+	r := newLineReader(head)
+	for line, ok := r.next(); ok; line, ok = r.next() {
 		if len(line) == 0 {
 			continue
 		}
@@ -87,25 +88,21 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 	if n := min(len(data), 4096); looksBinary(data[:n], n < len(data)) {
 		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
 	}
-	data = bytes.TrimPrefix(data, utf8BOM)
-
+	if sign, err := heightSignOption(op, opts); err != nil {
+		return nil, nil, err
+	} else if sign == HeightSignElevation {
+		return nil, nil, errs.Field(op, "heightSign", "says elevation, but xyz-csv heights are depth below the apex plane by definition; leave heightSign empty or set it to depth")
+	}
 	s := &Surface{}
 	id := &Identifiers{}
 	var (
 		cols       [3]int // cols[k] is the coordinate (0 x, 1 y, 2 z) in column k
 		headerLine int    // 0 until the header row is seen
 		eyeLine    int
-		line       int
 	)
-	for pos := 0; pos < len(data); {
-		var b []byte
-		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
-			b, pos = data[pos:pos+i], pos+i+1
-		} else {
-			b, pos = data[pos:], len(data)
-		}
-		line++
-		b = trimSpaceBytes(b)
+	lr := newLineReader(data)
+	for b, ok := lr.next(); ok; b, ok = lr.next() {
+		line := lr.line
 		if len(b) == 0 {
 			continue
 		}
@@ -125,9 +122,10 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 			cols, headerLine = c, line
 			// Size the point slices once: no row is shorter than "0,0,0\n",
 			// and rows are usually about as long as the first one.
-			rem := len(data) - pos
+			rest := lr.rest()
+			rem := len(rest)
 			lineLen := rem
-			if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+			if i := bytes.IndexByte(rest, '\n'); i >= 0 {
 				lineLen = i + 1
 			}
 			est := min(rem/max(lineLen, 1)*9/8+8, rem/6+1, opts.MaxPoints+1)
@@ -190,6 +188,7 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 	case len(s.X) < opts.MinPoints:
 		return nil, nil, errs.Ef(op, errs.Invalid, "only %d points; at least %d are needed", len(s.X), opts.MinPoints)
 	}
+	s.Layout = lr.layout(s.Layout)
 	s.Format = FormatXYZCSV
 	return s, id, nil
 }
@@ -365,14 +364,6 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// cutLine returns the first line of b (without its '\n') and the rest.
-func cutLine(b []byte) (line, rest []byte) {
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		return b[:i], b[i+1:]
-	}
-	return b, nil
 }
 
 // EncodeXYZ writes s in the xyz-csv format: its eye, device and capture

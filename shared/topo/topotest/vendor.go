@@ -105,7 +105,9 @@ type fileConfig struct {
 	ascendingY   bool
 	decimalComma bool
 	crlf         bool
-	decimals     int // 0: nanometres
+	decimals     int  // 0: nanometres
+	tabHeader    bool // header lines "key<TAB>value"
+	raw          rawConfig
 }
 
 // Semicolons separates cells with ';' instead of ','.
@@ -141,11 +143,15 @@ func HeaderLines(lines ...string) FileOption {
 // ring, as Placido rings do, so that a parser ignoring them is caught.
 func RhoZBlocks() FileOption { return func(f *fileConfig) { f.rhoZ = true } }
 
-// Missing sets the no-data marker: "-1000" (CSO default), "-1", or ""
-// (empty cell; Pentacam default).
+// Missing sets the no-data marker: "-1000" (CSO default), "-1" (CSO raw
+// default), or "" (empty cell; Pentacam default).
 func Missing(marker string) FileOption {
 	return func(f *fileConfig) { f.missing, f.missingSet = marker, true }
 }
+
+// TabHeader writes header lines as "key<TAB>value", as Pentacam exports
+// do ("Units<TAB>um").
+func TabHeader() FileOption { return func(f *fileConfig) { f.tabHeader = true } }
 
 // Microns writes heights in microns and says so in the header.
 func Microns() FileOption { return func(f *fileConfig) { f.microns = true } }
@@ -196,10 +202,13 @@ func (w *writer) eol() {
 	w.b.WriteByte('\n')
 }
 
-// meta writes "key: value" (comma files) or "key;value" (semicolon files).
+// meta writes "key: value" (comma files), "key;value" (semicolon files) or
+// "key<TAB>value" (TabHeader).
 func (w *writer) meta(key, val string) {
 	w.b.WriteString(key)
-	if w.f.sep == ';' {
+	if w.f.tabHeader {
+		w.b.WriteByte('\t')
+	} else if w.f.sep == ';' {
 		w.b.WriteByte(';')
 	} else {
 		w.b.WriteString(": ")

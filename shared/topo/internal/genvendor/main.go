@@ -7,7 +7,10 @@
 //     semicolons, header block, heights in mm to 10 nm);
 //   - sample-pentacam-od.csv: a Pentacam-style 141 x 141 grid (semicolons,
 //     header block, elevation in microns above a 7.9 mm best-fit sphere,
-//     to 10 nm).
+//     to 10 nm);
+//   - sample-cso-raw-od.txt: a CSO raw export as the device writes it
+//     (Italian header without a patient, CRLF, decimal commas, 24 rings x
+//     256 semi-meridians of radii then elevations, to 0.1 micron).
 //
 // Run it with go generate in shared/topo.
 package main
@@ -31,6 +34,7 @@ func main() {
 	files := map[string][]byte{
 		"sample-cso-od.csv":      c.CSOFile(topotest.Semicolons(), topotest.Decimals(5), note),
 		"sample-pentacam-od.csv": c.PentacamFile(topotest.Semicolons(), topotest.BFS(7.9), topotest.Microns(), topotest.Decimals(2), note),
+		"sample-cso-raw-od.txt":  c.CSORawFile(topotest.Decimals(4), topotest.HeaderLines("# lensflow sample scan; synthetic, no patient data")),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(*dir, name), data, 0o644); err != nil {
