@@ -51,8 +51,14 @@ type Result struct {
 	Engine   string `json:"engine"`
 	Eye      string `json:"eye"`
 	Format   string `json:"format"`
-	Points   int    `json:"points"`
-	Cornea   Cornea `json:"cornea"`
+	// Layout names the real-world variants of the file's layout its reader
+	// found (decimal comma, elevations negative below the apex, ...).
+	Layout []string `json:"layout,omitempty"`
+	Points int      `json:"points"`
+	// Device holds what the topographer measured itself and wrote in the
+	// file's header (its Sim-K, corneal diameter, pupil), when it did.
+	Device *topo.DeviceMeasurements `json:"deviceMeasurements,omitempty"`
+	Cornea Cornea                   `json:"cornea"`
 	// Screening is the cornea's screening: indices, pattern and the table
 	// that decided it.
 	Screening *Screening   `json:"screening,omitempty"`
@@ -199,15 +205,27 @@ func DesignModel(m *cornea.Model, s *topo.Surface, in Inputs) (*Result, error) {
 	} else {
 		m = m.WithExtrapolation(cornea.ExtrapolateConic)
 	}
-	d, err := lens.New(in.LensType, Eye{M: m}, in.Clinical, set)
+	clin := in.Clinical
+	if dm := s.Measurements; clin.HVIDMM == 0 && dm != nil && dm.CornealDiameterMM >= 9 && dm.CornealDiameterMM <= 14 {
+		// The device's white-to-white diameter stands in for a missing
+		// HVID better than a population default.
+		clin.HVIDMM = dm.CornealDiameterMM
+		warnings = append(warnings, fmt.Sprintf("HVID not given: the topographer's corneal diameter, %.2f mm, was used", dm.CornealDiameterMM))
+	}
+	d, err := lens.New(in.LensType, Eye{M: m}, clin, set)
 	if err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}
 	d.Warnings = append(warnings, d.Warnings...)
-	r := &Result{Engine: Version, Eye: string(s.Eye), Format: s.Format, Points: s.Len(), Lens: d, Screening: scr}
+	r := &Result{Engine: Version, Eye: string(s.Eye), Format: s.Format, Layout: s.Layout, Points: s.Len(), Device: s.Measurements,
+		Lens: d, Screening: scr}
 	r.Cornea, err = corneaOf(m, in.LensType)
 	if err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
+	}
+	if dm := s.Measurements; dm != nil && dm.SimK != nil {
+		r.Cornea.DeviceSimK = &Keratometry{FlatKD: dm.SimK.FlatKD, SteepKD: dm.SimK.SteepKD, FlatAxisDeg: dm.SimK.FlatAxisDeg,
+			ZoneMM: cornea.SimKRingDiameterMM}
 	}
 	r.gatherWarnings(m)
 	return r, nil
