@@ -339,9 +339,9 @@ type rxScanner struct {
 // normaliseRx lower-cases s and maps the characters clinics type for the
 // same thing onto one: the multiplication sign to x, Unicode minus and
 // en dash to '-', decimal commas to points.
-func normaliseRx(s string) string {
-	return strings.NewReplacer("×", "x", "−", "-", "–", "-", ",", ".").Replace(strings.ToLower(s))
-}
+func normaliseRx(s string) string { return rxReplacer.Replace(strings.ToLower(s)) }
+
+var rxReplacer = strings.NewReplacer("×", "x", "−", "-", "–", "-", ",", ".")
 
 func (p *rxScanner) done() bool   { return p.i >= len(p.s) }
 func (p *rxScanner) rest() string { return p.s[p.i:] }

@@ -282,8 +282,15 @@ func designRGP(op string, eye Eye, in Clinical, n RGPNomogram, o Overrides) (*De
 		}
 		if w := n.ResidualAstigmatismWarnD; w > 0 && math.Abs(det.ResidualAstigmatism.CylinderD) >= w-1e-9 {
 			r := det.ResidualAstigmatism
-			d.warnf("a spherical lens leaves %.2f D of residual astigmatism (%s at the cornea): %g D or more costs vision, and a front-toric or bitoric lens would correct it",
-				-r.CylinderD, r, w)
+			if d.Refraction.CylinderD == 0 {
+				// A sphere alone may be a refraction without cylinder, or one
+				// whose cylinder was not passed on.
+				d.warnf("the refraction was given without a cylinder: if it has none, a spherical lens leaves the cornea's %.2f D of astigmatism (%s at the cornea) as residual astigmatism, and %g D or more costs vision; if it has one, give it",
+					-r.CylinderD, r, w)
+			} else {
+				d.warnf("a spherical lens leaves %.2f D of residual astigmatism (%s at the cornea): %g D or more costs vision, and a front-toric or bitoric lens would correct it",
+					-r.CylinderD, r, w)
+			}
 		}
 	}
 	if d.Clearance, err = clearanceProfiles(op, eye, &d.BackSurface, d.FlatK.AxisDeg, d.SteepK.AxisDeg, rO, rS, rE); err != nil {

@@ -224,6 +224,7 @@ func TestRGPAstigmatismWarnings(t *testing.T) {
 		{"toric refraction on a spherical cornea", 0, "-2.00 / -1.00 x 90", lens.DefaultRGPNomogram(), "-0.94 x 90", false},
 		{"just under the threshold", 0, "-2.00 / -0.75 x 90", lens.DefaultRGPNomogram(), "", true},
 		{"warning turned off", 0.5, "-2.00 / -1.50 x 180", noWarn, "", true},
+		{"sphere alone on a toric cornea", 1, "-2.00", lens.DefaultRGPNomogram(), "given without a cylinder: if it has none, a spherical lens leaves the cornea's 1.00 D", false},
 		{"bitoric, oblique refraction", 3, "-2.00 / -3.00 x 45", lens.DefaultRGPNomogram(), "oblique to the cornea", false},
 		{"bitoric, cylinder power effect", 3, "-2.00 / -1.00 x 180", lens.DefaultRGPNomogram(), "", true},
 	}
