@@ -11,6 +11,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/lathe"
 	"github.com/lensflow/lensflow/shared/lens"
+	"github.com/lensflow/lensflow/shared/lens/lenstest"
 	"github.com/lensflow/lensflow/shared/topo"
 	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
@@ -220,6 +221,124 @@ func TestToricTruthInEveryFormat(t *testing.T) {
 					near(t, "sag "+key, c.SagMM[key], (f+st)/2, 0.002)
 				}
 			})
+		}
+	}
+}
+
+// TestBitoricPointFiles: a bitoric RGP is cut from toric point files on
+// both sides, each meridian reproducing the design's sag, and the front
+// carrying each principal meridian's own front radius over the optic zone.
+func TestBitoricPointFiles(t *testing.T) {
+	steep := 337.5 / (337.5/7.80 + 3)
+	eye := lenstest.Biconic{Flat: cornea.Conic{R0MM: 7.80, P: 0.75}, Steep: cornea.Conic{R0MM: steep, P: 0.75}}
+	fromScan := func(t *testing.T, in lens.Clinical) *lens.Design {
+		c := topotest.Reference()
+		c.R0YMM, c.NoiseUM = steep, 1
+		r, err := engine.Design(c.Surface(), engine.Inputs{LensType: lens.RGP, Clinical: in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Lens
+	}
+	in := lens.Clinical{RefractionD: -2, CylinderD: -3.25, AxisDeg: 180, HVIDMM: 11.8}
+	for _, tc := range []struct {
+		name   string
+		design func(t *testing.T) *lens.Design
+	}{
+		{"biconic eye", func(t *testing.T) *lens.Design {
+			d, err := lens.DesignRGP(eye, in, lens.DefaultRGPNomogram())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}},
+		{"oblique biconic eye", func(t *testing.T) *lens.Design {
+			e := eye
+			e.FlatAxisDeg = 30
+			o := in
+			o.AxisDeg = 30
+			d, err := lens.DesignRGP(e, o, lens.DefaultRGPNomogram())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}},
+		{"scan through the engine", func(t *testing.T) *lens.Design { return fromScan(t, in) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tc.design(t)
+			if !d.Toric || len(d.Meridians) != 2 || d.RGP.Form != lens.FormBitoric || !d.RGP.Bitoric.FrontToric {
+				t.Fatalf("not a bitoric with a toric front: toric %v, %d meridians", d.Toric, len(d.Meridians))
+			}
+			pfs, err := engine.PointFiles("bitoric-1", d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pfs) != 2 || pfs[0].Name != "bitoric-1.V5B" || pfs[1].Name != "bitoric-1.V5F" {
+				t.Fatalf("files %d", len(pfs))
+			}
+			back, err := lathe.Parse(pfs[0].Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back.Symmetric() || len(back.Meridians) != engine.ToricMeridians {
+				t.Fatalf("back surface with %d meridians", len(back.Meridians))
+			}
+			if err := lathe.Verify(back, d.BackSurface.SagMM, 0.1); err != nil {
+				t.Fatalf("back point file: %v", err)
+			}
+			front, err := lathe.Parse(pfs[1].Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if front.Side != lathe.Front || len(front.Meridians) != engine.ToricMeridians || front.CenterThicknessMM != d.CentreThicknessMM {
+				t.Fatalf("front surface: side %v, %d meridians, CT %v", front.Side, len(front.Meridians), front.CenterThicknessMM)
+			}
+			sag, rj, err := engine.FrontSurface(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := lathe.Verify(front, sag, 0.1); err != nil {
+				t.Fatalf("front point file: %v", err)
+			}
+			// Over the optic zone each principal meridian of the file is
+			// the sphere of that meridian's front radius, to 0.1 micron.
+			for _, m := range front.Meridians {
+				k := 0
+				if off := math.Mod(m.AngleDeg-d.Meridians[0].MeridianDeg+360, 180); off > 45 && off < 135 {
+					k = 1
+				}
+				r := d.Meridians[k].FrontRadiusMM
+				for x := 0.0; x <= rj; x += 0.01 {
+					z, ok := m.SagMM(x)
+					if want := r - math.Sqrt(r*r-x*x); !ok || math.Abs(z-want) > 1e-4 {
+						t.Fatalf("front meridian at %g: z(%g) = %v, the %g mm sphere has %v", m.AngleDeg, x, z, r, want)
+					}
+				}
+			}
+			// And everywhere the lens keeps a thickness.
+			for _, m := range []float64{d.Meridians[0].MeridianDeg, d.Meridians[1].MeridianDeg, d.Meridians[0].MeridianDeg + 45} {
+				for x := 0.0; x <= d.TDMM/2; x += 0.05 {
+					if th := d.CentreThicknessMM + d.BackSurface.SagMM(m, x) - sag(m, x); !(th > 0.05) {
+						t.Fatalf("meridian %g at %g mm: %v mm thick", m, x, th)
+					}
+				}
+			}
+		})
+	}
+	// A spherical RGP keeps one meridian on each side.
+	d, err := lens.DesignRGP(lenstest.Toric(), lens.Clinical{RefractionD: -2, CylinderD: -1, AxisDeg: 180, HVIDMM: 11.8}, lens.DefaultRGPNomogram())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pfs, err := engine.PointFiles("s", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pf := range pfs {
+		s, err := lathe.Parse(pf.Data)
+		if err != nil || !s.Symmetric() {
+			t.Errorf("%s: symmetric %v, %v", pf.Name, s.Symmetric(), err)
 		}
 	}
 }

@@ -55,3 +55,27 @@ func BenchmarkSampleBack(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDesignBitoric designs a bitoric RGP: 3.00 D of corneal
+// cylinder and a matching refraction.
+func BenchmarkDesignBitoric(b *testing.B) {
+	eye := astigEye(3, 180)
+	in := lens.Clinical{RefractionD: -2, CylinderD: -3.25, AxisDeg: 180, HVIDMM: 11.8}
+	n := lens.DefaultRGPNomogram()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := lens.DesignRGP(eye, in, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseRefraction reads a refraction as a clinic types it.
+func BenchmarkParseRefraction(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := lens.ParseRefraction("-3.00 / +1.25 x 90"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

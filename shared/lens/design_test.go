@@ -31,6 +31,7 @@ func designCases() []designCase {
 			designCase{string(t) + "/toric", t, lenstest.Toric(), lens.Clinical{RefractionD: -2, HVIDMM: 11.4}},
 			designCase{string(t) + "/oblique", t, oblique, lens.Clinical{RefractionD: -4.5, HVIDMM: 12.2}},
 			designCase{string(t) + "/scleral toric", t, scleralToric, lens.Clinical{RefractionD: -1, HVIDMM: 11.6}},
+			designCase{string(t) + "/astigmatic", t, astigEye(3, 30), lens.Clinical{RefractionD: -2, CylinderD: -3.25, AxisDeg: 30, VertexMM: 13, HVIDMM: 11.8, PupilMM: 4}},
 		)
 	}
 	return cs

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/lensflow/lensflow/shared/cornea"
+
 	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/lens/lenstest"
 )
@@ -93,4 +95,45 @@ func ExampleParseOrthoKNomogram() {
 	// Output:
 	// clinic-chan 1 chan-cho-mountford 15 6
 	// lens.ParseOrthoKNomogram: compression_factor_D: 2 is out of range (0.5 to 0.75)
+}
+
+func ExampleParseRefraction() {
+	for _, s := range []string{"-3.00/-1.25x180", "pl/+1.00x90", "-2.5", "-3.00/-1.25"} {
+		r, err := lens.ParseRefraction(s)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Printf("%-16s -> %s (transposed %v)\n", s, r, r.Transposed)
+	}
+	// Output:
+	// -3.00/-1.25x180  -> -3.00 / -1.25 x 180 (transposed false)
+	// pl/+1.00x90      -> +1.00 / -1.00 x 180 (transposed true)
+	// -2.5             -> -2.50 DS (transposed false)
+	// lens.ParseRefraction: rx: the -1.25 D cylinder has no axis: add it, e.g. -3.00 / -1.25 x 180 (axis 0 to 180 degrees)
+}
+
+// A cornea with 3.00 D of with-the-rule astigmatism (7.80 mm along 180) and
+// a refraction whose cylinder, at the cornea, matches it: a bitoric lens
+// with spherical power effect.
+func ExampleDesignRGP_bitoric() {
+	eye := lenstest.Biconic{Flat: cornea.Conic{R0MM: 7.80, P: 0.75}, Steep: cornea.Conic{R0MM: 337.5 / (337.5/7.80 + 3), P: 0.75}}
+	r, _ := lens.ParseRefraction("-2.00 / -3.25 x 180")
+	d, err := lens.DesignRGP(eye, lens.Clinical{HVIDMM: 11.8}.WithRefraction(r), lens.DefaultRGPNomogram())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	g := d.RGP
+	fmt.Printf("%s: corneal cylinder %.2f D at %g, refraction at the cornea %s\n", g.Form, g.CornealCylinderD, g.CornealCylinderAxisDeg,
+		lens.Astigmatism{CylinderD: g.CornealPlaneRx.CylinderD, AxisDeg: g.CornealPlaneRx.AxisDeg})
+	for _, m := range d.Meridians {
+		fmt.Printf("meridian %3.0f: BOZR %.2f, tear lens %+.2f, power %+.2f D, front radius %.3f\n", m.MeridianDeg, m.BOZRMM, m.TearLensD, m.PowerD, m.FrontRadiusMM)
+	}
+	fmt.Printf("%s (front toric %v), residual astigmatism %s\n", g.Bitoric.Effect, g.Bitoric.FrontToric, g.ResidualAstigmatism)
+	// Output:
+	// bitoric: corneal cylinder 3.00 D at 90, refraction at the cornea -2.99 x 180
+	// meridian 180: BOZR 7.75, tear lens +0.28, power -2.25 D, front radius 8.138
+	// meridian  90: BOZR 7.24, tear lens +0.35, power -5.25 D, front radius 8.002
+	// spherical power effect (front toric true), residual astigmatism -0.01 x 90
 }

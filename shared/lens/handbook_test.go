@@ -188,3 +188,25 @@ func TestHandbookKeratometry(t *testing.T) {
 		}
 	}
 }
+
+// TestHandbookVertexEachMeridian: a sphero-cylinder is vertexed one
+// principal meridian at a time; -6.00 / -4.00 x 180 at 12 mm has -6 and
+// -10 D in its principal meridians, which the handbook vertexes to -5.60
+// and -8.93 D.
+func TestHandbookVertexEachMeridian(t *testing.T) {
+	d, err := lens.DesignRGP(lenstest.Reference(), lens.Clinical{RefractionD: -6, CylinderD: -4, AxisDeg: 180, HVIDMM: 11.8}, lens.DefaultRGPNomogram())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := d.RGP.CornealPlaneRx
+	if !near(cp.SphereD, -5.60, 0.005) || !near(cp.SphereD+cp.CylinderD, -8.93, 0.005) || cp.AxisDeg != 180 {
+		t.Errorf("corneal plane %+v, want -5.60 along 180 and -8.93 along 90", cp)
+	}
+	for _, m := range []struct{ deg, want float64 }{{180, -5.60}, {90, -8.93}} {
+		for _, got := range d.RGP.CornealPlaneMeridians {
+			if got.MeridianDeg == m.deg && !near(got.PowerD, m.want, 0.005) {
+				t.Errorf("along %g: %.4f, want %.2f", m.deg, got.PowerD, m.want)
+			}
+		}
+	}
+}

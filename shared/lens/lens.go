@@ -67,15 +67,46 @@ func ParseType(s string) (Type, error) {
 
 // Clinical holds the examiner's inputs to a design.
 type Clinical struct {
-	// RefractionD is the spectacle refraction (sphere or spherical
-	// equivalent, D) measured at the nomogram's vertex distance. For
-	// ortho-k it is the myopia to correct (negative).
+	// RefractionD is the spectacle refraction's sphere (D): the whole
+	// refraction when CylinderD is 0. For ortho-k it is the myopia to
+	// correct (negative).
 	RefractionD float64 `json:"refraction_D"`
+	// CylinderD is the refraction's cylinder in minus-cylinder form (-10 to
+	// 0 D; ParseRefraction transposes a plus cylinder) and AxisDeg its axis
+	// (TABO 0-180, 0 being 180). They come together: an axis without a
+	// cylinder is refused. RGP designs correct the cylinder (see
+	// DesignRGP); ortho-k and scleral designs use the sphere and say so.
+	CylinderD float64 `json:"cylinder_D,omitempty"`
+	AxisDeg   float64 `json:"axis_deg,omitempty"`
+	// VertexMM is the vertex distance the refraction was measured at,
+	// 0-20 mm; 0 takes the nomogram's VertexDistanceMM.
+	VertexMM float64 `json:"vertex_mm,omitempty"`
 	// HVIDMM is the horizontal visible iris diameter; 0 takes the
 	// nomogram's default and says so in the design's warnings.
 	HVIDMM float64 `json:"hvid_mm,omitempty"`
 	// PupilMM is the pupil diameter (RGP optic zone); 0 means unknown.
 	PupilMM float64 `json:"pupil_mm,omitempty"`
+}
+
+// Refraction returns the inputs' refraction (VertexMM as given: 0 when the
+// nomogram's vertex distance applies).
+func (c Clinical) Refraction() Refraction {
+	return Refraction{SphereD: c.RefractionD, CylinderD: c.CylinderD, AxisDeg: c.AxisDeg, VertexMM: c.VertexMM}.normalised()
+}
+
+// WithRefraction returns c with the sphere, cylinder, axis and vertex
+// distance of r (a ParseRefraction result, say).
+func (c Clinical) WithRefraction(r Refraction) Clinical {
+	c.RefractionD, c.CylinderD, c.AxisDeg, c.VertexMM = r.SphereD, r.CylinderD, r.AxisDeg, r.VertexMM
+	return c
+}
+
+// refraction returns the inputs' refraction with the vertex distance
+// resolved (defMM when not given).
+func (c Clinical) refraction(defMM float64) Refraction {
+	r := c.Refraction()
+	r.VertexMM = cmp0(r.VertexMM, defMM)
+	return r
 }
 
 // KReading is a keratometry reading in the design output.
@@ -130,19 +161,33 @@ type Design struct {
 	// TearLensD is the power of the tear lens between the BOZR and the
 	// flat K: tear index term * (1/BOZR - 1/K).
 	TearLensD float64 `json:"tear_lens_D"`
-	// RefractionD is the spectacle refraction given; CornealPlaneRxD the
-	// same vertexed to the cornea.
-	RefractionD     float64  `json:"refraction_D"`
-	CornealPlaneRxD float64  `json:"corneal_plane_rx_D"`
-	HVIDMM          float64  `json:"hvid_mm"`
-	FlatK           KReading `json:"flat_k"`
-	SteepK          KReading `json:"steep_k"`
+	// RefractionD is the spectacle refraction's sphere as given;
+	// CornealPlaneRxD the same vertexed to the cornea. Refraction is the
+	// whole refraction (sphere, cylinder, axis) with the vertex distance
+	// the design used.
+	RefractionD     float64    `json:"refraction_D"`
+	CornealPlaneRxD float64    `json:"corneal_plane_rx_D"`
+	Refraction      Refraction `json:"refraction"`
+	HVIDMM          float64    `json:"hvid_mm"`
+	// PupilMM is the pupil given (0: none).
+	PupilMM float64  `json:"pupil_mm,omitempty"`
+	FlatK   KReading `json:"flat_k"`
+	SteepK  KReading `json:"steep_k"`
+	// KReading says which keratometry FlatK and SteepK are, as the
+	// nomogram asks for it: KReadingSimK or KReadingApical.
+	KReading string `json:"k_reading"`
 
 	// Toric is true when the back surface differs between meridians
-	// (ortho-k toric landing, scleral toric haptics); ToricStepUM is then
-	// the sag difference between them at the landing chord.
+	// (ortho-k toric landing, scleral toric haptics, a bitoric RGP);
+	// ToricStepUM is then the sag difference between them at the landing
+	// chord (for an RGP, at the optic zone's edge).
 	Toric       bool    `json:"toric"`
 	ToricStepUM float64 `json:"toric_step_um,omitempty"`
+	// Meridians are the optics along the principal meridians of a lens
+	// whose optics differ between them (a bitoric RGP), the flatter
+	// first; the top-level BOZR, tear lens, power and front radius are
+	// the first's. Empty for other lenses.
+	Meridians []MeridianOptics `json:"meridians,omitempty"`
 
 	BackSurface BackSurface        `json:"back_surface"`
 	Clearance   []ClearanceProfile `json:"clearance"`
@@ -162,6 +207,29 @@ type Design struct {
 
 func (d *Design) warnf(format string, args ...any) {
 	d.Warnings = append(d.Warnings, fmt.Sprintf(format, args...))
+}
+
+// Clinical returns the clinical inputs the design was made from, as Revise
+// takes them: the refraction (sphere, cylinder, axis and the vertex
+// distance used), the HVID used and the pupil.
+func (d *Design) Clinical() Clinical {
+	return Clinical{RefractionD: d.RefractionD, CylinderD: d.Refraction.CylinderD, AxisDeg: d.Refraction.AxisDeg,
+		VertexMM: d.Refraction.VertexMM, HVIDMM: d.HVIDMM, PupilMM: d.PupilMM}
+}
+
+// newDesign starts a design of type t under the nomogram c: what every
+// type records of the nomogram and the inputs (checked beforehand).
+func newDesign(t Type, c Common, in Clinical) *Design {
+	return &Design{Type: t, Nomogram: c.Name, NomogramVersion: c.Version, KReading: c.KReading,
+		RefractionD: in.RefractionD, Refraction: in.refraction(c.VertexDistanceMM), PupilMM: in.PupilMM}
+}
+
+// warnCylinderNotCorrected notes a refractive cylinder that a design
+// leaves out (ortho-k and scleral lenses correct the sphere).
+func (d *Design) warnCylinderNotCorrected() {
+	if d.Refraction.CylinderD != 0 {
+		d.warnf("the refraction's cylinder (%s) is not corrected by this design: its power uses the sphere", d.Refraction)
+	}
 }
 
 // eyeK reads the eye's K readings and checks them.
@@ -229,9 +297,27 @@ func hvid(op string, d *Design, in Clinical, def float64) (float64, error) {
 	return in.HVIDMM, nil
 }
 
+// checkRefraction checks the refraction's sphere, cylinder, axis and
+// vertex distance; errors name the Clinical JSON field.
 func checkRefraction(op string, in Clinical) error {
-	if !(in.RefractionD >= -30 && in.RefractionD <= 30) {
+	if !(in.RefractionD >= -MaxSphereD && in.RefractionD <= MaxSphereD) {
 		return errs.Field(op, "refraction_D", "%g D is not a plausible refraction (-30 to +30 D)", in.RefractionD)
+	}
+	if !(in.CylinderD >= -MaxCylinderD && in.CylinderD <= 0) {
+		if in.CylinderD > 0 && in.CylinderD <= MaxCylinderD && in.AxisDeg >= 0 && in.AxisDeg <= 180 {
+			t := Refraction{SphereD: in.RefractionD, CylinderD: in.CylinderD, AxisDeg: in.AxisDeg}.transposed()
+			return errs.Field(op, "cylinder_D", "%+g D is a plus cylinder: give the refraction in minus-cylinder form (%s)", in.CylinderD, t)
+		}
+		return errs.Field(op, "cylinder_D", "%g D is not a plausible cylinder (-10 to 0 D, minus-cylinder form)", in.CylinderD)
+	}
+	if !(in.AxisDeg >= 0 && in.AxisDeg <= 180) {
+		return errs.Field(op, "axis_deg", "%g is not an axis (0 to 180 degrees)", in.AxisDeg)
+	}
+	if in.CylinderD == 0 && in.AxisDeg != 0 {
+		return errs.Field(op, "axis_deg", "an axis (%g) without a cylinder: give cylinder_D with it, or neither", in.AxisDeg)
+	}
+	if !(in.VertexMM >= 0 && in.VertexMM <= MaxVertexMM) {
+		return errs.Field(op, "vertex_mm", "%g mm is not a plausible vertex distance (0 to 20 mm; 0 takes the nomogram's)", in.VertexMM)
 	}
 	return nil
 }

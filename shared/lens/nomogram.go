@@ -30,11 +30,26 @@ const (
 	MethodChanChoMountford = "chan-cho-mountford"
 )
 
+// Keratometry a nomogram is written for (Common.KReading).
+const (
+	// KReadingSimK: the device's simulated K, the sagittal curvature of
+	// the principal meridians on a ring of about 3 mm. What practitioners
+	// mean by "flat K", and every default nomogram's.
+	KReadingSimK = "sim-k"
+	// KReadingApical: the apical curvature of the fitted conic or biconic,
+	// steeper than Sim-K on a prolate cornea (by 0.1-0.4 D on real eyes).
+	KReadingApical = "apical"
+)
+
 // Common holds the conventions every nomogram has. Its fields appear at
 // the top level of a nomogram's JSON.
 type Common struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	// KReading is the keratometry the nomogram's rules are written for:
+	// KReadingSimK (default) or KReadingApical. The engine feeds the eye's
+	// flat and steep K accordingly; a design records it.
+	KReading string `json:"k_reading"`
 	// KeratometricIndex converts radii to K: D = index / r (mm); 337.5
 	// (n 1.3375, ISO 19980). Range 330-340.
 	KeratometricIndex float64 `json:"keratometric_index"`
@@ -62,7 +77,7 @@ type Common struct {
 
 func defaultCommon(name string) Common {
 	return Common{
-		Name: name, Version: DefaultNomogramVersion,
+		Name: name, Version: DefaultNomogramVersion, KReading: KReadingSimK,
 		KeratometricIndex: 337.5, DefaultHVIDMM: 11.8, BOZRStepMM: 0.01,
 		MaterialIndex: 1.43, CentreThicknessMM: 0.20, PlusThicknessPerDMM: 0.02,
 		TearIndex: 1.336, VertexDistanceMM: 12, PowerStepD: 0.25,
@@ -93,6 +108,28 @@ type RGPNomogram struct {
 	// the BOZD and the peripheral zone leave. Ranges 0.1-1.5 mm.
 	SecondaryCurveWidthMM  float64 `json:"secondary_curve_width_mm"`
 	PeripheralCurveWidthMM float64 `json:"peripheral_curve_width_mm"`
+
+	// Corneal astigmatism (the corneal cylinder is steep K - flat K in
+	// keratometric dioptres). Each rule's zero turns it off, which is also
+	// what a design recorded before the rules existed carries.
+	//
+	// SphericalMaxCylinderD: up to this much corneal cylinder the lens is
+	// spherical; above it, bitoric (handbook: a spherical lens fits up to
+	// about 2.0 D, above 2.25-2.5 D a back-toric or bitoric; default 2.0).
+	// 0 designs spherical lenses only. Range 0 or 1-6 D.
+	SphericalMaxCylinderD float64 `json:"spherical_max_cylinder_D"`
+	// BOZRCylinderFraction: a spherical lens's BOZR is made steeper than
+	// the flat K by this fraction of the corneal cylinder (in dioptres)
+	// before BOZRSteeperThanKMM applies (handbook: a quarter to a third;
+	// default 0.25). A spherical cornea is fitted exactly as without it.
+	// Range 0-0.5.
+	BOZRCylinderFraction float64 `json:"bozr_cylinder_fraction"`
+	// ResidualAstigmatismWarnD: a spherical lens warns when the residual
+	// astigmatism it leaves reaches this, and a bitoric when the part of
+	// the refraction's astigmatism oblique to the cornea (which it cannot
+	// correct) does (handbook: 0.75 D costs vision; default 0.75). 0 never
+	// warns. Range 0 or 0.25-3 D.
+	ResidualAstigmatismWarnD float64 `json:"residual_astigmatism_warn_D"`
 }
 
 // DefaultRGPNomogram returns lensflow-rgp-standard 2026.1.
@@ -104,6 +141,7 @@ func DefaultRGPNomogram() RGPNomogram {
 		PupilAddMM:              2.0,
 		SecondaryCurveFlatterMM: 1.0, PeripheralCurveFlatterMM: 1.5,
 		SecondaryCurveWidthMM: 0.4, PeripheralCurveWidthMM: 0.4,
+		SphericalMaxCylinderD: 2.0, BOZRCylinderFraction: 0.25, ResidualAstigmatismWarnD: 0.75,
 	}
 }
 
@@ -234,6 +272,17 @@ func checkRanges(op, prefix string, cs ...rangeCheck) error {
 	return nil
 }
 
+// checkOffOrRanges checks fields whose 0 means "off" and whose other
+// values must lie in their range.
+func checkOffOrRanges(op, prefix string, cs ...rangeCheck) error {
+	for _, c := range cs {
+		if c.v != 0 && !(c.v >= c.lo && c.v <= c.hi) {
+			return errs.Field(op, prefix+c.field, "%g is out of range (0 to turn it off, or %g to %g)", c.v, c.lo, c.hi)
+		}
+	}
+	return nil
+}
+
 func (c Common) validate(op, prefix string) error {
 	if c.Name == "" {
 		return errs.Field(op, prefix+"name", "a nomogram needs a name")
@@ -243,6 +292,9 @@ func (c Common) validate(op, prefix string) error {
 	}
 	if len(c.Name) > 100 || len(c.Version) > 40 {
 		return errs.Field(op, prefix+"name", "name (100) or version (40 characters) too long")
+	}
+	if c.KReading != KReadingSimK && c.KReading != KReadingApical {
+		return errs.Field(op, prefix+"k_reading", "unknown keratometry %q (want %q or %q)", c.KReading, KReadingSimK, KReadingApical)
 	}
 	return checkRanges(op, prefix,
 		rangeCheck{"keratometric_index", c.KeratometricIndex, 330, 340},
@@ -265,7 +317,7 @@ func (n RGPNomogram) validate(op, prefix string) error {
 	if err := n.Common.validate(op, prefix); err != nil {
 		return err
 	}
-	return checkRanges(op, prefix,
+	if err := checkRanges(op, prefix,
 		rangeCheck{"bozr_steeper_than_k_mm", n.BOZRSteeperThanKMM, -0.20, 0.30},
 		rangeCheck{"td_smaller_than_hvid_mm", n.TDSmallerThanHVIDMM, 1.5, 3.0},
 		rangeCheck{"td_step_mm", n.TDStepMM, 0, 0.5},
@@ -274,6 +326,13 @@ func (n RGPNomogram) validate(op, prefix string) error {
 		rangeCheck{"peripheral_curve_flatter_mm", n.PeripheralCurveFlatterMM, 0.2, 3},
 		rangeCheck{"secondary_curve_width_mm", n.SecondaryCurveWidthMM, 0.1, 1.5},
 		rangeCheck{"peripheral_curve_width_mm", n.PeripheralCurveWidthMM, 0.1, 1.5},
+		rangeCheck{"bozr_cylinder_fraction", n.BOZRCylinderFraction, 0, 0.5},
+	); err != nil {
+		return err
+	}
+	return checkOffOrRanges(op, prefix,
+		rangeCheck{"spherical_max_cylinder_D", n.SphericalMaxCylinderD, 1, 6},
+		rangeCheck{"residual_astigmatism_warn_D", n.ResidualAstigmatismWarnD, 0.25, 3},
 	)
 }
 

@@ -74,7 +74,7 @@ func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides
 	if err := n.validate(op, "nomogram."); err != nil {
 		return nil, err
 	}
-	d := &Design{Type: OrthoK, Nomogram: n.Name, NomogramVersion: n.Version, RefractionD: in.RefractionD}
+	d := newDesign(OrthoK, n.Common, in)
 	var err error
 	if d.FlatK, d.SteepK, err = eyeK(op, eye, n.KeratometricIndex); err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides
 	}
 	target := in.RefractionD
 	if n.VertexTarget {
-		target = VertexD(target, n.VertexDistanceMM)
+		target = VertexD(target, d.Refraction.VertexMM)
 	}
 	if -target > n.MaxMyopiaD {
 		return nil, errs.Field(op, "refraction_D", "%.2f D of myopia is more than the nomogram's %g D", -target, n.MaxMyopiaD)
@@ -202,9 +202,11 @@ func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides
 	d.OrthoK = det
 
 	d.PowerD = n.CompressionFactorD
-	if err := power(op, d, n.Common, in.RefractionD, o.PowerD); err != nil {
+	d.CornealPlaneRxD = VertexD(d.RefractionD, d.Refraction.VertexMM)
+	if err := power(op, d, n.Common, d.CornealPlaneRxD, o.PowerD); err != nil {
 		return nil, err
 	}
+	d.warnCylinderNotCorrected()
 	if d.Clearance, err = clearanceProfiles(op, eye, &d.BackSurface, d.FlatK.AxisDeg, d.SteepK.AxisDeg, rO, rA, rL, rB, rE); err != nil {
 		return nil, err
 	}

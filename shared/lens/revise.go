@@ -12,11 +12,17 @@ import (
 // (nil for the pointers) means "derive as before". Field names in errors
 // are the JSON names.
 type Overrides struct {
-	BOZRMM float64 `json:"bozr_mm,omitempty"` // 5-12 mm
+	// BOZRMM is the BOZR, 5-12 mm. On a bitoric RGP it is the flat
+	// meridian's, and the steep meridian's base curve keeps the designed
+	// toricity in keratometric dioptres (rounded to the BOZR step): both
+	// tear lenses change alike, so the lens keeps its power effect.
+	BOZRMM float64 `json:"bozr_mm,omitempty"`
 	BOZDMM float64 `json:"bozd_mm,omitempty"` // 3-14 mm, inside the TD
 	TDMM   float64 `json:"td_mm,omitempty"`   // 8-24 mm
 	// PowerD is the ordered back vertex power (-30 to +30 D); a pointer so
-	// that a plano lens (0 D) can be ordered.
+	// that a plano lens (0 D) can be ordered. On a bitoric RGP it is the
+	// flat meridian's, and the steep meridian keeps the designed power
+	// difference.
 	PowerD *float64 `json:"power_D,omitempty"`
 	// LensSagMM (ortho-k and scleral) is the lens's sag at the nomogram's
 	// landing chord (scleral 15 mm, ortho-k 8 mm) on the designed meridian,
@@ -35,7 +41,10 @@ type Overrides struct {
 	// the landing toric.
 	LandingAngles []LandingAngle `json:"landing_angles,omitempty"`
 	// Toric forces a toric landing (true: one profile per principal
-	// meridian) or a rotationally symmetric one (false).
+	// meridian) or a rotationally symmetric one (false); on an RGP a
+	// bitoric lens (true; the cornea must have the astigmatism for toric
+	// base curves) or a spherical one (false; it warns above the
+	// nomogram's cylinder for one).
 	Toric *bool `json:"toric,omitempty"`
 }
 
@@ -93,12 +102,27 @@ type DesignValues struct {
 	LandingAngles []LandingAngle `json:"landing_angles,omitempty"`
 	Toric         bool           `json:"toric"`
 	ToricStepUM   float64        `json:"toric_step_um,omitempty"`
+	// Steep holds a bitoric RGP's steep meridian (BOZRMM, PowerD and
+	// FrontRadiusMM above are the flat meridian's).
+	Steep *MeridianValues `json:"steep,omitempty"`
+}
+
+// MeridianValues are a bitoric lens's key values along one meridian.
+type MeridianValues struct {
+	MeridianDeg   float64 `json:"meridian_deg"`
+	BOZRMM        float64 `json:"bozr_mm"`
+	PowerD        float64 `json:"power_D"`
+	FrontRadiusMM float64 `json:"front_radius_mm"`
 }
 
 // Values returns the design's key values.
 func (d *Design) Values() DesignValues {
 	v := DesignValues{BOZRMM: d.BOZRMM, BOZDMM: d.BOZDMM, TDMM: d.TDMM, SagMM: d.SagMM, PowerD: d.PowerD,
 		FrontRadiusMM: d.FrontRadiusMM, Toric: d.Toric, ToricStepUM: d.ToricStepUM}
+	if len(d.Meridians) == 2 {
+		m := d.Meridians[1]
+		v.Steep = &MeridianValues{MeridianDeg: m.MeridianDeg, BOZRMM: m.BOZRMM, PowerD: m.PowerD, FrontRadiusMM: m.FrontRadiusMM}
+	}
 	zone := ""
 	switch {
 	case d.Type == OrthoK && d.OrthoK != nil:
@@ -136,10 +160,19 @@ func (d *Design) Values() DesignValues {
 // overrides applied; Revise with no overrides gives New's design plus that
 // record.
 //
+// The inputs must be the design's: d.Clinical() gives them. A design
+// recorded before designs carried the refraction's cylinder, vertex
+// distance, pupil and keratometry is revised as it was made: no cylinder,
+// the nomogram's vertex distance, no pupil, the astigmatism rules of the
+// RGP nomogram off (their zero values) and apical K (KReadingApical, what
+// lensflow's engine fed designs then).
+//
 // Errors are errs.Invalid naming the field: an override out of range or
 // not applicable to the lens type (and "design", "eye", "refraction_D",
-// "hvid_mm" when d, the eye or the inputs are not those of the design),
-// or one that leaves no lens (e.g. "bozd_mm" reaching the landing).
+// "cylinder_D", "axis_deg", "vertex_mm", "hvid_mm", "pupil_mm" when d, the
+// eye or the inputs are not those of the design), or one that leaves no
+// lens (e.g. "bozd_mm" reaching the landing, "toric" on a cornea without
+// the astigmatism for a bitoric).
 func Revise(d *Design, eye Eye, in Clinical, o Overrides) (*Design, error) {
 	const op = "lens.Revise"
 	if d == nil {
@@ -148,16 +181,25 @@ func Revise(d *Design, eye Eye, in Clinical, o Overrides) (*Design, error) {
 	if err := o.validate(op, d.Type); err != nil {
 		return nil, err
 	}
-	var c Common
+	var c *Common
+	var rgp RGPNomogram
+	var orthoK OrthoKNomogram
+	var scleral ScleralNomogram
 	switch {
 	case d.Type == RGP && d.RGP != nil:
-		c = d.RGP.Nomogram.Common
+		rgp = d.RGP.Nomogram
+		c = &rgp.Common
 	case d.Type == OrthoK && d.OrthoK != nil:
-		c = d.OrthoK.Nomogram.Common
+		orthoK = d.OrthoK.Nomogram
+		c = &orthoK.Common
 	case d.Type == Scleral && d.Scleral != nil:
-		c = d.Scleral.Nomogram.Common
+		scleral = d.Scleral.Nomogram
+		c = &scleral.Common
 	default:
 		return nil, errs.Field(op, "design", "a %q design without its details cannot be revised", d.Type)
+	}
+	if c.KReading == "" {
+		c.KReading = KReadingApical
 	}
 	if eye == nil {
 		return nil, errs.Field(op, "eye", "no eye to design for")
@@ -171,19 +213,31 @@ func Revise(d *Design, eye Eye, in Clinical, o Overrides) (*Design, error) {
 	if in.RefractionD != d.RefractionD {
 		return nil, errs.Field(op, "refraction_D", "%+.2f D is not the design's %+.2f D: revise the power instead", in.RefractionD, d.RefractionD)
 	}
+	if in.CylinderD != d.Refraction.CylinderD {
+		return nil, errs.Field(op, "cylinder_D", "%+.2f D is not the design's %+.2f D cylinder: design the lens again for a new refraction", in.CylinderD, d.Refraction.CylinderD)
+	}
+	if in.CylinderD != 0 && !sameMeridian(in.AxisDeg, d.Refraction.AxisDeg) {
+		return nil, errs.Field(op, "axis_deg", "%g is not the design's axis %g: design the lens again for a new refraction", in.AxisDeg, d.Refraction.AxisDeg)
+	}
+	if v, dv := cmp0(in.VertexMM, c.VertexDistanceMM), cmp0(d.Refraction.VertexMM, c.VertexDistanceMM); v != dv {
+		return nil, errs.Field(op, "vertex_mm", "%g mm is not the design's %g mm vertex distance", v, dv)
+	}
 	if h := cmp0(in.HVIDMM, c.DefaultHVIDMM); h != d.HVIDMM {
 		return nil, errs.Field(op, "hvid_mm", "%g mm is not the design's %g mm: revise the TD instead", h, d.HVIDMM)
+	}
+	if in.PupilMM != d.PupilMM {
+		return nil, errs.Field(op, "pupil_mm", "%g mm is not the design's %g mm: revise the BOZD instead", in.PupilMM, d.PupilMM)
 	}
 
 	var r *Design
 	var err error
 	switch d.Type {
 	case RGP:
-		r, err = designRGP(op, eye, in, d.RGP.Nomogram, o)
+		r, err = designRGP(op, eye, in, rgp, o)
 	case OrthoK:
-		r, err = designOrthoK(op, eye, in, d.OrthoK.Nomogram, o)
+		r, err = designOrthoK(op, eye, in, orthoK, o)
 	default:
-		r, err = designScleral(op, eye, in, d.Scleral.Nomogram, o)
+		r, err = designScleral(op, eye, in, scleral, o)
 	}
 	if err != nil {
 		return nil, err
@@ -255,7 +309,6 @@ func (o Overrides) validate(op string, t Type) error {
 			{"lens_sag_mm", o.LensSagMM != 0},
 			{"return_zone_depth_mm", o.ReturnZoneDepthMM != 0},
 			{"landing_angles", len(o.LandingAngles) > 0},
-			{"toric", o.Toric != nil && *o.Toric},
 		} {
 			if f.set {
 				return errs.Field(op, f.name, "does not apply to an RGP lens (ortho-k and scleral only)")

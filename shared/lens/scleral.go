@@ -60,7 +60,7 @@ func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrid
 	if err := n.validate(op, "nomogram."); err != nil {
 		return nil, err
 	}
-	d := &Design{Type: Scleral, Nomogram: n.Name, NomogramVersion: n.Version, RefractionD: in.RefractionD}
+	d := newDesign(Scleral, n.Common, in)
 	var err error
 	if d.FlatK, d.SteepK, err = eyeK(op, eye, n.KeratometricIndex); err != nil {
 		return nil, err
@@ -163,9 +163,11 @@ func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrid
 	d.SagMM = d.BackSurface.SagMM(lands[lo].MeridianDeg, rE)
 	d.Scleral = det
 
-	if err := power(op, d, n.Common, in.RefractionD, o.PowerD); err != nil {
+	d.CornealPlaneRxD = VertexD(d.RefractionD, d.Refraction.VertexMM)
+	if err := power(op, d, n.Common, d.CornealPlaneRxD, o.PowerD); err != nil {
 		return nil, err
 	}
+	d.warnCylinderNotCorrected()
 	limbus := d.HVIDMM / 2
 	if d.Clearance, err = clearanceProfiles(op, eye, &d.BackSurface, d.FlatK.AxisDeg, d.SteepK.AxisDeg, rO, limbus, rH, rL, rE); err != nil {
 		return nil, err
