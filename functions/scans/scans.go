@@ -1,8 +1,10 @@
 // Package scans is the Scans function: clinics upload a topography scan for
 // one of their patients and read back its status and design.
 //
-//	POST /v1/patients/{patientId}/scans?eye=OD|OS&lensType=scleral|orthok|rgp[&rx=D][&hvid=mm]
+//	POST /v1/patients/{patientId}/scans?eye=OD|OS&lensType=scleral|orthok|rgp[&rx=S/CxA][&vertex=mm][&hvid=mm]
 //	     [&gridUnits=mm|um&gridReference=apex|bfs&gridBfs=mm]   (grid files whose header does not say)
+//	     [&heightSign=depth|elevation]                          (files whose heights' sign cannot be told)
+//	     [&orthokOverride=true]                                 (ortho-k on a cornea the screening contraindicates)
 //	GET  /v1/scans/{scanId}
 //	GET  /v1/scans/{scanId}/design
 //	GET  /v1/scans/{scanId}/map                 the topography map (axial curvature, elevation above the best-fit sphere)
@@ -44,7 +46,11 @@ type ScanView struct {
 	Format     string            `json:"format"`
 	Points     int               `json:"points"`
 	RxD        *float64          `json:"rxD,omitempty"`
+	Rx         string            `json:"rx,omitempty"` // as practitioners write it, e.g. "-3.00 / -1.25 x 180"
+	VertexMM   float64           `json:"vertexMM,omitempty"`
 	HVIDMM     *float64          `json:"hvidMM,omitempty"`
+	Layout     []string          `json:"layout,omitempty"`
+	Override   bool              `json:"orthokOverride,omitempty"`
 	ReceivedAt time.Time         `json:"receivedAt"`
 	DesignedAt *time.Time        `json:"designedAt,omitempty"`
 	DesignID   string            `json:"designId,omitempty"`
@@ -53,11 +59,15 @@ type ScanView struct {
 }
 
 func view(s scans.Scan) ScanView {
-	return ScanView{ID: s.ID, Status: s.Status, Reason: s.Reason, PatientID: s.PatientID, Eye: s.Eye,
-		LensType: s.LensType, Format: s.Format, Points: s.Points, RxD: s.RxD, HVIDMM: s.HVIDMM,
-		ReceivedAt: s.Received, DesignedAt: s.Designed, DesignID: s.DesignID, Version: s.DesignVersion,
+	v := ScanView{ID: s.ID, Status: s.Status, Reason: s.Reason, PatientID: s.PatientID, Eye: s.Eye,
+		LensType: s.LensType, Format: s.Format, Points: s.Points, RxD: s.RxD, HVIDMM: s.HVIDMM, Layout: s.Layout,
+		Override: s.OrthoKOverride, ReceivedAt: s.Received, DesignedAt: s.Designed, DesignID: s.DesignID, Version: s.DesignVersion,
 		Links: map[string]string{"self": "/v1/scans/" + s.ID, "design": "/v1/scans/" + s.ID + "/design",
 			"patient": "/v1/patients/" + s.PatientID}}
+	if s.Rx != nil {
+		v.Rx, v.VertexMM = s.Rx.String(), s.Rx.VertexMM
+	}
+	return v
 }
 
 // New builds the function's routes on app.
@@ -72,8 +82,9 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		q := r.URL.Query()
 		id, _ := httpkit.ResourceID(r.Context())
 		sc, err := svc.Upload(r.Context(), wire.ActorOf(r), scans.UploadInput{PatientID: r.PathValue("patientId"), ScanID: id,
-			Eye: q.Get("eye"), LensType: q.Get("lensType"), Rx: q.Get("rx"), HVID: q.Get("hvid"), File: file,
-			GridUnits: q.Get("gridUnits"), GridReference: q.Get("gridReference"), GridBFS: q.Get("gridBfs")})
+			Eye: q.Get("eye"), LensType: q.Get("lensType"), Rx: q.Get("rx"), Vertex: q.Get("vertex"), HVID: q.Get("hvid"), File: file,
+			GridUnits: q.Get("gridUnits"), GridReference: q.Get("gridReference"), GridBFS: q.Get("gridBfs"),
+			HeightSign: q.Get("heightSign"), OrthoKOverride: q.Get("orthokOverride")})
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return

@@ -2,13 +2,15 @@
 // export, fits the cornea, designs the lens and prints the design as JSON,
 // the same JSON GET /v1/scans/{id}/design returns.
 //
-//	go run ./scripts/lenscalc -lens scleral|orthok|rgp [-rx D] [-hvid mm] [-pupil mm]
-//	    [-eye OD|OS] [-format auto|xyz|cso|pentacam] [-units mm|um] [-reference apex|bfs]
-//	    [-bfs mm] [-nomograms FILE] [-lathe DIR] FILE
+//	go run ./scripts/lenscalc -lens scleral|orthok|rgp [-rx S/CxA] [-vertex mm] [-hvid mm] [-pupil mm]
+//	    [-eye OD|OS] [-format auto|xyz|cso|cso-raw|pentacam] [-units mm|um] [-reference apex|bfs]
+//	    [-bfs mm] [-sign depth|elevation] [-orthok-override] [-nomograms FILE] [-lathe DIR] FILE
 //
-// With -lathe it also writes the DAC point files (.V5B, and .V5F where the
-// design has a front optic) into DIR. Bad input prints a message naming
-// the problem on stderr and exits 2.
+// The refraction is written as practitioners write it, "-3.00/-1.25x180"
+// (a bare sphere is valid). With -lathe it also writes the DAC point files
+// (.V5B, and .V5F where the design has a front optic) into DIR. Bad input,
+// and a lens the screening refuses, print a message naming the problem
+// (and the flag that settles it, where one does) on stderr and exit 2.
 package main
 
 import (
@@ -40,14 +42,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("lenscalc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	lensType := fs.String("lens", "", "lens type: scleral, orthok or rgp (required)")
-	rx := fs.Float64("rx", 0, "spectacle refraction, dioptres (ortho-k: the myopia to correct)")
+	rx := fs.String("rx", "", `spectacle refraction, sphere / cylinder x axis, e.g. "-3.00/-1.25x180" (ortho-k: the myopia to correct)`)
+	vertex := fs.Float64("vertex", 0, "vertex distance of the refraction, mm (default: the nomogram's)")
 	hvid := fs.Float64("hvid", 0, "horizontal visible iris diameter, mm (default: the nomogram's)")
 	pupil := fs.Float64("pupil", 0, "pupil diameter, mm (RGP optic zone)")
 	eye := fs.String("eye", "", "OD or OS (default: from the file)")
-	format := fs.String("format", "auto", "input format: auto, xyz, cso or pentacam")
+	format := fs.String("format", "auto", "input format: auto, xyz, cso, cso-raw or pentacam")
 	units := fs.String("units", "", "Pentacam grid units when the file does not say: mm or um")
 	ref := fs.String("reference", "", "Pentacam grid reference when the file does not say: apex or bfs")
 	bfs := fs.Float64("bfs", 0, "Pentacam best-fit-sphere radius, mm, for -reference bfs")
+	sign := fs.String("sign", "", "sign of the heights when the file cannot tell: depth (positive into the eye) or elevation (negative below the apex)")
+	override := fs.Bool("orthok-override", false, "design ortho-k even on a cornea the screening contraindicates (keratoconus, irregular): your clinical decision, recorded in the design")
 	nomos := fs.String("nomograms", "", "JSON file of nomograms replacing the defaults")
 	latheDir := fs.String("lathe", "", "directory to write lathe point files into")
 	fs.Usage = func() {
@@ -57,7 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	res, files, err := calculate(fs, *lensType, *rx, *hvid, *pupil, *eye, *format, *units, *ref, *bfs, *nomos, *latheDir)
+	res, files, err := calculate(fs, calcInputs{lensType: *lensType, rx: *rx, vertex: *vertex, hvid: *hvid, pupil: *pupil, eye: *eye,
+		format: *format, units: *units, ref: *ref, bfs: *bfs, sign: *sign, override: *override, nomos: *nomos, latheDir: *latheDir})
 	if err != nil {
 		fmt.Fprintln(stderr, "lenscalc:", message(err))
 		var ue usageError
@@ -86,9 +92,22 @@ func message(err error) string {
 	return errs.Message(err)
 }
 
-var formats = map[string]string{"auto": "", "xyz": topo.FormatXYZCSV, "cso": topo.FormatCSO, "pentacam": topo.FormatPentacam}
+var formats = map[string]string{"auto": "", "xyz": topo.FormatXYZCSV, "cso": topo.FormatCSO, "cso-raw": topo.FormatCSORaw,
+	"pentacam": topo.FormatPentacam}
 
-func calculate(fs *flag.FlagSet, lensType string, rx, hvid, pupil float64, eye, format, units, ref string, bfs float64, nomos, latheDir string) (*engine.Result, []string, error) {
+// calcInputs are the calculator's flags.
+type calcInputs struct {
+	lensType, rx            string
+	vertex, hvid, pupil     float64
+	eye, format, units, ref string
+	bfs                     float64
+	sign                    string
+	override                bool
+	nomos, latheDir         string
+}
+
+func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error) {
+	lensType, eye, format, nomos, latheDir := ci.lensType, ci.eye, ci.format, ci.nomos, ci.latheDir
 	t, err := lens.ParseType(lensType)
 	if err != nil || lensType == "" {
 		return nil, nil, usageError{"-lens must be scleral, orthok or rgp"}
@@ -115,7 +134,18 @@ func calculate(fs *flag.FlagSet, lensType string, rx, hvid, pupil float64, eye, 
 	if err != nil {
 		return nil, nil, usageError{err.Error()}
 	}
-	opts := topo.Options{GridUnits: units, GridReference: ref, GridBFSRadiusMM: bfs}
+	clin := lens.Clinical{HVIDMM: ci.hvid, PupilMM: ci.pupil}
+	if ci.rx != "" {
+		r, err := lens.ParseRefraction(ci.rx)
+		if err != nil {
+			return nil, nil, usageError{"-rx: " + errs.Message(err)}
+		}
+		r.VertexMM = ci.vertex
+		clin = clin.WithRefraction(r)
+	} else if ci.vertex != 0 {
+		return nil, nil, usageError{"-vertex is given without -rx"}
+	}
+	opts := topo.Options{GridUnits: ci.units, GridReference: ci.ref, GridBFSRadiusMM: ci.bfs, HeightSign: ci.sign}
 	var s *topo.Surface
 	if fmtName == "" {
 		s, _, err = topo.Parse(data, opts)
@@ -131,7 +161,7 @@ func calculate(fs *flag.FlagSet, lensType string, rx, hvid, pupil float64, eye, 
 	case eye != "":
 		s.Eye = topo.Eye(eye)
 	}
-	in := engine.Inputs{LensType: t, Clinical: lens.Clinical{RefractionD: rx, HVIDMM: hvid, PupilMM: pupil}}
+	in := engine.Inputs{LensType: t, Clinical: clin, OrthoKOverride: ci.override}
 	if nomos != "" {
 		f, err := os.Open(nomos)
 		if err != nil {

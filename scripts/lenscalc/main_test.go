@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/lathe"
+	"github.com/lensflow/lensflow/shared/topo"
+	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
 const testdata = "../../shared/topo/testdata/"
@@ -85,7 +88,9 @@ func TestCalculatorBadInput(t *testing.T) {
 		{"ragged", []string{"-lens", "rgp", ragged}, "line 3"},
 		{"binary", []string{"-lens", "rgp", junk}, "no parser accepts this file"},
 		{"eye contradicts", []string{"-lens", "rgp", "-eye", "OS", testdata + "sample-od.csv"}, "contradicts"},
-		{"rx out of range", []string{"-lens", "rgp", "-rx", "-45", testdata + "sample-od.csv"}, "refraction"},
+		{"rx out of range", []string{"-lens", "rgp", "-rx", "-45", testdata + "sample-od.csv"}, "-rx: rx: sphere -45.00 D"},
+		{"rx without an axis", []string{"-lens", "rgp", "-rx", "-2/-1.25", testdata + "sample-od.csv"}, "has no axis"},
+		{"vertex without rx", []string{"-lens", "rgp", "-vertex", "12", testdata + "sample-od.csv"}, "-vertex is given without -rx"},
 		{"wrong format forced", []string{"-lens", "rgp", "-format", "pentacam", testdata + "sample-od.csv"}, "never guessed"},
 		{"unknown flag", []string{"-lens", "rgp", "-zzz", testdata + "sample-od.csv"}, "flag provided but not defined"},
 	} {
@@ -101,5 +106,72 @@ func TestCalculatorBadInput(t *testing.T) {
 				t.Fatalf("stdout not empty: %q", out.String())
 			}
 		})
+	}
+}
+
+// calc runs the calculator and decodes its JSON.
+func calc(t *testing.T, args ...string) (int, map[string]any, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	var v map[string]any
+	if code == 0 {
+		if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return code, v, errb.String()
+}
+
+// Real exams: a CSO export as the device writes it, a keratoconic cornea
+// refused ortho-k unless overridden, a sphero-cylinder refraction.
+func TestCalculatorRealExams(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	raw := write("exam.txt", topotest.Cornea{R0MM: 7.8, R0YMM: 7.6, P: 0.78, NoiseUM: 1, Eye: topo.OD, ApexXMM: 0.3, ApexYMM: -0.2}.CSORawFile())
+	cone := write("cone.csv", topotest.Cornea{R0MM: 7.6, P: 0.8, NoiseUM: 1, Eye: topo.OS, ConeUM: 70, ConeXMM: 0.4, ConeYMM: -1.1}.CSV())
+	toric := write("toric.csv", topotest.Cornea{R0MM: 7.85, R0YMM: 7.35, P: 0.75, NoiseUM: 0.5, Eye: topo.OD}.CSV())
+
+	code, v, stderr := calc(t, "-lens", "rgp", "-rx", "-1.50", raw)
+	if code != 0 {
+		t.Fatalf("raw export: exit %d: %s", code, stderr)
+	}
+	if v["format"] != topo.FormatCSORaw || !strings.Contains(fmt.Sprint(v["layout"]), topo.LayoutDecimalComma) {
+		t.Errorf("format %v, layout %v", v["format"], v["layout"])
+	}
+	cornea := v["cornea"].(map[string]any)
+	for _, k := range []string{"simK", "apicalK", "deviceSimK", "apex"} {
+		if _, ok := cornea[k]; !ok {
+			t.Errorf("cornea.%s missing", k)
+		}
+	}
+	if _, ok := v["screening"].(map[string]any)["pattern"]; !ok {
+		t.Errorf("no screening pattern: %v", v["screening"])
+	}
+
+	code, _, stderr = calc(t, "-lens", "orthok", "-rx", "-2", cone)
+	if code != 2 || !strings.Contains(stderr, "-orthok-override") {
+		t.Errorf("ortho-k on a cone: exit %d, %q", code, stderr)
+	}
+	code, v, stderr = calc(t, "-lens", "orthok", "-rx", "-2", "-orthok-override", cone)
+	if code != 0 || v["screening"].(map[string]any)["override"] == nil {
+		t.Errorf("ortho-k with the override: exit %d, %q", code, stderr)
+	}
+
+	code, v, stderr = calc(t, "-lens", "rgp", "-rx", "-2.00/-3.25x180", "-vertex", "12", "-lathe", dir, toric)
+	if code != 0 {
+		t.Fatalf("bitoric: exit %d: %s", code, stderr)
+	}
+	if l := v["lens"].(map[string]any); l["toric"] != true || l["rgp"].(map[string]any)["bitoric"] == nil {
+		t.Errorf("lens %v", l)
+	}
+	if !strings.Contains(stderr, "toric.V5F") {
+		t.Errorf("no front point file written: %q", stderr)
 	}
 }

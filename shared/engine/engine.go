@@ -212,7 +212,7 @@ func DesignModel(m *cornea.Model, s *topo.Surface, in Inputs) (*Result, error) {
 		clin.HVIDMM = dm.CornealDiameterMM
 		warnings = append(warnings, fmt.Sprintf("HVID not given: the topographer's corneal diameter, %.2f mm, was used", dm.CornealDiameterMM))
 	}
-	d, err := lens.New(in.LensType, Eye{M: m}, clin, set)
+	d, err := lens.New(in.LensType, Eye{M: m, KReading: kReading(set, in.LensType)}, clin, set)
 	if err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}
@@ -223,10 +223,7 @@ func DesignModel(m *cornea.Model, s *topo.Surface, in Inputs) (*Result, error) {
 	if err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}
-	if dm := s.Measurements; dm != nil && dm.SimK != nil {
-		r.Cornea.DeviceSimK = &Keratometry{FlatKD: dm.SimK.FlatKD, SteepKD: dm.SimK.SteepKD, FlatAxisDeg: dm.SimK.FlatAxisDeg,
-			ZoneMM: cornea.SimKRingDiameterMM}
-	}
+	r.Cornea.DeviceSimK = deviceSimK(s)
 	r.gatherWarnings(m)
 	return r, nil
 }
@@ -312,18 +309,45 @@ func corneaOf(m *cornea.Model, t lens.Type) (Cornea, error) {
 	return c, nil
 }
 
+// deviceSimK is the Sim-K the topographer wrote in the file, if it did.
+func deviceSimK(s *topo.Surface) *Keratometry {
+	dm := s.Measurements
+	if dm == nil || dm.SimK == nil {
+		return nil
+	}
+	return &Keratometry{FlatKD: dm.SimK.FlatKD, SteepKD: dm.SimK.SteepKD, FlatAxisDeg: dm.SimK.FlatAxisDeg, ZoneMM: cornea.SimKRingDiameterMM}
+}
+
 func keratometry(k cornea.Keratometry) Keratometry {
 	return Keratometry{FlatKD: k.Flat.Dioptres, SteepKD: k.Steep.Dioptres, FlatAxisDeg: k.FlatAxisDeg, ZoneMM: k.ZoneMM}
 }
 
-// Eye adapts a corneal model to what a lens design reads of the eye.
-type Eye struct{ M *cornea.Model }
+// Eye adapts a corneal model to what a lens design reads of the eye. Its
+// K readings are Sim-K, or the apical K when KReading says
+// lens.KReadingApical, as the design's nomogram asks.
+type Eye struct {
+	M        *cornea.Model
+	KReading string
+}
+
+func (e Eye) k() cornea.Keratometry {
+	if e.KReading == lens.KReadingApical {
+		return e.M.ApicalK
+	}
+	return e.M.SimK
+}
 
 // FlatK implements lens.Eye.
-func (e Eye) FlatK() (radiusMM, axisDeg float64) { return e.M.FlatK().RadiusMM, e.M.FlatAxisDeg() }
+func (e Eye) FlatK() (radiusMM, axisDeg float64) {
+	k := e.k()
+	return k.Flat.RadiusMM, k.FlatAxisDeg
+}
 
 // SteepK implements lens.Eye.
-func (e Eye) SteepK() (radiusMM, axisDeg float64) { return e.M.SteepK().RadiusMM, e.M.SteepAxisDeg() }
+func (e Eye) SteepK() (radiusMM, axisDeg float64) {
+	k := e.k()
+	return k.Steep.RadiusMM, k.SteepAxisDeg
+}
 
 // SagMM implements lens.Eye.
 func (e Eye) SagMM(meridianDeg, chordMM float64) (float64, string, error) {
@@ -335,10 +359,35 @@ func (e Eye) TangentAngleDeg(meridianDeg, semiChordMM float64) (float64, error) 
 	return e.M.TangentAngleDeg(meridianDeg, semiChordMM)
 }
 
+// kReading returns the keratometry the nomogram of lens type t asks for.
+func kReading(set lens.Nomograms, t lens.Type) string {
+	switch t {
+	case lens.RGP:
+		return set.RGP.KReading
+	case lens.OrthoK:
+		return set.OrthoK.KReading
+	case lens.Scleral:
+		return set.Scleral.KReading
+	}
+	return ""
+}
+
+// recordedK is an eye whose K readings are a design's own, as it recorded
+// them: a revision changes the lens, not the keratometry it was based on,
+// even when the scan, fitted again by a later engine, reads a slightly
+// different K. Its sags and angles are the scan's, fitted again.
+type recordedK struct {
+	Eye
+	flat, steep lens.KReading
+}
+
+func (e recordedK) FlatK() (radiusMM, axisDeg float64)  { return e.flat.RadiusMM, e.flat.AxisDeg }
+func (e recordedK) SteepK() (radiusMM, axisDeg float64) { return e.steep.RadiusMM, e.steep.AxisDeg }
+
 // Revise designs prev's lens again, on the same scan, with overrides (an
 // aftercare adjustment). The eye model is fitted again from the scan, and
-// the lens keeps prev's nomogram and clinical inputs; the result records
-// the revision.
+// the lens keeps prev's nomogram, clinical inputs and K readings; the
+// result records the revision and the screening of the cornea.
 func Revise(s *topo.Surface, prev *Result, o lens.Overrides, model cornea.ModelOptions) (*Result, error) {
 	const op = "engine.Revise"
 	if prev == nil || prev.Lens == nil {
@@ -351,14 +400,17 @@ func Revise(s *topo.Surface, prev *Result, o lens.Overrides, model cornea.ModelO
 	if prev.Lens.Type == lens.Scleral {
 		m = m.WithExtrapolation(cornea.ExtrapolateTangentLine)
 	}
-	in := lens.Clinical{RefractionD: prev.Lens.RefractionD, HVIDMM: prev.Lens.HVIDMM}
-	d, err := lens.Revise(prev.Lens, Eye{m}, in, o)
+	eye := recordedK{Eye: Eye{M: m, KReading: prev.Lens.KReading}, flat: prev.Lens.FlatK, steep: prev.Lens.SteepK}
+	d, err := lens.Revise(prev.Lens, eye, prev.Lens.Clinical(), o)
 	if err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}
-	r := &Result{Engine: Version, Eye: string(s.Eye), Format: s.Format, Points: s.Len(), Lens: d, ScanID: prev.ScanID}
+	r := &Result{Engine: Version, Eye: string(s.Eye), Format: s.Format, Layout: s.Layout, Points: s.Len(), Device: s.Measurements,
+		Lens: d, ScanID: prev.ScanID, Screening: prev.Screening}
 	if r.Cornea, err = corneaOf(m, d.Type); err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}
+	r.Cornea.DeviceSimK = deviceSimK(s)
+	r.gatherWarnings(m)
 	return r, nil
 }

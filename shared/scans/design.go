@@ -111,8 +111,11 @@ func (s *Service) runEngine(sc Scan, file []byte) (*engine.Result, error) {
 	if err != nil {
 		return nil, errs.E("design: lens type", errs.Invalid, err)
 	}
-	in := engine.Inputs{LensType: lt}
-	if sc.RxD != nil {
+	in := engine.Inputs{LensType: lt, OrthoKOverride: sc.OrthoKOverride}
+	switch {
+	case sc.Rx != nil:
+		in.Clinical = in.Clinical.WithRefraction(*sc.Rx)
+	case sc.RxD != nil: // a scan recorded before the whole refraction was
 		in.Clinical.RefractionD = *sc.RxD
 	}
 	if sc.HVIDMM != nil {

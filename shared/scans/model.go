@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/topo"
 )
 
@@ -53,22 +54,31 @@ type PatientDetails struct {
 
 // Scan is the record of one uploaded topography scan.
 type Scan struct {
-	ID        string       `json:"id"`
-	ClinicID  string       `json:"clinicId"`
-	PatientID string       `json:"patientId"`
-	Eye       string       `json:"eye"`
-	LensType  string       `json:"lensType"`
-	RxD       *float64     `json:"rxD,omitempty"`
-	HVIDMM    *float64     `json:"hvidMM,omitempty"`
-	Format    string       `json:"format"`
-	Grid      *GridOptions `json:"grid,omitempty"`
-	Points    int          `json:"points"`
-	Object    string       `json:"object"` // blob name of the encrypted file
-	Bytes     int          `json:"bytes"`
-	Status    string       `json:"status"`
-	Reason    string       `json:"reason,omitempty"`
-	Received  time.Time    `json:"received"`
-	Designed  *time.Time   `json:"designed,omitempty"`
+	ID        string `json:"id"`
+	ClinicID  string `json:"clinicId"`
+	PatientID string `json:"patientId"`
+	Eye       string `json:"eye"`
+	LensType  string `json:"lensType"`
+	// RxD is the refraction's sphere and Rx the whole refraction as given
+	// (sphere / cylinder x axis at a vertex distance); nil when none.
+	RxD    *float64         `json:"rxD,omitempty"`
+	Rx     *lens.Refraction `json:"rx,omitempty"`
+	HVIDMM *float64         `json:"hvidMM,omitempty"`
+	Format string           `json:"format"`
+	// Layout names the variants of the file's layout its reader found.
+	Layout []string     `json:"layout,omitempty"`
+	Grid   *GridOptions `json:"grid,omitempty"`
+	// OrthoKOverride records the practitioner's explicit request to design
+	// ortho-k on a cornea the screening contraindicates (audited as
+	// orthok.override).
+	OrthoKOverride bool       `json:"orthokOverride,omitempty"`
+	Points         int        `json:"points"`
+	Object         string     `json:"object"` // blob name of the encrypted file
+	Bytes          int        `json:"bytes"`
+	Status         string     `json:"status"`
+	Reason         string     `json:"reason,omitempty"`
+	Received       time.Time  `json:"received"`
+	Designed       *time.Time `json:"designed,omitempty"`
 	// DesignID and DesignVersion name the current design (the latest
 	// version); empty until the scan is designed.
 	DesignID      string `json:"designId,omitempty"`
@@ -104,16 +114,18 @@ type ScanReceived struct {
 	PatientID string `json:"patientId"`
 }
 
-// GridOptions are the upload's statements about a grid file's heights
-// when its header does not make them (see topo.Options).
+// GridOptions are the upload's statements about a file's heights when its
+// content does not make them (see topo.Options): a grid's units, reference
+// and best-fit sphere, and the sign of the heights.
 type GridOptions struct {
 	Units       string  `json:"units,omitempty"`
 	Reference   string  `json:"reference,omitempty"`
 	BFSRadiusMM float64 `json:"bfsRadiusMM,omitempty"`
+	HeightSign  string  `json:"heightSign,omitempty"`
 }
 
 func (g GridOptions) topo() topo.Options {
-	return topo.Options{GridUnits: g.Units, GridReference: g.Reference, GridBFSRadiusMM: g.BFSRadiusMM}
+	return topo.Options{GridUnits: g.Units, GridReference: g.Reference, GridBFSRadiusMM: g.BFSRadiusMM, HeightSign: g.HeightSign}
 }
 
 func mustJSON(v any) json.RawMessage {

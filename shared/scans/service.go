@@ -16,6 +16,7 @@ import (
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
@@ -211,18 +212,49 @@ type UploadInput struct {
 	PatientID string
 	Eye       string // query parameter eye
 	LensType  string // query parameter lensType
-	Rx        string // query parameter rx (dioptres), optional
-	HVID      string // query parameter hvid (mm), optional
+	// Rx is the refraction as practitioners write it, sphere / cylinder x
+	// axis ("-3.00/-1.25x180"; a bare sphere is valid), and Vertex its
+	// vertex distance in mm (query parameters rx and vertex, optional).
+	Rx, Vertex string
+	HVID       string // query parameter hvid (mm), optional
 	// GridUnits, GridReference and GridBFS state a grid file's units,
 	// reference and best-fit sphere radius (mm) when its header does not
-	// (query parameters gridUnits, gridReference, gridBfs).
-	GridUnits, GridReference, GridBFS string
-	File                              []byte
+	// (query parameters gridUnits, gridReference, gridBfs); HeightSign the
+	// sign of the heights when the content cannot tell (heightSign: depth
+	// or elevation).
+	GridUnits, GridReference, GridBFS, HeightSign string
+	// OrthoKOverride (query parameter orthokOverride=true) asks for ortho-k
+	// on a cornea the screening contraindicates: the practitioner's explicit
+	// decision, recorded on the scan and audited.
+	OrthoKOverride string
+	File           []byte
 	// ScanID, when set, is the id the scan is created with: the one fixed
 	// by the request's Idempotency-Key (httpkit.ResourceID). An upload whose
 	// scan already exists (an earlier attempt committed it, then crashed or
 	// failed) answers with that scan instead of creating a second one.
 	ScanID string
+}
+
+// parseRefraction reads the optional refraction and its vertex distance.
+func parseRefraction(rx, vertex string) (*lens.Refraction, error) {
+	v, err := parseOptional("vertex", vertex, 0, lens.MaxVertexMM)
+	if err != nil {
+		return nil, err
+	}
+	if rx == "" {
+		if v != nil {
+			return nil, errs.Field("scans.upload", "vertex", "is given without a refraction (rx)")
+		}
+		return nil, nil
+	}
+	r, err := lens.ParseRefraction(rx)
+	if err != nil {
+		return nil, errs.E("scans.upload", errs.Invalid, err)
+	}
+	if v != nil {
+		r.VertexMM = *v
+	}
+	return &r, nil
 }
 
 func parseOptional(field, v string, lo, hi float64) (*float64, error) {
@@ -250,13 +282,24 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if !contains(LensTypes, in.LensType) {
 		return Scan{}, errs.Field(op, "lensType", "must be one of %s", strings.Join(LensTypes, ", "))
 	}
-	rx, err := parseOptional("rx", in.Rx, -30, 30)
+	rx, err := parseRefraction(in.Rx, in.Vertex)
 	if err != nil {
 		return Scan{}, err
 	}
 	hvid, err := parseOptional("hvid", in.HVID, 9, 14)
 	if err != nil {
 		return Scan{}, err
+	}
+	override := false
+	switch in.OrthoKOverride {
+	case "", "false":
+	case "true":
+		if in.LensType != "orthok" {
+			return Scan{}, errs.Field(op, "orthokOverride", "applies to ortho-k only (lensType is %s)", in.LensType)
+		}
+		override = true
+	default:
+		return Scan{}, errs.Field(op, "orthokOverride", "must be true or false")
 	}
 	if _, err := s.patient(ctx, a, in.PatientID); err != nil {
 		if errs.Is(errs.NotFound, err) {
@@ -268,7 +311,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if err != nil {
 		return Scan{}, err
 	}
-	grid := GridOptions{Units: in.GridUnits, Reference: in.GridReference}
+	grid := GridOptions{Units: in.GridUnits, Reference: in.GridReference, HeightSign: in.HeightSign}
 	if bfs != nil {
 		grid.BFSRadiusMM = *bfs
 	}
@@ -290,8 +333,12 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		return prev, err
 	}
 	sc := Scan{ID: id, ClinicID: a.ClinicID, PatientID: in.PatientID, Eye: in.Eye, LensType: in.LensType,
-		RxD: rx, HVIDMM: hvid, Format: surf.Format, Points: len(surf.X), Bytes: len(in.File),
-		Status: StatusReceived, Received: s.now()}
+		Rx: rx, HVIDMM: hvid, Format: surf.Format, Layout: surf.Layout, Points: len(surf.X), Bytes: len(in.File),
+		OrthoKOverride: override, Status: StatusReceived, Received: s.now()}
+	if rx != nil {
+		sphere := rx.SphereD
+		sc.RxD = &sphere
+	}
 	if grid != (GridOptions{}) {
 		sc.Grid = &grid
 	}
@@ -332,6 +379,12 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	}
 	if err := s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success); err != nil {
 		return Scan{}, err
+	}
+	if sc.OrthoKOverride {
+		// The practitioner overrides the screening: its own record.
+		if err := s.audit(ctx, a, "orthok.override", "scans/"+sc.ID, audit.Success); err != nil {
+			return Scan{}, err
+		}
 	}
 	s.Metrics.ScanReceived(ctx, sc.Format, sc.LensType)
 	if s.Relay != nil {
