@@ -417,3 +417,38 @@ func (m *Model) mapPoint(f *frame, x, y float64) (u, v, gx, gy float64, ok bool)
 	}
 	return u, v, -nx / nz, -ny / nz, true
 }
+
+// Cone returns where the cornea stands furthest in front of its fitted
+// biconic within the fitted zone, as a keratoconic cone does: the
+// semi-meridian (TABO degrees, 0-360) and the distance from the apex (mm)
+// of that point, and how far in front it stands (microns). ok is false
+// when nothing stands out by minUM or more.
+func (m *Model) Cone(minUM float64) (semiMeridianDeg, radiusMM, heightUM float64, ok bool) {
+	if m == nil || m.Surface == nil || !m.Surface.grid.residual {
+		return 0, 0, 0, false
+	}
+	g := &m.Surface.grid
+	zr2 := m.ZoneDiameterMM * m.ZoneDiameterMM / 4
+	best, bu, bv := 0.0, 0.0, 0.0
+	for i := range g.n {
+		v := g.origin + float64(i)*ResidualStepMM
+		for j := range g.n {
+			u := g.origin + float64(j)*ResidualStepMM
+			if u*u+v*v > zr2 || !g.occ[i*g.n+j] {
+				continue
+			}
+			// Depth below the biconic: negative in front of it.
+			if r := g.at(u, v); r < best {
+				best, bu, bv = r, u, v
+			}
+		}
+	}
+	if -best*1000 < minUM {
+		return 0, 0, 0, false
+	}
+	a := math.Atan2(bv, bu) * 180 / math.Pi
+	if a < 0 {
+		a += 360
+	}
+	return a, math.Hypot(bu, bv), -best * 1000, true
+}

@@ -212,7 +212,15 @@ func DesignModel(m *cornea.Model, s *topo.Surface, in Inputs) (*Result, error) {
 		clin.HVIDMM = dm.CornealDiameterMM
 		warnings = append(warnings, fmt.Sprintf("HVID not given: the topographer's corneal diameter, %.2f mm, was used", dm.CornealDiameterMM))
 	}
-	d, err := lens.New(in.LensType, Eye{M: m, KReading: kReading(set, in.LensType)}, clin, set)
+	var eye lens.Eye = Eye{M: m, KReading: kReading(set, in.LensType)}
+	if scr.Pattern != screening.Regular {
+		// A cornea the screening flags may have a cone off the principal
+		// meridians: the lens's clearance is checked through it too.
+		if semi, r, _, ok := m.Cone(ConeMinUM); ok {
+			eye = coneEye{Eye: eye.(Eye), semiDeg: semi, radiusMM: r}
+		}
+	}
+	d, err := lens.New(in.LensType, eye, clin, set)
 	if err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}
@@ -357,6 +365,27 @@ func (e Eye) SagMM(meridianDeg, chordMM float64) (float64, string, error) {
 // TangentAngleDeg implements lens.Eye.
 func (e Eye) TangentAngleDeg(meridianDeg, semiChordMM float64) (float64, error) {
 	return e.M.TangentAngleDeg(meridianDeg, semiChordMM)
+}
+
+// ConeMinUM is how far (microns) a point must stand in front of the fitted
+// biconic, on a cornea the screening flags, for a design to check its
+// clearance through it.
+const ConeMinUM = 5.0
+
+// coneEye is an Eye with a cone (lens.ConeEye).
+type coneEye struct {
+	Eye
+	semiDeg, radiusMM float64
+}
+
+// Cone implements lens.ConeEye.
+func (e coneEye) Cone() (semiMeridianDeg, radiusMM float64, ok bool) {
+	return e.semiDeg, e.radiusMM, true
+}
+
+// DepthMM implements lens.ConeEye.
+func (e coneEye) DepthMM(semiMeridianDeg, radiusMM float64) (float64, string, error) {
+	return e.M.DepthMM(semiMeridianDeg, radiusMM)
 }
 
 // kReading returns the keratometry the nomogram of lens type t asks for.

@@ -116,8 +116,31 @@ func TestKeratoconicCorneas(t *testing.T) {
 			for _, cp := range sc.Lens.Clearance {
 				t.Logf("%s %.0f: apex %.0f, min %.0f at %.2f", cp.Label, cp.MeridianDeg, cp.ApexClearanceUM, cp.MinClearanceUM, cp.MinAtMM)
 			}
+			// Clear of the cornea all along the steepest meridian, through
+			// the cone, after settling.
+			cone := sc.Lens.Scleral.Cone
+			var steepest *lens.ClearanceProfile
+			for i := range sc.Lens.Clearance {
+				if sc.Lens.Clearance[i].Label == lens.ProfileSteepest {
+					steepest = &sc.Lens.Clearance[i]
+				}
+			}
+			if cone == nil || steepest == nil {
+				t.Fatalf("no clearance checked through the cone: %+v", sc.Lens.Scleral)
+			}
+			settling := sc.Lens.Scleral.Nomogram.SettlingUM
+			if cone.MinOverCorneaUM-settling <= 0 || cone.SettledClearanceUM <= 0 {
+				t.Errorf("cone clearance %+v (settling %g)", cone, settling)
+			}
+			haptic := sc.Lens.Scleral.LandingChordMM / 2
+			for i, r := range steepest.RMM {
+				if r < haptic-0.5 && steepest.ClearanceUM[i]-settling <= 0 {
+					t.Errorf("steepest meridian %.0f: %.0f microns at %.1f mm after settling", steepest.MeridianDeg, steepest.ClearanceUM[i]-settling, r)
+				}
+			}
+			t.Logf("cone at %.0f deg %.2f mm: %+v", cone.SemiMeridianDeg, cone.RadiusMM, *cone)
 
-			_, err = engine.Design(s, engine.Inputs{LensType: lens.OrthoK, Clinical: lens.Clinical{RefractionD: -2, HVIDMM: 11.8}})
+			ortho, err := engine.Design(s, engine.Inputs{LensType: lens.OrthoK, Clinical: lens.Clinical{RefractionD: -2, HVIDMM: 11.8}})
 			if p == screening.Keratoconus {
 				if !errs.Is(errs.Invalid, err) || !strings.Contains(errs.Message(err), "orthokOverride=true") {
 					t.Errorf("ortho-k on a keratoconic cornea: %v", err)
@@ -126,14 +149,12 @@ func TestKeratoconicCorneas(t *testing.T) {
 				if err != nil || ok.Screening.Override == "" || !anyContains(ok.Lens.Warnings, "overrode") {
 					t.Errorf("ortho-k with the override: %v, %+v", err, ok)
 				}
-			} else if err != nil || !anyContains(errWarnings(err), "") {
-				t.Logf("suspect: ortho-k %v", err)
+			} else if err != nil || !anyContains(ortho.Lens.Warnings, "keratoconus suspect") {
+				t.Errorf("ortho-k on a suspect cornea: %v, %+v", err, ortho)
 			}
 		})
 	}
 }
-
-func errWarnings(error) []string { return []string{""} }
 
 func anyContains(list []string, sub string) bool {
 	for _, s := range list {
@@ -208,5 +229,37 @@ func TestSimKMatchesThe3mmDefinition(t *testing.T) {
 			t.Errorf("%+v: Sim-K %.3f / %.3f D at %.1f, want %.3f / %.3f at %.1f", tc, got.FlatKD, got.SteepKD, got.FlatAxisDeg, flat, steep, axis)
 		}
 		t.Logf("Sim-K %.3f / %.3f D at %.1f, truth %.3f / %.3f at %.1f", got.FlatKD, got.SteepKD, got.FlatAxisDeg, flat, steep, axis)
+	}
+}
+
+// Regular corneas screen regular; oblate (post-myopic LASIK) ones oblate,
+// and ortho-k on them warns rather than refuses; the apex and tilt are
+// reported where the map put them.
+func TestScreeningPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    topotest.Cornea
+		want screening.Pattern
+	}{
+		{"reference", topotest.Cornea{R0MM: 7.8, P: 0.75, NoiseUM: 1.5, ApexXMM: 0.4, ApexYMM: -0.5, TiltXDeg: -1.5, TiltYDeg: 1}, screening.Regular},
+		{"with-the-rule toric", topotest.Cornea{R0MM: 7.9, R0YMM: 7.55, P: 0.8, NoiseUM: 1.5, ApexXMM: -0.3, ApexYMM: -0.4, Eye: topo.OS}, screening.Regular},
+		{"oblate after LASIK", topotest.Cornea{R0MM: 8.6, P: 1.5, NoiseUM: 1.5, ApexXMM: 0.2, ApexYMM: -0.2}, screening.Oblate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := engine.Design(tc.c.Surface(), engine.Inputs{LensType: lens.OrthoK, Clinical: lens.Clinical{RefractionD: -2, HVIDMM: 11.6}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Screening.Pattern != tc.want {
+				t.Errorf("pattern %s, want %s (%q)", r.Screening.Pattern, tc.want, r.Screening.Reasons)
+			}
+			if tc.want == screening.Oblate && !anyContains(r.Lens.Warnings, "oblate") {
+				t.Errorf("ortho-k on an oblate cornea without a warning: %q", r.Lens.Warnings)
+			}
+			a := r.Cornea.Apex
+			if math.Hypot(a.XMM-tc.c.ApexXMM, a.YMM-tc.c.ApexYMM) > 0.05 || math.Abs(a.TiltDeg-math.Hypot(tc.c.TiltXDeg, tc.c.TiltYDeg)) > 0.3 {
+				t.Errorf("apex %+v, want %g, %g tilted %g, %g", a, tc.c.ApexXMM, tc.c.ApexYMM, tc.c.TiltXDeg, tc.c.TiltYDeg)
+			}
+		})
 	}
 }

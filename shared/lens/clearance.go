@@ -1,8 +1,12 @@
 package lens
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strings"
+
+	"github.com/lensflow/lensflow/shared/errs"
 )
 
 // ClearanceStepMM is the spacing of clearance samples; zone boundaries and
@@ -19,8 +23,10 @@ const ClearanceStepMM = 0.1
 // so a plot draws the eye at EyeSagMM and the lens at LensSagMM -
 // ApexClearanceUM/1000.
 type ClearanceProfile struct {
+	// MeridianDeg is the meridian (TABO 0-180); for the "steepest"
+	// profile, the semi-meridian through the cone (0-360).
 	MeridianDeg float64 `json:"meridian_deg"`
-	Label       string  `json:"label"` // "flat" or "steep"
+	Label       string  `json:"label"` // "flat", "steep" or "steepest"
 	// ApexClearanceUM is the central clearance: how far the lens apex sits
 	// in front of the corneal apex.
 	ApexClearanceUM float64   `json:"apex_clearance_um"`
@@ -64,28 +70,75 @@ func sampleRadii(edge float64, keys ...float64) []float64 {
 	return slices.CompactFunc(rs, func(a, b float64) bool { return math.Abs(a-b) < 1e-9 })
 }
 
+// ConeEye is an Eye that knows where the cornea is steepest, off its
+// principal meridians: a keratoconic cone. Designs then check the
+// clearance along the semi-meridian through it too (a profile labelled
+// "steepest", over the measured cornea only: beyond it a single
+// semi-meridian carried outwards says less than the principal meridians'
+// chords), and the lens rests on the cone if that is where it touches.
+type ConeEye interface {
+	Eye
+	// Cone returns the semi-meridian (TABO degrees, 0-360) and the
+	// distance from the apex (mm) of the cone; ok is false when the cornea
+	// has none worth checking.
+	Cone() (semiMeridianDeg, radiusMM float64, ok bool)
+	// DepthMM is the cornea's depth below the apex tangent plane at
+	// radiusMM along one semi-meridian, and where it comes from (as
+	// SagMM's source).
+	DepthMM(semiMeridianDeg, radiusMM float64) (float64, string, error)
+}
+
+// ProfileSteepest labels the clearance profile through a cone.
+const ProfileSteepest = "steepest"
+
 // clearanceProfiles computes the clearance along the flat and steep
-// meridians of the eye. The lens rests where lens sag exceeds eye sag the
-// most over both meridians; that excess is the apex clearance.
+// meridians of the eye, and along the semi-meridian through its cone when
+// the eye is a ConeEye that has one. The lens rests where lens sag exceeds
+// eye sag the most over every profile; that excess is the apex clearance.
 func clearanceProfiles(op string, eye Eye, surf *BackSurface, flatDeg, steepDeg float64, keys ...float64) ([]ClearanceProfile, error) {
 	rs := sampleRadii(surf.EdgeMM(), keys...)
-	out := make([]ClearanceProfile, 2)
+	type profile struct {
+		label    string
+		deg      float64
+		sag      func(r float64) (float64, string, error)
+		measured bool // stop where the eye is no longer measured
+	}
+	chord := func(m float64) func(float64) (float64, string, error) {
+		return func(r float64) (float64, string, error) { return eyeSag(op, eye, m, 2*r) }
+	}
+	profiles := []profile{{"flat", flatDeg, chord(flatDeg), false}, {"steep", steepDeg, chord(steepDeg), false}}
+	if ce, ok := eye.(ConeEye); ok {
+		if semi, _, ok := ce.Cone(); ok {
+			profiles = append(profiles, profile{ProfileSteepest, semi, func(r float64) (float64, string, error) {
+				z, src, err := ce.DepthMM(semi, r)
+				if err != nil {
+					return 0, "", errs.E(op, kindOr(err), fmt.Errorf("eye depth at %g mm along %g degrees: %w", r, semi, err))
+				}
+				return z, src, nil
+			}, true})
+		}
+	}
+	out := make([]ClearanceProfile, len(profiles))
 	apex := math.Inf(-1)
-	for k, m := range [2]float64{flatDeg, steepDeg} {
-		c := ClearanceProfile{MeridianDeg: m, Label: "flat", RMM: rs,
+	for k, p := range profiles {
+		c := ClearanceProfile{MeridianDeg: p.deg, Label: p.label, RMM: rs,
 			EyeSagMM: make([]float64, len(rs)), LensSagMM: make([]float64, len(rs)), ClearanceUM: make([]float64, len(rs))}
-		if k == 1 {
-			c.Label, c.RMM = "steep", slices.Clone(rs)
+		if k > 0 {
+			c.RMM = slices.Clone(rs)
 		}
 		for i, r := range rs {
-			s, src, err := eyeSag(op, eye, m, 2*r)
+			s, src, err := p.sag(r)
 			if err != nil {
 				return nil, err
+			}
+			if p.measured && strings.HasPrefix(src, "extrapolated") {
+				c.RMM, c.EyeSagMM, c.LensSagMM, c.ClearanceUM = c.RMM[:i], c.EyeSagMM[:i], c.LensSagMM[:i], c.ClearanceUM[:i]
+				break
 			}
 			if src != SourceMeasured && c.ExtrapolationSource == "" {
 				c.ExtrapolatedFromMM, c.ExtrapolationSource = r, src
 			}
-			z := surf.SagMM(m, r)
+			z := surf.SagMM(p.deg, r)
 			c.EyeSagMM[i], c.LensSagMM[i] = s, z
 			apex = max(apex, z-s)
 		}
@@ -95,7 +148,7 @@ func clearanceProfiles(op string, eye Eye, surf *BackSurface, flatDeg, steepDeg 
 		c := &out[k]
 		c.ApexClearanceUM = 1000 * apex
 		c.MinClearanceUM = math.Inf(1)
-		for i := range rs {
+		for i := range c.RMM {
 			g := 1000 * (c.EyeSagMM[i] + apex - c.LensSagMM[i])
 			c.ClearanceUM[i] = g
 			if g < c.MinClearanceUM {

@@ -32,6 +32,24 @@ type ScleralDetails struct {
 	// SettledLimbalClearanceUM is LimbalClearanceUM less the settling.
 	SettledLimbalClearanceUM float64   `json:"settled_limbal_clearance_um"`
 	Landings                 []Landing `json:"landings"`
+	// Cone is the clearance over a keratoconic cone, when the eye has one.
+	Cone *ConeClearance `json:"cone,omitempty"`
+}
+
+// ConeClearance is a scleral lens's clearance over the cone, along the
+// semi-meridian through it.
+type ConeClearance struct {
+	SemiMeridianDeg float64 `json:"semi_meridian_deg"`
+	RadiusMM        float64 `json:"radius_mm"`
+	// ClearanceUM is the clearance at the cone at insertion, and
+	// SettledClearanceUM after the nomogram's settling.
+	ClearanceUM        float64 `json:"clearance_um"`
+	SettledClearanceUM float64 `json:"settled_clearance_um"`
+	// MinOverCorneaUM is the least clearance at insertion along that
+	// semi-meridian inside the haptic (over the cornea and limbus), at
+	// MinAtMM.
+	MinOverCorneaUM float64 `json:"min_over_cornea_um"`
+	MinAtMM         float64 `json:"min_at_mm"`
 }
 
 // ScleralTDMM is the scleral total diameter for an HVID under the
@@ -178,6 +196,26 @@ func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrid
 	if det.SettledLimbalClearanceUM < 0 {
 		d.warnf("the lens may touch the limbus after settling: %.0f microns of limbal clearance at insertion, %g of settling",
 			det.LimbalClearanceUM, n.SettlingUM)
+	}
+	for k := range d.Clearance {
+		c := &d.Clearance[k]
+		ce, ok := eye.(ConeEye)
+		if c.Label != ProfileSteepest || !ok {
+			continue
+		}
+		semi, rc, _ := ce.Cone()
+		cc := &ConeClearance{SemiMeridianDeg: semi, RadiusMM: rc, ClearanceUM: c.At(rc), MinOverCorneaUM: math.Inf(1)}
+		cc.SettledClearanceUM = cc.ClearanceUM - n.SettlingUM
+		for i, r := range c.RMM {
+			if r < rH && c.ClearanceUM[i] < cc.MinOverCorneaUM {
+				cc.MinOverCorneaUM, cc.MinAtMM = c.ClearanceUM[i], r
+			}
+		}
+		det.Cone = cc
+		if settled := cc.MinOverCorneaUM - n.SettlingUM; settled < n.MinSettledClearanceUM {
+			d.warnf("over the cone (%.0f degrees, %.1f mm from the apex) the lens keeps %.0f microns at %.1f mm after settling, less than %g: raise the lens sag",
+				semi, rc, settled, cc.MinAtMM, n.MinSettledClearanceUM)
+		}
 	}
 	if got := flat.ApexClearanceUM; math.Abs(got-det.InsertionClearanceUM) > 0.5 {
 		d.warnf("the lens bears on the eye at %.2f mm before its haptic: central clearance %.0f microns instead of %.0f",
