@@ -271,6 +271,8 @@ type Model struct {
 
 	Extrapolation      Extrapolation // how SagMM goes beyond the data
 	MaxExtrapolationMM float64       // how far it may go
+
+	envelope [ReachSectors]float64 // see envelopeMM
 }
 
 // FlatK returns the flat Sim-K: the flat meridian's axial radius on the
@@ -305,11 +307,25 @@ func (m *Model) WithExtrapolation(e Extrapolation) *Model {
 // 3.5 mm, and a notch leaves its neighbours whole: that is a gap the model
 // bridges, not the edge of the exam.
 func (m *Model) envelopeMM(semiDeg float64) float64 {
-	var e float64
-	for d := -30.0; d <= 30; d += 360 / ReachSectors {
-		e = max(e, m.Reach.SemiMeridianMM(semiDeg+d))
+	a := math.Mod(semiDeg, 360)
+	if a < 0 {
+		a += 360
 	}
-	return e
+	return m.envelope[min(int(a/(360/ReachSectors)), ReachSectors-1)]
+}
+
+// envelopeSectors is how many reach sectors either side the envelope spans.
+const envelopeSectors = 30 / (360 / ReachSectors)
+
+// setEnvelope computes the envelope of every reach sector.
+func (m *Model) setEnvelope() {
+	for k := range ReachSectors {
+		var e float64
+		for d := -envelopeSectors; d <= envelopeSectors; d++ {
+			e = max(e, m.Reach.SectorMM[(k+d+ReachSectors)%ReachSectors])
+		}
+		m.envelope[k] = e
+	}
 }
 
 // SupportMM returns how far from the apex the exam measured the cornea
@@ -612,6 +628,7 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 	// One pass: the reach of the data from the map centre, each zone's
 	// count and coverage.
 	var reach2 [ReachSectors]float64
+	var maxReach2 float64
 	valid := 0
 	for i := range s.X {
 		x, y := s.X[i], s.Y[i]
@@ -631,6 +648,7 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 			sec = reachSector(x, y)
 		}
 		reach2[sec] = max(reach2[sec], r2)
+		maxReach2 = max(maxReach2, r2)
 		if r2 > maxZR2 {
 			continue
 		}
@@ -644,6 +662,7 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 	if err := checkQuadrants(op, reach2, o.MinQuadrantReachMM); err != nil && valid >= o.MinPoints {
 		return nil, err
 	}
+	maxReach := math.Sqrt(maxReach2)
 
 	// The conic zone.
 	ci := 0
@@ -711,7 +730,8 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 	}
 
 	// A first rotationally symmetric conic, with the apex's position
-	// free: the start of the biconic. Its tilt stays at zero: a tilted,
+	// free, from the linearised fit alone: the start of the biconic, whose
+	// own refinement takes it from there. Its tilt stays at zero: a tilted,
 	// decentred conic seen from off its axis looks toric, so on a toric
 	// cornea a free tilt runs away to mimic the toricity.
 	cov := &covs[ci]
@@ -723,9 +743,12 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 	if err != nil {
 		return nil, errs.E(op, errs.Invalid, err)
 	}
-	th, _, _, err = p.levenbergMarquardt(th)
-	if err != nil {
-		return nil, errs.E(op, errs.Invalid, err)
+	if _, ok := p.normal(th[:], nil); !ok {
+		// The linear estimate leaves some point outside its conic (very
+		// noisy data): refine it first.
+		if th, _, _, err = p.levenbergMarquardt(th); err != nil {
+			return nil, errs.E(op, errs.Invalid, err)
+		}
 	}
 	pose := p.pose(th)
 	start := Conic{R0MM: th[iR0], P: th[iP], ApexXMM: pose.XMM, ApexYMM: pose.YMM, ApexZMM: pose.ZMM}
@@ -762,7 +785,7 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 
 	// The surface: the biconic and the map of what it leaves, in the
 	// cornea's frame, over every point; and the reach from the apex.
-	m.surface(s, mirror)
+	m.surface(s, mirror, maxReach)
 	m.principalMeridians()
 	m.vertex()
 	m.simK()
@@ -829,17 +852,20 @@ func checkQuadrants(op string, reach2 [ReachSectors]float64, floorMM float64) er
 }
 
 // surface builds m.Surface and m.Reach from every point of s, in the
-// cornea's frame.
-func (m *Model) surface(s *topo.Surface, mirror bool) {
+// cornea's frame. reachMM bounds how far from the map centre the points
+// lie.
+func (m *Model) surface(s *topo.Surface, mirror bool, reachMM float64) {
 	b := m.Biconic
 	th := b.FlatAxisDeg * math.Pi / 180
 	cf, cst := 1/b.FlatR0MM, 1/b.SteepR0MM
 	sf := &Surface{cf: cf, cs: cst, qf: b.FlatP * cf * cf, qs: b.SteepP * cst * cst,
 		ax: math.Cos(th), ay: math.Sin(th), index: m.KeratometricIndex}
 	f := m.Pose.frame()
-	us, vs, res := make([]float64, 0, len(s.X)), make([]float64, 0, len(s.X)), make([]float64, 0, len(s.X))
+	// A point reachMM from the map centre lies at most that plus the
+	// apex's offset from the apex, in any frame.
+	sf.grid = newResidualGrid(reachMM + m.Pose.DecentrationMM() + 0.1)
 	var reach2 [ReachSectors]float64
-	var maxR2, ext float64
+	var maxR2 float64
 	for i := range s.X {
 		x := s.X[i]
 		if mirror {
@@ -849,17 +875,11 @@ func (m *Model) surface(s *topo.Surface, mirror bool) {
 			continue
 		}
 		u, v, w, _ := f.own(x, s.Y[i], s.Z[i])
-		d, _, _, ok := sf.biconicDepth(u, v)
+		d, ok := sf.biconicOnly(u, v)
 		if !ok {
 			continue
 		}
-		us, vs, res = append(us, u), append(vs, v), append(res, w-d)
-		if au := math.Abs(u); au > ext {
-			ext = au
-		}
-		if av := math.Abs(v); av > ext {
-			ext = av
-		}
+		sf.grid.add(u, v, w-d)
 		r2 := u*u + v*v
 		sec := 0
 		if r2 > 0 {
@@ -868,12 +888,13 @@ func (m *Model) surface(s *topo.Surface, mirror bool) {
 		reach2[sec] = max(reach2[sec], r2)
 		maxR2 = max(maxR2, r2)
 	}
-	sf.grid = newResidualGrid(us, vs, res, ext)
+	sf.grid.finish()
 	m.Surface = sf
 	for k, r2 := range reach2 {
 		m.Reach.SectorMM[k] = math.Sqrt(r2)
 	}
 	m.Reach.MaxMM = math.Sqrt(maxR2)
+	m.setEnvelope()
 }
 
 // simK reads Sim-K as Placido devices do, from the axial curvature about

@@ -2,6 +2,7 @@ package cornea
 
 import (
 	"math"
+	"slices"
 
 	"github.com/lensflow/lensflow/shared/errs"
 )
@@ -66,6 +67,17 @@ func (s *Surface) biconicDepth(u, v float64) (w, fu, fv float64, ok bool) {
 	return w, fa*s.ax - fb*s.ay, fa*s.ay + fb*s.ax, true
 }
 
+// biconicOnly returns the biconic's depth at (u, v), without its slopes.
+func (s *Surface) biconicOnly(u, v float64) (float64, bool) {
+	a, b := u*s.ax+v*s.ay, v*s.ax-u*s.ay
+	a2, b2 := a*a, b*b
+	disc := 1 - s.qf*a2 - s.qs*b2
+	if disc <= 0 {
+		return 0, false
+	}
+	return (s.cf*a2 + s.cs*b2) / (1 + math.Sqrt(disc)), true
+}
+
 // DepthMM returns the cornea's depth (mm, positive into the eye) below its
 // apex tangent plane at (u, v) mm of its own frame; ok is false where the
 // fitted biconic is not defined.
@@ -121,11 +133,10 @@ type residualGrid struct {
 	residual bool   // false: no map (the biconic alone)
 }
 
-// newResidualGrid builds the map of the residuals res at (us, vs), all
-// within ext of the origin in u and v.
-func newResidualGrid(us, vs, res []float64, ext float64) residualGrid {
+// newResidualGrid returns an empty residual map covering +-ext in u and v.
+func newResidualGrid(ext float64) residualGrid {
 	var g residualGrid
-	if len(us) == 0 || !(ext < 1e3) {
+	if !(ext > 0 && ext < 1e3) {
 		return g
 	}
 	const step = ResidualStepMM
@@ -134,47 +145,54 @@ func newResidualGrid(us, vs, res []float64, ext float64) residualGrid {
 	g.n = int(math.Round(2*half/step)) + 1
 	g.origin = -half
 	g.sum, g.wt = make([]float64, g.n*g.n), make([]float64, g.n*g.n)
-	raw := make([]bool, g.n*g.n)
-	inv := 1 / step
-	for i := range us {
-		fx, fy := (us[i]-g.origin)*inv, (vs[i]-g.origin)*inv
-		j0, i0 := int(fx), int(fy)
-		if j0 < 0 || i0 < 0 || j0+1 >= g.n || i0+1 >= g.n {
-			continue
-		}
-		tx, ty := fx-float64(j0), fy-float64(i0)
-		k := i0*g.n + j0
-		w00, w01, w10, w11 := (1-tx)*(1-ty), tx*(1-ty), (1-tx)*ty, tx*ty
-		r := res[i]
-		g.sum[k] += w00 * r
-		g.sum[k+1] += w01 * r
-		g.sum[k+g.n] += w10 * r
-		g.sum[k+g.n+1] += w11 * r
-		g.wt[k] += w00
-		g.wt[k+1] += w01
-		g.wt[k+g.n] += w10
-		g.wt[k+g.n+1] += w11
-		raw[k], raw[k+1], raw[k+g.n], raw[k+g.n+1] = true, true, true, true
-	}
-	// Occupancy: a node with data around it, or next to one that has.
 	g.occ = make([]bool, g.n*g.n)
+	return g
+}
+
+// add spreads the residual r at (u, v) bilinearly onto the four nearest
+// nodes, and marks them as holding data.
+func (g *residualGrid) add(u, v, r float64) {
+	const inv = 1 / ResidualStepMM
+	fx, fy := (u-g.origin)*inv, (v-g.origin)*inv
+	j0, i0 := int(fx), int(fy)
+	if !(fx >= 0 && fy >= 0) || j0+1 >= g.n || i0+1 >= g.n {
+		return
+	}
+	tx, ty := fx-float64(j0), fy-float64(i0)
+	k := i0*g.n + j0
+	w00, w01, w10, w11 := (1-tx)*(1-ty), tx*(1-ty), (1-tx)*ty, tx*ty
+	g.sum[k] += w00 * r
+	g.sum[k+1] += w01 * r
+	g.sum[k+g.n] += w10 * r
+	g.sum[k+g.n+1] += w11 * r
+	g.wt[k] += w00
+	g.wt[k+1] += w01
+	g.wt[k+g.n] += w10
+	g.wt[k+g.n+1] += w11
+	g.occ[k], g.occ[k+1], g.occ[k+g.n], g.occ[k+g.n+1] = true, true, true, true
+}
+
+// finish dilates the occupancy by one node (a node next to one with data
+// counts as measured) and blurs the map.
+func (g *residualGrid) finish() {
+	if g.n == 0 {
+		return
+	}
+	raw := slices.Clone(g.occ)
 	for i := range g.n {
 		for j := range g.n {
 			if !raw[i*g.n+j] {
 				continue
 			}
-			for di := -1; di <= 1; di++ {
-				for dj := -1; dj <= 1; dj++ {
-					if ii, jj := i+di, j+dj; ii >= 0 && jj >= 0 && ii < g.n && jj < g.n {
-						g.occ[ii*g.n+jj] = true
-					}
+			for ii := max(i-1, 0); ii <= min(i+1, g.n-1); ii++ {
+				for jj := max(j-1, 0); jj <= min(j+1, g.n-1); jj++ {
+					g.occ[ii*g.n+jj] = true
 				}
 			}
 		}
 	}
 	blur(g.sum, g.wt, g.n)
 	g.residual = true
-	return g
 }
 
 // blurKernel is the Gaussian of ResidualSigmaMM sampled at the grid step,
