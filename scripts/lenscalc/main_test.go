@@ -137,8 +137,14 @@ func TestCalculatorRealExams(t *testing.T) {
 	raw := write("exam.txt", topotest.Cornea{R0MM: 7.8, R0YMM: 7.6, P: 0.78, NoiseUM: 1, Eye: topo.OD, ApexXMM: 0.3, ApexYMM: -0.2}.CSORawFile())
 	cone := write("cone.csv", topotest.Cornea{R0MM: 7.6, P: 0.8, NoiseUM: 1, Eye: topo.OS, ConeUM: 70, ConeXMM: 0.4, ConeYMM: -1.1}.CSV())
 	toric := write("toric.csv", topotest.Cornea{R0MM: 7.85, R0YMM: 7.35, P: 0.75, NoiseUM: 0.5, Eye: topo.OD}.CSV())
+	grid := write("grid.csv", topotest.Cornea{R0MM: 7.7, P: 0.8, NoiseUM: 1, Eye: topo.OS}.PentacamFile(topotest.TabHeader(), topotest.Missing("-1000")))
 
-	code, v, stderr := calc(t, "-lens", "rgp", "-rx", "-1.50", raw)
+	code, v, stderr := calc(t, "-lens", "scleral", grid)
+	if code != 0 || v["format"] != topo.FormatPentacam || !strings.Contains(fmt.Sprint(v["layout"]), topo.LayoutTabHeader) {
+		t.Errorf("Pentacam grid with tabs and -1000: exit %d (%s), format %v, layout %v", code, stderr, v["format"], v["layout"])
+	}
+
+	code, v, stderr = calc(t, "-lens", "rgp", "-rx", "-1.50", raw)
 	if code != 0 {
 		t.Fatalf("raw export: exit %d: %s", code, stderr)
 	}

@@ -75,7 +75,9 @@ func ParseRefraction(s string) (Refraction, error) {
 		return bad("no refraction given: write %s", rxExample)
 	}
 	p := rxScanner{s: normaliseRx(orig)}
-	notRx := func() (Refraction, error) { return bad("%q is not a refraction: write %s", orig, rxExample) }
+	// Messages describe the problem without repeating the text (the
+	// project's errors never quote what a client sent).
+	notRx := func() (Refraction, error) { return bad("is not a refraction: write %s", rxExample) }
 
 	var r Refraction
 	switch {
@@ -96,12 +98,12 @@ func ParseRefraction(s string) (Refraction, error) {
 	slash := p.lit("/")
 	p.space()
 	if !slash && p.axisMark() {
-		return bad("the axis in %q follows the sphere: an axis belongs to a cylinder; write %s", orig, rxExample)
+		return bad("an axis follows the sphere, but an axis belongs to a cylinder: write %s", rxExample)
 	}
 	cyl, signed, ok := p.number()
 	if !ok {
 		if slash {
-			return bad("no cylinder after the \"/\" in %q: write %s", orig, rxExample)
+			return bad("no cylinder after the \"/\": write %s", rxExample)
 		}
 		return notRx()
 	}
@@ -109,7 +111,7 @@ func ParseRefraction(s string) (Refraction, error) {
 		if !slash {
 			return notRx()
 		}
-		return bad("the cylinder %s in %q needs its sign (- or +): write e.g. -3.00 / -%s x 180", trimNum(cyl), orig, trimNum(cyl))
+		return bad("the cylinder %s needs its sign (- or +): write e.g. -3.00 / -%s x 180", trimNum(cyl), trimNum(cyl))
 	}
 	p.space()
 	p.unit("dcyl", "dc", "cyl", "d")
@@ -124,13 +126,13 @@ func ParseRefraction(s string) (Refraction, error) {
 	p.space()
 	axis, axisSigned, ok := p.number()
 	if !ok || axisSigned {
-		return bad("the axis in %q must be a number of degrees from 0 to 180", orig)
+		return bad("the axis must be a number of degrees from 0 to 180")
 	}
 	p.space()
 	p.unit("degrees", "deg", "°")
 	p.space()
 	if !p.done() {
-		return bad("unexpected %q after the axis in %q: write %s", p.rest(), orig, rxExample)
+		return bad("unexpected text after the axis: write %s", rxExample)
 	}
 	if !(axis >= 0 && axis <= 180) {
 		return bad("axis %s is not an axis: axes run from 0 to 180 degrees", trimNum(axis))

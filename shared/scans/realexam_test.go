@@ -129,3 +129,20 @@ func abs(v float64) float64 {
 	}
 	return v
 }
+
+// A Pentacam-style grid as exports write it (tab-separated header lines,
+// -1000 for no data) is detected and designed.
+func TestUploadPentacamTabs(t *testing.T) {
+	f := newFixture(t)
+	pid := f.patient(t, f.north)
+	c := topotest.Cornea{R0MM: 7.7, R0YMM: 7.5, P: 0.8, AxisDeg: 95, NoiseUM: 1, Eye: topo.OS, ApexXMM: -0.3, ApexYMM: -0.2, Lid: true, LidYMM: 3.4}
+	file := c.PentacamFile(topotest.TabHeader(), topotest.Missing("-1000"))
+	sc, err := f.design(t, scans.UploadInput{PatientID: pid, Eye: "OS", LensType: "rgp", Rx: "-1.75/-1.00x95", File: file})
+	if err != nil || sc.Status != scans.StatusDesigned || sc.Format != topo.FormatPentacam {
+		t.Fatalf("%+v %v", sc, err)
+	}
+	layout := strings.Join(sc.Layout, "|")
+	if !strings.Contains(layout, topo.LayoutTabHeader) || !strings.Contains(layout, topo.LayoutMissingMinus1000) {
+		t.Errorf("layout %q", sc.Layout)
+	}
+}

@@ -290,6 +290,11 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if err != nil {
 		return Scan{}, err
 	}
+	switch in.HeightSign {
+	case "", topo.HeightSignDepth, topo.HeightSignElevation:
+	default:
+		return Scan{}, errs.Field(op, "heightSign", "must be %q or %q", topo.HeightSignDepth, topo.HeightSignElevation)
+	}
 	override := false
 	switch in.OrthoKOverride {
 	case "", "false":
