@@ -345,7 +345,7 @@ func normaliseRx(s string) string { return rxReplacer.Replace(strings.ToLower(s)
 
 var rxReplacer = strings.NewReplacer("×", "x", "−", "-", "–", "-", ",", ".")
 
-func (p *rxScanner) done() bool   { return p.i >= len(p.s) }
+func (p *rxScanner) done() bool { return p.i >= len(p.s) }
 
 func (p *rxScanner) space() {
 	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t') {
