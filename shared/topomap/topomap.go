@@ -5,13 +5,16 @@
 // curvature in keratometric dioptres.
 //
 // Curvature comes from a smooth model of the surface, never from the raw,
-// noisy points: the engine's biconic (cornea.Fit) plus an OSA Zernike
-// expansion of what the biconic leaves, fitted here over the widest disk
-// the data cover (up to the grid's corners). Axial curvature at a point is
-// index / r_axial, with r_axial the distance along the surface normal, in
-// the meridional plane, from the point to the optical axis (the map's z
-// axis): r_axial = rho * sqrt(1 + s^2) / s, s the radial slope dz/drho.
-// At the centre it is the limit, the mean of the principal curvatures.
+// noisy points: the engine's biconic (cornea.Fit, placed on the map by its
+// fitted apex and tilt) plus an OSA Zernike expansion of what the biconic
+// leaves, fitted here over the widest disk the data cover (up to the
+// grid's corners). Axial curvature at a point is index / r_axial, with
+// r_axial the distance along the surface normal, in the meridional plane,
+// from the point to the axis through the corneal vertex parallel to the
+// map's z axis (the instrument's axis; on a Placido export the vertex is
+// the map centre): r_axial = rho * sqrt(1 + s^2) / s, s the radial slope
+// dz/drho. At the vertex it is the limit, the mean of the principal
+// curvatures.
 // The elevation is measured along z, positive where the cornea stands
 // above (in front of) the best-fit sphere.
 //
@@ -28,6 +31,7 @@ import (
 
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
 
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -227,6 +231,10 @@ type SurfaceModel struct {
 	ModelledRadiusMM float64
 	BFS              cornea.Conic // the best-fit sphere (P = 1)
 
+	// VertexXMM, VertexYMM locate this model's vertex on the map, about
+	// which AxialD reads the curvature.
+	VertexXMM, VertexYMM float64
+
 	xs, ys []float64 // the data points, examiner's view
 }
 
@@ -265,7 +273,39 @@ func NewSurfaceModel(s *topo.Surface, m *cornea.Model, opts Options) (*SurfaceMo
 	if o.ZernikeOrder > 0 {
 		sm.fitResidual(examiner, o)
 	}
+	sm.findVertex()
 	return sm, nil
+}
+
+// findVertex finds the vertex of this smooth model, where its depth has no
+// slope along the map, by Newton's method from the corneal model's vertex
+// (the two models place it within microns of each other, but near the
+// vertex the axial power divides the slope by the distance, so the map
+// uses its own).
+func (sm *SurfaceModel) findVertex() {
+	x, y := sm.Model.VertexXMM, sm.Model.VertexYMM
+	sm.VertexXMM, sm.VertexYMM = x, y
+	f := func(p []float64) float64 { return sm.HeightMM(p[0], p[1]) }
+	st := &fd.Settings{Formula: fd.Central, Step: derivativeStepMM}
+	for range 8 {
+		g := fd.Gradient(nil, f, []float64{x, y}, st)
+		var h mat.SymDense
+		fd.Hessian(&h, f, []float64{x, y}, &fd.Settings{Step: 10 * derivativeStepMM})
+		a, b, d := h.At(0, 0), h.At(0, 1), h.At(1, 1)
+		det := a*d - b*b
+		if floats.HasNaN(g) || !(det > 0) {
+			return
+		}
+		dx, dy := -(d*g[0]-b*g[1])/det, -(a*g[1]-b*g[0])/det
+		if math.Hypot(x+dx-sm.Model.VertexXMM, y+dy-sm.Model.VertexYMM) > 0.5 {
+			return
+		}
+		x, y = x+dx, y+dy
+		if math.Abs(dx)+math.Abs(dy) < 1e-9 {
+			break
+		}
+	}
+	sm.VertexXMM, sm.VertexYMM = x, y
 }
 
 // fitResidual expands the biconic's residual heights over the widest disk
@@ -329,38 +369,45 @@ func (sm *SurfaceModel) HeightMM(x, y float64) float64 {
 
 // Measured reports whether (x, y) lies in the measured area as the model
 // knows it: inside the modelled disk (with room for the derivatives) and
-// no further from the centre than the data reach along that
-// semi-meridian. Build also requires a data point nearby.
+// no further from the apex than the data reach along that semi-meridian
+// (the model's reach is measured from the apex). Build also requires a
+// data point nearby.
 func (sm *SurfaceModel) Measured(x, y float64) bool {
-	rho := math.Hypot(x, y)
-	if rho+2*derivativeStepMM > sm.ModelledRadiusMM {
+	if math.Hypot(x, y)+2*derivativeStepMM > sm.ModelledRadiusMM {
 		return false
 	}
+	dx, dy := x-sm.Model.Pose.XMM, y-sm.Model.Pose.YMM
+	rho := math.Hypot(dx, dy)
 	if rho == 0 {
 		return true
 	}
-	deg := math.Atan2(y, x) * 180 / math.Pi
+	deg := math.Atan2(dy, dx) * 180 / math.Pi
 	return rho <= sm.Model.Reach.SemiMeridianMM(deg)
 }
 
 // AxialD returns the axial curvature (keratometric dioptres, the model's
-// index) at (x, y): index * s / (rho * sqrt(1 + s^2)), s the radial
-// slope, which is index / r_axial; at the centre, index times the mean of
-// the principal curvatures (the limit over every direction). NaN where
-// the model is not defined.
+// index) at (x, y), about the axis through the corneal vertex parallel to
+// the map's, as Placido devices draw it (and as Sim-K and the screening
+// read it; see cornea.Model.AxialPowerD): index * s / (rho * sqrt(1 +
+// s^2)), rho the distance from the vertex and s the radial slope there,
+// which is index / r_axial; at the vertex, index times the mean of the
+// principal curvatures (the limit over every direction). NaN where the
+// model is not defined.
 func (sm *SurfaceModel) AxialD(x, y float64) float64 {
 	f := func(p []float64) float64 { return sm.HeightMM(p[0], p[1]) }
 	idx := sm.Model.KeratometricIndex
-	rho := math.Hypot(x, y)
+	vx, vy := sm.VertexXMM, sm.VertexYMM
+	dx, dy := x-vx, y-vy
+	rho := math.Hypot(dx, dy)
 	if rho < derivativeStepMM {
-		lap := fd.Laplacian(f, []float64{0, 0}, &fd.Settings{Step: derivativeStepMM})
+		lap := fd.Laplacian(f, []float64{vx, vy}, &fd.Settings{Step: derivativeStepMM})
 		return idx * lap / 2
 	}
 	g := fd.Gradient(nil, f, []float64{x, y}, &fd.Settings{Formula: fd.Central, Step: derivativeStepMM})
 	if floats.HasNaN(g) {
 		return math.NaN()
 	}
-	s := (g[0]*x + g[1]*y) / rho
+	s := (g[0]*dx + g[1]*dy) / rho
 	return idx * s / (rho * math.Sqrt(1+s*s))
 }
 
