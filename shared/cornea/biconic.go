@@ -131,12 +131,7 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 		gZ, gX, gY, gA, gB := g[bZ0][:m], g[bX0][:m], g[bY0][:m], g[bTA][:m], g[bTB][:m]
 		rv := ne.res[:m]
 		for i := range bx {
-			var u, v, w, ez float64
-			if tilted {
-				u, v, w, ez = f.own(bx[i], by[i], bz[i])
-			} else {
-				u, v, w = bx[i]-f.x0, by[i]-f.y0, bz[i]-f.z0
-			}
+			u, v, w, ez := f.place(bx[i], by[i], bz[i], tilted)
 			a, b := u*cs+v*sn, v*cs-u*sn // along the principal meridians
 			a2, b2 := a*a, b*b
 			disc := 1 - qx*a2 - qy*b2
@@ -160,11 +155,7 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 			// The slopes in the cornea's frame.
 			fa, fb := 2*ca*a, 2*cb*b
 			fu, fv := fa*cs-fb*sn, fa*sn+fb*cs
-			if tilted {
-				gX[i], gY[i], gZ[i], gA[i], gB[i] = f.poseGrads(u, v, w, ez, fu, fv)
-			} else {
-				gX[i], gY[i], gZ[i] = -fu, -fv, 1
-			}
+			gX[i], gY[i], gZ[i], gA[i], gB[i] = f.grads(tilted, u, v, w, ez, fu, fv)
 		}
 		ne.add(m)
 	}

@@ -421,12 +421,7 @@ func (p *problem) normal(th []float64, ne *normalEq) (float64, bool) {
 		gR, gP, gZ, gX, gY, gA, gB := g[iR0][:m], g[iP][:m], g[iZ0][:m], g[iX0][:m], g[iY0][:m], g[iTA][:m], g[iTB][:m]
 		rv := ne.res[:m]
 		for i := range bx {
-			var u, v, w, ez float64
-			if tilted {
-				u, v, w, ez = f.own(bx[i], by[i], bz[i])
-			} else {
-				u, v, w = bx[i]-f.x0, by[i]-f.y0, bz[i]-f.z0
-			}
+			u, v, w, ez := f.place(bx[i], by[i], bz[i], tilted)
 			uu := u*u + v*v
 			disc := r02 - pp*uu
 			if disc <= 0 {
@@ -445,11 +440,7 @@ func (p *problem) normal(th []float64, ne *normalEq) (float64, bool) {
 			// The slopes: d h / d(uu) = inv + p fd2 / (2 sq).
 			dh := 2 * (inv + 0.5*pp*fd2*isq)
 			fu, fv := dh*u, dh*v
-			if tilted {
-				gX[i], gY[i], gZ[i], gA[i], gB[i] = f.poseGrads(u, v, w, ez, fu, fv)
-			} else {
-				gX[i], gY[i], gZ[i] = -fu, -fv, 1
-			}
+			gX[i], gY[i], gZ[i], gA[i], gB[i] = f.grads(tilted, u, v, w, ez, fu, fv)
 		}
 		ne.add(m)
 	}

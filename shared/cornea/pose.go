@@ -85,6 +85,25 @@ func (f *frame) toMap(u, v, w float64) (x, y, z float64) {
 	return f.x0 + f.cb*u + f.sb*ez, f.y0 + ey, f.z0 - f.sb*u + f.cb*ez
 }
 
+// place returns a point of the map in the cornea's frame, as own does;
+// an untilted frame (tilted false: no tilt, none being fitted) only shifts
+// it, at less cost.
+func (f *frame) place(x, y, z float64, tilted bool) (u, v, w, ez float64) {
+	if tilted {
+		return f.own(x, y, z)
+	}
+	return x - f.x0, y - f.y0, z - f.z0, 0
+}
+
+// grads is poseGrads, or for an untilted frame the derivatives of a
+// shift alone (and none for the tilt, which is held).
+func (f *frame) grads(tilted bool, u, v, w, ez, fu, fv float64) (gx, gy, gz, ga, gb float64) {
+	if tilted {
+		return f.poseGrads(u, v, w, ez, fu, fv)
+	}
+	return -fu, -fv, 1, 0, 0
+}
+
 // poseGrads returns the derivatives of the model height (the depth a
 // cornea f places at the point, in the point's own frame) with respect to
 // the pose parameters x0, y0, z0, alpha and beta, for the residual w -
