@@ -167,17 +167,39 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 // fit refines th by Levenberg-Marquardt on the height residuals and
 // returns the parameters, their sum of squared residuals and the
 // iterations taken.
+//
+// Coarse to fine: on a large scan the refinement first runs on a
+// subsample of about coarsePoints points spread over the whole zone
+// (every k-th point: scans list their points ring by ring or row by row),
+// which takes the parameters to within their uncertainty at a fraction of
+// the cost, and then on every point, which takes a step or two from there.
 func (p *biconicProblem) fit(th [nBiconicParams]float64) ([nBiconicParams]float64, float64, int, error) {
 	free := make([]int, p.nFree)
 	for i := range free {
 		free[i] = i
 	}
-	// Stop when the sum of squares would fall by less than this fraction:
-	// on N points that is a parameter change of about sqrt(relTol * N)
-	// standard errors, under 0.001 for any scan.
-	ssr, iters, err := levenbergMarquardt(p, th[:], free, lmSettings{maxIter: 100, relTol: 1e-10})
-	return th, ssr, iters, err
+	iters := 0
+	if k := len(p.x) / coarsePoints; k >= 2 {
+		n := len(p.x) / k
+		sub := &biconicProblem{x: make([]float64, n), y: make([]float64, n), z: make([]float64, n), nFree: p.nFree}
+		for i := range n {
+			sub.x[i], sub.y[i], sub.z[i] = p.x[i*k], p.y[i*k], p.z[i*k]
+		}
+		trial := th
+		if _, it, err := levenbergMarquardt(sub, trial[:], free, lmFit(n)); err == nil {
+			if _, ok := p.normal(trial[:], nil); ok {
+				th = trial
+			}
+			iters = it
+		}
+	}
+	ssr, it, err := levenbergMarquardt(p, th[:], free, lmFit(len(p.x)))
+	return th, ssr, iters + it, err
 }
+
+// coarsePoints is the size of the subsample the biconic is first fitted
+// on.
+const coarsePoints = 2000
 
 // biconicStart estimates the biconic from the fitted mean conic: the
 // residuals of the conic, in its own frame, are regressed on the change of

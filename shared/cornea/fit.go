@@ -467,7 +467,10 @@ func (p *problem) levenbergMarquardt(th [nParams]float64) ([nParams]float64, flo
 			return th, 0, 0, fmt.Errorf("surface does not fit a conic")
 		}
 	}
-	ssr, iters, err := levenbergMarquardt(p, th[:], free, lmSettings{maxIter: 100, relTol: 1e-12})
+	// The conic's few parameters converge in a handful of steps: run them to
+	// the precision of the arithmetic (a best-fit sphere is a reference
+	// other maps are drawn against).
+	ssr, iters, err := levenbergMarquardt(p, th[:], free, lmSettings{maxIter: 100, relTol: 1e-12, points: len(p.x)})
 	if err != nil {
 		return th, 0, iters, fmt.Errorf("surface does not determine a conic: %w", err)
 	}

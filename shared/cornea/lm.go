@@ -34,6 +34,38 @@ type lmSettings struct {
 	// relTol stops the run when a step would lower the sum of squares by
 	// less than this fraction of it.
 	relTol float64
+	// points, when set, is the number of residuals, and the run also stops
+	// when a step would lower the sum of squares by less than
+	// statTol^2 times the residual variance (the sum over points): moving
+	// every parameter by its standard error lowers the sum by about one
+	// variance, so that is a step of under statTol standard errors, which
+	// the data cannot tell from no step. Near-degenerate directions (the
+	// axis of an almost spherical cornea, a tilt traded against a
+	// decentration) would otherwise creep on for dozens of iterations.
+	points  int
+	statTol float64
+}
+
+// exactPointTol is the height residual (mm) at which a fit counts as
+// exact: 0.1 nm, below the rounding of any file. A run stops when a step
+// would lower the sum of squares by less than this squared per point.
+const exactPointTol = 1e-7
+
+// lmFit are the settings of the biconic's fit on n points: stop within a
+// tenth of a standard error, or at 1e-10 of the sum of squares, or at
+// exactness.
+func lmFit(n int) lmSettings {
+	return lmSettings{maxIter: 100, relTol: 1e-10, points: n, statTol: 0.1}
+}
+
+// stopBelow is the least decrease of the sum of squares ssr worth another
+// step.
+func (s lmSettings) stopBelow(ssr float64) float64 {
+	t := s.relTol * ssr
+	if s.points > 0 {
+		t = max(t, s.statTol*s.statTol*ssr/float64(s.points), float64(s.points)*exactPointTol*exactPointTol)
+	}
+	return t
 }
 
 // levenbergMarquardt minimises p's sum of squares over the free entries
@@ -90,12 +122,12 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (f
 				}
 			}
 			// J'r . step is the decrease Gauss-Newton predicts.
-			if small || predicted <= s.relTol*ssr {
+			if small || predicted <= s.stopBelow(ssr) {
 				return ssr, iter, nil
 			}
 			tssr, ok := p.normal(trial, trialNE)
 			if ok && tssr <= ssr {
-				done := ssr-tssr <= s.relTol*ssr
+				done := ssr-tssr <= s.stopBelow(ssr)
 				copy(th, trial)
 				ssr = tssr
 				ne, trialNE = trialNE, ne

@@ -452,9 +452,11 @@ func TestFitModelMatchesStandaloneFits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Both stop within a tenth of a standard error of the minimum
+		// (about 2e-4 mm in R0 and 5e-4 in p here), from different starts.
 		a, b := m.Mean, mc
-		if !near(a.R0MM, b.R0MM, 1e-7) || !near(a.P, b.P, 1e-6) || !near(a.ApexZMM, b.ApexZMM, 1e-8) || a.Points != b.Points ||
-			a.Coverage != b.Coverage || a.MaxRadiusMM != b.MaxRadiusMM || !near(a.ResidualRMSUM, b.ResidualRMSUM, 1e-6) {
+		if !near(a.R0MM, b.R0MM, 1e-4) || !near(a.P, b.P, 2e-4) || !near(a.ApexZMM, b.ApexZMM, 1e-6) || a.Points != b.Points ||
+			a.Coverage != b.Coverage || a.MaxRadiusMM != b.MaxRadiusMM || !near(a.ResidualRMSUM, b.ResidualRMSUM, 1e-4) {
 			t.Errorf("zone %g: mean conic %+v, FitConic %+v", zone, a, b)
 		}
 		z, err := cornea.FitZernike(s, cornea.ZernikeOptions{ZoneDiameterMM: 9})

@@ -2,16 +2,17 @@ package engine_test
 
 import (
 	"encoding/json"
-	"github.com/lensflow/lensflow/shared/cornea"
 	"math"
 	"strings"
 	"testing"
 
+	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/lathe"
 	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/lens/lenstest"
+	"github.com/lensflow/lensflow/shared/screening"
 	"github.com/lensflow/lensflow/shared/topo"
 	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
@@ -339,6 +340,68 @@ func TestBitoricPointFiles(t *testing.T) {
 		s, err := lathe.Parse(pf.Data)
 		if err != nil || !s.Symmetric() {
 			t.Errorf("%s: symmetric %v, %v", pf.Name, s.Symmetric(), err)
+		}
+	}
+}
+
+// BenchmarkStages times each stage of the path on one core, for the
+// 15,365-point reference scan and for a CSO raw export of a keratoconic
+// eye as the device writes it (24 rings x 256 semi-meridians, Italian
+// header, decimal comma): parse, fit, screening, and the design of each
+// lens type with its point files.
+func BenchmarkStages(b *testing.B) {
+	cone := topotest.Cornea{R0MM: 7.6, P: 0.8, NoiseUM: 1, Eye: topo.OD, ApexXMM: 0.3, ApexYMM: -0.4, TiltXDeg: 1,
+		ConeUM: 60, ConeXMM: -0.4, ConeYMM: -1.2, Lid: true, LidYMM: 3.5}
+	for _, sc := range []struct {
+		name string
+		data []byte
+	}{{"reference-xyz", topotest.Reference().CSV()}, {"keratoconus-cso-raw", cone.CSORawFile()}} {
+		s, _, err := topo.Parse(sc.data, topo.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := cornea.Fit(s, cornea.ModelOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(sc.name+"/parse", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := topo.Parse(sc.data, topo.Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(sc.name+"/fit", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := cornea.Fit(s, cornea.ModelOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(sc.name+"/screening", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := screening.Screen(screening.FromModel(m), screening.DefaultTable()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		for _, lt := range []lens.Type{lens.RGP, lens.OrthoK, lens.Scleral} {
+			b.Run(sc.name+"/design-"+string(lt), func(b *testing.B) {
+				b.ReportAllocs()
+				in := engine.Inputs{LensType: lt, OrthoKOverride: true, Clinical: lens.Clinical{RefractionD: -3, HVIDMM: 11.8}}
+				for b.Loop() {
+					r, err := engine.DesignModel(m, s, in)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := engine.PointFiles("bench", r.Lens); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }
