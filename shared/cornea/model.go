@@ -57,10 +57,6 @@ const (
 	// SimKRingDiameterMM is the ring of the Sim-K reading: 3 mm, where
 	// Placido devices read the axial curvature they call Sim-K.
 	SimKRingDiameterMM = 3.0
-	// DefaultIrregularRMSUM is the residual RMS (microns) above which the
-	// model warns that the surface is irregular: a biconic leaves a few
-	// microns on a regular cornea.
-	DefaultIrregularRMSUM = 12.0
 	// DefaultMinQuadrantReachMM: a fit is refused when, in some 90-degree
 	// sector, no data reach beyond this distance from the map centre (a
 	// quadrant of the cornea unmeasured, not a lid or a notch).
@@ -123,9 +119,6 @@ type ModelOptions struct {
 	// DefaultMaxExtrapolationMM). Under ExtrapolateTangentLine the limit
 	// applies to the 10 mm chord the tangent starts from.
 	MaxExtrapolationMM float64
-	// IrregularRMSUM is the residual RMS (microns) above which the model
-	// warns that the surface is irregular (default DefaultIrregularRMSUM).
-	IrregularRMSUM float64
 	// MinQuadrantReachMM refuses a map with a 90-degree sector whose data
 	// stop nearer the centre than this (default
 	// DefaultMinQuadrantReachMM).
@@ -151,9 +144,6 @@ func (o ModelOptions) withDefaults() ModelOptions {
 	if o.MaxExtrapolationMM == 0 {
 		o.MaxExtrapolationMM = DefaultMaxExtrapolationMM
 	}
-	if o.IrregularRMSUM == 0 {
-		o.IrregularRMSUM = DefaultIrregularRMSUM
-	}
 	if o.MinQuadrantReachMM == 0 {
 		o.MinQuadrantReachMM = DefaultMinQuadrantReachMM
 	}
@@ -177,8 +167,6 @@ func (o ModelOptions) check(op string) error {
 		return errs.Field(op, "extrapolation", "unknown method %d", int(o.Extrapolation))
 	case !(o.MaxExtrapolationMM > 0) || math.IsInf(o.MaxExtrapolationMM, 0):
 		return errs.Field(op, "maxExtrapolationMM", "must be a positive number of mm")
-	case !(o.IrregularRMSUM > 0) || math.IsInf(o.IrregularRMSUM, 0):
-		return errs.Field(op, "irregularRMSUM", "must be a positive number of microns")
 	case !(o.MinQuadrantReachMM > 0 && o.MinQuadrantReachMM <= topo.MaxAbsXYMM):
 		return errs.Field(op, "minQuadrantReachMM", "must be more than 0 and at most %g mm", topo.MaxAbsXYMM)
 	}
@@ -266,7 +254,8 @@ type Model struct {
 
 	ResidualRMSUM float64 // the biconic's height residual RMS, microns
 	// Warnings are what a designer should know about the fit, in plain
-	// words: an irregular surface, data cut short by lids or gaps.
+	// words: data cut short by lids or gaps. (Whether the surface is
+	// irregular is the screening's to say, by its versioned table.)
 	Warnings []string
 
 	Extrapolation      Extrapolation // how SagMM goes beyond the data
@@ -789,7 +778,7 @@ func Fit(s *topo.Surface, opts ModelOptions) (*Model, error) {
 	m.principalMeridians()
 	m.vertex()
 	m.simK()
-	m.warn(o)
+	m.warn()
 
 	// Zernike.
 	if withZernike {
@@ -968,12 +957,7 @@ func (m *Model) principalMeridians() {
 }
 
 // warn fills m.Warnings.
-func (m *Model) warn(o ModelOptions) {
-	if m.ResidualRMSUM > o.IrregularRMSUM {
-		m.Warnings = append(m.Warnings, fmt.Sprintf(
-			"the surface is irregular: the fitted biconic leaves %.0f microns RMS (a regular cornea leaves a few; above %g suggests keratoconus, a scar, surgery or a poor exam)",
-			m.ResidualRMSUM, o.IrregularRMSUM))
-	}
+func (m *Model) warn() {
 	// Data cut short inside the zone: lids, notches, lash shadows.
 	zr := m.ZoneDiameterMM / 2
 	short := func(k int) bool { return m.Reach.SectorMM[k%ReachSectors] < zr-0.3 }
