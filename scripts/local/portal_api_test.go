@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -12,7 +13,48 @@ import (
 
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/orders"
+	"github.com/lensflow/lensflow/shared/topo"
+	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
+
+// portalK is a keratometry reading of the design JSON.
+type portalK struct {
+	FlatKD      float64 `json:"flatK_D"`
+	SteepKD     float64 `json:"steepK_D"`
+	FlatAxisDeg float64 `json:"flatAxis_deg"`
+	ZoneMM      float64 `json:"zone_mm"`
+}
+
+// portalDesign is what the portal reads of GET /v1/scans/{scanId}/design.
+type portalDesign struct {
+	Layout    []string `json:"layout"`
+	Warnings  []string `json:"warnings"`
+	Screening *struct {
+		Pattern, Table, Override string
+		Reasons                  []string
+	} `json:"screening"`
+	Cornea struct {
+		SimK, ApicalK, DeviceSimK *portalK
+		Apex                      *struct{ XMM, YMM, TiltDeg float64 }
+	} `json:"cornea"`
+	Lens struct {
+		KReading   string `json:"k_reading"`
+		Refraction *struct {
+			SphereD   float64 `json:"sphere_D"`
+			CylinderD float64 `json:"cylinder_D"`
+			AxisDeg   float64 `json:"axis_deg"`
+			VertexMM  float64 `json:"vertex_mm"`
+		} `json:"refraction"`
+		RGP *struct {
+			Form                string                       `json:"form"`
+			ResidualAstigmatism *struct{ CylinderD float64 } `json:"residual_astigmatism"`
+		} `json:"rgp"`
+		Clearance []struct {
+			Label       string  `json:"label"`
+			MeridianDeg float64 `json:"meridian_deg"`
+		} `json:"clearance"`
+	} `json:"lens"`
+}
 
 // portalMap is the answer of GET /v1/scans/{scanId}/map.
 type portalMap struct {
@@ -24,9 +66,10 @@ type portalMap struct {
 	BFSRadiusMM      float64    `json:"bfs_radius_mm"`
 	FlatMeridianDeg  float64    `json:"flat_meridian_deg"`
 	SteepMeridianDeg float64    `json:"steep_meridian_deg"`
-	FlatKD           float64    `json:"flat_k_D"`
-	ApicalFlatKD     float64    `json:"apical_flat_k_D"`
+	FlatKD           float64    `json:"flat_k_D"` // Sim-K
 	SteepKD          float64    `json:"steep_k_D"`
+	ApicalFlatKD     float64    `json:"apical_flat_k_D"`
+	ApicalSteepKD    float64    `json:"apical_steep_k_D"`
 	AxialRangeD      []float64  `json:"axial_range_D"`
 	ElevationRangeUM []float64  `json:"elevation_range_um"`
 }
@@ -70,7 +113,9 @@ func TestPortalAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, b, _ = c.do("POST", "/v1/patients/"+p.ID+"/scans?eye=OD&lensType=rgp&rx=-2.5&hvid=11.8", north, sample,
+	// The refraction as practitioners write it, sphero-cylinder at a vertex
+	// distance: the scan gives it back in canonical form.
+	s, b, _ = c.do("POST", "/v1/patients/"+p.ID+"/scans?eye=OD&lensType=rgp&rx="+url.QueryEscape("-3.00/-1.25x180")+"&vertex=12&hvid=11.8", north, sample,
 		"Content-Type", "text/csv", "Idempotency-Key", "portal-1")
 	if s != 201 {
 		t.Fatalf("upload: %d %s", s, b)
@@ -82,6 +127,30 @@ func TestPortalAPI(t *testing.T) {
 	if v["status"] != "designed" || designID == "" {
 		t.Fatalf("scan: %v", v)
 	}
+	if v["rx"] != "-3.00 / -1.25 x 180" || v["vertexMM"] != 12.0 {
+		t.Errorf("scan rx %v at %v mm, want -3.00 / -1.25 x 180 at 12", v["rx"], v["vertexMM"])
+	}
+
+	// What the portal shows of the design: the screening, both Ks, the
+	// warnings, the refraction.
+	var d portalDesign
+	getJSON("/v1/scans/"+sc.ID+"/design", north, 200, &d)
+	if d.Screening == nil || d.Screening.Pattern != "regular" || d.Screening.Table == "" {
+		t.Errorf("screening %+v, want a regular pattern and its table", d.Screening)
+	}
+	apicalK := 337.5 / 7.8
+	simK := 337.5 / math.Sqrt(7.8*7.8+0.25*1.5*1.5) // axial radius on the 3 mm ring of R0 7.80, e 0.5
+	if d.Cornea.SimK == nil || d.Cornea.ApicalK == nil || d.Cornea.SimK.ZoneMM != 3 || d.Cornea.ApicalK.ZoneMM != 0 ||
+		math.Abs(d.Cornea.SimK.FlatKD-simK) > 0.08 || math.Abs(d.Cornea.ApicalK.FlatKD-apicalK) > 0.05 {
+		t.Errorf("keratometry: Sim-K %+v (want flat %.2f), apical K %+v (want flat %.2f)", d.Cornea.SimK, simK, d.Cornea.ApicalK, apicalK)
+	}
+	if r := d.Lens.Refraction; r == nil || r.SphereD != -3 || r.CylinderD != -1.25 || r.AxisDeg != 180 || r.VertexMM != 12 || d.Lens.KReading != "sim-k" {
+		t.Errorf("lens refraction %+v, k_reading %q", d.Lens.Refraction, d.Lens.KReading)
+	}
+	if len(d.Warnings) == 0 || d.Lens.RGP == nil || d.Lens.RGP.Form == "" || d.Lens.RGP.ResidualAstigmatism == nil {
+		t.Errorf("warnings %q, rgp %+v: want the warnings, the RGP form and the residual astigmatism", d.Warnings, d.Lens.RGP)
+	}
+	t.Logf("design: pattern %s, warnings %q, rgp %+v", d.Screening.Pattern, d.Warnings, d.Lens.RGP)
 
 	// The map.
 	var m portalMap
@@ -113,15 +182,16 @@ func TestPortalAPI(t *testing.T) {
 		m.ElevationRangeUM[0] > 0 || m.ElevationRangeUM[1] < 50 {
 		t.Fatalf("%d cells measured; axial %v D, elevation %v um", measured, m.AxialRangeD, m.ElevationRangeUM)
 	}
-	// Sim-K is the axial power on the 3 mm ring: 337.5 / sqrt(7.8^2 + 0.25 * 1.5^2);
-	// the apical K 337.5 / 7.8.
-	if math.Abs(m.FlatKD-43.07) > 0.05 || math.Abs(m.SteepKD-m.FlatKD) > 0.1 || math.Abs(m.ApicalFlatKD-337.5/7.8) > 0.05 ||
-		m.BFSRadiusMM < 7.8 || m.BFSRadiusMM > 8.1 ||
+	// K on the map is Sim-K (the 3 mm ring), flatter than the apical K of
+	// this prolate cornea; both are given.
+	if math.Abs(m.FlatKD-simK) > 0.08 || math.Abs(m.SteepKD-m.FlatKD) > 0.1 || m.BFSRadiusMM < 7.8 || m.BFSRadiusMM > 8.1 ||
+		math.Abs(m.ApicalFlatKD-apicalK) > 0.05 || math.Abs(m.ApicalSteepKD-m.ApicalFlatKD) > 0.1 || m.ApicalFlatKD <= m.FlatKD ||
 		math.Abs(math.Mod(m.SteepMeridianDeg-m.FlatMeridianDeg+180, 180)-90) > 1e-6 {
-		t.Fatalf("K %.2f/%.2f D at %.1f/%.1f, BFS %.3f mm", m.FlatKD, m.SteepKD, m.FlatMeridianDeg, m.SteepMeridianDeg, m.BFSRadiusMM)
+		t.Fatalf("Sim-K %.2f/%.2f D at %.1f/%.1f, apical K %.2f/%.2f D, BFS %.3f mm", m.FlatKD, m.SteepKD, m.FlatMeridianDeg, m.SteepMeridianDeg,
+			m.ApicalFlatKD, m.ApicalSteepKD, m.BFSRadiusMM)
 	}
-	t.Logf("map: centre %.3f D, axial %v D, elevation %v um, BFS %.3f mm, K %.2f/%.2f D", *centre, m.AxialRangeD, m.ElevationRangeUM,
-		m.BFSRadiusMM, m.FlatKD, m.SteepKD)
+	t.Logf("map: centre %.3f D, axial %v D, elevation %v um, BFS %.3f mm, Sim-K %.2f/%.2f D, apical K %.2f/%.2f D", *centre, m.AxialRangeD,
+		m.ElevationRangeUM, m.BFSRadiusMM, m.FlatKD, m.SteepKD, m.ApicalFlatKD, m.ApicalSteepKD)
 
 	// The lists, before any order.
 	var pl struct {
@@ -208,4 +278,44 @@ func TestPortalAPI(t *testing.T) {
 	getJSON("/v1/scans/"+sc.ID+"/map", south, 404, nil)
 	getJSON("/v1/patients", lab, 403, nil)
 	getJSON("/v1/scans/"+sc.ID+"/map", "", 401, nil)
+
+	// A keratoconic cornea for ortho-k: refused, with the reason naming the
+	// override; the override on another lens type is refused at upload;
+	// with it the design is made, and the scan and the design record it.
+	kc := topotest.Cornea{R0MM: 7.6, P: 0.8, NoiseUM: 1, Eye: topo.OD, ConeUM: 60, ConeXMM: -0.4, ConeYMM: -1.2}.CSV()
+	var kcScan struct{ ID string }
+	upload := func(query, key string) (int, []byte) {
+		s, b, _ := c.do("POST", "/v1/patients/"+p.ID+"/scans?"+query, north, kc, "Content-Type", "text/csv", "Idempotency-Key", key)
+		return s, b
+	}
+	s, b = upload("eye=OD&lensType=rgp&rx=-2&orthokOverride=true", "portal-kc-rgp")
+	if s != 400 || !strings.Contains(string(b), `"field":"orthokOverride"`) {
+		t.Errorf("orthokOverride on an RGP: %d %s, want 400 naming orthokOverride", s, b)
+	}
+	s, b = upload("eye=OD&lensType=orthok&rx=-2", "portal-kc-1")
+	if s != 201 {
+		t.Fatalf("upload the keratoconic cornea: %d %s", s, b)
+	}
+	_ = json.Unmarshal(b, &kcScan)
+	v, _ = c.waitDesigned(north, kcScan.ID, 20*time.Second)
+	if reason, _ := v["reason"].(string); v["status"] != "failed" || !strings.Contains(reason, "orthokOverride=true") || !strings.Contains(reason, "keratocon") {
+		t.Errorf("ortho-k on a keratoconic cornea: %v, want failed with a reason naming keratoconus and orthokOverride=true", v)
+	}
+	s, b = upload("eye=OD&lensType=orthok&rx=-2&orthokOverride=true", "portal-kc-2")
+	if s != 201 {
+		t.Fatalf("upload with the override: %d %s", s, b)
+	}
+	_ = json.Unmarshal(b, &kcScan)
+	v, _ = c.waitDesigned(north, kcScan.ID, 20*time.Second)
+	if v["status"] != "designed" || v["orthokOverride"] != true {
+		t.Fatalf("ortho-k with the override: %v", v)
+	}
+	getJSON("/v1/scans/"+kcScan.ID+"/design", north, 200, &d)
+	steepest := false
+	for _, p := range d.Lens.Clearance {
+		steepest = steepest || p.Label == "steepest"
+	}
+	if d.Screening == nil || d.Screening.Pattern != "keratoconus" || d.Screening.Override == "" || len(d.Screening.Reasons) == 0 || !steepest {
+		t.Errorf("design with the override: screening %+v, a steepest profile %v", d.Screening, steepest)
+	}
 }

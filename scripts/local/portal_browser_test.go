@@ -21,6 +21,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/lensflow/lensflow/shared/platform"
+	"github.com/lensflow/lensflow/shared/topo"
+	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
 // chromiumPath finds a Chromium or Chrome binary: LENSFLOW_CHROMIUM, then
@@ -130,10 +132,16 @@ func (b *browserSession) waitFor(what, expr string, timeout time.Duration, accep
 	}
 }
 
-// go navigates the page's hash router.
+// viewShown is true once the view shows the page's address: the
+// hashchange that renders it comes a moment after the address changes, and
+// until then the previous view (its buttons included) is still there.
+const viewShown = `document.getElementById('view').dataset.hash === location.hash`
+
+// goTo navigates the page's hash router and waits for the view to follow.
 func (b *browserSession) goTo(hash string) {
 	b.t.Helper()
 	b.run("go "+hash, js(fmt.Sprintf(`location.hash = %q`, hash)))
+	b.waitFor("view of "+hash, viewShown, 10*time.Second, false)
 }
 
 // refresh re-renders the current view.
@@ -367,9 +375,40 @@ func checkComment(t *testing.T, where string, got pageComment, author, mine, rol
 	}
 }
 
+// scanViewState is what the scan view shows of the screening, the
+// warnings and the keratometry.
+type scanViewState struct {
+	WarningsShown        bool
+	Warnings             []string
+	Pattern, PatternText string // the badge's data-pattern and words
+	MapPattern           string // the badge beside the map
+	Reasons              []string
+	Override             string
+	Keratometry          [][]string // rows: reading, flat K, steep K, cylinder, flat axis
+	Apex, PlotLabel      string
+}
+
+func (b *browserSession) scanView() scanViewState {
+	b.t.Helper()
+	var v scanViewState
+	b.eval("scan view", `(() => { const w = document.getElementById('warnings'), badge = document.querySelector('#cornea-box .pattern'),
+  mp = document.querySelector('#map-pattern .pattern'), o = document.getElementById('screening-override'), a = document.getElementById('apex'),
+  plot = document.getElementById('design-canvas');
+  return { warningsShown: !w.hidden && w.getClientRects().length > 0, warnings: [...w.querySelectorAll('li')].map(li => li.textContent),
+    pattern: badge ? badge.dataset.pattern : '', patternText: badge ? badge.textContent : '', mapPattern: mp ? mp.dataset.pattern : '',
+    reasons: [...document.querySelectorAll('#screening-reasons li')].map(li => li.textContent), override: o ? o.textContent : '',
+    keratometry: [...document.querySelectorAll('#keratometry tbody tr')].map(r => [...r.cells].map(c => c.textContent)),
+    apex: a ? a.textContent : '', plotLabel: plot ? plot.getAttribute('aria-label') : '' }; })()`, &v)
+	return v
+}
+
 // TestPortalBrowser drives the clinic portal in headless Chromium through
-// the whole journey: sign in, create a patient, upload a scan, see its
-// topography map and design, order it; as lab staff move the job to
+// the whole journey: sign in, create a patient, upload a scan with a
+// sphero-cylinder refraction, see its topography map and design (the
+// screening's pattern, the warnings, Sim-K beside apical K); upload a
+// keratoconic cornea for ortho-k, see it refused with the override named,
+// send it again with the override ticked and see it designed and recorded;
+// order the first design; as lab staff move the job to
 // dispatched and download a point file; as the practitioner record an
 // assessment. Along the way it checks labels, contrast and keyboard use,
 // and saves phone and wide screenshots.
@@ -483,18 +522,67 @@ func TestPortalBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#create-patient`)))
 	b.waitFor("patient page", `location.hash.startsWith('#/patients/') && !!document.querySelector('input[type=file]')`, 10*time.Second, false)
 
-	// Upload the sample scan.
-	sample, err := filepath.Abs(samplePath)
+	// Upload the CSO raw sample (Italian header, decimal comma, the
+	// device's own Sim-K) with a sphero-cylinder refraction at a vertex
+	// distance. The ortho-k override is offered for ortho-k only, unticked;
+	// the file options are folded away.
+	sample, err := filepath.Abs("../../shared/topo/testdata/sample-cso-raw-od.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
+	patientID := b.hashID("#/patients/")
 	b.a11y("patient")
-	b.run("upload", chromedp.SetUploadFiles(chromedp.CSS(`input[type=file]`), []string{sample}),
+	const overrideShown = `(() => { const box = document.getElementById('override-box'), c = document.getElementById('orthok-override');
+  return { shown: box.getClientRects().length > 0, checked: c.checked, disabled: c.disabled, label: c.labels[0].textContent }; })()`
+	type overrideState struct {
+		Shown, Checked, Disabled bool
+		Label                    string
+	}
+	var ov overrideState
+	for _, lt := range []string{"orthok", "rgp"} {
+		b.run("lens type "+lt, js(fmt.Sprintf(`(() => { const s = document.querySelector('select[name=lensType]'); s.value = %q;
+  s.dispatchEvent(new Event('change')); })()`, lt)))
+		b.eval("override", overrideShown, &ov)
+		if lt == "orthok" {
+			if !ov.Shown || ov.Checked || ov.Disabled || !strings.Contains(ov.Label, "my clinical decision; recorded") || !strings.Contains(ov.Label, "keratoconus") {
+				t.Errorf("ortho-k: the override is %+v, want it shown, unticked, enabled and labelled as the practitioner's decision", ov)
+			}
+			b.screenshots("upload-orthok")
+		} else if ov.Shown || !ov.Disabled || ov.Checked {
+			t.Errorf("%s: the override is %+v, want it hidden and disabled", lt, ov)
+		}
+	}
+	if open := evalAs[bool](b, "file options", `document.getElementById('file-options').open`); open {
+		t.Errorf("the file options are open by default")
+	}
+	if opts := evalAs[[]string](b, "height signs", `[...document.querySelectorAll('select[name=heightSign] option')].map(o => o.value)`); !slices.Equal(opts, []string{"", "depth", "elevation"}) {
+		t.Errorf("height sign options %q", opts)
+	}
+	if ph := evalAs[string](b, "rx placeholder", `document.querySelector('input[name=rx]').placeholder + '|' + document.getElementById(document.querySelector('input[name=rx]').getAttribute('aria-describedby')).textContent`); !strings.Contains(ph, "-3.00 / -1.25 x 180|") || !strings.Contains(ph, "Sphere / cylinder x axis") {
+		t.Errorf("the refraction field's placeholder and hint %q", ph)
+	}
+	// A refraction the API refuses: its problem names rx, and the page
+	// marks and focuses that field.
+	b.run("upload a bad rx", chromedp.SetUploadFiles(chromedp.CSS(`input[type=file]`), []string{sample}),
 		chromedp.SetValue(chromedp.CSS(`select[name=eye]`), "OD"), chromedp.SetValue(chromedp.CSS(`select[name=lensType]`), "rgp"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=rx]`), "-3.00 x 180"), chromedp.Click(chromedp.CSS(`#upload`)))
+	b.waitFor("rx refused", `!document.getElementById('error').hidden`, 10*time.Second, false)
+	if a, f := b.alert(), evalAs[string](b, "rx marked", `(() => { const e = document.activeElement; return e.name + ' ' + e.getAttribute('aria-invalid'); })()`); !strings.Contains(a, "rx") || f != "rx true" {
+		t.Errorf("a refraction the API refuses: alert %q, focus and aria-invalid %q, want the rx field named, marked and focused", a, f)
+	}
+	b.run("upload", js(`document.querySelector('input[name=rx]').value = ''`),
+		chromedp.SendKeys(chromedp.CSS(`input[name=rx]`), "-3.00 / -1.25 x 180"), chromedp.SendKeys(chromedp.CSS(`input[name=vertex]`), "12"),
 		chromedp.Click(chromedp.CSS(`#upload`)))
-	b.waitFor("scan page", `location.hash.startsWith('#/scans/')`, 20*time.Second, false)
+	b.waitFor("scan page", `location.hash.startsWith('#/scans/') && `+viewShown, 20*time.Second, false)
+	scanID := b.hashID("#/scans/")
+	b.waitFor("scan inputs", `!document.getElementById('scan-inputs').hidden`, 10*time.Second, false)
+	if in := evalAs[string](b, "scan inputs", `document.getElementById('scan-inputs').textContent + '|' + document.getElementById('scan-layout').textContent`); !strings.Contains(in, "Refraction -3.00 / -1.25 x 180 at 12 mm") ||
+		!strings.Contains(in, "|Read as: ") || !strings.Contains(in, "decimal comma") {
+		t.Errorf("the scan's inputs and layout read %q, want the refraction as written and how the file was read", in)
+	}
 
-	// The map: a colour-coded canvas, meridians labelled, K values as text.
+	// The map: a colour-coded canvas, meridians labelled, Sim-K beside the
+	// apical K as text.
 	if routeRegistered("GET /v1/scans/{scanId}/map") {
 		b.waitFor("map", `!!document.getElementById('map-canvas')`, 20*time.Second, false)
 		ink, colours := b.canvasInk("#map-canvas")
@@ -502,10 +590,14 @@ func TestPortalBrowser(t *testing.T) {
 		if ink < 5000 || colours < 20 {
 			t.Errorf("map canvas looks blank: %d non-white pixels, %d colours", ink, colours)
 		}
-		var kText string
-		b.eval("k values", `document.getElementById('k-values').textContent`, &kText)
-		if !strings.Contains(kText, "Flat K") || !strings.Contains(kText, " D at ") {
-			t.Errorf("map text alternative %q lacks the K values", kText)
+		var mapK [][]string
+		b.eval("map keratometry", `[...document.querySelectorAll('#map-k tr')].map(r => [...r.cells].map(c => c.textContent))`, &mapK)
+		if len(mapK) != 4 || !slices.Equal(mapK[0], []string{"Keratometry (D)", "Sim-K (3 mm)", "Apical K"}) || mapK[1][0] != "Flat K" ||
+			!strings.HasPrefix(mapK[1][1], "43.0") || mapK[1][2] != "43.27" {
+			t.Errorf("the map's keratometry %q, want the flat Sim-K (43.0x D) beside the flat apical K (43.27 D)", mapK)
+		}
+		if label := evalAs[string](b, "map label", `document.getElementById('map-canvas').getAttribute('aria-label')`); !strings.Contains(label, "Sim-K: flat K") || !strings.Contains(label, "apical K") {
+			t.Errorf("map text alternative %q lacks Sim-K and apical K", label)
 		}
 		b.run("elevation", chromedp.Click(chromedp.CSS(`#map-elevation`)))
 		pressed := evalAs[string](b, "pressed", `document.getElementById('map-elevation').getAttribute('aria-pressed')`)
@@ -518,7 +610,8 @@ func TestPortalBrowser(t *testing.T) {
 		b.waitFor("map error", `document.getElementById('map-h').parentElement.textContent.includes('not available')`, 20*time.Second, true)
 	}
 
-	// The design: parameters and the fit plot, then order it.
+	// The design: the warnings in sight, the screening's pattern (beside
+	// the map too), the keratometry, the RGP form, the fit plot; then order.
 	b.waitFor("design", `!!document.getElementById('order')`, 60*time.Second, false)
 	ink, colours := b.canvasInk("#design-canvas")
 	t.Logf("design canvas: %d non-white pixels, %d colours", ink, colours)
@@ -527,13 +620,138 @@ func TestPortalBrowser(t *testing.T) {
 	}
 	var params string
 	b.eval("params", `document.getElementById('design-h').parentElement.textContent`, &params)
-	for _, want := range []string{"bozr_mm", "td_mm", "apex clearance"} {
+	for _, want := range []string{"bozr_mm", "td_mm", "apex clearance", "Refraction -3.00 / -1.25 x 180 at 12 mm", "Spherical", "Residual astigmatism"} {
 		if !strings.Contains(params, want) {
 			t.Errorf("design view lacks %q", want)
 		}
 	}
+	sv := b.scanView()
+	t.Logf("scan view: %+v", sv)
+	if !sv.WarningsShown || !slices.ContainsFunc(sv.Warnings, func(w string) bool { return strings.Contains(w, "residual astigmatism") }) {
+		t.Errorf("warnings shown %v: %q, want the residual astigmatism warning in sight", sv.WarningsShown, sv.Warnings)
+	}
+	if sv.Pattern != "regular" || sv.PatternText != "Regular" || sv.MapPattern != "regular" {
+		t.Errorf("screening pattern %q (%q), beside the map %q: want regular", sv.Pattern, sv.PatternText, sv.MapPattern)
+	}
+	if len(sv.Keratometry) != 3 || sv.Keratometry[0][0] != "Sim-K (3 mm)" || sv.Keratometry[1][0] != "Apical K" || sv.Keratometry[2][0] != "Device Sim-K" ||
+		!strings.HasPrefix(sv.Keratometry[0][1], "43.0") || sv.Keratometry[1][1] != "43.27" || sv.Keratometry[2][1] != "43.07" {
+		t.Errorf("keratometry %q, want Sim-K (3 mm) 43.0x, apical K 43.27 and the device's Sim-K 43.07", sv.Keratometry)
+	}
+	if !strings.Contains(sv.Apex, "map centre") {
+		t.Errorf("apex %q", sv.Apex)
+	}
 	b.a11y("scan")
 	b.screenshots("scan")
+
+	// A keratoconic cornea for ortho-k: refused, the reason naming the
+	// override; sent again from the refusal with the override ticked (the
+	// same file, kept by the page), it is designed and the override shown.
+	kcPath := filepath.Join(t.TempDir(), "keratoconus-od.csv")
+	kc := topotest.Cornea{R0MM: 7.6, P: 0.8, NoiseUM: 1, Eye: topo.OD, ConeUM: 60, ConeXMM: -0.4, ConeYMM: -1.2}.CSV()
+	if err := os.WriteFile(kcPath, kc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.goTo("#/patients/" + patientID)
+	b.waitFor("upload form", `!!document.querySelector('input[type=file]') && !document.getElementById('upload').disabled`, 10*time.Second, false)
+	b.run("upload keratoconus", chromedp.SetUploadFiles(chromedp.CSS(`input[type=file]`), []string{kcPath}),
+		js(`(() => { const s = document.querySelector('select[name=lensType]'); s.value = 'orthok'; s.dispatchEvent(new Event('change')); })()`),
+		chromedp.SendKeys(chromedp.CSS(`input[name=rx]`), "-2.00"), chromedp.Click(chromedp.CSS(`#upload`)))
+	b.waitFor("refused scan", `location.hash.startsWith('#/scans/') && `+viewShown+` && !!document.querySelector('#scan-failed:not([hidden])')`, 60*time.Second, false)
+	refusedID := b.hashID("#/scans/")
+	reason := evalAs[string](b, "reason", `document.getElementById('failed-reason').textContent`)
+	if !strings.Contains(reason, "orthokOverride=true") || !strings.Contains(reason, "keratoconic") {
+		t.Errorf("the refusal reads %q, want keratoconus and the override named", reason)
+	}
+	if !evalAs[bool](b, "again link", `!!document.getElementById('again-with-override')`) {
+		t.Fatalf("the refusal offers no way to upload again with the override")
+	}
+	b.a11y("refused scan")
+	b.screenshots("scan-refused")
+	b.run("again with the override", chromedp.Click(chromedp.CSS(`#again-with-override`)))
+	b.waitFor("upload again", fmt.Sprintf(`location.hash === %q && !document.getElementById('again-note').hidden`,
+		"#/patients/"+patientID+"/again/"+refusedID), 10*time.Second, false)
+	var again struct {
+		LensType, Rx, File, Focus string
+		Override                  overrideState
+	}
+	b.eval("upload again", `(() => { const f = document.querySelector('input[type=file]');
+  return { lensType: document.querySelector('select[name=lensType]').value, rx: document.querySelector('input[name=rx]').value,
+    file: f.files.length ? f.files[0].name : '', focus: document.activeElement.id, override: `+overrideShown+` }; })()`, &again)
+	if again.LensType != "orthok" || again.Rx != "-2.00" || again.File != "keratoconus-od.csv" || again.Focus != "orthok-override" ||
+		!again.Override.Shown || again.Override.Checked {
+		t.Errorf("upload again: %+v, want ortho-k, -2.00, the same file, the override shown, unticked and focused", again)
+	}
+	b.a11y("upload again")
+	b.screenshots("upload-again")
+	b.run("tick the override and upload", chromedp.Click(chromedp.CSS(`#orthok-override`)), chromedp.Click(chromedp.CSS(`#upload`)))
+	b.waitFor("overridden scan", fmt.Sprintf(`location.hash.startsWith('#/scans/') && location.hash !== %q && `+viewShown+` && !!document.getElementById('order')`,
+		"#/scans/"+refusedID), 60*time.Second, false)
+	if note := evalAs[string](b, "override note", `(() => { const n = document.getElementById('override-note'); return n.hidden ? '' : n.textContent; })()`); !strings.Contains(note, "Ortho-k override") {
+		t.Errorf("the overridden scan does not say so: %q", note)
+	}
+	b.waitFor("map pattern", `!!document.querySelector('#map-pattern .pattern')`, 20*time.Second, false)
+	sv = b.scanView()
+	t.Logf("keratoconic scan view: %+v", sv)
+	if sv.Pattern != "keratoconus" || sv.PatternText != "Keratoconus" || sv.MapPattern != "keratoconus" || len(sv.Reasons) == 0 ||
+		!strings.Contains(sv.Override, "practitioner's explicit request") {
+		t.Errorf("keratoconic screening: pattern %q (%q), beside the map %q, reasons %q, override %q", sv.Pattern, sv.PatternText, sv.MapPattern, sv.Reasons, sv.Override)
+	}
+	if !slices.ContainsFunc(sv.Warnings, func(w string) bool { return strings.Contains(w, "overrode") }) {
+		t.Errorf("warnings %q lack the override", sv.Warnings)
+	}
+	// The warnings point at the screening's reasons rather than repeat them.
+	if len(sv.Reasons) > 0 && slices.ContainsFunc(sv.Warnings, func(w string) bool { return strings.Contains(w, sv.Reasons[0]) }) {
+		t.Errorf("warnings %q repeat the screening's reasons", sv.Warnings)
+	}
+	if !strings.Contains(sv.PlotLabel, "steepest semi-meridian") {
+		t.Errorf("the fit plot's text alternative %q does not mention the steepest semi-meridian", sv.PlotLabel)
+	}
+	if !strings.Contains(sv.Apex, "inferior") {
+		t.Errorf("apex %q: the fitted apex of this cornea sits inferior", sv.Apex)
+	}
+	b.a11y("keratoconic scan")
+	b.screenshots("scan-keratoconus")
+
+	// The same cone under a scleral lens: the clearance over the cone, in
+	// words and marked on the plot. A toric cornea under an RGP: a bitoric
+	// lens, its form and meridians.
+	toricPath := filepath.Join(t.TempDir(), "toric-od.csv")
+	if err := os.WriteFile(toricPath, topotest.Cornea{R0MM: 7.8, R0YMM: 7.35, P: 0.75, NoiseUM: 1, Eye: topo.OD}.CSV(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file, lensType, rx, sel string
+		want                          []string
+	}{
+		{"scan-scleral-cone", kcPath, "scleral", "-2.00", "#cone-clearance", []string{"Over the cone (semi-meridian ", "after settling"}},
+		{"scan-bitoric", toricPath, "rgp", "-3.00 / -2.75 x 180", "#rgp-form", []string{"Bitoric", "Corneal astigmatism", "Residual astigmatism"}},
+	} {
+		b.goTo("#/patients/" + patientID)
+		b.waitFor("upload form", `!!document.querySelector('input[type=file]') && !document.getElementById('upload').disabled`, 10*time.Second, false)
+		b.run("upload "+tc.name, chromedp.SetUploadFiles(chromedp.CSS(`input[type=file]`), []string{tc.file}),
+			js(fmt.Sprintf(`(() => { const s = document.querySelector('select[name=lensType]'); s.value = %q; s.dispatchEvent(new Event('change')); })()`, tc.lensType)),
+			chromedp.SendKeys(chromedp.CSS(`input[name=rx]`), tc.rx), chromedp.Click(chromedp.CSS(`#upload`)))
+		b.waitFor(tc.name, `location.hash.startsWith('#/scans/') && `+viewShown+` && !!document.getElementById('order') && !!document.querySelector('#map-pattern .pattern')`, 60*time.Second, false)
+		got := evalAs[string](b, tc.name, fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ''`, tc.sel))
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: %s reads %q, want %q", tc.name, tc.sel, got, w)
+			}
+		}
+		if tc.lensType == "scleral" {
+			if label := b.scanView().PlotLabel; !strings.Contains(label, "Over the cone") || !strings.Contains(label, "steepest semi-meridian") {
+				t.Errorf("%s: the plot's text alternative %q does not mention the cone", tc.name, label)
+			}
+		} else if n := evalAs[int](b, "meridians", `document.querySelectorAll('#bitoric-meridians tbody tr').length`); n != 2 {
+			t.Errorf("%s: %d bitoric meridians shown, want 2", tc.name, n)
+		}
+		b.a11y(tc.name)
+		b.screenshots(tc.name)
+	}
+
+	// Back to the first scan, to order it.
+	b.goTo("#/scans/" + scanID)
+	b.waitFor("design", `!!document.getElementById('order')`, 20*time.Second, false)
 	b.run("order", chromedp.Click(chromedp.CSS(`#order`)))
 	b.waitFor("order page", `location.hash.startsWith('#/orders/') && !!document.getElementById('order-status')`, 20*time.Second, false)
 	orderID := b.hashID("#/orders/")

@@ -48,6 +48,13 @@ function table(headers, rows) {
     el('tbody', {}, rows)));
 }
 
+// tableWithID is table() with an id on the table itself.
+function tableWithID(id, headers, rows) {
+  const wrap = table(headers, rows);
+  wrap.querySelector('table').id = id;
+  return wrap;
+}
+
 function fmtDate(s) {
   if (!s) return '';
   const d = new Date(s);
@@ -55,7 +62,61 @@ function fmtDate(s) {
 }
 
 function num(v, digits = 2) {
-  return typeof v === 'number' && isFinite(v) ? v.toFixed(digits) : '—';
+  if (typeof v !== 'number' || !isFinite(v)) return '—';
+  const t = v.toFixed(digits);
+  return /^-0(\.0*)?$/.test(t) ? t.slice(1) : t; // no "-0.00"
+}
+
+// signed is a power as prescriptions write it: +1.25, -0.50, 0.00.
+function signed(v, digits = 2) {
+  if (typeof v !== 'number' || !isFinite(v)) return '—';
+  const r = Number(v.toFixed(digits));
+  return r === 0 ? (0).toFixed(digits) : (r > 0 ? '+' : '') + r.toFixed(digits);
+}
+
+// deg is an angle in whole degrees.
+function deg(v) {
+  return typeof v === 'number' && isFinite(v) ? Math.round(v) + '°' : '—';
+}
+
+// axis is a TABO axis in whole degrees, 1-180 as prescriptions write it.
+function axis(v) {
+  if (typeof v !== 'number' || !isFinite(v)) return '—';
+  const a = ((Math.round(v) % 180) + 180) % 180;
+  return (a === 0 ? 180 : a) + '°';
+}
+
+// rxText is a refraction ({sphere_D, cylinder_D, axis_deg, vertex_mm}) as
+// practitioners write it: "-3.00 / -1.25 x 180 at 12 mm".
+function rxText(r) {
+  if (!r) return '';
+  let t = signed(r.sphere_D);
+  if (r.cylinder_D) t += ` / ${signed(r.cylinder_D)} x ${axis(r.axis_deg).replace('°', '')}`;
+  if (r.vertex_mm) t += ` at ${Math.round(r.vertex_mm * 10) / 10} mm`;
+  return t;
+}
+
+// kv is a two-column table of [label, value] rows (a value may be a node).
+// It stays a table on a phone: two columns fit.
+function kv(rows, attrs = {}) {
+  return el('table', { class: 'kv', ...attrs }, el('tbody', {},
+    rows.filter(Boolean).map(([k, v]) => el('tr', {}, el('th', { scope: 'row' }, k), el('td', { class: 'num' }, v)))));
+}
+
+// PATTERNS are the screening's patterns in words: the badge says them, its
+// colour only repeats them.
+const PATTERNS = {
+  regular: 'Regular',
+  suspect: 'Keratoconus suspect',
+  keratoconus: 'Keratoconus',
+  oblate: 'Oblate (post-refractive)',
+  irregular: 'Irregular',
+};
+
+function patternBadge(pattern) {
+  const known = Object.hasOwn(PATTERNS, pattern);
+  return el('span', { class: 'pattern pattern-' + (known ? pattern : 'unknown'), 'data-pattern': pattern },
+    known ? PATTERNS[pattern] : String(pattern || 'not screened'));
 }
 
 function showError(msg) {
@@ -252,22 +313,91 @@ async function viewPatients(gen) {
     ps.map(p => el('tr', {}, el('td', {}, el('a', { href: '#/patients/' + encodeURIComponent(p.id) }, p.name || p.id)), el('td', {}, p.birthDate || ''), el('td', {}, fmtDate(p.created))))));
 }
 
-async function viewPatient(gen, patientId) {
+// fieldHint is a labelled control with a hint below it, tied to the
+// control by aria-describedby; wide spans the whole row of a .fields grid.
+function fieldHint(text, control, hintText, wide = false) {
+  const f = field(text, control);
+  const id = control.id + '-hint';
+  control.setAttribute('aria-describedby', id);
+  return el('div', { class: 'field' + (wide ? ' wide' : '') }, f, el('p', { class: 'hint', id }, hintText));
+}
+
+// problemField is the query parameter a problem+json body names, if any.
+function problemField(text) {
+  try {
+    const p = JSON.parse(text);
+    return p && typeof p.field === 'string' ? p.field : '';
+  } catch { return ''; }
+}
+
+// lastUpload is this session's last upload: its scan, file and query
+// parameters, so that a scan refused for ortho-k can be sent again with the
+// override without choosing the file again (a page reload forgets it).
+let lastUpload = null;
+
+const OVERRIDE_LABEL = 'Design ortho-k even if the screening finds keratoconus or an irregular cornea (my clinical decision; recorded)';
+
+// needsOverride tells whether a failed scan's reason asks for the ortho-k
+// override.
+function needsOverride(scan) {
+  return !!scan && scan.status === 'failed' && scan.lensType === 'orthok' && /orthokOverride/.test(scan.reason || '');
+}
+
+// viewPatient lists a patient's scans beside the upload form. With
+// againScanId (#/patients/{id}/again/{scanId}) the form is filled in from
+// that scan, to send it again (with the ortho-k override, when that is why
+// it failed).
+async function viewPatient(gen, patientId, againScanId) {
   const scans = el('div', {}, el('p', { class: 'muted' }, 'Loading scans…'));
   const file = el('input', { type: 'file', name: 'file', required: true, accept: '.csv,.txt,.xyz,text/csv,text/plain' });
+  const fileNote = el('p', { class: 'hint', id: 'file-note', hidden: true });
   const eye = el('select', { name: 'eye' }, el('option', { value: 'OD' }, 'OD (right)'), el('option', { value: 'OS' }, 'OS (left)'));
   const lensType = el('select', { name: 'lensType' }, el('option', { value: 'rgp' }, 'RGP'), el('option', { value: 'orthok' }, 'Ortho-k'), el('option', { value: 'scleral' }, 'Scleral'));
-  const rx = el('input', { name: 'rx', type: 'number', step: '0.25', min: '-30', max: '30', value: '-2.50' });
-  const hvid = el('input', { name: 'hvid', type: 'number', step: '0.1', min: '9', max: '14', value: '11.8' });
+  const rx = el('input', { name: 'rx', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: '-3.00 / -1.25 x 180' });
+  const vertex = el('input', { name: 'vertex', type: 'number', step: '0.5', min: '0', max: '20', placeholder: '12' });
+  const hvid = el('input', { name: 'hvid', type: 'number', step: '0.1', min: '9', max: '14', placeholder: '11.8' });
+  const override = el('input', { type: 'checkbox', name: 'orthokOverride', value: 'true', id: 'orthok-override' });
+  const overrideBox = el('div', { class: 'override', id: 'override-box' },
+    el('label', { class: 'check', for: 'orthok-override' }, override, el('span', {}, OVERRIDE_LABEL)),
+    el('p', { class: 'hint', id: 'orthok-override-hint' }, 'Leave it unticked unless you mean it. The screening refuses ortho-k on a keratoconic or irregular cornea; ticked, the lens is designed anyway and your decision is recorded on the scan and in the audit log.'));
+  override.setAttribute('aria-describedby', 'orthok-override-hint');
+  const heightSign = el('select', { name: 'heightSign' }, el('option', { value: '' }, 'Automatic (from the file)'),
+    el('option', { value: 'depth' }, 'Depth (positive into the eye)'), el('option', { value: 'elevation' }, 'Elevation (negative below the apex)'));
+  const gridUnits = el('select', { name: 'gridUnits' }, el('option', { value: '' }, 'Automatic (from the file)'), el('option', { value: 'mm' }, 'mm'), el('option', { value: 'um' }, 'µm'));
+  const gridReference = el('select', { name: 'gridReference' }, el('option', { value: '' }, 'Automatic (from the file)'),
+    el('option', { value: 'apex' }, 'Apex plane'), el('option', { value: 'bfs' }, 'Best-fit sphere'));
+  const gridBfs = el('input', { name: 'gridBfs', type: 'number', step: '0.01', min: '5', max: '12' });
+  const fileOptions = el('details', { class: 'file-options', id: 'file-options' },
+    el('summary', {}, 'File options (only when an upload asks for them)'),
+    el('p', { class: 'hint' }, 'Most files say all of this themselves. Set an option only when the upload is refused for want of it.'),
+    el('div', { class: 'fields' }, field('Height sign', heightSign), field('Grid units', gridUnits), field('Grid reference', gridReference), field('Best-fit sphere radius (mm)', gridBfs)));
+  const controls = { eye, lensType, rx, vertex, hvid, orthokOverride: override, heightSign, gridUnits, gridReference, gridBfs, file };
+  const showOverride = () => {
+    const orthok = lensType.value === 'orthok';
+    overrideBox.hidden = !orthok;
+    override.disabled = !orthok;
+    if (!orthok) override.checked = false;
+  };
+  lensType.addEventListener('change', showOverride);
+  for (const c of Object.values(controls)) c.addEventListener('input', () => c.removeAttribute('aria-invalid'));
   const progress = el('progress', { max: '100', value: '0', id: 'upload-progress' });
   const progressLabel = el('label', { for: 'upload-progress' }, 'Upload progress', progress);
   progressLabel.hidden = true;
   const send = el('button', { type: 'submit', id: 'upload' }, 'Upload scan');
-  const form = el('form', { class: 'panel', onsubmit: (ev) => {
+  const againNote = el('div', { class: 'callout', id: 'again-note', hidden: true });
+  const heading = el('h3', { id: 'upload-h' }, 'Upload a scan');
+  const form = el('form', { class: 'panel', id: 'upload-form', 'aria-labelledby': 'upload-h', onsubmit: (ev) => {
     ev.preventDefault();
     showError('');
-    if (!file.files.length) { showError('Choose a scan file.'); return; }
-    const q = new URLSearchParams({ eye: eye.value, lensType: lensType.value, rx: rx.value, hvid: hvid.value });
+    for (const c of Object.values(controls)) c.removeAttribute('aria-invalid');
+    if (!file.files.length) { showError('Choose a scan file.'); file.setAttribute('aria-invalid', 'true'); file.focus(); return; }
+    const q = new URLSearchParams({ eye: eye.value, lensType: lensType.value });
+    for (const [k, c] of Object.entries({ rx, vertex, hvid, heightSign, gridUnits, gridReference, gridBfs })) {
+      const v = c.value.trim();
+      if (v) q.set(k, v);
+    }
+    if (lensType.value === 'orthok' && override.checked) q.set('orthokOverride', 'true');
+    const chosen = file.files[0];
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/v1/patients/' + encodeURIComponent(patientId) + '/scans?' + q);
     xhr.setRequestHeader('Authorization', 'Bearer ' + sessionStorage.getItem(TOKEN));
@@ -281,25 +411,84 @@ async function viewPatient(gen, patientId) {
     xhr.onerror = () => { send.disabled = false; showError('The upload failed: cannot reach the server.'); };
     xhr.onload = () => {
       send.disabled = false;
-      if (xhr.status !== 201 && xhr.status !== 200) { showError(problemMessage(xhr.status, xhr.responseText)); return; }
+      if (xhr.status !== 201 && xhr.status !== 200) {
+        showError(problemMessage(xhr.status, xhr.responseText));
+        // Point at the field the API names, opening the file options if
+        // that is where it is.
+        const c = controls[problemField(xhr.responseText)];
+        if (c) {
+          if (fileOptions.contains(c)) fileOptions.open = true;
+          c.setAttribute('aria-invalid', 'true');
+          c.focus();
+        }
+        return;
+      }
       progress.value = 100;
       const sc = JSON.parse(xhr.responseText);
+      q.delete('orthokOverride');
+      lastUpload = { patientId, scanId: sc.id, file: chosen, params: Object.fromEntries(q) };
       location.hash = '#/scans/' + encodeURIComponent(sc.id);
     };
-    xhr.send(file.files[0]);
-  } }, el('h3', {}, 'Upload a scan'),
-  field('Scan file', file),
-  el('div', { class: 'fields' }, field('Eye', eye), field('Lens type', lensType), field('Rx (D)', rx), field('HVID (mm)', hvid)),
+    xhr.send(chosen);
+  } }, heading, againNote,
+  field('Scan file', file), fileNote,
+  el('div', { class: 'fields' }, field('Eye', eye), field('Lens type', lensType)),
+  el('div', { class: 'fields' },
+    fieldHint('Refraction (spectacle Rx)', rx, 'Sphere / cylinder x axis as on the prescription, e.g. -3.00 / -1.25 x 180; a sphere alone (-2.50) will do. Ortho-k: the myopia to correct.', true),
+    fieldHint('Vertex distance (mm)', vertex, 'Optional. Empty: 12 mm.'),
+    fieldHint('HVID (mm)', hvid, 'Optional. Empty: the topographer\'s corneal diameter, else 11.8 mm.')),
+  overrideBox, fileOptions,
   progressLabel, el('div', { class: 'buttons' }, send));
+  showOverride();
   setView(el('p', {}, el('a', { href: '#/patients' }, '← Patients')), el('h2', {}, 'Patient'),
     el('div', { class: 'grid two' }, el('section', { class: 'panel', 'aria-label': 'Scans' }, el('h3', {}, 'Scans'), scans), form));
+  if (againScanId) {
+    const prev = await guard(gen, () => api('GET', '/v1/scans/' + encodeURIComponent(againScanId)));
+    if (gen !== generation) return;
+    if (prev) fillAgain(prev);
+  }
   const res = await guard(gen, () => api('GET', '/v1/patients/' + encodeURIComponent(patientId) + '/scans'));
   if (gen !== generation) return;
   if (!res) { scans.replaceChildren(el('p', {}, 'The scan list is not available.')); return; }
   const list = res.scans || [];
   scans.replaceChildren(list.length === 0 ? el('p', {}, 'No scans yet.') : table(['Scan', 'Eye', 'Lens', 'Status', 'Received'],
     list.map(s => el('tr', {}, el('td', {}, el('a', { href: '#/scans/' + encodeURIComponent(s.id) }, 'Scan ' + s.id.slice(0, 8))),
-      el('td', {}, s.eye), el('td', {}, s.lensType), el('td', {}, el('span', { class: 'status' }, s.status)), el('td', {}, fmtDate(s.receivedAt))))));
+      el('td', {}, s.eye), el('td', {}, s.lensType + (s.orthokOverride ? ' (override)' : '')), el('td', {}, el('span', { class: 'status' }, s.status)), el('td', {}, fmtDate(s.receivedAt))))));
+
+  // fillAgain fills the form in from scan prev: this session's own upload
+  // of it when there is one (every option, and the file), else the scan's
+  // record. The override is never ticked for the user.
+  function fillAgain(prev) {
+    const mine = lastUpload && lastUpload.scanId === prev.id ? lastUpload : null;
+    const params = mine ? mine.params : { eye: prev.eye, lensType: prev.lensType, rx: prev.rx || '',
+      vertex: prev.vertexMM ? String(prev.vertexMM) : '', hvid: prev.hvidMM ? String(prev.hvidMM) : '' };
+    for (const [k, v] of Object.entries(params)) if (controls[k] && k !== 'file') controls[k].value = v;
+    if (params.heightSign || params.gridUnits || params.gridReference || params.gridBfs) fileOptions.open = true;
+    showOverride();
+    fileNote.hidden = false;
+    if (mine) {
+      try {
+        const dt = new DataTransfer();
+        dt.items.add(mine.file);
+        file.files = dt.files;
+        fileNote.textContent = `The same file, ${mine.file.name}, is chosen again.`;
+      } catch {
+        fileNote.textContent = 'Choose the same scan file again.';
+      }
+    } else {
+      fileNote.textContent = 'Choose the same scan file again (the portal does not keep files once the page is reloaded).';
+    }
+    heading.textContent = 'Upload scan ' + prev.id.slice(0, 8) + ' again';
+    againNote.hidden = false;
+    if (needsOverride(prev)) {
+      againNote.replaceChildren(el('p', {}, el('strong', {}, 'The screening refused ortho-k on this cornea. '),
+        'If ortho-k is still your clinical decision, tick the override below and upload again; otherwise consider a scleral lens.'));
+      override.focus();
+    } else {
+      againNote.replaceChildren(el('p', {}, 'The form holds the options of scan ' + prev.id.slice(0, 8) + '. Change what needs changing and upload again.'));
+      send.focus();
+    }
+  }
 }
 
 // ---------- topography map ----------
@@ -359,7 +548,9 @@ function drawMap(canvas, m, kind) {
   const cx = ox + size / 2, cy = oy + size / 2;
   const mmToPx = size / (2 * m.extent_mm);
   // Principal meridians (angle counter-clockwise from the x axis, y up).
-  const meridian = (deg, k, label, colour) => {
+  // Each label sits on its own half of its line (flat on the negative
+  // half, steep on the positive), so the two do not meet on a small map.
+  const meridian = (deg, k, label, colour, side) => {
     const a = deg * Math.PI / 180;
     const dx = Math.cos(a) * m.extent_mm * mmToPx, dy = -Math.sin(a) * m.extent_mm * mmToPx;
     ctx.strokeStyle = colour;
@@ -371,7 +562,7 @@ function drawMap(canvas, m, kind) {
     const text = `${label} ${num(k)} D @ ${Math.round(deg)}°`;
     ctx.font = '600 13px system-ui, sans-serif';
     const tw = ctx.measureText(text).width;
-    let tx = cx + dx * 0.55 + 6, ty = cy + dy * 0.55 - 6;
+    let tx = cx + side * dx * 0.55 + 6, ty = cy + side * dy * 0.55 - 6;
     tx = Math.min(Math.max(ox + 2, tx), ox + size - tw - 6);
     ty = Math.min(Math.max(oy + 14, ty), oy + size - 4);
     ctx.fillStyle = 'rgba(255,255,255,0.85)';
@@ -379,8 +570,8 @@ function drawMap(canvas, m, kind) {
     ctx.fillStyle = '#111111';
     ctx.fillText(text, tx, ty);
   };
-  meridian(m.flat_meridian_deg, m.flat_k_D, 'Flat', '#111111');
-  meridian(m.steep_meridian_deg, m.steep_k_D, 'Steep', '#5b0f8a');
+  meridian(m.flat_meridian_deg, m.flat_k_D, 'Flat', '#111111', -1);
+  meridian(m.steep_meridian_deg, m.steep_k_D, 'Steep', '#5b0f8a', 1);
   // Scale bar in mm.
   ctx.fillStyle = '#1a1a1a';
   ctx.font = '12px system-ui, sans-serif';
@@ -410,14 +601,16 @@ function drawMap(canvas, m, kind) {
 
 // ---------- design plot ----------
 
-function drawDesign(canvas, profiles) {
+// drawDesign plots the lens back surface over the cornea along the flat
+// meridian (left, r negated) and the steep one (right), the clearance on
+// the right axis; a "steepest" profile (a semi-meridian through a cone,
+// over the measured cornea only) is drawn on the right in its own colour
+// and dash, with the cone's scleral clearance marked when given.
+function drawDesign(canvas, profiles, cone) {
   const narrow = (canvas.clientWidth || 600) < 520;
-  const { ctx, w, h } = sizeCanvas(canvas, narrow ? 0.95 : 0.62);
-  ctx.fillStyle = '#ffffff';
-  ctx.fillRect(0, 0, w, h);
   const flat = profiles.find(p => p.label === 'flat') || profiles[0];
   const steep = profiles.find(p => p.label === 'steep') || profiles[1] || profiles[0];
-  // Left half: flat meridian (r negated); right half: steep meridian.
+  const steepest = profiles.find(p => p.label === 'steepest');
   const series = (p, sign) => {
     const eye = [], lens = [], clr = [];
     for (let i = 0; i < p.r_mm.length; i++) {
@@ -429,12 +622,37 @@ function drawDesign(canvas, profiles) {
     return { eye, lens, clr };
   };
   const L = series(flat, -1), R = series(steep, 1);
+  const S = steepest ? series(steepest, 1) : { eye: [], lens: [], clr: [] };
+  const CORNEA = '#7a3b00', LENS = '#0b4f8a', CLEAR = '#0f7a3a', CONE = '#a3136b';
+  const DASH = { cornea: [], lens: [7, 4], clear: [2, 3], coneEye: [12, 3, 3, 3], coneClear: [5, 2, 1, 2] };
+  const items = [['Cornea', CORNEA, DASH.cornea], ['Lens back surface', LENS, DASH.lens], ['Clearance (µm, right axis)', CLEAR, DASH.clear]];
+  if (steepest) {
+    items.push([`Cornea, steepest (${deg(steepest.meridian_deg)}, cone)`, CONE, DASH.coneEye],
+      ['Clearance, steepest (µm)', CONE, DASH.coneClear]);
+  }
+  if (cone) items.push(['Over the cone: inserted, settled', CONE, null]);
+  // The legend first: its height sets the top margin.
+  // On a phone the legend takes several lines: the canvas grows to keep
+  // the plot readable.
+  const { ctx, w, h } = sizeCanvas(canvas, narrow ? (items.length > 3 ? 1.2 : 0.95) : 0.62);
+  ctx.font = '12px system-ui, sans-serif';
+  const placed = [];
+  let lx = 10, ly = 16;
+  for (const [label, colour, dash] of items) {
+    const iw = 40 + ctx.measureText(label).width;
+    if (lx > 10 && lx + iw > w - 4) { lx = 10; ly += 18; }
+    placed.push([label, colour, dash, lx, ly]);
+    lx += iw;
+  }
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, w, h);
   const rMax = Math.max(...flat.r_mm, ...steep.r_mm);
-  const depths = [...L.eye, ...L.lens, ...R.eye, ...R.lens].map(p => p[1]);
+  const depths = [...L.eye, ...L.lens, ...R.eye, ...R.lens, ...S.eye].map(p => p[1]);
   const dMin = Math.min(0, ...depths), dMax = Math.max(...depths);
-  const clears = [...L.clr, ...R.clr].map(p => p[1]);
+  const clears = [...L.clr, ...R.clr, ...S.clr].map(p => p[1]);
+  if (cone) clears.push(cone.clearance_um, cone.settled_clearance_um);
   const cMax = Math.max(10, ...clears) * 1.1, cMin = Math.min(0, ...clears);
-  const pad = { l: 66, r: 64, t: narrow ? 60 : 40, b: 44 };
+  const pad = { l: 66, r: 64, t: ly + 24, b: 44 };
   const pw = w - pad.l - pad.r, ph = h - pad.t - pad.b;
   const X = r => pad.l + (r + rMax) / (2 * rMax) * pw;
   const Y = d => pad.t + (d - dMin) / ((dMax - dMin) || 1) * ph; // depth grows downwards
@@ -451,7 +669,8 @@ function drawDesign(canvas, profiles) {
     ctx.fillRect(x - 0.5, pad.t + ph, 1, 5);
     ctx.fillText(String(r), x - 6, pad.t + ph + 17);
   }
-  ctx.fillText('← flat meridian    r (mm)    steep meridian →', pad.l + pw / 2 - 130, h - 8);
+  const axisText = steepest ? '← flat    r (mm)    steep, steepest →' : '← flat meridian    r (mm)    steep meridian →';
+  ctx.fillText(axisText, pad.l + pw / 2 - ctx.measureText(axisText).width / 2, h - 8);
   // left axis: depth mm
   for (let i = 0; i <= 5; i++) {
     const d = dMin + (dMax - dMin) * i / 5;
@@ -487,36 +706,70 @@ function drawDesign(canvas, profiles) {
     ctx.stroke();
     ctx.setLineDash([]);
   };
-  const CORNEA = '#7a3b00', LENS = '#0b4f8a', CLEAR = '#0f7a3a';
-  line(L.eye, Y, CORNEA, 2.5, []); line(R.eye, Y, CORNEA, 2.5, []);
-  line(L.lens, Y, LENS, 2.5, [7, 4]); line(R.lens, Y, LENS, 2.5, [7, 4]);
-  line(L.clr, Yc, CLEAR, 1.75, [2, 3]); line(R.clr, Yc, CLEAR, 1.75, [2, 3]);
-  // legend
-  const items = [['Cornea', CORNEA, []], ['Lens back surface', LENS, [7, 4]], ['Clearance (µm, right axis)', CLEAR, [2, 3]]];
-  let lx = 10, ly = 16;
-  ctx.font = '12px system-ui, sans-serif';
-  for (const [label, colour, dash] of items) {
-    const iw = 40 + ctx.measureText(label).width;
-    if (lx > 10 && lx + iw > w - 4) { lx = 10; ly += 18; }
-    ctx.strokeStyle = colour; ctx.lineWidth = 2.5; ctx.setLineDash(dash);
-    ctx.beginPath(); ctx.moveTo(lx, ly); ctx.lineTo(lx + 26, ly); ctx.stroke();
-    ctx.setLineDash([]);
+  line(L.eye, Y, CORNEA, 2.5, DASH.cornea); line(R.eye, Y, CORNEA, 2.5, DASH.cornea);
+  line(L.lens, Y, LENS, 2.5, DASH.lens); line(R.lens, Y, LENS, 2.5, DASH.lens);
+  line(L.clr, Yc, CLEAR, 1.75, DASH.clear); line(R.clr, Yc, CLEAR, 1.75, DASH.clear);
+  line(S.eye, Y, CONE, 2.25, DASH.coneEye);
+  line(S.clr, Yc, CONE, 2, DASH.coneClear);
+  if (cone && typeof cone.radius_mm === 'number' && cone.radius_mm <= rMax) {
+    // The cone's clearance at insertion (filled) and after settling (open).
+    const x = X(cone.radius_mm);
+    ctx.fillStyle = CONE; ctx.strokeStyle = CONE; ctx.lineWidth = 2;
+    ctx.beginPath(); ctx.arc(x, Yc(cone.clearance_um), 4.5, 0, 2 * Math.PI); ctx.fill();
+    ctx.beginPath(); ctx.arc(x, Yc(cone.settled_clearance_um), 4.5, 0, 2 * Math.PI); ctx.stroke();
     ctx.fillStyle = '#1a1a1a';
-    ctx.fillText(label, lx + 32, ly + 4);
-    lx += iw;
+    ctx.fillText('cone', x + 8, Yc(cone.clearance_um) + 4);
+  }
+  // legend
+  for (const [label, colour, dash, x, y] of placed) {
+    ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = 2;
+    if (dash) {
+      ctx.lineWidth = 2.5; ctx.setLineDash(dash);
+      ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + 26, y); ctx.stroke();
+      ctx.setLineDash([]);
+    } else { // the cone's markers
+      ctx.beginPath(); ctx.arc(x + 6, y, 4.5, 0, 2 * Math.PI); ctx.fill();
+      ctx.beginPath(); ctx.arc(x + 20, y, 4.5, 0, 2 * Math.PI); ctx.stroke();
+    }
+    ctx.fillStyle = '#1a1a1a';
+    ctx.fillText(label, x + 32, y + 4);
   }
 }
 
 async function viewScan(gen, scanId) {
   const statusLine = el('p', { id: 'scan-status' }, 'Loading scan…');
+  const inputs = el('p', { id: 'scan-inputs', class: 'muted', hidden: true });
+  const layout = el('p', { id: 'scan-layout', class: 'muted', hidden: true });
+  const overrideNote = el('p', { class: 'callout', id: 'override-note', hidden: true });
+  const failed = el('section', { class: 'panel failed', id: 'scan-failed', 'aria-labelledby': 'failed-h', hidden: true });
+  const warnings = el('section', { class: 'warnings', id: 'warnings', 'aria-labelledby': 'warnings-h', hidden: true });
   const mapBox = el('section', { class: 'panel', 'aria-labelledby': 'map-h' }, el('h3', { id: 'map-h' }, 'Topography'), el('p', { class: 'muted' }, 'Loading map…'));
+  const corneaBox = el('section', { class: 'panel', id: 'cornea-box', 'aria-labelledby': 'cornea-h' }, el('h3', { id: 'cornea-h' }, 'Cornea and screening'),
+    el('p', { class: 'muted' }, 'Waiting for the design…'));
   const designBox = el('section', { class: 'panel', 'aria-labelledby': 'design-h' }, el('h3', { id: 'design-h' }, 'Design'), el('p', { class: 'muted' }, 'Waiting for the design…'));
-  setView(el('h2', {}, 'Scan'), statusLine, el('div', { class: 'grid two' }, mapBox, designBox));
+  setView(el('h2', {}, 'Scan'), statusLine, inputs, layout, overrideNote, failed, warnings,
+    el('div', { class: 'grid two scan' }, el('div', { class: 'stack' }, mapBox, corneaBox), designBox));
   let scan = await guard(gen, () => api('GET', '/v1/scans/' + encodeURIComponent(scanId)));
   if (!scan || gen !== generation) return;
   statusLine.replaceChildren(`${scan.eye} · ${scan.lensType} · `, el('span', { class: 'status' }, scan.status), ' · ',
     el('a', { href: '#/patients/' + encodeURIComponent(scan.patientId) }, 'patient'));
-  loadMap(gen, scanId, mapBox);
+  const said = [];
+  if (scan.rx) said.push(`Refraction ${scan.rx}${scan.vertexMM ? ` at ${Math.round(scan.vertexMM * 10) / 10} mm` : ''}`);
+  if (scan.hvidMM) said.push(`HVID ${num(scan.hvidMM, 1)} mm`);
+  said.push(`${scan.format || 'file'}, ${scan.points} points`);
+  inputs.textContent = said.join(' · ');
+  inputs.hidden = false;
+  if (scan.layout && scan.layout.length) {
+    // The file's layout variants the reader detected: how it was read.
+    layout.textContent = 'Read as: ' + scan.layout.join('; ') + '.';
+    layout.hidden = false;
+  }
+  if (scan.orthokOverride) {
+    overrideNote.replaceChildren(el('strong', {}, 'Ortho-k override: '),
+      'you asked for ortho-k even if the screening finds keratoconus or an irregular cornea. Your decision is recorded on the scan.');
+    overrideNote.hidden = false;
+  }
+  const map = loadMap(gen, scanId, mapBox);
   // Poll until the design function has done its work.
   while (scan.status !== 'designed' && scan.status !== 'failed' && scan.status !== 'rejected') {
     await new Promise(r => setTimeout(r, 1000));
@@ -527,20 +780,135 @@ async function viewScan(gen, scanId) {
     statusLine.querySelector('.status').textContent = scan.status;
   }
   if (scan.status !== 'designed') {
-    designBox.replaceChildren(el('h3', { id: 'design-h' }, 'Design'), el('p', {}, 'No design: ' + (scan.reason || scan.status)));
+    showFailed(scan, failed);
+    designBox.hidden = true; // the reason above says why there is none
+    corneaBox.hidden = true; // the screening comes with a design
     return;
   }
   const d = await guard(gen, () => api('GET', '/v1/scans/' + encodeURIComponent(scanId) + '/design'));
   if (!d || gen !== generation) return;
+  showWarnings(d, warnings);
+  showCornea(scan, d, corneaBox);
   showDesign(gen, scan, d, designBox);
+  const shown = await map;
+  if (shown && gen === generation) shown.pattern(d.screening);
 }
 
+// showFailed says why a scan has no design and, when the screening refused
+// ortho-k, how to send it again with the override.
+function showFailed(scan, box) {
+  const parts = [el('h3', { id: 'failed-h' }, 'No design'), el('p', { id: 'failed-reason' }, scan.reason || scan.status)];
+  if (needsOverride(scan)) {
+    parts.push(el('p', {}, 'The screening contraindicates ortho-k on this cornea, so no lens was designed. A scleral lens suits a keratoconic cornea. ' +
+      'If ortho-k is nevertheless your clinical decision, upload the scan again with the override ticked: the design then records it.'),
+    el('p', { class: 'buttons' }, el('a', { class: 'button', id: 'again-with-override',
+      href: '#/patients/' + encodeURIComponent(scan.patientId) + '/again/' + encodeURIComponent(scan.id) }, 'Upload again with the ortho-k override…')));
+  } else if (scan.status === 'failed') {
+    parts.push(el('p', { class: 'buttons' }, el('a', { class: 'button secondary', id: 'again',
+      href: '#/patients/' + encodeURIComponent(scan.patientId) + '/again/' + encodeURIComponent(scan.id) }, 'Upload again…')));
+  }
+  box.replaceChildren(...parts);
+  box.hidden = false;
+}
+
+// showWarnings lists the design's warnings (the fit's, the screening's and
+// the lens's) where they cannot be missed: above the map and the design.
+function showWarnings(d, box) {
+  // A warning quoting every reason of the screening says so instead of
+  // repeating them: they are listed, one a line, under Screening.
+  const reasons = d.screening && (d.screening.reasons || []).length ? d.screening.reasons.join('; ') : '';
+  const short = w => (reasons && w.includes('(' + reasons + ')') ? w.replace('(' + reasons + ')', '(the reasons are listed under Screening)') : w);
+  const ws = [...new Set([...(d.warnings || []), ...((d.lens && d.lens.warnings) || [])].map(short))];
+  box.classList.toggle('none', !ws.length);
+  box.hidden = false;
+  if (!ws.length) {
+    box.replaceChildren(el('p', { id: 'warnings-h' }, 'No warnings.'));
+    return;
+  }
+  box.replaceChildren(el('h3', { id: 'warnings-h' }, ws.length === 1 ? '1 warning' : `${ws.length} warnings`),
+    el('ul', { id: 'warning-list' }, ws.map(w => el('li', {}, w))));
+}
+
+// kRow is one keratometry reading as a table row: flat and steep K, their
+// cylinder and the flat axis.
+function kRow(name, k) {
+  return el('tr', { 'data-k': name }, el('th', { scope: 'row' }, name), el('td', { class: 'num' }, num(k.flatK_D)),
+    el('td', { class: 'num' }, num(k.steepK_D)), el('td', { class: 'num' }, num(k.steepK_D - k.flatK_D)), el('td', { class: 'num' }, axis(k.flatAxis_deg)));
+}
+
+// apexText says where the corneal apex sits on the map, nasal or temporal
+// by the eye (the map is in the examiner's view: a right eye's nasal side
+// is on the examiner's right), and how the cornea is tilted.
+function apexText(eye, a) {
+  const x = a.x_mm || 0, y = a.y_mm || 0, tilt = a.tilt_deg || 0;
+  const side = eye === 'OD' ? (x >= 0 ? 'nasal' : 'temporal') : eye === 'OS' ? (x >= 0 ? 'temporal' : 'nasal') : (x >= 0 ? 'to the examiner\'s right' : 'to the examiner\'s left');
+  const ways = [];
+  if (Math.abs(x) >= 0.005) ways.push(`${num(Math.abs(x))} mm ${side}`);
+  if (Math.abs(y) >= 0.005) ways.push(`${num(Math.abs(y))} mm ${y >= 0 ? 'superior' : 'inferior'}`);
+  const where = ways.length ? `The apex sits ${num(Math.hypot(x, y))} mm from the map centre (${ways.join(', ')})` : 'The apex sits at the map centre';
+  return where + (tilt >= 0.05 ? `; the corneal axis is tilted ${num(tilt, 1)}° towards ${deg(a.tiltAxis_deg)}.` : '; the cornea is not tilted.');
+}
+
+const INDICES = [
+  ['centralK_D', 'Central K', v => num(v) + ' D'],
+  ['iS_D', 'I-S', v => num(v) + ' D'],
+  ['srax_deg', 'SRAX', v => num(v, 0) + '°'],
+  ['kisaPercent', 'KISA%', v => num(v, 0)],
+  ['ast_D', 'Corneal astigmatism (AST)', v => num(v) + ' D'],
+  ['apicalK_D', 'Apical K', v => num(v) + ' D'],
+  ['q', 'Asphericity Q', v => num(v)],
+  ['residualRMS_um', 'Fit residual RMS', v => num(v, 1) + ' µm'],
+];
+
+// showCornea shows the screening (pattern, reasons, indices), the
+// keratometry (Sim-K, apical K, the device's Sim-K) and the apex.
+function showCornea(scan, d, box) {
+  const c = d.cornea || {}, sc = d.screening, lens = d.lens || {};
+  const parts = [el('h3', { id: 'cornea-h' }, 'Cornea and screening')];
+  if (sc) {
+    const ix = sc.indices || {};
+    const rows = INDICES.map(([k, name, f]) => [name, ix[k] === null || ix[k] === undefined ? 'not computed' : f(ix[k])]);
+    if (ix.steepest) rows.push(['Steepest point', `${num(ix.steepest.power_D)} D at ${num(ix.steepest.radius_mm, 1)} mm, semi-meridian ${deg(ix.steepest.semiMeridian_deg)}`]);
+    if (sc.dominantTerms && sc.dominantTerms.length) rows.push(['Leading higher-order term', `${sc.dominantTerms[0].name} (${num(sc.dominantTerms[0].coefficient_um, 1)} µm)`]);
+    parts.push(el('h4', {}, 'Screening'),
+      el('p', { class: 'pattern-line' }, patternBadge(sc.pattern), el('span', { class: 'muted' }, ' ' + (sc.table || ''))));
+    if (sc.override) parts.push(el('p', { class: 'callout', id: 'screening-override' }, el('strong', {}, 'Override: '), sc.override));
+    parts.push((sc.reasons || []).length
+      ? el('ul', { id: 'screening-reasons', class: 'reasons' }, sc.reasons.map(r => el('li', {}, r)))
+      : el('p', { id: 'screening-reasons' }, 'No index beyond its threshold.'));
+    if ((sc.notes || []).length) parts.push(el('ul', { class: 'notes' }, sc.notes.map(n => el('li', {}, n))));
+    parts.push(el('h5', {}, 'Indices'), kv(rows, { id: 'screening-indices' }));
+  } else {
+    parts.push(el('p', {}, 'This design has no screening (designed before the screening was added).'));
+  }
+  const krows = [];
+  if (c.simK) krows.push(kRow(`Sim-K (${num(c.simK.zone_mm, 0)} mm)`, c.simK));
+  // A design made before Sim-K was reported has only its own K.
+  else if (typeof c.flatK_D === 'number') krows.push(kRow('K (as designed)', { flatK_D: c.flatK_D, steepK_D: c.steepK_D, flatAxis_deg: c.flatAxis_deg }));
+  if (c.apicalK) krows.push(kRow('Apical K', c.apicalK));
+  if (c.deviceSimK) krows.push(kRow('Device Sim-K', c.deviceSimK));
+  parts.push(el('h4', {}, 'Keratometry'),
+    el('div', { class: 'table-scroll' }, el('table', { class: 'ktable', id: 'keratometry' },
+      el('thead', {}, el('tr', {}, ['Reading', 'Flat K (D)', 'Steep K (D)', 'Cyl (D)', 'Flat axis'].map(h => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, krows))),
+    el('p', { class: 'hint' }, 'Sim-K is the axial power on the 3 mm ring, as topographers report K; apical K, the fitted apex, is steeper on a prolate cornea. ' +
+      (lens.k_reading ? `The nomogram reads ${lens.k_reading === 'sim-k' ? 'Sim-K' : lens.k_reading}.` : '')));
+  if (c.apex) parts.push(el('h4', {}, 'Apex and tilt'), el('p', { id: 'apex' }, apexText(scan.eye, c.apex)));
+  parts.push(el('details', {}, el('summary', {}, 'All fitted corneal values'), paramTable('Corneal parameter', c, 'cornea-params')));
+  box.replaceChildren(...parts);
+}
+
+// loadMap draws the topography map with its keratometry beside it. It
+// returns { pattern(screening) }, to add the screening's pattern once the
+// design is in, or undefined when there is no map.
 async function loadMap(gen, scanId, box) {
   const m = await guard(gen, () => api('GET', '/v1/scans/' + encodeURIComponent(scanId) + '/map'));
-  if (gen !== generation) return;
-  if (!m) { box.replaceChildren(el('h3', { id: 'map-h' }, 'Topography'), el('p', {}, 'The map is not available.')); return; }
+  if (gen !== generation) return undefined;
+  if (!m) { box.replaceChildren(el('h3', { id: 'map-h' }, 'Topography'), el('p', {}, 'The map is not available.')); return undefined; }
   let kind = 'axial';
-  const kText = `Flat K ${num(m.flat_k_D)} D at ${Math.round(m.flat_meridian_deg)}°, steep K ${num(m.steep_k_D)} D at ${Math.round(m.steep_meridian_deg)}°` +
+  const apical = typeof m.apical_flat_k_D === 'number';
+  const kText = `Sim-K: flat K ${num(m.flat_k_D)} D at ${Math.round(m.flat_meridian_deg)}°, steep K ${num(m.steep_k_D)} D at ${Math.round(m.steep_meridian_deg)}°` +
+    (apical ? `; apical K: flat ${num(m.apical_flat_k_D)} D, steep ${num(m.apical_steep_k_D)} D` : '') +
     (m.axial_range_D ? `; axial ${num(m.axial_range_D[0])} to ${num(m.axial_range_D[1])} D` : '');
   const canvas = el('canvas', { id: 'map-canvas', role: 'img', 'aria-label': 'Topography map. ' + kText });
   const bAxial = el('button', { type: 'button', 'aria-pressed': 'true', id: 'map-axial' }, 'Axial');
@@ -549,11 +917,36 @@ async function loadMap(gen, scanId, box) {
   const choose = (k) => { kind = k; bAxial.setAttribute('aria-pressed', String(k === 'axial')); bElev.setAttribute('aria-pressed', String(k === 'elevation')); draw(); };
   bAxial.addEventListener('click', () => choose('axial'));
   bElev.addEventListener('click', () => choose('elevation'));
+  const pattern = el('p', { id: 'map-pattern', class: 'pattern-line', hidden: true });
+  const row = (name, sim, ap) => el('tr', {}, el('th', { scope: 'row' }, name), el('td', { class: 'num' }, num(sim)), apical ? el('td', { class: 'num' }, num(ap)) : null);
+  const ks = el('table', { class: 'ktable', id: 'map-k', 'aria-describedby': 'k-values' },
+    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Keratometry (D)'), el('th', { scope: 'col' }, 'Sim-K (3 mm)'), apical ? el('th', { scope: 'col' }, 'Apical K') : null)),
+    el('tbody', {},
+      row('Flat K', m.flat_k_D, m.apical_flat_k_D),
+      row('Steep K', m.steep_k_D, m.apical_steep_k_D),
+      row('Cylinder', m.steep_k_D - m.flat_k_D, m.apical_steep_k_D - m.apical_flat_k_D)));
   box.replaceChildren(el('h3', { id: 'map-h' }, 'Topography'),
     el('div', { class: 'buttons', role: 'group', 'aria-label': 'Map type' }, bAxial, bElev), canvas,
-    el('p', { class: 'kvals', id: 'k-values' }, kText));
+    el('div', { class: 'map-side' }, pattern, el('div', { class: 'table-scroll' }, ks),
+      el('p', { class: 'kvals hint', id: 'k-values' }, `Sim-K flat axis ${axis(m.flat_meridian_deg)}, steep ${axis(m.steep_meridian_deg)}.` +
+        (m.axial_range_D ? ` Axial power on the map: ${num(m.axial_range_D[0])} to ${num(m.axial_range_D[1])} D.` : ''))));
   redraw.push(draw);
   draw();
+  return {
+    pattern(sc) {
+      if (!sc) return;
+      pattern.replaceChildren('Screening: ', patternBadge(sc.pattern));
+      pattern.hidden = false;
+    },
+  };
+}
+
+// paramTable is every scalar of obj under its API name, as a two-column
+// table (it stays a table on a phone: two columns fit).
+function paramTable(what, obj, id) {
+  return el('table', { class: 'kv params', id },
+    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, what), el('th', { scope: 'col' }, 'Value'))),
+    el('tbody', {}, paramRows(obj)));
 }
 
 function paramRows(obj) {
@@ -565,12 +958,45 @@ function paramRows(obj) {
   return rows;
 }
 
+const FORMS = { spherical: 'Spherical', bitoric: 'Bitoric', 'back-toric': 'Back toric', 'front-toric': 'Front toric' };
+
+// rgpSection is an RGP lens's form and astigmatism: corneal, residual and,
+// for a bitoric, its meridians.
+function rgpSection(lens) {
+  const g = lens.rgp;
+  if (!g || !g.form) return null;
+  const res = g.residual_astigmatism;
+  const rows = [
+    ['Form', FORMS[g.form] || g.form],
+    typeof g.corneal_cylinder_D === 'number' ? ['Corneal astigmatism', `${num(g.corneal_cylinder_D)} D` + (typeof g.corneal_cylinder_axis_deg === 'number' ? `, steep at ${axis(g.corneal_cylinder_axis_deg)}` : '')] : null,
+    res ? ['Residual astigmatism', `${signed(res.cylinder_D)} D x ${axis(res.axis_deg).replace('°', '')}` + (Math.abs(res.cylinder_D) >= 0.75 ? ' (0.75 D or more costs vision)' : '')] : null,
+    g.bitoric ? ['Power effect', g.bitoric.effect || (g.bitoric.spherical_power_effect ? 'spherical power effect' : 'cylindrical power effect')] : null,
+  ];
+  const out = [el('h4', {}, 'RGP form and astigmatism'), kv(rows, { id: 'rgp-form' })];
+  if (g.bitoric && g.bitoric.summary) out.push(el('p', { class: 'hint', id: 'bitoric-summary' }, g.bitoric.summary));
+  if (Array.isArray(lens.meridians) && lens.meridians.length) {
+    out.push(el('h5', {}, 'Meridians'), tableWithID('bitoric-meridians', ['Meridian', 'BOZR (mm)', 'Power (D)', 'Front radius (mm)'], lens.meridians.map(mr => el('tr', {},
+      el('td', {}, axis(mr.meridian_deg)), el('td', { class: 'num' }, num(mr.bozr_mm)), el('td', { class: 'num' }, signed(mr.power_D)), el('td', { class: 'num' }, num(mr.front_radius_mm))))));
+  }
+  return out;
+}
+
+// profileName is a clearance profile in words.
+function profileName(p) {
+  if (p.label === 'steepest') return `steepest semi-meridian (${deg(p.meridian_deg)}, through the cone)`;
+  return `${p.label} meridian (${axis(p.meridian_deg)})`;
+}
+
 function showDesign(gen, scan, d, box) {
   const lens = d.lens || {};
   const plot = el('canvas', { id: 'design-canvas', role: 'img' });
   const profiles = Array.isArray(lens.clearance) ? lens.clearance : [];
-  const clrText = profiles.map(p => `${p.label} meridian: apex clearance ${num(p.apex_clearance_um, 0)} µm, minimum ${num(p.min_clearance_um, 0)} µm at ${num(p.min_at_mm, 1)} mm`).join('; ');
-  plot.setAttribute('aria-label', 'Lens back surface over the cornea. ' + clrText);
+  const cone = lens.scleral && lens.scleral.cone;
+  const clrText = profiles.map(p => `${profileName(p)}: apex clearance ${num(p.apex_clearance_um, 0)} µm, minimum ${num(p.min_clearance_um, 0)} µm at ${num(p.min_at_mm, 1)} mm`).join('; ');
+  const coneText = cone ? `Over the cone (semi-meridian ${deg(cone.semi_meridian_deg)}, ${num(cone.radius_mm, 1)} mm from the apex): ` +
+    `${num(cone.clearance_um, 0)} µm at insertion, ${num(cone.settled_clearance_um, 0)} µm after settling; ` +
+    `the least along it over the cornea ${num(cone.min_over_cornea_um, 0)} µm at ${num(cone.min_at_mm, 1)} mm.` : '';
+  plot.setAttribute('aria-label', 'Lens back surface over the cornea. ' + clrText + (coneText ? '. ' + coneText : ''));
   const qty = el('input', { type: 'number', name: 'quantity', min: '1', max: '10', value: '1' });
   const notes = el('textarea', { name: 'notes', rows: '2' });
   const order = el('button', { type: 'submit', id: 'order' }, 'Order this design');
@@ -582,15 +1008,19 @@ function showDesign(gen, scan, d, box) {
     order.disabled = false;
     if (o && o.id) location.hash = '#/orders/' + encodeURIComponent(o.id);
   } }, el('div', { class: 'fields' }, field('Quantity', qty), field('Notes for the lab', notes)), el('div', { class: 'buttons' }, order));
-  box.replaceChildren(el('h3', { id: 'design-h' }, `Design v${scan.designVersion || 1}`),
-    table(['Lens parameter', 'Value'], paramRows(lens)),
-    el('h3', {}, 'Cornea'), table(['Corneal parameter', 'Value'], paramRows(d.cornea)),
-    el('h3', {}, 'Fit along the principal meridians'),
+  const steepest = profiles.some(p => p.label === 'steepest');
+  box.replaceChildren(...[el('h3', { id: 'design-h' }, `Design v${scan.designVersion || 1}`),
+    lens.refraction ? el('p', { id: 'design-rx' }, `Refraction ${rxText(lens.refraction)}` + (lens.k_reading ? ` · K read as ${lens.k_reading === 'sim-k' ? 'Sim-K' : lens.k_reading}` : '')) : null,
+    rgpSection(lens),
+    el('h4', {}, 'Lens parameters'),
+    paramTable('Lens parameter', lens, 'lens-params'),
+    el('h4', {}, steepest ? 'Fit along the principal meridians and through the cone' : 'Fit along the principal meridians'),
     profiles.length ? plot : el('p', {}, 'This design has no clearance profiles.'),
-    el('p', { class: 'kvals' }, clrText),
-    el('h3', {}, 'Order'), form);
+    el('p', { class: 'kvals', id: 'clearance-text' }, clrText),
+    coneText ? el('p', { class: 'kvals', id: 'cone-clearance' }, coneText) : null,
+    el('h4', {}, 'Order'), form].flat().filter(Boolean));
   if (profiles.length) {
-    const draw = () => drawDesign(plot, profiles);
+    const draw = () => drawDesign(plot, profiles, cone);
     redraw.push(draw);
     draw();
   }
@@ -844,7 +1274,7 @@ function route() {
   if (!signedIn || parts[0] === 'signin') return [viewSignIn];
   const lab = sessionStorage.getItem(ROLE) === 'lab';
   switch (parts[0]) {
-    case 'patients': return parts[1] ? [viewPatient, parts[1]] : [viewPatients];
+    case 'patients': return parts[1] ? [viewPatient, parts[1], parts[2] === 'again' ? parts[3] : undefined] : [viewPatients];
     case 'scans': return [viewScan, parts[1]];
     case 'orders': return parts[1] ? [viewOrder, parts[1]] : [viewOrders];
     case 'follow-ups': return [viewFollowUps];
@@ -859,6 +1289,9 @@ function render() {
   showError('');
   showNotice('');
   renderNav();
+  // Which address the view shows: the hashchange that renders it comes a
+  // moment after the address changes (the browser test waits on this).
+  document.getElementById('view').dataset.hash = location.hash;
   const [view, ...args] = route();
   view(gen, ...args);
 }
