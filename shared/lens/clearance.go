@@ -158,3 +158,26 @@ func clearanceProfiles(op string, eye Eye, surf *BackSurface, flatDeg, steepDeg 
 	}
 	return out, nil
 }
+
+// bearing says where a lens resting on the eye touches it, from its
+// clearance profiles: the least clearance over them all.
+func bearing(ps []ClearanceProfile) string {
+	best := -1
+	for k := range ps {
+		if best < 0 || ps[k].MinClearanceUM < ps[best].MinClearanceUM {
+			best = k
+		}
+	}
+	if best < 0 {
+		return "rests elsewhere"
+	}
+	p := ps[best]
+	where := fmt.Sprintf("%.1f mm from the centre along the %s meridian (%s degrees)", p.MinAtMM, p.Label, axisText(p.MeridianDeg))
+	if p.Label == ProfileSteepest {
+		where = fmt.Sprintf("%.1f mm from the centre through the cone (%.0f degrees)", p.MinAtMM, p.MeridianDeg)
+	}
+	if p.MinAtMM < 0.05 {
+		where = "at its centre"
+	}
+	return "bears on the eye " + where
+}

@@ -211,8 +211,8 @@ func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides
 		return nil, err
 	}
 	if got := d.Clearance[0].ApexClearanceUM; math.Abs(got-det.CentralClearanceUM) > 0.5 {
-		d.warnf("the lens rests at %.2f mm, not on the landing: central clearance %.0f microns instead of %.0f",
-			d.Clearance[0].MinAtMM, got, det.CentralClearanceUM)
+		d.warnf("the lens %s, not on its landing: central clearance %.0f microns instead of %.0f",
+			bearing(d.Clearance), got, det.CentralClearanceUM)
 	}
 	return d, nil
 }

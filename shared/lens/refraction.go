@@ -306,7 +306,17 @@ func (a Astigmatism) String() string {
 	if math.Abs(a.CylinderD) < 0.005 {
 		return "none"
 	}
-	return fmt.Sprintf("%+.2f x %.0f", a.CylinderD, a.AxisDeg)
+	return fmt.Sprintf("%+.2f x %s", a.CylinderD, axisText(a.AxisDeg))
+}
+
+// axisText writes an axis as practitioners do: whole degrees from 1 to
+// 180, the horizontal meridian as 180.
+func axisText(deg float64) string {
+	a := math.Mod(math.Round(deg), 180)
+	if a <= 0 {
+		a += 180
+	}
+	return fmt.Sprintf("%.0f", a)
 }
 
 // astigmatism is the cylinder of a power vector (its M ignored).

@@ -363,8 +363,8 @@ func bitoricPower(op string, d *Design, n RGPNomogram, mer [2]KReading, bozr [2]
 	b.BackToricCylinderD = ms[0].PowerD - steepBackToric
 	b.FrontToric = math.Abs(steepBackToric-ms[1].PowerD) > step/2+1e-9
 
-	b.Summary = fmt.Sprintf("Bitoric with %s: %+.2f D along %g degrees and %+.2f D along %g degrees differ by %.2f D in air, the base curves (%.2f and %.2f mm) by %.2f D",
-		b.Effect, ms[0].PowerD, ms[0].MeridianDeg, ms[1].PowerD, ms[1].MeridianDeg, b.PowerDifferenceD, bozr[0], bozr[1], b.BaseCurveToricityD)
+	b.Summary = fmt.Sprintf("Bitoric with %s: %+.2f D along %s degrees and %+.2f D along %s degrees differ by %.2f D in air, the base curves (%.2f and %.2f mm) by %.2f D",
+		b.Effect, ms[0].PowerD, axisText(ms[0].MeridianDeg), ms[1].PowerD, axisText(ms[1].MeridianDeg), b.PowerDifferenceD, bozr[0], bozr[1], b.BaseCurveToricityD)
 	if b.SphericalPowerEffect {
 		b.Summary += ": on the eye it acts as a sphere, and may turn."
 	} else {

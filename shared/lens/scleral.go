@@ -218,8 +218,8 @@ func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrid
 		}
 	}
 	if got := flat.ApexClearanceUM; math.Abs(got-det.InsertionClearanceUM) > 0.5 {
-		d.warnf("the lens bears on the eye at %.2f mm before its haptic: central clearance %.0f microns instead of %.0f",
-			flat.MinAtMM, got, det.InsertionClearanceUM)
+		d.warnf("the lens %s before its haptic: central clearance %.0f microns instead of %.0f",
+			bearing(d.Clearance), got, det.InsertionClearanceUM)
 	}
 	return d, nil
 }
