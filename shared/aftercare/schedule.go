@@ -31,6 +31,31 @@ const MaxYears = 30
 // schedule (the patient came in with a problem). Schedules may not use it.
 const UnscheduledKey = "unscheduled"
 
+// VisitID is the identity within its order of the visit an assessment
+// with visit key key records at recordedAt. A scheduled visit happens
+// once, so its key is its identity ("week-1"). Unscheduled visits can be
+// many: each is told apart by the UTC date it was recorded on,
+// "unscheduled:2026-03-14". The same practitioner seeing the patient again
+// on the same UTC day records the same visit (and corrects it by
+// superseding its assessment); a visit recorded on another day is another
+// visit. The colon cannot appear in a visit key, so the two kinds never
+// collide.
+func VisitID(key string, recordedAt time.Time) string {
+	if key != UnscheduledKey {
+		return key
+	}
+	return UnscheduledKey + ":" + recordedAt.UTC().Format(time.DateOnly)
+}
+
+// VisitLabel names a visit identity (VisitID) for a message: the key, or
+// "unscheduled (2026-03-14)".
+func VisitLabel(visitID string) string {
+	if day, ok := strings.CutPrefix(visitID, UnscheduledKey+":"); ok {
+		return UnscheduledKey + " (" + day + ")"
+	}
+	return visitID
+}
+
 // yearlyPrefix starts the key of every yearly visit ("year-1", "year-2").
 // Fixed visits may not use it.
 const yearlyPrefix = "year-"

@@ -216,6 +216,33 @@ func TestHasKey(t *testing.T) {
 	}
 }
 
+// A scheduled visit is its key; an unscheduled one is its UTC day, so two
+// on one day are one visit and the next day's another; no visit key can
+// name an unscheduled visit's identity.
+func TestVisitID(t *testing.T) {
+	late := time.Date(2026, 3, 14, 23, 59, 0, 0, time.FixedZone("AEST", 10*3600)) // 13:59 UTC
+	for _, tt := range []struct {
+		key   string
+		at    time.Time
+		want  string
+		label string
+	}{
+		{"week-1", late, "week-1", "week-1"},
+		{"year-2", late.AddDate(1, 0, 0), "year-2", "year-2"},
+		{UnscheduledKey, late, "unscheduled:2026-03-14", "unscheduled (2026-03-14)"},
+		{UnscheduledKey, date(2026, 3, 14).Add(23 * time.Hour), "unscheduled:2026-03-14", "unscheduled (2026-03-14)"},
+		{UnscheduledKey, date(2026, 3, 15), "unscheduled:2026-03-15", "unscheduled (2026-03-15)"},
+	} {
+		got := VisitID(tt.key, tt.at)
+		if got != tt.want || VisitLabel(got) != tt.label {
+			t.Errorf("VisitID(%q, %v) = %q (%q), want %q (%q)", tt.key, tt.at, got, VisitLabel(got), tt.want, tt.label)
+		}
+		if tt.key == UnscheduledKey && keyRE.MatchString(got) {
+			t.Errorf("%q is also a valid visit key", got)
+		}
+	}
+}
+
 func TestScheduleValidate(t *testing.T) {
 	if err := DefaultSchedules().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
