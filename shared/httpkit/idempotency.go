@@ -20,6 +20,11 @@ import (
 // IdempotencyCollection holds one document per (caller scope, Idempotency-Key).
 const IdempotencyCollection = "idempotency"
 
+// ReplayAction is the audit action of an answer replayed from earlier work
+// (a read of the resource the answer names): Idempotency's replays, and a
+// service's answer to a request that repeats one it already carried out.
+const ReplayAction = "request.replay"
+
 // Idempotency makes creating POSTs safe to retry (security.md, "HTTP
 // semantics"): the same Idempotency-Key with the same request replays the
 // first response; with a different request it is 422; while the first is
@@ -225,7 +230,7 @@ func (i *Idempotency) auditReplay(r *http.Request, p auth.Principal, rec *idemRe
 		resource = strings.TrimPrefix(r.Pattern, r.Method+" ")
 	}
 	err := i.Audit.Write(r.Context(), audit.Record{Time: time.Now().UTC(), Actor: p.Subject, Role: string(p.Role), Clinic: p.ClinicID,
-		Action: "request.replay", Resource: resource, Outcome: audit.Success, RequestID: RequestID(r.Context())})
+		Action: ReplayAction, Resource: resource, Outcome: audit.Success, RequestID: RequestID(r.Context())})
 	if err != nil {
 		return errs.E("audit", errs.Unavailable, err)
 	}
