@@ -3,12 +3,35 @@
 //
 //	POST /v1/orders        {"designId", "quantity", "notes"}   (Idempotency-Key)
 //	GET  /v1/orders/{orderId}
-//	POST /v1/orders/{orderId}/assessments   an aftercare visit; outcome "adjust" revises the design (Idempotency-Key)
+//	POST /v1/orders/{orderId}/assessments   an aftercare visit, one assessment per visit (below); outcome "adjust" revises the design (Idempotency-Key)
 //	GET  /v1/orders/{orderId}/assessments
 //	GET  /v1/orders        the clinic's orders, newest first
 //	GET  /v1/follow-ups    the clinic's aftercare visits not yet recorded, soonest first
 //	POST /v1/orders/{orderId}/comments      {"text"}: the clinic's practitioners or lab staff (Idempotency-Key)
 //	GET  /v1/orders/{orderId}/comments      the order's conversation, oldest first
+//
+// Assessments: one per visit. The body is an aftercare assessment
+// (visitKey, visualAcuity, overRefraction, ..., comfort, outcome) and,
+// to correct a visit already recorded, "supersedes": the id of the
+// visit's current assessment. A visit is its visitKey ("week-1"); an
+// "unscheduled" visit is the unscheduled visit of the UTC day it is
+// recorded on, and one of an earlier day is corrected by superseding its
+// assessment. For a visit already recorded:
+//
+//   - the same assessment again (a retry without an Idempotency-Key, a
+//     double click) changes nothing: 201 with the recorded assessment,
+//     its Location and Idempotent-Replayed: true (audited as a replay);
+//   - a different one is 409, problem+json with field "visitKey" naming
+//     the visit and its assessment's id;
+//   - with "supersedes": that id, it replaces it (201, audited as
+//     assessment.supersede): the earlier is kept, marked supersededBy,
+//     and an adjustment is computed again from the design the visit
+//     found (fromDesignId), never on top of the one it replaces; a
+//     "continue" that supersedes an "adjust" makes that design current
+//     again as a new version. A supersedes that is not the visit's
+//     current assessment is 409 naming the current one, one that names no
+//     assessment of the visit is 400, and superseding after a later visit
+//     revised the design is 409 (record the change at a later visit).
 package orders
 
 import (
@@ -71,12 +94,16 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			httpkit.Error(w, r, err)
 			return
 		}
-		v, err := svc.Assess(r.Context(), wire.ActorOf(r), r.PathValue("orderId"), body)
+		id, _ := httpkit.ResourceID(r.Context())
+		v, err := svc.Assess(r.Context(), wire.ActorOf(r), r.PathValue("orderId"), id, body)
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
 		}
 		w.Header().Set("Location", "/v1/orders/"+v.OrderID+"/assessments/"+v.ID)
+		if v.Replayed {
+			w.Header().Set("Idempotent-Replayed", "true")
+		}
 		httpkit.JSON(w, http.StatusCreated, v)
 	})
 	visits := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,8 @@ package scans
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -159,29 +161,62 @@ func (s *Service) fail(ctx context.Context, a Actor, sc Scan, kind, reason strin
 	return s.audit(ctx, a, "design.create", "scans/"+sc.ID+"/design", audit.Failure)
 }
 
-// Revise makes a new version of a scan's current design with a revise
-// function (an aftercare adjustment) applied to the scan's surface, and
-// makes it the scan's current design. It returns the new version. reason
+// ErrDesignChanged is the cause of the errs.Conflict CommitRevision
+// returns when the scan's current design is no longer the one the revision
+// was prepared over: another revision was stored meanwhile. Prepare again.
+var ErrDesignChanged = errors.New("the design was revised meanwhile")
+
+// Revision is a new version of a scan's design, computed by PrepareRevision
+// and not yet stored: CommitRevision stores it inside the caller's
+// transaction, with whatever else that transaction records (the
+// assessment that asked for it), so a revision is stored with its cause or
+// not at all.
+type Revision struct {
+	// Record is the new version, sealed: its id, number and reason.
+	Record DesignRecord
+	// Result is the new version's content.
+	Result *engine.Result
+	// From is the version the revision was computed from.
+	From DesignRecord
+	// Replaces is the scan's current design when the revision was
+	// prepared; CommitRevision stores the revision only while it still is.
+	Replaces string
+}
+
+// PrepareRevision computes a new version of a scan of the actor's clinic
+// with a revise function (an aftercare adjustment) applied to the scan's
+// surface and to the version fromDesignID of its design ("" for the
+// current one). Nothing is stored. The new version is numbered after the
+// scan's current version, whichever version it was computed from. reason
 // says why, in the lab's words, with no PHI. The caller audits the request
 // that revises (one record per request, naming what it was for).
-func (s *Service) Revise(ctx context.Context, a Actor, scanID, reason string,
-	revise func(surf *topo.Surface, prev *engine.Result) (*engine.Result, error)) (DesignRecord, *engine.Result, error) {
+func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesignID, reason string,
+	revise func(surf *topo.Surface, from *engine.Result) (*engine.Result, error)) (Revision, error) {
 	const op = "scans.revise"
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
-		return DesignRecord{}, nil, err
+		return Revision{}, err
 	}
-	prevRec, prev, err := s.design(ctx, sc.ClinicID, sc.DesignID)
+	if sc.DesignID == "" {
+		return Revision{}, errs.Ef(op, errs.Conflict, "the scan has no design to revise (status %q)", sc.Status)
+	}
+	if fromDesignID == "" {
+		fromDesignID = sc.DesignID
+	}
+	fromRec, from, err := s.design(ctx, sc.ClinicID, fromDesignID)
 	if err != nil {
-		return DesignRecord{}, nil, err
+		return Revision{}, err
+	}
+	if fromRec.ScanID != sc.ID {
+		return Revision{}, errs.Ef(op, errs.NotFound, "design not found")
 	}
 	sealed, err := s.Blobs.Get(ctx, sc.Object)
 	if err != nil {
-		return DesignRecord{}, nil, err
+		return Revision{}, err
 	}
 	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
 	if err != nil {
-		return DesignRecord{}, nil, errs.E(op+": unseal", errs.Other, err)
+		return Revision{}, errs.E(op+": unseal", errs.Other, err)
 	}
 	opts := topo.Options{}
 	if sc.Grid != nil {
@@ -189,35 +224,38 @@ func (s *Service) Revise(ctx context.Context, a Actor, scanID, reason string,
 	}
 	surf, _, err := topo.Parse(file, opts)
 	if err != nil {
-		return DesignRecord{}, nil, errs.E(op, errs.Other, err)
+		return Revision{}, errs.E(op, errs.Other, err)
 	}
-	next, err := revise(surf, prev)
+	next, err := revise(surf, from)
 	if err != nil {
-		return DesignRecord{}, nil, err
+		return Revision{}, err
 	}
 	rec := DesignRecord{ID: s.newID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID,
-		Version: prevRec.Version + 1, Reason: reason, Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
+		Version: sc.DesignVersion + 1, Reason: reason, Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	next.ScanID, next.DesignID, next.Version, next.Created = sc.ID, rec.ID, rec.Version, rec.Created.Format(time.RFC3339Nano)
 	plain, _ := json.Marshal(next)
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {
-		return DesignRecord{}, nil, errs.E(op+": seal", errs.Unavailable, err)
+		return Revision{}, errs.E(op+": seal", errs.Unavailable, err)
 	}
-	err = s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
-		var cur Scan
-		if err := tx.Get(ScansCollection, sc.ID, &cur); err != nil {
-			return err
-		}
-		if cur.DesignID != prevRec.ID {
-			return errs.Ef(op, errs.Conflict, "the design was revised meanwhile (now version %d); try again", cur.DesignVersion)
-		}
-		cur.DesignID, cur.DesignVersion = rec.ID, rec.Version
-		if err := tx.Set(ScansCollection, cur.ID, cur); err != nil {
-			return err
-		}
-		return tx.Create(DesignsCollection, rec.ID, rec)
-	})
-	if err != nil {
-		return DesignRecord{}, nil, err
+	return Revision{Record: rec, Result: next, From: fromRec, Replaces: sc.DesignID}, nil
+}
+
+// CommitRevision stores r inside tx and makes it the scan's current
+// design. It reads the scan, so call it after the transaction's own reads
+// and before its writes. It is errs.Conflict with ErrDesignChanged when the
+// scan's current design is no longer r.Replaces (nothing is written).
+func CommitRevision(tx ports.Tx, r Revision) error {
+	const op = "scans.revise"
+	var cur Scan
+	if err := tx.Get(ScansCollection, r.Record.ScanID, &cur); err != nil {
+		return err
 	}
-	return rec, next, nil
+	if cur.DesignID != r.Replaces || cur.DesignVersion+1 != r.Record.Version {
+		return errs.E(op, errs.Conflict, fmt.Errorf("%w (now version %d); try again", ErrDesignChanged, cur.DesignVersion))
+	}
+	cur.DesignID, cur.DesignVersion = r.Record.ID, r.Record.Version
+	if err := tx.Set(ScansCollection, cur.ID, cur); err != nil {
+		return err
+	}
+	return tx.Create(DesignsCollection, r.Record.ID, r.Record)
 }

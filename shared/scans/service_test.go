@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"path/filepath"
 	"strings"
@@ -13,10 +14,12 @@ import (
 	"github.com/lensflow/lensflow/shared/adapters/envelope"
 	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/topo"
 	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
@@ -304,6 +307,56 @@ func TestSweepOrphans(t *testing.T) {
 	names, _ := f.blobs.List(ctx, "scans/")
 	if len(names) != 1 || names[0] != sc.Object {
 		t.Fatalf("left %v", names)
+	}
+}
+
+// A revision is stored only over the design it was prepared over: of two
+// prepared together, the second is refused with ErrDesignChanged and leaves
+// nothing; one computed from an older version is numbered after the
+// current one.
+func TestRevisionCommitsOverItsDesign(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid := f.patient(t, f.north)
+	sc, err := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", Rx: "-2.5", File: sampleCSV()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: pid}, "req"); err != nil {
+		t.Fatal(err)
+	}
+	same := func(_ *topo.Surface, from *engine.Result) (*engine.Result, error) { again := *from; return &again, nil }
+	commit := func(r scans.Revision) error {
+		return f.docs.RunTransaction(ctx, func(_ context.Context, tx ports.Tx) error { return scans.CommitRevision(tx, r) })
+	}
+	r1, err := f.svc.PrepareRevision(ctx, f.north, sc.ID, "", "first", same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := f.svc.PrepareRevision(ctx, f.north, sc.ID, "", "second", same)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := commit(r1); err != nil {
+		t.Fatal(err)
+	}
+	if err := commit(r2); !errs.Is(errs.Conflict, err) || !errors.Is(err, scans.ErrDesignChanged) {
+		t.Fatalf("second revision over the same design: %v", err)
+	}
+	designs, _ := f.docs.Query(ctx, ports.Query{Collection: scans.DesignsCollection})
+	got, _ := f.svc.Get(ctx, f.north, sc.ID)
+	if len(designs) != 2 || got.DesignID != r1.Record.ID || got.DesignVersion != 2 {
+		t.Fatalf("%d designs, current %s v%d", len(designs), got.DesignID, got.DesignVersion)
+	}
+	r3, err := f.svc.PrepareRevision(ctx, f.north, sc.ID, r1.From.ID, "from version 1", same)
+	if err != nil || r3.Record.Version != 3 || r3.From.Version != 1 || r3.Replaces != r1.Record.ID {
+		t.Fatalf("from version 1: %v %+v", err, r3.Record)
+	}
+	if err := commit(r3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.PrepareRevision(ctx, f.south, sc.ID, "", "other clinic", same); !errs.Is(errs.NotFound, err) {
+		t.Fatalf("another clinic's scan: %v", err)
 	}
 }
 
