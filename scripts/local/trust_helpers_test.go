@@ -644,7 +644,14 @@ type auditRecord struct {
 // auditLog reads every record of the local audit log (DATA/audit.log).
 func (ts *trustStack) auditLog(t testing.TB) ([]auditRecord, []byte) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(ts.dir, "audit.log"))
+	return readAuditLog(t, ts.dir)
+}
+
+// readAuditLog reads every record of the audit log of the local stack
+// whose data directory is dir.
+func readAuditLog(t testing.TB, dir string) ([]auditRecord, []byte) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "audit.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
