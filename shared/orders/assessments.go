@@ -3,6 +3,8 @@ package orders
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +30,7 @@ import (
 const (
 	AssessmentsCollection = "assessments"
 	// AssessmentVisitsCollection holds one document per recorded visit of
-	// an order (id: the order id, "_", the visit's identity) naming the
+	// an order (id: the order id, "_", a hash of the visit) naming the
 	// visit's current assessment. Recording or superseding an assessment
 	// reads and writes it in the transaction that stores the assessment, so
 	// a visit has one current assessment however many requests race.
@@ -83,8 +85,12 @@ type assessmentVisit struct {
 	Updated      time.Time `json:"updated"`
 }
 
-// visitDocID is the id of an order's visit document.
-func visitDocID(orderID, visit string) string { return orderID + "_" + visit }
+// visitDocID is the id of an order's visit document. The visit is hashed:
+// a visit key is the client's text, which stays out of document ids.
+func visitDocID(orderID, visit string) string {
+	h := sha256.Sum256([]byte(visit))
+	return orderID + "_" + hex.EncodeToString(h[:])
+}
 
 // visitOf is the identity of the visit rec records; an assessment from
 // before visits had one is placed by its key and the day it was recorded.

@@ -498,8 +498,12 @@ func TestAssessVisitRecordedBefore(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec.Visit, rec.FromDesignID = "", ""
+	visits, err := f.docs.Query(ctx, ports.Query{Collection: orders.AssessmentVisitsCollection})
+	if err != nil || len(visits) != 1 || strings.Contains(visits[0].ID, "week-1") || !strings.HasPrefix(visits[0].ID, f.order.ID+"_") {
+		t.Fatalf("visit documents: %v %+v", err, visits)
+	}
 	if err := f.docs.RunTransaction(ctx, func(_ context.Context, tx ports.Tx) error {
-		if err := tx.Delete(orders.AssessmentVisitsCollection, f.order.ID+"_week-1"); err != nil {
+		if err := tx.Delete(orders.AssessmentVisitsCollection, visits[0].ID); err != nil {
 			return err
 		}
 		return tx.Set(orders.AssessmentsCollection, rec.ID, rec)
