@@ -263,7 +263,7 @@ func (s *Service) assess(ctx context.Context, a Actor, o Order, in AssessInput, 
 				aftercare.VisitLabel(p.visit), p.cur.ID, p.cur.ID)}
 		case in.Supersedes != p.cur.ID:
 			return AssessmentView{}, &errs.Error{Op: op, Kind: errs.Conflict, Field: "supersedes", Err: fmt.Errorf(
-				"assessment %s of visit %s has been superseded by %s; to replace the visit's assessment, supersede %s",
+				"assessment %s is not the current assessment of visit %s of this order, %s is: to replace it, send \"supersedes\": %q",
 				in.Supersedes, aftercare.VisitLabel(p.visit), p.cur.ID, p.cur.ID)}
 		}
 	}
