@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
-	"github.com/lensflow/lensflow/shared/adapters/envelope"
-	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
+	"github.com/lensflow/lensflow/shared/adapters/embeddedtest"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
@@ -63,21 +60,7 @@ func (f *flakyAudit) Write(ctx context.Context, r audit.Record) error {
 func newAssessFixture(t *testing.T) *assessFixture {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	docs, err := boltdocs.Open(filepath.Join(dir, "docs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { docs.Close() })
-	blobs, err := gcsblobs.OpenMemory(ctx, "scans")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
-	sealer, err := envelope.Open(ctx, "file://"+filepath.Join(dir, "kek.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	docs, blobs, sealer := embeddedtest.Open(t)
 	f := &assessFixture{docs: docs, audit: &flakyAudit{}, now: day0.Add(7 * 24 * time.Hour),
 		north: orders.Actor{Subject: "dr-north", Role: "practitioner", ClinicID: "demo-north", RequestID: "r1"}}
 	f.scans = &scans.Service{Docs: docs, Blobs: blobs, Sealer: sealer}

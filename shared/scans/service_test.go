@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
-	"github.com/lensflow/lensflow/shared/adapters/envelope"
-	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
+	"github.com/lensflow/lensflow/shared/adapters/embeddedtest"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -34,22 +31,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	docs, err := boltdocs.Open(filepath.Join(dir, "docs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { docs.Close() })
-	blobs, err := gcsblobs.OpenMemory(ctx, "scans")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
-	sealer, err := envelope.Open(ctx, "file://"+filepath.Join(dir, "kek.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	docs, blobs, sealer := embeddedtest.Open(t)
 	mem := &audit.Memory{}
 	return &fixture{
 		svc:  &scans.Service{Docs: docs, Blobs: blobs, Sealer: sealer, Audit: mem},

@@ -114,11 +114,7 @@ type csoHeader struct {
 // Parse parses a CSO export in one pass over its bytes.
 func (csoFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 	const op = "topo.cso"
-	opts = opts.withDefaults()
-	if hasNUL(data) {
-		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
-	}
-	sign, err := heightSignOption(op, opts)
+	opts, sign, err := vendorStart(op, data, opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -206,11 +206,7 @@ type csoRawHeader struct {
 // Parse parses a raw export in one pass over its bytes.
 func (csoRawFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 	const op = "topo.csoraw"
-	opts = opts.withDefaults()
-	if hasNUL(data) {
-		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
-	}
-	sign, err := heightSignOption(op, opts)
+	opts, sign, err := vendorStart(op, data, opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -111,11 +111,7 @@ type pentacamHeader struct {
 // Parse parses a grid export in one pass over its bytes.
 func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 	const op = "topo.pentacam"
-	opts = opts.withDefaults()
-	if hasNUL(data) {
-		return nil, nil, errs.Ef(op, errs.Invalid, "not a text file")
-	}
-	sign, err := heightSignOption(op, opts)
+	opts, sign, err := vendorStart(op, data, opts)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -98,6 +98,17 @@ func contentSign(s *Surface) (v signVerdict, why string) {
 }
 
 // heightSignOption checks Options.HeightSign.
+// vendorStart is what every vendor format's Parse does first: the options'
+// defaults, the refusal of binary data, and the height sign asked for.
+func vendorStart(op string, data []byte, opts Options) (Options, string, error) {
+	opts = opts.withDefaults()
+	if hasNUL(data) {
+		return opts, "", errs.Ef(op, errs.Invalid, "not a text file")
+	}
+	sign, err := heightSignOption(op, opts)
+	return opts, sign, err
+}
+
 func heightSignOption(op string, opts Options) (string, error) {
 	switch opts.HeightSign {
 	case "", HeightSignDepth, HeightSignElevation:

@@ -1,0 +1,40 @@
+// Package embeddedtest opens the local stack's embedded adapters for a
+// service test: documents in bbolt, blobs in an in-memory
+// fake-gcs-server, envelope encryption under a file key-encryption key,
+// all in the test's temporary folder and closed when it ends. They are the
+// real adapters the local stack runs, not mocks.
+package embeddedtest
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
+	"github.com/lensflow/lensflow/shared/adapters/envelope"
+	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
+	"github.com/lensflow/lensflow/shared/ports"
+)
+
+// Open returns fresh embedded documents, blobs (bucket "scans") and a
+// sealer.
+func Open(t testing.TB) (ports.Documents, ports.Blobs, ports.Sealer) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	docs, err := boltdocs.Open(filepath.Join(dir, "docs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { docs.Close() })
+	blobs, err := gcsblobs.OpenMemory(ctx, "scans")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blobs.Close() })
+	sealer, err := envelope.Open(ctx, "file://"+filepath.Join(dir, "kek.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return docs, blobs, sealer
+}
