@@ -109,15 +109,17 @@ func (b *browserSession) alert() string {
 	return s
 }
 
-// waitFor polls a boolean JavaScript expression until it holds. It fails
-// the test with the page's alert, or, when the alert is what the caller
-// accepts (a route not built yet), returns false.
+// waitFor polls a boolean JavaScript expression until it holds. An
+// expression that throws (an element the next view has not rendered yet)
+// counts as not yet. It fails the test with the page's alert, or, when the
+// alert is what the caller accepts (a route not built yet), returns false.
 func (b *browserSession) waitFor(what, expr string, timeout time.Duration, acceptAlert bool) bool {
 	b.t.Helper()
 	deadline := time.Now().Add(timeout)
+	guarded := "(() => { try { return !!(" + expr + "); } catch (e) { return false; } })()"
 	for {
 		var ok bool
-		b.eval(what, expr, &ok)
+		b.eval(what, guarded, &ok)
 		if ok {
 			return true
 		}
