@@ -32,7 +32,7 @@ const (
 
 func init() {
 	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign, routeMap, routeList},
-		Creates: []string{routeUpload}, MaxBody: scans.MaxScanBytes, HTTP: New})
+		Creates: []string{routeUpload}, MaxBody: scans.MaxScanBytes, BodyMemory: scans.UploadMemoryPerByte, HTTP: New})
 }
 
 // ScanView is the API representation of a scan.

@@ -1,6 +1,6 @@
 // Command local runs the whole of lensflow on one machine with no cloud
 // account: every function in one process on one port, on embedded backends
-// (bbolt documents, fake-gcs-server blobs, in-process Pub/Sub, a local Tink
+// (bbolt documents, blobs as files, in-process Pub/Sub, a local Tink
 // key-encryption key), with data kept under -data between runs.
 //
 //	go run ./scripts/local [-addr 127.0.0.1:8080] [-data ./.lensflow]
@@ -24,6 +24,7 @@ import (
 	"syscall"
 
 	_ "github.com/lensflow/lensflow/scripts/internal/allfunctions"
+	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/ports/faults"
@@ -56,7 +57,11 @@ func run(addr, data string) error {
 	if err != nil {
 		return err
 	}
+	cfg := st.App.Config
+	admission.SetGoMemoryLimit(cfg.MemoryBytes)
 	fmt.Printf("\nlensflow local stack listening on %s (data in %s)\n", st.URL, data)
+	fmt.Printf("  memory %d MiB (%s); %d MiB budget for uploads and designs, %.0f%% of it and of %d requests in flight per clinic\n",
+		cfg.MemoryBytes>>20, cfg.MemorySource, cfg.MemoryBudget()>>20, 100*cfg.ClinicShare, cfg.MaxInFlight)
 	for _, c := range auth.DevClinics {
 		fmt.Printf("  practitioner token for %s:\n    %s\n", c, st.Tokens[c])
 	}

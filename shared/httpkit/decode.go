@@ -2,10 +2,12 @@ package httpkit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"reflect"
@@ -21,25 +23,64 @@ import (
 const MaxJSONBytes = 64 << 10
 
 // BodyTimeout bounds how long ReadBody waits for a whole request body,
-// counted from the call. A client that sends its headers and then trickles
-// the body is answered 408 when it passes, instead of holding a server
-// goroutine until the server's ReadTimeout; at one minute a 16 MiB scan
-// needs about 2.3 Mbit/s. Zero disables it. It is read on every call: set
-// it before serving (tests shorten it), not while requests are in flight.
-var BodyTimeout = time.Minute
+// counted from the call, whatever its rate. Zero disables it. It is read on
+// every call: set it before serving (tests shorten it), not while requests
+// are in flight.
+var BodyTimeout = 2 * time.Minute
+
+// BodyRate is how fast a request body must arrive: after Grace, at least
+// MinRate bytes a second on average since ReadBody began. A client that
+// sends its headers and then trickles the body (holding a slot and a
+// goroutine for as long as the server lets it) is cut with 408 as soon as
+// it falls behind, while a real upload on a slow line is not: at the
+// default 64 KiB/s a 1 MB scan may take 20 s, and a 16 MiB one the whole
+// of BodyTimeout.
+type BodyRate struct {
+	Grace   time.Duration
+	MinRate float64 // bytes per second; 0 means no minimum
+}
+
+// DefaultBodyRate applies where the platform has not set one (WithBodyRate).
+var DefaultBodyRate = BodyRate{Grace: 5 * time.Second, MinRate: 64 << 10}
+
+type bodyRateKey struct{}
+
+// WithBodyRate returns ctx in which ReadBody enforces rate.
+func WithBodyRate(ctx context.Context, rate BodyRate) context.Context {
+	return context.WithValue(ctx, bodyRateKey{}, rate)
+}
+
+func bodyRateOf(ctx context.Context) BodyRate {
+	if r, ok := ctx.Value(bodyRateKey{}).(BodyRate); ok {
+		return r
+	}
+	return DefaultBodyRate
+}
 
 // ErrBodyTimeout is the cause of ReadBody's error when the body did not
-// arrive within BodyTimeout; Error answers it 408 Request Timeout.
+// arrive in time (BodyTimeout, BodyRate); Error answers it 408 Request
+// Timeout.
 var ErrBodyTimeout = errors.New("request body not received in time")
 
 // ReadBody reads the whole body, at most limit bytes (errs.TooLarge beyond),
-// within BodyTimeout (ErrBodyTimeout beyond) when the connection supports
-// read deadlines.
+// within BodyTimeout and at the request's BodyRate (ErrBodyTimeout beyond)
+// when the connection supports read deadlines. The buffer is sized once
+// from the declared Content-Length: the platform has admitted that much
+// against the instance's memory budget before the handler runs.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	rc := http.NewResponseController(w)
-	timed := BodyTimeout > 0 && rc.SetReadDeadline(time.Now().Add(BodyTimeout)) == nil // else no deadline
-	b, err := iox.ReadAll(http.MaxBytesReader(w, r.Body, limit), min(r.ContentLength, preallocCap))
-	if timed && err == nil {
+	if bb, ok := r.Body.(*bufferedBody); ok && bb.Len() == len(bb.b) {
+		// Read whole by a middleware before (Idempotency): the same bytes.
+		if int64(len(bb.b)) > limit {
+			return nil, errs.Ef("read body", errs.TooLarge, "request body exceeds %d bytes", limit)
+		}
+		_, _ = bb.Seek(0, io.SeekEnd)
+		return bb.b, nil
+	}
+	rate := bodyRateOf(r.Context())
+	dr := &deadlineReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w),
+		start: time.Now(), rate: rate, total: BodyTimeout}
+	b, err := iox.ReadAll(dr, min(r.ContentLength, limit))
+	if dr.timed && err == nil {
 		// The deadline covers the body only. net/http lifts it when the
 		// body ends, but a body read again from memory (a middleware
 		// buffered it) would leave it on the connection, where the
@@ -47,7 +88,7 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		// out and cancel the request. After a failure it stays, so that
 		// the server does not wait for the rest of a trickled body
 		// before answering.
-		_ = rc.SetReadDeadline(time.Time{})
+		_ = dr.rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -55,17 +96,56 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		case errors.As(err, &mbe):
 			return nil, errs.Ef("read body", errs.TooLarge, "request body exceeds %d bytes", limit)
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			return nil, errs.E("read body", errs.Invalid, fmt.Errorf("%w (allowed %s)", ErrBodyTimeout, BodyTimeout))
+			why := fmt.Sprintf("the whole body within %s", BodyTimeout)
+			if rate.MinRate > 0 {
+				why += fmt.Sprintf(", and at least %.0f bytes/s after the first %s; %d bytes came in %s",
+					rate.MinRate, rate.Grace, dr.n, time.Since(dr.start).Round(time.Millisecond))
+			}
+			return nil, errs.E("read body", errs.Invalid, fmt.Errorf("%w (required: %s)", ErrBodyTimeout, why))
 		}
 		return nil, errs.E("read body", errs.Invalid, fmt.Errorf("reading request body: %w", err))
 	}
 	return b, nil
 }
 
-// preallocCap bounds the buffer ReadBody sizes from the declared
-// Content-Length: a client may declare more than it sends, so beyond this
-// the buffer grows as the bytes actually arrive.
-const preallocCap = 1 << 20
+// deadlineReader moves the connection's read deadline as the body arrives:
+// the body may take Grace plus the time MinRate allows for the bytes
+// received so far, and never more than total in all.
+type deadlineReader struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	start time.Time
+	rate  BodyRate
+	total time.Duration
+	n     int64
+	set   time.Time // the deadline in force
+	timed bool      // a deadline was set (the connection supports it)
+	off   bool      // the connection does not support deadlines
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if !d.off {
+		allowed := time.Duration(math.MaxInt64)
+		if d.total > 0 {
+			allowed = d.total
+		}
+		if d.rate.MinRate > 0 {
+			allowed = min(allowed, d.rate.Grace+time.Duration(float64(d.n)/d.rate.MinRate*float64(time.Second)))
+		}
+		// Moved at most every 50 ms of allowance: a syscall per read of a
+		// fast body is wasted work.
+		if dl := d.start.Add(allowed); allowed != time.Duration(math.MaxInt64) && dl.Sub(d.set) >= 50*time.Millisecond {
+			if err := d.rc.SetReadDeadline(dl); err != nil {
+				d.off = true // no connection to set one on (a test recorder, HTTP/2 without support)
+			} else {
+				d.set, d.timed = dl, true
+			}
+		}
+	}
+	n, err := d.r.Read(p)
+	d.n += int64(n)
+	return n, err
+}
 
 // DecodeJSON reads a JSON object body into dst strictly: it must be
 // application/json, within MaxJSONBytes, with no unknown fields, no duplicate

@@ -117,14 +117,14 @@ func (i *Idempotency) Wrap(next http.Handler) http.Handler {
 			Error(w, r, err)
 			return
 		}
-		r.Body = readCloser{bytes.NewReader(body)}
+		r.Body = &bufferedBody{Reader: bytes.NewReader(body), b: body}
 		p, _ := auth.PrincipalFrom(r.Context())
 		scope := p.ClinicID
 		if scope == "" {
 			scope = "subject:" + p.Subject
 		}
 		docID := hash(scope, key)
-		fp := hash(r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), string(body))
+		fp := hashBytes(body, r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"))
 
 		var replay *idemRecord
 		var resourceID string
@@ -277,9 +277,28 @@ func hash(parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-type readCloser struct{ *bytes.Reader }
+// hashBytes is hash(parts..., string(last)) without copying last (a
+// request body may be 16 MiB).
+func hashBytes(last []byte, parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	h.Write(last)
+	h.Write([]byte{0})
+	return hex.EncodeToString(h.Sum(nil))
+}
 
-func (readCloser) Close() error { return nil }
+// bufferedBody is a request body a middleware has already read into
+// memory: handed on so that ReadBody returns the same bytes instead of
+// copying them again.
+type bufferedBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (*bufferedBody) Close() error { return nil }
 
 type recorder struct {
 	header http.Header

@@ -56,7 +56,12 @@ type Function struct {
 	// MaxBody bounds the request body of the creating routes, which is read
 	// whole to fingerprint it (default httpkit.MaxJSONBytes).
 	MaxBody int64
-	HTTP    func(app *wire.App) (map[string]http.Handler, error)
+	// BodyMemory is the working memory one byte of a request body costs
+	// while it is served (the body, what is parsed from it, its sealed
+	// copy): each body is admitted against the instance's memory budget at
+	// its declared length times this (default 2).
+	BodyMemory float64
+	HTTP       func(app *wire.App) (map[string]http.Handler, error)
 	// Topics are the topics an event function consumes, each through its
 	// own subscription (see Subscriptions).
 	Topics []string
@@ -121,8 +126,12 @@ func Lookup(name string) (Function, bool) {
 //
 // Every route but the health check sheds load beyond app.Config.MaxInFlight
 // requests at once (503). Once a route has authenticated its caller, the
-// caller's rate limit applies (app.Config.RateLimit per clinic, 429), and on
-// the routes f.Creates, Idempotency-Key handling. Event deliveries are not
+// caller's rate limit applies (app.Config.RateLimit per clinic, 429), then
+// its fair share of the instance (httpkit.Admission: at most
+// app.Config.ClinicShare of the requests in flight, 429, and of the memory
+// budget for request bodies, 503; the body must arrive at
+// app.Config.MinBodyRate, 408), and on the routes f.Creates,
+// Idempotency-Key handling. Event deliveries are not
 // rate limited: Pub/Sub paces its pushes itself, and a refused delivery
 // would count towards dead-lettering.
 func Handler(app *wire.App, f Function) (http.Handler, error) {
@@ -133,7 +142,10 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 		maxBody = httpkit.MaxJSONBytes
 	}
 	idem := &httpkit.Idempotency{Docs: app.Docs, MaxBody: maxBody, Sealer: app.Sealer, Audit: app.Audit}
-	creating := func(h http.Handler) http.Handler { return limit.Wrap(idem.Wrap(h)) }
+	admit := &httpkit.Admission{Slots: app.Slots, Memory: app.Memory, MaxBody: maxBody, BodyMemory: f.BodyMemory,
+		Rate: httpkit.BodyRate{Grace: app.Config.BodyGrace, MinRate: app.Config.MinBodyRate}}
+	shared := func(h http.Handler) http.Handler { return limit.Wrap(admit.Wrap(h)) }
+	creating := func(h http.Handler) http.Handler { return limit.Wrap(admit.Wrap(idem.Wrap(h))) }
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok", "function": f.Name})
@@ -151,7 +163,7 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 			return nil, fmt.Errorf("function %s: handlers for %v, declared routes %v", f.Name, got, want)
 		}
 		for p, h := range routes {
-			policy := limit.Wrap
+			policy := shared
 			if slices.Contains(f.Creates, p) {
 				policy = creating
 			}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/wire"
 )
 
@@ -129,6 +130,8 @@ func run(name string) error {
 	if err != nil {
 		return err
 	}
-	app.Log.Info("serving", "function", name, "port", port)
+	admission.SetGoMemoryLimit(app.Config.MemoryBytes)
+	app.Log.Info("serving", "function", name, "port", port, "memoryBytes", app.Config.MemoryBytes, "memorySource", app.Config.MemorySource,
+		"memoryBudgetBytes", app.Config.MemoryBudget(), "clinicShare", app.Config.ClinicShare, "maxInFlight", app.Config.MaxInFlight)
 	return Serve(ctx, NewServer(h), ln, app.Log)
 }

@@ -38,6 +38,11 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	if sc.Status != StatusReceived || sc.ClinicID != ev.ClinicID || sc.PatientID != ev.PatientID {
 		return nil
 	}
+	release, err := s.reserve(ctx, sc)
+	if err != nil {
+		return err
+	}
+	defer release()
 	sealed, err := s.Blobs.Get(ctx, sc.Object)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
@@ -210,6 +215,11 @@ func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesi
 	if fromRec.ScanID != sc.ID {
 		return Revision{}, errs.Ef(op, errs.NotFound, "design not found")
 	}
+	release, err := s.reserve(ctx, sc)
+	if err != nil {
+		return Revision{}, err
+	}
+	defer release()
 	sealed, err := s.Blobs.Get(ctx, sc.Object)
 	if err != nil {
 		return Revision{}, err

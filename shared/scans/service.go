@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -45,6 +46,33 @@ type Service struct {
 	NewID  func() string
 	// Metrics counts scans received and designs (nil records nothing).
 	Metrics *metrics.Metrics
+	// Memory is the instance's memory budget (nil: unlimited): a design
+	// waits for DesignMemoryPerByte times its file's size before loading it.
+	Memory *admission.Pool
+}
+
+// UploadMemoryPerByte and DesignMemoryPerByte are the working memory, per
+// byte of scan file, of an upload (the body, the parsed points, the sealed
+// copy) and of a design (the sealed and the opened file, the points, the
+// fit's arrays). BenchmarkUploadMemory and BenchmarkDesignMemory measure
+// them on a 16 MiB file: an upload holds at most 2.0 bytes per file byte
+// besides the body itself, a design 4.5; each figure here adds a margin.
+const (
+	UploadMemoryPerByte = 4
+	DesignMemoryPerByte = 6
+)
+
+// reserve waits for the memory a design of sc needs, keyed by its clinic
+// as the clinic's uploads are, until ctx ends.
+func (s *Service) reserve(ctx context.Context, sc Scan) (release func(), err error) {
+	if s.Memory == nil {
+		return func() {}, nil
+	}
+	release, err = s.Memory.Acquire(ctx, "clinic:"+sc.ClinicID, int64(sc.Bytes)*DesignMemoryPerByte)
+	if err != nil {
+		return nil, errs.E("scans.design: memory", errs.Unavailable, err)
+	}
+	return release, nil
 }
 
 func (s *Service) now() time.Time {

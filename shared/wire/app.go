@@ -1,6 +1,6 @@
 // Package wire turns configuration into adapters: it is the one place that
 // decides which implementation stands behind each port (Firestore or the
-// embedded bbolt store, Cloud Storage or fake-gcs-server, Pub/Sub or the
+// embedded bbolt store, Cloud Storage or plain files, Pub/Sub or the
 // in-process pstest broker, Cloud KMS or a local Tink keyset, Identity
 // Platform or the development issuer). Everything else receives ports.
 package wire
@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/metrics"
@@ -47,6 +48,11 @@ type App struct {
 	Mailer    notify.Mailer
 	MailFrom  string
 	PublicURL string
+
+	// The instance's fair shares (admission): requests in flight, and the
+	// memory budget for request bodies and designs, each keyed by clinic.
+	Slots  *admission.Pool
+	Memory *admission.Pool
 
 	closers []func() error
 }

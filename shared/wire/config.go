@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/lensflow/lensflow/shared/admission"
 )
 
 // Config selects and configures the adapters. Every field has an
@@ -20,7 +23,7 @@ type Config struct {
 	Project string // GOOGLE_CLOUD_PROJECT: Google Cloud project id
 
 	Docs   string // LENSFLOW_DOCS: "bolt" (embedded, default locally) or "firestore"
-	Blobs  string // LENSFLOW_BLOBS: "local" (fake-gcs-server on DataDir) or "gcs"
+	Blobs  string // LENSFLOW_BLOBS: "local" (files under DataDir) or "gcs"
 	Events string // LENSFLOW_EVENTS: "local" (in-process pstest) or "pubsub"
 
 	FirestoreDatabase string // LENSFLOW_FIRESTORE_DATABASE: database id (default "(default)")
@@ -56,6 +59,28 @@ type Config struct {
 	RateBurst   int     // LENSFLOW_RATE_BURST: requests a clinic may make at once (default two seconds' worth)
 	MaxInFlight int     // LENSFLOW_MAX_INFLIGHT: requests served at once; beyond it 503 with Retry-After
 
+	// Fair shares and memory, per function instance (see admission).
+	// MemoryLimit (LENSFLOW_MEMORY_LIMIT: "512Mi", "1GiB" or bytes) is the
+	// instance's memory; unset, the container's cgroup limit, else 1 GiB.
+	// Half of it is the budget for the working memory of request bodies
+	// and designs (MemoryBudget); the rest is the program and the garbage
+	// collector's headroom.
+	MemoryLimit string
+	// ClinicShare (LENSFLOW_CLINIC_SHARE) is the fraction of MaxInFlight and
+	// of the memory budget one clinic (or one staff or service subject) may
+	// hold at once (default 0.25): beyond it 429, or 503 for memory.
+	ClinicShare float64
+	// MinBodyRate (LENSFLOW_MIN_BODY_RATE, bytes/s, default 65536) is the
+	// rate a request body must average once BodyGrace (LENSFLOW_BODY_GRACE,
+	// a Go duration, default 5s) has passed; a slower body is cut with 408.
+	MinBodyRate float64
+	BodyGrace   time.Duration
+
+	// Resolved by WithDefaults: MemoryLimit in bytes, and where it came
+	// from ("LENSFLOW_MEMORY_LIMIT", "container" or "default").
+	MemoryBytes  int64
+	MemorySource string
+
 	envErr error // a malformed numeric variable, reported by WithDefaults
 }
 
@@ -70,6 +95,9 @@ const (
 	DefaultRateLimitGCP   = 50
 	DefaultRateLimitLocal = 5000
 	DefaultMaxInFlight    = 256
+	DefaultClinicShare    = 0.25
+	DefaultMinBodyRate    = 64 << 10
+	DefaultBodyGrace      = 5 * time.Second
 )
 
 // ConfigFromEnv reads Config from the environment. Defaults are filled by
@@ -102,11 +130,20 @@ func ConfigFromEnv() Config {
 		PublicURL:         os.Getenv("LENSFLOW_PUBLIC_URL"),
 		LabEmails:         list(os.Getenv("LENSFLOW_LAB_EMAILS")),
 	}
-	var errRate, errBurst, errInFlight error
-	c.RateLimit, errRate = envNumber("LENSFLOW_RATE_LIMIT", func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
+	var errRate, errBurst, errInFlight, errShare, errBodyRate, errGrace error
+	parseFloat := func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+	c.RateLimit, errRate = envNumber("LENSFLOW_RATE_LIMIT", parseFloat)
 	c.RateBurst, errBurst = envNumber("LENSFLOW_RATE_BURST", strconv.Atoi)
 	c.MaxInFlight, errInFlight = envNumber("LENSFLOW_MAX_INFLIGHT", strconv.Atoi)
-	c.envErr = errors.Join(errRate, errBurst, errInFlight)
+	c.MemoryLimit = os.Getenv("LENSFLOW_MEMORY_LIMIT")
+	c.ClinicShare, errShare = envNumber("LENSFLOW_CLINIC_SHARE", parseFloat)
+	c.MinBodyRate, errBodyRate = envNumber("LENSFLOW_MIN_BODY_RATE", parseFloat)
+	if g := strings.TrimSpace(os.Getenv("LENSFLOW_BODY_GRACE")); g != "" {
+		if c.BodyGrace, errGrace = time.ParseDuration(g); errGrace != nil || c.BodyGrace <= 0 {
+			errGrace = fmt.Errorf("LENSFLOW_BODY_GRACE: %q is not a positive duration (for example 5s)", g)
+		}
+	}
+	c.envErr = errors.Join(errRate, errBurst, errInFlight, errShare, errBodyRate, errGrace)
 	return c
 }
 
@@ -239,11 +276,34 @@ func (c Config) WithDefaults() (Config, error) {
 			return c, fmt.Errorf("%s: %d is not a positive number", v.name, *v.n)
 		}
 	}
+	switch {
+	case c.ClinicShare == 0:
+		c.ClinicShare = DefaultClinicShare
+	case !(c.ClinicShare > 0 && c.ClinicShare <= 1):
+		return c, fmt.Errorf("LENSFLOW_CLINIC_SHARE: %v is not a fraction in (0, 1]", c.ClinicShare)
+	}
+	switch {
+	case c.MinBodyRate == 0:
+		c.MinBodyRate = DefaultMinBodyRate
+	case !(c.MinBodyRate > 0) || math.IsInf(c.MinBodyRate, 0):
+		return c, fmt.Errorf("LENSFLOW_MIN_BODY_RATE: %v is not a positive number of bytes per second", c.MinBodyRate)
+	}
+	if c.BodyGrace == 0 {
+		c.BodyGrace = DefaultBodyGrace
+	}
+	var err error
+	if c.MemoryBytes, c.MemorySource, err = admission.MemoryLimit(c.MemoryLimit); err != nil {
+		return c, err
+	}
 	if len(missing) > 0 {
 		return c, fmt.Errorf("configuration incomplete: set %s", strings.Join(missing, ", "))
 	}
 	return c, nil
 }
+
+// MemoryBudget is the bytes of working memory the instance admits request
+// bodies and designs against: half its memory.
+func (c Config) MemoryBudget() int64 { return c.MemoryBytes / 2 }
 
 func list(s string) []string {
 	var out []string

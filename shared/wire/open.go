@@ -16,9 +16,11 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/adapters/envelope"
+	"github.com/lensflow/lensflow/shared/adapters/fileblobs"
 	"github.com/lensflow/lensflow/shared/adapters/firestoredocs"
 	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
+	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/audit/cloudaudit"
 	"github.com/lensflow/lensflow/shared/auth"
@@ -53,6 +55,8 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 	}
 	app = &App{Config: cfg, Now: func() time.Time { return time.Now().UTC() }}
 	app.Log = logging.New(logOut, cfg.Project, level(cfg.LogLevel))
+	app.Slots = &admission.Pool{Capacity: int64(cfg.MaxInFlight), PerKey: admission.Share(int64(cfg.MaxInFlight), cfg.ClinicShare)}
+	app.Memory = &admission.Pool{Capacity: cfg.MemoryBudget(), PerKey: admission.Share(cfg.MemoryBudget(), cfg.ClinicShare)}
 	local = &Local{}
 	defer func() {
 		if err != nil {
@@ -100,7 +104,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 
 	switch cfg.Blobs {
 	case "local":
-		l, err := gcsblobs.OpenLocal(ctx, filepath.Join(cfg.DataDir, "blobs"), cfg.Bucket)
+		l, err := fileblobs.Open(filepath.Join(cfg.DataDir, "blobs"), cfg.Bucket)
 		if err != nil {
 			return nil, nil, fmt.Errorf("blobs (local): %w", err)
 		}

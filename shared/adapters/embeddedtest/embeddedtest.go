@@ -1,6 +1,6 @@
 // Package embeddedtest opens the local stack's embedded adapters for a
-// service test: documents in bbolt, blobs in an in-memory
-// fake-gcs-server, envelope encryption under a file key-encryption key,
+// service test: documents in bbolt, blobs in plain files, envelope
+// encryption under a file key-encryption key,
 // all in the test's temporary folder and closed when it ends. They are the
 // real adapters the local stack runs, not mocks.
 package embeddedtest
@@ -12,7 +12,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/adapters/envelope"
-	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
+	"github.com/lensflow/lensflow/shared/adapters/fileblobs"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -27,7 +27,7 @@ func Open(t testing.TB) (ports.Documents, ports.Blobs, ports.Sealer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { docs.Close() })
-	blobs, err := gcsblobs.OpenMemory(ctx, "scans")
+	blobs, err := fileblobs.Open(filepath.Join(dir, "blobs"), "scans")
 	if err != nil {
 		t.Fatal(err)
 	}

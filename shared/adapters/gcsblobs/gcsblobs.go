@@ -2,16 +2,16 @@
 // cloud.google.com/go/storage client.
 //
 // The same Store runs in production (New, with a client on Google's
-// endpoints) and locally (OpenLocal and OpenMemory, with a client talking
-// over loopback HTTP to an embedded fake-gcs-server), so the local stack
-// exercises the production code path.
+// endpoints) and in tests (OpenMemory, with a client talking over loopback
+// HTTP to an embedded fake-gcs-server), so the conformance suite exercises
+// the production code path. The local stack stores blobs with fileblobs.
 //
 // Writes are whole-object: the object appears when the upload finalizes,
 // never half-written, and every upload carries a CRC32C of the data so a
 // payload corrupted in transit is rejected instead of stored. Reads of whole
 // objects are checked against the stored CRC32C by the client.
 //
-// Object names must be portable names (see ValidName): the local filesystem
+// Object names must be portable names (see ports.CheckBlobName): the local filesystem
 // backend maps names to paths, so the rules are a little stricter than
 // Cloud Storage's. lensflow's names are opaque ids, never PHI.
 package gcsblobs
@@ -27,7 +27,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode/utf8"
+	"time"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
@@ -42,9 +42,6 @@ import (
 
 // defaultContentType is stored when PutOptions.ContentType is empty.
 const defaultContentType = "application/octet-stream"
-
-// maxNameBytes is Cloud Storage's limit on object names.
-const maxNameBytes = 1024
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -66,18 +63,12 @@ func New(client *storage.Client, bucket string) *Store {
 // Bucket returns the bucket name.
 func (s *Store) Bucket() string { return s.name }
 
-// chunkSize is the writer's buffer for an object of n bytes: the smallest
-// multiple of 256 KiB that holds it (capped at the client's 16 MiB default),
-// so a whole object goes up in one request and stays retryable, without the
-// client allocating a 16 MiB buffer for every small scan.
-func chunkSize(n int) int {
-	const quantum, max = 256 << 10, 16 << 20
-	c := (n/quantum + 1) * quantum
-	if c > max {
-		c = max
-	}
-	return c
-}
+// putAttempts bounds the attempts of one Put. The writer sends the object
+// in a single request straight from the caller's bytes (ChunkSize 0): the
+// client's own retries need a buffered copy of the whole object (16 MiB for
+// a large scan, per upload in flight), so Put retries transient failures
+// itself instead, from the bytes it already holds.
+const putAttempts = 4
 
 // Put stores data under name as one whole object. With opts.IfAbsent the
 // upload carries a does-not-exist precondition, and an existing object
@@ -89,30 +80,46 @@ func chunkSize(n int) int {
 // object with what it meant to write.
 func (s *Store) Put(ctx context.Context, name string, data []byte, opts ports.PutOptions) error {
 	const op = "gcsblobs.Put"
-	if err := ValidName(name); err != nil {
+	if err := ports.CheckBlobName(name); err != nil {
 		return errs.E(op, errs.Invalid, err)
 	}
+	crc := crc32.Checksum(data, castagnoli)
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.put(ctx, name, data, crc, opts)
+		if err == nil || attempt == putAttempts || errs.KindOf(err) != errs.Unavailable || ctx.Err() != nil {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+// put is one attempt of Put.
+func (s *Store) put(ctx context.Context, name string, data []byte, crc uint32, opts ports.PutOptions) error {
+	const op = "gcsblobs.Put"
 	// Cancelling the writer's context aborts the upload: nothing is committed.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	obj := s.bucket.Object(name)
 	if opts.IfAbsent {
-		// Conditional, so the client retries transient failures itself.
 		obj = obj.If(storage.Conditions{DoesNotExist: true})
-	} else {
-		// Writing the same whole object again has the same effect, so a
-		// plain overwrite is safe to retry too (the client would not).
-		obj = obj.Retryer(storage.WithPolicy(storage.RetryAlways))
 	}
 	w := obj.NewWriter(ctx)
 	w.ContentType = opts.ContentType
 	if w.ContentType == "" {
 		w.ContentType = defaultContentType
 	}
-	w.CRC32C = crc32.Checksum(data, castagnoli)
+	w.CRC32C = crc
 	w.SendCRC32C = true
-	w.ChunkSize = chunkSize(len(data))
+	w.ChunkSize = 0 // one request from data, no buffered copy (see putAttempts)
 
 	if _, err := w.Write(data); err != nil {
 		cancel()
@@ -128,7 +135,7 @@ func (s *Store) Put(ctx context.Context, name string, data []byte, opts ports.Pu
 // Get returns the whole object; errs.NotFound if it does not exist.
 func (s *Store) Get(ctx context.Context, name string) ([]byte, error) {
 	const op = "gcsblobs.Get"
-	if err := ValidName(name); err != nil {
+	if err := ports.CheckBlobName(name); err != nil {
 		return nil, errs.E(op, errs.Invalid, err)
 	}
 	r, err := s.bucket.Object(name).NewReader(ctx)
@@ -146,7 +153,7 @@ func (s *Store) Get(ctx context.Context, name string) ([]byte, error) {
 // Delete removes the object; an absent object is not an error.
 func (s *Store) Delete(ctx context.Context, name string) error {
 	const op = "gcsblobs.Delete"
-	if err := ValidName(name); err != nil {
+	if err := ports.CheckBlobName(name); err != nil {
 		return errs.E(op, errs.Invalid, err)
 	}
 	err := s.bucket.Object(name).Delete(ctx)
@@ -181,39 +188,6 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 
 // Close releases nothing: the client belongs to the caller of New.
 func (s *Store) Close() error { return nil }
-
-// ValidName reports whether name is a portable object name: 1 to 1024 bytes
-// of UTF-8 without control characters or backslashes, made of non-empty
-// "/"-separated segments none of which starts with "." (so no ".", ".." or
-// hidden files), and not ending in ".metadata" (reserved by the local
-// filesystem backend). Cloud Storage accepts more; the local backend maps
-// names to file paths and needs these rules to be safe.
-func ValidName(name string) error {
-	switch {
-	case name == "":
-		return errors.New("object name is empty")
-	case len(name) > maxNameBytes:
-		return fmt.Errorf("object name longer than %d bytes", maxNameBytes)
-	case !utf8.ValidString(name):
-		return errors.New("object name is not valid UTF-8")
-	case strings.HasSuffix(name, ".metadata"):
-		return errors.New(`object name ends in reserved suffix ".metadata"`)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f || r == '\\' {
-			return errors.New("object name contains a control character or backslash")
-		}
-	}
-	for seg := range strings.SplitSeq(name, "/") {
-		if seg == "" {
-			return errors.New("object name has an empty segment (leading, trailing or double slash)")
-		}
-		if seg[0] == '.' {
-			return errors.New(`object name has a segment starting with "."`)
-		}
-	}
-	return nil
-}
 
 // classify maps a storage client error to an errs kind. what is the object
 // name or list prefix (opaque ids, never PHI).

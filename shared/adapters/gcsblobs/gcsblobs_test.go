@@ -7,14 +7,10 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/storage"
-	"github.com/pkg/xattr"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -40,157 +36,6 @@ func TestConformanceMemory(t *testing.T) {
 		}
 		return l
 	})
-}
-
-func TestConformanceLocalFilesystem(t *testing.T) {
-	blobstest.Run(t, func(t *testing.T) ports.Blobs {
-		l, err := OpenLocal(testCtx(t), t.TempDir(), testBucket)
-		if err != nil {
-			t.Fatalf("OpenLocal: %v", err)
-		}
-		return l
-	})
-}
-
-func TestLocalReopenKeepsData(t *testing.T) {
-	ctx := testCtx(t)
-	dir := t.TempDir()
-	l, err := OpenLocal(ctx, dir, testBucket)
-	if err != nil {
-		t.Fatalf("OpenLocal: %v", err)
-	}
-	data := []byte("survives\x00restart")
-	if err := l.Put(ctx, "keep/me", data, ports.PutOptions{ContentType: "application/x-test", IfAbsent: true}); err != nil {
-		t.Fatalf("Put: %v", err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-
-	l2, err := OpenLocal(ctx, dir, testBucket)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer l2.Close()
-	got, err := l2.Get(ctx, "keep/me")
-	if err != nil || string(got) != string(data) {
-		t.Fatalf("Get after reopen = %q, %v; want %q", got, err, data)
-	}
-	if err := l2.Put(ctx, "keep/me", []byte("other"), ports.PutOptions{IfAbsent: true}); !errs.Is(errs.Exists, err) {
-		t.Fatalf("IfAbsent after reopen: err = %v, want Exists", err)
-	}
-	names, err := l2.List(ctx, "")
-	if err != nil || !slices.Equal(names, []string{"keep/me"}) {
-		t.Fatalf("List after reopen = %q, %v", names, err)
-	}
-}
-
-func TestLocalDirIsExclusive(t *testing.T) {
-	ctx := testCtx(t)
-	dir := t.TempDir()
-	l, err := OpenLocal(ctx, dir, testBucket)
-	if err != nil {
-		t.Fatalf("OpenLocal: %v", err)
-	}
-	defer l.Close()
-	if l2, err := OpenLocal(ctx, dir, testBucket); !errs.Is(errs.Conflict, err) {
-		if l2 != nil {
-			l2.Close()
-		}
-		t.Fatalf("second OpenLocal on one dir: err = %v, want Conflict", err)
-	}
-}
-
-// TestLocalRecoversFromCrash simulates what a crash in the middle of the
-// filesystem backend's two-step write leaves behind and checks that a reopen
-// serves whole objects only and that List works.
-func TestLocalRecoversFromCrash(t *testing.T) {
-	ctx := testCtx(t)
-	dir := t.TempDir()
-	l, err := OpenLocal(ctx, dir, testBucket)
-	if err != nil {
-		t.Fatalf("OpenLocal: %v", err)
-	}
-	for _, n := range []string{"intact", "overwritten", "stale/meta"} {
-		if err := l.Put(ctx, n, []byte("old "+n), ports.PutOptions{ContentType: "text/plain"}); err != nil {
-			t.Fatalf("Put: %v", err)
-		}
-	}
-	if err := l.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	bdir := filepath.Join(dir, url.PathEscape(testBucket))
-	write := func(rel, content string) {
-		t.Helper()
-		p := filepath.Join(bdir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// 1. Crash while writing the temporary file: a partial pending file.
-	write("scans/.new-object123456", "partial")
-	// 2. Crash after the rename of a new object, before its metadata.
-	write("scans/new-object", "new complete")
-	// 3. Crash after the rename of an overwrite: a new inode without the
-	// old xattr (or, without xattrs, the old .metadata file is stale).
-	p := filepath.Join(bdir, "overwritten")
-	if err := os.Remove(p); err != nil {
-		t.Fatal(err)
-	}
-	write("overwritten", "new overwritten")
-	// 4. Metadata present but describing other bytes.
-	if err := os.WriteFile(filepath.Join(bdir, "stale", "meta"), []byte("new bytes"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	l2, err := OpenLocal(ctx, dir, testBucket)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer l2.Close()
-	names, err := l2.List(ctx, "")
-	want := []string{"intact", "overwritten", "scans/new-object", "stale/meta"}
-	if err != nil || !slices.Equal(names, want) {
-		t.Fatalf("List = %q, %v; want %q", names, err, want)
-	}
-	for name, content := range map[string]string{
-		"intact": "old intact", "overwritten": "new overwritten",
-		"scans/new-object": "new complete", "stale/meta": "new bytes",
-	} {
-		got, err := l2.Get(ctx, name)
-		if err != nil || string(got) != content {
-			t.Errorf("Get(%s) = %q, %v; want %q", name, got, err, content)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(bdir, "scans", ".new-object123456")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("pending file not removed: %v", err)
-	}
-}
-
-// TestLocalUsesXattrMetadata records which metadata handler this machine's
-// filesystem gets, since the crash analysis depends on it.
-func TestLocalUsesXattrMetadata(t *testing.T) {
-	ctx := testCtx(t)
-	dir := t.TempDir()
-	l, err := OpenLocal(ctx, dir, testBucket)
-	if err != nil {
-		t.Fatalf("OpenLocal: %v", err)
-	}
-	defer l.Close()
-	if err := l.Put(ctx, "x", []byte("x"), ports.PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, testBucket, "x")
-	if _, err := xattr.Get(p, "user.metadata"); err == nil {
-		t.Logf("metadata kept in the user.metadata xattr")
-	} else if _, err := os.Stat(p + ".metadata"); err == nil {
-		t.Logf("metadata kept in x.metadata files (no xattr support)")
-	} else {
-		t.Fatalf("no metadata found for a stored object")
-	}
 }
 
 func TestCRC32CMismatchIsRejected(t *testing.T) {
@@ -290,43 +135,6 @@ func TestKindOf(t *testing.T) {
 			}
 			if !errors.Is(classify("op", "name", c.err), c.err) {
 				t.Fatal("classify does not wrap the cause")
-			}
-		})
-	}
-}
-
-func TestValidName(t *testing.T) {
-	cases := []struct {
-		name string
-		ok   bool
-	}{
-		{"scans/0b7f/raw", true},
-		{"a", true},
-		{"clinic-1/patient_2/obj.v1.bin", true},
-		{"ünïcode/名前", true},
-		{"", false},
-		{".", false},
-		{"..", false},
-		{"../x", false},
-		{"a/./b", false},
-		{"a/../b", false},
-		{"a//b", false},
-		{"/abs", false},
-		{"trail/", false},
-		{".hidden", false},
-		{"dir/.hidden", false},
-		{"x.metadata", false},
-		{"ctl\x01", false},
-		{"nl\n", false},
-		{"del\x7f", false},
-		{`back\slash`, false},
-		{string([]byte{0xff, 0xfe}), false},
-		{string(make([]byte, 1025)), false},
-	}
-	for _, c := range cases {
-		t.Run(fmt.Sprintf("%q", c.name), func(t *testing.T) {
-			if err := ValidName(c.name); (err == nil) != c.ok {
-				t.Fatalf("ValidName(%q) = %v, want ok=%v", c.name, err, c.ok)
 			}
 		})
 	}
