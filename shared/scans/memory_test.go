@@ -12,13 +12,10 @@ import (
 	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
-// largeScan is the largest scan an upload accepts: the reference cornea
-// on a grid fine enough to fill MaxScanBytes (about 560,000 points).
+// largeScan is the largest scan an upload accepts (topotest.Large).
 func largeScan(tb testing.TB) []byte {
 	tb.Helper()
-	c := topotest.Reference()
-	c.RadiusMM, c.StepMM = 6.3, 0.0141
-	b := c.CSV()
+	b := topotest.Large().CSV()
 	if len(b) > scans.MaxScanBytes || len(b) < scans.MaxScanBytes*9/10 {
 		tb.Fatalf("large scan is %d bytes, want just under %d", len(b), scans.MaxScanBytes)
 	}

@@ -55,8 +55,9 @@ type Service struct {
 // byte of scan file, of an upload (the body, the parsed points, the sealed
 // copy) and of a design (the sealed and the opened file, the points, the
 // fit's arrays). BenchmarkUploadMemory and BenchmarkDesignMemory measure
-// them on a 16 MiB file: an upload holds at most 2.0 bytes per file byte
-// besides the body itself, a design 4.5; each figure here adds a margin.
+// them on a 16 MiB file: an upload holds 2 to 3 bytes per file byte
+// besides the body itself (depending on when the collector runs), a design
+// about 4.5; each figure here adds a margin.
 const (
 	UploadMemoryPerByte = 4
 	DesignMemoryPerByte = 6

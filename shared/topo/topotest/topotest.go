@@ -178,3 +178,12 @@ func (c Cornea) CSV(extraHeader ...string) []byte {
 }
 
 func round(v, scale float64) float64 { return math.Round(v*scale) / scale }
+
+// Large is the reference cornea sampled finely enough (0.0141 mm to a 6.3 mm
+// radius, about 626,000 points) that its xyz-csv file is just under 16 MiB,
+// the largest scan file lensflow accepts: for memory tests and benchmarks.
+func Large() Cornea {
+	c := Reference()
+	c.RadiusMM, c.StepMM = 6.3, 0.0141
+	return c
+}
