@@ -113,6 +113,13 @@ locals {
       local.common_env,
       f.mail ? local.smtp_env : {},
       lookup(f, "env", {}),
+      # The memory the code budgets uploads and designs against (the
+      # container's own limit wins if it is smaller), and the requests in
+      # flight its per-clinic shares divide: the service's concurrency.
+      {
+        LENSFLOW_MEMORY_LIMIT = lookup(f, "memory", "512Mi")
+        LENSFLOW_MAX_INFLIGHT = f.kind == "http" ? "40" : "10"
+      },
       f.public ? { LENSFLOW_AUTH_ISSUERS = "identity-platform" } : {
         LENSFLOW_AUTH_ISSUERS            = "google-oidc"
         LENSFLOW_SERVICE_ACCOUNTS        = join(",", local.callers[k])
@@ -201,7 +208,7 @@ resource "google_cloud_run_v2_service" "fn" {
   template {
     service_account                  = google_service_account.fn[each.key].email
     timeout                          = lookup(each.value, "timeout", "60s")
-    max_instance_request_concurrency = each.value.kind == "http" ? 40 : 10
+    max_instance_request_concurrency = tonumber(local.function_env[each.key].LENSFLOW_MAX_INFLIGHT)
     scaling {
       min_instance_count = 0
       max_instance_count = 20

@@ -14,10 +14,14 @@ import (
 // in one process, holds itself to on a developer's machine.
 const DefaultMemoryLimit = 1 << 30
 
-// MemoryLimit is the memory the instance may use: configured (a byte count
-// as ParseBytes reads it; "" if unset) or else the container's cgroup
-// limit, or else DefaultMemoryLimit. source says which.
+// MemoryLimit is the memory the instance may use: the smaller of the
+// configured value (a byte count as ParseBytes reads it; "" if unset) and
+// the container's cgroup limit, whichever of them there is, or else
+// DefaultMemoryLimit. source says which applied. The container's limit
+// wins when it is smaller: a service redeployed with less memory than its
+// configuration says must not budget memory it does not have.
 func MemoryLimit(configured string) (limit int64, source string, err error) {
+	container, inContainer := cgroupLimit()
 	if strings.TrimSpace(configured) != "" {
 		n, err := ParseBytes(configured)
 		if err != nil {
@@ -26,10 +30,13 @@ func MemoryLimit(configured string) (limit int64, source string, err error) {
 		if n < 64<<20 {
 			return 0, "", fmt.Errorf("LENSFLOW_MEMORY_LIMIT: %d bytes is less than the 64 MiB an instance needs", n)
 		}
+		if inContainer && container < n {
+			return container, "container (below LENSFLOW_MEMORY_LIMIT)", nil
+		}
 		return n, "LENSFLOW_MEMORY_LIMIT", nil
 	}
-	if n, ok := cgroupLimit(); ok {
-		return n, "container", nil
+	if inContainer {
+		return container, "container", nil
 	}
 	return DefaultMemoryLimit, "default", nil
 }
