@@ -43,5 +43,6 @@
 // offered, optional auth). Locally, package smtpsink runs an embedded SMTP
 // server that writes each message as an .eml file into the data directory.
 // RenderEmail turns a Notification into a Message with what happened and a
-// link, never patient details.
+// link, never patient details. ValidateEmail is the rule for addresses a
+// clinic gives: plain, within the RFC 5321 lengths, at a public domain name.
 package notify
