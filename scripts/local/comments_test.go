@@ -52,7 +52,7 @@ func TestOrderComments(t *testing.T) {
 		w.WriteHeader(204)
 	}))
 	defer hook.Close()
-	if s, b, _ := c.do("PUT", "/v1/clinic/notifications", north, []byte(`{"webhookUrl":"`+hook.URL+`/in","emails":["frontdesk@north.example"]}`),
+	if s, b, _ := c.do("PUT", "/v1/clinic/notifications", north, []byte(`{"webhookUrl":"`+hook.URL+`/in","emails":["frontdesk@north.example.com"]}`),
 		"Content-Type", "application/json"); s != 200 {
 		t.Fatalf("notification settings: %d %s", s, b)
 	}
@@ -200,7 +200,7 @@ func TestOrderComments(t *testing.T) {
 		switch {
 		case bytes.Contains(raw, []byte("lab@lensflow.local")):
 			to["lab"]++
-		case bytes.Contains(raw, []byte("frontdesk@north.example")):
+		case bytes.Contains(raw, []byte("frontdesk@north.example.com")):
 			to["clinic"]++
 		}
 		if !bytes.Contains(raw, []byte(o.ID)) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
@@ -152,12 +153,15 @@ func TestDeveloperDashboard(t *testing.T) {
 		}
 		return false
 	})
-	if s, b, _ := c.do("POST", "/dev/api/dead-letters/replay", "", nil, "Origin", "http://evil.example"); s != 403 {
+	if s, b, _ := c.do("POST", "/dev/api/dead-letters/replay", "", nil, localstack.DevHeader, "1", "Origin", "http://evil.example"); s != 403 {
 		t.Fatalf("cross-origin replay: %d %s", s, b)
+	}
+	if s, b, _ := c.do("POST", "/dev/api/dead-letters/replay", "", nil, "Origin", st.URL); s != 403 || !strings.Contains(string(b), localstack.DevHeader) {
+		t.Fatalf("replay without %s: %d %s", localstack.DevHeader, s, b)
 	}
 	var replayed struct{ Replayed int }
 	for replayed.Replayed < 1 { // the dead letter may still be on its way to the dead-letter subscription
-		s, b, _ := c.do("POST", "/dev/api/dead-letters/replay", "", nil, "Origin", st.URL)
+		s, b, _ := c.do("POST", "/dev/api/dead-letters/replay", "", nil, localstack.DevHeader, "1", "Origin", st.URL)
 		if s != 200 || json.Unmarshal(b, &replayed) != nil {
 			t.Fatalf("replay: %d %s", s, b)
 		}

@@ -63,7 +63,7 @@ func lifecycle(t *testing.T, dup int) {
 		w.WriteHeader(204)
 	}))
 	defer hook.Close()
-	s, b, _ := c.do("PUT", "/v1/clinic/notifications", north, []byte(`{"webhookUrl":"`+hook.URL+`/lensflow","emails":["frontdesk@north.example"]}`), "Content-Type", "application/json")
+	s, b, _ := c.do("PUT", "/v1/clinic/notifications", north, []byte(`{"webhookUrl":"`+hook.URL+`/lensflow","emails":["frontdesk@north.example.com"]}`), "Content-Type", "application/json")
 	var set struct{ WebhookSecret string }
 	if s != 200 || json.Unmarshal(b, &set) != nil || !strings.HasPrefix(set.WebhookSecret, "whsec_") {
 		t.Fatalf("notification settings: %d %s", s, b)
@@ -302,7 +302,7 @@ func lifecycle(t *testing.T, dup int) {
 	}
 	for _, m := range mails {
 		b, _ := os.ReadFile(m)
-		if bytes.Contains(b, []byte("ZZCANARY")) || !bytes.Contains(b, []byte("frontdesk@north.example")) {
+		if bytes.Contains(b, []byte("ZZCANARY")) || !bytes.Contains(b, []byte("frontdesk@north.example.com")) {
 			t.Fatalf("email %s: %s", m, b)
 		}
 	}

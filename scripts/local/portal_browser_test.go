@@ -984,6 +984,14 @@ func TestPortalBrowser(t *testing.T) {
 		t.Errorf("the longest latency bar is %.1f px wide: widths are not applied", w)
 	}
 	b.waitFor("jobs by status", `document.querySelector('#jobs').textContent.includes('dispatched')`, 10*time.Second, false)
+	// The replay button still works: the page sends the header the stack
+	// needs of a state-changing developer request.
+	b.run("replay dead letters", js(`document.getElementById('replay').click()`))
+	b.waitFor("replay answered", `document.getElementById('replay-result').textContent.startsWith('Replay') &&
+  !document.getElementById('replay').disabled`, 30*time.Second, false)
+	if got := evalAs[string](b, "replay result", `document.getElementById('replay-result').textContent`); !strings.HasPrefix(got, "Replayed ") {
+		t.Errorf("the dashboard's replay: %q", got)
+	}
 	b.a11y("dev dashboard")
 	b.screenshots("dev-dashboard")
 

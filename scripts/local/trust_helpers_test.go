@@ -472,7 +472,7 @@ type trustStack struct {
 
 // northSettings is demo-north's notification channel setting.
 func (ts *trustStack) northSettings() []byte {
-	return []byte(`{"webhookUrl":"` + ts.hooks.URL + `/lensflow","emails":["frontdesk@north.example"]}`)
+	return []byte(`{"webhookUrl":"` + ts.hooks.URL + `/lensflow","emails":["frontdesk@north.example.com"]}`)
 }
 
 // newTrustStack starts a captured stack and takes a demo-north patient

@@ -39,10 +39,19 @@ const devCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect
 //go:embed devui
 var devUI embed.FS
 
+// DevHeader is the request header, with the value "1", that every
+// state-changing developer route (any method but GET, HEAD and OPTIONS
+// under /dev/) requires. A page of another origin cannot send a custom
+// header without a CORS preflight, which the stack never grants, and a
+// clinic's webhook delivery sends only its fixed headers; so a request
+// carrying it comes from the dashboard's own script or a developer's tool.
+const DevHeader = "X-Lensflow-Dev"
+
 // mountDev adds the local stack's developer routes to mux: the dashboard
 // and what the portal needs to sign in locally. index describes the
 // mounted functions. Every route answers only requests made from the
-// loopback interface to a loopback host name.
+// loopback interface to a loopback host name; a state-changing one also
+// needs DevHeader and no sign of another origin.
 func (st *Stack) mountDev(mux *http.ServeMux, index map[string]any) {
 	st.dev.learn(index)
 	ui, _ := fs.Sub(devUI, "devui")
@@ -57,7 +66,7 @@ func (st *Stack) mountDev(mux *http.ServeMux, index map[string]any) {
 	mux.Handle("GET /dev/api/state", devOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, st.dev.state(index))
 	})))
-	mux.Handle("POST /dev/api/dead-letters/replay", devOnly(sameOrigin(http.HandlerFunc(st.devReplay))))
+	mux.Handle("POST /dev/api/dead-letters/replay", devOnly(http.HandlerFunc(st.devReplay)))
 	mux.Handle("GET /dev/api/traces/{traceId}", devOnly(http.HandlerFunc(st.devTrace)))
 	mux.Handle("GET /dev/api/metrics", devOnly(http.HandlerFunc(st.devMetrics)))
 }
@@ -127,7 +136,9 @@ func (st *Stack) devReplay(w http.ResponseWriter, r *http.Request) {
 
 // devOnly refuses (403) a request that did not come from the loopback
 // interface, or that names a host other than a loopback one (a DNS
-// rebinding page), and sets the headers every developer page carries.
+// rebinding page), and a state-changing request that lacks DevHeader or
+// was sent by a page of another origin (devWriteAllowed); it sets the
+// headers every developer page carries.
 func devOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -139,21 +150,30 @@ func devOnly(next http.Handler) http.Handler {
 			httpkit.Error(w, r, errs.Ef("dev", errs.Permission, "the developer pages answer only on the loopback interface"))
 			return
 		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// sameOrigin refuses (403) a state-changing request sent by a page of
-// another origin: browsers name it in Origin and Sec-Fetch-Site.
-func sameOrigin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o, site := r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site")
-		if (o != "" && o != "http://"+r.Host) || (site != "" && site != "same-origin" && site != "none") {
-			httpkit.Error(w, r, errs.Ef("dev", errs.Permission, "cross-origin requests may not change the local stack"))
+		if err := devWriteAllowed(r); err != nil {
+			httpkit.Error(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// devWriteAllowed checks a request that may change the local stack (any
+// method but GET, HEAD and OPTIONS): it must carry DevHeader: 1, and a
+// browser must not name another origin in Origin or Sec-Fetch-Site.
+func devWriteAllowed(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if r.Header.Get(DevHeader) != "1" {
+		return errs.Ef("dev", errs.Permission, "requests that change the local stack need the header %s: 1 (the dashboard sends it)", DevHeader)
+	}
+	o, site := r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site")
+	if (o != "" && o != "http://"+r.Host) || (site != "" && site != "same-origin" && site != "none") {
+		return errs.Ef("dev", errs.Permission, "cross-origin requests may not change the local stack")
+	}
+	return nil
 }
 
 // loopbackAddr reports whether a RemoteAddr ("ip:port") is a loopback address.

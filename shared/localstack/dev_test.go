@@ -50,6 +50,7 @@ func TestDevRoutesAnswerOnlyLoopback(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(tc.method, "http://"+tc.host+tc.path, nil)
 			req.RemoteAddr, req.Host = tc.remote, tc.host
+			req.Header.Set(DevHeader, "1") // so that the refusals here are for the reason each case names
 			if tc.origin != "" {
 				req.Header.Set("Origin", tc.origin)
 			}
@@ -77,6 +78,84 @@ func TestDevRoutesAnswerOnlyLoopback(t *testing.T) {
 				t.Fatalf("tokens: %v %s", err, rec.Body)
 			}
 		})
+	}
+}
+
+// TestDevWritesNeedTheDevHeader: a state-changing developer request (any
+// method but GET, HEAD and OPTIONS) is refused with 403 problem+json naming
+// the header unless it carries X-Lensflow-Dev: 1 and no sign of another
+// origin; a request shaped like a webhook delivery (only its fixed headers)
+// is refused; reads need no header.
+func TestDevWritesNeedTheDevHeader(t *testing.T) {
+	h := devOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	webhook := []string{"Content-Type", "application/json", "User-Agent", "lensflow-webhooks/1", "Webhook-Id", "ntf_1",
+		"Webhook-Timestamp", "1700000000", "Webhook-Signature", "v1,abc", "Accept-Encoding", "gzip"}
+	for _, tc := range []struct {
+		name, method string
+		hdr          []string
+		want         int
+		detail       string
+	}{
+		{"post without the header", "POST", nil, 403, "X-Lensflow-Dev: 1"},
+		{"a webhook delivery", "POST", webhook, 403, "X-Lensflow-Dev: 1"},
+		{"put without the header", "PUT", nil, 403, "X-Lensflow-Dev"},
+		{"delete without the header", "DELETE", nil, 403, "X-Lensflow-Dev"},
+		{"patch without the header", "PATCH", nil, 403, "X-Lensflow-Dev"},
+		{"another value", "POST", []string{DevHeader, "0"}, 403, "X-Lensflow-Dev"},
+		{"the header", "POST", []string{DevHeader, "1"}, 204, ""},
+		{"the dashboard's fetch", "POST", []string{DevHeader, "1", "Origin", "http://127.0.0.1:8080", "Sec-Fetch-Site", "same-origin"}, 204, ""},
+		{"the header from another origin", "POST", []string{DevHeader, "1", "Origin", "http://evil.example"}, 403, "cross-origin"},
+		{"the header from another site", "POST", []string{DevHeader, "1", "Sec-Fetch-Site", "cross-site"}, 403, "cross-origin"},
+		{"a read", "GET", nil, 204, ""},
+		{"a head", "HEAD", nil, 204, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, "http://127.0.0.1:8080/dev/api/x", nil)
+			req.RemoteAddr = "127.0.0.1:50000"
+			for i := 0; i+1 < len(tc.hdr); i += 2 {
+				req.Header.Set(tc.hdr[i], tc.hdr[i+1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
+			}
+			if tc.want == 403 {
+				var p httpkit.Problem
+				if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" || json.Unmarshal(rec.Body.Bytes(), &p) != nil ||
+					p.Status != 403 || !strings.Contains(p.Detail, tc.detail) {
+					t.Fatalf("refusal %s %s, want a problem mentioning %q", ct, rec.Body, tc.detail)
+				}
+			}
+		})
+	}
+
+	// The mounted replay route is refused before it runs (this stack has no
+	// broker: running it would fail differently).
+	_, mux := devMux(t)
+	req := httptest.NewRequest("POST", "http://127.0.0.1:8080/dev/api/dead-letters/replay", strings.NewReader(`{}`))
+	req.RemoteAddr = "127.0.0.1:50000"
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	if rec.Code != 403 || !strings.Contains(rec.Body.String(), DevHeader) {
+		t.Fatalf("replay without the header: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestDashboardScriptSendsTheDevHeader: the dashboard's own script sends
+// the header on its one state-changing request.
+func TestDashboardScriptSendsTheDevHeader(t *testing.T) {
+	js, err := devUI.ReadFile("devui/dashboard.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(js), "\n") {
+		if strings.Contains(line, `method: "POST"`) && !strings.Contains(line, `"`+DevHeader+`": "1"`) {
+			t.Errorf("a POST without the header: %s", strings.TrimSpace(line))
+		}
+	}
+	if !strings.Contains(string(js), `"`+DevHeader+`": "1"`) {
+		t.Fatal("the dashboard never sends the header")
 	}
 }
 

@@ -9,7 +9,6 @@ package notifications
 
 import (
 	"context"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -129,9 +128,8 @@ func (s *Service) PutSettings(ctx context.Context, a scans.Actor, in SettingsInp
 		return SettingsView{}, errs.Field(op, "emails", "at most %d addresses", MaxEmails)
 	}
 	for i, e := range in.Emails {
-		addr, err := mail.ParseAddress(e)
-		if err != nil || addr.Name != "" || addr.Address != e {
-			return SettingsView{}, errs.Field(op, "emails", "entry %d is not a plain email address", i+1)
+		if err := notify.ValidateEmail(e); err != nil {
+			return SettingsView{}, errs.Field(op, "emails", "entry %d %s", i+1, errs.Message(err))
 		}
 	}
 	var view SettingsView
@@ -359,12 +357,33 @@ func (s *Service) send(ctx context.Context, d Delivery, set Settings) (int, erro
 		if len(set.Emails) == 0 || s.Mailer == nil {
 			return 0, errs.Ef("notifications.send", errs.Invalid, "no email channel")
 		}
+		to := set.Emails
+		if d.Recipient != RecipientLab {
+			to = clinicEmails(set.Emails)
+		}
+		if len(to) == 0 {
+			return 0, errs.Field("notifications.send", "emails", "no address the clinic set may be mailed")
+		}
 		m, err := notify.RenderEmail(d.Notification, s.PublicURL)
 		if err != nil {
 			return 0, err
 		}
-		m.From, m.To = s.From, set.Emails
+		m.From, m.To = s.From, to
 		return 0, s.Mailer.Send(ctx, m)
 	}
 	return 0, errs.Ef("notifications.send", errs.Invalid, "unknown channel")
+}
+
+// clinicEmails are the addresses of emails that pass notify.ValidateEmail
+// today: settings stored before a rule was added are held to it at
+// delivery too. (The lab's addresses are configuration, LENSFLOW_LAB_EMAILS,
+// and may name the lab's internal domains.)
+func clinicEmails(emails []string) []string {
+	var out []string
+	for _, e := range emails {
+		if notify.ValidateEmail(e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/notifications"
 	"github.com/lensflow/lensflow/shared/notify"
+	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
 )
 
@@ -123,7 +125,7 @@ func TestSettingsValidation(t *testing.T) {
 		{WebhookURL: "ftp://example.com/x"},
 		{WebhookURL: "https://10.0.0.1/hook"},
 		{Emails: []string{"Front Desk <a@b.example>"}},
-		{Emails: []string{"a@b.example", "c@d.example", "e@f.example", "g@h.example", "i@j.example", "k@l.example"}},
+		{Emails: []string{"a@b.example.com", "c@d.example.com", "e@f.example.com", "g@h.example.com", "i@j.example.com", "k@l.example.com"}},
 	} {
 		if _, err := svc.PutSettings(ctx, north, in); !errs.Is(errs.Invalid, err) {
 			t.Errorf("%+v: %v, want invalid", in, err)
@@ -133,7 +135,7 @@ func TestSettingsValidation(t *testing.T) {
 	if err != nil || v.WebhookSecret == "" {
 		t.Fatalf("first webhook: %+v %v", v, err)
 	}
-	v2, _ := svc.PutSettings(ctx, north, notifications.SettingsInput{WebhookURL: "https://hooks.example.com/x", Emails: []string{"a@b.example"}})
+	v2, _ := svc.PutSettings(ctx, north, notifications.SettingsInput{WebhookURL: "https://hooks.example.com/x", Emails: []string{"a@b.example.com"}})
 	if v2.WebhookSecret != "" {
 		t.Fatal("an unchanged webhook got a new secret")
 	}
@@ -167,9 +169,9 @@ func TestLabIsEmailedAndRetried(t *testing.T) {
 	svc := service(t, &now)
 	mailer := &flakyMailer{fail: 1}
 	svc.Mailer, svc.From, svc.PublicURL = mailer, "lab-notices@lensflow.example", "https://api.lensflow.example"
-	svc.LabEmails = []string{"lab@lensflow.example"}
+	svc.LabEmails = []string{"lab@lensflow.example"} // configuration: not held to the rule for clinics' addresses
 	ctx := context.Background()
-	if _, err := svc.PutSettings(ctx, north, notifications.SettingsInput{Emails: []string{"desk@north.example"}}); err != nil {
+	if _, err := svc.PutSettings(ctx, north, notifications.SettingsInput{Emails: []string{"desk@north.example.com"}}); err != nil {
 		t.Fatal(err)
 	}
 	n := notify.Notification{ID: "evt-9", Type: notify.TypeCommentPosted, OccurredAt: now, ClinicID: "demo-north",
@@ -196,5 +198,96 @@ func TestLabIsEmailedAndRetried(t *testing.T) {
 	if err := svc.NotifyLab(ctx, notify.Notification{ID: "evt-10", Type: notify.TypeCommentPosted, OccurredAt: now, ClinicID: "demo-north",
 		OrderID: "order-1", Status: "posted", Link: "/v1/orders/order-1/comments"}); err != nil || len(mailer.sent) != 1 {
 		t.Fatalf("no lab addresses: %v, %d sent", err, len(mailer.sent))
+	}
+}
+
+// TestSettingsRefuseInternalDestinations: an email address at an address
+// literal, a single label or a name for local networks, or over the RFC
+// 5321 lengths, is refused naming the field and the entry; so is a
+// webhook URL pointing at the service itself.
+func TestSettingsRefuseInternalDestinations(t *testing.T) {
+	now := time.Now().UTC()
+	svc := service(t, &now)
+	svc.Webhooks = notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: true, Self: []string{"http://127.0.0.1:8080"}})
+	ctx := context.Background()
+	for _, bad := range []string{"user@[127.0.0.1]", "user@[IPv6:::1]", "user@localhost", "user@intranet", "user@printer.local",
+		"user@metadata.google.internal", "user@nas.lan", "user@router.home.arpa", "user@mail.corp", "user@north.test",
+		"user@north.example", strings.Repeat("a", 65) + "@clinic.com"} {
+		_, err := svc.PutSettings(ctx, north, notifications.SettingsInput{Emails: []string{"desk@clinic.com", bad}})
+		if !errs.Is(errs.Invalid, err) || errs.FieldOf(err) != "emails" || !strings.HasPrefix(errs.Message(err), "emails: entry 2 ") {
+			t.Errorf("%s: %v (%q), want invalid emails entry 2", bad, err, errs.Message(err))
+		}
+	}
+	for _, u := range []string{"http://127.0.0.1:8080/dev/api/dead-letters/replay", "http://localhost:8080/x", "http://[::1]:8080/x"} {
+		_, err := svc.PutSettings(ctx, north, notifications.SettingsInput{WebhookURL: u})
+		if !errs.Is(errs.Invalid, err) || errs.FieldOf(err) != "webhookUrl" || !strings.Contains(errs.Message(err), "this service itself") {
+			t.Errorf("%s: %v, want invalid webhookUrl", u, err)
+		}
+	}
+	if _, err := svc.PutSettings(ctx, north, notifications.SettingsInput{WebhookURL: "http://127.0.0.1:9999/hook",
+		Emails: []string{"desk@clinic.com"}}); err != nil {
+		t.Fatalf("a receiver on another loopback port: %v", err)
+	}
+}
+
+// TestDeliveryHoldsStoredSettingsToTheRules: settings stored before a
+// destination rule existed are held to it when delivering: a webhook URL
+// that now names the service itself is not sent to (and fails for good),
+// and email goes only to the addresses that pass.
+func TestDeliveryHoldsStoredSettingsToTheRules(t *testing.T) {
+	now := time.Now().UTC()
+	svc := service(t, &now)
+	mailer := &flakyMailer{}
+	svc.Mailer, svc.From, svc.PublicURL = mailer, "notices@lensflow.example.com", "https://api.lensflow.example"
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(204)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	if _, err := svc.PutSettings(ctx, north, notifications.SettingsInput{WebhookURL: srv.URL + "/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	err := svc.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+		var cur notifications.Settings
+		if err := tx.Get(notifications.SettingsCollection, "demo-north", &cur); err != nil {
+			return err
+		}
+		cur.Emails = []string{"desk@clinic.com", "root@[127.0.0.1]", "ops@mail.internal"}
+		return tx.Set(notifications.SettingsCollection, "demo-north", cur)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server now stands for the service itself.
+	svc.Webhooks = notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: true, Self: []string{srv.URL}})
+	if err := svc.Notify(ctx, note("evt-self")); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("the service's own address got %d webhooks", n)
+	}
+	var d notifications.Delivery
+	if err := svc.Docs.Get(ctx, notifications.DeliveriesCollection, "evt-self-webhook", &d); err != nil || d.Status != notifications.StatusFailed {
+		t.Fatalf("webhook delivery: %+v %v, want failed", d, err)
+	}
+	if len(mailer.sent) != 1 || strings.Join(mailer.sent[0].To, ",") != "desk@clinic.com" {
+		t.Fatalf("email went to %+v, want only desk@clinic.com", mailer.sent)
+	}
+
+	// No address left that passes: the email delivery fails for good.
+	err = svc.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+		return tx.Set(notifications.SettingsCollection, "demo-north", notifications.Settings{ClinicID: "demo-north",
+			Emails: []string{"root@[127.0.0.1]"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Notify(ctx, note("evt-none")); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Docs.Get(ctx, notifications.DeliveriesCollection, "evt-none-email", &d); err != nil || d.Status != notifications.StatusFailed || len(mailer.sent) != 1 {
+		t.Fatalf("email delivery: %+v %v (%d sent), want failed", d, err, len(mailer.sent))
 	}
 }

@@ -32,15 +32,16 @@ func (passDocs) RunTransaction(context.Context, func(context.Context, ports.Tx) 
 // does and runs PutSettings up to its transaction: nothing panics; a
 // refused body is errs.Invalid naming webhookUrl or emails (or the JSON
 // problem); an accepted one has a public https webhook (or none) and at
-// most MaxEmails plain addresses, and round-trips.
+// most MaxEmails addresses passing notify.ValidateEmail, and round-trips.
 func FuzzSettingsInput(f *testing.F) {
 	for _, s := range []string{
-		`{"webhookUrl":"https://hooks.clinic.example/lensflow","emails":["frontdesk@north.example"],"rotateSecret":true}`,
+		`{"webhookUrl":"https://hooks.clinic.example/lensflow","emails":["frontdesk@north.example.com"],"rotateSecret":true}`,
 		`{"webhookUrl":"","emails":[]}`, `{"emails":null}`, `{"webhookUrl":" https://hooks.clinic.example/x "}`,
 		`{"webhookUrl":"http://127.0.0.1:9999/hook"}`, `{"webhookUrl":"https://169.254.169.254/latest"}`,
 		`{"webhookUrl":"https://[::1]/"}`, `{"webhookUrl":"javascript:alert(1)"}`, `{"webhookUrl":"https://a@b.example/"}`,
 		`{"emails":["Front Desk <fd@north.example>"]}`, `{"emails":["a@b.example","c@d.example","e@f.example","g@h.example","i@j.example","k@l.example"]}`,
 		`{"emails":["not an address"]}`, `{"emails":["a@b.example\r\nBcc: x@y.example"]}`, `{"emails":[1]}`, `{"emails":"a@b.example"}`,
+		`{"emails":["user@[127.0.0.1]"]}`, `{"emails":["user@[IPv6:::1]"]}`, `{"emails":["user@intranet"]}`, `{"emails":["user@lab.local"]}`,
 		`{"rotateSecret":"yes"}`, `{"webhookUrl":"https://x.example","webhookurl":"https://y.example"}`, `{"secret":"whsec_x"}`,
 		`{} {}`, `null`, ``,
 	} {
@@ -69,7 +70,7 @@ func FuzzSettingsInput(f *testing.F) {
 			t.Fatalf("accepted %d emails", len(in.Emails))
 		}
 		for _, e := range in.Emails {
-			if a, err := mail.ParseAddress(e); err != nil || a.Address != e || strings.ContainsAny(e, "\r\n") {
+			if a, err := mail.ParseAddress(e); err != nil || a.Address != e || strings.ContainsAny(e, "\r\n") || notify.ValidateEmail(e) != nil {
 				t.Fatalf("accepted email %q", e)
 			}
 		}

@@ -27,8 +27,15 @@
 // Sender delivers one attempt and classifies the outcome; the caller (a
 // Pub/Sub-driven function that stores attempts) asks NextAttempt when to try
 // again. Destinations are SSRF-checked twice: ValidateEndpoint when the clinic
-// registers a URL, and again on every connection, against the address the
-// name actually resolved to (so DNS rebinding cannot reach internal hosts).
+// registers a URL, and again on every attempt and every connection, against
+// the address the name actually resolved to (so DNS rebinding cannot reach
+// internal hosts). The service's own addresses (SenderOptions.Self) are
+// refused both ways too, even where tests allow loopback, so a webhook can
+// never be a request from the service to itself.
+//
+// A delivery sends exactly the headers listed above plus Content-Type,
+// User-Agent and what net/http adds (Host, Content-Length,
+// Accept-Encoding); nothing in the URL can add one (user info is refused).
 //
 // # Email
 //
@@ -36,5 +43,6 @@
 // offered, optional auth). Locally, package smtpsink runs an embedded SMTP
 // server that writes each message as an .eml file into the data directory.
 // RenderEmail turns a Notification into a Message with what happened and a
-// link, never patient details.
+// link, never patient details. ValidateEmail is the rule for addresses a
+// clinic gives: plain, within the RFC 5321 lengths, at a public domain name.
 package notify

@@ -82,7 +82,8 @@ func blockedAddr(a netip.Addr) bool {
 // policy decides which destinations a Sender may use. The zero value is the
 // production policy: HTTPS to public addresses only.
 type policy struct {
-	allowHTTPLoopback bool // tests and the local stack only
+	allowHTTPLoopback bool      // tests and the local stack only
+	self              selfAddrs // the service's own addresses, never a destination
 }
 
 // ValidateEndpoint checks a webhook URL a clinic registers (PUT
@@ -95,6 +96,10 @@ type policy struct {
 // The check on the name cannot know what the name will resolve to; Sender
 // checks the resolved address again on every connection. Errors are
 // errs.Invalid naming the field "webhookUrl" and never echo the URL.
+//
+// ValidateEndpoint does not know the service's own addresses; a Sender
+// built with SenderOptions.Self also refuses URLs that point at them
+// (Sender.ValidateEndpoint), which is the check a service should use.
 func ValidateEndpoint(rawURL string) error {
 	_, err := policy{}.validate(rawURL)
 	return err
@@ -135,6 +140,9 @@ func (p policy) validate(rawURL string) (*url.URL, error) {
 		if err != nil || n < 1 || n > 65535 {
 			return nil, endpointErr("has an invalid port")
 		}
+	}
+	if p.self.names(u) {
+		return nil, endpointErr("must not point at this service itself")
 	}
 	if p.allowHTTPLoopback && (u.Scheme == "http" || u.Scheme == "https") {
 		if a, err := netip.ParseAddr(host); err == nil && a.Unmap().IsLoopback() {
@@ -192,17 +200,44 @@ func checkHostname(host string) error {
 	if tld[0] < 'a' || tld[0] > 'z' {
 		return endpointErr("host must be a public name, not a numeric address form")
 	}
-	for _, suffix := range []string{"localhost", "local", "internal", "home.arpa", "localdomain", "lan", "intranet", "corp"} {
-		if h == suffix || strings.HasSuffix(h, "."+suffix) {
-			return endpointErr("host must be a public name")
-		}
+	if underAny(h, internalNames) {
+		return endpointErr("host must be a public name")
 	}
 	return nil
 }
 
+// internalNames are the DNS names that only mean something inside a
+// network, each with every name under it: localhost (RFC 6761) and
+// localdomain; local (multicast DNS, RFC 6762) and the top-level names
+// RFC 6762 appendix G lists as in private use (intranet, internal,
+// private, corp, home, lan); home.arpa (RFC 8375); internal (reserved by
+// ICANN for private use in 2024).
+var internalNames = []string{"localhost", "localdomain", "local", "intranet", "internal", "private", "corp", "home", "lan", "home.arpa"}
+
+// unpublishedNames are the special-use top-level names the public DNS
+// never answers, so that only a resolver's local configuration could give
+// them a meaning: test, invalid and example (RFC 6761 and RFC 2606), onion
+// (RFC 7686), alt (RFC 9476), and arpa, the infrastructure zone
+// (in-addr.arpa and the like are not mail or web hosts). The second-level
+// names example.com, example.net and example.org are not among them: the
+// public DNS answers them (with a null MX, RFC 7505, for mail).
+var unpublishedNames = []string{"test", "invalid", "example", "onion", "alt", "arpa"}
+
+// underAny reports whether the lower-case name h is one of names or a name
+// under one of them.
+func underAny(h string, names []string) bool {
+	for _, n := range names {
+		if h == n || strings.HasSuffix(h, "."+n) {
+			return true
+		}
+	}
+	return false
+}
+
 // control is a net.Dialer Control function: it runs after name resolution,
 // just before connect, with the literal address being dialled, and refuses
-// every address the policy blocks. Because it sees the resolved address it
+// every address the policy blocks, and the service's own addresses (even
+// where loopback is allowed). Because it sees the resolved address it
 // cannot be fooled by DNS rebinding or by names that point inside.
 func (p policy) control(network, address string, _ syscall.RawConn) error {
 	switch network {
@@ -215,6 +250,9 @@ func (p policy) control(network, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: unparsable address", ErrBlockedAddress)
 	}
 	a := ap.Addr().Unmap()
+	if p.self.hasAddr(a, ap.Port()) {
+		return fmt.Errorf("%w: %s is this service's own address", ErrBlockedAddress, netip.AddrPortFrom(a, ap.Port()))
+	}
 	if p.allowHTTPLoopback && a.IsLoopback() {
 		return nil
 	}

@@ -3,6 +3,7 @@ package notify_test
 import (
 	"errors"
 	"net/http"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -81,6 +82,39 @@ func FuzzValidateEndpoint(f *testing.F) {
 			if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() {
 				t.Fatalf("accepted internal address %q", raw)
 			}
+		}
+	})
+}
+
+// FuzzValidateEmail checks that whatever a clinic gives, an accepted
+// address is one plain address within the RFC 5321 lengths at a dotted
+// name (never an address literal or localhost), and a refusal is
+// errs.Invalid that does not repeat the address.
+func FuzzValidateEmail(f *testing.F) {
+	for _, s := range []string{"frontdesk@north-clinic.com", "user@[127.0.0.1]", "user@[IPv6:::1]", "user@localhost",
+		"user@intranet", "user@lab.local", `"a b"@clinic.com`, "a@b.c.d.e.com", "Desk <d@clinic.com>", "a@clinic.com."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		err := notify.ValidateEmail(addr)
+		if err != nil {
+			if !errs.Is(errs.Invalid, err) || errs.Message(err) == "" {
+				t.Fatalf("unclassified: %v", err)
+			}
+			if len(addr) > 8 && strings.Contains(err.Error(), addr) {
+				t.Fatalf("error repeats the address: %v", err)
+			}
+			return
+		}
+		a, perr := mail.ParseAddress(addr)
+		at := strings.LastIndexByte(addr, '@')
+		if perr != nil || a.Address != addr || len(addr) > notify.MaxEmailLen || at < 0 || at > notify.MaxEmailLocalLen {
+			t.Fatalf("accepted %q", addr)
+		}
+		domain := strings.ToLower(addr[at+1:])
+		if !strings.Contains(domain, ".") || strings.ContainsAny(domain, "[]:") || strings.HasSuffix(domain, "localhost") ||
+			strings.HasSuffix(domain, ".local") || strings.HasSuffix(domain, ".internal") {
+			t.Fatalf("accepted internal domain %q", addr)
 		}
 	})
 }

@@ -100,6 +100,16 @@ type SenderOptions struct {
 	// webhook receivers run on 127.0.0.1; never set it in a deployed
 	// service. Private, link-local and other blocked addresses stay blocked.
 	AllowHTTPLoopbackForTests bool
+	// Self lists where this service itself answers, as absolute URLs or
+	// host:port addresses: its public URL, the URL its OIDC tokens name,
+	// and locally the address the stack listens on and those of its
+	// embedded emulators. A webhook URL naming one of them is refused
+	// however its host is spelled (case, a trailing dot, an explicit
+	// default port, an IPv4-mapped address; for a loopback address any
+	// loopback address or localhost at that port), and so is a connection
+	// to one of their addresses whatever name resolved to it. Loopback
+	// allowed for tests does not lift this.
+	Self []string
 
 	// lookup resolves a host name; tests inject one to map names to
 	// blocked addresses. Default net.DefaultResolver.LookupNetIP.
@@ -121,7 +131,7 @@ type Sender struct {
 // NewSender returns a Sender configured by opts.
 func NewSender(opts SenderOptions) *Sender {
 	s := &Sender{
-		policy:    policy{allowHTTPLoopback: opts.AllowHTTPLoopbackForTests},
+		policy:    policy{allowHTTPLoopback: opts.AllowHTTPLoopbackForTests, self: parseSelf(opts.Self)},
 		userAgent: opts.UserAgent,
 		now:       opts.Now,
 		lookup:    opts.lookup,
@@ -277,7 +287,8 @@ func classifyTransportError(op string, u *url.URL, err error) error {
 
 // ValidateEndpoint checks a webhook URL against this sender's policy: what
 // the package-level ValidateEndpoint allows, plus loopback http URLs when
-// the sender was built with AllowHTTPLoopbackForTests (the local stack).
+// the sender was built with AllowHTTPLoopbackForTests (the local stack),
+// minus URLs that point at the service itself (SenderOptions.Self).
 func (s *Sender) ValidateEndpoint(rawURL string) error {
 	_, err := s.policy.validate(rawURL)
 	return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -201,6 +202,12 @@ func (c Config) WithDefaults() (Config, error) {
 		}
 	}
 	def(&c.PublicURL, strings.TrimSuffix(c.DevIssuerURL, "/dev-issuer"), "")
+	if c.PublicURL != "" {
+		// Links in emails start with it, and webhooks may not point at it.
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return c, fmt.Errorf("LENSFLOW_PUBLIC_URL: %q is not an absolute http or https URL", c.PublicURL)
+		}
+	}
 	if c.AuditLog == "" {
 		c.AuditLog = filepath.Join(c.DataDir, "audit.log")
 	}

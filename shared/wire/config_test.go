@@ -36,6 +36,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{Config{Docs: "mongo"}, []string{"LENSFLOW_DOCS"}},
 		{Config{Profile: "gcp"}, []string{"GOOGLE_CLOUD_PROJECT", "LENSFLOW_BUCKET", "LENSFLOW_KEK_URI", "LENSFLOW_SERVICE_AUDIENCES", "LENSFLOW_SERVICE_ACCOUNTS"}},
 		{Config{AuthIssuers: []string{"none"}}, []string{"LENSFLOW_AUTH_ISSUERS"}},
+		{Config{PublicURL: "api.lensflow.example"}, []string{"LENSFLOW_PUBLIC_URL"}},
+		{Config{PublicURL: "ftp://api.lensflow.example"}, []string{"LENSFLOW_PUBLIC_URL"}},
 	} {
 		_, err := tc.c.WithDefaults()
 		if err == nil {
@@ -45,6 +47,19 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%+v: error %q does not name %s", tc.c, err, w)
 			}
+		}
+	}
+}
+
+// TestSelfURLs: the addresses a webhook may not point at include the public
+// URL, the development issuer's (the local stack's listen address) and the
+// service URLs of its OIDC tokens.
+func TestSelfURLs(t *testing.T) {
+	got := strings.Join(selfURLs(Config{PublicURL: "https://api.lensflow.example", DevIssuerURL: "http://127.0.0.1:8080/dev-issuer",
+		ServiceAudiences: []string{"https://notifications-1.europe-west1.run.app"}}), " ")
+	for _, want := range []string{"https://api.lensflow.example", "http://127.0.0.1:8080/dev-issuer", "https://notifications-1.europe-west1.run.app"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("selfURLs = %s, lacks %s", got, want)
 		}
 	}
 }

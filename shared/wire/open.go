@@ -188,8 +188,8 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 
 	// Notification channels. Locally, webhooks may go to loopback endpoints
 	// (a developer's receiver) and email goes to an embedded SMTP sink.
-	app.Webhooks = notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: cfg.Profile == "local"})
 	app.MailFrom, app.PublicURL = cfg.SMTPFrom, cfg.PublicURL
+	self := selfURLs(cfg)
 	smtpAddr := cfg.SMTPAddr
 	if smtpAddr == "" && cfg.Profile == "local" {
 		sink, err := smtpsink.Start(smtpsink.Options{Dir: filepath.Join(cfg.DataDir, "mail"), Addr: "127.0.0.1:0", Logger: app.Log})
@@ -198,7 +198,17 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 		}
 		app.onClose(sink.Close)
 		smtpAddr = sink.Addr()
+		self = append(self, smtpAddr)
 	}
+	// The embedded emulators listen on loopback ports of this process: a
+	// webhook must not reach them either.
+	if b, ok := app.Blobs.(interface{ URL() string }); ok {
+		self = append(self, b.URL())
+	}
+	if b, ok := local.Broker.(interface{ Addr() string }); ok {
+		self = append(self, b.Addr())
+	}
+	app.Webhooks = notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: cfg.Profile == "local", Self: self})
 	if smtpAddr != "" {
 		m, err := notify.NewSMTPMailer(notify.SMTPConfig{Addr: smtpAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername,
 			Password: cfg.SMTPPassword, RequireTLS: cfg.Profile == "gcp"})
@@ -211,6 +221,16 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 		local = nil
 	}
 	return app, local, nil
+}
+
+// selfURLs are the configured addresses of the service itself, which a
+// clinic's webhook may not point at: the public URL, the development
+// issuer's URL (this process serves it; the local stack sets it to the
+// address it listens on) and the service URLs its OIDC tokens name.
+// Entries that are not URLs (an audience may be any string) are ignored
+// by the Sender.
+func selfURLs(c Config) []string {
+	return append([]string{c.PublicURL, c.DevIssuerURL}, c.ServiceAudiences...)
 }
 
 func needsDataDir(c Config) bool {

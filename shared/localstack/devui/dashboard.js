@@ -577,7 +577,8 @@
     btn.disabled = true;
     out.textContent = "Replaying…";
     try {
-      const resp = await fetch("/dev/api/dead-letters/replay", { method: "POST", headers: { Accept: "application/json" } });
+      // The stack refuses a state-changing developer request without this header.
+      const resp = await fetch("/dev/api/dead-letters/replay", { method: "POST", headers: { Accept: "application/json", "X-Lensflow-Dev": "1" } });
       const body = await resp.json().catch(() => ({}));
       if (!resp.ok) throw new Error(body.detail || "the stack answered " + resp.status);
       out.textContent = "Replayed " + body.replayed + (body.replayed === 1 ? " event." : " events.");
