@@ -59,7 +59,7 @@ type Function struct {
 	// on any route, and a parameter not declared here on a creating route
 	// or a route with an entry: so a creating route without an entry
 	// takes no query string at all. Other routes read no parameters and
-	// ignore a query string (see httpkit.QueryRule).
+	// ignore a query string (see Function.QueryRule).
 	Query map[string][]string
 	// MaxBody bounds the request body of the creating routes, which is read
 	// whole to fingerprint it (default httpkit.MaxJSONBytes).
@@ -186,7 +186,7 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 			if slices.Contains(f.Creates, p) {
 				policy = creating
 			}
-			mux.Handle(p, shed.Wrap(queryRule(f, p).Wrap(httpkit.AfterAuthentication(policy, h))))
+			mux.Handle(p, shed.Wrap(f.QueryRule(p).Wrap(httpkit.AfterAuthentication(policy, h))))
 		}
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			httpkit.Error(w, r, errs.Ef("route", errs.NotFound, "no route for %s %s", r.Method, r.URL.Path))
@@ -201,9 +201,10 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 	return httpkit.ServeTraced(app.Log, app.TracerProvider(), f.Name, mux), nil
 }
 
-// queryRule is route's QueryRule: its declared parameters, strict on the
-// creating routes and the routes that declare any (see Function.Query).
-func queryRule(f Function, route string) httpkit.QueryRule {
+// QueryRule is the rule the platform applies to route's query string: its
+// declared parameters, strict on the creating routes and the routes with an
+// entry in f.Query.
+func (f Function) QueryRule(route string) httpkit.QueryRule {
 	params, declared := f.Query[route]
 	return httpkit.QueryRule{Allowed: params, Strict: declared || slices.Contains(f.Creates, route)}
 }
