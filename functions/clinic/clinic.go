@@ -3,6 +3,10 @@
 //	PUT /v1/clinic/notifications  {"webhookUrl", "emails": [...], "rotateSecret"}
 //	GET /v1/clinic/notifications
 //
+// PUT replaces the settings: webhookUrl and emails are required ("" and []
+// for none; a missing one is 400 naming it), rotateSecret is optional.
+// Answers list no addresses as [], never null.
+//
 // A new or changed webhook URL (or rotateSecret) gets a new signing secret,
 // shown once in the PUT answer; verify deliveries with it as Standard
 // Webhooks describes.

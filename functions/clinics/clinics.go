@@ -17,7 +17,8 @@ import (
 const routeSearch = "GET /v1/clinics"
 
 func init() {
-	platform.Register(platform.Function{Name: "Clinics", Routes: []string{routeSearch}, HTTP: New})
+	platform.Register(platform.Function{Name: "Clinics", Routes: []string{routeSearch},
+		Query: map[string][]string{routeSearch: {"near", "radiusKm", "limit", "lensType"}}, HTTP: New})
 }
 
 // Listing is a clinic as the public sees it.

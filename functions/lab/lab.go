@@ -24,7 +24,8 @@ const (
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Lab", Routes: []string{routeJobs, routeFile, routeStatus}, HTTP: New})
+	platform.Register(platform.Function{Name: "Lab", Routes: []string{routeJobs, routeFile, routeStatus},
+		Query: map[string][]string{routeJobs: {"status"}, routeStatus: nil}, HTTP: New})
 }
 
 // New builds the function's routes on app.

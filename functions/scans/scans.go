@@ -32,8 +32,13 @@ const (
 
 func init() {
 	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign, routeMap, routeList},
-		Creates: []string{routeUpload}, MaxBody: scans.MaxScanBytes, BodyMemory: scans.UploadMemoryPerByte, HTTP: New})
+		Creates: []string{routeUpload}, Query: map[string][]string{routeUpload: uploadParams}, MaxBody: scans.MaxScanBytes,
+		BodyMemory: scans.UploadMemoryPerByte, HTTP: New})
 }
+
+// uploadParams are the upload's query parameters (see the package comment);
+// the platform refuses any other, and any given twice.
+var uploadParams = []string{"eye", "lensType", "rx", "vertex", "hvid", "gridUnits", "gridReference", "gridBfs", "heightSign", "orthokOverride"}
 
 // ScanView is the API representation of a scan.
 type ScanView struct {

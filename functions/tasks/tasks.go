@@ -35,7 +35,10 @@ const (
 const outboxMinAge = 30 * time.Second
 
 func init() {
-	platform.Register(platform.Function{Name: "Tasks", Routes: []string{routeFollowUps, routeNotifications, routeOutbox, routeCensus}, HTTP: New})
+	// outbox and census read no parameter: declared with none, so that a
+	// scheduler job that sends one (asOf) is told instead of ignored.
+	platform.Register(platform.Function{Name: "Tasks", Routes: []string{routeFollowUps, routeNotifications, routeOutbox, routeCensus},
+		Query: map[string][]string{routeFollowUps: {"asOf"}, routeNotifications: {"asOf"}, routeOutbox: nil, routeCensus: nil}, HTTP: New})
 }
 
 // asOf reads the optional asOf parameter, or now.

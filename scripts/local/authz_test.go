@@ -118,7 +118,7 @@ var authzTable = map[string]authzRow{
 	"PUT /v1/clinic/notifications": {role: auth.RolePractitioner, ok: 200, req: func(ts *trustStack, p principal) (*http.Request, []byte) {
 		body := ts.northSettings()
 		if p != pOwner {
-			body = []byte(`{"emails":["desk@south.example.com"]}`)
+			body = []byte(`{"webhookUrl":"","emails":["desk@south.example.com"]}`)
 		}
 		return authzPlain(ts, "PUT", "/v1/clinic/notifications", body, "application/json")
 	}},

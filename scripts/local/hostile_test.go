@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,6 +92,13 @@ func hostileJSONCases(t *testing.T) []hostileCase {
 		{"email-injection.json", settings, 400, "emails: entry 1 is not a plain email address"},
 		{"unknown-status.json", status, 400, "status: unknown job status (want one of queued, cutting"},
 		{"notes-control.json", orders, 400, "notes: contains control characters"},
+		// Text encoding/json would quietly turn into U+FFFD.
+		{"lone-surrogate.json", patients, 400, "name: contains a lone UTF-16 surrogate escape"},
+		{"lone-low-surrogate.json", orders, 400, "notes: contains a lone UTF-16 surrogate escape"},
+		{"invalid-utf8.json", patients, 400, "name: is not valid UTF-8"},
+		// PUT replaces the settings: every field but rotateSecret is required.
+		{"settings-missing-emails.json", settings, 400, "emails: is required"},
+		{"settings-null-webhook.json", settings, 400, "webhookUrl: is required"},
 	}
 	files := map[string]bool{}
 	for _, r := range rows {
@@ -126,6 +134,12 @@ func hostileScanCases(t *testing.T) []hostileCase {
 		"nul-bytes.csv":         "not a text file",
 		"invalid-utf8.csv":      "not a text file",
 		"random.bin":            "not a text file",
+		// Degenerate point clouds: no fit can use them, whatever the heights.
+		"one-position.csv":              "all 120 points are at one (x, y) position",
+		"no-extent-in-x.csv":            "every point has the same x: the points have no extent in x",
+		"one-line.csv":                  "the points lie on one straight line",
+		"few-positions.csv":             "only 60 distinct (x, y) positions among 200 points; a fit needs at least 90",
+		"fewer-points-than-the-fit.csv": "only 60 points; at least 90 are needed",
 	}
 	files := map[string]bool{}
 	for f := range rows {
@@ -218,6 +232,26 @@ func hostileOtherCases() []hostileCase {
 			hdr: []string{"Content-Type", "application/json", "Idempotency-Key", "key\twith\ttabs"}, status: 400, detail: "Idempotency-Key"},
 		{name: "idempotency key not ASCII", method: "POST", path: "/v1/patients", token: "north", body: []byte(ok),
 			hdr: []string{"Content-Type", "application/json", "Idempotency-Key", "key-\xff\xfe"}, status: 400, detail: "Idempotency-Key"},
+		{name: "idempotency key empty", method: "POST", path: "/v1/patients", token: "north", body: []byte(ok),
+			hdr: []string{"Content-Type", "application/json", "Idempotency-Key", ""}, status: 400, detail: "Idempotency-Key: is empty"},
+		{name: "idempotency key blank on an upload", method: "POST", path: upload, token: "north", body: []byte("x,y,z\n"),
+			hdr: []string{"Content-Type", "text/csv", "Idempotency-Key", "   "}, status: 400, detail: "Idempotency-Key: is empty"},
+		// Query strings: each parameter once, and on creating routes only
+		// the declared ones (none, where a route declares none).
+		{name: "eye given twice", method: "POST", path: upload + "&eye=OS", token: "north", body: []byte("x,y,z\n"),
+			status: 400, detail: "eye: given more than once"},
+		{name: "lensType given twice, same value", method: "POST", path: upload + "&lensType=rgp", token: "north", body: []byte("x,y,z\n"),
+			status: 400, detail: "lensType: given more than once"},
+		{name: "misspelt upload parameter", method: "POST", path: upload + "&lenstype=orthok", token: "north", body: []byte("x,y,z\n"),
+			status: 400, detail: "lenstype: unknown query parameter (this route takes eye, lensType, rx"},
+		{name: "upload query not parsable", method: "POST", path: upload + "&rx=%zz", token: "north", body: []byte("x,y,z\n"),
+			status: 400, detail: "query: malformed query string"},
+		{name: "query on a route that takes none", method: "POST", path: "/v1/patients?name=Ada", token: "north", body: []byte(ok),
+			hdr: []string{"Content-Type", "application/json"}, status: 400, detail: "name: unknown query parameter (this route takes none)"},
+		{name: "lab jobs status twice", method: "GET", path: "/v1/lab/jobs?status=queued&status=cutting", token: "lab", status: 400,
+			detail: "status: given more than once"},
+		{name: "locator near twice", method: "GET", path: "/v1/clinics?near=51.5,-0.14&near=0,0", status: 400, detail: "near: given more than once"},
+		{name: "repeated parameter on a read", method: "GET", path: "/v1/scans/x?v=1&v=2", token: "north", status: 400, detail: "v: given more than once"},
 	}
 }
 
@@ -261,6 +295,15 @@ func TestHostileInputs(t *testing.T) {
 			hostileProblem(t, status, ct, body, http.StatusRequestTimeout, "request body not received in time")
 		})
 	}
+	// Two Idempotency-Key headers: which one would the client expect to count?
+	t.Run("idempotency key given twice", func(t *testing.T) {
+		answered++
+		body := `{"name":"Ada Example","birthDate":"1984-03-02"}`
+		status, ct, b := hs.raw(t, "POST /v1/patients HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+hs.tokens["north"]+
+			"\r\nContent-Type: application/json\r\nIdempotency-Key: k1\r\nIdempotency-Key: k2\r\nContent-Length: "+
+			strconv.Itoa(len(body))+"\r\nConnection: close\r\n\r\n"+body, false)
+		hostileProblem(t, status, ct, b, http.StatusBadRequest, "Idempotency-Key: must be given once")
+	})
 	// Requests net/http refuses itself, before any handler runs: 4xx with
 	// its own plain-text body, which no handler can turn into problem+json.
 	for _, tc := range []struct {

@@ -74,7 +74,7 @@ func lifecycle(t *testing.T, dup int) {
 	if s, b, _ := c.do("GET", "/v1/clinic/notifications", north, nil); s != 200 || strings.Contains(string(b), "whsec_") {
 		t.Fatalf("settings read shows the secret again: %d %s", s, b)
 	}
-	if s, _, _ := c.do("PUT", "/v1/clinic/notifications", north, []byte(`{"webhookUrl":"https://169.254.169.254/latest"}`), "Content-Type", "application/json"); s != 400 {
+	if s, _, _ := c.do("PUT", "/v1/clinic/notifications", north, []byte(`{"webhookUrl":"https://169.254.169.254/latest","emails":[]}`), "Content-Type", "application/json"); s != 400 {
 		t.Fatalf("link-local webhook accepted: %d", s)
 	}
 

@@ -121,6 +121,7 @@ const (
 	pNone      principal = "no token"
 	pMalformed principal = "malformed token"
 	pExpired   principal = "expired token"
+	pLongLived principal = "token living too long"
 	pWrongAud  principal = "wrong audience"
 	pWrongIss  principal = "wrong issuer"
 	pOther     principal = "other clinic"
@@ -131,17 +132,18 @@ const (
 
 // principals in the order each row tries them: the owner last, so that
 // every refusal is checked before the one call that may change state.
-var principals = []principal{pNone, pMalformed, pExpired, pWrongAud, pWrongIss, pOther, pLab, pService, pOwner}
+var principals = []principal{pNone, pMalformed, pExpired, pLongLived, pWrongAud, pWrongIss, pOther, pLab, pService, pOwner}
 
 // badTokens are the refused principals, each minted per role with the
 // claims of a good token of that role, so that the one defect is the point.
-var badTokens = []principal{pNone, pMalformed, pExpired, pWrongAud, pWrongIss}
+var badTokens = []principal{pNone, pMalformed, pExpired, pLongLived, pWrongAud, pWrongIss}
 
 // badReason is the problem detail each bad token must be refused with.
 var badReason = map[principal]string{
 	pNone:      auth.ErrMissingToken.Error(),
 	pMalformed: auth.ErrMalformedToken.Error(),
 	pExpired:   auth.ErrExpired.Error(),
+	pLongLived: auth.ErrLifetimeTooLong.Error(),
 	pWrongAud:  auth.ErrWrongAudience.Error(),
 	pWrongIss:  auth.ErrUnknownIssuer.Error(),
 }
@@ -180,8 +182,9 @@ func (ts tokenSet) token(p principal, role auth.Role) string {
 }
 
 // mintTokens mints the bad tokens with the stack's own signing key: a
-// different audience, a different issuer URL, and an expiry an hour past
-// (signed by hand, since Mint refuses a non-positive lifetime). A control
+// different audience, a different issuer URL, an expiry an hour past and a
+// lifetime an hour beyond the default cap (both signed by hand, since Mint
+// refuses them). A control
 // token minted the same way but unexpired proves the hand signing sound.
 func mintTokens(t testing.TB, st *localstack.Stack, dir string) (tokenSet, map[auth.Role]string) {
 	t.Helper()
@@ -208,6 +211,7 @@ func mintTokens(t testing.TB, st *localstack.Stack, dir string) (tokenSet, map[a
 		ts.bad[pNone][role] = ""
 		ts.bad[pMalformed][role] = "not-a-jwt"
 		ts.bad[pExpired][role] = handSigned(t, keyPath, iss, c, now.Add(-2*time.Hour), now.Add(-time.Hour))
+		ts.bad[pLongLived][role] = handSigned(t, keyPath, iss, c, now.Add(-time.Minute), now.Add(auth.DefaultMaxLifetime+time.Hour))
 		control[role] = handSigned(t, keyPath, iss, c, now, now.Add(time.Hour))
 		if ts.bad[pWrongAud][role], err = wrongAud.Mint(c, time.Hour); err != nil {
 			t.Fatal(err)

@@ -38,8 +38,10 @@ const (
 	// DevServiceEmail is the service account the local push delivery and
 	// scheduler present; IssuerConfig allows it for role "service".
 	DevServiceEmail = "push@lensflow-local.iam.gserviceaccount.com"
-	// DevTokenTTL is the lifetime of the demo tokens the local stack prints.
-	DevTokenTTL = 30 * 24 * time.Hour
+	// DevTokenTTL is the lifetime of the demo tokens the local stack
+	// prints: the longest the Verifier accepts by default (a lower cap
+	// shortens them to it, see DemoTTL).
+	DevTokenTTL = DefaultMaxLifetime
 )
 
 // DevClinics are the demo clinics the local stack mints practitioner tokens for.
@@ -64,6 +66,7 @@ type DevIssuer struct {
 	signer   jose.Signer
 	jwks     []byte
 	now      func() time.Time
+	maxTTL   time.Duration // the longest lifetime Mint gives a token
 }
 
 // OpenDevIssuer loads the signing key at keyPath, or on first run creates an
@@ -124,7 +127,7 @@ func newDevIssuer(key crypto.Signer, issuerURL, audience string) (*DevIssuer, er
 	if err != nil {
 		return nil, errs.E(op, errs.Other, err)
 	}
-	return &DevIssuer{issuer: issuerURL, audience: audience, signer: signer, jwks: jwks, now: time.Now}, nil
+	return &DevIssuer{issuer: issuerURL, audience: audience, signer: signer, jwks: jwks, now: time.Now, maxTTL: DefaultMaxLifetime}, nil
 }
 
 // loadOrCreateKey reads the PEM key at path, creating it first if absent.
@@ -252,6 +255,21 @@ func (d *DevIssuer) IssuerConfig(jwksURL string) IssuerConfig {
 	}
 }
 
+// SetMaxTTL sets the longest lifetime Mint gives a token (default
+// DefaultMaxLifetime): the Verifier's Config.MaxLifetime, so that the
+// issuer never signs a token its verifier refuses. Call it before minting.
+func (d *DevIssuer) SetMaxTTL(max time.Duration) error {
+	if err := CheckMaxLifetime(max); err != nil {
+		return errs.E("auth.DevIssuer.SetMaxTTL", errs.Invalid, err)
+	}
+	d.maxTTL = max
+	return nil
+}
+
+// DemoTTL is the lifetime of the demo tokens: DevTokenTTL, or the issuer's
+// maximum if that is shorter.
+func (d *DevIssuer) DemoTTL() time.Duration { return min(DevTokenTTL, d.maxTTL) }
+
 // mintedClaims is the payload Mint signs.
 type mintedClaims struct {
 	jwt.Claims
@@ -263,12 +281,15 @@ type mintedClaims struct {
 
 // Mint signs a token for c valid for ttl from now. It refuses claims the
 // Verifier would refuse (no subject, unknown role, practitioner without a
-// clinic, service without an email), so mistakes show up at the mint.
+// clinic, service without an email) and a ttl beyond the issuer's maximum
+// (SetMaxTTL), so mistakes show up at the mint.
 func (d *DevIssuer) Mint(c Claims, ttl time.Duration) (string, error) {
 	const op = "auth.Mint"
 	switch {
 	case ttl <= 0:
 		return "", errs.Ef(op, errs.Invalid, "ttl must be positive")
+	case ttl > d.maxTTL:
+		return "", errs.Ef(op, errs.Invalid, "ttl %v exceeds the maximum token lifetime %v", ttl, d.maxTTL)
 	case c.Subject == "":
 		return "", errs.Ef(op, errs.Invalid, "empty subject")
 	case !c.Role.Valid():
@@ -301,7 +322,7 @@ func (d *DevIssuer) Mint(c Claims, ttl time.Duration) (string, error) {
 	return tok, nil
 }
 
-// MintDemoPractitioner mints a DevTokenTTL practitioner token for clinicID
+// MintDemoPractitioner mints a DemoTTL practitioner token for clinicID
 // (one of DevClinics in the local stack), subject "<clinic>-practitioner".
 func (d *DevIssuer) MintDemoPractitioner(clinicID string) (string, error) {
 	return d.Mint(Claims{
@@ -310,7 +331,7 @@ func (d *DevIssuer) MintDemoPractitioner(clinicID string) (string, error) {
 		Role:          RolePractitioner,
 		Email:         "practitioner@" + clinicID + ".example",
 		EmailVerified: true,
-	}, DevTokenTTL)
+	}, d.DemoTTL())
 }
 
 // MintService mints a service token as DevServiceEmail, as the local push

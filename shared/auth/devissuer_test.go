@@ -159,6 +159,7 @@ func TestDevIssuerMintRefusesBadClaims(t *testing.T) {
 		{"practitioner without clinic", Claims{Subject: "s", Role: RolePractitioner}, time.Hour},
 		{"bad clinic", Claims{Subject: "s", Role: RolePractitioner, ClinicID: "a/b"}, time.Hour},
 		{"service without email", Claims{Subject: "s", Role: RoleService}, time.Hour},
+		{"longer than the cap", Claims{Subject: "s", Role: RoleLab}, DefaultMaxLifetime + time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,6 +167,46 @@ func TestDevIssuerMintRefusesBadClaims(t *testing.T) {
 				t.Fatalf("err = %v, want invalid", err)
 			}
 		})
+	}
+}
+
+// The issuer signs nothing its verifier refuses for its lifetime: its cap
+// follows the verifier's, and the demo tokens shorten to fit a lower one.
+func TestDevIssuerTokensWithinTheLifetimeCap(t *testing.T) {
+	st := newDevStack(t, filepath.Join(t.TempDir(), "k.pem"))
+	if DevTokenTTL > DefaultMaxLifetime || st.iss.DemoTTL() != DevTokenTTL {
+		t.Fatalf("demo tokens live %v, the default cap is %v", st.iss.DemoTTL(), DefaultMaxLifetime)
+	}
+	tok, err := st.iss.MintDemoPractitioner("demo-north")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("a demo token: %v", err)
+	}
+	if err := st.iss.SetMaxTTL(2 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if st.iss.DemoTTL() != 2*time.Hour {
+		t.Fatalf("demo TTL under a 2 h cap: %v", st.iss.DemoTTL())
+	}
+	if _, err := st.iss.Mint(Claims{Subject: "s", Role: RoleLab}, 3*time.Hour); !errs.Is(errs.Invalid, err) {
+		t.Fatalf("a 3 h token under a 2 h cap: %v", err)
+	}
+	v, err := NewVerifier(Config{Issuers: []IssuerConfig{st.iss.IssuerConfig(st.srv.URL + DevJWKSPath)}, MaxLifetime: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err = st.iss.MintDemoPractitioner("demo-north"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("a demo token under a 2 h cap: %v", err)
+	}
+	for _, d := range []time.Duration{0, time.Minute, 30 * 24 * time.Hour} {
+		if err := st.iss.SetMaxTTL(d); !errs.Is(errs.Invalid, err) {
+			t.Errorf("SetMaxTTL(%v): %v", d, err)
+		}
 	}
 }
 

@@ -72,6 +72,7 @@ var (
 	ErrNotYetValid      = errors.New("token not yet valid")
 	ErrIssuedInFuture   = errors.New("token issued in the future")
 	ErrMissingIssuedAt  = errors.New("token has no issue time")
+	ErrLifetimeTooLong  = errors.New("token lifetime exceeds the allowed maximum")
 	ErrWrongAudience    = errors.New("wrong audience")
 	ErrMissingSubject   = errors.New("missing subject")
 	ErrInvalidRole      = errors.New("invalid role")
@@ -89,7 +90,7 @@ func Reason(err error) string {
 	for _, r := range []error{
 		ErrMissingToken, ErrMalformedHeader, ErrMalformedToken, ErrUnsupportedAlg,
 		ErrMissingKeyID, ErrUnknownIssuer, ErrUnknownKey, ErrBadSignature, ErrExpired,
-		ErrMissingExpiry, ErrNotYetValid, ErrIssuedInFuture, ErrMissingIssuedAt,
+		ErrMissingExpiry, ErrNotYetValid, ErrIssuedInFuture, ErrMissingIssuedAt, ErrLifetimeTooLong,
 		ErrWrongAudience, ErrMissingSubject, ErrInvalidRole,
 		ErrMissingClinic, ErrInvalidClinic, ErrEmailNotAllowed, ErrEmailNotVerified,
 		ErrKeysUnavailable,

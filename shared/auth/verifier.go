@@ -7,7 +7,8 @@
 // development issuer locally), each with its own audiences and JWKS. A token
 // is checked for an allowed algorithm (RS256 or ES256), a kid published by
 // the issuer it names, its signature, its issuer, audience, expiry, issue
-// and not-before times, its subject and its role. The clinic a caller acts
+// and not-before times, its lifetime (exp - iat, at most
+// Config.MaxLifetime), its subject and its role. The clinic a caller acts
 // for comes only from the verified clinic_id claim. There is no way to turn
 // verification off.
 //
@@ -95,6 +96,13 @@ type Config struct {
 	Issuers []IssuerConfig
 	// Leeway tolerates clock skew on exp, nbf and iat; 0 means 60 s.
 	Leeway time.Duration
+	// MaxLifetime refuses a token whose lifetime, exp - iat, is longer
+	// (ErrLifetimeTooLong): a stolen long-lived token would open the API
+	// for as long as it says. 0 means DefaultMaxLifetime; otherwise it must
+	// be within [MinMaxLifetime, MaxMaxLifetime] (CheckMaxLifetime). It
+	// applies to every token, user and service alike: Identity Platform's
+	// and Google's tokens live an hour.
+	MaxLifetime time.Duration
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -142,6 +150,7 @@ func GoogleOIDC(audiences []string, emails []string) IssuerConfig {
 type Verifier struct {
 	byIss    map[string]*issuer
 	leeway   time.Duration
+	lifetime time.Duration // the longest exp - iat accepted
 	now      func() time.Time
 	verified verifiedCache
 }
@@ -224,6 +233,26 @@ const (
 	maxLeeway     = 5 * time.Minute
 )
 
+// Bounds of Config.MaxLifetime.
+const (
+	// DefaultMaxLifetime is the longest token lifetime accepted unless
+	// configured: a working day and then some.
+	DefaultMaxLifetime = 24 * time.Hour
+	// MinMaxLifetime is the lowest cap allowed: Google's tokens live an
+	// hour, and a lower cap would refuse every one of them.
+	MinMaxLifetime = time.Hour
+	// MaxMaxLifetime is the highest cap allowed.
+	MaxMaxLifetime = 7 * 24 * time.Hour
+)
+
+// CheckMaxLifetime says why d cannot be a Config.MaxLifetime, or nil.
+func CheckMaxLifetime(d time.Duration) error {
+	if d < MinMaxLifetime || d > MaxMaxLifetime {
+		return fmt.Errorf("maximum token lifetime %v outside [%v, %v]", d, MinMaxLifetime, MaxMaxLifetime)
+	}
+	return nil
+}
+
 // NewVerifier checks cfg and returns a Verifier. No keys are fetched until
 // the first token of an issuer arrives. Configuration mistakes are
 // errs.Invalid.
@@ -232,12 +261,18 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if len(cfg.Issuers) == 0 {
 		return nil, errs.Ef(op, errs.Invalid, "no trusted issuers")
 	}
-	v := &Verifier{byIss: make(map[string]*issuer), leeway: cfg.Leeway, now: cfg.Now}
+	v := &Verifier{byIss: make(map[string]*issuer), leeway: cfg.Leeway, lifetime: cfg.MaxLifetime, now: cfg.Now}
 	switch {
 	case v.leeway == 0:
 		v.leeway = defaultLeeway
 	case v.leeway < 0 || v.leeway > maxLeeway:
 		return nil, errs.Ef(op, errs.Invalid, "leeway %v outside (0, %v]", v.leeway, maxLeeway)
+	}
+	if v.lifetime == 0 {
+		v.lifetime = DefaultMaxLifetime
+	}
+	if err := CheckMaxLifetime(v.lifetime); err != nil {
+		return nil, errs.E(op, errs.Invalid, err)
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -465,6 +500,12 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 	}
 	if now.Add(v.leeway).Before(claims.IssuedAt.Time()) {
 		return fail(ErrIssuedInFuture)
+	}
+	// The lifetime the issuer gave the token, exp - iat (iat is required,
+	// so this is always what the token says of itself), not what is left
+	// of it: a token minted for a month is refused on its first day too.
+	if claims.Expiry.Time().Sub(claims.IssuedAt.Time()) > v.lifetime {
+		return fail(ErrLifetimeTooLong)
 	}
 	if claims.AuthTime != nil && now.Add(v.leeway).Before(claims.AuthTime.Time()) {
 		return fail(ErrIssuedInFuture)

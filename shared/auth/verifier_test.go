@@ -32,7 +32,7 @@ type fixture struct {
 	svc   *jwksServer // kids s-ec (ES256), s-rsa (RS256)
 }
 
-func newFixture(t testing.TB) *fixture {
+func newFixture(t testing.TB, configure ...func(*Config)) *fixture {
 	t.Helper()
 	ec, rs := testKeys()
 	f := &fixture{clock: newClock(), user: newJWKSServer(t), svc: newJWKSServer(t)}
@@ -44,7 +44,11 @@ func newFixture(t testing.TB) *fixture {
 	ip.JWKSURL = f.user.URL()
 	g := GoogleOIDC([]string{svcAud}, []string{svcEmail})
 	g.JWKSURL = f.svc.URL()
-	v, err := NewVerifier(Config{Issuers: []IssuerConfig{ip, g}, Now: f.clock.Now})
+	cfg := Config{Issuers: []IssuerConfig{ip, g}, Now: f.clock.Now}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	v, err := NewVerifier(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +106,7 @@ func TestVerify(t *testing.T) {
 		{name: "valid lab without clinic", token: userEC(with(userClaims(), "role", "lab", "clinic_id", nil)),
 			want: Principal{Subject: "uid-1", Email: "dr@clinic-a.example", Role: RoleLab, Issuer: userIss}},
 		{name: "audience list containing ours", token: userEC(with(userClaims(), "aud", []string{"other", testProject})), want: practitioner},
+		{name: "lifetime exactly the cap", token: userEC(with(userClaims(), "iat", t0.Add(-time.Hour).Unix(), "exp", t0.Add(DefaultMaxLifetime-time.Hour).Unix())), want: practitioner},
 		{name: "expired within leeway", token: userEC(with(userClaims(), "exp", t0.Add(-30*time.Second).Unix())), want: practitioner},
 		{name: "iat slightly ahead within leeway", token: userEC(with(userClaims(), "iat", t0.Add(30*time.Second).Unix())), want: practitioner},
 		{name: "valid service", token: svcEC(svcClaims()), want: service},
@@ -143,6 +148,11 @@ func TestVerify(t *testing.T) {
 		{name: "iat in future", token: userEC(with(userClaims(), "iat", t0.Add(5*time.Minute).Unix())), wantErr: ErrIssuedInFuture},
 		{name: "auth_time in future", token: userEC(with(userClaims(), "auth_time", t0.Add(5*time.Minute).Unix())), wantErr: ErrIssuedInFuture},
 		{name: "no iat", token: userEC(with(userClaims(), "iat", nil)), wantErr: ErrMissingIssuedAt},
+		{name: "lifetime just over the cap", token: userEC(with(userClaims(), "iat", t0.Add(-time.Hour).Unix(), "exp", t0.Add(DefaultMaxLifetime-time.Hour+time.Second).Unix())), wantErr: ErrLifetimeTooLong},
+		{name: "a month-long token on its first day", token: userEC(with(userClaims(), "iat", t0.Add(-time.Minute).Unix(), "exp", t0.Add(30*24*time.Hour).Unix())), wantErr: ErrLifetimeTooLong},
+		{name: "a long-lived token near its end", token: userEC(with(userClaims(), "iat", t0.Add(-29*24*time.Hour).Unix(), "exp", t0.Add(time.Minute).Unix())), wantErr: ErrLifetimeTooLong},
+		{name: "lab token over the cap", token: userEC(with(userClaims(), "role", "lab", "clinic_id", nil, "exp", t0.Add(48*time.Hour).Unix())), wantErr: ErrLifetimeTooLong},
+		{name: "service token over the cap", token: svcEC(with(svcClaims(), "exp", t0.Add(48*time.Hour).Unix())), wantErr: ErrLifetimeTooLong},
 		{name: "wrong audience", token: userEC(with(userClaims(), "aud", "other-project")), wantErr: ErrWrongAudience},
 		{name: "no audience", token: userEC(with(userClaims(), "aud", nil)), wantErr: ErrWrongAudience},
 		{name: "service audience on user issuer", token: userEC(with(userClaims(), "aud", svcAud)), wantErr: ErrWrongAudience},
@@ -353,7 +363,9 @@ func TestCacheControl(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
+			// A token that outlives the longest key cache: a 48 h
+			// lifetime (and a minute), under a cap raised to allow it.
+			f := newFixture(t, func(c *Config) { c.MaxLifetime = 49 * time.Hour })
 			f.user.set(func(s *jwksServer) { s.cc = tc.cc })
 			claims := with(userClaims(), "exp", t0.Add(48*time.Hour).Unix())
 			tok := signJWT(t, ec[0], jose.ES256, "u-ec", claims)
@@ -657,5 +669,20 @@ func TestVerifiedTokensAreRemembered(t *testing.T) {
 	}
 	if n := len(c.m); n > maxVerified {
 		t.Fatalf("%d tokens remembered, at most %d", n, maxVerified)
+	}
+}
+
+// The lifetime cap is configurable within bounds, and applies as set.
+func TestVerifierMaxLifetime(t *testing.T) {
+	iss := IssuerConfig{Issuer: "https://issuer.example", Audiences: []string{"a"}, JWKSURL: "https://issuer.example/jwks", Kind: UserTokens}
+	for _, d := range []time.Duration{-time.Hour, time.Minute, 59 * time.Minute, 8 * 24 * time.Hour} {
+		if _, err := NewVerifier(Config{Issuers: []IssuerConfig{iss}, MaxLifetime: d}); !errs.Is(errs.Invalid, err) {
+			t.Errorf("MaxLifetime %v: %v, want invalid", d, err)
+		}
+	}
+	for _, d := range []time.Duration{0, time.Hour, 12 * time.Hour, 7 * 24 * time.Hour} {
+		if _, err := NewVerifier(Config{Issuers: []IssuerConfig{iss}, MaxLifetime: d}); err != nil {
+			t.Errorf("MaxLifetime %v: %v", d, err)
+		}
 	}
 }

@@ -150,6 +150,21 @@ func (o ModelOptions) withDefaults() ModelOptions {
 	return o
 }
 
+// FewestPoints is the fewest points Fit with options o can ever use: o's
+// MinPoints in each zone and, with the Zernike fit, two points per Zernike
+// term in its zone (ModelOptions{}: 90, for order 8's 45 terms). A scan
+// with fewer distinct (x, y) positions cannot be fitted whatever its
+// heights, so the upload refuses it at once (the zones and their coverage
+// are for the fit to judge).
+func (o ModelOptions) FewestPoints() int {
+	o = o.withDefaults()
+	n := o.MinPoints
+	if o.ZernikeOrder > 0 {
+		n = max(n, 2*ZernikeTerms(o.ZernikeOrder))
+	}
+	return n
+}
+
 func (o ModelOptions) check(op string) error {
 	zoneOK := func(d float64) bool { return d > 0 && d <= 2*topo.MaxAbsXYMM }
 	switch {

@@ -526,3 +526,38 @@ func BenchmarkFitModel(b *testing.B) {
 		})
 	}
 }
+
+// FewestPoints is the larger of the per-zone minimum and two points per
+// Zernike term, and a surface with fewer points than that is refused by
+// the fit.
+func TestFewestPoints(t *testing.T) {
+	for _, tc := range []struct {
+		o    cornea.ModelOptions
+		want int
+	}{
+		{cornea.ModelOptions{}, 2 * cornea.ZernikeTerms(cornea.DefaultZernikeOrder)},
+		{cornea.ModelOptions{ZernikeOrder: -1}, cornea.DefaultMinPoints},
+		{cornea.ModelOptions{ZernikeOrder: 4}, cornea.DefaultMinPoints},
+		{cornea.ModelOptions{ZernikeOrder: 12, MinPoints: 20}, 182},
+		{cornea.ModelOptions{ZernikeOrder: -1, MinPoints: 120}, 120},
+	} {
+		if got := tc.o.FewestPoints(); got != tc.want {
+			t.Errorf("%+v: %d, want %d", tc.o, got, tc.want)
+		}
+	}
+	if got := (cornea.ModelOptions{}).FewestPoints(); got != 90 {
+		t.Errorf("default: %d, want 90 (order 8 has 45 terms)", got)
+	}
+	// The reference cornea thinned to fewer points than that, all in the
+	// zone: the fit refuses it.
+	ref := topotest.Reference().Surface()
+	few, limit := &topo.Surface{Eye: ref.Eye}, (cornea.ModelOptions{}).FewestPoints()-1
+	for i := range ref.X {
+		if ref.X[i]*ref.X[i]+ref.Y[i]*ref.Y[i] < 16 && i%7 == 0 && few.Len() < limit {
+			few.X, few.Y, few.Z = append(few.X, ref.X[i]), append(few.Y, ref.Y[i]), append(few.Z, ref.Z[i])
+		}
+	}
+	if _, err := cornea.Fit(few, cornea.ModelOptions{}); !errs.Is(errs.Invalid, err) {
+		t.Errorf("a fit of %d points: %v", few.Len(), err)
+	}
+}

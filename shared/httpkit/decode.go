@@ -167,7 +167,9 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 
 // UnmarshalStrict decodes one JSON object from b into dst, refusing anything
 // but an object (null too), unknown fields, duplicate keys (also keys that
-// differ only in case, which encoding/json would give the same field) and
+// differ only in case, which encoding/json would give the same field),
+// strings that encoding/json would quietly alter (a lone UTF-16 surrogate
+// escape, bytes that are not UTF-8: both would become U+FFFD) and
 // trailing data. Errors are errs.Invalid naming the field, or "body" for
 // the JSON as a whole, and never repeat a value.
 func UnmarshalStrict(b []byte, dst any) error {
@@ -248,19 +250,42 @@ func typeError(op string, te *json.UnmarshalTypeError) error {
 }
 
 // checkDuplicateKeys walks the JSON token stream and fails on an object with
-// the same key twice (encoding/json silently keeps the last). Keys that
-// differ only in case count as the same key, because encoding/json matches
-// them to the same struct field.
+// the same key twice (encoding/json silently keeps the last), and on a
+// string, key or value, whose text encoding/json would silently change (see
+// stringTextProblem). Keys that differ only in case count as the same key,
+// because encoding/json matches them to the same struct field.
 func checkDuplicateKeys(b []byte) error {
+	const op = "decode json"
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	type frame struct {
 		keys   map[string]bool
 		object bool
-		expect bool // next token in an object is a key
+		expect bool   // next token in an object is a key
+		path   string // the field this object or array is ("" for the body)
+		key    string // the object's current key
 	}
 	var stack []*frame
+	// at is the field a value in top is: its key's path in an object, the
+	// array's own in an array.
+	at := func(top *frame) string {
+		switch {
+		case top == nil:
+			return ""
+		case top.object:
+			return fieldPath(top.path, shortKey(top.key))
+		}
+		return top.path
+	}
+	orBody := func(f string) string {
+		if f == "" {
+			return "body"
+		}
+		return f
+	}
+	var end int64
 	for {
+		start := end
 		tok, err := dec.Token()
 		if err == io.EOF {
 			return nil
@@ -268,27 +293,41 @@ func checkDuplicateKeys(b []byte) error {
 		if err != nil {
 			return nil // syntax errors are reported by the real decode
 		}
+		end = dec.InputOffset()
 		var top *frame
 		if len(stack) > 0 {
 			top = stack[len(stack)-1]
 		}
-		if top != nil && top.object && top.expect {
-			if k, ok := tok.(string); ok {
-				folded := foldKey(k)
-				if top.keys[folded] {
-					return errs.Field("decode json", shortKey(k), "duplicate key")
-				}
-				top.keys[folded] = true
-				top.expect = false
-				continue
+		k, isString := tok.(string)
+		var problem string
+		if isString && start < end && end <= int64(len(b)) {
+			// The literal as sent: what lies between the previous token
+			// and this one is whitespace and separators, then the string.
+			if raw := b[start:end]; bytes.IndexByte(raw, '"') >= 0 {
+				problem = stringTextProblem(raw[bytes.IndexByte(raw, '"'):])
 			}
+		}
+		if top != nil && top.object && top.expect && isString {
+			if problem != "" {
+				return errs.Field(op, orBody(top.path), "a key %s", problem)
+			}
+			folded := foldKey(k)
+			if top.keys[folded] {
+				return errs.Field(op, shortKey(k), "duplicate key")
+			}
+			top.keys[folded] = true
+			top.expect, top.key = false, k
+			continue
+		}
+		if problem != "" {
+			return errs.Field(op, orBody(at(top)), "%s", problem)
 		}
 		switch tok {
 		case json.Delim('{'):
-			stack = append(stack, &frame{keys: map[string]bool{}, object: true, expect: true})
+			stack = append(stack, &frame{keys: map[string]bool{}, object: true, expect: true, path: at(top)})
 			continue
 		case json.Delim('['):
-			stack = append(stack, &frame{})
+			stack = append(stack, &frame{path: at(top)})
 			continue
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]

@@ -37,6 +37,20 @@ func TestUnmarshalStrict(t *testing.T) {
 		{"malformed", `{"name":`, "body", false},
 		{"not an object", `[1,2]`, "", false},
 		{"huge number", `{"count":1e400}`, "", false},
+		{"surrogate pair", `{"name":"\ud83d\ude00"}`, "", true},
+		{"replacement character sent as such", "{\"name\":\"\uFFFD \ufffd \\\\ud800\"}", "", true},
+		{"lone high surrogate", `{"name":"Ad\ud800a"}`, "name", false},
+		{"lone high surrogate at the end", `{"name":"Ada\uD800"}`, "name", false},
+		{"high surrogate before a letter", `{"name":"\ud800\u0041"}`, "name", false},
+		{"two high surrogates", `{"name":"\ud800\ud800"}`, "name", false},
+		{"lone low surrogate", `{"name":"\udc00"}`, "name", false},
+		{"lone surrogate nested", `{"inner":{"name":"\udfff"}}`, "inner.name", false},
+		{"lone surrogate in an array", `{"list":[{"name":"ok"},{"name":"\udfff"}]}`, "list.name", false},
+		{"lone surrogate in a key", `{"na\ud800me":"a"}`, "body", false},
+		{"lone surrogate in a nested key", `{"inner":{"\ud800":"a"}}`, "inner", false},
+		{"invalid UTF-8", "{\"name\":\"Ad\xffa\"}", "name", false},
+		{"UTF-8 of a surrogate", "{\"name\":\"\xed\xa0\x80\"}", "name", false},
+		{"truncated UTF-8", "{\"name\":\"\xc3\"}", "name", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b body
@@ -53,7 +67,30 @@ func TestUnmarshalStrict(t *testing.T) {
 			if tc.field != "" && errs.FieldOf(err) != tc.field {
 				t.Fatalf("field = %q, want %q (err %v)", errs.FieldOf(err), tc.field, err)
 			}
+			if strings.Contains(err.Error(), "Ad") {
+				t.Fatalf("the error repeats the value: %v", err)
+			}
 		})
+	}
+}
+
+// A lone surrogate or bytes that are not UTF-8 are named for what they are.
+func TestUnmarshalStrictTextMessages(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"name":"\ud800"}`:      "name: contains a lone UTF-16 surrogate escape",
+		"{\"name\":\"\xff\"}":    "name: is not valid UTF-8",
+		`{"inner":{"\udc00":1}}`: "inner: a key contains a lone UTF-16 surrogate escape",
+	} {
+		var b body
+		err := UnmarshalStrict([]byte(in), &b)
+		if got := errs.Message(err); !strings.HasPrefix(got, want) {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+	deep := strings.Repeat(`{"inner":`, 100) + `{"name":"\ud800"}` + strings.Repeat(`}`, 100)
+	var b body
+	if f := errs.FieldOf(UnmarshalStrict([]byte(deep), &b)); len(f) > maxFieldPath+10 || !strings.HasSuffix(f, "...") {
+		t.Errorf("deep field %q", f)
 	}
 }
 

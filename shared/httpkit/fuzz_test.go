@@ -29,7 +29,9 @@ var fuzzBodyFields = []string{"name", "count", "ratio", "ok", "tags", "inner"}
 // (nothing after it), with no key twice in any object (ignoring case, as
 // encoding/json matches fields), no key the type does not have, and values
 // encoding/json can decode; an accepted body decodes to what encoding/json
-// makes of it and survives a round trip; a refused one is errs.Invalid
+// makes of it and survives a round trip, with no U+FFFD that the body did
+// not hold itself (encoding/json puts one in place of a lone surrogate
+// escape or bytes that are not UTF-8); a refused one is errs.Invalid
 // naming a field or "body". Nothing panics.
 func FuzzUnmarshalStrict(f *testing.F) {
 	for _, s := range []string{
@@ -40,6 +42,8 @@ func FuzzUnmarshalStrict(f *testing.F) {
 		`{"colour":"red"}`, `{"count":"3"}`, `{"count":1e400}`, `{"count":1.5}`, `{"count":99999999999999999999}`,
 		`{"ratio":1e400}`, `{"ratio":NaN}`, `{"ratio":-Infinity}`, `{"ok":"true"}`, `{"tags":"x"}`, `{"inner":[]}`,
 		`[]`, `null`, `"x"`, `1`, ``, ` `, "\xef\xbb\xbf{}", `{"name":"\ud800"}`, "{\"name\":\"\xff\xfe\"}",
+		`{"name":"\ud83d\ude00 \uFFFD \\ud800"}`, "{\"name\":\"\uFFFD\"}", `{"tags":["a","\udc00"]}`, `{"inner":{"name":"\ud800\u0041"}}`,
+		`{"name\udfff":"a"}`, "{\"name\":\"\xed\xa0\x80\"}", `{"name":"\\\ud800"}`,
 		strings.Repeat(`{"inner":`, 200) + `{}` + strings.Repeat(`}`, 200),
 		strings.Repeat(`[`, 11000),
 	} {
@@ -91,6 +95,9 @@ func oracle(b []byte) (fuzzBody, bool) {
 	var generic any
 	if json.Unmarshal(b, &generic) != nil || !knownKeys(generic) {
 		return v, false
+	}
+	if replacements(generic) > sentReplacements(b) {
+		return v, false // encoding/json made a U+FFFD the client did not send
 	}
 	if json.Unmarshal(b, &v) != nil {
 		return fuzzBody{}, false
@@ -165,4 +172,42 @@ func slicesIndexFold(list []string, k string) int {
 		}
 	}
 	return -1
+}
+
+// replacements counts the U+FFFD characters in the keys and strings of v,
+// a value encoding/json decoded.
+func replacements(v any) int {
+	n := 0
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			n += strings.Count(k, "\uFFFD") + replacements(e)
+		}
+	case []any:
+		for _, e := range x {
+			n += replacements(e)
+		}
+	case string:
+		n = strings.Count(x, "\uFFFD")
+	}
+	return n
+}
+
+// sentReplacements counts the U+FFFD characters b, valid JSON, holds
+// itself: written as UTF-8 or as the escape \uFFFD (any case).
+func sentReplacements(b []byte) int {
+	n := 0
+	for i := 0; i < len(b); {
+		switch {
+		case b[i] == '\\' && i+6 <= len(b) && b[i+1] == 'u' && strings.EqualFold(string(b[i+2:i+6]), "fffd"):
+			n, i = n+1, i+6
+		case b[i] == '\\':
+			i += 2
+		case bytes.HasPrefix(b[i:], []byte("\uFFFD")):
+			n, i = n+1, i+3
+		default:
+			i++
+		}
+	}
+	return n
 }

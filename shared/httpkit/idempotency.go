@@ -82,7 +82,9 @@ func ResourceID(ctx context.Context) (string, bool) {
 }
 
 // Wrap applies the idempotency rules to next. Requests without an
-// Idempotency-Key pass through unchanged. The body is read (bounded by
+// Idempotency-Key header pass through unchanged; a header that is present
+// but empty (or blank), or given more than once, is 400 (see
+// idempotencyKey). The body is read (bounded by
 // MaxBody) and handed to next from memory.
 func (i *Idempotency) Wrap(next http.Handler) http.Handler {
 	now := func() time.Time {
@@ -99,8 +101,12 @@ func (i *Idempotency) Wrap(next http.Handler) http.Handler {
 		retain = 24 * time.Hour
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get("Idempotency-Key")
-		if key == "" {
+		key, present, err := idempotencyKey(r.Header)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		if !present {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -217,6 +223,28 @@ func (i *Idempotency) Wrap(next http.Handler) http.Handler {
 		w.WriteHeader(rec.status)
 		_, _ = w.Write(rec.body.Bytes())
 	})
+}
+
+// idempotencyKey returns the request's Idempotency-Key and whether the
+// header is there at all. Header.Get cannot tell an absent header from an
+// empty one, and a client that sends an empty key meant to send one (a
+// variable that was not set): treating it as "no key" would make its
+// retries create twice. So an empty or blank key is 400, and so are two
+// keys (which one would the client expect to count?).
+func idempotencyKey(h http.Header) (key string, present bool, err error) {
+	const op, field = "idempotency", "Idempotency-Key"
+	vs, present := h[field]
+	if !present {
+		return "", false, nil
+	}
+	if len(vs) != 1 {
+		return "", true, errs.Field(op, field, "must be given once")
+	}
+	key = vs[0]
+	if strings.TrimSpace(key) == "" {
+		return "", true, errs.Field(op, field, "is empty: send a key, or no Idempotency-Key header at all")
+	}
+	return key, true, nil
 }
 
 // auditReplay writes the audit record of a replayed answer: the resource

@@ -1,6 +1,7 @@
 package httpkit_test
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -161,5 +162,44 @@ func TestIdempotencyPanicReleasesClaim(t *testing.T) {
 	}
 	if rec := do(srv, "north", "k", `{}`); rec.Code != 201 {
 		t.Fatalf("retry after a panic: %d, want 201", rec.Code)
+	}
+}
+
+// An Idempotency-Key header that is there but empty or blank, or given
+// twice, is 400 naming the header and the handler never runs: a client
+// that meant to send a key must not have its retries create twice.
+func TestIdempotencyEmptyOrRepeatedKeyIs400(t *testing.T) {
+	var calls atomic.Int32
+	_, h := idemServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		httpkit.JSON(w, http.StatusCreated, map[string]any{})
+	}))
+	for _, tc := range []struct {
+		name   string
+		values []string
+		detail string
+	}{
+		{"empty", []string{""}, "Idempotency-Key: is empty"},
+		{"blank", []string{"  \t "}, "Idempotency-Key: is empty"},
+		{"twice", []string{"k1", "k2"}, "Idempotency-Key: must be given once"},
+		{"twice the same", []string{"k1", "k1"}, "Idempotency-Key: must be given once"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/v1/things", strings.NewReader(`{"a":1}`))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header["Idempotency-Key"] = tc.values
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			var p httpkit.Problem
+			if rec.Code != 400 || json.Unmarshal(rec.Body.Bytes(), &p) != nil || p.Field != "Idempotency-Key" || !strings.Contains(p.Detail, tc.detail) {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+		})
+	}
+	if calls.Load() != 0 {
+		t.Fatalf("the handler ran %d times", calls.Load())
+	}
+	if rec := do(h, "north", "", `{"a":1}`); rec.Code != 201 || calls.Load() != 1 {
+		t.Fatalf("no header at all: %d", rec.Code)
 	}
 }

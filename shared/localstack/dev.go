@@ -111,9 +111,15 @@ func (st *Stack) devTrace(w http.ResponseWriter, r *http.Request) {
 }
 
 // devTokens answers the demo practitioners' and the lab's bearer tokens,
-// read at request time (Start mints them after mounting the routes).
+// minted for each request: demo tokens live a day at most (the token
+// lifetime cap), and a stack may run for longer.
 func (st *Stack) devTokens(w http.ResponseWriter, r *http.Request) {
-	httpkit.JSON(w, http.StatusOK, map[string]any{"clinics": st.Tokens, "lab": st.LabToken})
+	clinics, lab, _, err := demoTokens(st.Local.DevIssuer)
+	if err != nil {
+		httpkit.Error(w, r, err)
+		return
+	}
+	httpkit.JSON(w, http.StatusOK, map[string]any{"clinics": clinics, "lab": lab})
 }
 
 // devReplay replays every dead letter (ReplayDeadLetters), one replay at a

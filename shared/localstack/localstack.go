@@ -231,19 +231,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		st.every(bg, app, time.Minute, "/v1/tasks/census")
 	}()
 
-	st.Tokens = map[string]string{}
-	for _, c := range auth.DevClinics {
-		t, err := local.DevIssuer.MintDemoPractitioner(c)
-		if err != nil {
-			return nil, err
-		}
-		st.Tokens[c] = t
-	}
-	if st.LabToken, err = local.DevIssuer.Mint(auth.Claims{Subject: "lab-demo", Role: auth.RoleLab,
-		Email: "lab@lensflow-local.example", EmailVerified: true}, auth.DevTokenTTL); err != nil {
-		return nil, err
-	}
-	if st.ServiceToken, err = local.DevIssuer.MintService(auth.DevTokenTTL); err != nil {
+	if st.Tokens, st.LabToken, st.ServiceToken, err = demoTokens(local.DevIssuer); err != nil {
 		return nil, err
 	}
 	if err := writeTokens(filepath.Join(o.DataDir, "dev-staff-tokens.json"), map[string]string{"lab": st.LabToken, "service": st.ServiceToken}); err != nil {
@@ -446,6 +434,26 @@ func (s *serviceToken) get(context.Context) (string, error) {
 		s.tok, s.exp = t, time.Now().Add(time.Hour)
 	}
 	return s.tok, nil
+}
+
+// demoTokens mints the demo clinics' practitioner tokens, a lab staff token
+// and a service token, each for the issuer's DemoTTL (at most the token
+// lifetime the verifier accepts, LENSFLOW_MAX_TOKEN_LIFETIME).
+func demoTokens(di *auth.DevIssuer) (clinics map[string]string, lab, service string, err error) {
+	clinics = map[string]string{}
+	for _, c := range auth.DevClinics {
+		if clinics[c], err = di.MintDemoPractitioner(c); err != nil {
+			return nil, "", "", err
+		}
+	}
+	if lab, err = di.Mint(auth.Claims{Subject: "lab-demo", Role: auth.RoleLab,
+		Email: "lab@lensflow-local.example", EmailVerified: true}, di.DemoTTL()); err != nil {
+		return nil, "", "", err
+	}
+	if service, err = di.MintService(di.DemoTTL()); err != nil {
+		return nil, "", "", err
+	}
+	return clinics, lab, service, nil
 }
 
 func writeTokens(path string, toks map[string]string) error {

@@ -8,7 +8,9 @@
 package notifications
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -58,16 +60,48 @@ type Settings struct {
 // SettingsInput is the body of PUT /v1/clinic/notifications. A webhook URL
 // set for the first time, changed, or with rotateSecret gets a new secret,
 // shown once in the answer.
+//
+// PUT replaces the settings whole, so decoded from JSON (UnmarshalJSON)
+// webhookUrl and emails are required, "" and [] saying "none": a body that
+// leaves one out (or sends null) is refused naming it, instead of quietly
+// clearing that channel. rotateSecret is an action, false when absent.
 type SettingsInput struct {
 	WebhookURL   string   `json:"webhookUrl"`
 	Emails       []string `json:"emails"`
 	RotateSecret bool     `json:"rotateSecret"`
 }
 
+// UnmarshalJSON decodes a settings body strictly (no unknown fields), with
+// webhookUrl and emails required.
+func (in *SettingsInput) UnmarshalJSON(b []byte) error {
+	const op = "notifications.settings"
+	if string(b) == "null" {
+		return nil // as encoding/json leaves a value for null
+	}
+	var body struct {
+		WebhookURL   *string   `json:"webhookUrl"`
+		Emails       *[]string `json:"emails"`
+		RotateSecret bool      `json:"rotateSecret"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return err
+	}
+	switch {
+	case body.WebhookURL == nil:
+		return errs.Field(op, "webhookUrl", `is required: the webhook URL, or "" for none`)
+	case body.Emails == nil || *body.Emails == nil:
+		return errs.Field(op, "emails", "is required: the addresses, or [] for none")
+	}
+	*in = SettingsInput{WebhookURL: *body.WebhookURL, Emails: *body.Emails, RotateSecret: body.RotateSecret}
+	return nil
+}
+
 // SettingsView is what the clinic sees of its settings.
 type SettingsView struct {
 	WebhookURL string   `json:"webhookUrl,omitempty"`
-	Emails     []string `json:"emails"`
+	Emails     []string `json:"emails"` // [] when none, never null
 	// WebhookSecret is present only in the answer that created it.
 	WebhookSecret string    `json:"webhookSecret,omitempty"`
 	Updated       time.Time `json:"updated"`
@@ -140,7 +174,7 @@ func (s *Service) PutSettings(ctx context.Context, a scans.Actor, in SettingsInp
 		}
 		next := Settings{ClinicID: a.ClinicID, WebhookURL: in.WebhookURL, Emails: in.Emails, Updated: s.now(),
 			SealedSecret: cur.SealedSecret}
-		view = SettingsView{WebhookURL: next.WebhookURL, Emails: next.Emails, Updated: next.Updated}
+		view = SettingsView{WebhookURL: next.WebhookURL, Emails: orNone(next.Emails), Updated: next.Updated}
 		switch {
 		case next.WebhookURL == "":
 			next.SealedSecret = nil
@@ -172,7 +206,16 @@ func (s *Service) GetSettings(ctx context.Context, a scans.Actor) (SettingsView,
 	if err != nil {
 		return SettingsView{}, err
 	}
-	return SettingsView{WebhookURL: cur.WebhookURL, Emails: cur.Emails, Updated: cur.Updated}, nil
+	return SettingsView{WebhookURL: cur.WebhookURL, Emails: orNone(cur.Emails), Updated: cur.Updated}, nil
+}
+
+// orNone is emails, or an empty list for none: the answer says [], never
+// null (settings stored without emails read back as nil).
+func orNone(emails []string) []string {
+	if emails == nil {
+		return []string{}
+	}
+	return emails
 }
 
 func (s *Service) audit(ctx context.Context, a scans.Actor, action, resource string) error {

@@ -2,9 +2,11 @@ package notifications_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/adapters/envelope"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/notifications"
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/ports"
@@ -289,5 +292,67 @@ func TestDeliveryHoldsStoredSettingsToTheRules(t *testing.T) {
 	}
 	if err := svc.Docs.Get(ctx, notifications.DeliveriesCollection, "evt-none-email", &d); err != nil || d.Status != notifications.StatusFailed || len(mailer.sent) != 1 {
 		t.Fatalf("email delivery: %+v %v (%d sent), want failed", d, err, len(mailer.sent))
+	}
+}
+
+// The PUT body replaces the settings whole: webhookUrl and emails are
+// required ("" and [] for none), rotateSecret is not.
+func TestSettingsBodyRequiresItsFields(t *testing.T) {
+	for body, field := range map[string]string{
+		`{"emails":["a@b.example"]}`:                                 "webhookUrl",
+		`{"webhookUrl":"https://hooks.example.com/x"}`:               "emails",
+		`{"webhookUrl":"https://hooks.example.com/x","emails":null}`: "emails",
+		`{"webhookUrl":null,"emails":[]}`:                            "webhookUrl",
+		`{"rotateSecret":true}`:                                      "webhookUrl",
+		`{}`:                                                         "webhookUrl",
+		`{"webhookUrl":"","emails":[],"secret":"x"}`:                 "secret",
+		`{"webhookUrl":"","emails":[],"rotateSecret":"yes"}`:         "rotateSecret",
+		`{"webhookUrl":"","emails":["a@b.example"],"emails":[]}`:     "emails",
+	} {
+		var in notifications.SettingsInput
+		err := httpkit.UnmarshalStrict([]byte(body), &in)
+		if !errs.Is(errs.Invalid, err) || errs.FieldOf(err) != field {
+			t.Errorf("%s: %v (field %q), want invalid naming %s", body, err, errs.FieldOf(err), field)
+		}
+	}
+	for body, want := range map[string]notifications.SettingsInput{
+		`{"webhookUrl":"","emails":[]}`: {Emails: []string{}},
+		`{"webhookUrl":"https://hooks.example.com/x","emails":["a@b.example"],"rotateSecret":true}`: {
+			WebhookURL: "https://hooks.example.com/x", Emails: []string{"a@b.example"}, RotateSecret: true},
+	} {
+		var in notifications.SettingsInput
+		if err := httpkit.UnmarshalStrict([]byte(body), &in); err != nil || !reflect.DeepEqual(in, want) {
+			t.Errorf("%s: %+v %v", body, in, err)
+		}
+	}
+}
+
+// Empty lists are answered [], never null: before any PUT, after a PUT of
+// no addresses, and for settings stored without any.
+func TestSettingsAnswerEmptyLists(t *testing.T) {
+	now := time.Now().UTC()
+	svc := service(t, &now)
+	ctx := context.Background()
+	emails := func(v notifications.SettingsView) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal(b, &m)
+		return string(m["emails"])
+	}
+	v, err := svc.GetSettings(ctx, north)
+	if err != nil || emails(v) != "[]" {
+		t.Fatalf("before any settings: %s %v", emails(v), err)
+	}
+	for _, in := range []notifications.SettingsInput{{Emails: []string{}}, {WebhookURL: "https://hooks.example.com/x"}} {
+		v, err := svc.PutSettings(ctx, north, in)
+		if err != nil || emails(v) != "[]" {
+			t.Fatalf("PUT %+v: %s %v", in, emails(v), err)
+		}
+		if v, err = svc.GetSettings(ctx, north); err != nil || emails(v) != "[]" {
+			t.Fatalf("GET after PUT %+v: %s %v", in, emails(v), err)
+		}
 	}
 }

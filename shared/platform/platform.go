@@ -9,8 +9,9 @@
 //     requests on SIGTERM;
 //   - the local stack mounts every function in one process;
 //   - every route sheds load beyond an in-flight limit, authenticated
-//     callers are rate limited per clinic, and the routes declared as
-//     creating take an Idempotency-Key (see Handler);
+//     callers are rate limited per clinic, the routes declared as
+//     creating take an Idempotency-Key, and query strings hold only the
+//     parameters declared, each once (see Handler);
 //   - the deployment checks can compare the routes with the load balancer.
 package platform
 
@@ -53,6 +54,13 @@ type Function struct {
 	// Every other POST route is an action (a task run, a status change)
 	// whose own semantics make a repeat harmless.
 	Creates []string
+	// Query declares, by route, the query parameters the route reads. The
+	// platform refuses (400, naming it) a parameter given more than once
+	// on any route, and a parameter not declared here on a creating route
+	// or a route with an entry: so a creating route without an entry
+	// takes no query string at all. Other routes read no parameters and
+	// ignore a query string (see Function.QueryRule).
+	Query map[string][]string
 	// MaxBody bounds the request body of the creating routes, which is read
 	// whole to fingerprint it (default httpkit.MaxJSONBytes).
 	MaxBody int64
@@ -77,12 +85,22 @@ var (
 // which is a programming error found at start-up.
 func Register(f Function) {
 	if f.Name == "" || (f.HTTP == nil) == (f.Event == nil) || (f.Event != nil && len(f.Topics) == 0) || (f.HTTP != nil && len(f.Routes) == 0) ||
-		f.MaxBody < 0 || (f.Event != nil && (len(f.Creates) > 0 || f.MaxBody > 0)) {
+		f.MaxBody < 0 || (f.Event != nil && (len(f.Creates) > 0 || f.MaxBody > 0 || len(f.Query) > 0)) {
 		panic(fmt.Sprintf("platform: malformed function declaration %q", f.Name))
 	}
 	for i, c := range f.Creates {
 		if !strings.HasPrefix(c, http.MethodPost+" ") || !slices.Contains(f.Routes, c) || slices.Contains(f.Creates[:i], c) {
 			panic(fmt.Sprintf("platform: function %q: creating route %q is not one of its POST routes (or is listed twice)", f.Name, c))
+		}
+	}
+	for route, params := range f.Query {
+		if !slices.Contains(f.Routes, route) {
+			panic(fmt.Sprintf("platform: function %q: query parameters declared for %q, which is not one of its routes", f.Name, route))
+		}
+		for i, p := range params {
+			if p == "" || slices.Contains(params[:i], p) {
+				panic(fmt.Sprintf("platform: function %q: route %q: query parameter %q is empty or listed twice", f.Name, route, p))
+			}
 		}
 	}
 	mu.Lock()
@@ -131,9 +149,10 @@ func Lookup(name string) (Function, bool) {
 // app.Config.ClinicShare of the requests in flight, 429, and of the memory
 // budget for request bodies, 503; the body must arrive at
 // app.Config.MinBodyRate, 408), and on the routes f.Creates,
-// Idempotency-Key handling. Event deliveries are not
-// rate limited: Pub/Sub paces its pushes itself, and a refused delivery
-// would count towards dead-lettering.
+// Idempotency-Key handling. Query strings are checked against f.Query
+// before anything else. Event deliveries are not rate limited: Pub/Sub
+// paces its pushes itself, and a refused delivery would count towards
+// dead-lettering.
 func Handler(app *wire.App, f Function) (http.Handler, error) {
 	shed := &httpkit.InFlightLimit{Max: app.Config.MaxInFlight}
 	limit := &httpkit.RateLimit{PerSecond: app.Config.RateLimit, Burst: app.Config.RateBurst}
@@ -167,7 +186,7 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 			if slices.Contains(f.Creates, p) {
 				policy = creating
 			}
-			mux.Handle(p, shed.Wrap(httpkit.AfterAuthentication(policy, h)))
+			mux.Handle(p, shed.Wrap(f.QueryRule(p).Wrap(httpkit.AfterAuthentication(policy, h))))
 		}
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			httpkit.Error(w, r, errs.Ef("route", errs.NotFound, "no route for %s %s", r.Method, r.URL.Path))
@@ -180,6 +199,14 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 		mux.Handle("POST /", shed.Wrap(httpkit.Authenticate(app.Verifier, []auth.Role{auth.RoleService}, eventhttp.Handler(fn))))
 	}
 	return httpkit.ServeTraced(app.Log, app.TracerProvider(), f.Name, mux), nil
+}
+
+// QueryRule is the rule the platform applies to route's query string: its
+// declared parameters, strict on the creating routes and the routes with an
+// entry in f.Query.
+func (f Function) QueryRule(route string) httpkit.QueryRule {
+	params, declared := f.Query[route]
+	return httpkit.QueryRule{Allowed: params, Strict: declared || slices.Contains(f.Creates, route)}
 }
 
 // lazyHandler serves a function under the functions framework's own server,

@@ -31,6 +31,10 @@ func TestRegisterRefusesBadCreatingRoutes(t *testing.T) {
 		{"listed twice", Function{Routes: []string{"POST /a"}, Creates: []string{"POST /a", "POST /a"}, HTTP: h}},
 		{"event function", Function{Topics: []string{"t"}, Creates: []string{"POST /"}, Event: ev}},
 		{"negative body limit", Function{Routes: []string{"POST /a"}, Creates: []string{"POST /a"}, MaxBody: -1, HTTP: h}},
+		{"query of an undeclared route", Function{Routes: []string{"POST /a"}, Query: map[string][]string{"POST /b": {"x"}}, HTTP: h}},
+		{"query parameter twice", Function{Routes: []string{"POST /a"}, Query: map[string][]string{"POST /a": {"x", "x"}}, HTTP: h}},
+		{"empty query parameter", Function{Routes: []string{"POST /a"}, Query: map[string][]string{"POST /a": {""}}, HTTP: h}},
+		{"query on an event function", Function{Topics: []string{"t"}, Query: map[string][]string{"POST /": {"x"}}, Event: ev}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f.Name = "TestBad" + strings.ReplaceAll(tc.name, " ", "")
@@ -123,6 +127,54 @@ func TestHandlerMakesCreatingRoutesIdempotent(t *testing.T) {
 	}
 	if actions.Load() != 2 {
 		t.Fatalf("a non-creating POST was deduplicated: %d runs", actions.Load())
+	}
+}
+
+// TestHandlerChecksQueryStrings: a creating route takes only its declared
+// parameters (none when it declares none), a route that declares
+// parameters too, each at most once; any other route refuses a repeated
+// parameter but ignores others. The check needs no token.
+func TestHandlerChecksQueryStrings(t *testing.T) {
+	ok := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
+	f := Function{Name: "Queries", Routes: []string{"POST /v1/things", "POST /v1/plain", "GET /v1/things", "GET /v1/things/{id}"},
+		Creates: []string{"POST /v1/things", "POST /v1/plain"},
+		Query:   map[string][]string{"POST /v1/things": {"eye", "lensType"}, "GET /v1/things": {"status"}},
+		HTTP: func(app *wire.App) (map[string]http.Handler, error) {
+			return map[string]http.Handler{"POST /v1/things": http.HandlerFunc(ok), "POST /v1/plain": http.HandlerFunc(ok),
+				"GET /v1/things": http.HandlerFunc(ok), "GET /v1/things/{id}": http.HandlerFunc(ok)}, nil
+		}}
+	h, err := Handler(testApp(t, wire.Config{}), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, target string
+		status         int
+		field          string
+	}{
+		{"POST", "/v1/things?eye=OD&lensType=rgp", 204, ""},
+		{"POST", "/v1/things?eye=OD&eye=OS", 400, "eye"},
+		{"POST", "/v1/things?eye=OD&colour=red", 400, "colour"},
+		{"POST", "/v1/plain", 204, ""},
+		{"POST", "/v1/plain?eye=OD", 400, "eye"},
+		{"POST", "/v1/plain?", 204, ""},
+		{"GET", "/v1/things?status=queued", 204, ""},
+		{"GET", "/v1/things?status=queued&page=2", 400, "page"},
+		{"GET", "/v1/things?status=a&status=b", 400, "status"},
+		{"GET", "/v1/things/1?v=1", 204, ""},
+		{"GET", "/v1/things/1?v=1&v=2", 400, "v"},
+		{"GET", "/v1/things/1?v=%zz", 400, "query"},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.target, nil))
+		if rec.Code != tc.status || (tc.field != "" && !strings.Contains(rec.Body.String(), `"field":"`+tc.field+`"`)) {
+			t.Errorf("%s %s: %d %s, want %d naming %q", tc.method, tc.target, rec.Code, rec.Body, tc.status, tc.field)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz?x=1&x=2", nil))
+	if rec.Code != 200 {
+		t.Errorf("health check with a query: %d", rec.Code)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/lens"
@@ -103,6 +104,10 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	return s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", audit.Success)
 }
 
+// designModel is how the design fits the cornea: the defaults. Upload
+// refuses a scan with fewer points than this fit can use.
+var designModel = cornea.ModelOptions{}
+
 // runEngine runs the design engine on a decrypted scan file: the lens type
 // and clinical inputs given at upload, the default nomograms.
 func (s *Service) runEngine(sc Scan, file []byte) (*engine.Result, error) {
@@ -118,7 +123,7 @@ func (s *Service) runEngine(sc Scan, file []byte) (*engine.Result, error) {
 	if err != nil {
 		return nil, errs.E("design: lens type", errs.Invalid, err)
 	}
-	in := engine.Inputs{LensType: lt, OrthoKOverride: sc.OrthoKOverride}
+	in := engine.Inputs{LensType: lt, OrthoKOverride: sc.OrthoKOverride, Model: designModel}
 	switch {
 	case sc.Rx != nil:
 		in.Clinical = in.Clinical.WithRefraction(*sc.Rx)

@@ -349,7 +349,11 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if bfs != nil {
 		grid.BFSRadiusMM = *bfs
 	}
-	surf, ids, err := topo.Parse(in.File, grid.topo())
+	// At least as many points, at as many distinct positions, as the
+	// design's fit needs: a scan that could never be fitted is refused now.
+	opts := grid.topo()
+	opts.MinPoints = max(topo.DefaultMinPoints, designModel.FewestPoints())
+	surf, ids, err := topo.Parse(in.File, opts)
 	if err != nil {
 		return Scan{}, errs.E(op, errs.Invalid, err)
 	}

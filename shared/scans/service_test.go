@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -103,6 +104,11 @@ func TestUploadValidatesBeforeStoring(t *testing.T) {
 		{"eye contradicts file", scans.UploadInput{PatientID: pid, Eye: "OS", LensType: "rgp", File: good}, errs.Invalid, "eye"},
 		{"ragged file", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: []byte("x,y,z\n0,0,0\n1,2\n")}, errs.Invalid, "line 3"},
 		{"binary file", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: []byte{0, 1, 2, 0xff, 0xfe}}, errs.Invalid, ""},
+		{"all points equal", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: degenerate(func(int) (float64, float64) { return 0, 0 })}, errs.Invalid, ""},
+		{"no extent in y", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: degenerate(func(i int) (float64, float64) { return float64(i)*0.05 - 5, 0 })}, errs.Invalid, ""},
+		{"fewer positions than the fit needs", scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: degenerate(func(i int) (float64, float64) {
+			return float64(i%60%10)*0.5 - 2.5, float64(i%60/10)*0.5 - 1.5
+		})}, errs.Invalid, ""},
 		{"unknown patient", scans.UploadInput{PatientID: "nope", Eye: "OD", LensType: "rgp", File: good}, errs.NotFound, ""},
 		{"other clinic's patient", scans.UploadInput{PatientID: f.patient(t, f.south), Eye: "OD", LensType: "rgp", File: good}, errs.NotFound, ""},
 	} {
@@ -216,6 +222,41 @@ func TestUploadThenDesign(t *testing.T) {
 	for k, v := range want {
 		if counts[k] != v {
 			t.Errorf("audit %s = %d, want %d (all: %v)", k, counts[k], v, counts)
+		}
+	}
+}
+
+// degenerate is an x,y,z file of 200 points placed by at, heights of a
+// 7.8 mm sphere: what is wrong with it is where the points are.
+func degenerate(at func(i int) (x, y float64)) []byte {
+	var b strings.Builder
+	b.WriteString("x,y,z\n")
+	for i := range 200 {
+		x, y := at(i)
+		fmt.Fprintf(&b, "%g,%g,%g\n", x, y, (x*x+y*y)/15.6)
+	}
+	return []byte(b.String())
+}
+
+// The refusal of a degenerate scan says what is wrong with it, naming the
+// fit's minimum.
+func TestUploadRefusesDegenerateScans(t *testing.T) {
+	f := newFixture(t)
+	pid := f.patient(t, f.north)
+	sixty := "x,y,z\n"
+	for i := range 60 {
+		sixty += fmt.Sprintf("%g,%g,0.1\n", float64(i%10)*0.5-2.5, float64(i/10)*0.5-1.5)
+	}
+	for file, want := range map[string]string{
+		string(degenerate(func(int) (float64, float64) { return 0.5, 0.5 })):                                                 "all 200 points are at one (x, y) position",
+		string(degenerate(func(i int) (float64, float64) { return 0, float64(i)*0.05 - 5 })):                                 "no extent in x",
+		string(degenerate(func(i int) (float64, float64) { return float64(i)*0.05 - 5, float64(i)*0.05 - 5 })):               "lie on one straight line",
+		string(degenerate(func(i int) (float64, float64) { return float64(i%60%10)*0.5 - 2.5, float64(i%60/10)*0.5 - 1.5 })): "only 60 distinct (x, y) positions among 200 points; a fit needs at least 90",
+		sixty: "only 60 points; at least 90 are needed",
+	} {
+		_, err := f.svc.Upload(context.Background(), f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: []byte(file)})
+		if !errs.Is(errs.Invalid, err) || !strings.Contains(errs.Message(err), want) {
+			t.Errorf("got %v, want 400 saying %q", err, want)
 		}
 	}
 }

@@ -145,8 +145,12 @@ func (r *Registry) ParseAs(format string, data []byte, opts Options) (*Surface, 
 }
 
 func parseWith(f Format, data []byte, opts Options) (*Surface, *Identifiers, error) {
-	s, id, err := f.Parse(data, opts.withDefaults())
+	opts = opts.withDefaults()
+	s, id, err := f.Parse(data, opts)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkSpread(s, opts.MinPoints); err != nil {
 		return nil, nil, err
 	}
 	s.Format = f.Name()

@@ -26,7 +26,13 @@ func (f fakeFormat) Detect(head []byte) int {
 	return topo.NoMatch
 }
 func (f fakeFormat) Parse([]byte, topo.Options) (*topo.Surface, *topo.Identifiers, error) {
-	return &topo.Surface{X: []float64{0}, Y: []float64{0}, Z: []float64{0}, Format: "wrong"}, nil, nil
+	s := &topo.Surface{Format: "wrong"}
+	for i := range topo.DefaultMinPoints {
+		s.X = append(s.X, float64(i%10)*0.3)
+		s.Y = append(s.Y, float64(i/10)*0.3)
+		s.Z = append(s.Z, 0)
+	}
+	return s, nil, nil
 }
 
 func TestRegistryDetection(t *testing.T) {

@@ -285,7 +285,8 @@ const (
 
 // Options tunes parsing. The zero value is ready to use.
 type Options struct {
-	// MinPoints is the fewest valid points a scan may have (default 50).
+	// MinPoints is the fewest valid points a scan may have, and the fewest
+	// distinct (x, y) positions among them (default DefaultMinPoints).
 	MinPoints int
 	// MaxPoints is the most points accepted (default 1,000,000); more is an
 	// errs.TooLarge error. Upload size limits belong to the HTTP layer; this

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,12 +96,18 @@ func TestParseXYZValid(t *testing.T) {
 }
 
 func TestParseXYZColumnOrder(t *testing.T) {
-	data := "z,x,y\n" + points(60, "\n")
+	// The rows of points, written z first.
+	var rows []string
+	for _, row := range strings.Split(strings.TrimSpace(points(60, "\n")), "\n") {
+		v := strings.Split(row, ",")
+		rows = append(rows, v[2]+","+v[0]+","+v[1])
+	}
+	data := "z,x,y\n" + strings.Join(rows, "\n") + "\n"
 	s, _, err := topo.Parse([]byte(data), topo.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Z[0] != -1.5 || s.X[0] != -1.5 || math.Abs(s.Y[0]-0.288462) > 1e-12 {
+	if s.X[0] != -1.5 || s.Y[0] != -1.5 || math.Abs(s.Z[0]-0.288462) > 1e-12 {
 		t.Errorf("columns not mapped by header: %v %v %v", s.X[0], s.Y[0], s.Z[0])
 	}
 }
@@ -298,6 +305,9 @@ func FuzzParseXYZ(f *testing.F) {
 	f.Add([]byte("x,y,z\nx,y,z\n"))
 	f.Add([]byte("\x00\x01\x02binary\xff\xfe"))
 	f.Add([]byte("\xEF\xBB\xBF# eye: right\n\n x , y , z \n 1e-3 , -0x1p-2 , 1_0\n"))
+	f.Add([]byte("x,y,z\n" + strings.Repeat("0.5,0.5,0.1\n", 60)))
+	f.Add([]byte("x,y,z\n0,0,0\n0,1,0\n0,2,0\n1,1,1\n"))
+	f.Add([]byte("x,y,z\n0,0,0\n1,1,0\n2,2,0\n3,3.000001,0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, id, err := topo.Parse(data, topo.Options{MinPoints: 1})
 		if err != nil {
@@ -312,6 +322,9 @@ func FuzzParseXYZ(f *testing.F) {
 		}
 		if err := s.Validate(); err != nil {
 			t.Fatal(err)
+		}
+		if slices.Min(s.X) == slices.Max(s.X) || slices.Min(s.Y) == slices.Max(s.Y) {
+			t.Fatal("accepted points without extent in x or y")
 		}
 		for i := range s.X {
 			if math.Abs(s.X[i]) > topo.MaxAbsXYMM || math.Abs(s.Y[i]) > topo.MaxAbsXYMM || math.Abs(s.Z[i]) > topo.MaxAbsZMM {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/admission"
+	"github.com/lensflow/lensflow/shared/auth"
 )
 
 // Config selects and configures the adapters. Every field has an
@@ -37,6 +38,12 @@ type Config struct {
 	ServiceAudiences []string // LENSFLOW_SERVICE_AUDIENCES: accepted aud of service OIDC tokens (the service URL)
 	ServiceAccounts  []string // LENSFLOW_SERVICE_ACCOUNTS: service account emails allowed to call as services
 	DevIssuerURL     string   // LENSFLOW_DEV_ISSUER_URL: base URL of the development issuer (default http://127.0.0.1:8080/dev-issuer)
+	// MaxTokenLifetime is LENSFLOW_MAX_TOKEN_LIFETIME (a Go duration such
+	// as "24h" or "90m"): tokens whose exp - iat is longer are refused
+	// 401, and the development issuer mints none longer. Default
+	// auth.DefaultMaxLifetime (24 h); at least 1 h (Google's tokens live
+	// an hour), at most 7 days.
+	MaxTokenLifetime time.Duration
 	// IdentityAPIKey is LENSFLOW_IDENTITY_API_KEY: the Identity Platform web
 	// API key the clinic portal gives browsers to sign in with. Public by
 	// design (every sign-in page carries it); restrict it to the Identity
@@ -144,7 +151,13 @@ func ConfigFromEnv() Config {
 			errGrace = fmt.Errorf("LENSFLOW_BODY_GRACE: %q is not a positive duration (for example 5s)", g)
 		}
 	}
-	c.envErr = errors.Join(errRate, errBurst, errInFlight, errShare, errBodyRate, errGrace)
+	var errLifetime error
+	if s := strings.TrimSpace(os.Getenv("LENSFLOW_MAX_TOKEN_LIFETIME")); s != "" {
+		if c.MaxTokenLifetime, errLifetime = time.ParseDuration(s); errLifetime != nil {
+			errLifetime = fmt.Errorf("LENSFLOW_MAX_TOKEN_LIFETIME: %q is not a duration such as 24h or 90m", s)
+		}
+	}
+	c.envErr = errors.Join(errRate, errBurst, errInFlight, errShare, errBodyRate, errGrace, errLifetime)
 	return c
 }
 
@@ -301,6 +314,12 @@ func (c Config) WithDefaults() (Config, error) {
 	var err error
 	if c.MemoryBytes, c.MemorySource, err = admission.MemoryLimit(c.MemoryLimit); err != nil {
 		return c, err
+	}
+	if c.MaxTokenLifetime == 0 {
+		c.MaxTokenLifetime = auth.DefaultMaxLifetime
+	}
+	if err := auth.CheckMaxLifetime(c.MaxTokenLifetime); err != nil {
+		return c, fmt.Errorf("LENSFLOW_MAX_TOKEN_LIFETIME: %w", err)
 	}
 	if len(missing) > 0 {
 		return c, fmt.Errorf("configuration incomplete: set %s", strings.Join(missing, ", "))

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -117,5 +118,39 @@ func TestOverloadSettings(t *testing.T) {
 		ServiceAudiences: []string{"https://x"}, ServiceAccounts: []string{"sa@p.iam.gserviceaccount.com"}}.WithDefaults()
 	if err != nil || g.RateLimit != DefaultRateLimitGCP || g.RateBurst != 2*DefaultRateLimitGCP || g.MaxInFlight != DefaultMaxInFlight {
 		t.Fatalf("gcp: rate %v burst %d in flight %d (%v)", g.RateLimit, g.RateBurst, g.MaxInFlight, err)
+	}
+}
+
+func TestMaxTokenLifetime(t *testing.T) {
+	for _, tc := range []struct {
+		env     string
+		want    time.Duration
+		wantErr string
+	}{
+		{env: "", want: 24 * time.Hour},
+		{env: "12h", want: 12 * time.Hour},
+		{env: " 90m ", want: 90 * time.Minute},
+		{env: "168h", want: 7 * 24 * time.Hour},
+		{env: "a day", wantErr: "LENSFLOW_MAX_TOKEN_LIFETIME: \"a day\" is not a duration"},
+		{env: "24", wantErr: "LENSFLOW_MAX_TOKEN_LIFETIME"},
+		{env: "30m", wantErr: "LENSFLOW_MAX_TOKEN_LIFETIME: maximum token lifetime 30m0s outside [1h0m0s, 168h0m0s]"},
+		{env: "-1h", wantErr: "LENSFLOW_MAX_TOKEN_LIFETIME"},
+		{env: "720h", wantErr: "LENSFLOW_MAX_TOKEN_LIFETIME"},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			t.Setenv("LENSFLOW_MAX_TOKEN_LIFETIME", tc.env)
+			c := ConfigFromEnv()
+			c.DataDir = t.TempDir()
+			c, err := c.WithDefaults()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.MaxTokenLifetime != tc.want {
+				t.Fatalf("%v %v, want %v", c.MaxTokenLifetime, err, tc.want)
+			}
+		})
 	}
 }

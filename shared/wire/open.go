@@ -154,11 +154,14 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 			if err != nil {
 				return nil, nil, fmt.Errorf("development issuer: %w", err)
 			}
+			if err := di.SetMaxTTL(cfg.MaxTokenLifetime); err != nil {
+				return nil, nil, fmt.Errorf("development issuer: %w", err)
+			}
 			local.DevIssuer = di
 			issuers = append(issuers, di.IssuerConfig(base+auth.DevJWKSPath))
 		}
 	}
-	if app.Verifier, err = auth.NewVerifier(auth.Config{Issuers: issuers}); err != nil {
+	if app.Verifier, err = auth.NewVerifier(auth.Config{Issuers: issuers, MaxLifetime: cfg.MaxTokenLifetime}); err != nil {
 		return nil, nil, fmt.Errorf("auth: %w", err)
 	}
 
