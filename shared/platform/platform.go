@@ -30,6 +30,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
+	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventhttp"
@@ -161,7 +162,10 @@ func Handler(app *wire.App, f Function) (http.Handler, error) {
 		maxBody = httpkit.MaxJSONBytes
 	}
 	idem := &httpkit.Idempotency{Docs: app.Docs, MaxBody: maxBody, Sealer: app.Sealer, Audit: app.Audit}
-	admit := &httpkit.Admission{Slots: app.Slots, Memory: app.Memory, MaxBody: maxBody, BodyMemory: f.BodyMemory,
+	// Requests in flight are the function's own (each is its own service
+	// in production), memory the process's.
+	slots := &admission.Pool{Capacity: int64(app.Config.MaxInFlight), PerKey: admission.Share(int64(app.Config.MaxInFlight), app.Config.ClinicShare)}
+	admit := &httpkit.Admission{Slots: slots, Memory: app.Memory, MaxBody: maxBody, BodyMemory: f.BodyMemory,
 		Rate: httpkit.BodyRate{Grace: app.Config.BodyGrace, MinRate: app.Config.MinBodyRate}}
 	shared := func(h http.Handler) http.Handler { return limit.Wrap(admit.Wrap(h)) }
 	creating := func(h http.Handler) http.Handler { return limit.Wrap(admit.Wrap(idem.Wrap(h))) }

@@ -49,9 +49,9 @@ type App struct {
 	MailFrom  string
 	PublicURL string
 
-	// The instance's fair shares (admission): requests in flight, and the
-	// memory budget for request bodies and designs, each keyed by clinic.
-	Slots  *admission.Pool
+	// Memory is the instance's budget of working memory for request
+	// bodies and designs, shared by clinic (admission). It is the
+	// process's: in the local stack every function draws on one.
 	Memory *admission.Pool
 
 	closers []func() error

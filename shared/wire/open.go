@@ -55,7 +55,6 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 	}
 	app = &App{Config: cfg, Now: func() time.Time { return time.Now().UTC() }}
 	app.Log = logging.New(logOut, cfg.Project, level(cfg.LogLevel))
-	app.Slots = &admission.Pool{Capacity: int64(cfg.MaxInFlight), PerKey: admission.Share(int64(cfg.MaxInFlight), cfg.ClinicShare)}
 	app.Memory = &admission.Pool{Capacity: cfg.MemoryBudget(), PerKey: admission.Share(cfg.MemoryBudget(), cfg.ClinicShare)}
 	local = &Local{}
 	defer func() {
