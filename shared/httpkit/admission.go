@@ -3,7 +3,6 @@ package httpkit
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/lensflow/lensflow/shared/admission"
@@ -63,10 +62,8 @@ func (a *Admission) Wrap(next http.Handler) http.Handler {
 			release, why := a.Slots.TryAcquire(key, 1)
 			if why != admission.Admitted {
 				_, held := a.Slots.InUse(key)
-				w.Header().Set("Retry-After", strconv.Itoa(secs))
-				WriteProblem(w, Problem{Type: "https://lensflow.dev/problems/too-many-in-flight", Title: http.StatusText(http.StatusTooManyRequests),
-					Status: http.StatusTooManyRequests, RequestID: RequestID(r.Context()),
-					Detail: fmt.Sprintf("%d of your requests are in flight on this instance, the most one caller may have at once; retry after %d s", held, secs)})
+				retryLater(w, r, http.StatusTooManyRequests, "too-many-in-flight", secs,
+					fmt.Sprintf("%d of your requests are in flight on this instance, the most one caller may have at once; retry after %d s", held, secs))
 				return
 			}
 			defer release()
@@ -78,10 +75,7 @@ func (a *Admission) Wrap(next http.Handler) http.Handler {
 				if why == admission.KeyShare {
 					what = "your requests already hold their share of the instance's memory for request bodies"
 				}
-				w.Header().Set("Retry-After", strconv.Itoa(secs))
-				WriteProblem(w, Problem{Type: "https://lensflow.dev/problems/unavailable", Title: http.StatusText(http.StatusServiceUnavailable),
-					Status: http.StatusServiceUnavailable, RequestID: RequestID(r.Context()),
-					Detail: fmt.Sprintf("%s; retry after %d s", what, secs)})
+				retryLater(w, r, http.StatusServiceUnavailable, "unavailable", secs, fmt.Sprintf("%s; retry after %d s", what, secs))
 				return
 			}
 			defer release()

@@ -27,10 +27,7 @@ func (l *InFlightLimit) Wrap(next http.Handler) http.Handler {
 		if l.n.Add(1) > int64(l.Max) {
 			l.n.Add(-1)
 			secs := retryAfterSeconds(l.RetryAfter)
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			WriteProblem(w, Problem{Type: "https://lensflow.dev/problems/unavailable", Title: http.StatusText(http.StatusServiceUnavailable),
-				Status: http.StatusServiceUnavailable, RequestID: RequestID(r.Context()),
-				Detail: "the service is at capacity; retry after " + strconv.Itoa(secs) + " s"})
+			retryLater(w, r, http.StatusServiceUnavailable, "unavailable", secs, "the service is at capacity; retry after "+strconv.Itoa(secs)+" s")
 			return
 		}
 		defer l.n.Add(-1)
@@ -40,3 +37,11 @@ func (l *InFlightLimit) Wrap(next http.Handler) http.Handler {
 
 // InFlight is the number of requests being served now.
 func (l *InFlightLimit) InFlight() int { return int(l.n.Load()) }
+
+// retryLater answers status (429 or 503) with Retry-After: secs and a
+// problem+json body of type problem (a name under lensflow.dev/problems).
+func retryLater(w http.ResponseWriter, r *http.Request, status int, problem string, secs int, detail string) {
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	WriteProblem(w, Problem{Type: "https://lensflow.dev/problems/" + problem, Title: http.StatusText(status),
+		Status: status, RequestID: RequestID(r.Context()), Detail: detail})
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -62,10 +61,8 @@ func (l *RateLimit) Wrap(next http.Handler) http.Handler {
 		}
 		if wait, ok := l.Allow(RateKey(p)); !ok {
 			secs := retryAfterSeconds(wait)
-			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			WriteProblem(w, Problem{Type: "https://lensflow.dev/problems/rate-limited", Title: http.StatusText(http.StatusTooManyRequests),
-				Status: http.StatusTooManyRequests, RequestID: RequestID(r.Context()),
-				Detail: fmt.Sprintf("rate limit of %g requests per second exceeded; retry after %d s", l.PerSecond, secs)})
+			retryLater(w, r, http.StatusTooManyRequests, "rate-limited", secs,
+				fmt.Sprintf("rate limit of %g requests per second exceeded; retry after %d s", l.PerSecond, secs))
 			return
 		}
 		next.ServeHTTP(w, r)
