@@ -128,7 +128,9 @@ func (b *browserSession) waitFor(what, expr string, timeout time.Duration, accep
 			return false
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("%s: not true after %v: %s (page alert: %q)", what, timeout, expr, b.alert())
+			var where string
+			b.eval(what, `location.hash + ' | ' + (document.getElementById('view') || {textContent: ''}).textContent.slice(0, 300)`, &where)
+			b.t.Fatalf("%s: not true after %v: %s (page alert: %q; page: %q)", what, timeout, expr, b.alert(), where)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -942,6 +944,13 @@ func TestPortalBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`select[name=outcome]`), "continue"), chromedp.Click(chromedp.CSS(`#record-assessment`)))
 	b.waitFor("assessment recorded", `document.getElementById('notice').textContent.startsWith('Assessment recorded')`, 20*time.Second, false)
 	b.waitFor("assessment listed", `document.getElementById('view').textContent.includes('week-1, continue')`, 10*time.Second, false)
+	// The same visit again with other findings is refused (one assessment
+	// per visit) until the practitioner says it replaces the recorded one.
+	b.run("a second assessment of the visit", chromedp.SetValue(chromedp.CSS(`input[name=comfort]`), "6"), chromedp.Click(chromedp.CSS(`#record-assessment`)))
+	b.waitFor("refused: the visit is assessed", `!document.getElementById('supersede-row').hidden && document.getElementById('error').textContent.includes('Replace the assessment')`, 20*time.Second, false)
+	b.run("replace the recorded one", chromedp.Click(chromedp.CSS(`#supersede`)), chromedp.Click(chromedp.CSS(`#record-assessment`)))
+	b.waitFor("assessment replaced", `document.getElementById('notice').textContent.startsWith('Assessment replaced')`, 20*time.Second, false)
+	b.waitFor("replacement listed", `document.getElementById('view').textContent.includes('(replaced)') && document.getElementById('supersede-row').hidden`, 10*time.Second, false)
 	b.screenshots("order")
 
 	// Lists: orders and follow-ups render (or show their error while the

@@ -180,6 +180,8 @@ func TestHandlerChecksQueryStrings(t *testing.T) {
 
 // TestHandlerLimits: every route sheds load beyond MaxInFlight with 503
 // (the health check never), and each clinic has its own rate limit (429).
+// One clinic may hold every slot here (ClinicShare 1): the shares are
+// TestHandlerClinicShare's.
 func TestHandlerLimits(t *testing.T) {
 	release := make(chan struct{})
 	var entered sync.WaitGroup
@@ -200,7 +202,7 @@ func TestHandlerLimits(t *testing.T) {
 				})),
 			}, nil
 		}}
-	app := testApp(t, wire.Config{MaxInFlight: 2, RateLimit: 0.001, RateBurst: 4})
+	app := testApp(t, wire.Config{MaxInFlight: 2, ClinicShare: 1, RateLimit: 0.001, RateBurst: 4})
 	h, err := Handler(app, f)
 	if err != nil {
 		t.Fatal(err)
@@ -260,4 +262,49 @@ func TestHandlerLimits(t *testing.T) {
 	if docs, err := app.Docs.Query(context.Background(), ports.Query{Collection: httpkit.IdempotencyCollection}); err != nil || len(docs) != 0 {
 		t.Fatalf("a rate-limited request claimed its key: %d records (%v)", len(docs), err)
 	}
+}
+
+// TestHandlerClinicShare: one clinic holding its share of a function's
+// requests in flight gets 429 for one more; another clinic is served.
+func TestHandlerClinicShare(t *testing.T) {
+	release := make(chan struct{})
+	var entered sync.WaitGroup
+	f := Function{Name: "Slow", Routes: []string{"GET /v1/slow"},
+		HTTP: func(app *wire.App) (map[string]http.Handler, error) {
+			return map[string]http.Handler{"GET /v1/slow": httpkit.Authenticate(app.Verifier, []auth.Role{auth.RolePractitioner},
+				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Query().Get("hold") != "" {
+						entered.Done()
+						<-release
+					}
+					w.WriteHeader(http.StatusNoContent)
+				}))}, nil
+		}}
+	app := testApp(t, wire.Config{MaxInFlight: 8, ClinicShare: 0.25, RateLimit: 1000, RateBurst: 1000})
+	h, err := Handler(app, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec
+	}
+	entered.Add(2)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() { defer wg.Done(); get("/v1/slow?hold=1", "north") }()
+	}
+	entered.Wait()
+	if rec := get("/v1/slow", "north"); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("north beyond its 2 of 8: %d %v", rec.Code, rec.Header())
+	}
+	if rec := get("/v1/slow", "south"); rec.Code != http.StatusNoContent {
+		t.Errorf("south while north holds its share: %d", rec.Code)
+	}
+	close(release)
+	wg.Wait()
 }

@@ -1047,24 +1047,47 @@ async function viewOrder(gen, orderId) {
   const comfort = el('input', { name: 'comfort', type: 'number', min: '1', max: '10', value: '8', required: true });
   const outcome = el('select', { name: 'outcome' }, el('option', { value: 'continue' }, 'Continue'), el('option', { value: 'adjust' }, 'Adjust'));
   const notes = el('textarea', { name: 'fluoresceinNotes', rows: '2' });
+  // A visit has one assessment: recording a different one for a visit
+  // already assessed is refused (409) unless it explicitly replaces the
+  // recorded one, which the API records and audits.
+  const replace = el('input', { type: 'checkbox', name: 'supersede', id: 'supersede' });
+  const replaceRow = el('label', { class: 'check', id: 'supersede-row', hidden: true }, replace,
+    ' Replace the assessment already recorded for this visit (any adjustment is made again from the design that visit started with)');
   const save = el('button', { type: 'submit', id: 'record-assessment' }, 'Record assessment');
   const base = '/v1/orders/' + encodeURIComponent(orderId);
+  let recorded = [];
   const form = el('form', { class: 'panel', onsubmit: async (ev) => {
     ev.preventDefault();
     showError(''); showNotice('');
     const body = { visitKey: visit.value, visualAcuity: va.value, comfort: Number(comfort.value), outcome: outcome.value };
     if (sphere.value !== '') body.overRefraction = { sphereD: Number(sphere.value) };
     if (notes.value) body.fluoresceinNotes = notes.value;
+    if (replace.checked) {
+      const current = recorded.filter(a => a.visitKey === visit.value && !a.supersededBy).pop();
+      if (!current) { showError(`No assessment is recorded for visit ${visit.value}: there is nothing to replace.`); return; }
+      body.supersedes = current.id;
+    }
     save.disabled = true;
-    const a = await guard(gen, () => api('POST', base + '/assessments', body, { 'Idempotency-Key': idempotencyKey() }));
+    let a;
+    try {
+      a = await api('POST', base + '/assessments', body, { 'Idempotency-Key': idempotencyKey() });
+    } catch (e) {
+      if (gen === generation) {
+        const already = e.status === 409 && recorded.some(r => r.visitKey === visit.value);
+        showError((e.message || String(e)) + (already ? ' To record this one instead, tick "Replace the assessment already recorded for this visit" and record it again.' : ''));
+        if (already) replaceRow.hidden = false;
+      }
+    }
     save.disabled = false;
     if (a) {
-      showNotice('Assessment recorded' + (a.revisedVersion ? `: design revised to version ${a.revisedVersion}.` : '.'));
+      replace.checked = false;
+      replaceRow.hidden = true;
+      showNotice((a.supersedes ? 'Assessment replaced' : 'Assessment recorded') + (a.revisedVersion ? `: design revised to version ${a.revisedVersion}.` : '.'));
       loadOrder();
     }
   } }, el('h3', {}, 'Record an aftercare assessment'),
   el('div', { class: 'fields' }, field('Visit', visit), field('Visual acuity', va), field('Over-refraction sphere (D)', sphere), field('Comfort (1–10)', comfort), field('Outcome', outcome)),
-  field('Fluorescein notes', notes), el('div', { class: 'buttons' }, save));
+  field('Fluorescein notes', notes), replaceRow, el('div', { class: 'buttons' }, save));
   // The timeline notes a comment shortly after it is posted (an event
   // goes round): look again a little later.
   const talk = conversation(gen, orderId, 'practitioner', () => setTimeout(() => { if (gen === generation) loadOrder(); }, 2500));
@@ -1082,8 +1105,10 @@ async function viewOrder(gen, orderId) {
     const as = await guard(gen, () => api('GET', base + '/assessments'));
     if (gen !== generation || !as) return true;
     const list = as.assessments || [];
+    recorded = list;
     past.replaceChildren(el('h3', {}, 'Assessments'), list.length === 0 ? el('p', {}, 'None recorded.') :
-      el('ul', {}, list.map(a => el('li', {}, `${fmtDate(a.created)}: ${a.visitKey}, ${a.outcome}${a.revisedVersion ? ', design v' + a.revisedVersion : ''}`))));
+      el('ul', {}, list.map(a => el('li', {}, `${fmtDate(a.created)}: ${a.visitKey}, ${a.outcome}${a.revisedVersion ? ', design v' + a.revisedVersion : ''}` +
+        (a.supersededBy ? ' (replaced)' : a.supersedes ? ' (replaces an earlier one)' : '')))));
     return true;
   };
   if (await loadOrder()) await talk.load();
