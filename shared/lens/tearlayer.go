@@ -1,0 +1,193 @@
+package lens
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/lensflow/lensflow/shared/errs"
+)
+
+// TearLayerPitchMM is the spacing of a tear-layer map's grid.
+const TearLayerPitchMM = 0.1
+
+// RestMethodLowered is how an RGP-style rest is found: the back surface,
+// centred (or decentred as asked), is lowered onto the cornea until it
+// first touches it, wherever that is (the apex, mid-periphery or edge).
+const RestMethodLowered = "lowered onto the cornea until it touches"
+
+// RestingPosition is where a lens sits on the eye and how that was found.
+type RestingPosition struct {
+	Method string
+	// DecentrationXMM and DecentrationYMM place the lens centre relative
+	// to the corneal apex (examiner's view: +x right, +y up).
+	DecentrationXMM, DecentrationYMM float64
+	// ApexClearanceUM is how far the lens apex sits in front of the cornea
+	// beneath it: the tear film at the lens centre.
+	ApexClearanceUM float64
+	// TouchXMM and TouchYMM are where the lens touches (lens coordinates).
+	TouchXMM, TouchYMM float64
+}
+
+// TearLayer is the tear film between a lens resting on the eye and the
+// cornea, over the whole lens on a square grid centred on the lens: cell
+// (i, j) is at x = AxisMM[j], y = AxisMM[i] from the lens centre, and
+// ThicknessUM[i*len(AxisMM)+j] is the film there in microns (NaN outside
+// the lens). Extrapolated marks cells where the cornea was not measured
+// but extrapolated (beyond the exam, under a lid).
+type TearLayer struct {
+	PitchMM      float64
+	AxisMM       []float64
+	ThicknessUM  []float64
+	Extrapolated []bool
+	Rest         RestingPosition
+	// The least and greatest film over the lens, and where (lens
+	// coordinates, mm).
+	MinUM, MinXMM, MinYMM float64
+	MaxUM, MaxXMM, MaxYMM float64
+}
+
+// At returns the film (microns) at the grid cell nearest (x, y), NaN
+// outside the lens.
+func (t *TearLayer) At(x, y float64) float64 {
+	n := len(t.AxisMM)
+	if n == 0 {
+		return math.NaN()
+	}
+	idx := func(v float64) int { return int(math.Round((v - t.AxisMM[0]) / t.PitchMM)) }
+	i, j := idx(y), idx(x)
+	if i < 0 || j < 0 || i >= n || j >= n {
+		return math.NaN()
+	}
+	return t.ThicknessUM[i*n+j]
+}
+
+// TearLayerMap rests the back surface surf on eye, its centre decentred by
+// (decX, decY) mm from the corneal apex, by lowering it until it touches
+// (RestMethodLowered), and maps the tear film under the whole lens, edge
+// lift included, on a TearLayerPitchMM grid.
+func TearLayerMap(eye Eye, surf *BackSurface, decX, decY float64) (*TearLayer, error) {
+	const op = "lens.TearLayerMap"
+	edge := surf.EdgeMM()
+	if !(edge > 0) || math.IsInf(edge, 0) {
+		return nil, errs.Ef(op, errs.Invalid, "the back surface has no extent")
+	}
+	if math.IsNaN(decX) || math.IsNaN(decY) || math.Hypot(decX, decY) > edge/2 {
+		return nil, errs.Field(op, "decentration", "must be a finite offset of at most half the lens radius (%.2f mm)", edge/2)
+	}
+	half := int(math.Floor(edge/TearLayerPitchMM + 1e-9))
+	n := 2*half + 1
+	axis := make([]float64, n)
+	for k := range axis {
+		axis[k] = float64(k-half) * TearLayerPitchMM
+	}
+	t := &TearLayer{PitchMM: TearLayerPitchMM, AxisMM: axis, ThicknessUM: make([]float64, n*n), Extrapolated: make([]bool, n*n),
+		Rest: RestingPosition{Method: RestMethodLowered, DecentrationXMM: decX, DecentrationYMM: decY}}
+	// gap holds lens sag minus eye sag; the lens rests at the greatest.
+	apex := math.Inf(-1)
+	for i, y := range axis {
+		for j, x := range axis {
+			k := i*n + j
+			r := math.Hypot(x, y)
+			if r > edge+1e-9 {
+				t.ThicknessUM[k] = math.NaN()
+				continue
+			}
+			ex, ey := x+decX, y+decY
+			es, src, err := eyeSag(op, eye, meridianOf(ex, ey), 2*math.Hypot(ex, ey))
+			if err != nil {
+				return nil, err
+			}
+			g := surf.SagMM(meridianOf(x, y), r) - es
+			t.ThicknessUM[k] = g
+			t.Extrapolated[k] = src != SourceMeasured
+			if g > apex {
+				apex = g
+				t.Rest.TouchXMM, t.Rest.TouchYMM = x, y
+			}
+		}
+	}
+	t.MinUM, t.MaxUM = math.Inf(1), math.Inf(-1)
+	for i, y := range axis {
+		for j, x := range axis {
+			k := i*n + j
+			if math.IsNaN(t.ThicknessUM[k]) {
+				continue
+			}
+			v := 1000 * (apex - t.ThicknessUM[k])
+			t.ThicknessUM[k] = v
+			if v < t.MinUM {
+				t.MinUM, t.MinXMM, t.MinYMM = v, x, y
+			}
+			if v > t.MaxUM {
+				t.MaxUM, t.MaxXMM, t.MaxYMM = v, x, y
+			}
+		}
+	}
+	t.Rest.ApexClearanceUM = t.ThicknessUM[half*n+half]
+	return t, nil
+}
+
+// meridianOf is the TABO meridian (0-180, counterclockwise from the
+// examiner's right) through (x, y).
+func meridianOf(x, y float64) float64 {
+	if x == 0 && y == 0 {
+		return 0
+	}
+	d := math.Atan2(y, x) * 180 / math.Pi
+	if d < 0 {
+		d += 180
+	}
+	if d >= 180 {
+		d -= 180
+	}
+	return d
+}
+
+// FluoresceinModel turns a tear film's thickness into the brightness of
+// fluorescein under cobalt-blue light, as a slit lamp shows it: films
+// thinner than DarkBelowUM look dark (the lens "bears"), brightness rises
+// with thickness and is 95 % of its greatest at SaturationUM. Between,
+//
+//	I(t) = 1 - exp(-3 (t - DarkBelowUM) / (SaturationUM - DarkBelowUM))
+//
+// a convention (fluorescence of a thin dye film grows with its thickness
+// and saturates), versioned so that a picture says which model drew it.
+type FluoresceinModel struct {
+	Version      string  `json:"version"`
+	DarkBelowUM  float64 `json:"dark_below_um"`
+	SaturationUM float64 `json:"saturation_um"`
+}
+
+// DefaultFluorescein is lensflow-fluorescein 2026.1: dark below 15
+// microns, saturated by 90.
+func DefaultFluorescein() FluoresceinModel {
+	return FluoresceinModel{Version: "lensflow-fluorescein@2026.1", DarkBelowUM: 15, SaturationUM: 90}
+}
+
+// Validate checks the model's numbers.
+func (m FluoresceinModel) Validate() error {
+	const op = "lens.FluoresceinModel"
+	switch {
+	case m.Version == "":
+		return errs.Field(op, "version", "required")
+	case !(m.DarkBelowUM >= 0 && m.DarkBelowUM < 100):
+		return errs.Field(op, "dark_below_um", "must be in [0, 100) microns")
+	case !(m.SaturationUM > m.DarkBelowUM && m.SaturationUM <= 500):
+		return errs.Field(op, "saturation_um", "must be above dark_below_um and at most 500 microns")
+	}
+	return nil
+}
+
+// Intensity is the brightness (0 dark to 1) of a film thicknessUM thick;
+// NaN (no film: outside the lens) is 0.
+func (m FluoresceinModel) Intensity(thicknessUM float64) float64 {
+	if math.IsNaN(thicknessUM) || thicknessUM <= m.DarkBelowUM {
+		return 0
+	}
+	return 1 - math.Exp(-3*(thicknessUM-m.DarkBelowUM)/(m.SaturationUM-m.DarkBelowUM))
+}
+
+// String names the model.
+func (m FluoresceinModel) String() string {
+	return fmt.Sprintf("%s (dark below %g µm, saturated by %g µm)", m.Version, m.DarkBelowUM, m.SaturationUM)
+}
