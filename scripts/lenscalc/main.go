@@ -4,16 +4,20 @@
 //
 //	go run ./scripts/lenscalc -lens scleral|orthok|rgp [-rx S/CxA] [-vertex mm] [-hvid mm] [-pupil mm]
 //	    [-eye OD|OS] [-format auto|xyz|cso|cso-raw|pentacam] [-units mm|um] [-reference apex|bfs]
-//	    [-bfs mm] [-sign depth|elevation] [-orthok-override] [-nomograms FILE] [-lathe DIR] FILE
+//	    [-bfs mm] [-sign depth|elevation] [-orthok-override] [-nomograms FILE] [-lathe DIR]
+//	    [-tear-layer FILE.png] FILE
 //
 // The refraction is written as practitioners write it, "-3.00/-1.25x180"
 // (a bare sphere is valid). With -lathe it also writes the DAC point files
-// (.V5B, and .V5F where the design has a front optic) into DIR. Bad input,
+// (.V5B, and .V5F where the design has a front optic) into DIR; with
+// -tear-layer, the simulated fluorescein pattern of the lens resting on the
+// eye, as a PNG with its thickness scale. Bad input,
 // and a lens the screening refuses, print a message naming the problem
 // (and the flag that settles it, where one does) on stderr and exit 2.
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,8 +27,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/fluorescein"
 	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/topo"
 )
@@ -55,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	override := fs.Bool("orthok-override", false, "design ortho-k even on a cornea the screening contraindicates (keratoconus, irregular): your clinical decision, recorded in the design")
 	nomos := fs.String("nomograms", "", "JSON file of nomograms replacing the defaults")
 	latheDir := fs.String("lathe", "", "directory to write lathe point files into")
+	tearLayer := fs.String("tear-layer", "", "PNG file to write the simulated fluorescein pattern of the lens resting on the eye into")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lenscalc -lens scleral|orthok|rgp [flags] FILE")
 		fs.PrintDefaults()
@@ -63,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	res, files, err := calculate(fs, calcInputs{lensType: *lensType, rx: *rx, vertex: *vertex, hvid: *hvid, pupil: *pupil, eye: *eye,
-		format: *format, units: *units, ref: *ref, bfs: *bfs, sign: *sign, override: *override, nomos: *nomos, latheDir: *latheDir})
+		format: *format, units: *units, ref: *ref, bfs: *bfs, sign: *sign, override: *override, nomos: *nomos, latheDir: *latheDir, tearLayer: *tearLayer})
 	if err != nil {
 		fmt.Fprintln(stderr, "lenscalc:", message(err))
 		var ue usageError
@@ -104,6 +111,7 @@ type calcInputs struct {
 	sign                    string
 	override                bool
 	nomos, latheDir         string
+	tearLayer               string
 }
 
 func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error) {
@@ -174,11 +182,31 @@ func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error
 		}
 		in.Nomograms = &set
 	}
-	res, err := engine.Design(s, in)
+	m, err := cornea.Fit(s, cornea.ModelOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := engine.DesignModel(m, s, in)
 	if err != nil {
 		return nil, nil, err
 	}
 	var written []string
+	if ci.tearLayer != "" {
+		tl, err := engine.TearLayerModel(m, res)
+		if err != nil {
+			return nil, nil, err
+		}
+		var buf bytes.Buffer
+		model := lens.DefaultFluorescein()
+		if err := fluorescein.PNG(&buf, tl, model); err != nil {
+			return nil, nil, err
+		}
+		if err := os.WriteFile(ci.tearLayer, buf.Bytes(), 0o644); err != nil {
+			return nil, nil, usageError{err.Error()}
+		}
+		written = append(written, fmt.Sprintf("%s (tear film %.0f-%.0f microns, %.0f at the centre; %s)", ci.tearLayer, tl.MinUM, tl.MaxUM,
+			tl.Rest.ApexClearanceUM, model.Version))
+	}
 	if latheDir != "" {
 		files, err := engine.PointFiles(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), res.Lens)
 		if err != nil {

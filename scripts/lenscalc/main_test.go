@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,8 @@ func TestCalculatorDesignsEveryFormat(t *testing.T) {
 		t.Run(tc.file+"/"+tc.lens, func(t *testing.T) {
 			dir := t.TempDir()
 			var out, errb bytes.Buffer
-			args := append(append([]string{"-lens", tc.lens, "-lathe", dir}, tc.extra...), testdata+tc.file)
+			pattern := filepath.Join(dir, "tear-layer.png")
+			args := append(append([]string{"-lens", tc.lens, "-lathe", dir, "-tear-layer", pattern}, tc.extra...), testdata+tc.file)
 			if code := run(args, &out, &errb); code != 0 {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
@@ -64,6 +66,14 @@ func TestCalculatorDesignsEveryFormat(t *testing.T) {
 			}
 			if _, err := lathe.Parse(b); err != nil {
 				t.Fatalf("point file: %v", err)
+			}
+			f, err := os.Open(pattern)
+			if err != nil {
+				t.Fatalf("no tear-layer picture: %v", err)
+			}
+			defer f.Close()
+			if _, err := png.Decode(f); err != nil || !strings.Contains(errb.String(), "tear film") {
+				t.Fatalf("tear-layer picture: %v; stderr %s", err, errb.String())
 			}
 		})
 	}

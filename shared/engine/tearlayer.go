@@ -1,0 +1,29 @@
+package engine
+
+import (
+	"github.com/lensflow/lensflow/shared/cornea"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/lens"
+)
+
+// TearLayerModel maps the tear film under a design's lens on a corneal
+// model already fitted to its scan (cornea.Fit, as Design does), with the
+// eye extrapolated beyond the data as the design was: by the tangent line
+// for a scleral lens, by the fitted conic otherwise. The lens rests as
+// lens.TearLayerMap finds it, centred.
+func TearLayerModel(m *cornea.Model, r *Result) (*lens.TearLayer, error) {
+	const op = "engine.TearLayer"
+	if r == nil || r.Lens == nil {
+		return nil, errs.Ef(op, errs.Invalid, "no design")
+	}
+	if r.Lens.Type == lens.Scleral {
+		m = m.WithExtrapolation(cornea.ExtrapolateTangentLine)
+	} else {
+		m = m.WithExtrapolation(cornea.ExtrapolateConic)
+	}
+	t, err := lens.TearLayerMap(Eye{M: m, KReading: r.Lens.KReading}, &r.Lens.BackSurface, 0, 0)
+	if err != nil {
+		return nil, errs.E(op, errs.KindOf(err), err)
+	}
+	return t, nil
+}
