@@ -8,14 +8,18 @@
 //	GET  /v1/scans/{scanId}
 //	GET  /v1/scans/{scanId}/design
 //	GET  /v1/scans/{scanId}/map                 the topography map (axial curvature, elevation above the best-fit sphere)
+//	GET  /v1/scans/{scanId}/design/tear-layer[?version=N]      the tear film under the resting lens (JSON grid)
+//	GET  /v1/scans/{scanId}/design/tear-layer.png[?version=N]  the simulated fluorescein pattern
 //	GET  /v1/patients/{patientId}/scans         the patient's scans, newest first
 package scans
 
 import (
+	"bytes"
 	"net/http"
 	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/fluorescein"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/scans"
@@ -28,11 +32,13 @@ const (
 	routeDesign = "GET /v1/scans/{scanId}/design"
 	routeMap    = "GET /v1/scans/{scanId}/map"
 	routeList   = "GET /v1/patients/{patientId}/scans"
+	routeTear   = "GET /v1/scans/{scanId}/design/tear-layer"
+	routeTearPN = "GET /v1/scans/{scanId}/design/tear-layer.png"
 )
 
 func init() {
-	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign, routeMap, routeList},
-		Creates: []string{routeUpload}, Query: map[string][]string{routeUpload: uploadParams}, MaxBody: scans.MaxScanBytes,
+	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign, routeMap, routeList, routeTear, routeTearPN},
+		Creates: []string{routeUpload}, Query: map[string][]string{routeUpload: uploadParams, routeTear: {"version"}, routeTearPN: {"version"}}, MaxBody: scans.MaxScanBytes,
 		BodyMemory: scans.UploadMemoryPerByte, HTTP: New})
 }
 
@@ -133,6 +139,29 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"scans": out})
 	})
+	tearLayer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tl, err := svc.TearLayer(r.Context(), wire.ActorOf(r), r.PathValue("scanId"), r.URL.Query().Get("version"))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, tl.JSON())
+	})
+	tearLayerPNG := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tl, err := svc.TearLayer(r.Context(), wire.ActorOf(r), r.PathValue("scanId"), r.URL.Query().Get("version"))
+		if err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		var buf bytes.Buffer
+		if err := fluorescein.PNG(&buf, tl.Map, tl.Model); err != nil {
+			httpkit.Error(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Cache-Control", "no-store") // patient data
+		_, _ = w.Write(buf.Bytes())
+	})
 	practitioners := []auth.Role{auth.RolePractitioner}
 	return map[string]http.Handler{
 		routeMap:    httpkit.Authenticate(app.Verifier, practitioners, topography),
@@ -140,5 +169,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		routeUpload: httpkit.Authenticate(app.Verifier, practitioners, upload),
 		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
 		routeDesign: httpkit.Authenticate(app.Verifier, practitioners, design),
+		routeTear:   httpkit.Authenticate(app.Verifier, practitioners, tearLayer),
+		routeTearPN: httpkit.Authenticate(app.Verifier, practitioners, tearLayerPNG),
 	}, nil
 }

@@ -169,6 +169,10 @@ var authzTable = map[string]authzRow{
 	}},
 	"GET /v1/scans/{scanId}":        {role: auth.RolePractitioner, owned: true, ok: 200, req: authzGet(func(ts *trustStack) string { return "/v1/scans/" + ts.ids.scan })},
 	"GET /v1/scans/{scanId}/design": {role: auth.RolePractitioner, owned: true, ok: 200, req: authzGet(func(ts *trustStack) string { return "/v1/scans/" + ts.ids.scan + "/design" })},
+	"GET /v1/scans/{scanId}/design/tear-layer": {role: auth.RolePractitioner, owned: true, ok: 200,
+		req: authzGet(func(ts *trustStack) string { return "/v1/scans/" + ts.ids.scan + "/design/tear-layer" })},
+	"GET /v1/scans/{scanId}/design/tear-layer.png": {role: auth.RolePractitioner, owned: true, ok: 200,
+		req: authzGet(func(ts *trustStack) string { return "/v1/scans/" + ts.ids.scan + "/design/tear-layer.png?version=1" })},
 	// Tasks: Cloud Scheduler's service token only.
 	"POST /v1/tasks/follow-ups":    {role: auth.RoleService, ok: 200, req: authzPost(func(*trustStack) string { return "/v1/tasks/follow-ups" }, func(*trustStack, principal) string { return "" })},
 	"POST /v1/tasks/notifications": {role: auth.RoleService, ok: 200, req: authzPost(func(*trustStack) string { return "/v1/tasks/notifications" }, func(*trustStack, principal) string { return "" })},
