@@ -225,21 +225,9 @@ func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesi
 		return Revision{}, err
 	}
 	defer release()
-	sealed, err := s.Blobs.Get(ctx, sc.Object)
+	surf, err := s.storedSurface(ctx, op, sc)
 	if err != nil {
 		return Revision{}, err
-	}
-	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
-	if err != nil {
-		return Revision{}, errs.E(op+": unseal", errs.Other, err)
-	}
-	opts := topo.Options{}
-	if sc.Grid != nil {
-		opts = sc.Grid.topo()
-	}
-	surf, _, err := topo.Parse(file, opts)
-	if err != nil {
-		return Revision{}, errs.E(op, errs.Other, err)
 	}
 	next, err := revise(surf, from)
 	if err != nil {
@@ -273,4 +261,28 @@ func CommitRevision(tx ports.Tx, r Revision) error {
 		return err
 	}
 	return tx.Create(DesignsCollection, r.Record.ID, r.Record)
+}
+
+// storedSurface reads a scan's stored file, opens it and parses it with
+// the upload's grid statements: the surface every step after the upload
+// works from. The file parsed at upload, so a failure here is the lab's
+// (errs.Other), never the clinic's.
+func (s *Service) storedSurface(ctx context.Context, op string, sc Scan) (*topo.Surface, error) {
+	sealed, err := s.Blobs.Get(ctx, sc.Object)
+	if err != nil {
+		return nil, err
+	}
+	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
+	if err != nil {
+		return nil, errs.E(op+": unseal", errs.Other, err)
+	}
+	opts := topo.Options{}
+	if sc.Grid != nil {
+		opts = sc.Grid.topo()
+	}
+	surf, _, err := topo.Parse(file, opts)
+	if err != nil {
+		return nil, errs.E(op+": parse", errs.Other, err)
+	}
+	return surf, nil
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/topo"
 	"github.com/lensflow/lensflow/shared/topomap"
 )
 
@@ -135,21 +134,9 @@ func (s *Service) Map(ctx context.Context, a Actor, scanID string) (*topomap.Map
 			_ = s.audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", outcome)
 		}
 	}()
-	sealed, err := s.Blobs.Get(ctx, sc.Object)
+	surf, err := s.storedSurface(ctx, op, sc)
 	if err != nil {
 		return nil, err
-	}
-	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
-	if err != nil {
-		return nil, errs.E(op+": unseal", errs.Other, err)
-	}
-	opts := topo.Options{}
-	if sc.Grid != nil {
-		opts = sc.Grid.topo()
-	}
-	surf, _, err := topo.Parse(file, opts)
-	if err != nil {
-		return nil, errs.E(op+": parse", errs.Other, err) // it parsed at upload
 	}
 	m, err := cornea.Fit(surf, cornea.ModelOptions{})
 	if err == nil {

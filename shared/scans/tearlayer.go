@@ -12,7 +12,6 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/topo"
 )
 
 // TearLayer is the tear film under one design version's lens resting on
@@ -70,21 +69,9 @@ func (s *Service) TearLayer(ctx context.Context, a Actor, scanID, version string
 		return nil, err
 	}
 	defer release()
-	sealed, err := s.Blobs.Get(ctx, sc.Object)
+	surf, err := s.storedSurface(ctx, op, sc)
 	if err != nil {
 		return nil, err
-	}
-	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
-	if err != nil {
-		return nil, errs.E(op+": unseal", errs.Other, err)
-	}
-	opts := topo.Options{}
-	if sc.Grid != nil {
-		opts = sc.Grid.topo()
-	}
-	surf, _, err := topo.Parse(file, opts)
-	if err != nil {
-		return nil, errs.E(op+": parse", errs.Other, err) // it parsed at upload
 	}
 	m, err := cornea.Fit(surf, cornea.ModelOptions{})
 	if err != nil {
