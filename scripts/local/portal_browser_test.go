@@ -753,9 +753,16 @@ func TestPortalBrowser(t *testing.T) {
 		b.screenshots(tc.name)
 	}
 
-	// Back to the first scan, to order it.
+	// Back to the first scan, to order it; on the way, its simulated
+	// fluorescein pattern beside the topography.
 	b.goTo("#/scans/" + scanID)
 	b.waitFor("design", `!!document.getElementById('order')`, 20*time.Second, false)
+	b.waitFor("fluorescein pattern", `!document.getElementById('tear-box').hidden && !!document.querySelector('.tear-canvas')`, 30*time.Second, false)
+	if ink, colours := b.canvasInk(".tear-canvas"); ink < 1000 || colours < 3 {
+		t.Errorf("fluorescein pattern: %d inked pixels in %d colours", ink, colours)
+	}
+	b.a11y("fluorescein")
+	b.screenshots("fluorescein")
 	b.run("order", chromedp.Click(chromedp.CSS(`#order`)))
 	b.waitFor("order page", `location.hash.startsWith('#/orders/') && !!document.getElementById('order-status')`, 20*time.Second, false)
 	orderID := b.hashID("#/orders/")

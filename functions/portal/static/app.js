@@ -747,8 +747,9 @@ async function viewScan(gen, scanId) {
   const corneaBox = el('section', { class: 'panel', id: 'cornea-box', 'aria-labelledby': 'cornea-h' }, el('h3', { id: 'cornea-h' }, 'Cornea and screening'),
     el('p', { class: 'muted' }, 'Waiting for the design…'));
   const designBox = el('section', { class: 'panel', 'aria-labelledby': 'design-h' }, el('h3', { id: 'design-h' }, 'Design'), el('p', { class: 'muted' }, 'Waiting for the design…'));
+  const tearBox = el('section', { class: 'panel', id: 'tear-box', 'aria-labelledby': 'tear-h', hidden: true });
   setView(el('h2', {}, 'Scan'), statusLine, inputs, layout, overrideNote, failed, warnings,
-    el('div', { class: 'grid two scan' }, el('div', { class: 'stack' }, mapBox, corneaBox), designBox));
+    el('div', { class: 'grid two scan' }, el('div', { class: 'stack' }, mapBox, tearBox, corneaBox), designBox));
   let scan = await guard(gen, () => api('GET', '/v1/scans/' + encodeURIComponent(scanId)));
   if (!scan || gen !== generation) return;
   statusLine.replaceChildren(`${scan.eye} · ${scan.lensType} · `, el('span', { class: 'status' }, scan.status), ' · ',
@@ -790,8 +791,66 @@ async function viewScan(gen, scanId) {
   showWarnings(d, warnings);
   showCornea(scan, d, corneaBox);
   showDesign(gen, scan, d, designBox);
+  loadTearLayers(gen, scan, tearBox);
   const shown = await map;
   if (shown && gen === generation) shown.pattern(d.screening);
+}
+
+// loadTearLayers shows the simulated fluorescein pattern of the lens
+// resting on the cornea, for the current design and, after an adjustment,
+// the version before it beside it; the film under the pointer is read out.
+async function loadTearLayers(gen, scan, box) {
+  const base = '/v1/scans/' + encodeURIComponent(scan.id) + '/design/tear-layer';
+  const versions = [scan.designVersion || 1];
+  if (versions[0] > 1) versions.unshift(versions[0] - 1);
+  const layers = await guard(gen, () => Promise.all(versions.map(v => api('GET', base + '?version=' + v))));
+  if (gen !== generation || !layers) return;
+  const readout = el('p', { class: 'kvals', id: 'tear-readout', 'aria-live': 'polite' }, 'Point at the pattern to read the tear film.');
+  const panes = layers.map((t, k) => {
+    const canvas = el('canvas', { class: 'tear-canvas', id: 'tear-canvas-v' + t.version, role: 'img',
+      'aria-label': `Simulated fluorescein pattern of design version ${t.version}: tear film ${num(t.min_um, 0)} to ${num(t.max_um, 0)} µm, ${num(t.rest.apex_clearance_um, 0)} µm at the centre.` });
+    const draw = () => drawTearLayer(canvas, t);
+    redraw.push(draw);
+    canvas.addEventListener('pointermove', (ev) => {
+      const r = canvas.getBoundingClientRect();
+      const n = t.axis_mm.length, size = Math.min(r.width, r.height);
+      const j = Math.floor((ev.clientX - r.left) / size * n), i = n - 1 - Math.floor((ev.clientY - r.top) / size * n);
+      const v = i >= 0 && j >= 0 && i < n && j < n ? t.thickness_um[i][j] : null;
+      readout.textContent = v === null || v === undefined ? `Version ${t.version}: outside the lens.` :
+        `Version ${t.version}: tear film ${num(v, 0)} µm at ${num(t.axis_mm[j], 1)}, ${num(t.axis_mm[i], 1)} mm from the lens centre.`;
+    });
+    return { canvas, draw, t, last: k === layers.length - 1 };
+  });
+  const cur = layers[layers.length - 1];
+  box.replaceChildren(el('h3', { id: 'tear-h' }, 'Fluorescein pattern (simulated)'),
+    el('div', { class: 'tear-panes' }, panes.map(p => el('figure', {}, p.canvas,
+      el('figcaption', {}, `Version ${p.t.version}${p.last ? ' (current)' : ''}: ${num(p.t.rest.apex_clearance_um, 0)} µm at the centre, least ${num(p.t.min_um, 0)} µm`)))),
+    readout,
+    el('p', { class: 'hint', id: 'tear-model' }, `Dark where the film is under ${num(cur.model.dark_below_um, 0)} µm (bearing), brighter green as it thickens, saturated by ${num(cur.model.saturation_um, 0)} µm; ${cur.rest.method}. Model ${cur.model.version}.`));
+  box.hidden = false;
+  panes.forEach(p => p.draw());
+}
+
+// drawTearLayer paints a tear layer's cells in the fluorescein green of
+// their brightness on a dark ground, and the lens edge.
+function drawTearLayer(canvas, t) {
+  const { ctx, w } = sizeCanvas(canvas, 1);
+  ctx.fillStyle = '#0c0e14';
+  ctx.fillRect(0, 0, w, w);
+  const n = t.axis_mm.length, cell = w / n;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      const v = t.intensity[i][j];
+      if (v === null || v === undefined) continue;
+      ctx.fillStyle = `rgb(${Math.round(20 + 130 * v * v)},${Math.round(22 + 233 * v)},${Math.round(18 + 40 * v)})`;
+      ctx.fillRect(j * cell, (n - 1 - i) * cell, Math.ceil(cell), Math.ceil(cell));
+    }
+  }
+  ctx.strokeStyle = '#5a6e8c';
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  ctx.arc(w / 2, w / 2, w / 2 - 1, 0, 2 * Math.PI);
+  ctx.stroke();
 }
 
 // showFailed says why a scan has no design and, when the screening refused
