@@ -43,6 +43,21 @@ func TestTearLayerOfDesigns(t *testing.T) {
 		if math.Abs(tl.MinUM) > 1e-6 || !(tl.MaxUM > 0) {
 			t.Errorf("%s: film from %.2f to %.2f microns: a resting lens touches somewhere", lt, tl.MinUM, tl.MaxUM)
 		}
+		if lt == lens.Scleral {
+			// A scleral lens vaults the cornea and the limbus (HVID 11.8
+			// mm): no film under 100 microns inside 6 mm of the centre.
+			least := math.Inf(1)
+			for i, y := range tl.AxisMM {
+				for j, x := range tl.AxisMM {
+					if v := tl.ThicknessUM[i*len(tl.AxisMM)+j]; math.Hypot(x, y) <= 6 && v < least {
+						least = v
+					}
+				}
+			}
+			if !(least > 100) {
+				t.Errorf("scleral: %.0f microns of film over the cornea or limbus, want no touch (over 100)", least)
+			}
+		}
 		t.Logf("%s: apex %.1f um, touch at (%.1f, %.1f) mm, max %.0f um at (%.1f, %.1f)", lt, tl.Rest.ApexClearanceUM,
 			tl.Rest.TouchXMM, tl.Rest.TouchYMM, tl.MaxUM, tl.MaxXMM, tl.MaxYMM)
 		var buf bytes.Buffer
