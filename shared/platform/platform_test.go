@@ -207,13 +207,7 @@ func TestHandlerLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	get := func(path, token string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest("GET", path, nil)
-		r.Header.Set("Authorization", "Bearer "+token)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		return rec
-	}
+	get := func(path, token string) *httptest.ResponseRecorder { return getAs(h, path, token) }
 	entered.Add(2)
 	var wg sync.WaitGroup
 	for range 2 {
@@ -285,13 +279,7 @@ func TestHandlerClinicShare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	get := func(path, token string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest("GET", path, nil)
-		r.Header.Set("Authorization", "Bearer "+token)
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		return rec
-	}
+	get := func(path, token string) *httptest.ResponseRecorder { return getAs(h, path, token) }
 	entered.Add(2)
 	var wg sync.WaitGroup
 	for range 2 {
@@ -307,4 +295,13 @@ func TestHandlerClinicShare(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
+}
+
+// getAs serves GET path with a bearer token on h.
+func getAs(h http.Handler, path, token string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", path, nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec
 }

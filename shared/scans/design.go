@@ -220,15 +220,11 @@ func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesi
 	if fromRec.ScanID != sc.ID {
 		return Revision{}, errs.Ef(op, errs.NotFound, "design not found")
 	}
-	release, err := s.reserve(ctx, sc)
+	surf, release, err := s.storedSurface(ctx, op, sc)
 	if err != nil {
 		return Revision{}, err
 	}
 	defer release()
-	surf, err := s.storedSurface(ctx, op, sc)
-	if err != nil {
-		return Revision{}, err
-	}
 	next, err := revise(surf, from)
 	if err != nil {
 		return Revision{}, err
@@ -265,24 +261,35 @@ func CommitRevision(tx ports.Tx, r Revision) error {
 
 // storedSurface reads a scan's stored file, opens it and parses it with
 // the upload's grid statements: the surface every step after the upload
-// works from. The file parsed at upload, so a failure here is the lab's
+// works from. It first waits for the memory a design of the file takes
+// (reserve), held until release is called: the caller fits the surface
+// next. The file parsed at upload, so a failure here is the lab's
 // (errs.Other), never the clinic's.
-func (s *Service) storedSurface(ctx context.Context, op string, sc Scan) (*topo.Surface, error) {
+func (s *Service) storedSurface(ctx context.Context, op string, sc Scan) (surf *topo.Surface, release func(), err error) {
+	release, err = s.reserve(ctx, sc)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	sealed, err := s.Blobs.Get(ctx, sc.Object)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
 	if err != nil {
-		return nil, errs.E(op+": unseal", errs.Other, err)
+		return nil, nil, errs.E(op+": unseal", errs.Other, err)
 	}
 	opts := topo.Options{}
 	if sc.Grid != nil {
 		opts = sc.Grid.topo()
 	}
-	surf, _, err := topo.Parse(file, opts)
+	surf, _, err = topo.Parse(file, opts)
 	if err != nil {
-		return nil, errs.E(op+": parse", errs.Other, err)
+		return nil, nil, errs.E(op+": parse", errs.Other, err)
 	}
-	return surf, nil
+	return surf, release, nil
 }

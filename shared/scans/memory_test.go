@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/admission"
+	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/scans"
 	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
@@ -103,4 +105,31 @@ func BenchmarkDesignMemory(b *testing.B) {
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-MB")
 	b.ReportMetric(float64(peak)/float64(len(file)), "per-byte")
+}
+
+// TestReadsThatFitWaitForMemory: the map, like a design, fits the cornea
+// again, so it waits for the memory budget (keyed by the scan's clinic)
+// and gives up, holding nothing, when its request ends first.
+func TestReadsThatFitWaitForMemory(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pid := f.patient(t, f.north)
+	sc, err := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: sampleCSV()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Memory = &admission.Pool{Capacity: 1 << 30}
+	held, _ := f.svc.Memory.TryAcquire("other", 1<<30)
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := f.svc.Map(short, f.north, sc.ID); !errs.Is(errs.Unavailable, err) {
+		t.Fatalf("map with the memory budget in use: %v, want Unavailable", err)
+	}
+	held()
+	if _, err := f.svc.Map(ctx, f.north, sc.ID); err != nil {
+		t.Fatalf("map once the memory is free: %v", err)
+	}
+	if all, _ := f.svc.Memory.InUse(""); all != 0 {
+		t.Fatalf("%d bytes still held after the map", all)
+	}
 }

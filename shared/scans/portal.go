@@ -118,7 +118,8 @@ func (s *Service) PatientScans(ctx context.Context, a Actor, patientID string) (
 // statements) and the engine's corneal fit: it does not wait for the
 // design. Another clinic's scan is errs.NotFound, audited as denied; a
 // scan read leaves one scan.map.read record, a failure if no map could be
-// made (errs.Unprocessable saying why: a scan the engine cannot fit).
+// made (errs.Unprocessable saying why: a scan the engine cannot fit). The
+// fit takes the memory a design does, from the same budget.
 func (s *Service) Map(ctx context.Context, a Actor, scanID string) (*topomap.Map, error) {
 	const op = "scans.map"
 	sc, err := s.scan(ctx, a, scanID)
@@ -134,10 +135,11 @@ func (s *Service) Map(ctx context.Context, a Actor, scanID string) (*topomap.Map
 			_ = s.audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", outcome)
 		}
 	}()
-	surf, err := s.storedSurface(ctx, op, sc)
+	surf, release, err := s.storedSurface(ctx, op, sc)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	m, err := cornea.Fit(surf, cornea.ModelOptions{})
 	if err == nil {
 		var mp *topomap.Map

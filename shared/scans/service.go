@@ -46,8 +46,10 @@ type Service struct {
 	NewID  func() string
 	// Metrics counts scans received and designs (nil records nothing).
 	Metrics *metrics.Metrics
-	// Memory is the instance's memory budget (nil: unlimited): a design
-	// waits for DesignMemoryPerByte times its file's size before loading it.
+	// Memory is the instance's memory budget (nil: unlimited): a design,
+	// and every read that fits the cornea again (the map, the tear layer,
+	// a revision), waits for DesignMemoryPerByte times its file's size
+	// before loading it.
 	Memory *admission.Pool
 }
 

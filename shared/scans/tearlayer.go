@@ -64,15 +64,11 @@ func (s *Service) TearLayer(ctx context.Context, a Actor, scanID, version string
 	if err != nil {
 		return nil, err
 	}
-	release, err := s.reserve(ctx, sc)
+	surf, release, err := s.storedSurface(ctx, op, sc)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	surf, err := s.storedSurface(ctx, op, sc)
-	if err != nil {
-		return nil, err
-	}
 	m, err := cornea.Fit(surf, cornea.ModelOptions{})
 	if err != nil {
 		return nil, errs.E(op, errs.Other, err) // it was fitted for the design

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/storage"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
@@ -84,20 +85,15 @@ func (s *Store) Put(ctx context.Context, name string, data []byte, opts ports.Pu
 		return errs.E(op, errs.Invalid, err)
 	}
 	crc := crc32.Checksum(data, castagnoli)
-	wait := 100 * time.Millisecond
+	bo := gax.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2}
 	for attempt := 1; ; attempt++ {
 		err := s.put(ctx, name, data, crc, opts)
-		if err == nil || attempt == putAttempts || errs.KindOf(err) != errs.Unavailable || ctx.Err() != nil {
+		if err == nil || attempt == putAttempts || errs.KindOf(err) != errs.Unavailable {
 			return err
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if gax.Sleep(ctx, bo.Pause()) != nil {
 			return err
-		case <-t.C:
 		}
-		wait *= 2
 	}
 }
 
