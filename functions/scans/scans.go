@@ -9,7 +9,8 @@
 //	GET  /v1/scans/{scanId}/design
 //	GET  /v1/scans/{scanId}/map                 the topography map (axial curvature, elevation above the best-fit sphere)
 //	GET  /v1/scans/{scanId}/design/tear-layer[?version=N]      the tear film under the resting lens (JSON grid)
-//	GET  /v1/scans/{scanId}/design/tear-layer.png[?version=N]  the simulated fluorescein pattern
+//	     [&decentrationX=mm&decentrationY=mm]                   (the lens centre moved from the corneal apex)
+//	GET  /v1/scans/{scanId}/design/tear-layer.png[?same]       the simulated fluorescein pattern
 //	GET  /v1/patients/{patientId}/scans         the patient's scans, newest first
 package scans
 
@@ -38,13 +39,17 @@ const (
 
 func init() {
 	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign, routeMap, routeList, routeTear, routeTearPN},
-		Creates: []string{routeUpload}, Query: map[string][]string{routeUpload: uploadParams, routeTear: {"version"}, routeTearPN: {"version"}}, MaxBody: scans.MaxScanBytes,
+		Creates: []string{routeUpload}, Query: map[string][]string{routeUpload: uploadParams, routeTear: tearParams, routeTearPN: tearParams}, MaxBody: scans.MaxScanBytes,
 		BodyMemory: scans.UploadMemoryPerByte, HTTP: New})
 }
 
 // uploadParams are the upload's query parameters (see the package comment);
 // the platform refuses any other, and any given twice.
 var uploadParams = []string{"eye", "lensType", "rx", "vertex", "hvid", "gridUnits", "gridReference", "gridBfs", "heightSign", "orthokOverride"}
+
+// tearParams are the tear layer's query parameters (version, decentration
+// of the lens centre in mm).
+var tearParams = []string{"version", "decentrationX", "decentrationY"}
 
 // ScanView is the API representation of a scan.
 type ScanView struct {
@@ -139,8 +144,15 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"scans": out})
 	})
-	tearLayer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tl, err := svc.TearLayer(r.Context(), wire.ActorOf(r), r.PathValue("scanId"), r.URL.Query().Get("version"))
+	tearLayer := func(r *http.Request) (*scans.TearLayer, error) {
+		o, err := scans.ParseTearLayerQuery(r.URL.Query())
+		if err != nil {
+			return nil, err
+		}
+		return svc.TearLayer(r.Context(), wire.ActorOf(r), r.PathValue("scanId"), o)
+	}
+	tearLayerJSON := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tl, err := tearLayer(r)
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -148,7 +160,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusOK, tl.JSON())
 	})
 	tearLayerPNG := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tl, err := svc.TearLayer(r.Context(), wire.ActorOf(r), r.PathValue("scanId"), r.URL.Query().Get("version"))
+		tl, err := tearLayer(r)
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -169,7 +181,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		routeUpload: httpkit.Authenticate(app.Verifier, practitioners, upload),
 		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
 		routeDesign: httpkit.Authenticate(app.Verifier, practitioners, design),
-		routeTear:   httpkit.Authenticate(app.Verifier, practitioners, tearLayer),
+		routeTear:   httpkit.Authenticate(app.Verifier, practitioners, tearLayerJSON),
 		routeTearPN: httpkit.Authenticate(app.Verifier, practitioners, tearLayerPNG),
 	}, nil
 }

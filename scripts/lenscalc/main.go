@@ -5,7 +5,7 @@
 //	go run ./scripts/lenscalc -lens scleral|orthok|rgp [-rx S/CxA] [-vertex mm] [-hvid mm] [-pupil mm]
 //	    [-eye OD|OS] [-format auto|xyz|cso|cso-raw|pentacam] [-units mm|um] [-reference apex|bfs]
 //	    [-bfs mm] [-sign depth|elevation] [-orthok-override] [-nomograms FILE] [-lathe DIR]
-//	    [-tear-layer FILE.png] FILE
+//	    [-tear-layer FILE.png [-decentration X,Y]] FILE
 //
 // The refraction is written as practitioners write it, "-3.00/-1.25x180"
 // (a bare sphere is valid). With -lathe it also writes the DAC point files
@@ -23,8 +23,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/lensflow/lensflow/shared/cornea"
@@ -62,6 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	nomos := fs.String("nomograms", "", "JSON file of nomograms replacing the defaults")
 	latheDir := fs.String("lathe", "", "directory to write lathe point files into")
 	tearLayer := fs.String("tear-layer", "", "PNG file to write the simulated fluorescein pattern of the lens resting on the eye into")
+	decentre := fs.String("decentration", "", "with -tear-layer: the lens centre moved from the corneal apex, X,Y in mm (examiner's view, +x right, +y up)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lenscalc -lens scleral|orthok|rgp [flags] FILE")
 		fs.PrintDefaults()
@@ -70,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	res, files, err := calculate(fs, calcInputs{lensType: *lensType, rx: *rx, vertex: *vertex, hvid: *hvid, pupil: *pupil, eye: *eye,
-		format: *format, units: *units, ref: *ref, bfs: *bfs, sign: *sign, override: *override, nomos: *nomos, latheDir: *latheDir, tearLayer: *tearLayer})
+		format: *format, units: *units, ref: *ref, bfs: *bfs, sign: *sign, override: *override, nomos: *nomos, latheDir: *latheDir, tearLayer: *tearLayer, decentration: *decentre})
 	if err != nil {
 		fmt.Fprintln(stderr, "lenscalc:", message(err))
 		var ue usageError
@@ -112,6 +115,7 @@ type calcInputs struct {
 	override                bool
 	nomos, latheDir         string
 	tearLayer               string
+	decentration            string
 }
 
 func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error) {
@@ -192,7 +196,11 @@ func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error
 	}
 	var written []string
 	if ci.tearLayer != "" {
-		tl, err := engine.TearLayerModel(m, res)
+		dx, dy, err := parseDecentration(ci.decentration)
+		if err != nil {
+			return nil, nil, err
+		}
+		tl, err := engine.TearLayerModel(m, res, dx, dy)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -204,8 +212,8 @@ func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error
 		if err := os.WriteFile(ci.tearLayer, buf.Bytes(), 0o644); err != nil {
 			return nil, nil, usageError{err.Error()}
 		}
-		written = append(written, fmt.Sprintf("%s (tear film %.0f-%.0f microns, %.0f at the centre; %s)", ci.tearLayer, tl.MinUM, tl.MaxUM,
-			tl.Rest.ApexClearanceUM, model.Version))
+		written = append(written, fmt.Sprintf("%s (tear film %.0f-%.0f microns, %.0f at the centre; %s; %s)", ci.tearLayer, tl.MinUM, tl.MaxUM,
+			tl.Rest.ApexClearanceUM, tl.Rest.Method, model.Version))
 	}
 	if latheDir != "" {
 		files, err := engine.PointFiles(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), res.Lens)
@@ -224,4 +232,21 @@ func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error
 		}
 	}
 	return res, written, nil
+}
+
+// parseDecentration reads -decentration X,Y (mm); empty is centred.
+func parseDecentration(v string) (x, y float64, err error) {
+	if v == "" {
+		return 0, 0, nil
+	}
+	xs, ys, ok := strings.Cut(v, ",")
+	if ok {
+		if x, err = strconv.ParseFloat(strings.TrimSpace(xs), 64); err == nil {
+			y, err = strconv.ParseFloat(strings.TrimSpace(ys), 64)
+		}
+	}
+	if !ok || err != nil || math.IsNaN(x) || math.IsNaN(y) {
+		return 0, 0, usageError{fmt.Sprintf("-decentration must be X,Y in millimetres (for example 0.5,-0.3), not %q", v)}
+	}
+	return x, y, nil
 }

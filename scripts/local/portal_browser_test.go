@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -959,6 +960,35 @@ func TestPortalBrowser(t *testing.T) {
 	b.waitFor("assessment replaced", `document.getElementById('notice').textContent.startsWith('Assessment replaced')`, 20*time.Second, false)
 	b.waitFor("replacement listed", `document.getElementById('view').textContent.includes('(replaced)') && document.getElementById('supersede-row').hidden`, 10*time.Second, false)
 	b.screenshots("order")
+
+	// An adjustment (the next visit's over-refraction) makes design version
+	// 2: the scan page then shows its fluorescein pattern beside version
+	// 1's, and the film under the pointer is read out for the pattern
+	// pointed at.
+	b.run("adjustment", chromedp.SetValue(chromedp.CSS(`input[name=visitKey]`), "month-1"),
+		chromedp.SetValue(chromedp.CSS(`input[name=sphereD]`), "-0.75"),
+		chromedp.SetValue(chromedp.CSS(`select[name=outcome]`), "adjust"), chromedp.Click(chromedp.CSS(`#record-assessment`)))
+	b.waitFor("design revised", `document.getElementById('notice').textContent.includes('design revised to version 2')`, 30*time.Second, false)
+	b.goTo("#/scans/" + scanID)
+	b.waitFor("two versions side by side", `!document.getElementById('tear-box').hidden && !!document.getElementById('tear-canvas-v1') && !!document.getElementById('tear-canvas-v2')`, 30*time.Second, false)
+	point := func(id string, fx, fy float64) string {
+		return evalAs[string](b, "point at "+id, fmt.Sprintf(`(() => { const c = document.getElementById(%q); const r = c.getBoundingClientRect();
+  c.dispatchEvent(new PointerEvent('pointermove', { clientX: r.left + %g * r.width, clientY: r.top + %g * r.height, bubbles: true }));
+  return document.getElementById('tear-readout').textContent; })()`, id, fx, fy))
+	}
+	for _, v := range []string{"1", "2"} {
+		if got := point("tear-canvas-v"+v, 0.5, 0.5); !regexp.MustCompile(`^Version ` + v + `: tear film \d+ µm at -?0\.0, -?0\.0 mm from the lens centre\.$`).MatchString(got) {
+			t.Errorf("pointing at the centre of version %s: %q", v, got)
+		}
+	}
+	if got := point("tear-canvas-v2", 0.01, 0.01); got != "Version 2: outside the lens." {
+		t.Errorf("pointing at a corner: %q", got)
+	}
+	if caps := evalAs[string](b, "captions", `[...document.querySelectorAll('#tear-box figcaption')].map(f => f.textContent).join('|')`); !strings.HasPrefix(caps, "Version 1: ") || !strings.Contains(caps, "|Version 2 (current): ") {
+		t.Errorf("the patterns' captions %q, want version 1 then version 2 (current)", caps)
+	}
+	b.a11y("fluorescein, two versions")
+	b.screenshots("fluorescein-versions")
 
 	// Lists: orders and follow-ups render (or show their error while the
 	// route is being built).

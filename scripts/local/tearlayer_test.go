@@ -17,7 +17,7 @@ import (
 // TestTearLayerAPI: a designed scan's tear layer is served as JSON (the
 // grid to the lens edge, the resting position, the least and greatest
 // film) and as the fluorescein picture, for the current design and by
-// version; a version the scan does not have is 400 naming it, and another
+// version, centred or decentred; a version the scan does not have is 400 naming it, and another
 // clinic gets 404.
 func TestTearLayerAPI(t *testing.T) {
 	st, err := localstack.Start(context.Background(), localstack.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Log: io.Discard})
@@ -76,6 +76,26 @@ func TestTearLayerAPI(t *testing.T) {
 	}
 	if _, err := png.Decode(bytes.NewReader(b)); err != nil {
 		t.Fatalf("picture: %v", err)
+	}
+	// Decentred 1 mm down, the lens rests elsewhere and says so; a
+	// decentration that is not a number, or one the lens cannot take, is
+	// 400 naming the parameter.
+	code, b, _ = c.do("GET", base+"?decentrationY=-1", north, nil)
+	var moved struct {
+		Rest struct {
+			Method          string
+			DecentrationYMM float64 `json:"decentration_y_mm"`
+			ApexClearanceUM float64 `json:"apex_clearance_um"`
+		}
+	}
+	if err := json.Unmarshal(b, &moved); code != 200 || err != nil || moved.Rest.DecentrationYMM != -1 ||
+		!strings.HasPrefix(moved.Rest.Method, "decentred") || moved.Rest.ApexClearanceUM == tl.Rest.ApexClearanceUM {
+		t.Fatalf("decentred: %d %s", code, b)
+	}
+	for q, field := range map[string]string{"?decentrationX=left": "decentrationX", "?decentrationY=4.5": "decentration", "?version=first": "version"} {
+		if code, b, _ = c.do("GET", base+q, north, nil); code != 400 || !strings.Contains(string(b), `"field":"`+field+`"`) {
+			t.Errorf("%s: %d %s, want 400 naming %s", q, code, b, field)
+		}
 	}
 	code, b, _ = c.do("GET", base+"?version=2", north, nil)
 	if code != 400 || !strings.Contains(string(b), `"field":"version"`) {

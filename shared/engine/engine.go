@@ -362,6 +362,11 @@ func (e Eye) SagMM(meridianDeg, chordMM float64) (float64, string, error) {
 	return e.M.SagMM(meridianDeg, chordMM)
 }
 
+// DepthMM implements lens.DepthEye.
+func (e Eye) DepthMM(semiMeridianDeg, radiusMM float64) (float64, string, error) {
+	return e.M.DepthMM(semiMeridianDeg, radiusMM)
+}
+
 // TangentAngleDeg implements lens.Eye.
 func (e Eye) TangentAngleDeg(meridianDeg, semiChordMM float64) (float64, error) {
 	return e.M.TangentAngleDeg(meridianDeg, semiChordMM)
@@ -381,11 +386,6 @@ type coneEye struct {
 // Cone implements lens.ConeEye.
 func (e coneEye) Cone() (semiMeridianDeg, radiusMM float64, ok bool) {
 	return e.semiDeg, e.radiusMM, true
-}
-
-// DepthMM implements lens.ConeEye.
-func (e coneEye) DepthMM(semiMeridianDeg, radiusMM float64) (float64, string, error) {
-	return e.M.DepthMM(semiMeridianDeg, radiusMM)
 }
 
 // kReading returns the keratometry the nomogram of lens type t asks for.

@@ -10,8 +10,8 @@ import (
 // model already fitted to its scan (cornea.Fit, as Design does), with the
 // eye extrapolated beyond the data as the design was: by the tangent line
 // for a scleral lens, by the fitted conic otherwise. The lens rests as
-// lens.TearLayerMap finds it, centred.
-func TearLayerModel(m *cornea.Model, r *Result) (*lens.TearLayer, error) {
+// lens.Design.TearLayer finds it, its centre decentred by (decX, decY) mm.
+func TearLayerModel(m *cornea.Model, r *Result, decX, decY float64) (*lens.TearLayer, error) {
 	const op = "engine.TearLayer"
 	if r == nil || r.Lens == nil {
 		return nil, errs.Ef(op, errs.Invalid, "no design")
@@ -21,7 +21,7 @@ func TearLayerModel(m *cornea.Model, r *Result) (*lens.TearLayer, error) {
 	} else {
 		m = m.WithExtrapolation(cornea.ExtrapolateConic)
 	}
-	t, err := lens.TearLayerMap(Eye{M: m, KReading: r.Lens.KReading}, &r.Lens.BackSurface, 0, 0)
+	t, err := r.Lens.TearLayer(Eye{M: m, KReading: r.Lens.KReading}, decX, decY)
 	if err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}

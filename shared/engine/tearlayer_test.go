@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image/png"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/cornea"
@@ -15,9 +16,9 @@ import (
 )
 
 // TestTearLayerOfDesigns maps the film under each lens type designed on
-// the reference scan: an RGP rests touching the cornea somewhere and pools
-// at its centre within the handbook's central target; every map covers the
-// lens to its edge.
+// the reference scan: every lens touches somewhere (a scleral lens bears
+// on its haptic after settling), an ortho-k lens leaves its designed
+// central clearance, and every map covers the lens to its edge.
 func TestTearLayerOfDesigns(t *testing.T) {
 	s, _, err := topo.Parse(topotest.Reference().CSV(), topo.Options{})
 	if err != nil {
@@ -32,7 +33,7 @@ func TestTearLayerOfDesigns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tl, err := engine.TearLayerModel(m, r)
+		tl, err := engine.TearLayerModel(m, r, 0, 0)
 		if err != nil {
 			t.Fatalf("%s: %v", lt, err)
 		}
@@ -40,23 +41,18 @@ func TestTearLayerOfDesigns(t *testing.T) {
 		if got := float64(len(tl.AxisMM)-1) * tl.PitchMM / 2; math.Abs(got-edge) > tl.PitchMM {
 			t.Errorf("%s: the map reaches %.2f mm, the lens %.2f", lt, got, edge)
 		}
-		if math.Abs(tl.MinUM) > 1e-6 || !(tl.MaxUM > 0) {
+		if tl.MinUM != 0 || !(tl.MaxUM > 0) {
 			t.Errorf("%s: film from %.2f to %.2f microns: a resting lens touches somewhere", lt, tl.MinUM, tl.MaxUM)
 		}
+		if lt == lens.OrthoK {
+			want := r.Lens.OrthoK.CentralClearanceUM
+			if math.Abs(tl.Rest.ApexClearanceUM-want) > 1 || tl.Rest.DesignedApexClearanceUM != want ||
+				!strings.Contains(tl.Rest.Method, "leaves the designed central clearance") {
+				t.Errorf("ortho-k rest %+v: want the designed %g microns at the centre", tl.Rest, want)
+			}
+		}
 		if lt == lens.Scleral {
-			// A scleral lens vaults the cornea and the limbus (HVID 11.8
-			// mm): no film under 100 microns inside 6 mm of the centre.
-			least := math.Inf(1)
-			for i, y := range tl.AxisMM {
-				for j, x := range tl.AxisMM {
-					if v := tl.ThicknessUM[i*len(tl.AxisMM)+j]; math.Hypot(x, y) <= 6 && v < least {
-						least = v
-					}
-				}
-			}
-			if !(least > 100) {
-				t.Errorf("scleral: %.0f microns of film over the cornea or limbus, want no touch (over 100)", least)
-			}
+			checkScleralRest(t, r.Lens, tl)
 		}
 		t.Logf("%s: apex %.1f um, touch at (%.1f, %.1f) mm, max %.0f um at (%.1f, %.1f)", lt, tl.Rest.ApexClearanceUM,
 			tl.Rest.TouchXMM, tl.Rest.TouchYMM, tl.MaxUM, tl.MaxXMM, tl.MaxYMM)
@@ -71,6 +67,37 @@ func TestTearLayerOfDesigns(t *testing.T) {
 		if w := img.Bounds().Dx(); w < len(tl.AxisMM)*fluorescein.CellPx {
 			t.Errorf("%s: picture %d px wide for %d cells", lt, w, len(tl.AxisMM))
 		}
+	}
+}
+
+// checkScleralRest: a scleral lens lands on its haptic, then settles by
+// the nomogram's settling; the film left at the centre and over the
+// limbus is what the design expects after settling, and nothing touches
+// the cornea or the limbus (HVID 11.8 mm).
+func checkScleralRest(t *testing.T, d *lens.Design, tl *lens.TearLayer) {
+	t.Helper()
+	sc := d.Scleral
+	if tl.Rest.SettlingUM != sc.Nomogram.SettlingUM || !strings.Contains(tl.Rest.Method, "settled") {
+		t.Errorf("scleral rest %+v: want the nomogram's settling of %g microns", tl.Rest, sc.Nomogram.SettlingUM)
+	}
+	if got := tl.Rest.ApexClearanceUM; math.Abs(got-sc.SettledClearanceUM) > 1 {
+		t.Errorf("scleral: %.1f microns at the centre, the design expects %.1f after settling", got, sc.SettledClearanceUM)
+	}
+	limbus := d.HVIDMM / 2
+	flat := d.FlatK.AxisDeg * math.Pi / 180
+	if got := tl.At(limbus*math.Cos(flat), limbus*math.Sin(flat)); math.Abs(got-sc.SettledLimbalClearanceUM) > 3 {
+		t.Errorf("scleral: %.1f microns over the limbus along the flat meridian, the design expects %.1f", got, sc.SettledLimbalClearanceUM)
+	}
+	least := math.Inf(1)
+	for i, y := range tl.AxisMM {
+		for j, x := range tl.AxisMM {
+			if v := tl.ThicknessUM[i*len(tl.AxisMM)+j]; math.Hypot(x, y) <= limbus && v < least {
+				least = v
+			}
+		}
+	}
+	if !(least > 20) {
+		t.Errorf("scleral: %.0f microns of film over the cornea or limbus, want no touch", least)
 	}
 }
 
@@ -92,7 +119,7 @@ func BenchmarkTearLayer(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		tl, err := engine.TearLayerModel(m, r)
+		tl, err := engine.TearLayerModel(m, r, 0, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -100,5 +127,98 @@ func BenchmarkTearLayer(b *testing.B) {
 		if err := fluorescein.PNG(&buf, tl, lens.DefaultFluorescein()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// fitAndDesign fits c and designs lt on it (the override allows ortho-k on
+// a cone).
+func fitAndDesign(t *testing.T, c topotest.Cornea, lt lens.Type) (*cornea.Model, *engine.Result) {
+	t.Helper()
+	s := c.Surface()
+	m, err := cornea.Fit(s, cornea.ModelOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := engine.DesignModel(m, s, engine.Inputs{LensType: lt, OrthoKOverride: true,
+		Clinical: lens.Clinical{RefractionD: -3, HVIDMM: 11.8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, r
+}
+
+// TestTearLayerOnAKeratoconicEye: on an eye with a 60-micron inferior
+// cone, the film under an RGP is thinner over the cone than at the mirror
+// point above it (the map follows each half of a meridian, not the mean
+// of the two), while a scleral lens vaults it: film over the cone after
+// settling, at least what the design expects, and no touch anywhere over
+// the cornea.
+func TestTearLayerOnAKeratoconicEye(t *testing.T) {
+	c := topotest.Cornea{R0MM: 7.7, P: 0.8, RadiusMM: 6, NoiseUM: 1, Eye: topo.OS, ApexXMM: -0.2, ApexYMM: -0.3,
+		ConeUM: 60, ConeXMM: 0.5, ConeYMM: -1.2, ConeSigmaMM: 1.0}
+	m, r := fitAndDesign(t, c, lens.RGP)
+	tl, err := engine.TearLayerModel(m, r, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onCone, mirror := tl.At(0.5, -1.2), tl.At(0.5, 1.2)
+	if !(onCone < mirror-20) {
+		t.Errorf("RGP on the cone: %.1f microns on it, %.1f at the mirror point", onCone, mirror)
+	}
+	m, r = fitAndDesign(t, c, lens.Scleral)
+	tl, err = engine.TearLayerModel(m, r, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cone := r.Lens.Scleral.Cone
+	if cone == nil {
+		t.Fatal("the scleral design found no cone")
+	}
+	a := cone.SemiMeridianDeg * math.Pi / 180
+	got := tl.At(cone.RadiusMM*math.Cos(a), cone.RadiusMM*math.Sin(a))
+	// The map rests the lens on the highest point of the whole haptic, the
+	// design on its principal meridians: the map's lens sits no lower.
+	if !(got > 0) || got < cone.SettledClearanceUM-1 {
+		t.Errorf("scleral over the cone: %.1f microns, the design expects at least %.1f after settling", got, cone.SettledClearanceUM)
+	}
+	for i, y := range tl.AxisMM {
+		for j, x := range tl.AxisMM {
+			if v := tl.ThicknessUM[i*len(tl.AxisMM)+j]; math.Hypot(x, y) < 5.5 && !(v > 0) {
+				t.Fatalf("scleral touches the cornea at (%.1f, %.1f)", x, y)
+			}
+		}
+	}
+}
+
+// TestTearLayerOnALidCutDecentredExam: a with-the-rule toric cornea
+// measured only between lids at +-3 mm, its apex off the instrument axis
+// and tilted: the map covers the whole lens, the cells under the lids are
+// marked extrapolated and the centre is not, and the RGP bears along the
+// flat (horizontal) meridian.
+func TestTearLayerOnALidCutDecentredExam(t *testing.T) {
+	c := topotest.Cornea{R0MM: 7.75, R0YMM: 7.6, P: 0.78, RadiusMM: 5.5, NoiseUM: 1.5, Eye: topo.OD,
+		Lid: true, LidYMM: 3, LowerLid: true, LowerLidYMM: -3, ApexXMM: 0.3, ApexYMM: -0.35, TiltXDeg: 1, TiltYDeg: -0.8}
+	m, r := fitAndDesign(t, c, lens.RGP)
+	tl, err := engine.TearLayerModel(m, r, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(tl.AxisMM)
+	extrapolated := func(x, y float64) bool {
+		i, j := int(math.Round((y-tl.AxisMM[0])/tl.PitchMM)), int(math.Round((x-tl.AxisMM[0])/tl.PitchMM))
+		return tl.Extrapolated[i*n+j]
+	}
+	if edge := r.Lens.BackSurface.EdgeMM(); math.IsNaN(tl.At(0, edge-0.05)) || math.IsNaN(tl.At(0, -edge+0.05)) {
+		t.Errorf("the map stops short of the lens edge (%.2f mm) under the lids", edge)
+	}
+	if !extrapolated(0, 4) || !extrapolated(0, -4) || extrapolated(0, 0) || extrapolated(2, 0) {
+		t.Errorf("extrapolated: above the lid %v, below %v, centre %v, 2 mm nasal %v; want under the lids only",
+			extrapolated(0, 4), extrapolated(0, -4), extrapolated(0, 0), extrapolated(2, 0))
+	}
+	if math.Abs(tl.MinYMM) > math.Abs(tl.MinXMM) {
+		t.Errorf("least film at (%.1f, %.1f): want it along the flat, horizontal meridian", tl.MinXMM, tl.MinYMM)
+	}
+	if flat, steep := tl.At(3, 0), tl.At(0, 2.5); !(steep > flat) {
+		t.Errorf("%.1f microns along the steep meridian at 2.5 mm, %.1f along the flat at 3: want pooling along the steep", steep, flat)
 	}
 }

@@ -77,11 +77,19 @@ func sampleRadii(edge float64, keys ...float64) []float64 {
 // semi-meridian carried outwards says less than the principal meridians'
 // chords), and the lens rests on the cone if that is where it touches.
 type ConeEye interface {
-	Eye
+	DepthEye
 	// Cone returns the semi-meridian (TABO degrees, 0-360) and the
 	// distance from the apex (mm) of the cone; ok is false when the cornea
 	// has none worth checking.
 	Cone() (semiMeridianDeg, radiusMM float64, ok bool)
+}
+
+// DepthEye is an Eye that can also say how deep the cornea is along one
+// semi-meridian, so that what differs between the two halves of a
+// meridian (a cone, an inferior steepening) shows; a chord's sag is the
+// mean of its two ends.
+type DepthEye interface {
+	Eye
 	// DepthMM is the cornea's depth below the apex tangent plane at
 	// radiusMM along one semi-meridian, and where it comes from (as
 	// SagMM's source).

@@ -10,13 +10,29 @@ import (
 // TearLayerPitchMM is the spacing of a tear-layer map's grid.
 const TearLayerPitchMM = 0.1
 
-// RestMethodLowered is how an RGP-style rest is found: the back surface,
-// centred (or decentred as asked), is lowered onto the cornea until it
-// first touches it, wherever that is (the apex, mid-periphery or edge).
-const RestMethodLowered = "lowered onto the cornea until it touches"
+// RestMethodLowered is how a rest is found: the back surface, centred (or
+// decentred as asked), is lowered onto the cornea until it first touches
+// it, wherever that is (the apex, mid-periphery, landing zone or haptic).
+const RestMethodLowered = "lowered onto the eye until it touches"
+
+// Placement says where a lens is put before it comes to rest, and what
+// happens after.
+type Placement struct {
+	// DecentrationXMM and DecentrationYMM place the lens centre relative
+	// to the corneal apex (examiner's view: +x right, +y up).
+	DecentrationXMM, DecentrationYMM float64
+	// SettlingUM is how far the lens sinks after it lands (a scleral
+	// lens's haptic into the conjunctiva): the film thins by it
+	// everywhere, and where it would go below nothing the lens bears.
+	SettlingUM float64
+	// DesignedApexClearanceUM, when above zero, is the central film the
+	// design intends (ortho-k); the rest says whether it is reached.
+	DesignedApexClearanceUM float64
+}
 
 // RestingPosition is where a lens sits on the eye and how that was found.
 type RestingPosition struct {
+	// Method says in words how the rest was found.
 	Method string
 	// DecentrationXMM and DecentrationYMM place the lens centre relative
 	// to the corneal apex (examiner's view: +x right, +y up).
@@ -24,8 +40,14 @@ type RestingPosition struct {
 	// ApexClearanceUM is how far the lens apex sits in front of the cornea
 	// beneath it: the tear film at the lens centre.
 	ApexClearanceUM float64
-	// TouchXMM and TouchYMM are where the lens touches (lens coordinates).
+	// TouchXMM and TouchYMM are where the lens first touches as it is
+	// lowered (lens coordinates).
 	TouchXMM, TouchYMM float64
+	// SettlingUM is how far it sank after landing (Placement.SettlingUM).
+	SettlingUM float64
+	// DesignedApexClearanceUM is the central film the design intends, when
+	// it names one (Placement.DesignedApexClearanceUM).
+	DesignedApexClearanceUM float64
 }
 
 // TearLayer is the tear film between a lens resting on the eye and the
@@ -61,18 +83,38 @@ func (t *TearLayer) At(x, y float64) float64 {
 	return t.ThicknessUM[i*n+j]
 }
 
-// TearLayerMap rests the back surface surf on eye, its centre decentred by
-// (decX, decY) mm from the corneal apex, by lowering it until it touches
-// (RestMethodLowered), and maps the tear film under the whole lens, edge
-// lift included, on a TearLayerPitchMM grid.
-func TearLayerMap(eye Eye, surf *BackSurface, decX, decY float64) (*TearLayer, error) {
+// TearLayer maps the tear film under d resting on eye, its centre
+// decentred by (decX, decY) mm from the corneal apex: the lens is lowered
+// until it touches; a scleral lens then settles by its nomogram's
+// settling, and an ortho-k lens's rest is checked against its designed
+// central clearance.
+func (d *Design) TearLayer(eye Eye, decX, decY float64) (*TearLayer, error) {
+	p := Placement{DecentrationXMM: decX, DecentrationYMM: decY}
+	switch {
+	case d.Scleral != nil:
+		p.SettlingUM = d.Scleral.Nomogram.SettlingUM
+	case d.OrthoK != nil:
+		p.DesignedApexClearanceUM = d.OrthoK.CentralClearanceUM
+	}
+	return TearLayerMap(eye, &d.BackSurface, p)
+}
+
+// TearLayerMap rests the back surface surf on eye as p says, by lowering
+// it until it touches (RestMethodLowered) and then letting it settle, and
+// maps the tear film under the whole lens, edge lift included, on a
+// TearLayerPitchMM grid.
+func TearLayerMap(eye Eye, surf *BackSurface, p Placement) (*TearLayer, error) {
 	const op = "lens.TearLayerMap"
 	edge := surf.EdgeMM()
 	if !(edge > 0) || math.IsInf(edge, 0) {
 		return nil, errs.Ef(op, errs.Invalid, "the back surface has no extent")
 	}
+	decX, decY := p.DecentrationXMM, p.DecentrationYMM
 	if math.IsNaN(decX) || math.IsNaN(decY) || math.Hypot(decX, decY) > edge/2 {
 		return nil, errs.Field(op, "decentration", "must be a finite offset of at most half the lens radius (%.2f mm)", edge/2)
+	}
+	if !(p.SettlingUM >= 0 && p.SettlingUM < 1000) {
+		return nil, errs.Field(op, "settling_um", "must be from 0 to under 1000 microns")
 	}
 	half := int(math.Floor(edge/TearLayerPitchMM + 1e-9))
 	n := 2*half + 1
@@ -81,7 +123,33 @@ func TearLayerMap(eye Eye, surf *BackSurface, decX, decY float64) (*TearLayer, e
 		axis[k] = float64(k-half) * TearLayerPitchMM
 	}
 	t := &TearLayer{PitchMM: TearLayerPitchMM, AxisMM: axis, ThicknessUM: make([]float64, n*n), Extrapolated: make([]bool, n*n),
-		Rest: RestingPosition{Method: RestMethodLowered, DecentrationXMM: decX, DecentrationYMM: decY}}
+		Rest: RestingPosition{Method: RestMethodLowered, DecentrationXMM: decX, DecentrationYMM: decY,
+			SettlingUM: p.SettlingUM, DesignedApexClearanceUM: p.DesignedApexClearanceUM}}
+	// depth is the cornea's depth at (x, y) from its apex: along the
+	// semi-meridian through it when the eye can say, else the chord sag.
+	depth := func(x, y float64) (float64, string, error) {
+		return eyeSag(op, eye, meridianOf(x, y), 2*math.Hypot(x, y))
+	}
+	if de, ok := eye.(DepthEye); ok {
+		depth = func(x, y float64) (float64, string, error) {
+			r := math.Hypot(x, y)
+			if r == 0 {
+				return 0, SourceMeasured, nil
+			}
+			semi := math.Atan2(y, x) * 180 / math.Pi
+			if semi < 0 {
+				semi += 360
+			}
+			z, src, err := de.DepthMM(semi, r)
+			if err == nil && (math.IsNaN(z) || math.IsInf(z, 0)) {
+				err = fmt.Errorf("not finite")
+			}
+			if err != nil {
+				return 0, "", errs.E(op, kindOr(err), fmt.Errorf("eye depth at %.2f mm along %.0f degrees: %w", r, semi, err))
+			}
+			return z, src, nil
+		}
+	}
 	// gap holds lens sag minus eye sag; the lens rests at the greatest.
 	apex := math.Inf(-1)
 	for i, y := range axis {
@@ -92,8 +160,7 @@ func TearLayerMap(eye Eye, surf *BackSurface, decX, decY float64) (*TearLayer, e
 				t.ThicknessUM[k] = math.NaN()
 				continue
 			}
-			ex, ey := x+decX, y+decY
-			es, src, err := eyeSag(op, eye, meridianOf(ex, ey), 2*math.Hypot(ex, ey))
+			es, src, err := depth(x+decX, y+decY)
 			if err != nil {
 				return nil, err
 			}
@@ -113,7 +180,9 @@ func TearLayerMap(eye Eye, surf *BackSurface, decX, decY float64) (*TearLayer, e
 			if math.IsNaN(t.ThicknessUM[k]) {
 				continue
 			}
-			v := 1000 * (apex - t.ThicknessUM[k])
+			// Settling sinks the lens; where the film would go below
+			// nothing, the lens bears on (compresses) the tissue.
+			v := max(0, 1000*(apex-t.ThicknessUM[k])-p.SettlingUM)
 			t.ThicknessUM[k] = v
 			if v < t.MinUM {
 				t.MinUM, t.MinXMM, t.MinYMM = v, x, y
@@ -124,7 +193,27 @@ func TearLayerMap(eye Eye, surf *BackSurface, decX, decY float64) (*TearLayer, e
 		}
 	}
 	t.Rest.ApexClearanceUM = t.ThicknessUM[half*n+half]
+	t.Rest.Method = restMethod(t.Rest)
 	return t, nil
+}
+
+// restMethod says how the rest r was found, in a practitioner's words.
+func restMethod(r RestingPosition) string {
+	m := fmt.Sprintf("%s at (%.1f, %.1f) mm from its centre", RestMethodLowered, r.TouchXMM, r.TouchYMM)
+	if r.DecentrationXMM != 0 || r.DecentrationYMM != 0 {
+		m = fmt.Sprintf("decentred (%.2f, %.2f) mm and %s", r.DecentrationXMM, r.DecentrationYMM, m)
+	}
+	if r.SettlingUM > 0 {
+		m += fmt.Sprintf(", then settled %.0f microns (the nomogram's settling)", r.SettlingUM)
+	}
+	if d := r.DesignedApexClearanceUM; d > 0 {
+		if math.Abs(r.ApexClearanceUM-d) <= 1 {
+			m += fmt.Sprintf(", which leaves the designed central clearance of %.0f microns", d)
+		} else {
+			m += fmt.Sprintf(", which leaves %.0f microns at the centre instead of the designed %.0f", r.ApexClearanceUM, d)
+		}
+	}
+	return m
 }
 
 // meridianOf is the TABO meridian (0-180, counterclockwise from the

@@ -1,7 +1,9 @@
 package lens_test
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/cornea"
@@ -27,7 +29,7 @@ func sphericalCornea(r float64) lenstest.Biconic {
 // exactly the difference of the two sags at the edge.
 func TestTearLayerSphereOnFlatterSphere(t *testing.T) {
 	const bozr, cornea, edge = 7.80, 7.90, 4.6
-	tl, err := lens.TearLayerMap(sphericalCornea(cornea), sphereLens(bozr, edge), 0, 0)
+	tl, err := lens.TearLayerMap(sphericalCornea(cornea), sphereLens(bozr, edge), lens.Placement{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,7 @@ func TestTearLayerSphereOnFlatterSphere(t *testing.T) {
 // rotationally symmetric cornea gives a map that a quarter turn leaves as
 // it is.
 func TestTearLayerRotationallySymmetric(t *testing.T) {
-	tl, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), 0, 0)
+	tl, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), lens.Placement{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestTearLayerRotationallySymmetric(t *testing.T) {
 // with-the-rule toric cornea (flat along 180, steep along 90) bears in a
 // band along the flat meridian and pools along the steep one.
 func TestTearLayerToricCornea(t *testing.T) {
-	tl, err := lens.TearLayerMap(lenstest.Toric(), sphereLens(7.80, 4.6), 0, 0)
+	tl, err := lens.TearLayerMap(lenstest.Toric(), sphereLens(7.80, 4.6), lens.Placement{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,19 +106,55 @@ func TestTearLayerToricCornea(t *testing.T) {
 // TestTearLayerDecentred: decentring the lens moves where it rests, and
 // an impossible decentration is refused naming it.
 func TestTearLayerDecentred(t *testing.T) {
-	centred, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), 0, 0)
+	centred, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), lens.Placement{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), 0, -1)
+	moved, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), lens.Placement{DecentrationYMM: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if moved.At(0, 0) == centred.At(0, 0) || moved.Rest.DecentrationYMM != -1 {
 		t.Fatalf("decentred rest %+v is the centred one", moved.Rest)
 	}
-	if _, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), 3, 0); err == nil {
+	if _, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), lens.Placement{DecentrationXMM: 3}); err == nil {
 		t.Fatal("a decentration beyond half the lens was accepted")
+	}
+}
+
+// TestTearLayerSettlingAndDesignedClearance: settling thins the film
+// everywhere by the settling, and the lens bears (no film) where the film
+// was thinner than that; a designed central clearance the rest does not
+// reach is said so, with both numbers.
+func TestTearLayerSettlingAndDesignedClearance(t *testing.T) {
+	const bozr, cornea, edge = 7.80, 7.90, 4.6
+	eye, surf := sphericalCornea(cornea), sphereLens(bozr, edge)
+	landed, err := lens.TearLayerMap(eye, surf, lens.Placement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settled, err := lens.TearLayerMap(eye, surf, lens.Placement{SettlingUM: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []float64{0, 1, 2, 3, 4, 4.5} {
+		want := max(0, landed.At(r, 0)-20)
+		if got := settled.At(r, 0); math.Abs(got-want) > 1e-9 {
+			t.Errorf("at %g mm: %.3f microns after settling 20, want %.3f", r, got, want)
+		}
+	}
+	if settled.At(4.5, 0) != 0 || !strings.Contains(settled.Rest.Method, "settled 20 microns") || settled.Rest.SettlingUM != 20 {
+		t.Errorf("settled rest %q (%g): want bearing at the edge and the settling named", settled.Rest.Method, settled.Rest.SettlingUM)
+	}
+	if _, err := lens.TearLayerMap(eye, surf, lens.Placement{SettlingUM: -5}); err == nil || !strings.Contains(err.Error(), "settling_um") {
+		t.Errorf("a negative settling: %v", err)
+	}
+	centre := landed.At(0, 0)
+	reached, _ := lens.TearLayerMap(eye, surf, lens.Placement{DesignedApexClearanceUM: centre})
+	missed, _ := lens.TearLayerMap(eye, surf, lens.Placement{DesignedApexClearanceUM: centre + 10})
+	if !strings.Contains(reached.Rest.Method, "leaves the designed central clearance") ||
+		!strings.Contains(missed.Rest.Method, fmt.Sprintf("leaves %.0f microns at the centre instead of the designed %.0f", centre, centre+10)) {
+		t.Errorf("rests %q and %q: want the designed clearance met, then missed", reached.Rest.Method, missed.Rest.Method)
 	}
 }
 
@@ -151,7 +189,7 @@ func TestFluoresceinModel(t *testing.T) {
 func BenchmarkTearLayerMap(b *testing.B) {
 	eye, surf := lenstest.Reference(), sphereLens(7.75, 4.6)
 	for b.Loop() {
-		if _, err := lens.TearLayerMap(eye, surf, 0, 0); err != nil {
+		if _, err := lens.TearLayerMap(eye, surf, lens.Placement{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/url"
 	"strconv"
 
 	"github.com/lensflow/lensflow/shared/audit"
@@ -24,13 +25,55 @@ type TearLayer struct {
 	Model    lens.FluoresceinModel
 }
 
+// TearLayerOptions choose the design version (0: the current one) and
+// where the lens is put: its centre decentred from the corneal apex, in
+// mm, examiner's view (+x right, +y up).
+type TearLayerOptions struct {
+	Version                          int
+	DecentrationXMM, DecentrationYMM float64
+}
+
+// ParseTearLayerQuery reads TearLayerOptions from a request's query:
+// version, decentrationX and decentrationY (mm), each optional; a bad one
+// is an Invalid error naming it.
+func ParseTearLayerQuery(q url.Values) (TearLayerOptions, error) {
+	const op = "scans.tear-layer"
+	var o TearLayerOptions
+	if v := q.Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return o, errs.Field(op, "version", "must be a design version number (1, 2, ...), not %q", v)
+		}
+		o.Version = n
+	}
+	for _, f := range []struct {
+		name string
+		to   *float64
+	}{{"decentrationX", &o.DecentrationXMM}, {"decentrationY", &o.DecentrationYMM}} {
+		v := q.Get(f.name)
+		if v == "" {
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(x) || math.Abs(x) > MaxDecentrationMM {
+			return o, errs.Field(op, f.name, "must be millimetres from -%g to %g, not %q", MaxDecentrationMM, MaxDecentrationMM, v)
+		}
+		*f.to = x
+	}
+	return o, nil
+}
+
+// MaxDecentrationMM bounds a requested decentration on each axis; the lens
+// also refuses one beyond half its radius.
+const MaxDecentrationMM = 5.0
+
 // TearLayer maps the tear film under the lens of a design of a scan of the
-// actor's clinic: the current design, or version (a number as text) when
-// given. It is read like the design (one design.tear-layer.read record;
+// actor's clinic: the current design, or o.Version when given, placed as o
+// says. It is read like the design (one design.tear-layer.read record;
 // another clinic's scan is NotFound, audited as denied), computed from the
 // stored file and a fresh fit of the cornea, within the memory budget a
 // design takes.
-func (s *Service) TearLayer(ctx context.Context, a Actor, scanID, version string) (*TearLayer, error) {
+func (s *Service) TearLayer(ctx context.Context, a Actor, scanID string, o TearLayerOptions) (*TearLayer, error) {
 	const op = "scans.tear-layer"
 	const action = "design.tear-layer.read"
 	sc, err := s.scan(ctx, a, scanID)
@@ -45,9 +88,8 @@ func (s *Service) TearLayer(ctx context.Context, a Actor, scanID, version string
 	if designID == "" {
 		return nil, errs.Ef(op, errs.Conflict, "the scan has no design yet (status %q)", sc.Status)
 	}
-	if version != "" {
-		n, err := strconv.Atoi(version)
-		if err != nil || n < 1 || n > sc.DesignVersion {
+	if n := o.Version; n != 0 {
+		if n < 1 || n > sc.DesignVersion {
 			return nil, errs.Field(op, "version", "must be a design version of this scan, 1 to %d", sc.DesignVersion)
 		}
 		if designID, err = s.designVersion(ctx, sc, n); err != nil {
@@ -73,8 +115,10 @@ func (s *Service) TearLayer(ctx context.Context, a Actor, scanID, version string
 	if err != nil {
 		return nil, errs.E(op, errs.Other, err) // it was fitted for the design
 	}
-	tl, err := engine.TearLayerModel(m, res)
-	if err != nil {
+	tl, err := engine.TearLayerModel(m, res, o.DecentrationXMM, o.DecentrationYMM)
+	if errs.Is(errs.Invalid, err) {
+		return nil, err // a decentration this lens cannot take
+	} else if err != nil {
 		return nil, errs.E(op, errs.Other, err)
 	}
 	outcome = ""
@@ -121,6 +165,10 @@ type TearLayerJSON struct {
 		ApexClearanceUM float64 `json:"apex_clearance_um"`
 		TouchXMM        float64 `json:"touch_x_mm"`
 		TouchYMM        float64 `json:"touch_y_mm"`
+		// SettlingUM is how far a scleral lens sank after landing.
+		SettlingUM float64 `json:"settling_um,omitempty"`
+		// DesignedApexClearanceUM is an ortho-k design's intended central film.
+		DesignedApexClearanceUM float64 `json:"designed_apex_clearance_um,omitempty"`
 	} `json:"rest"`
 	MinUM  float64    `json:"min_um"`
 	MinAt  [2]float64 `json:"min_at_mm"`
@@ -140,6 +188,7 @@ func (t *TearLayer) JSON() TearLayerJSON {
 		Source: "the stored scan, fitted again, under the design's back surface"}
 	out.Rest.Method, out.Rest.DecentrationXMM, out.Rest.DecentrationYMM = m.Rest.Method, m.Rest.DecentrationXMM, m.Rest.DecentrationYMM
 	out.Rest.ApexClearanceUM, out.Rest.TouchXMM, out.Rest.TouchYMM = round(m.Rest.ApexClearanceUM, 10), m.Rest.TouchXMM, m.Rest.TouchYMM
+	out.Rest.SettlingUM, out.Rest.DesignedApexClearanceUM = m.Rest.SettlingUM, m.Rest.DesignedApexClearanceUM
 	for i := range n {
 		th, in := make([]*float64, n), make([]*float64, n)
 		for j := range n {
