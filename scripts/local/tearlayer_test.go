@@ -77,10 +77,11 @@ func TestTearLayerAPI(t *testing.T) {
 	if _, err := png.Decode(bytes.NewReader(b)); err != nil {
 		t.Fatalf("picture: %v", err)
 	}
-	// Decentred 1 mm down, the lens rests elsewhere and says so; a
-	// decentration that is not a number, or one the lens cannot take, is
-	// 400 naming the parameter.
-	code, b, _ = c.do("GET", base+"?decentrationY=-1", north, nil)
+	// Decentred 0.3 mm down, the lens rests elsewhere and says so; a
+	// decentration that is not a number, or one the lens cannot take (off
+	// the lens, or tilting it more than the simulation models), is 400
+	// naming the parameter.
+	code, b, _ = c.do("GET", base+"?decentrationY=-0.3", north, nil)
 	var moved struct {
 		Rest struct {
 			Method          string
@@ -88,11 +89,11 @@ func TestTearLayerAPI(t *testing.T) {
 			ApexClearanceUM float64 `json:"apex_clearance_um"`
 		}
 	}
-	if err := json.Unmarshal(b, &moved); code != 200 || err != nil || moved.Rest.DecentrationYMM != -1 ||
+	if err := json.Unmarshal(b, &moved); code != 200 || err != nil || moved.Rest.DecentrationYMM != -0.3 ||
 		!strings.HasPrefix(moved.Rest.Method, "decentred") || moved.Rest.ApexClearanceUM == tl.Rest.ApexClearanceUM {
 		t.Fatalf("decentred: %d %s", code, b)
 	}
-	for q, field := range map[string]string{"?decentrationX=left": "decentrationX", "?decentrationY=4.5": "decentration", "?version=first": "version"} {
+	for q, field := range map[string]string{"?decentrationX=left": "decentrationX", "?decentrationY=4.5": "decentration", "?decentrationX=1.2": "decentration", "?version=first": "version"} {
 		if code, b, _ = c.do("GET", base+q, north, nil); code != 400 || !strings.Contains(string(b), `"field":"`+field+`"`) {
 			t.Errorf("%s: %d %s, want 400 naming %s", q, code, b, field)
 		}

@@ -529,6 +529,58 @@ func (m *Model) DepthMM(semiMeridianDeg, radiusMM float64) (float64, string, err
 	return z[side], label(one, h), nil
 }
 
+// DepthKindMM is DepthMM for maps of many points: the same depth, with
+// only the kind of its source (SourceMeasured, SourceModelFilled or
+// SourceExtrapolated) instead of the words, and only this semi-meridian's
+// reach checked against MaxExtrapolationMM.
+func (m *Model) DepthKindMM(semiMeridianDeg, radiusMM float64) (float64, string, error) {
+	const op = "cornea.Model.DepthKindMM"
+	if m == nil || m.Surface == nil || !(m.Biconic.FlatR0MM > 0) {
+		return 0, "", errs.Ef(op, errs.Invalid, "the model holds no fit; build it with cornea.Fit")
+	}
+	if !finite(semiMeridianDeg) {
+		return 0, "", errs.Field(op, "semiMeridianDeg", "must be a finite number of degrees")
+	}
+	if !(radiusMM >= 0) || math.IsInf(radiusMM, 0) {
+		return 0, "", errs.Field(op, "radiusMM", "must be a finite, non-negative number of mm")
+	}
+	a := math.Mod(semiMeridianDeg, 360)
+	if a < 0 {
+		a += 360
+	}
+	h := radiusMM
+	tangent := m.Extrapolation == ExtrapolateTangentLine && h > TangentLineChordMM/2
+	if tangent {
+		h = TangentLineChordMM / 2
+	}
+	sn, cs := math.Sincos(a * math.Pi / 180)
+	kind := SourceMeasured
+	switch around := m.envelopeMM(a); {
+	case h == 0 || h <= m.Reach.SemiMeridianMM(a)+1e-9 && m.Surface.Measured(h*cs, h*sn):
+	case h <= around+1e-9:
+		kind = SourceModelFilled
+	default:
+		kind = SourceExtrapolated
+		if h-around > m.MaxExtrapolationMM+1e-9 {
+			return 0, "", errs.Ef(op, errs.Invalid,
+				"the cornea is needed %.1f mm from the apex at %.0f degrees, but the exam measured it only to %.1f mm there (at most %g mm short of the data is allowed)",
+				h, a, around, m.MaxExtrapolationMM)
+		}
+	}
+	d, ok := m.Surface.DepthMM(h*cs, h*sn)
+	if ok && tangent {
+		var sl float64
+		sl, ok = m.Surface.slope(h*cs, h*sn, cs, sn)
+		d += (radiusMM - h) * sl
+		kind = SourceExtrapolated
+	}
+	if !ok {
+		return 0, "", errs.Ef(op, errs.Invalid,
+			"the fitted cornea does not reach %.2f mm from the apex along %.0f degrees (it turns vertical before)", h, a)
+	}
+	return d, kind, nil
+}
+
 func roundTo(v, scale float64) float64 { return math.Round(v*scale) / scale }
 
 // reachStarts holds the diamond angle of each reach sector's first

@@ -561,3 +561,42 @@ func TestFewestPoints(t *testing.T) {
 		t.Errorf("a fit of %d points: %v", few.Len(), err)
 	}
 }
+
+// TestDepthKindMMIsDepthMM: the depth a map asks for point by point is
+// DepthMM's, and its kind the start of DepthMM's words, everywhere on a
+// lid-cut, off-centre cornea out to a scleral lens's edge, under both
+// ways of extrapolating it.
+func TestDepthKindMMIsDepthMM(t *testing.T) {
+	c := topotest.Cornea{R0MM: 7.75, R0YMM: 7.6, P: 0.78, RadiusMM: 5.5, NoiseUM: 1.5, Eye: topo.OD,
+		Lid: true, LidYMM: 3, LowerLid: true, LowerLidYMM: -3, ApexXMM: 0.3, ApexYMM: -0.35}
+	m, err := cornea.Fit(c.Surface(), cornea.ModelOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, ex := range []cornea.Extrapolation{cornea.ExtrapolateConic, cornea.ExtrapolateTangentLine} {
+		mm := m.WithExtrapolation(ex)
+		for semi := 0.0; semi < 360; semi += 7.5 {
+			for r := 0.0; r <= 8.5; r += 0.25 {
+				want, src, errWant := mm.DepthMM(semi, r)
+				got, kind, errGot := mm.DepthKindMM(semi, r)
+				if errWant != nil {
+					continue // DepthMM also checks the opposite semi-meridian
+				}
+				if errGot != nil {
+					t.Fatalf("%v, %g degrees, %g mm: %v (DepthMM: %g)", ex, semi, r, errGot, want)
+				}
+				if got != want || !strings.HasPrefix(src, kind) {
+					t.Fatalf("%v, %g degrees, %g mm: %g (%s), DepthMM %g (%s)", ex, semi, r, got, kind, want, src)
+				}
+				kinds[kind]++
+			}
+		}
+	}
+	if kinds[cornea.SourceMeasured] == 0 || kinds[cornea.SourceExtrapolated] == 0 {
+		t.Fatalf("kinds seen %v: want measured and extrapolated points", kinds)
+	}
+	if _, _, err := m.DepthKindMM(math.NaN(), 1); err == nil {
+		t.Error("a NaN semi-meridian was accepted")
+	}
+}

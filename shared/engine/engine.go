@@ -367,6 +367,11 @@ func (e Eye) DepthMM(semiMeridianDeg, radiusMM float64) (float64, string, error)
 	return e.M.DepthMM(semiMeridianDeg, radiusMM)
 }
 
+// DepthKindMM implements lens.MapEye.
+func (e Eye) DepthKindMM(semiMeridianDeg, radiusMM float64) (float64, string, error) {
+	return e.M.DepthKindMM(semiMeridianDeg, radiusMM)
+}
+
 // TangentAngleDeg implements lens.Eye.
 func (e Eye) TangentAngleDeg(meridianDeg, semiChordMM float64) (float64, error) {
 	return e.M.TangentAngleDeg(meridianDeg, semiChordMM)

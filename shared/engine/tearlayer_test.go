@@ -101,9 +101,9 @@ func checkScleralRest(t *testing.T, d *lens.Design, tl *lens.TearLayer) {
 	}
 }
 
-// BenchmarkTearLayer is the tear-layer map and its picture for the RGP
-// designed on the 15,365-point reference scan (the fit is the design's,
-// done once).
+// BenchmarkTearLayer is the tear-layer map and its picture for each lens
+// type designed on the 15,365-point reference scan (the fit is the
+// design's, done once): 6,600 cells for the RGP, 24,000 for the scleral.
 func BenchmarkTearLayer(b *testing.B) {
 	s, _, err := topo.Parse(topotest.Reference().CSV(), topo.Options{})
 	if err != nil {
@@ -113,20 +113,24 @@ func BenchmarkTearLayer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := engine.DesignModel(m, s, engine.Inputs{LensType: lens.RGP, Clinical: lens.Clinical{RefractionD: -3, HVIDMM: 11.8}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		tl, err := engine.TearLayerModel(m, r, 0, 0)
+	for _, lt := range []lens.Type{lens.RGP, lens.OrthoK, lens.Scleral} {
+		r, err := engine.DesignModel(m, s, engine.Inputs{LensType: lt, Clinical: lens.Clinical{RefractionD: -3, HVIDMM: 11.8}})
 		if err != nil {
 			b.Fatal(err)
 		}
-		var buf bytes.Buffer
-		if err := fluorescein.PNG(&buf, tl, lens.DefaultFluorescein()); err != nil {
-			b.Fatal(err)
-		}
+		b.Run(string(lt), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tl, err := engine.TearLayerModel(m, r, 0, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var buf bytes.Buffer
+				if err := fluorescein.PNG(&buf, tl, lens.DefaultFluorescein()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -150,9 +154,9 @@ func fitAndDesign(t *testing.T, c topotest.Cornea, lt lens.Type) (*cornea.Model,
 // TestTearLayerOnAKeratoconicEye: on an eye with a 60-micron inferior
 // cone, the film under an RGP is thinner over the cone than at the mirror
 // point above it (the map follows each half of a meridian, not the mean
-// of the two), while a scleral lens vaults it: film over the cone after
-// settling, at least what the design expects, and no touch anywhere over
-// the cornea.
+// of the two), while a scleral lens, rocked onto its haptic, vaults it:
+// film over the cone after settling close to what the design expects, and
+// no touch anywhere over the cornea.
 func TestTearLayerOnAKeratoconicEye(t *testing.T) {
 	c := topotest.Cornea{R0MM: 7.7, P: 0.8, RadiusMM: 6, NoiseUM: 1, Eye: topo.OS, ApexXMM: -0.2, ApexYMM: -0.3,
 		ConeUM: 60, ConeXMM: 0.5, ConeYMM: -1.2, ConeSigmaMM: 1.0}
@@ -176,10 +180,12 @@ func TestTearLayerOnAKeratoconicEye(t *testing.T) {
 	}
 	a := cone.SemiMeridianDeg * math.Pi / 180
 	got := tl.At(cone.RadiusMM*math.Cos(a), cone.RadiusMM*math.Sin(a))
-	// The map rests the lens on the highest point of the whole haptic, the
-	// design on its principal meridians: the map's lens sits no lower.
-	if !(got > 0) || got < cone.SettledClearanceUM-1 {
-		t.Errorf("scleral over the cone: %.1f microns, the design expects at least %.1f after settling", got, cone.SettledClearanceUM)
+	// The map rocks the lens onto the haptic all round; the design lands
+	// it on chords along its principal meridians (each the mean of its two
+	// ends): they agree within 25 microns.
+	t.Logf("scleral over the cone: %.1f microns (design %.1f); rest %s", got, cone.SettledClearanceUM, tl.Rest.Method)
+	if !(got > 0) || math.Abs(got-cone.SettledClearanceUM) > 25 || tl.Rest.TiltDeg == 0 {
+		t.Errorf("scleral over the cone: %.1f microns, the design expects %.1f after settling; rest %+v", got, cone.SettledClearanceUM, tl.Rest)
 	}
 	for i, y := range tl.AxisMM {
 		for j, x := range tl.AxisMM {

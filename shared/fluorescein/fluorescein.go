@@ -15,7 +15,6 @@ import (
 	"io"
 	"math"
 
-	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
 	"golang.org/x/image/math/fixed"
 
@@ -32,6 +31,30 @@ var (
 	rim        = color.RGBA{90, 110, 140, 255}
 )
 
+// The picture is paletted (one byte a pixel, which PNG stores without
+// filtering: a quarter of the work of an RGBA picture): the background,
+// ink and rim, then greens levels of brightness.
+const (
+	iBackground, iInk, iRim = 0, 1, 2
+	firstGreen              = 3
+	greens                  = 256 - firstGreen
+)
+
+// palette is background, ink, rim and the greens from dark to bright.
+var palette = func() color.Palette {
+	p := color.Palette{background, ink, rim}
+	for k := range greens {
+		p = append(p, Green(float64(k)/(greens-1)))
+	}
+	return p
+}()
+
+// greenIndex is the palette index of the green nearest brightness v.
+func greenIndex(v float64) uint8 {
+	v = math.Max(0, math.Min(1, v))
+	return uint8(firstGreen + int(math.Round(v*(greens-1))))
+}
+
 // Green is the colour of fluorescein at brightness v (0 dark to 1): the
 // familiar yellow-green of the dye under cobalt-blue light, on the dark of
 // a film too thin to show.
@@ -42,7 +65,7 @@ func Green(v float64) color.RGBA {
 
 // Image draws t with model m: the lens disc, its rim, and a scale of film
 // thickness (0 to the model's saturation and beyond) on the right.
-func Image(t *lens.TearLayer, m lens.FluoresceinModel) (*image.RGBA, error) {
+func Image(t *lens.TearLayer, m lens.FluoresceinModel) (*image.Paletted, error) {
 	const op = "fluorescein.Image"
 	if err := m.Validate(); err != nil {
 		return nil, errs.E(op, errs.Invalid, err)
@@ -54,8 +77,7 @@ func Image(t *lens.TearLayer, m lens.FluoresceinModel) (*image.RGBA, error) {
 	const margin, scaleW, labelW = 12, 18, 70
 	side := n * CellPx
 	h := max(side, 220) + 2*margin + 30
-	img := image.NewRGBA(image.Rect(0, 0, side+2*margin+scaleW+labelW+12, h))
-	fill(img, img.Bounds(), background)
+	img := image.NewPaletted(image.Rect(0, 0, side+2*margin+scaleW+labelW+12, h), palette) // all background
 	top := margin + 18
 	for i := range n {
 		for j := range n {
@@ -63,16 +85,16 @@ func Image(t *lens.TearLayer, m lens.FluoresceinModel) (*image.RGBA, error) {
 			if math.IsNaN(th) {
 				continue
 			}
-			c := Green(m.Intensity(th))
+			c := greenIndex(m.Intensity(th))
 			// Image rows run down, the grid's y up.
 			x0, y0 := margin+j*CellPx, top+(n-1-i)*CellPx
 			for dy := range CellPx {
 				for dx := range CellPx {
 					px := c
 					if t.Extrapolated[i*n+j] && (dx+dy)%4 == 0 {
-						px = rim // hatched: the cornea was extrapolated here
+						px = iRim // hatched: the cornea was extrapolated here
 					}
-					img.SetRGBA(x0+dx, y0+dy, px)
+					img.SetColorIndex(x0+dx, y0+dy, px)
 				}
 			}
 		}
@@ -80,7 +102,7 @@ func Image(t *lens.TearLayer, m lens.FluoresceinModel) (*image.RGBA, error) {
 	// The lens edge.
 	cx, cy, r := float64(margin)+float64(side)/2, float64(top)+float64(side)/2, float64(side)/2
 	for a := 0.0; a < 2*math.Pi; a += 0.5 / r {
-		img.SetRGBA(int(cx+r*math.Cos(a)), int(cy+r*math.Sin(a)), rim)
+		img.SetColorIndex(int(cx+r*math.Cos(a)), int(cy+r*math.Sin(a)), iRim)
 	}
 	label(img, margin, margin+10, fmt.Sprintf("tear film, %s", m.Version))
 	// The scale: thickness from 0 (bottom) to 1.5 x saturation (top).
@@ -88,11 +110,11 @@ func Image(t *lens.TearLayer, m lens.FluoresceinModel) (*image.RGBA, error) {
 	maxUM := 1.5 * m.SaturationUM
 	for y := range sh {
 		th := maxUM * float64(sh-1-y) / float64(sh-1)
-		fill(img, image.Rect(sx, top+y, sx+scaleW, top+y+1), Green(m.Intensity(th)))
+		fill(img, image.Rect(sx, top+y, sx+scaleW, top+y+1), greenIndex(m.Intensity(th)))
 	}
 	for _, th := range []float64{0, m.DarkBelowUM, m.SaturationUM, maxUM} {
 		y := top + int(float64(sh-1)*(1-th/maxUM))
-		fill(img, image.Rect(sx+scaleW, y, sx+scaleW+4, y+1), ink)
+		fill(img, image.Rect(sx+scaleW, y, sx+scaleW+4, y+1), iInk)
 		label(img, sx+scaleW+6, y+4, fmt.Sprintf("%.0f um", th))
 	}
 	label(img, margin, top+side+18, fmt.Sprintf("min %.0f um, max %.0f um; hatched: cornea extrapolated", t.MinUM, t.MaxUM))
@@ -105,23 +127,39 @@ func PNG(w io.Writer, t *lens.TearLayer, m lens.FluoresceinModel) error {
 	if err != nil {
 		return err
 	}
-	if err := png.Encode(w, img); err != nil {
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(w, img); err != nil {
 		return errs.E("fluorescein.PNG", errs.Other, err)
 	}
 	return nil
 }
 
-func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
+func fill(img *image.Paletted, r image.Rectangle, c uint8) {
 	r = r.Intersect(img.Bounds())
 	for y := r.Min.Y; y < r.Max.Y; y++ {
 		for x := r.Min.X; x < r.Max.X; x++ {
-			img.SetRGBA(x, y, c)
+			img.SetColorIndex(x, y, c)
 		}
 	}
 }
 
-// label writes s with its baseline at (x, y) in the 7x13 bitmap face.
-func label(img *image.RGBA, x, y int, s string) {
-	d := font.Drawer{Dst: img, Src: image.NewUniform(ink), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
-	d.DrawString(s)
+// label writes s with its baseline at (x, y) in the 7x13 bitmap face, in
+// ink wherever a glyph's mask is more than half covered (the face is a
+// bitmap: its masks are 0 or full).
+func label(img *image.Paletted, x, y int, s string) {
+	face := basicfont.Face7x13
+	dot := fixed.P(x, y)
+	for _, r := range s {
+		dr, mask, mp, adv, ok := face.Glyph(dot, r)
+		if !ok {
+			dr, mask, mp, adv, _ = face.Glyph(dot, '?')
+		}
+		for py := dr.Min.Y; py < dr.Max.Y; py++ {
+			for px := dr.Min.X; px < dr.Max.X; px++ {
+				if _, _, _, a := mask.At(mp.X+px-dr.Min.X, mp.Y+py-dr.Min.Y).RGBA(); a > 0x7fff && image.Pt(px, py).In(img.Rect) {
+					img.SetColorIndex(px, py, iInk)
+				}
+			}
+		}
+		dot.X += adv
+	}
 }

@@ -34,7 +34,7 @@ func TestImageShowsBearingDarkAndPoolingGreen(t *testing.T) {
 	// The grid starts 12 px in and 30 px down; row i is drawn n-1-i cells
 	// from the top.
 	at := func(i, j, dx, dy int) color.RGBA {
-		return img.RGBAAt(12+j*fluorescein.CellPx+dx, 30+(n-1-i)*fluorescein.CellPx+dy)
+		return color.RGBAModel.Convert(img.At(12+j*fluorescein.CellPx+dx, 30+(n-1-i)*fluorescein.CellPx+dy)).(color.RGBA)
 	}
 	centre, bearing, outside := at(3, 3, 1, 2), at(3, 4, 1, 2), at(0, 0, 1, 2)
 	if !(centre.G > 200 && centre.G > centre.R && centre.G > centre.B) {

@@ -96,6 +96,14 @@ type DepthEye interface {
 	DepthMM(semiMeridianDeg, radiusMM float64) (float64, string, error)
 }
 
+// MapEye is a DepthEye a map of many points can ask cheaply: DepthKindMM
+// is DepthMM with only the kind of the source (SourceMeasured or another
+// word) instead of the words.
+type MapEye interface {
+	DepthEye
+	DepthKindMM(semiMeridianDeg, radiusMM float64) (float64, string, error)
+}
+
 // ProfileSteepest labels the clearance profile through a cone.
 const ProfileSteepest = "steepest"
 

@@ -3,6 +3,7 @@ package lens
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/lensflow/lensflow/shared/errs"
 )
@@ -41,8 +42,18 @@ type RestingPosition struct {
 	// beneath it: the tear film at the lens centre.
 	ApexClearanceUM float64
 	// TouchXMM and TouchYMM are where the lens first touches as it is
-	// lowered (lens coordinates).
+	// lowered straight down (lens coordinates).
 	TouchXMM, TouchYMM float64
+	// RestsOnMM are the points it rests on once it has rocked into place
+	// (lens coordinates, the most loaded first): three around its centre,
+	// two either side of it, or its centre.
+	RestsOnMM [][2]float64
+	// TiltDeg is how far it tilted to rest, and TiltTowardsDeg the
+	// semi-meridian (0-360, examiner's view) along which its edge went
+	// down towards the eye.
+	TiltDeg, TiltTowardsDeg float64
+	// Note says why the lens is shown where it first touched instead.
+	Note string
 	// SettlingUM is how far it sank after landing (Placement.SettlingUM).
 	SettlingUM float64
 	// DesignedApexClearanceUM is the central film the design intends, when
@@ -100,9 +111,9 @@ func (d *Design) TearLayer(eye Eye, decX, decY float64) (*TearLayer, error) {
 }
 
 // TearLayerMap rests the back surface surf on eye as p says, by lowering
-// it until it touches (RestMethodLowered) and then letting it settle, and
-// maps the tear film under the whole lens, edge lift included, on a
-// TearLayerPitchMM grid.
+// it until it touches (RestMethodLowered), rocking it onto its resting
+// points (see rockingRest) and letting it settle, and maps the tear film
+// under the whole lens, edge lift included, on a TearLayerPitchMM grid.
 func TearLayerMap(eye Eye, surf *BackSurface, p Placement) (*TearLayer, error) {
 	const op = "lens.TearLayerMap"
 	edge := surf.EdgeMM()
@@ -131,6 +142,10 @@ func TearLayerMap(eye Eye, surf *BackSurface, p Placement) (*TearLayer, error) {
 		return eyeSag(op, eye, meridianOf(x, y), 2*math.Hypot(x, y))
 	}
 	if de, ok := eye.(DepthEye); ok {
+		at := de.DepthMM
+		if me, ok := eye.(MapEye); ok {
+			at = me.DepthKindMM
+		}
 		depth = func(x, y float64) (float64, string, error) {
 			r := math.Hypot(x, y)
 			if r == 0 {
@@ -140,7 +155,7 @@ func TearLayerMap(eye Eye, surf *BackSurface, p Placement) (*TearLayer, error) {
 			if semi < 0 {
 				semi += 360
 			}
-			z, src, err := de.DepthMM(semi, r)
+			z, src, err := at(semi, r)
 			if err == nil && (math.IsNaN(z) || math.IsInf(z, 0)) {
 				err = fmt.Errorf("not finite")
 			}
@@ -150,11 +165,14 @@ func TearLayerMap(eye Eye, surf *BackSurface, p Placement) (*TearLayer, error) {
 			return z, src, nil
 		}
 	}
-	// gap holds lens sag minus eye sag; the lens rests at the greatest.
-	apex := math.Inf(-1)
+	// gap holds lens sag minus eye depth at each cell inside the lens (the
+	// compact lists xs, ys, gs; at holds each cell's place in them).
+	var xs, ys, gs []float64
+	at := make([]int, n*n)
 	for i, y := range axis {
 		for j, x := range axis {
 			k := i*n + j
+			at[k] = -1
 			r := math.Hypot(x, y)
 			if r > edge+1e-9 {
 				t.ThicknessUM[k] = math.NaN()
@@ -164,32 +182,59 @@ func TearLayerMap(eye Eye, surf *BackSurface, p Placement) (*TearLayer, error) {
 			if err != nil {
 				return nil, err
 			}
-			g := surf.SagMM(meridianOf(x, y), r) - es
-			t.ThicknessUM[k] = g
+			at[k] = len(gs)
+			xs, ys, gs = append(xs, x), append(ys, y), append(gs, surf.SagMM(meridianOf(x, y), r)-es)
 			t.Extrapolated[k] = src != SourceMeasured
-			if g > apex {
-				apex = g
-				t.Rest.TouchXMM, t.Rest.TouchYMM = x, y
+		}
+	}
+	// First touch, lowered straight down: the greatest gap.
+	first := 0
+	for k, g := range gs {
+		if g > gs[first] {
+			first = k
+		}
+	}
+	t.Rest.TouchXMM, t.Rest.TouchYMM = xs[first], ys[first]
+	// Then the lens rocks onto its resting points.
+	var a, b float64
+	if n >= 3 {
+		c := half*n + half
+		ta, tb, rests, err := rockingRest(xs, ys, gs, [3]int{at[c], at[c+1], at[c+n]})
+		switch tilt := math.Atan(math.Hypot(ta, tb)) * 180 / math.Pi; {
+		case err != nil:
+			t.Rest.Note = "it could not be rocked onto its resting points, so it is shown where it first touches"
+		case tilt > maxRestTiltDeg && (decX != 0 || decY != 0):
+			return nil, errs.Field(op, "decentration", "a lens decentred (%.2f, %.2f) mm would rock %.1f degrees to rest, more than the %g degrees this simulation models: decentre it less",
+				decX, decY, tilt, maxRestTiltDeg)
+		case tilt > maxRestTiltDeg:
+			t.Rest.Note = fmt.Sprintf("it would rock %.1f degrees to rest, more than this simulation models (%g), so it is shown where it first touches",
+				tilt, maxRestTiltDeg)
+		default:
+			a, b, t.Rest.RestsOnMM = ta, tb, rests
+			t.Rest.TiltDeg = tilt
+			if tilt > 0 {
+				t.Rest.TiltTowardsDeg = math.Mod(math.Atan2(tb, ta)*180/math.Pi+360, 360)
 			}
 		}
 	}
+	h := math.Inf(-1)
+	for k, g := range gs {
+		h = max(h, g+a*xs[k]+b*ys[k])
+	}
 	t.MinUM, t.MaxUM = math.Inf(1), math.Inf(-1)
-	for i, y := range axis {
-		for j, x := range axis {
-			k := i*n + j
-			if math.IsNaN(t.ThicknessUM[k]) {
-				continue
-			}
-			// Settling sinks the lens; where the film would go below
-			// nothing, the lens bears on (compresses) the tissue.
-			v := max(0, 1000*(apex-t.ThicknessUM[k])-p.SettlingUM)
-			t.ThicknessUM[k] = v
-			if v < t.MinUM {
-				t.MinUM, t.MinXMM, t.MinYMM = v, x, y
-			}
-			if v > t.MaxUM {
-				t.MaxUM, t.MaxXMM, t.MaxYMM = v, x, y
-			}
+	for k, c := range at {
+		if c < 0 {
+			continue
+		}
+		// Settling sinks the lens; where the film would go below
+		// nothing, the lens bears on (compresses) the tissue.
+		v := max(0, 1000*(h-gs[c]-a*xs[c]-b*ys[c])-p.SettlingUM)
+		t.ThicknessUM[k] = v
+		if v < t.MinUM {
+			t.MinUM, t.MinXMM, t.MinYMM = v, xs[c], ys[c]
+		}
+		if v > t.MaxUM {
+			t.MaxUM, t.MaxXMM, t.MaxYMM = v, xs[c], ys[c]
 		}
 	}
 	t.Rest.ApexClearanceUM = t.ThicknessUM[half*n+half]
@@ -200,6 +245,17 @@ func TearLayerMap(eye Eye, surf *BackSurface, p Placement) (*TearLayer, error) {
 // restMethod says how the rest r was found, in a practitioner's words.
 func restMethod(r RestingPosition) string {
 	m := fmt.Sprintf("%s at (%.1f, %.1f) mm from its centre", RestMethodLowered, r.TouchXMM, r.TouchYMM)
+	switch {
+	case r.Note != "":
+		m += "; " + r.Note
+	case r.TiltDeg >= 0.05:
+		pts := make([]string, len(r.RestsOnMM))
+		for k, p := range r.RestsOnMM {
+			pts[k] = fmt.Sprintf("(%.1f, %.1f)", p[0], p[1])
+		}
+		m += fmt.Sprintf(", then rocked %.1f degrees (its edge down along %.0f degrees) to rest on %s", r.TiltDeg, r.TiltTowardsDeg,
+			strings.Join(pts, ", "))
+	}
 	if r.DecentrationXMM != 0 || r.DecentrationYMM != 0 {
 		m = fmt.Sprintf("decentred (%.2f, %.2f) mm and %s", r.DecentrationXMM, r.DecentrationYMM, m)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/cornea"
+	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/lens/lenstest"
 )
@@ -110,11 +111,11 @@ func TestTearLayerDecentred(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	moved, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), lens.Placement{DecentrationYMM: -1})
+	moved, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), lens.Placement{DecentrationYMM: -0.3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if moved.At(0, 0) == centred.At(0, 0) || moved.Rest.DecentrationYMM != -1 {
+	if moved.At(0, 0) == centred.At(0, 0) || moved.Rest.DecentrationYMM != -0.3 {
 		t.Fatalf("decentred rest %+v is the centred one", moved.Rest)
 	}
 	if _, err := lens.TearLayerMap(lenstest.Reference(), sphereLens(7.75, 4.6), lens.Placement{DecentrationXMM: 3}); err == nil {
@@ -155,6 +156,42 @@ func TestTearLayerSettlingAndDesignedClearance(t *testing.T) {
 	if !strings.Contains(reached.Rest.Method, "leaves the designed central clearance") ||
 		!strings.Contains(missed.Rest.Method, fmt.Sprintf("leaves %.0f microns at the centre instead of the designed %.0f", centre, centre+10)) {
 		t.Errorf("rests %q and %q: want the designed clearance met, then missed", reached.Rest.Method, missed.Rest.Method)
+	}
+}
+
+// TestTearLayerRocksOntoItsRest: a spherical lens decentred on a
+// spherical cornea rocks about the cornea's centre of curvature, so it
+// rests as it does centred: the same film at its centre and edge, tilted
+// by the angle the decentration subtends there. A decentration that
+// would need more tilt than the simulation models is refused, naming it.
+func TestTearLayerRocksOntoItsRest(t *testing.T) {
+	const bozr, cornea, edge = 7.80, 7.90, 4.6
+	eye, surf := sphericalCornea(cornea), sphereLens(bozr, edge)
+	centred, err := lens.TearLayerMap(eye, surf, lens.Placement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := lens.TearLayerMap(eye, surf, lens.Placement{DecentrationXMM: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := moved.Rest.ApexClearanceUM - centred.Rest.ApexClearanceUM; math.Abs(d) > 3 {
+		t.Errorf("decentred 0.3 mm: %.1f microns at the centre, centred %.1f", moved.Rest.ApexClearanceUM, centred.Rest.ApexClearanceUM)
+	}
+	// Turned about the centre of curvature the lens would tilt by the
+	// angle the decentration subtends there; the first-order rest shears
+	// it instead and tilts it by the cornea's mean slope under it, a
+	// little more.
+	want := math.Atan(0.3/cornea) * 180 / math.Pi
+	if got := moved.Rest.TiltDeg; got < want || got > 1.3*want || math.Abs(moved.Rest.TiltTowardsDeg) > 1 || len(moved.Rest.RestsOnMM) < 2 {
+		t.Errorf("rest %+v: want a tilt of %.2f to %.2f degrees, its edge down on the side it moved to (0 degrees)", moved.Rest, want, 1.3*want)
+	}
+	if !strings.Contains(moved.Rest.Method, "rocked") {
+		t.Errorf("method %q does not say the lens rocked", moved.Rest.Method)
+	}
+	_, err = lens.TearLayerMap(eye, surf, lens.Placement{DecentrationXMM: 1})
+	if !errs.Is(errs.Invalid, err) || !strings.Contains(err.Error(), "decentration") || !strings.Contains(err.Error(), "would rock") {
+		t.Errorf("decentred 1 mm: %v, want a refusal naming the decentration and the tilt", err)
 	}
 }
 

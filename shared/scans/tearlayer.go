@@ -169,6 +169,14 @@ type TearLayerJSON struct {
 		SettlingUM float64 `json:"settling_um,omitempty"`
 		// DesignedApexClearanceUM is an ortho-k design's intended central film.
 		DesignedApexClearanceUM float64 `json:"designed_apex_clearance_um,omitempty"`
+		// RestsOnMM are the points the lens rocked onto (lens coordinates),
+		// TiltDeg how far it tilted and TiltTowardsDeg the semi-meridian
+		// along which its edge went down.
+		RestsOnMM      [][2]float64 `json:"rests_on_mm"`
+		TiltDeg        float64      `json:"tilt_deg"`
+		TiltTowardsDeg float64      `json:"tilt_towards_deg"`
+		// Note says why a lens is shown where it first touched.
+		Note string `json:"note,omitempty"`
 	} `json:"rest"`
 	MinUM  float64    `json:"min_um"`
 	MinAt  [2]float64 `json:"min_at_mm"`
@@ -189,6 +197,10 @@ func (t *TearLayer) JSON() TearLayerJSON {
 	out.Rest.Method, out.Rest.DecentrationXMM, out.Rest.DecentrationYMM = m.Rest.Method, m.Rest.DecentrationXMM, m.Rest.DecentrationYMM
 	out.Rest.ApexClearanceUM, out.Rest.TouchXMM, out.Rest.TouchYMM = round(m.Rest.ApexClearanceUM, 10), m.Rest.TouchXMM, m.Rest.TouchYMM
 	out.Rest.SettlingUM, out.Rest.DesignedApexClearanceUM = m.Rest.SettlingUM, m.Rest.DesignedApexClearanceUM
+	out.Rest.RestsOnMM, out.Rest.TiltDeg, out.Rest.TiltTowardsDeg, out.Rest.Note = m.Rest.RestsOnMM, round(m.Rest.TiltDeg, 100), round(m.Rest.TiltTowardsDeg, 10), m.Rest.Note
+	if out.Rest.RestsOnMM == nil {
+		out.Rest.RestsOnMM = [][2]float64{}
+	}
 	for i := range n {
 		th, in := make([]*float64, n), make([]*float64, n)
 		for j := range n {
