@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -989,6 +990,19 @@ func TestPortalBrowser(t *testing.T) {
 	}
 	b.a11y("fluorescein, two versions")
 	b.screenshots("fluorescein-versions")
+	// Moved 0.3 mm right of the apex, the lens rocks onto its rest and the
+	// hint says so; a decentration the simulation cannot show is refused
+	// with the API's reason.
+	decentre := func(x string) {
+		b.run("decentre "+x, js(`document.querySelector('input[name=decentrationX]').value = `+strconv.Quote(x)), chromedp.Click(chromedp.CSS(`#tear-decentre`)))
+	}
+	decentre("0.3")
+	b.waitFor("decentred pattern", `document.getElementById('tear-model').textContent.includes('decentred (0.30, 0.00) mm')`, 20*time.Second, false)
+	decentre("1")
+	b.waitFor("decentration refused", `!document.getElementById('error').hidden`, 20*time.Second, false)
+	if a := b.alert(); !strings.Contains(a, "decentr") || !strings.Contains(a, "would rock") {
+		t.Errorf("a 1 mm decentration: alert %q, want the API's reason", a)
+	}
 
 	// Lists: orders and follow-ups render (or show their error while the
 	// route is being built).

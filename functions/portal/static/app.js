@@ -799,17 +799,22 @@ async function viewScan(gen, scanId) {
 // loadTearLayers shows the simulated fluorescein pattern of the lens
 // resting on the cornea, for the current design and, after an adjustment,
 // the version before it beside it; the film under the pointer is read out.
-async function loadTearLayers(gen, scan, box) {
+// place moves the lens centre off the corneal apex ({x, y} in mm), as a
+// lens riding high or low does; the form under the patterns sets it.
+async function loadTearLayers(gen, scan, box, place = { x: 0, y: 0 }) {
   const base = '/v1/scans/' + encodeURIComponent(scan.id) + '/design/tear-layer';
   const versions = [scan.designVersion || 1];
   if (versions[0] > 1) versions.unshift(versions[0] - 1);
-  const layers = await guard(gen, () => Promise.all(versions.map(v => api('GET', base + '?version=' + v))));
+  const where = (place.x ? '&decentrationX=' + place.x : '') + (place.y ? '&decentrationY=' + place.y : '');
+  const layers = await guard(gen, () => Promise.all(versions.map(v => api('GET', base + '?version=' + v + where))));
   if (gen !== generation || !layers) return;
   const readout = el('p', { class: 'kvals', id: 'tear-readout', 'aria-live': 'polite' }, 'Point at the pattern to read the tear film.');
+  redraw = redraw.filter(f => !f.tear); // the patterns shown before
   const panes = layers.map((t, k) => {
     const canvas = el('canvas', { class: 'tear-canvas', id: 'tear-canvas-v' + t.version, role: 'img',
       'aria-label': `Simulated fluorescein pattern of design version ${t.version}: tear film ${num(t.min_um, 0)} to ${num(t.max_um, 0)} µm, ${num(t.rest.apex_clearance_um, 0)} µm at the centre.` });
     const draw = () => drawTearLayer(canvas, t);
+    draw.tear = true;
     redraw.push(draw);
     canvas.addEventListener('pointermove', (ev) => {
       const r = canvas.getBoundingClientRect();
@@ -825,10 +830,26 @@ async function loadTearLayers(gen, scan, box) {
   box.replaceChildren(el('h3', { id: 'tear-h' }, 'Fluorescein pattern (simulated)'),
     el('div', { class: 'tear-panes' }, panes.map(p => el('figure', {}, p.canvas,
       el('figcaption', {}, `Version ${p.t.version}${p.last ? ' (current)' : ''}: ${num(p.t.rest.apex_clearance_um, 0)} µm at the centre, least ${num(p.t.min_um, 0)} µm`)))),
-    readout,
+    readout, decentreForm(gen, scan, box, place),
     el('p', { class: 'hint', id: 'tear-model' }, `Dark where the film is under ${num(cur.model.dark_below_um, 0)} µm (bearing), brighter green as it thickens, saturated by ${num(cur.model.saturation_um, 0)} µm; ${cur.rest.method}. Model ${cur.model.version}.`));
   box.hidden = false;
   panes.forEach(p => p.draw());
+}
+
+// decentreForm moves the lens off the corneal apex and shows the patterns
+// again; the API refuses a decentration the simulation cannot show, and
+// its reason is shown.
+function decentreForm(gen, scan, box, place) {
+  const input = (name, v) => el('input', { name, type: 'number', step: '0.1', min: '-1', max: '1', value: String(v), inputmode: 'decimal' });
+  const x = input('decentrationX', place.x), y = input('decentrationY', place.y);
+  const show = el('button', { type: 'submit', class: 'secondary', id: 'tear-decentre' }, 'Show');
+  return el('form', { class: 'fields tear-decentre', 'aria-label': 'Lens position', onsubmit: async (ev) => {
+    ev.preventDefault();
+    showError('');
+    show.disabled = true;
+    await loadTearLayers(gen, scan, box, { x: Number(x.value) || 0, y: Number(y.value) || 0 });
+    show.disabled = false;
+  } }, field('Lens centre right of the apex (mm)', x), field('Lens centre above the apex (mm)', y), el('div', { class: 'buttons' }, show));
 }
 
 // drawTearLayer paints a tear layer's cells in the fluorescein green of
