@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +49,9 @@ type Service struct {
 	Metrics *metrics.Metrics
 	// Memory is the instance's memory budget (nil: unlimited): a design,
 	// and every read that fits the cornea again (the map, the tear layer,
-	// a revision), waits for DesignMemoryPerByte times its file's size
-	// before loading it.
+	// a revision), waits for DesignMemoryPerByte times the size of what it
+	// loads (the stored surface, or the file of a scan without one) before
+	// loading it.
 	Memory *admission.Pool
 }
 
@@ -65,13 +67,14 @@ const (
 	DesignMemoryPerByte = 6
 )
 
-// reserve waits for the memory a design of sc needs, keyed by its clinic
-// as the clinic's uploads are, until ctx ends.
+// reserve waits for the memory a design of sc needs (per byte of what it
+// loads, its binary surface or its file), keyed by its clinic as the
+// clinic's uploads are, until ctx ends.
 func (s *Service) reserve(ctx context.Context, sc Scan) (release func(), err error) {
 	if s.Memory == nil {
 		return func() {}, nil
 	}
-	release, err = s.Memory.Acquire(ctx, "clinic:"+sc.ClinicID, int64(sc.Bytes)*DesignMemoryPerByte)
+	release, err = s.Memory.Acquire(ctx, "clinic:"+sc.ClinicID, int64(sc.loadBytes())*DesignMemoryPerByte)
 	if err != nil {
 		return nil, errs.E("scans.design: memory", errs.Unavailable, err)
 	}
@@ -133,6 +136,18 @@ func (s *Service) design(ctx context.Context, clinicID, designID string) (Design
 // file swapped between scans fails to decrypt.
 func AssociatedDataForScan(sc Scan) []byte {
 	return ports.AssociatedData("scan", sc.ClinicID, sc.PatientID, sc.ID)
+}
+
+// AssociatedDataForSurface is the associated data a scan's stored surface
+// is sealed with: its clinic, patient and scan, and the version of its
+// binary form. It differs from AssociatedDataForScan, so neither a file
+// nor another scan's surface opens in its place.
+func AssociatedDataForSurface(sc Scan) []byte {
+	v := 0
+	if sc.Surface != nil {
+		v = sc.Surface.Version
+	}
+	return ports.AssociatedData("scan-surface", sc.ClinicID, sc.PatientID, sc.ID, strconv.Itoa(v))
 }
 
 func (s *Service) audit(ctx context.Context, a Actor, action, resource, outcome string) error {
@@ -304,7 +319,8 @@ func parseOptional(field, v string, lo, hi float64) (*float64, error) {
 
 // Upload validates the scan fully, stores it envelope-encrypted, records it
 // and announces it, in that order: a scan record exists only once its file
-// is completely stored, and its event is committed with it (outbox).
+// and its parsed surface are completely stored, and its event is committed
+// with it (outbox).
 func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, error) {
 	const op = "scans.upload"
 	if in.Eye != "OD" && in.Eye != "OS" {
@@ -382,21 +398,27 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if grid != (GridOptions{}) {
 		sc.Grid = &grid
 	}
-	sc.Object = "scans/" + sc.ID
+	sc.Object = fileObjectPrefix + sc.ID
 	if ids != nil && !ids.Empty() {
 		plain, _ := json.Marshal(ids)
 		if sc.SealedIdentifiers, err = s.Sealer.Encrypt(plain, ports.AssociatedData("scan-identifiers", sc.ClinicID, sc.PatientID, sc.ID)); err != nil {
 			return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
 		}
 	}
-	sealed, err := s.Sealer.Encrypt(in.File, AssociatedDataForScan(sc))
+	enc, err := surf.MarshalBinary()
 	if err != nil {
-		return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
+		return Scan{}, errs.E(op+": encode the surface", errs.Other, err)
 	}
-	// IfAbsent, unless this id is being retried: then a file left by the
-	// attempt that failed may be there, and has no record (checked above).
-	if err := s.Blobs.Put(ctx, sc.Object, sealed, ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: in.ScanID == ""}); err != nil {
-		s.removeFile(ctx, sc)
+	sc.Surface = &StoredSurface{Object: surfaceObjectPrefix + sc.ID, Version: topo.BinaryVersion, Bytes: len(enc)}
+	// IfAbsent, unless this id is being retried: then objects left by the
+	// attempt that failed may be there, and have no record (checked above).
+	put := ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: in.ScanID == ""}
+	if err := s.putSealed(ctx, sc.Object, in.File, AssociatedDataForScan(sc), put); err != nil {
+		s.removeFiles(ctx, sc)
+		return Scan{}, err
+	}
+	if err := s.putSealed(ctx, sc.Surface.Object, enc, AssociatedDataForSurface(sc), put); err != nil {
+		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
 	ev := ports.Event{ID: s.newID(), Type: TypeScanReceived, Source: EventSource, Subject: "scans/" + sc.ID,
@@ -414,7 +436,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		}
 	}
 	if err != nil {
-		s.removeFile(ctx, sc)
+		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
 	if err := s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success); err != nil {
@@ -444,28 +466,37 @@ func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool,
 	return sc, true, s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
 }
 
-// removeFile deletes the stored file of an upload whose record was not
-// written, so a rejected upload leaves nothing behind. It first makes sure
-// the record really is absent (a commit reported as failed may have
-// happened), and retries briefly: storage that fails now usually answers a
-// moment later. What it cannot remove, SweepOrphans does.
-func (s *Service) removeFile(ctx context.Context, sc Scan) {
+// putSealed seals plain with ad and stores it under name.
+func (s *Service) putSealed(ctx context.Context, name string, plain, ad []byte, opts ports.PutOptions) error {
+	sealed, err := s.Sealer.Encrypt(plain, ad)
+	if err != nil {
+		return errs.E("scans.upload: seal", errs.Unavailable, err)
+	}
+	return s.Blobs.Put(ctx, name, sealed, opts)
+}
+
+// removeFiles deletes the stored objects (file and surface) of an upload
+// whose record was not written, so a rejected upload leaves nothing
+// behind. It first makes sure the record really is absent (a commit
+// reported as failed may have happened), and retries briefly: storage that
+// fails now usually answers a moment later. What it cannot remove,
+// SweepOrphans does.
+func (s *Service) removeFiles(ctx context.Context, sc Scan) {
 	ctx = context.WithoutCancel(ctx)
-	for attempt, wait := 0, 5*time.Millisecond; attempt < 6; attempt, wait = attempt+1, wait*2 {
+	left := sc.objects()
+	for attempt, wait := 0, 5*time.Millisecond; attempt < 6 && len(left) > 0; attempt, wait = attempt+1, wait*2 {
 		if attempt > 0 {
 			time.Sleep(wait)
 		}
 		var cur Scan
 		err := s.Docs.Get(ctx, ScansCollection, sc.ID, &cur)
 		if err == nil {
-			return // committed after all: the file is its
+			return // committed after all: the objects are its
 		}
 		if !errs.Is(errs.NotFound, err) {
 			continue
 		}
-		if err := s.Blobs.Delete(ctx, sc.Object); err == nil {
-			return
-		}
+		left = slices.DeleteFunc(left, func(name string) bool { return s.Blobs.Delete(ctx, name) == nil })
 	}
 }
 
@@ -546,19 +577,34 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// SweepOrphans deletes stored scan files that have no scan record: the
-// remains of uploads that crashed between storing the file and committing
-// the record. Call it only when no upload is in flight (at start-up of the
-// single-process local stack); it returns how many it removed.
+// SweepOrphans deletes stored scan files and surfaces that have no scan
+// record: the remains of uploads that crashed between storing them and
+// committing the record. Call it only when no upload is in flight (at
+// start-up of the single-process local stack); it returns how many objects
+// it removed.
 func (s *Service) SweepOrphans(ctx context.Context) (int, error) {
-	names, err := s.Blobs.List(ctx, "scans/")
+	n := 0
+	for _, prefix := range []string{fileObjectPrefix, surfaceObjectPrefix} {
+		swept, err := s.sweepOrphans(ctx, prefix)
+		n += swept
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// sweepOrphans deletes the objects named prefix + scan id whose scan has
+// no record.
+func (s *Service) sweepOrphans(ctx context.Context, prefix string) (int, error) {
+	names, err := s.Blobs.List(ctx, prefix)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, name := range names {
 		var sc Scan
-		err := s.Docs.Get(ctx, ScansCollection, strings.TrimPrefix(name, "scans/"), &sc)
+		err := s.Docs.Get(ctx, ScansCollection, strings.TrimPrefix(name, prefix), &sc)
 		if !errs.Is(errs.NotFound, err) {
 			if err != nil {
 				return n, err

@@ -28,7 +28,7 @@ type TearLayer struct {
 // actor's clinic: the current design, or version (a number as text) when
 // given. It is read like the design (one design.tear-layer.read record;
 // another clinic's scan is NotFound, audited as denied), computed from the
-// stored file and a fresh fit of the cornea, within the memory budget a
+// stored surface and a fresh fit of the cornea, within the memory budget a
 // design takes.
 func (s *Service) TearLayer(ctx context.Context, a Actor, scanID, version string) (*TearLayer, error) {
 	const op = "scans.tear-layer"
