@@ -55,15 +55,18 @@ type Service struct {
 	Memory *admission.Pool
 }
 
-// UploadMemoryPerByte and DesignMemoryPerByte are the working memory, per
-// byte of scan file, of an upload (the body, the parsed points, the sealed
-// copy) and of a design (the sealed and the opened file, the points, the
-// fit's arrays). BenchmarkUploadMemory and BenchmarkDesignMemory measure
-// them on a 16 MiB file: an upload holds 2 to 3 bytes per file byte
-// besides the body itself (depending on when the collector runs), a design
-// about 4.5; each figure here adds a margin.
+// UploadMemoryPerByte is the working memory of an upload per byte of scan
+// file (the parsed points, their binary form, the sealed copies of file
+// and surface), and DesignMemoryPerByte that of a design per byte of what
+// it loads (the sealed and the opened surface, the points, the fit's
+// arrays). BenchmarkUploadMemory and BenchmarkDesignMemory measure them on
+// a 16 MiB file: an upload holds about 4.8 bytes per file byte besides the
+// body itself (the heap sampled while it runs, garbage not yet collected
+// included), a design about 4.7 per byte of binary surface (4.5 per byte
+// of file when a scan without a surface parses its file); each figure here
+// adds a margin.
 const (
-	UploadMemoryPerByte = 4
+	UploadMemoryPerByte = 6
 	DesignMemoryPerByte = 6
 )
 
