@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -408,19 +409,16 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 			return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
 		}
 	}
-	enc, err := surf.MarshalBinary()
+	enc, done, err := encodeSurface(surf)
 	if err != nil {
-		return Scan{}, errs.E(op+": encode the surface", errs.Other, err)
+		return Scan{}, err
 	}
+	defer done()
 	sc.Surface = &StoredSurface{Object: surfaceObjectPrefix + sc.ID, Version: topo.BinaryVersion, Bytes: len(enc)}
 	// IfAbsent, unless this id is being retried: then objects left by the
 	// attempt that failed may be there, and have no record (checked above).
 	put := ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: in.ScanID == ""}
-	if err := s.putSealed(ctx, sc.Object, in.File, AssociatedDataForScan(sc), put); err != nil {
-		s.removeFiles(ctx, sc)
-		return Scan{}, err
-	}
-	if err := s.putSealed(ctx, sc.Surface.Object, enc, AssociatedDataForSurface(sc), put); err != nil {
+	if err := s.putObjects(ctx, sc, in.File, enc, put); err != nil {
 		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
@@ -467,6 +465,41 @@ func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool,
 		return Scan{}, false, err
 	}
 	return sc, true, s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
+}
+
+// encodeSurface returns the binary form of surf in a pooled buffer, and
+// done, which gives the buffer back: call it once the form is sealed.
+// Encoding first lets the parsed points go before anything is sealed.
+func encodeSurface(surf *topo.Surface) (enc []byte, done func(), err error) {
+	buf := surfaceBuffers.Get().(*[]byte)
+	enc, err = surf.AppendBinary(slices.Grow((*buf)[:0], surf.BinarySize()))
+	if err != nil {
+		surfaceBuffers.Put(buf)
+		return nil, nil, errs.E("scans.upload: encode the surface", errs.Other, err)
+	}
+	return enc, func() {
+		if cap(enc) <= maxPooledSurface {
+			*buf = enc
+			surfaceBuffers.Put(buf)
+		}
+	}, nil
+}
+
+// surfaceBuffers holds buffers for the binary form of uploaded surfaces,
+// up to maxPooledSurface bytes (about 43,000 points): a typical scan's
+// buffer serves upload after upload, while a rare large one is left to
+// the collector rather than kept.
+var surfaceBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledSurface = 1 << 20
+
+// putObjects stores sc's file and then its surface's binary form enc,
+// each sealed with its own associated data.
+func (s *Service) putObjects(ctx context.Context, sc Scan, file, enc []byte, opts ports.PutOptions) error {
+	if err := s.putSealed(ctx, sc.Object, file, AssociatedDataForScan(sc), opts); err != nil {
+		return err
+	}
+	return s.putSealed(ctx, sc.Surface.Object, enc, AssociatedDataForSurface(sc), opts)
 }
 
 // putSealed seals plain with ad and stores it under name.
