@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/lensflow/lensflow/shared/errs"
@@ -32,15 +33,30 @@ import (
 //	measurements (flag 2) corneal and pupil diameters, float64 each;
 //	             (flag 4) flat K, steep K, flat axis, steep axis;
 //	             (flag 8) sphere, cylinder, axis, vertex
-//	points       uint32 n, then n x, n y and n z as float64 bits
+//	points       uint32 n, then the n x, the n y and the n z, each as a
+//	             column (see below)
 //	checksum     uint32   CRC-32C (Castagnoli) of every byte before it
 //
-// Every value is checked on the way in: an unknown version or flag, a
-// length running past the end, bytes left over, a value that is not
-// finite, an eye or zone code out of range, or a checksum that does not
-// match is an errs.Invalid error naming the part at fault. A capture time
-// keeps its instant and offset but not a zone's name (a time in a named
-// zone reads back in a fixed zone of the same offset).
+// A column is written in one of two codecs, the first that holds it:
+//
+//	1 decimal    uint8 d (0 to 12), then for each value v_i the zigzag
+//	             varint (binary.AppendVarint) of k_i - k_(i-1), where
+//	             float64(k_i) / 10^d is v_i bit for bit, |k_i| <= 2^50,
+//	             k_(-1) = 0, and d is the smallest such
+//	0 raw        each value's float64 bits, 8 bytes
+//
+// Coordinates read from text are decimals, so most columns take 1 to 4
+// bytes a point instead of 8; a column computed by a reader (polar rings
+// turned into x and y) is written raw.
+//
+// Every value is checked on the way in: an unknown version, flag or codec,
+// a length running past the end, bytes left over, a value that is not
+// finite or out of range, an eye or zone code out of range, a column not
+// in the form the writer gives it, or a checksum that does not match is an
+// errs.Invalid error naming the part at fault. So what is accepted is
+// exactly what MarshalBinary writes for the surface it gives back. A
+// capture time keeps its instant and offset but not a zone's name (a time
+// in a named zone reads back in a fixed zone of the same offset).
 
 // BinaryVersion is the version of the binary form this build writes, and
 // the only one it reads.
@@ -94,28 +110,11 @@ func (s *Surface) MarshalBinary() ([]byte, error) {
 	if s == nil {
 		return nil, errs.Ef("topo.Surface.MarshalBinary", errs.Invalid, "nil surface")
 	}
-	return s.AppendBinary(make([]byte, 0, s.BinarySize()))
+	return s.AppendBinary(nil)
 }
 
-// BinarySize returns the length of the binary form of s.
-func (s *Surface) BinarySize() int {
-	n := binHeaderBytes + 2 + 17 + 2 + len(s.Format) + 2 + len(s.Device) + 2
-	for _, l := range s.Layout {
-		n += 2 + len(l)
-	}
-	if m := s.Measurements; m != nil {
-		n += 16
-		if m.SimK != nil {
-			n += 32
-		}
-		if m.Refraction != nil {
-			n += 32
-		}
-	}
-	return n + 4 + 24*len(s.X) + 4
-}
-
-// AppendBinary appends the binary form of s to b (see MarshalBinary).
+// AppendBinary appends the binary form of s to b (see MarshalBinary),
+// growing b at most once, to the exact size it needs.
 func (s *Surface) AppendBinary(b []byte) ([]byte, error) {
 	const op = "topo.Surface.MarshalBinary"
 	if err := s.Validate(); err != nil {
@@ -124,6 +123,8 @@ func (s *Surface) AppendBinary(b []byte) ([]byte, error) {
 	if err := s.checkBinaryLimits(op); err != nil {
 		return b, err
 	}
+	cols := [3]column{planColumn(s.X), planColumn(s.Y), planColumn(s.Z)}
+	b = slices.Grow(b, s.metadataSize()+4+cols[0].size+cols[1].size+cols[2].size+4)
 	start := len(b)
 	b = append(b, binaryMagic...)
 	b = binary.LittleEndian.AppendUint16(b, BinaryVersion)
@@ -137,12 +138,28 @@ func (s *Surface) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = appendMeasurements(b, s.Measurements)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(s.X)))
-	for _, col := range [][]float64{s.X, s.Y, s.Z} {
-		for _, v := range col {
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-		}
+	for _, c := range cols {
+		b = c.append(b)
 	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli)), nil
+}
+
+// metadataSize is the length of the binary form up to the points.
+func (s *Surface) metadataSize() int {
+	n := binHeaderBytes + 2 + 17 + 2 + len(s.Format) + 2 + len(s.Device) + 2
+	for _, l := range s.Layout {
+		n += 2 + len(l)
+	}
+	if m := s.Measurements; m != nil {
+		n += 16
+		if m.SimK != nil {
+			n += 32
+		}
+		if m.Refraction != nil {
+			n += 32
+		}
+	}
+	return n
 }
 
 func (s *Surface) checkBinaryLimits(op string) error {
@@ -336,17 +353,20 @@ func (d *binReader) surface() (*Surface, error) {
 		return nil, corrupt("flags %#02x give a device Sim-K or refraction without measurements", flags)
 	}
 	s := &Surface{NasalFrame: flags&binNasal != 0}
-	steps := []func(*Surface) error{d.eye, d.captured, d.strings, func(s *Surface) error { return d.measurements(s, flags) }, d.points}
-	for _, step := range steps {
-		if err := step(s); err != nil {
-			return nil, err
-		}
+	if err := d.eye(s); err != nil {
+		return nil, err
 	}
-	switch {
-	case flags&binLayout == 0 && s.Layout != nil:
-		return nil, corrupt("layout entries without the layout flag")
-	case flags&binLayout != 0 && s.Layout == nil:
-		s.Layout = []string{}
+	if err := d.captured(s); err != nil {
+		return nil, err
+	}
+	if err := d.strings(s, flags); err != nil {
+		return nil, err
+	}
+	if err := d.measurements(s, flags); err != nil {
+		return nil, err
+	}
+	if err := d.points(s); err != nil {
+		return nil, err
 	}
 	return s, d.checksum()
 }
@@ -409,7 +429,7 @@ func (d *binReader) captured(s *Surface) error {
 	return nil
 }
 
-func (d *binReader) strings(s *Surface) error {
+func (d *binReader) strings(s *Surface, flags byte) error {
 	var err error
 	if s.Format, err = d.str("format name"); err != nil {
 		return err
@@ -418,8 +438,16 @@ func (d *binReader) strings(s *Surface) error {
 		return err
 	}
 	n, err := d.u16("layout count")
-	if err != nil || n == 0 {
+	switch {
+	case err != nil:
 		return err
+	case n > 0 && flags&binLayout == 0:
+		return corrupt("layout entries without the layout flag")
+	case n == 0 && flags&binLayout != 0:
+		s.Layout = []string{}
+		return nil
+	case n == 0:
+		return nil
 	}
 	s.Layout = make([]string, n)
 	for i := range s.Layout {
@@ -464,16 +492,18 @@ func (d *binReader) points(s *Surface) error {
 		return err
 	}
 	n := int(binary.LittleEndian.Uint32(b))
-	if left := len(d.data) - d.off; 24*int64(n)+4 != int64(left) {
-		return corrupt("%d points need %d bytes and a 4-byte checksum, but %d bytes are left", n, 24*int64(n), left)
+	// Each column takes at least a byte for its codec and one for each
+	// value, and the checksum 4: what cannot be there is not allocated.
+	if need, left := 3*int64(n)+3+4, int64(len(d.data)-d.off); need > left {
+		return corrupt("%d points need at least %d bytes, %d are left", n, need, left)
 	}
-	if n == 0 {
-		return d.floats(nil, "points") // the empty surface keeps nil slices
+	var all []float64
+	if n > 0 {
+		all = make([]float64, 3*n)
+		s.X, s.Y, s.Z = all[:n:n], all[n:2*n:2*n], all[2*n:]
 	}
-	all := make([]float64, 3*n)
-	s.X, s.Y, s.Z = all[:n:n], all[n:2*n:2*n], all[2*n:]
-	for i, col := range [][]float64{s.X, s.Y, s.Z} {
-		if err := d.floats(col, "xyz"[i:i+1]+" coordinates"); err != nil {
+	for i, col := range [3][]float64{s.X, s.Y, s.Z} {
+		if err := d.column(col, i); err != nil {
 			return err
 		}
 	}
@@ -490,7 +520,7 @@ func (d *binReader) checksum() error {
 		return corrupt("checksum mismatch: the bytes changed after they were written")
 	}
 	if d.off != len(d.data) {
-		return corrupt("%d bytes after the checksum", len(d.data)-d.off)
+		return corrupt("bytes after the checksum: %d", len(d.data)-d.off)
 	}
 	return nil
 }

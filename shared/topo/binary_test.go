@@ -71,9 +71,7 @@ func TestBinaryRoundTripMatchesParse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(b) != parsed.BinarySize() {
-				t.Fatalf("%d bytes, BinarySize says %d", len(b), parsed.BinarySize())
-			}
+			t.Logf("%d points: file %d bytes, binary %d", parsed.Len(), len(tc.data), len(b))
 			var got topo.Surface
 			if err := got.UnmarshalBinary(b); err != nil {
 				t.Fatal(err)
@@ -179,6 +177,44 @@ func TestBinaryKeepsEveryField(t *testing.T) {
 
 func offset(t time.Time) int { _, o := t.Zone(); return o }
 
+// Columns of decimals, as text files give them, take a few bytes a point;
+// a column with one value that is not a short decimal (a computed one, a
+// negative zero, one too fine or too large) is written raw, exactly.
+func TestBinaryDecimalColumns(t *testing.T) {
+	c := topotest.Reference()
+	c.NoiseUM = 2
+	ref, _, err := topo.Parse(c.CSV(), topo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := ref.MarshalBinary()
+	if n := ref.Len(); len(b) > 7*n {
+		t.Fatalf("%d bytes for %d points of decimals, want at most 7 a point", len(b), n)
+	}
+	for name, v := range map[string]float64{
+		"computed":      math.Sqrt(2),
+		"negative zero": math.Copysign(0, -1),
+		"too fine":      1e-13,
+		"too large":     1 << 51,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := ref.Clone()
+			s.X[1] = v
+			b2, err := s.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b2) < len(b)+6*s.Len() {
+				t.Fatalf("%d bytes: x was not written raw (decimals: %d)", len(b2), len(b))
+			}
+			var got topo.Surface
+			if err := got.UnmarshalBinary(b2); err != nil || math.Float64bits(got.X[1]) != math.Float64bits(v) || !reflect.DeepEqual(got.Y, s.Y) {
+				t.Fatalf("%v: x[1] = %v, want %v", err, got.X[1], v)
+			}
+		})
+	}
+}
+
 // The three coordinate slices share one allocation, but appending to one
 // never reaches another.
 func TestBinaryCoordinatesAreIndependent(t *testing.T) {
@@ -209,12 +245,20 @@ func TestBinaryRefusesWhatItDidNotWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := func(i int, v ...byte) []byte { c := bytes.Clone(good); copy(c[i:], v); return withChecksum(c) }
+	setIn := func(b []byte, i int, v ...byte) []byte { c := bytes.Clone(b); copy(c[i:], v); return withChecksum(c) }
+	set := func(i int, v ...byte) []byte { return setIn(good, i, v...) }
+	tiny, err := (&topo.Surface{X: []float64{0, 1}, Y: []float64{0, 1}, Z: []float64{0, 0.5}}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Offsets of version 1: magic 0, version 6, flags 8, eye 9, zone 10,
-	// seconds 11, nanoseconds 19, offset 23, format length 27.
-	nan := make([]byte, 8)
-	binary.LittleEndian.PutUint64(nan, math.Float64bits(math.NaN()))
-	pointsAt := len(good) - 4 - 24*4
+	// seconds 11, nanoseconds 19, offset 23, format length 27. full's x
+	// and y are raw columns (a negative zero, 1e-300), its z a decimal
+	// one of 9 digits.
+	le := func(v float64) []byte { return binary.LittleEndian.AppendUint64(nil, math.Float64bits(v)) }
+	xAt := bytes.Index(good, le(1.25)) - 8 // x[0]
+	countAt, yAt := xAt-5, xAt+32+1        // the count; y[0]
+	zAt := yAt + 32                        // z's codec
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -231,11 +275,21 @@ func TestBinaryRefusesWhatItDidNotWrite(t *testing.T) {
 		{"unknown zone", set(10, 3), "unknown zone code 3"},
 		{"nanoseconds over a second", set(19, 0x00, 0xca, 0x9a, 0x3b), "capture time is out of range"},
 		{"format length past the end", set(27, 0xff, 0xff), "truncated in the format name"},
-		{"a NaN coordinate", set(pointsAt+8, nan...), "value 2 of the x coordinates is not finite"},
-		{"point count too large", set(pointsAt-4, 5), "5 points need 120 bytes"},
-		{"flipped bit", func() []byte { c := bytes.Clone(good); c[pointsAt+3] ^= 0x10; return c }(), "checksum mismatch"},
-		{"bytes after the end", append(bytes.Clone(good), 0), "4 points need 96 bytes and a 4-byte checksum, but 101 bytes are left"},
-		{"truncated checksum", good[:len(good)-1], "but 99 bytes are left"},
+		{"a NaN coordinate", set(xAt+8, le(math.NaN())...), "value 2 of the x coordinates is not finite"},
+		{"an infinite coordinate", set(yAt+16, le(math.Inf(-1))...), "value 3 of the y coordinates is not finite"},
+		{"point count too large", set(countAt, 0xff, 0xff, 0xff, 0x7f), "2147483647 points need at least 6442450948 bytes"},
+		{"unknown codec", set(xAt-1, 2), "unknown codec 2 for the x coordinates"},
+		{"decimals written raw", set(yAt+24, le(2)...), "the y coordinates are written raw but are decimals"},
+		{"too many digits", set(zAt+1, 13), "13 decimal digits for the z coordinates"},
+		// tiny's z, 0 and 0.5, is written with 1 digit as 0 and 5; as 0
+		// and 50 with 2 digits it is the same surface, not in its form.
+		{"more digits than needed", setIn(tiny, len(tiny)-4-3, 2, 0x00, 0x64), "the z coordinates have more decimal digits than they need"},
+		{"overlong varint", set(zAt+2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), "value 1 of the z coordinates is truncated or overlong"},
+		{"a decimal out of range", set(zAt+2, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10), "value 1 of the z coordinates is out of range"},
+		{"padded varint", withChecksum(append(append(bytes.Clone(tiny[:len(tiny)-5]), 0x8a, 0x00), 0, 0, 0, 0)), "value 2 of the z coordinates is truncated or overlong"},
+		{"flipped bit", func() []byte { c := bytes.Clone(good); c[xAt+3] ^= 0x10; return c }(), "checksum mismatch"},
+		{"bytes after the end", append(bytes.Clone(good), 0), "bytes after the checksum: 1"},
+		{"truncated checksum", good[:len(good)-1], "truncated in the checksum: it needs 4 bytes, 3 are left"},
 		{"truncated header", good[:20], "truncated in the capture time: it needs 17 bytes, 10 are left"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
