@@ -126,15 +126,6 @@ func (sc Scan) readsSurface() bool {
 	return sc.Surface != nil && sc.Surface.Version == topo.BinaryVersion
 }
 
-// loadBytes is the size of what reading sc's surface loads: its binary
-// surface when it has one this build reads, else its file.
-func (sc Scan) loadBytes() int {
-	if sc.readsSurface() {
-		return sc.Surface.Bytes
-	}
-	return sc.Bytes
-}
-
 // DesignRecord is one version of a scan's design, stored sealed since it is
 // tied to a patient. Designs have their own opaque ids: an order names the
 // exact version it was placed for, and a revision (after an assessment) is

@@ -50,35 +50,34 @@ type Service struct {
 	Metrics *metrics.Metrics
 	// Memory is the instance's memory budget (nil: unlimited): a design,
 	// and every read that fits the cornea again (the map, the tear layer,
-	// a revision), waits for DesignMemoryPerByte times the size of what it
-	// loads (the stored surface, or the file of a scan without one) before
-	// loading it.
+	// a revision), waits for DesignMemoryPerByte times its file's size
+	// before loading it.
 	Memory *admission.Pool
 }
 
-// UploadMemoryPerByte is the working memory of an upload per byte of scan
-// file (the parsed points, their binary form, the sealed copies of file
-// and surface), and DesignMemoryPerByte that of a design per byte of what
-// it loads (the sealed and the opened surface, the points, the fit's
-// arrays). BenchmarkUploadMemory and BenchmarkDesignMemory measure them on
-// a 16 MiB file: an upload holds about 4.8 bytes per file byte besides the
-// body itself (the heap sampled while it runs, garbage not yet collected
-// included), a design about 4.7 per byte of binary surface (4.5 per byte
-// of file when a scan without a surface parses its file); each figure here
-// adds a margin.
+// UploadMemoryPerByte and DesignMemoryPerByte are the working memory, per
+// byte of scan file, of an upload (the body, the parsed points, their
+// binary form, the sealed copies of file and surface) and of a design (the
+// sealed and the opened surface, the points, the fit's arrays; for a scan
+// without a surface, the sealed and the opened file instead).
+// BenchmarkUploadMemory and BenchmarkDesignMemory measure them on a 16 MiB
+// file: an upload holds about 3.5 to 3.7 bytes per file byte besides the
+// body itself (depending on when the collector runs), a design about 2.7
+// (4.5 when it parses the file); each figure here adds a margin. Both
+// track points more than bytes: a vendor file that writes a point in
+// fewer bytes than the lab's xyz-csv costs more per byte.
 const (
-	UploadMemoryPerByte = 6
+	UploadMemoryPerByte = 5
 	DesignMemoryPerByte = 6
 )
 
-// reserve waits for the memory a design of sc needs (per byte of what it
-// loads, its binary surface or its file), keyed by its clinic as the
-// clinic's uploads are, until ctx ends.
+// reserve waits for the memory a design of sc needs, keyed by its clinic
+// as the clinic's uploads are, until ctx ends.
 func (s *Service) reserve(ctx context.Context, sc Scan) (release func(), err error) {
 	if s.Memory == nil {
 		return func() {}, nil
 	}
-	release, err = s.Memory.Acquire(ctx, "clinic:"+sc.ClinicID, int64(sc.loadBytes())*DesignMemoryPerByte)
+	release, err = s.Memory.Acquire(ctx, "clinic:"+sc.ClinicID, int64(sc.Bytes)*DesignMemoryPerByte)
 	if err != nil {
 		return nil, errs.E("scans.design: memory", errs.Unavailable, err)
 	}
@@ -472,7 +471,7 @@ func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool,
 // Encoding first lets the parsed points go before anything is sealed.
 func encodeSurface(surf *topo.Surface) (enc []byte, done func(), err error) {
 	buf := surfaceBuffers.Get().(*[]byte)
-	enc, err = surf.AppendBinary(slices.Grow((*buf)[:0], surf.BinarySize()))
+	enc, err = surf.AppendBinary((*buf)[:0])
 	if err != nil {
 		surfaceBuffers.Put(buf)
 		return nil, nil, errs.E("scans.upload: encode the surface", errs.Other, err)
@@ -486,7 +485,7 @@ func encodeSurface(surf *topo.Surface) (enc []byte, done func(), err error) {
 }
 
 // surfaceBuffers holds buffers for the binary form of uploaded surfaces,
-// up to maxPooledSurface bytes (about 43,000 points): a typical scan's
+// up to maxPooledSurface bytes (43,000 points or more): a typical scan's
 // buffer serves upload after upload, while a rare large one is left to
 // the collector rather than kept.
 var surfaceBuffers = sync.Pool{New: func() any { return new([]byte) }}
