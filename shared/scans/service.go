@@ -492,13 +492,20 @@ var surfaceBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxPooledSurface = 1 << 20
 
-// putObjects stores sc's file and then its surface's binary form enc,
-// each sealed with its own associated data.
+// putObjects stores sc's file and its surface's binary form enc, each
+// sealed with its own associated data, both at once: the upload waits for
+// the slower write, not for one after the other. It returns the file's
+// error first.
 func (s *Service) putObjects(ctx context.Context, sc Scan, file, enc []byte, opts ports.PutOptions) error {
-	if err := s.putSealed(ctx, sc.Object, file, AssociatedDataForScan(sc), opts); err != nil {
-		return err
+	var surfErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { surfErr = s.putSealed(ctx, sc.Surface.Object, enc, AssociatedDataForSurface(sc), opts) })
+	fileErr := s.putSealed(ctx, sc.Object, file, AssociatedDataForScan(sc), opts)
+	wg.Wait()
+	if fileErr != nil {
+		return fileErr
 	}
-	return s.putSealed(ctx, sc.Surface.Object, enc, AssociatedDataForSurface(sc), opts)
+	return surfErr
 }
 
 // putSealed seals plain with ad and stores it under name.
