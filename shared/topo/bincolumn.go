@@ -133,20 +133,28 @@ func (d *binReader) decimals(dst []float64, digits int, what string) error {
 	if digits > maxDigits {
 		return corrupt("%d decimal digits for the %s, at most %d", digits, what, maxDigits)
 	}
-	p, prev, tens := pow10[digits], int64(0), true
+	b, p, prev, tens := d.data[d.off:], pow10[digits], int64(0), true
 	for i := range dst {
-		delta, n := binary.Varint(d.data[d.off:])
-		if n <= 0 || n != varintLen(delta) { // cut short, too long, or padded
+		ux, n := binary.Uvarint(b)
+		if n <= 0 || n > 1 && b[n-1] == 0 { // cut short, past 64 bits, or padded
 			return corrupt("value %d of the %s is truncated or overlong", i+1, what)
 		}
-		d.off += n
-		if delta < -2*maxDecimal || delta > 2*maxDecimal || prev+delta < -maxDecimal || prev+delta > maxDecimal {
+		b = b[n:]
+		if ux > 4*maxDecimal { // |delta| > 2 maxDecimal: prev+delta cannot overflow below
 			return corrupt("value %d of the %s is out of range", i+1, what)
 		}
+		delta := int64(ux >> 1) // zigzag, as binary.Varint
+		if ux&1 != 0 {
+			delta = ^delta
+		}
 		prev += delta
+		if uint64(prev+maxDecimal) > 2*maxDecimal {
+			return corrupt("value %d of the %s is out of range", i+1, what)
+		}
 		tens = tens && prev%10 == 0
 		dst[i] = float64(prev) / p
 	}
+	d.off = len(d.data) - len(b)
 	if digits > 0 && tens {
 		return corrupt("the %s have more decimal digits than they need", what)
 	}
