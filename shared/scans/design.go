@@ -330,15 +330,22 @@ func (s *Service) parseFile(ctx context.Context, sc Scan) (*topo.Surface, error)
 	return surf, nil
 }
 
-// open reads the object name and opens it with the associated data ad.
+// open reads the object name and opens it with the associated data ad. An
+// object that does not open wraps errIntegrity; a failure of the key
+// service (unavailable, permission) keeps its kind, so it is retried
+// rather than taken for a damaged object.
 func (s *Service) open(ctx context.Context, name string, ad []byte) ([]byte, error) {
+	const op = "scans.surface: unseal"
 	sealed, err := s.Blobs.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	plain, err := s.Sealer.Decrypt(sealed, ad)
 	if err != nil {
-		return nil, errs.E("scans.surface: unseal", errs.Other, fmt.Errorf("%w: %v", errIntegrity, err))
+		if k := errs.KindOf(err); k != errs.Other {
+			return nil, errs.E(op, k, err)
+		}
+		return nil, errs.E(op, errs.Other, fmt.Errorf("%w: %v", errIntegrity, err))
 	}
 	return plain, nil
 }

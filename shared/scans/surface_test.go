@@ -230,6 +230,33 @@ func TestSwappedSurfacesDoNotOpen(t *testing.T) {
 	}
 }
 
+// keyOutage is a sealer whose key service is down.
+type keyOutage struct{ ports.Sealer }
+
+func (keyOutage) Decrypt([]byte, []byte) ([]byte, error) {
+	return nil, errs.Ef("test.Decrypt", errs.Unavailable, "the key service is unavailable")
+}
+
+// A key service that is down is not a damaged surface: a read answers
+// unavailable and the design is retried, the scan left as it was.
+func TestKeyOutageIsNotAnIntegrityFailure(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sc := f.upload(t, scans.UploadInput{Eye: "OD", LensType: "rgp", File: sampleCSV()})
+	svc := *f.svc
+	svc.Sealer = keyOutage{f.svc.Sealer}
+	if _, err := svc.Map(ctx, f.north, sc.ID); !errs.Is(errs.Unavailable, err) {
+		t.Fatalf("map: %v, want Unavailable", err)
+	}
+	err := svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID}, "req")
+	if !errs.Is(errs.Unavailable, err) {
+		t.Fatalf("design: %v, want Unavailable (retried)", err)
+	}
+	if got, _ := f.svc.Get(ctx, f.north, sc.ID); got.Status != scans.StatusReceived {
+		t.Fatalf("scan %s (%s) after a key outage", got.Status, got.Reason)
+	}
+}
+
 // failingBlobs refuses to store objects whose names start with prefix.
 type failingBlobs struct {
 	ports.Blobs
