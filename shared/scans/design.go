@@ -44,16 +44,9 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 		return err
 	}
 	defer release()
-	sealed, err := s.Blobs.Get(ctx, sc.Object)
+	surf, err := s.openSurface(ctx, sc)
 	if err != nil {
-		if errs.Is(errs.NotFound, err) {
-			return s.fail(ctx, actor, sc, "missing_file", "the stored scan file is missing")
-		}
-		return err
-	}
-	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
-	if err != nil {
-		return s.fail(ctx, actor, sc, "integrity", "the stored scan file failed its integrity check")
+		return s.failUnread(ctx, actor, sc, err)
 	}
 	// The scan has been read: whatever happens next, the delivery leaves
 	// its one record, a failure unless the design is stored.
@@ -63,7 +56,7 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 			_ = s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", outcome)
 		}
 	}()
-	d, err := s.runEngine(sc, file)
+	d, err := s.runEngine(sc, surf)
 	if err != nil {
 		if errs.Is(errs.Invalid, err) {
 			outcome = "" // fail records it
@@ -108,17 +101,29 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 // refuses a scan with fewer points than this fit can use.
 var designModel = cornea.ModelOptions{}
 
-// runEngine runs the design engine on a decrypted scan file: the lens type
-// and clinical inputs given at upload, the default nomograms.
-func (s *Service) runEngine(sc Scan, file []byte) (*engine.Result, error) {
-	opts := topo.Options{}
-	if sc.Grid != nil {
-		opts = sc.Grid.topo()
+// failUnread settles a design whose scan could not be read (openSurface's
+// err): a missing or damaged object, or a file that no longer parses,
+// fails the scan with the reason; anything else (storage unavailable) is
+// returned, so the event is retried.
+func (s *Service) failUnread(ctx context.Context, actor Actor, sc Scan, err error) error {
+	what := "file"
+	if sc.readsSurface() {
+		what = "surface"
 	}
-	surf, _, err := topo.Parse(file, opts)
-	if err != nil {
-		return nil, errs.E("design: parse", errs.Invalid, err)
+	switch {
+	case errs.Is(errs.NotFound, err):
+		return s.fail(ctx, actor, sc, "missing_file", "the stored scan "+what+" is missing")
+	case errors.Is(err, errIntegrity):
+		return s.fail(ctx, actor, sc, "integrity", "the stored scan "+what+" failed its integrity check")
+	case errs.Is(errs.Invalid, err):
+		return s.fail(ctx, actor, sc, "invalid_scan", errs.Message(err))
 	}
+	return err
+}
+
+// runEngine runs the design engine on a scan's surface: the lens type and
+// clinical inputs given at upload, the default nomograms.
+func (s *Service) runEngine(sc Scan, surf *topo.Surface) (*engine.Result, error) {
 	lt, err := lens.ParseType(sc.LensType)
 	if err != nil {
 		return nil, errs.E("design: lens type", errs.Invalid, err)
@@ -259,37 +264,88 @@ func CommitRevision(tx ports.Tx, r Revision) error {
 	return tx.Create(DesignsCollection, r.Record.ID, r.Record)
 }
 
-// storedSurface reads a scan's stored file, opens it and parses it with
-// the upload's grid statements: the surface every step after the upload
-// works from. It first waits for the memory a design of the file takes
-// (reserve), held until release is called: the caller fits the surface
-// next. The file parsed at upload, so a failure here is the lab's
-// (errs.Other), never the clinic's.
+// storedSurface loads a scan's surface (openSurface): the surface every
+// step after the upload works from. It first waits for the memory a design
+// of it takes (reserve), held until release is called: the caller fits the
+// surface next. The scan was accepted at upload, so a stored object that
+// does not open or decode is the lab's failure (errs.Other); a missing
+// object stays errs.NotFound.
 func (s *Service) storedSurface(ctx context.Context, op string, sc Scan) (surf *topo.Surface, release func(), err error) {
 	release, err = s.reserve(ctx, sc)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer func() {
-		if err != nil {
-			release()
+	if surf, err = s.openSurface(ctx, sc); err != nil {
+		release()
+		if errs.Is(errs.NotFound, err) {
+			return nil, nil, err
 		}
-	}()
-	sealed, err := s.Blobs.Get(ctx, sc.Object)
-	if err != nil {
-		return nil, nil, err
+		return nil, nil, errs.E(op, errs.Other, err)
 	}
-	file, err := s.Sealer.Decrypt(sealed, AssociatedDataForScan(sc))
+	return surf, release, nil
+}
+
+// errIntegrity marks a stored object that does not open or does not
+// decode: changed, swapped or damaged since it was written. Its errors
+// quote their cause as text, so they stay errs.Other (the lab's), never
+// the kind of the cause.
+var errIntegrity = errors.New("failed its integrity check")
+
+// openSurface reads, opens and decodes a scan's stored surface. A scan
+// without one this build reads (uploaded before surfaces were stored)
+// has its file read, opened and parsed with the upload's grid statements
+// instead. A missing object is errs.NotFound; one that does not open or
+// decode wraps errIntegrity; a file that no longer parses is errs.Invalid.
+func (s *Service) openSurface(ctx context.Context, sc Scan) (*topo.Surface, error) {
+	const op = "scans.surface"
+	if !sc.readsSurface() {
+		return s.parseFile(ctx, sc)
+	}
+	plain, err := s.open(ctx, sc.Surface.Object, AssociatedDataForSurface(sc))
 	if err != nil {
-		return nil, nil, errs.E(op+": unseal", errs.Other, err)
+		return nil, err
+	}
+	surf := &topo.Surface{}
+	if err := surf.UnmarshalBinary(plain); err != nil {
+		return nil, errs.E(op+": decode", errs.Other, fmt.Errorf("%w: %v", errIntegrity, err))
+	}
+	return surf, nil
+}
+
+// parseFile reads, opens and parses a scan's stored file, as every read
+// did before surfaces were stored.
+func (s *Service) parseFile(ctx context.Context, sc Scan) (*topo.Surface, error) {
+	file, err := s.open(ctx, sc.Object, AssociatedDataForScan(sc))
+	if err != nil {
+		return nil, err
 	}
 	opts := topo.Options{}
 	if sc.Grid != nil {
 		opts = sc.Grid.topo()
 	}
-	surf, _, err = topo.Parse(file, opts)
+	surf, _, err := topo.Parse(file, opts)
 	if err != nil {
-		return nil, nil, errs.E(op+": parse", errs.Other, err)
+		return nil, errs.E("scans.surface: parse", errs.Invalid, err)
 	}
-	return surf, release, nil
+	return surf, nil
+}
+
+// open reads the object name and opens it with the associated data ad. An
+// object that does not open wraps errIntegrity; a failure of the key
+// service (unavailable, permission) keeps its kind, so it is retried
+// rather than taken for a damaged object.
+func (s *Service) open(ctx context.Context, name string, ad []byte) ([]byte, error) {
+	const op = "scans.surface: unseal"
+	sealed, err := s.Blobs.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := s.Sealer.Decrypt(sealed, ad)
+	if err != nil {
+		if k := errs.KindOf(err); k != errs.Other {
+			return nil, errs.E(op, k, err)
+		}
+		return nil, errs.E(op, errs.Other, fmt.Errorf("%w: %v", errIntegrity, err))
+	}
+	return plain, nil
 }

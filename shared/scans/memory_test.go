@@ -60,9 +60,9 @@ func peakHeap(fn func()) uint64 {
 }
 
 // BenchmarkUploadMemory is one upload of a 16 MiB scan (parse, validate,
-// seal, store, record): B/op is all it allocates, peak-MB the most of it
-// alive at once, per-byte that over the file's size (the figure behind
-// scans.UploadMemoryPerByte).
+// encode the surface, seal and store file and surface, record): B/op is
+// all it allocates, peak-MB the most of it alive at once, per-byte that
+// over the file's size (the figure behind scans.UploadMemoryPerByte).
 func BenchmarkUploadMemory(b *testing.B) {
 	f := newFixture(b)
 	pid := f.patient(b, f.north)
@@ -81,8 +81,9 @@ func BenchmarkUploadMemory(b *testing.B) {
 	b.ReportMetric(float64(peak)/float64(len(file)), "per-byte")
 }
 
-// BenchmarkDesignMemory is the design of a 16 MiB scan (read, open,
-// parse, fit, design, seal): the figure behind scans.DesignMemoryPerByte.
+// BenchmarkDesignMemory is the design of a 16 MiB scan (read, open and
+// decode its surface, fit, design, seal): the figure behind
+// scans.DesignMemoryPerByte.
 func BenchmarkDesignMemory(b *testing.B) {
 	f := newFixture(b)
 	pid := f.patient(b, f.north)

@@ -71,14 +71,18 @@ type Scan struct {
 	// OrthoKOverride records the practitioner's explicit request to design
 	// ortho-k on a cornea the screening contraindicates (audited as
 	// orthok.override).
-	OrthoKOverride bool       `json:"orthokOverride,omitempty"`
-	Points         int        `json:"points"`
-	Object         string     `json:"object"` // blob name of the encrypted file
-	Bytes          int        `json:"bytes"`
-	Status         string     `json:"status"`
-	Reason         string     `json:"reason,omitempty"`
-	Received       time.Time  `json:"received"`
-	Designed       *time.Time `json:"designed,omitempty"`
+	OrthoKOverride bool   `json:"orthokOverride,omitempty"`
+	Points         int    `json:"points"`
+	Object         string `json:"object"` // blob name of the encrypted file
+	Bytes          int    `json:"bytes"`
+	// Surface is where the surface parsed at upload is stored; nil for a
+	// scan uploaded before surfaces were stored, whose file is parsed
+	// again whenever it is read.
+	Surface  *StoredSurface `json:"surface,omitempty"`
+	Status   string         `json:"status"`
+	Reason   string         `json:"reason,omitempty"`
+	Received time.Time      `json:"received"`
+	Designed *time.Time     `json:"designed,omitempty"`
 	// DesignID and DesignVersion name the current design (the latest
 	// version); empty until the scan is designed.
 	DesignID      string `json:"designId,omitempty"`
@@ -86,6 +90,40 @@ type Scan struct {
 	// SealedIdentifiers holds identifiers found in the file header
 	// (name, birth date, chart id, device serial), encrypted; nil if none.
 	SealedIdentifiers []byte `json:"sealedIdentifiers,omitempty"`
+}
+
+// StoredSurface names a scan's parsed surface, stored beside its file in
+// topo's binary form, sealed with AssociatedDataForSurface, so the steps
+// after the upload read the points without parsing the file again.
+type StoredSurface struct {
+	Object  string `json:"object"`  // blob name
+	Version int    `json:"version"` // topo.BinaryVersion it was written in
+	Bytes   int    `json:"bytes"`   // size of the binary form, before sealing
+}
+
+// Object name prefixes. A scan's file is stored as "scans/<scan id>" and
+// its surface as "surfaces/<scan id>": names that hold nothing but the
+// scan's opaque id, under prefixes of their own so that listing one kind
+// never finds the other.
+const (
+	fileObjectPrefix    = "scans/"
+	surfaceObjectPrefix = "surfaces/"
+)
+
+// objects returns the names of the objects stored for sc.
+func (sc Scan) objects() []string {
+	names := []string{sc.Object}
+	if sc.Surface != nil {
+		names = append(names, sc.Surface.Object)
+	}
+	return names
+}
+
+// readsSurface reports whether sc's stored surface is one this build
+// reads; when not (a scan uploaded before surfaces were stored, or a
+// surface of another version), its file is parsed instead.
+func (sc Scan) readsSurface() bool {
+	return sc.Surface != nil && sc.Surface.Version == topo.BinaryVersion
 }
 
 // DesignRecord is one version of a scan's design, stored sealed since it is

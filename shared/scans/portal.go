@@ -114,8 +114,8 @@ func (s *Service) PatientScans(ctx context.Context, a Actor, patientID string) (
 }
 
 // Map returns the topography map of a scan of the actor's clinic, computed
-// from its stored file (decrypted, parsed with the upload's grid
-// statements) and the engine's corneal fit: it does not wait for the
+// from its stored surface (see storedSurface) and the engine's corneal
+// fit: it does not wait for the
 // design. Another clinic's scan is errs.NotFound, audited as denied; a
 // scan read leaves one scan.map.read record, a failure if no map could be
 // made (errs.Unprocessable saying why: a scan the engine cannot fit). The

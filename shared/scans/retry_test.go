@@ -32,15 +32,21 @@ func TestUploadRetriedWithSameIDCreatesOneScan(t *testing.T) {
 		File: sampleCSV(), ScanID: first.ID}); err == nil {
 		t.Fatal("a scan id of another clinic was accepted")
 	}
-	// A file left by a failed attempt (no record) does not block the retry.
+	// A file and surface left by a failed attempt (no record) do not block
+	// the retry.
 	orphan := "0f6c1f9e-retry-0002"
-	if err := f.blobs.Put(ctx, "scans/"+orphan, []byte("left by a crash"), putOpts()); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"scans/" + orphan, "surfaces/" + orphan} {
+		if err := f.blobs.Put(ctx, name, []byte("left by a crash"), putOpts()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	in.ScanID = orphan
 	sc, err := f.svc.Upload(ctx, f.north, in)
 	if err != nil || sc.ID != orphan {
 		t.Fatalf("retry over a leftover file: %v %+v", err, sc)
+	}
+	if got := f.designed(t, sc); got.Status != scans.StatusDesigned {
+		t.Fatalf("design after a retry over leftovers: %s (%s)", got.Status, got.Reason)
 	}
 	docs, _ := f.docs.Query(ctx, queryScans())
 	if len(docs) != 2 {
@@ -48,8 +54,8 @@ func TestUploadRetriedWithSameIDCreatesOneScan(t *testing.T) {
 	}
 }
 
-// Under storage and document failures, an upload either succeeds (file and
-// record) or fails leaving nothing: no file without a record.
+// Under storage and document failures, an upload either succeeds (file,
+// surface and record) or fails leaving nothing: no object without a record.
 func TestUploadUnderFaultsLeavesNothingHalfWritten(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -68,9 +74,10 @@ func TestUploadUnderFaultsLeavesNothingHalfWritten(t *testing.T) {
 	}
 	docs, _ := f.docs.Query(ctx, queryScans())
 	files, _ := f.blobs.List(ctx, "scans/")
+	surfaces, _ := f.blobs.List(ctx, "surfaces/")
 	t.Logf("%d of 120 uploads succeeded; faults: %+v", ok, in.Total())
-	if len(docs) != ok || len(files) != ok {
-		t.Fatalf("%d accepted, %d records, %d files", ok, len(docs), len(files))
+	if len(docs) != ok || len(files) != ok || len(surfaces) != ok {
+		t.Fatalf("%d accepted, %d records, %d files, %d surfaces", ok, len(docs), len(files), len(surfaces))
 	}
 	if in.Total().Injected() == 0 || ok == 0 {
 		t.Fatalf("faults %+v, %d ok", in.Total(), ok)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -54,14 +56,18 @@ type Service struct {
 }
 
 // UploadMemoryPerByte and DesignMemoryPerByte are the working memory, per
-// byte of scan file, of an upload (the body, the parsed points, the sealed
-// copy) and of a design (the sealed and the opened file, the points, the
-// fit's arrays). BenchmarkUploadMemory and BenchmarkDesignMemory measure
-// them on a 16 MiB file: an upload holds 2 to 3 bytes per file byte
-// besides the body itself (depending on when the collector runs), a design
-// about 4.5; each figure here adds a margin.
+// byte of scan file, of an upload (the body, the parsed points, their
+// binary form, the sealed copies of file and surface) and of a design (the
+// sealed and the opened surface, the points, the fit's arrays; for a scan
+// without a surface, the sealed and the opened file instead).
+// BenchmarkUploadMemory and BenchmarkDesignMemory measure them on a 16 MiB
+// file: an upload holds about 3.5 to 3.7 bytes per file byte besides the
+// body itself (depending on when the collector runs), a design about 2.7
+// (4.5 when it parses the file); each figure here adds a margin. Both
+// track points more than bytes: a vendor file that writes a point in
+// fewer bytes than the lab's xyz-csv costs more per byte.
 const (
-	UploadMemoryPerByte = 4
+	UploadMemoryPerByte = 5
 	DesignMemoryPerByte = 6
 )
 
@@ -133,6 +139,18 @@ func (s *Service) design(ctx context.Context, clinicID, designID string) (Design
 // file swapped between scans fails to decrypt.
 func AssociatedDataForScan(sc Scan) []byte {
 	return ports.AssociatedData("scan", sc.ClinicID, sc.PatientID, sc.ID)
+}
+
+// AssociatedDataForSurface is the associated data a scan's stored surface
+// is sealed with: its clinic, patient and scan, and the version of its
+// binary form. It differs from AssociatedDataForScan, so neither a file
+// nor another scan's surface opens in its place.
+func AssociatedDataForSurface(sc Scan) []byte {
+	v := 0
+	if sc.Surface != nil {
+		v = sc.Surface.Version
+	}
+	return ports.AssociatedData("scan-surface", sc.ClinicID, sc.PatientID, sc.ID, strconv.Itoa(v))
 }
 
 func (s *Service) audit(ctx context.Context, a Actor, action, resource, outcome string) error {
@@ -304,7 +322,8 @@ func parseOptional(field, v string, lo, hi float64) (*float64, error) {
 
 // Upload validates the scan fully, stores it envelope-encrypted, records it
 // and announces it, in that order: a scan record exists only once its file
-// is completely stored, and its event is committed with it (outbox).
+// and its parsed surface are completely stored, and its event is committed
+// with it (outbox).
 func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, error) {
 	const op = "scans.upload"
 	if in.Eye != "OD" && in.Eye != "OS" {
@@ -382,21 +401,24 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if grid != (GridOptions{}) {
 		sc.Grid = &grid
 	}
-	sc.Object = "scans/" + sc.ID
+	sc.Object = fileObjectPrefix + sc.ID
 	if ids != nil && !ids.Empty() {
 		plain, _ := json.Marshal(ids)
 		if sc.SealedIdentifiers, err = s.Sealer.Encrypt(plain, ports.AssociatedData("scan-identifiers", sc.ClinicID, sc.PatientID, sc.ID)); err != nil {
 			return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
 		}
 	}
-	sealed, err := s.Sealer.Encrypt(in.File, AssociatedDataForScan(sc))
+	enc, done, err := encodeSurface(surf)
 	if err != nil {
-		return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
+		return Scan{}, err
 	}
-	// IfAbsent, unless this id is being retried: then a file left by the
-	// attempt that failed may be there, and has no record (checked above).
-	if err := s.Blobs.Put(ctx, sc.Object, sealed, ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: in.ScanID == ""}); err != nil {
-		s.removeFile(ctx, sc)
+	defer done()
+	sc.Surface = &StoredSurface{Object: surfaceObjectPrefix + sc.ID, Version: topo.BinaryVersion, Bytes: len(enc)}
+	// IfAbsent, unless this id is being retried: then objects left by the
+	// attempt that failed may be there, and have no record (checked above).
+	put := ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: in.ScanID == ""}
+	if err := s.putObjects(ctx, sc, in.File, enc, put); err != nil {
+		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
 	ev := ports.Event{ID: s.newID(), Type: TypeScanReceived, Source: EventSource, Subject: "scans/" + sc.ID,
@@ -414,7 +436,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		}
 	}
 	if err != nil {
-		s.removeFile(ctx, sc)
+		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
 	if err := s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success); err != nil {
@@ -444,28 +466,79 @@ func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool,
 	return sc, true, s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
 }
 
-// removeFile deletes the stored file of an upload whose record was not
-// written, so a rejected upload leaves nothing behind. It first makes sure
-// the record really is absent (a commit reported as failed may have
-// happened), and retries briefly: storage that fails now usually answers a
-// moment later. What it cannot remove, SweepOrphans does.
-func (s *Service) removeFile(ctx context.Context, sc Scan) {
+// encodeSurface returns the binary form of surf in a pooled buffer, and
+// done, which gives the buffer back: call it once the form is sealed.
+// Encoding first lets the parsed points go before anything is sealed.
+func encodeSurface(surf *topo.Surface) (enc []byte, done func(), err error) {
+	buf := surfaceBuffers.Get().(*[]byte)
+	enc, err = surf.AppendBinary((*buf)[:0])
+	if err != nil {
+		surfaceBuffers.Put(buf)
+		return nil, nil, errs.E("scans.upload: encode the surface", errs.Other, err)
+	}
+	return enc, func() {
+		if cap(enc) <= maxPooledSurface {
+			*buf = enc
+			surfaceBuffers.Put(buf)
+		}
+	}, nil
+}
+
+// surfaceBuffers holds buffers for the binary form of uploaded surfaces,
+// up to maxPooledSurface bytes (43,000 points or more): a typical scan's
+// buffer serves upload after upload, while a rare large one is left to
+// the collector rather than kept.
+var surfaceBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledSurface = 1 << 20
+
+// putObjects stores sc's file and its surface's binary form enc, each
+// sealed with its own associated data, both at once: the upload waits for
+// the slower write, not for one after the other. It returns the file's
+// error first.
+func (s *Service) putObjects(ctx context.Context, sc Scan, file, enc []byte, opts ports.PutOptions) error {
+	var surfErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { surfErr = s.putSealed(ctx, sc.Surface.Object, enc, AssociatedDataForSurface(sc), opts) })
+	fileErr := s.putSealed(ctx, sc.Object, file, AssociatedDataForScan(sc), opts)
+	wg.Wait()
+	if fileErr != nil {
+		return fileErr
+	}
+	return surfErr
+}
+
+// putSealed seals plain with ad and stores it under name.
+func (s *Service) putSealed(ctx context.Context, name string, plain, ad []byte, opts ports.PutOptions) error {
+	sealed, err := s.Sealer.Encrypt(plain, ad)
+	if err != nil {
+		return errs.E("scans.upload: seal", errs.Unavailable, err)
+	}
+	return s.Blobs.Put(ctx, name, sealed, opts)
+}
+
+// removeFiles deletes the stored objects (file and surface) of an upload
+// whose record was not written, so a rejected upload leaves nothing
+// behind. It first makes sure the record really is absent (a commit
+// reported as failed may have happened), and retries briefly: storage that
+// fails now usually answers a moment later. What it cannot remove,
+// SweepOrphans does.
+func (s *Service) removeFiles(ctx context.Context, sc Scan) {
 	ctx = context.WithoutCancel(ctx)
-	for attempt, wait := 0, 5*time.Millisecond; attempt < 6; attempt, wait = attempt+1, wait*2 {
+	left := sc.objects()
+	for attempt, wait := 0, 5*time.Millisecond; attempt < 6 && len(left) > 0; attempt, wait = attempt+1, wait*2 {
 		if attempt > 0 {
 			time.Sleep(wait)
 		}
 		var cur Scan
 		err := s.Docs.Get(ctx, ScansCollection, sc.ID, &cur)
 		if err == nil {
-			return // committed after all: the file is its
+			return // committed after all: the objects are its
 		}
 		if !errs.Is(errs.NotFound, err) {
 			continue
 		}
-		if err := s.Blobs.Delete(ctx, sc.Object); err == nil {
-			return
-		}
+		left = slices.DeleteFunc(left, func(name string) bool { return s.Blobs.Delete(ctx, name) == nil })
 	}
 }
 
@@ -546,19 +619,34 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// SweepOrphans deletes stored scan files that have no scan record: the
-// remains of uploads that crashed between storing the file and committing
-// the record. Call it only when no upload is in flight (at start-up of the
-// single-process local stack); it returns how many it removed.
+// SweepOrphans deletes stored scan files and surfaces that have no scan
+// record: the remains of uploads that crashed between storing them and
+// committing the record. Call it only when no upload is in flight (at
+// start-up of the single-process local stack); it returns how many objects
+// it removed.
 func (s *Service) SweepOrphans(ctx context.Context) (int, error) {
-	names, err := s.Blobs.List(ctx, "scans/")
+	n := 0
+	for _, prefix := range []string{fileObjectPrefix, surfaceObjectPrefix} {
+		swept, err := s.sweepOrphans(ctx, prefix)
+		n += swept
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// sweepOrphans deletes the objects named prefix + scan id whose scan has
+// no record.
+func (s *Service) sweepOrphans(ctx context.Context, prefix string) (int, error) {
+	names, err := s.Blobs.List(ctx, prefix)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, name := range names {
 		var sc Scan
-		err := s.Docs.Get(ctx, ScansCollection, strings.TrimPrefix(name, "scans/"), &sc)
+		err := s.Docs.Get(ctx, ScansCollection, strings.TrimPrefix(name, prefix), &sc)
 		if !errs.Is(errs.NotFound, err) {
 			if err != nil {
 				return n, err

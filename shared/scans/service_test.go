@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -283,21 +284,21 @@ func TestDesignFailures(t *testing.T) {
 		t.Fatalf("design of a failed scan: %v", err)
 	}
 
-	// A tampered object fails its integrity check.
+	// A tampered surface fails its integrity check.
 	sc2, err := f.svc.Upload(ctx, f.north, scans.UploadInput{PatientID: pid, Eye: "OD", LensType: "rgp", File: sampleCSV()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := f.blobs.Get(ctx, sc2.Object)
+	b, _ := f.blobs.Get(ctx, sc2.Surface.Object)
 	b[len(b)/2] ^= 1
-	if err := f.blobs.Put(ctx, sc2.Object, b, ports.PutOptions{}); err != nil {
+	if err := f.blobs.Put(ctx, sc2.Surface.Object, b, ports.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc2.ID, ClinicID: sc2.ClinicID, PatientID: pid}, "req"); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = f.svc.Get(ctx, f.north, sc2.ID)
-	if got.Status != scans.StatusFailed || !strings.Contains(got.Reason, "integrity") {
+	if got.Status != scans.StatusFailed || got.Reason != "the stored scan surface failed its integrity check" {
 		t.Fatalf("tampered scan: %+v", got)
 	}
 
@@ -319,16 +320,19 @@ func TestSweepOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// An upload that crashed after storing its file but before its record.
-	if err := f.blobs.Put(ctx, "scans/orphan-1", []byte("sealed"), ports.PutOptions{}); err != nil {
-		t.Fatal(err)
+	// Uploads that crashed after storing their file, or file and surface,
+	// but before their record.
+	for _, name := range []string{"scans/orphan-1", "scans/orphan-2", "surfaces/orphan-2"} {
+		if err := f.blobs.Put(ctx, name, []byte("sealed"), ports.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	n, err := f.svc.SweepOrphans(ctx)
-	if err != nil || n != 1 {
+	if err != nil || n != 3 {
 		t.Fatalf("swept %d, %v", n, err)
 	}
-	names, _ := f.blobs.List(ctx, "scans/")
-	if len(names) != 1 || names[0] != sc.Object {
+	names, _ := f.blobs.List(ctx, "")
+	if !slices.Equal(names, []string{sc.Object, sc.Surface.Object}) {
 		t.Fatalf("left %v", names)
 	}
 }
@@ -384,7 +388,8 @@ func TestRevisionCommitsOverItsDesign(t *testing.T) {
 }
 
 // BenchmarkUpload measures the upload path on embedded adapters: parse and
-// validate 15,365 points, seal, store the object, commit record and outbox.
+// validate 15,365 points, encode the surface, seal and store file and
+// surface, commit record and outbox.
 func BenchmarkUpload(b *testing.B) {
 	f := newFixture(b)
 	ctx := context.Background()
@@ -400,8 +405,8 @@ func BenchmarkUpload(b *testing.B) {
 	}
 }
 
-// BenchmarkDesignScan measures the design step: read and unseal the object,
-// parse, fit the conic, seal and commit the design.
+// BenchmarkDesignScan measures the design step: read, unseal and decode
+// the stored surface, fit the cornea, design, seal and commit the design.
 func BenchmarkDesignScan(b *testing.B) {
 	f := newFixture(b)
 	ctx := context.Background()

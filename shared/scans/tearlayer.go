@@ -71,7 +71,7 @@ const MaxDecentrationMM = 5.0
 // actor's clinic: the current design, or o.Version when given, placed as o
 // says. It is read like the design (one design.tear-layer.read record;
 // another clinic's scan is NotFound, audited as denied), computed from the
-// stored file and a fresh fit of the cornea, within the memory budget a
+// stored surface and a fresh fit of the cornea, within the memory budget a
 // design takes.
 func (s *Service) TearLayer(ctx context.Context, a Actor, scanID string, o TearLayerOptions) (*TearLayer, error) {
 	const op = "scans.tear-layer"
