@@ -29,7 +29,13 @@ func BenchmarkLocalStackScan(b *testing.B) {
 	c := client{base: st.URL, t: b}
 	tok := st.Tokens["demo-north"]
 	pid := c.createPatient(tok)
-	sample, err := os.ReadFile(samplePath)
+	// LENSFLOW_BENCH_SCAN names another file to upload: the side-by-side
+	// benchmark's generated 15,365-point x,y,z scan, for example.
+	path := samplePath
+	if p := os.Getenv("LENSFLOW_BENCH_SCAN"); p != "" {
+		path = p
+	}
+	sample, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)
 	}

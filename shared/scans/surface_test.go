@@ -148,7 +148,7 @@ func readAll(t *testing.T, f *fixture, sc scans.Scan) {
 	if _, err := f.svc.Map(ctx, f.north, sc.ID); err != nil {
 		t.Fatalf("map: %v", err)
 	}
-	if _, err := f.svc.TearLayer(ctx, f.north, sc.ID, ""); err != nil {
+	if _, err := f.svc.TearLayer(ctx, f.north, sc.ID, scans.TearLayerOptions{}); err != nil {
 		t.Fatalf("tear layer: %v", err)
 	}
 	same := func(_ *topo.Surface, from *engine.Result) (*engine.Result, error) { again := *from; return &again, nil }
