@@ -867,35 +867,57 @@ func (m *Model) surface(s *topo.Surface, mirror bool, reachMM float64) {
 	f := m.Pose.frame()
 	// A point reachMM from the map centre lies at most that plus the
 	// apex's offset from the apex, in any frame.
-	sf.grid = newResidualGrid(reachMM + m.Pose.DecentrationMM() + 0.1)
+	var gw gridWork
+	sf.grid = newResidualGrid(reachMM+m.Pose.DecentrationMM()+0.1, &gw)
 	var reach2 [ReachSectors]float64
-	var maxR2 float64
-	for i := range s.X {
-		x := s.X[i]
-		if mirror {
-			x = -x
+	// Block by block: the points in the cornea's frame and what the
+	// biconic leaves of them (its depth, written out), then their spread
+	// onto the map, then their reach. Loops without calls keep the frame
+	// and the biconic in registers; this visits every point of the scan.
+	cf, cs, qf, qs, ax, ay := sf.cf, sf.cs, sf.qf, sf.qs, sf.ax, sf.ay
+	g := &sf.grid
+	var bu, bv, br [surfaceBlock]float64
+	xs, ys, zs := s.X, s.Y[:len(s.X)], s.Z[:len(s.X)]
+	for start := 0; start < len(xs); start += surfaceBlock {
+		end := min(start+surfaceBlock, len(xs))
+		nb := 0
+		for i := start; i < end; i++ {
+			x, y := xs[i], ys[i]
+			if mirror {
+				x = -x
+			}
+			if !(x*x+y*y <= 2*topo.MaxAbsXYMM*topo.MaxAbsXYMM) {
+				continue
+			}
+			u, v, w, _ := f.own(x, y, zs[i])
+			a, b := u*ax+v*ay, v*ax-u*ay
+			a2, b2 := a*a, b*b
+			disc := 1 - qf*a2 - qs*b2
+			if disc <= 0 {
+				continue
+			}
+			bu[nb], bv[nb], br[nb] = u, v, w-(cf*a2+cs*b2)/(1+math.Sqrt(disc))
+			nb++
 		}
-		if !(x*x+s.Y[i]*s.Y[i] <= 2*topo.MaxAbsXYMM*topo.MaxAbsXYMM) {
-			continue
+		g.addPoints(bu[:nb], bv[:nb], br[:nb])
+		for i, u := range bu[:nb] {
+			v := bv[i]
+			r2 := u*u + v*v
+			sec := 0
+			if r2 > 0 {
+				sec = reachSector(u, v)
+			}
+			if r2 > reach2[sec] { // r2 is a number: max without its NaN rules
+				reach2[sec] = r2
+			}
 		}
-		u, v, w, _ := f.own(x, s.Y[i], s.Z[i])
-		d, ok := sf.biconicOnly(u, v)
-		if !ok {
-			continue
-		}
-		sf.grid.add(u, v, w-d)
-		r2 := u*u + v*v
-		sec := 0
-		if r2 > 0 {
-			sec = reachSector(u, v)
-		}
-		reach2[sec] = max(reach2[sec], r2)
-		maxR2 = max(maxR2, r2)
 	}
-	sf.grid.finish()
+	sf.grid.finish(&gw)
 	m.Surface = sf
+	var maxR2 float64
 	for k, r2 := range reach2 {
 		m.Reach.SectorMM[k] = math.Sqrt(r2)
+		maxR2 = max(maxR2, r2)
 	}
 	m.Reach.MaxMM = math.Sqrt(maxR2)
 	m.setEnvelope()
