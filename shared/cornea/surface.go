@@ -180,7 +180,8 @@ func (g *residualGrid) addPoints(us, vs, rs []float64) {
 	}
 }
 
-// gridWork holds the residual map's scratch while it is built.
+// gridWork holds the residual map's scratch, reused from fit to fit (see
+// fitWork).
 type gridWork struct {
 	cells, near []bool    // the occupied cells; those dilated along the rows
 	rows        []float64 // the row pass's output, with blurRadius zero rows above and below
