@@ -105,7 +105,6 @@ type biconicProblem struct {
 func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 	cx, cy, px, py := th[bCX], th[bCY], th[bPX], th[bPY]
 	f := frameOf(th[bX0], th[bY0], th[bZ0], th[bTA], th[bTB])
-	tilted := th[bTA] != 0 || th[bTB] != 0 || p.nFree > bTA
 	cs, sn := math.Cos(th[bTh]), math.Sin(th[bTh])
 	qx, qy := px*cx*cx, py*cy*cy
 	xs, ys, zs := p.x, p.y[:len(p.x)], p.z[:len(p.x)]
@@ -126,22 +125,44 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 	}
 	ne.reset()
 	g := ne.g
+	// The frame's rotation and its derivatives written out (see own and
+	// poseGrads): this loop is where a fit spends its time. An untilted
+	// frame gives the same numbers, and the tilt's columns are read only
+	// when the tilt is free.
+	x0, y0, z0, fca, fsa, fcb, fsb := f.x0, f.y0, f.z0, f.ca, f.sa, f.cb, f.sb
 	for start := 0; start < len(xs); start += lmBlock {
 		m := min(lmBlock, len(xs)-start)
 		bx, by, bz := xs[start:start+m], ys[start:start+m], zs[start:start+m]
 		g0, g1, g2, g3, g4 := g[bCX][:m], g[bCY][:m], g[bPX][:m], g[bPY][:m], g[bTh][:m]
 		gZ, gX, gY, gA, gB := g[bZ0][:m], g[bX0][:m], g[bY0][:m], g[bTA][:m], g[bTB][:m]
 		rv := ne.res[:m]
+		// The square roots and divisions first, in a loop of their own:
+		// independent from point to point, they overlap there instead of
+		// each waiting for the last in a long loop.
+		sqs, es := ne.aux[0][:m], ne.aux[1][:m]
 		for i := range bx {
-			u, v, w, ez := f.place(bx[i], by[i], bz[i], tilted)
-			a, b := u*cs+v*sn, v*cs-u*sn // along the principal meridians
+			dx, dy, dz := bx[i]-x0, by[i]-y0, bz[i]-z0
+			ez := fsb*dx + fcb*dz
+			u := fcb*dx - fsb*dz
+			v := fca*dy + fsa*ez
+			a, b := u*cs+v*sn, v*cs-u*sn
 			a2, b2 := a*a, b*b
 			disc := 1 - qx*a2 - qy*b2
 			if disc <= 0 {
 				return 0, false
 			}
 			sq := math.Sqrt(disc)
-			e := 1 / (sq * (1 + sq)) // one division: d = sq e, 1/sq = (1 + sq) e
+			sqs[i], es[i] = sq, 1/(sq*(1+sq)) // one division: d = sq e, 1/sq = (1 + sq) e
+		}
+		for i := range bx {
+			dx, dy, dz := bx[i]-x0, by[i]-y0, bz[i]-z0
+			ez := fsb*dx + fcb*dz
+			u := fcb*dx - fsb*dz
+			v := fca*dy + fsa*ez
+			w := -fsa*dy + fca*ez
+			a, b := u*cs+v*sn, v*cs-u*sn // along the principal meridians
+			a2, b2 := a*a, b*b
+			sq, e := sqs[i], es[i]
 			d := sq * e
 			h := (cx*a2 + cy*b2) * d
 			res := w - h
@@ -157,7 +178,11 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 			// The slopes in the cornea's frame.
 			fa, fb := 2*ca*a, 2*cb*b
 			fu, fv := fa*cs-fb*sn, fa*sn+fb*cs
-			gX[i], gY[i], gZ[i], gA[i], gB[i] = f.grads(tilted, u, v, w, ez, fu, fv)
+			gX[i] = fca*fsb - fu*fcb - fv*fsa*fsb
+			gY[i] = -fsa - fv*fca
+			gZ[i] = fca*fcb + fu*fsb - fv*fsa*fcb
+			gA[i] = v + fv*w
+			gB[i] = -fca*u - fu*ez + fv*fsa*u
 		}
 		ne.add(m)
 	}

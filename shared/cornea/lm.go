@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/floats"
-	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/lapack/lapack64"
 )
 
 // This file holds the one Levenberg-Marquardt solver every fit of the
@@ -84,15 +87,13 @@ type lmResult struct {
 }
 
 // lmWork holds the buffers of a solver run, reused from run to run (see
-// fitWork): two sets of normal equations, the damped system, its
-// factorisation and the trial parameters.
+// fitWork): two sets of normal equations, the damped system (factorised
+// in place), the step and the trial parameters.
 type lmWork struct {
-	ne, trialNE normalEq
-	hessian     []float64 // see lmSettings.keepHessian
-	a           mat.SymDense
-	b, step     mat.VecDense
-	chol        mat.Cholesky
-	trial       []float64
+	ne, trialNE  normalEq
+	hessian      []float64 // see lmSettings.keepHessian
+	damped, step []float64
+	trial        []float64
 }
 
 // exactPointTol is the height residual (mm) at which a fit counts as
@@ -155,12 +156,8 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (l
 		// ne holds the normal equations at th whenever the run returns.
 		defer func() { w.hessian = append(w.hessian[:0], ne.a...) }()
 	}
-	a, b, step, chol := &w.a, &w.b, &w.step, &w.chol
-	a.Reset()
-	a.ReuseAsSym(k)
-	b.Reset()
-	b.ReuseAsVec(k)
-	step.Reset()
+	w.damped, w.step = grow(w.damped, k*k), grow(w.step, k)
+	damped, step := w.damped, w.step
 	w.trial = grow(w.trial, len(th))
 	trial := w.trial
 	lambda := s.lambda
@@ -179,14 +176,12 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (l
 		}
 		improved := false
 		for !improved {
+			copy(damped, ne.a)
+			copy(step, ne.b)
 			for r := range k {
-				b.SetVec(r, ne.b[r])
-				for c := r; c < k; c++ {
-					a.SetSym(r, c, ne.a[r*k+c])
-				}
-				a.SetSym(r, r, ne.a[r*k+r]*(1+lambda)+lambda*1e-15*maxDiag)
+				damped[r*k+r] = ne.a[r*k+r]*(1+lambda) + lambda*1e-15*maxDiag
 			}
-			if !chol.Factorize(a) || chol.SolveVecTo(step, b) != nil {
+			if !solveSPD(k, damped, step) {
 				if lambda *= 10; lambda > 1e12 {
 					return lmResult{ssr, iter, lambda}, nil
 				}
@@ -196,7 +191,7 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (l
 			small := true
 			var predicted float64
 			for r, i := range free {
-				d := step.AtVec(r)
+				d := step[r]
 				trial[i] += d
 				predicted += d * ne.b[r]
 				if math.Abs(d) > 1e-12*(1+math.Abs(th[i])) {
@@ -237,7 +232,10 @@ type normalEq struct {
 	g    [][]float64 // g[j][i]: d model / d parameter j at point i of the block
 	res  []float64
 	a, b []float64 // J'J (k x k, upper triangle) and J'r of the free parameters
-	buf  []float64 // backs g, res, a and b
+	// aux are two more tables a kernel may fill and read within a block
+	// (its square roots and divisions, computed in a loop of their own).
+	aux [2][]float64
+	buf []float64 // backs g, res, aux, a and b
 	// hessian, when set, stands in for J'J (priors included): only J'r
 	// is built from the points (see lmSettings.hessian).
 	hessian []float64
@@ -255,7 +253,7 @@ func newNormalEq(n int, free []int) *normalEq {
 // buffers when they are large enough.
 func (ne *normalEq) init(n int, free []int) *normalEq {
 	k := len(free)
-	tables := (n + 1) * lmBlock // g and res
+	tables := (n + 3) * lmBlock // g, res and aux
 	need := tables + k*k + k
 	if cap(ne.buf) < need {
 		ne.buf = make([]float64, need)
@@ -270,6 +268,7 @@ func (ne *normalEq) init(n int, free []int) *normalEq {
 	}
 	ne.free = free
 	ne.res = buf[n*lmBlock : (n+1)*lmBlock]
+	ne.aux[0], ne.aux[1] = buf[(n+1)*lmBlock:(n+2)*lmBlock], buf[(n+2)*lmBlock:tables]
 	ne.a = buf[tables : tables+k*k]
 	ne.b = buf[tables+k*k:]
 	return ne
@@ -349,21 +348,37 @@ func freeIndices(flags ...bool) []int {
 }
 
 // solveSym solves the symmetric positive definite system A x = b, with A's
-// upper triangle in a (row major, k by k), by Cholesky factorisation.
+// upper triangle in a (row major, k by k), by Cholesky factorisation. It
+// leaves a and b as they were.
 func solveSym(k int, a, b []float64) ([]float64, error) {
-	sym := mat.NewSymDense(k, nil)
-	for r := range k {
-		for c := r; c < k; c++ {
-			sym.SetSym(r, c, a[r*k+c])
-		}
-	}
-	var chol mat.Cholesky
-	if !chol.Factorize(sym) {
+	f, x := slices.Clone(a[:k*k]), slices.Clone(b[:k])
+	if !solveSPD(k, f, x) {
 		return nil, fmt.Errorf("the normal equations are singular (points too few or degenerate)")
 	}
-	var x mat.VecDense
-	if err := chol.SolveVecTo(&x, mat.NewVecDense(k, append([]float64(nil), b...))); err != nil {
-		return nil, err
+	return x, nil
+}
+
+// solveSPD solves the symmetric positive definite system A x = b in place
+// with gonum's LAPACK: a holds A's upper triangle (row major, k by k) and
+// is overwritten by its Cholesky factor U, b is overwritten by x. It
+// reports false when A is not positive definite or when U's diagonal
+// spans more than eight orders of magnitude: A's condition number is then
+// above 1e16, where mat.Cholesky's solve refuses too. The solver's systems
+// are at most 10 by 10 and solved a few times a fit, where mat.Cholesky's
+// condition estimate would cost more than the factorisation.
+func solveSPD(k int, a, b []float64) bool {
+	u, ok := lapack64.Potrf(blas64.Symmetric{Uplo: blas.Upper, N: k, Stride: k, Data: a[:k*k]})
+	if !ok {
+		return false
 	}
-	return x.RawVector().Data, nil
+	lo, hi := math.Inf(1), 0.0
+	for i := range k {
+		d := math.Abs(a[i*k+i])
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if !(hi <= 1e8*lo) {
+		return false
+	}
+	lapack64.Potrs(u, blas64.General{Rows: k, Cols: 1, Stride: 1, Data: b[:k]})
+	return true
 }

@@ -214,7 +214,7 @@ type zernikeMoments struct {
 
 // momentBlock is the number of points whose powers are tabulated at once:
 // small enough for the tables to stay in the L2 cache.
-const momentBlock = 128
+const momentBlock = 256
 
 // moments gathers the sums over the points (x, y in mm, z in mm) with
 // coordinates scaled by 1/rFit. The caller has kept only points within the
