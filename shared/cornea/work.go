@@ -14,7 +14,7 @@ type fitWork struct {
 	// reach sector (see reachSector).
 	cx, cy, cz []float64
 	csec       []uint8
-	// The zone points, nested zones innermost first (see Fit), and the
+	// The zone points, nested zones innermost first (see fitModel), and the
 	// subsample the fit starts from.
 	xs, ys, zs []float64
 	sub        subsample
