@@ -97,13 +97,14 @@ const (
 type biconicProblem struct {
 	x, y, z []float64
 	nFree   int // 6 (apex depth only), or nBiconicParams with the pose
+	// work, when set, lends biconicStart its tables (see lmWork).
+	work *lmWork
 }
 
 // normal implements lsqProblem.
 func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 	cx, cy, px, py := th[bCX], th[bCY], th[bPX], th[bPY]
 	f := frameOf(th[bX0], th[bY0], th[bZ0], th[bTA], th[bTB])
-	tilted := th[bTA] != 0 || th[bTB] != 0 || p.nFree > bTA
 	cs, sn := math.Cos(th[bTh]), math.Sin(th[bTh])
 	qx, qy := px*cx*cx, py*cy*cy
 	xs, ys, zs := p.x, p.y[:len(p.x)], p.z[:len(p.x)]
@@ -124,22 +125,44 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 	}
 	ne.reset()
 	g := ne.g
+	// The frame's rotation and its derivatives written out (see own and
+	// poseGrads): this loop is where a fit spends its time. An untilted
+	// frame gives the same numbers, and the tilt's columns are read only
+	// when the tilt is free.
+	x0, y0, z0, fca, fsa, fcb, fsb := f.x0, f.y0, f.z0, f.ca, f.sa, f.cb, f.sb
 	for start := 0; start < len(xs); start += lmBlock {
 		m := min(lmBlock, len(xs)-start)
 		bx, by, bz := xs[start:start+m], ys[start:start+m], zs[start:start+m]
 		g0, g1, g2, g3, g4 := g[bCX][:m], g[bCY][:m], g[bPX][:m], g[bPY][:m], g[bTh][:m]
 		gZ, gX, gY, gA, gB := g[bZ0][:m], g[bX0][:m], g[bY0][:m], g[bTA][:m], g[bTB][:m]
 		rv := ne.res[:m]
+		// The square roots and divisions first, in a loop of their own:
+		// independent from point to point, they overlap there instead of
+		// each waiting for the last in a long loop.
+		sqs, es := ne.aux[0][:m], ne.aux[1][:m]
 		for i := range bx {
-			u, v, w, ez := f.place(bx[i], by[i], bz[i], tilted)
-			a, b := u*cs+v*sn, v*cs-u*sn // along the principal meridians
+			dx, dy, dz := bx[i]-x0, by[i]-y0, bz[i]-z0
+			ez := fsb*dx + fcb*dz
+			u := fcb*dx - fsb*dz
+			v := fca*dy + fsa*ez
+			a, b := u*cs+v*sn, v*cs-u*sn
 			a2, b2 := a*a, b*b
 			disc := 1 - qx*a2 - qy*b2
 			if disc <= 0 {
 				return 0, false
 			}
 			sq := math.Sqrt(disc)
-			e := 1 / (sq * (1 + sq)) // one division: d = sq e, 1/sq = (1 + sq) e
+			sqs[i], es[i] = sq, 1/(sq*(1+sq)) // one division: d = sq e, 1/sq = (1 + sq) e
+		}
+		for i := range bx {
+			dx, dy, dz := bx[i]-x0, by[i]-y0, bz[i]-z0
+			ez := fsb*dx + fcb*dz
+			u := fcb*dx - fsb*dz
+			v := fca*dy + fsa*ez
+			w := -fsa*dy + fca*ez
+			a, b := u*cs+v*sn, v*cs-u*sn // along the principal meridians
+			a2, b2 := a*a, b*b
+			sq, e := sqs[i], es[i]
 			d := sq * e
 			h := (cx*a2 + cy*b2) * d
 			res := w - h
@@ -155,7 +178,11 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 			// The slopes in the cornea's frame.
 			fa, fb := 2*ca*a, 2*cb*b
 			fu, fv := fa*cs-fb*sn, fa*sn+fb*cs
-			gX[i], gY[i], gZ[i], gA[i], gB[i] = f.grads(tilted, u, v, w, ez, fu, fv)
+			gX[i] = fca*fsb - fu*fcb - fv*fsa*fsb
+			gY[i] = -fsa - fv*fca
+			gZ[i] = fca*fcb + fu*fsb - fv*fsa*fcb
+			gA[i] = v + fv*w
+			gB[i] = -fca*u - fu*ez + fv*fsa*u
 		}
 		ne.add(m)
 	}
@@ -164,42 +191,143 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 	return ssr, true
 }
 
-// fit refines th by Levenberg-Marquardt on the height residuals and
-// returns the parameters, their sum of squared residuals and the
-// iterations taken.
-//
-// Coarse to fine: on a large scan the refinement first runs on a
-// subsample of about coarsePoints points spread over the whole zone
-// (every k-th point: scans list their points ring by ring or row by row),
-// which takes the parameters to within their uncertainty at a fraction of
-// the cost, and then on every point, which takes a step or two from there.
-func (p *biconicProblem) fit(th [nBiconicParams]float64) ([nBiconicParams]float64, float64, int, error) {
-	free := make([]int, p.nFree)
-	for i := range free {
-		free[i] = i
-	}
-	iters := 0
-	if k := len(p.x) / coarsePoints; k >= 2 {
-		n := len(p.x) / k
-		sub := &biconicProblem{x: make([]float64, n), y: make([]float64, n), z: make([]float64, n), nFree: p.nFree}
-		for i := range n {
-			sub.x[i], sub.y[i], sub.z[i] = p.x[i*k], p.y[i*k], p.z[i*k]
-		}
-		trial := th
-		if _, it, err := levenbergMarquardt(sub, trial[:], free, lmFit(n)); err == nil {
-			if _, ok := p.normal(trial[:], nil); ok {
-				th = trial
+// pointSet is a set of points of the map, x, y and z of equal length.
+type pointSet struct{ x, y, z []float64 }
+
+// fitBiconic fits the biconic to the zone's points full, coarse to fine
+// when it has a subsample sub of them (see subsample): the start (the
+// linearised conic, then the biconic's estimate from it) and the
+// Levenberg-Marquardt refinement run on the subsample, which takes the
+// parameters to within their uncertainty at a fraction of the cost, and
+// the refinement then continues on every point, which takes a step or
+// two from there at the damping the subsample's fit ended with. When
+// the subsample's biconic does not reach every point, or the subsample
+// does not determine one, the fit starts again from every point. It
+// returns the parameters and the solver's result on every point, with
+// the iterations of both runs.
+func fitBiconic(w *fitWork, full, sub pointSet, freePose bool) ([nBiconicParams]float64, lmResult, error) {
+	if len(sub.x) > 0 {
+		th, cres, err := fitBiconicOn(w, sub, freePose, true)
+		if err == nil {
+			bp := &biconicProblem{x: full.x, y: full.y, z: full.z, nFree: biconicFree(freePose)}
+			s := lmFit(len(full.x))
+			s.work, s.lambda = &w.lm, cres.lambda
+			// A subsample fitted exactly: the whole zone may be too.
+			s.exactFirst = cres.ssr <= float64(len(sub.x))*exactPointTol*exactPointTol
+			// The subsample's J'J, for as many points as the zone holds.
+			if len(w.lm.hessian) > 0 {
+				w.hessian = append(w.hessian[:0], w.lm.hessian...)
+				scale := float64(len(full.x)) / float64(len(sub.x))
+				for i := range w.hessian {
+					w.hessian[i] *= scale
+				}
+				s.hessian = w.hessian
 			}
-			iters = it
+			res, err := levenbergMarquardt(bp, th[:], biconicFreeIndices(freePose), s)
+			if err == nil {
+				res.iters += cres.iters
+				return th, res, nil
+			}
 		}
 	}
-	ssr, it, err := levenbergMarquardt(p, th[:], free, lmFit(len(p.x)))
-	return th, ssr, iters + it, err
+	return fitBiconicOn(w, full, freePose, false)
 }
 
+// fitBiconicOn fits the biconic to pts from nothing: the linearised
+// conic with the apex's position (its tilt left at zero: a tilted,
+// decentred conic seen from off its axis looks toric, so on a toric
+// cornea a free tilt runs away to mimic the toricity), refined first only
+// if it leaves some point outside; the biconic's estimate from that
+// conic; and the Levenberg-Marquardt refinement of the biconic.
+func fitBiconicOn(w *fitWork, pts pointSet, freePose, keepHessian bool) ([nBiconicParams]float64, lmResult, error) {
+	p := &problem{x: pts.x, y: pts.y, z: pts.z, work: &w.lm}
+	p.free = [nParams]bool{iR0: true, iP: true, iZ0: true, iX0: freePose, iY0: freePose}
+	th, err := p.initial()
+	if err != nil {
+		return [nBiconicParams]float64{}, lmResult{}, err
+	}
+	if _, ok := p.normal(th[:], nil); !ok {
+		s := p.settings()
+		s.work = &w.lm
+		if th, _, err = p.refine(th, s); err != nil {
+			return [nBiconicParams]float64{}, lmResult{}, err
+		}
+	}
+	pose := p.pose(th)
+	start := Conic{R0MM: th[iR0], P: th[iP], ApexXMM: pose.XMM, ApexYMM: pose.YMM, ApexZMM: pose.ZMM}
+	bp := &biconicProblem{x: pts.x, y: pts.y, z: pts.z, nFree: biconicFree(freePose), work: &w.lm}
+	bth, err := bp.biconicStart(start)
+	if err != nil {
+		return bth, lmResult{}, err
+	}
+	s := lmFit(len(pts.x))
+	s.work, s.keepHessian = &w.lm, keepHessian
+	res, err := levenbergMarquardt(bp, bth[:], biconicFreeIndices(freePose), s)
+	return bth, res, err
+}
+
+// biconicFree is the number of free biconic parameters: the pose's are
+// last, so the free ones are a prefix.
+func biconicFree(freePose bool) int {
+	if freePose {
+		return nBiconicParams
+	}
+	return bX0
+}
+
+func biconicFreeIndices(freePose bool) []int { return identity[:biconicFree(freePose)] }
+
 // coarsePoints is the size of the subsample the biconic is first fitted
-// on.
+// on: enough that its fit lies within a few standard errors of the fit to
+// every point.
 const coarsePoints = 2000
+
+// subsample draws, in one pass over a zone's points, a subsample spread
+// evenly over the zone: stratified by radius and angle (the coverage
+// bins: coverageRings rings of equal area by coverageSectors sectors),
+// each stratum giving its first point and then every (n / coarsePoints)-th
+// in the scan's order, so that every part of the zone is represented in
+// proportion to its points whatever order the scan lists them in. It is
+// deterministic. A zone of fewer than 2 * coarsePoints points gets none:
+// it is fitted whole.
+type subsample struct {
+	x, y, z   []float64
+	on        bool
+	n, take   int
+	ringScale float64 // rings per unit of squared radius
+	acc       [coverageRings * coverageSectors]int
+}
+
+// reset readies s for a zone of n points within squared radius zr2.
+func (s *subsample) reset(n int, zr2 float64) {
+	s.x, s.y, s.z = s.x[:0], s.y[:0], s.z[:0]
+	s.on = n >= 2*coarsePoints
+	if !s.on {
+		return
+	}
+	s.n, s.take, s.ringScale = n, coarsePoints, coverageRings/zr2
+	for k := range s.acc {
+		s.acc[k] = n - coarsePoints // the first point of a stratum is taken
+	}
+}
+
+// add offers the zone's next point, at squared radius r2 in reach
+// sector sec.
+func (s *subsample) add(x, y, z, r2 float64, sec uint8) {
+	if !s.on {
+		return
+	}
+	ring := min(int(r2*s.ringScale), coverageRings-1)
+	k := ring*coverageSectors + int(sec)/(ReachSectors/coverageSectors)
+	a := s.acc[k] + s.take
+	if a >= s.n {
+		a -= s.n
+		s.x, s.y, s.z = append(s.x, x), append(s.y, y), append(s.z, z)
+	}
+	s.acc[k] = a
+}
+
+func (s *subsample) points() pointSet { return pointSet{x: s.x, y: s.y, z: s.z} }
 
 // biconicStart estimates the biconic from the fitted mean conic: the
 // residuals of the conic, in its own frame, are regressed on the change of
@@ -210,27 +338,29 @@ func (p *biconicProblem) biconicStart(mc Conic) ([nBiconicParams]float64, error)
 	c0, pp := 1/mc.R0MM, mc.P
 	f := mc.Pose().frame()
 	const k = 4 // unknowns: dC11, dC12, dC22, dz
-	var ata [k * k]float64
-	var atb [k]float64
-	for i := range p.x {
-		u, v, w, _ := f.own(p.x[i], p.y[i], p.z[i])
-		h2 := u*u + v*v
-		disc := 1 - pp*c0*c0*h2
-		if disc <= 0 {
-			continue
-		}
-		sq := math.Sqrt(disc)
-		res := w - c0*h2/(1+sq)
-		kk := 1 / (sq * (1 + sq))
-		row := [k]float64{kk * u * u, 2 * kk * u * v, kk * v * v, 1}
-		for r := range k {
-			atb[r] += row[r] * res
-			for c := r; c < k; c++ {
-				ata[r*k+c] += row[r] * row[c]
+	ne := scratchNormalEq(p.work).init(k, identity[:k])
+	ne.reset()
+	xs, ys, zs := p.x, p.y[:len(p.x)], p.z[:len(p.x)]
+	for start := 0; start < len(xs); start += lmBlock {
+		m := min(lmBlock, len(xs)-start)
+		bx, by, bz := xs[start:start+m], ys[start:start+m], zs[start:start+m]
+		g0, g1, g2, g3, rv := ne.g[0][:m], ne.g[1][:m], ne.g[2][:m], ne.g[3][:m], ne.res[:m]
+		for i, x := range bx {
+			u, v, w, _ := f.own(x, by[i], bz[i])
+			h2 := u*u + v*v
+			disc := 1 - pp*c0*c0*h2
+			if disc <= 0 { // outside the conic: no row
+				g0[i], g1[i], g2[i], g3[i], rv[i] = 0, 0, 0, 0, 0
+				continue
 			}
+			sq := math.Sqrt(disc)
+			kk := 1 / (sq * (1 + sq))
+			g0[i], g1[i], g2[i], g3[i] = kk*u*u, 2*kk*u*v, kk*v*v, 1
+			rv[i] = w - c0*h2/(1+sq)
 		}
+		ne.add(m)
 	}
-	sol, err := solveSym(k, ata[:], atb[:])
+	sol, err := solveSym(k, ne.a, ne.b)
 	if err != nil {
 		return [nBiconicParams]float64{}, fmt.Errorf("surface does not determine a toric fit: %w", err)
 	}

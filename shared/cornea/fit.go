@@ -316,6 +316,8 @@ const (
 type problem struct {
 	x, y, z []float64
 	free    [nParams]bool
+	// work, when set, lends initial its tables (see lmWork).
+	work *lmWork
 }
 
 // initial solves the linearised model
@@ -336,31 +338,37 @@ func (p *problem) initial() ([nParams]float64, error) {
 	if p.free[iX0] {
 		cols += 2
 	}
-	ata := make([]float64, cols*cols)
-	atb := make([]float64, cols)
-	row := make([]float64, cols)
-	for i := range p.x {
-		x, y, z := p.x[i], p.y[i], p.z[i]
-		rhs := x*x + y*y
-		row[0], row[1] = 1, z
+	// The normal equations, block by block as the solver builds its own:
+	// the regressors and the left-hand side tabulated, then dot products.
+	ne := scratchNormalEq(p.work).init(cols, identity[:cols])
+	ne.reset()
+	xs, ys, zs := p.x, p.y[:len(p.x)], p.z[:len(p.x)]
+	for start := 0; start < len(xs); start += lmBlock {
+		m := min(lmBlock, len(xs)-start)
+		bx, by, bz := xs[start:start+m], ys[start:start+m], zs[start:start+m]
+		one, zc, rhs := ne.g[0][:m], ne.g[1][:m], ne.res[:m]
+		for i, z := range bz {
+			one[i], zc[i], rhs[i] = 1, z, bx[i]*bx[i]+by[i]*by[i]
+		}
 		k := 2
 		if p.free[iP] {
-			row[k] = z * z
+			zz := ne.g[k][:m]
+			for i, z := range bz {
+				zz[i] = z * z
+			}
 			k++
 		} else {
-			rhs += z * z // p = 1: move -p*z^2 to the left-hand side
-		}
-		if p.free[iX0] {
-			row[k], row[k+1] = x, y
-		}
-		for r := range cols {
-			atb[r] += row[r] * rhs
-			for c := r; c < cols; c++ {
-				ata[r*cols+c] += row[r] * row[c]
+			for i, z := range bz {
+				rhs[i] += z * z // p = 1: move -p*z^2 to the left-hand side
 			}
 		}
+		if p.free[iX0] {
+			copy(ne.g[k][:m], bx)
+			copy(ne.g[k+1][:m], by)
+		}
+		ne.add(m)
 	}
-	sol, err := solveSym(cols, ata, atb)
+	sol, err := solveSym(cols, ne.a, ne.b)
 	if err != nil {
 		return [nParams]float64{}, fmt.Errorf("surface does not determine a conic: %w", err)
 	}
@@ -452,10 +460,25 @@ func (p *problem) normal(th []float64, ne *normalEq) (float64, bool) {
 // levenbergMarquardt refines th on the height residuals. It returns the
 // parameters, their sum of squared residuals and the iterations taken.
 func (p *problem) levenbergMarquardt(th [nParams]float64) ([nParams]float64, float64, int, error) {
+	th, res, err := p.refine(th, p.settings())
+	return th, res.ssr, res.iters, err
+}
+
+// settings are the solver's settings for the conic: its few parameters
+// converge in a handful of steps, so they run to the precision of the
+// arithmetic (a best-fit sphere is a reference other maps are drawn
+// against).
+func (p *problem) settings() lmSettings {
+	return lmSettings{maxIter: 100, relTol: 1e-12, points: len(p.x)}
+}
+
+// refine is levenbergMarquardt with the solver's settings given.
+func (p *problem) refine(th [nParams]float64, s lmSettings) ([nParams]float64, lmResult, error) {
 	free := freeIndices(p.free[:]...)
-	if _, ok := p.normal(th[:], nil); !ok {
-		// The linear estimate puts some point outside the conic: start from
-		// a sphere large enough to hold every point.
+	res, err := levenbergMarquardt(p, th[:], free, s)
+	if errors.Is(err, errStartOutside) {
+		// The start (a linear estimate) puts some point outside the
+		// conic: start from a sphere large enough to hold every point.
 		th = [nParams]float64{iR0: 7.8, iP: 1, iX0: th[iX0], iY0: th[iY0]}
 		for ok := false; !ok && th[iR0] < 1e3; th[iR0] *= 2 {
 			_, ok = p.normal(th[:], nil)
@@ -464,17 +487,15 @@ func (p *problem) levenbergMarquardt(th [nParams]float64) ([nParams]float64, flo
 			}
 		}
 		if _, ok := p.normal(th[:], nil); !ok {
-			return th, 0, 0, fmt.Errorf("surface does not fit a conic")
+			return th, lmResult{}, fmt.Errorf("surface does not fit a conic")
 		}
+		s.exactFirst = false
+		res, err = levenbergMarquardt(p, th[:], free, s)
 	}
-	// The conic's few parameters converge in a handful of steps: run them to
-	// the precision of the arithmetic (a best-fit sphere is a reference
-	// other maps are drawn against).
-	ssr, iters, err := levenbergMarquardt(p, th[:], free, lmSettings{maxIter: 100, relTol: 1e-12, points: len(p.x)})
 	if err != nil {
-		return th, 0, iters, fmt.Errorf("surface does not determine a conic: %w", err)
+		return th, res, fmt.Errorf("surface does not determine a conic: %w", err)
 	}
-	return th, ssr, iters, nil
+	return th, res, nil
 }
 
 func (p *problem) pose(th [nParams]float64) Pose {

@@ -1,11 +1,15 @@
 package cornea
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/floats"
-	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/lapack/lapack64"
 )
 
 // This file holds the one Levenberg-Marquardt solver every fit of the
@@ -44,6 +48,52 @@ type lmSettings struct {
 	// decentration) would otherwise creep on for dozens of iterations.
 	points  int
 	statTol float64
+	// lambda is the damping the run starts from; 0 means a cautious
+	// 1e-3. A refinement that starts from a fit of the same model to a
+	// subsample of the points starts from the damping that fit ended
+	// with: the near-degenerate directions (a tilt traded against a
+	// decentration) then move in one step instead of a step per tenfold
+	// fall of the damping.
+	lambda float64
+	// exactFirst checks the sum of squares alone before building any
+	// normal equations, and stops there when it is already below the
+	// least decrease worth a step (stopBelow): no step can lower it by
+	// more than it is. A refinement sets it when its start fitted the
+	// subsample exactly.
+	exactFirst bool
+	// work, when set, lends the run its buffers (see lmWork).
+	work *lmWork
+	// hessian, when set, is J'J of the free parameters (k x k, upper
+	// triangle, row major, priors included) for the whole run: each
+	// evaluation then builds only J'r from the points (10 dot products a
+	// block for the biconic's ten parameters instead of 65). A refinement
+	// on every point takes it from the fit to a subsample, scaled to the
+	// number of points: J'J varies little over the step or two that
+	// remain, and little from a well-spread subsample to every point, so
+	// the steps differ from Gauss-Newton's by a few per cent and converge
+	// to the same minimum (where J'r vanishes, whatever J'J is), each one
+	// accepted only when the sum of squares over every point falls.
+	hessian []float64
+	// keepHessian asks the run to leave J'J at its solution in
+	// lmWork.hessian (empty when it built none).
+	keepHessian bool
+}
+
+// lmResult is what a solver run ends with.
+type lmResult struct {
+	ssr    float64 // sum of squared residuals at the solution
+	iters  int     // iterations taken
+	lambda float64 // the damping at the end
+}
+
+// lmWork holds the buffers of a solver run, reused from run to run (see
+// fitWork): two sets of normal equations, the damped system (factorised
+// in place), the step and the trial parameters.
+type lmWork struct {
+	ne, trialNE  normalEq
+	hessian      []float64 // see lmSettings.keepHessian
+	damped, step []float64
+	trial        []float64
 }
 
 // exactPointTol is the height residual (mm) at which a fit counts as
@@ -68,24 +118,53 @@ func (s lmSettings) stopBelow(ssr float64) float64 {
 	return t
 }
 
+// errStartOutside is the solver's error for a start that leaves the
+// model's domain at some point.
+var errStartOutside = errors.New("the starting model does not cover every point")
+
 // levenbergMarquardt minimises p's sum of squares over the free entries
-// of th, in place. It returns the sum of squares at the solution and the
-// iterations taken; an error only when the start lies outside the model
-// or no step can be solved for.
-func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (float64, int, error) {
+// of th, in place. It returns the sum of squares at the solution, the
+// iterations taken and the damping it ended with; an error only when the
+// start lies outside the model or no step can be solved for.
+func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (lmResult, error) {
 	k := len(free)
-	ne := newNormalEq(len(th), free)
-	trialNE := newNormalEq(len(th), free)
+	w := s.work
+	if w == nil {
+		w = new(lmWork)
+	}
+	w.hessian = w.hessian[:0]
+	if s.hessian != nil && len(s.hessian) != k*k {
+		panic("cornea: a Hessian of the wrong size")
+	}
+	if s.exactFirst {
+		ssr, ok := p.normal(th, nil)
+		if !ok {
+			return lmResult{}, errStartOutside
+		}
+		if ssr <= s.stopBelow(ssr) {
+			return lmResult{ssr: ssr, lambda: s.lambda}, nil
+		}
+	}
+	ne, trialNE := w.ne.init(len(th), free), w.trialNE.init(len(th), free)
+	ne.hessian, trialNE.hessian = s.hessian, s.hessian
+	defer func() { w.ne.hessian, w.trialNE.hessian = nil, nil }()
 	ssr, ok := p.normal(th, ne)
 	if !ok {
-		return 0, 0, fmt.Errorf("the starting model does not cover every point")
+		return lmResult{}, errStartOutside
 	}
-	a := mat.NewSymDense(k, nil)
-	b := mat.NewVecDense(k, nil)
-	var chol mat.Cholesky
-	var step mat.VecDense
-	trial := make([]float64, len(th))
-	lambda := 1e-3
+	if s.keepHessian {
+		// ne holds the normal equations at th whenever the run returns.
+		defer func() { w.hessian = append(w.hessian[:0], ne.a...) }()
+	}
+	w.damped, w.step = grow(w.damped, k*k), grow(w.step, k)
+	damped, step := w.damped, w.step
+	w.trial = grow(w.trial, len(th))
+	trial := w.trial
+	lambda := s.lambda
+	if lambda == 0 {
+		lambda = 1e-3
+	}
+	lambda = min(max(lambda, 1e-12), 1e12)
 	iter := 0
 	for iter < s.maxIter {
 		iter++
@@ -97,16 +176,14 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (f
 		}
 		improved := false
 		for !improved {
+			copy(damped, ne.a)
+			copy(step, ne.b)
 			for r := range k {
-				b.SetVec(r, ne.b[r])
-				for c := r; c < k; c++ {
-					a.SetSym(r, c, ne.a[r*k+c])
-				}
-				a.SetSym(r, r, ne.a[r*k+r]*(1+lambda)+lambda*1e-15*maxDiag)
+				damped[r*k+r] = ne.a[r*k+r]*(1+lambda) + lambda*1e-15*maxDiag
 			}
-			if !chol.Factorize(a) || chol.SolveVecTo(&step, b) != nil {
+			if !solveSPD(k, damped, step) {
 				if lambda *= 10; lambda > 1e12 {
-					return ssr, iter, nil
+					return lmResult{ssr, iter, lambda}, nil
 				}
 				continue
 			}
@@ -114,7 +191,7 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (f
 			small := true
 			var predicted float64
 			for r, i := range free {
-				d := step.AtVec(r)
+				d := step[r]
 				trial[i] += d
 				predicted += d * ne.b[r]
 				if math.Abs(d) > 1e-12*(1+math.Abs(th[i])) {
@@ -123,7 +200,7 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (f
 			}
 			// J'r . step is the decrease Gauss-Newton predicts.
 			if small || predicted <= s.stopBelow(ssr) {
-				return ssr, iter, nil
+				return lmResult{ssr, iter, lambda}, nil
 			}
 			tssr, ok := p.normal(trial, trialNE)
 			if ok && tssr <= ssr {
@@ -134,14 +211,14 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (f
 				lambda = max(lambda/10, 1e-12)
 				improved = true
 				if done {
-					return ssr, iter, nil
+					return lmResult{ssr, iter, lambda}, nil
 				}
 			} else if lambda *= 10; lambda > 1e12 {
-				return ssr, iter, nil // no step improves: at the minimum within rounding
+				return lmResult{ssr, iter, lambda}, nil // no step improves: at the minimum within rounding
 			}
 		}
 	}
-	return ssr, iter, nil
+	return lmResult{ssr, iter, lambda}, nil
 }
 
 // normalEq accumulates the Gauss-Newton normal equations of the free
@@ -155,6 +232,13 @@ type normalEq struct {
 	g    [][]float64 // g[j][i]: d model / d parameter j at point i of the block
 	res  []float64
 	a, b []float64 // J'J (k x k, upper triangle) and J'r of the free parameters
+	// aux are two more tables a kernel may fill and read within a block
+	// (its square roots and divisions, computed in a loop of their own).
+	aux [2][]float64
+	buf []float64 // backs g, res, aux, a and b
+	// hessian, when set, stands in for J'J (priors included): only J'r
+	// is built from the points (see lmSettings.hessian).
+	hessian []float64
 }
 
 // lmBlock is the number of points tabulated at once: the tables of the
@@ -162,17 +246,40 @@ type normalEq struct {
 const lmBlock = 320
 
 func newNormalEq(n int, free []int) *normalEq {
-	buf := make([]float64, (n+1)*lmBlock)
-	ne := &normalEq{free: free, g: make([][]float64, n), res: buf[n*lmBlock:],
-		a: make([]float64, len(free)*len(free)), b: make([]float64, len(free))}
+	return new(normalEq).init(n, free)
+}
+
+// init readies ne for n parameters of which free are varied, reusing its
+// buffers when they are large enough.
+func (ne *normalEq) init(n int, free []int) *normalEq {
+	k := len(free)
+	tables := (n + 3) * lmBlock // g, res and aux
+	need := tables + k*k + k
+	if cap(ne.buf) < need {
+		ne.buf = make([]float64, need)
+	}
+	buf := ne.buf[:need]
+	if cap(ne.g) < n {
+		ne.g = make([][]float64, n)
+	}
+	ne.g = ne.g[:n]
 	for j := range n {
 		ne.g[j] = buf[j*lmBlock : (j+1)*lmBlock]
 	}
+	ne.free = free
+	ne.res = buf[n*lmBlock : (n+1)*lmBlock]
+	ne.aux[0], ne.aux[1] = buf[(n+1)*lmBlock:(n+2)*lmBlock], buf[(n+2)*lmBlock:tables]
+	ne.a = buf[tables : tables+k*k]
+	ne.b = buf[tables+k*k:]
 	return ne
 }
 
 func (ne *normalEq) reset() {
-	clear(ne.a)
+	if ne.hessian != nil {
+		copy(ne.a, ne.hessian)
+	} else {
+		clear(ne.a)
+	}
 	clear(ne.b)
 }
 
@@ -183,6 +290,9 @@ func (ne *normalEq) add(m int) {
 	for r, j := range ne.free {
 		gj := ne.g[j][:m]
 		ne.b[r] += floats.Dot(gj, rv)
+		if ne.hessian != nil {
+			continue
+		}
 		for c := r; c < k; c++ {
 			ne.a[r*k+c] += floats.Dot(gj, ne.g[ne.free[c]][:m])
 		}
@@ -204,10 +314,26 @@ func (ne *normalEq) addPrior(j int, th []float64, w float64) {
 	k := len(ne.free)
 	for r, i := range ne.free {
 		if i == j {
-			ne.a[r*k+r] += w
+			if ne.hessian == nil {
+				ne.a[r*k+r] += w
+			}
 			ne.b[r] -= w * th[j]
 		}
 	}
+}
+
+// identity lists every parameter of the largest model: its first k
+// entries free the first k parameters.
+var identity = [nBiconicParams]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+
+// scratchNormalEq returns normal equations to build a start's linear
+// least squares in: w's when there is one (the solver run that follows
+// readies them afresh), new ones otherwise.
+func scratchNormalEq(w *lmWork) *normalEq {
+	if w == nil {
+		return new(normalEq)
+	}
+	return &w.ne
 }
 
 // freeIndices lists the parameters whose flag is set.
@@ -222,21 +348,37 @@ func freeIndices(flags ...bool) []int {
 }
 
 // solveSym solves the symmetric positive definite system A x = b, with A's
-// upper triangle in a (row major, k by k), by Cholesky factorisation.
+// upper triangle in a (row major, k by k), by Cholesky factorisation. It
+// leaves a and b as they were.
 func solveSym(k int, a, b []float64) ([]float64, error) {
-	sym := mat.NewSymDense(k, nil)
-	for r := range k {
-		for c := r; c < k; c++ {
-			sym.SetSym(r, c, a[r*k+c])
-		}
-	}
-	var chol mat.Cholesky
-	if !chol.Factorize(sym) {
+	f, x := slices.Clone(a[:k*k]), slices.Clone(b[:k])
+	if !solveSPD(k, f, x) {
 		return nil, fmt.Errorf("the normal equations are singular (points too few or degenerate)")
 	}
-	var x mat.VecDense
-	if err := chol.SolveVecTo(&x, mat.NewVecDense(k, append([]float64(nil), b...))); err != nil {
-		return nil, err
+	return x, nil
+}
+
+// solveSPD solves the symmetric positive definite system A x = b in place
+// with gonum's LAPACK: a holds A's upper triangle (row major, k by k) and
+// is overwritten by its Cholesky factor U, b is overwritten by x. It
+// reports false when A is not positive definite or when U's diagonal
+// spans more than eight orders of magnitude: A's condition number is then
+// above 1e16, where mat.Cholesky's solve refuses too. The solver's systems
+// are at most 10 by 10 and solved a few times a fit, where mat.Cholesky's
+// condition estimate would cost more than the factorisation.
+func solveSPD(k int, a, b []float64) bool {
+	u, ok := lapack64.Potrf(blas64.Symmetric{Uplo: blas.Upper, N: k, Stride: k, Data: a[:k*k]})
+	if !ok {
+		return false
 	}
-	return x.RawVector().Data, nil
+	lo, hi := math.Inf(1), 0.0
+	for i := range k {
+		d := math.Abs(a[i*k+i])
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if !(hi <= 1e8*lo) {
+		return false
+	}
+	lapack64.Potrs(u, blas64.General{Rows: k, Cols: 1, Stride: 1, Data: b[:k]})
+	return true
 }

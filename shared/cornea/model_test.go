@@ -527,6 +527,25 @@ func BenchmarkFitModel(b *testing.B) {
 	}
 }
 
+// BenchmarkFitReference fits the model to the 15,365-point reference
+// scan (the handbook's cornea on a 0.1 mm grid to 7 mm), as read from its
+// xyz-csv file, with the default options: the fit the engine runs first.
+func BenchmarkFitReference(b *testing.B) {
+	s, _, err := topo.Parse(topotest.Reference().CSV(), topo.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if s.Len() != 15365 {
+		b.Fatalf("reference scan of %d points", s.Len())
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if modelSink, err = cornea.Fit(s, cornea.ModelOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // FewestPoints is the larger of the per-zone minimum and two points per
 // Zernike term, and a surface with fewer points than that is refused by
 // the fit.

@@ -2,7 +2,6 @@ package cornea
 
 import (
 	"math"
-	"slices"
 
 	"github.com/lensflow/lensflow/shared/errs"
 )
@@ -67,17 +66,6 @@ func (s *Surface) biconicDepth(u, v float64) (w, fu, fv float64, ok bool) {
 	return w, fa*s.ax - fb*s.ay, fa*s.ay + fb*s.ax, true
 }
 
-// biconicOnly returns the biconic's depth at (u, v), without its slopes.
-func (s *Surface) biconicOnly(u, v float64) (float64, bool) {
-	a, b := u*s.ax+v*s.ay, v*s.ax-u*s.ay
-	a2, b2 := a*a, b*b
-	disc := 1 - s.qf*a2 - s.qs*b2
-	if disc <= 0 {
-		return 0, false
-	}
-	return (s.cf*a2 + s.cs*b2) / (1 + math.Sqrt(disc)), true
-}
-
 // DepthMM returns the cornea's depth (mm, positive into the eye) below its
 // apex tangent plane at (u, v) mm of its own frame; ok is false where the
 // fitted biconic is not defined.
@@ -131,10 +119,15 @@ type residualGrid struct {
 	sum, wt  []float64
 	occ      []bool // nodes with data in a neighbouring cell
 	residual bool   // false: no map (the biconic alone)
+	// cells marks, while the map is built, the cells (the squares
+	// between four nodes, by their lowest node) that hold a point; finish
+	// turns them into occ. Borrowed from a gridWork.
+	cells []bool
 }
 
-// newResidualGrid returns an empty residual map covering +-ext in u and v.
-func newResidualGrid(ext float64) residualGrid {
+// newResidualGrid returns an empty residual map covering +-ext in u and v,
+// marking its cells in w's buffer until finish.
+func newResidualGrid(ext float64, w *gridWork) residualGrid {
 	var g residualGrid
 	if !(ext > 0 && ext < 1e3) {
 		return g
@@ -144,66 +137,122 @@ func newResidualGrid(ext float64) residualGrid {
 	half := math.Ceil((ext+pad)/step) * step
 	g.n = int(math.Round(2*half/step)) + 1
 	g.origin = -half
-	g.sum, g.wt = make([]float64, g.n*g.n), make([]float64, g.n*g.n)
-	g.occ = make([]bool, g.n*g.n)
+	nn := g.n * g.n
+	sw := make([]float64, 2*nn)
+	g.sum, g.wt = sw[:nn:nn], sw[nn:]
+	g.occ = make([]bool, nn)
+	w.cells = grow(w.cells, nn)
+	clear(w.cells)
+	g.cells = w.cells
 	return g
 }
 
-// add spreads the residual r at (u, v) bilinearly onto the four nearest
-// nodes, and marks them as holding data.
-func (g *residualGrid) add(u, v, r float64) {
+// surfaceBlock is the number of points the residual map takes at once.
+const surfaceBlock = 256
+
+// addPoints spreads the residuals r at (u, v) bilinearly onto the four
+// nearest nodes of each, and marks their cells as holding data.
+func (g *residualGrid) addPoints(us, vs, rs []float64) {
 	const inv = 1 / ResidualStepMM
-	fx, fy := (u-g.origin)*inv, (v-g.origin)*inv
-	j0, i0 := int(fx), int(fy)
-	if !(fx >= 0 && fy >= 0) || j0+1 >= g.n || i0+1 >= g.n {
-		return
+	n, origin, sum, wt, cells := g.n, g.origin, g.sum, g.wt, g.cells
+	vs, rs = vs[:len(us)], rs[:len(us)]
+	for i, u := range us {
+		r := rs[i]
+		fx, fy := (u-origin)*inv, (vs[i]-origin)*inv
+		j0, i0 := int(fx), int(fy)
+		if !(fx >= 0 && fy >= 0) || j0+1 >= n || i0+1 >= n {
+			continue
+		}
+		tx, ty := fx-float64(j0), fy-float64(i0)
+		k := i0*n + j0
+		w00, w01, w10, w11 := (1-tx)*(1-ty), tx*(1-ty), (1-tx)*ty, tx*ty
+		s0, s1 := sum[k:k+2], sum[k+n:k+n+2]
+		s0[0] += w00 * r
+		s0[1] += w01 * r
+		s1[0] += w10 * r
+		s1[1] += w11 * r
+		t0, t1 := wt[k:k+2], wt[k+n:k+n+2]
+		t0[0] += w00
+		t0[1] += w01
+		t1[0] += w10
+		t1[1] += w11
+		cells[k] = true
 	}
-	tx, ty := fx-float64(j0), fy-float64(i0)
-	k := i0*g.n + j0
-	w00, w01, w10, w11 := (1-tx)*(1-ty), tx*(1-ty), (1-tx)*ty, tx*ty
-	g.sum[k] += w00 * r
-	g.sum[k+1] += w01 * r
-	g.sum[k+g.n] += w10 * r
-	g.sum[k+g.n+1] += w11 * r
-	g.wt[k] += w00
-	g.wt[k+1] += w01
-	g.wt[k+g.n] += w10
-	g.wt[k+g.n+1] += w11
-	g.occ[k], g.occ[k+1], g.occ[k+g.n], g.occ[k+g.n+1] = true, true, true, true
 }
 
-// finish dilates the occupancy by one node (a node next to one with data
-// counts as measured) and blurs the map.
-func (g *residualGrid) finish() {
+// gridWork holds the residual map's scratch, reused from fit to fit (see
+// fitWork).
+type gridWork struct {
+	cells, near []bool    // the occupied cells; those dilated along the rows
+	rows        []float64 // the row pass's output, with blurRadius zero rows above and below
+	pad         []float64 // a row with blurRadius zeros either side
+	lo, hi      []int     // each padded row's non-zero span after the row pass
+}
+
+// finish marks the nodes with data nearby and blurs the map. A node holds
+// data when a cell it is a corner of holds a point, and counts as
+// measured when it or a neighbour (of the 3 x 3 about it) holds data:
+// that is, when one of the 4 x 4 cells from two below it to one above
+// it, in both directions, holds a point.
+func (g *residualGrid) finish(w *gridWork) {
 	if g.n == 0 {
 		return
 	}
-	raw := slices.Clone(g.occ)
-	for i := range g.n {
-		for j := range g.n {
-			if !raw[i*g.n+j] {
-				continue
+	n := g.n
+	cells := g.cells
+	g.cells = nil // the model keeps none of the workspace
+	w.near = grow(w.near, n*n)
+	near := w.near
+	for i := range n {
+		src, dst := cells[i*n:(i+1)*n], near[i*n:(i+1)*n]
+		for j := range dst {
+			d := src[j]
+			if j >= 1 {
+				d = d || src[j-1]
 			}
-			for ii := max(i-1, 0); ii <= min(i+1, g.n-1); ii++ {
-				for jj := max(j-1, 0); jj <= min(j+1, g.n-1); jj++ {
-					g.occ[ii*g.n+jj] = true
-				}
+			if j >= 2 {
+				d = d || src[j-2]
+			}
+			if j+1 < n {
+				d = d || src[j+1]
+			}
+			dst[j] = d
+		}
+	}
+	for i := range n {
+		dst := g.occ[i*n : (i+1)*n]
+		for ii := max(i-2, 0); ii <= min(i+1, n-1); ii++ {
+			src := near[ii*n : (ii+1)*n]
+			for j, d := range src {
+				dst[j] = dst[j] || d
 			}
 		}
 	}
-	blur(g.sum, g.wt, g.n)
+	blur(w, g.sum, g.wt, n)
 	g.residual = true
 }
 
+// blurRadius is the half-width of blurKernel, in grid steps: three
+// standard deviations.
+const blurRadius = 5
+
+// blurColumn is written out for blurRadius 5: these do not compile for
+// another.
+const (
+	_ uint = blurRadius - 5
+	_ uint = 5 - blurRadius
+)
+
 // blurKernel is the Gaussian of ResidualSigmaMM sampled at the grid step,
 // normalised to sum 1.
-var blurKernel = func() []float64 {
+var blurKernel = func() (k [2*blurRadius + 1]float64) {
 	s := ResidualSigmaMM / ResidualStepMM
-	r := int(math.Ceil(3 * s))
-	k := make([]float64, 2*r+1)
+	if int(math.Ceil(3*s)) != blurRadius {
+		panic("cornea: blurRadius is not three standard deviations of the residual map's blur")
+	}
 	var sum float64
 	for i := range k {
-		d := float64(i - r)
+		d := float64(i - blurRadius)
 		k[i] = math.Exp(-d * d / (2 * s * s))
 		sum += k[i]
 	}
@@ -213,42 +262,106 @@ var blurKernel = func() []float64 {
 	return k
 }()
 
-// blur convolves the n x n grids a and b with blurKernel along both axes.
-func blur(a, b []float64, n int) {
-	k := blurKernel
-	r := len(k) / 2
-	ta, tb := make([]float64, n), make([]float64, n)
-	for i := range n { // rows
-		ra, rb := a[i*n:(i+1)*n], b[i*n:(i+1)*n]
-		for j := range n {
-			var sa, sb float64
-			lo, hi := max(0, r-j), min(len(k), n-j+r)
-			for t := lo; t < hi; t++ {
-				w := k[t]
-				sa += w * ra[j+t-r]
-				sb += w * rb[j+t-r]
-			}
-			ta[j], tb[j] = sa, sb
-		}
-		copy(ra, ta)
-		copy(rb, tb)
+// blur convolves the n x n grids a and b with blurKernel along both axes,
+// pairing the kernel's symmetric taps. Only the span of each row that
+// holds weight, widened by the kernel, is convolved: the rest is zero
+// before and after (a map holds a disc of data in a square).
+func blur(w *gridWork, a, b []float64, n int) {
+	const r = blurRadius
+	k := &blurKernel
+	rows := n + 2*r
+	w.lo, w.hi = grow(w.lo, rows), grow(w.hi, rows)
+	lo, hi := w.lo, w.hi
+	w.rows, w.pad = grow(w.rows, 2*rows*n), grow(w.pad, 2*(n+2*r))
+	ta, tb := w.rows[:rows*n], w.rows[rows*n:]
+	pa, pb := w.pad[:n+2*r], w.pad[n+2*r:]
+	clear(ta[:r*n])
+	clear(tb[:r*n])
+	clear(ta[(n+r)*n:])
+	clear(tb[(n+r)*n:])
+	for i := range rows {
+		lo[i], hi[i] = 0, 0
 	}
-	// Columns, a row of output at a time so memory is read in order.
-	ca, cb := make([]float64, n*n), make([]float64, n*n)
+	// Rows, into rows r to n+r-1 of the padded tables.
 	for i := range n {
-		oa, ob := ca[i*n:(i+1)*n], cb[i*n:(i+1)*n]
-		lo, hi := max(0, r-i), min(len(k), n-i+r)
-		for t := lo; t < hi; t++ {
-			w := k[t]
-			ia, ib := a[(i+t-r)*n:(i+t-r+1)*n], b[(i+t-r)*n:(i+t-r+1)*n]
-			for j := range n {
-				oa[j] += w * ia[j]
-				ob[j] += w * ib[j]
+		ra, rb := a[i*n:(i+1)*n], b[i*n:(i+1)*n]
+		oa, ob := ta[(i+r)*n:(i+r+1)*n], tb[(i+r)*n:(i+r+1)*n]
+		first, last := -1, -1
+		for j, v := range rb {
+			if v != 0 {
+				if first < 0 {
+					first = j
+				}
+				last = j
 			}
 		}
+		if first < 0 {
+			clear(oa)
+			clear(ob)
+			continue
+		}
+		l, h := max(first-r, 0), min(last+r+1, n)
+		lo[i+r], hi[i+r] = l, h
+		clear(pa)
+		clear(pb)
+		copy(pa[r+first:], ra[first:last+1])
+		copy(pb[r+first:], rb[first:last+1])
+		clear(oa[:l])
+		clear(ob[:l])
+		clear(oa[h:])
+		clear(ob[h:])
+		for j := l; j < h; j++ {
+			wa := (*[2*r + 1]float64)(pa[j : j+2*r+1])
+			wb := (*[2*r + 1]float64)(pb[j : j+2*r+1])
+			sa, sb := k[r]*wa[r], k[r]*wb[r]
+			for t := 1; t <= r; t++ {
+				sa += k[r+t] * (wa[r-t] + wa[r+t])
+				sb += k[r+t] * (wb[r-t] + wb[r+t])
+			}
+			oa[j], ob[j] = sa, sb
+		}
 	}
-	copy(a, ca)
-	copy(b, cb)
+	// Columns: output row i reads padded rows i to i+2r.
+	for i := range n {
+		oa, ob := a[i*n:(i+1)*n], b[i*n:(i+1)*n]
+		l, h := n, 0
+		for t := i; t <= i+2*r; t++ {
+			if lo[t] < hi[t] {
+				l, h = min(l, lo[t]), max(h, hi[t])
+			}
+		}
+		if l >= h {
+			clear(oa)
+			clear(ob)
+			continue
+		}
+		clear(oa[:l])
+		clear(ob[:l])
+		clear(oa[h:])
+		clear(ob[h:])
+		var ra, rb [2*r + 1][]float64
+		for t := range ra {
+			ra[t], rb[t] = ta[(i+t)*n+l:(i+t)*n+h], tb[(i+t)*n+l:(i+t)*n+h]
+		}
+		blurColumn(oa[l:h], &ra, k)
+		blurColumn(ob[l:h], &rb, k)
+	}
+}
+
+// blurColumn sets dst[j] to the kernel's sum over the rows src[t][j]. It
+// is written out for a kernel of radius 5.
+func blurColumn(dst []float64, src *[2*blurRadius + 1][]float64, k *[2*blurRadius + 1]float64) {
+	const r = blurRadius
+	c := src[r][:len(dst)]
+	u1, d1 := src[r-1][:len(dst)], src[r+1][:len(dst)]
+	u2, d2 := src[r-2][:len(dst)], src[r+2][:len(dst)]
+	u3, d3 := src[r-3][:len(dst)], src[r+3][:len(dst)]
+	u4, d4 := src[r-4][:len(dst)], src[r+4][:len(dst)]
+	u5, d5 := src[r-5][:len(dst)], src[r+5][:len(dst)]
+	k0, k1, k2, k3, k4, k5 := k[r], k[r+1], k[r+2], k[r+3], k[r+4], k[r+5]
+	for j := range dst {
+		dst[j] = k0*c[j] + k1*(u1[j]+d1[j]) + k2*(u2[j]+d2[j]) + k3*(u3[j]+d3[j]) + k4*(u4[j]+d4[j]) + k5*(u5[j]+d5[j])
+	}
 }
 
 // at returns the smoothed residual (mm) at (u, v): zero outside the grid

@@ -214,7 +214,7 @@ type zernikeMoments struct {
 
 // momentBlock is the number of points whose powers are tabulated at once:
 // small enough for the tables to stay in the L2 cache.
-const momentBlock = 128
+const momentBlock = 256
 
 // moments gathers the sums over the points (x, y in mm, z in mm) with
 // coordinates scaled by 1/rFit. The caller has kept only points within the
@@ -222,9 +222,28 @@ const momentBlock = 128
 // points, tables of t^a, w^q and z w^q, then each moment as one dot
 // product over the block (gonum's assembly kernel).
 func (b *zernikeBasis) moments(xs, ys, zs []float64, rFit float64) zernikeMoments {
+	return b.momentsWith(new(zernikeWork), xs, ys, zs, rFit)
+}
+
+// zernikeWork holds a Zernike fit's buffers, reused from fit to fit (see
+// fitWork): the moments, their tables, the normal equations and their
+// factorisation.
+type zernikeWork struct {
+	mom, tables []float64
+	gram, rhs   []float64
+	sym         mat.SymDense
+	rhsVec, sol mat.VecDense
+	chol        mat.Cholesky
+}
+
+// momentsWith is moments with its buffers taken from w: the moments
+// returned live in w until its next use.
+func (b *zernikeBasis) momentsWith(w *zernikeWork, xs, ys, zs []float64, rFit float64) zernikeMoments {
+	w.mom = grow(w.mom, 2*b.nGram+2*b.nData)
+	clear(w.mom)
 	mo := zernikeMoments{
-		gr: make([]float64, b.nGram), gi: make([]float64, b.nGram),
-		dr: make([]float64, b.nData), di: make([]float64, b.nData),
+		gr: w.mom[:b.nGram], gi: w.mom[b.nGram : 2*b.nGram],
+		dr: w.mom[2*b.nGram : 2*b.nGram+b.nData], di: w.mom[2*b.nGram+b.nData:],
 		n: len(xs),
 	}
 	o := b.order
@@ -232,7 +251,8 @@ func (b *zernikeBasis) moments(xs, ys, zs []float64, rFit float64) zernikeMoment
 	ys, zs = ys[:len(xs)], zs[:len(xs)]
 	nb := min(len(xs), momentBlock)
 	// Tables, each nb long: t^a (a = 0..o), Re/Im w^q (q = 0..2o), Re/Im z w^q (q = 0..o).
-	buf := make([]float64, nb*((o+1)+2*(2*o+1)+2*(o+1)))
+	w.tables = grow(w.tables, nb*((o+1)+2*(2*o+1)+2*(o+1)))
+	buf := w.tables
 	tab := func(k int) []float64 { return buf[k*nb : (k+1)*nb] }
 	tp := func(a int) []float64 { return tab(a) }
 	wr := func(q int) []float64 { return tab(o + 1 + q) }
@@ -303,8 +323,12 @@ func (b *zernikeBasis) moments(xs, ys, zs []float64, rFit float64) zernikeMoment
 // the right-hand side of the least squares problem from the moments.
 func (b *zernikeBasis) normal(mo *zernikeMoments) (gram, rhs []float64) {
 	nt := len(b.n)
-	gram = make([]float64, nt*nt)
-	rhs = make([]float64, nt)
+	return b.normalInto(mo, make([]float64, nt*nt), make([]float64, nt))
+}
+
+// normalInto is normal writing into gram (nt*nt) and rhs (nt).
+func (b *zernikeBasis) normalInto(mo *zernikeMoments, gram, rhs []float64) ([]float64, []float64) {
+	nt := len(b.n)
 	abs := func(v int) int {
 		if v < 0 {
 			return -v
@@ -451,12 +475,12 @@ func FitZernike(s *topo.Surface, opts ZernikeOptions) (*Zernike, error) {
 			cov.add(x, y)
 		}
 	}
-	return fitZernikePoints(op, xs, ys, zs, &cov, o)
+	return fitZernikePoints(op, new(zernikeWork), xs, ys, zs, &cov, o)
 }
 
 // fitZernikePoints fits the points of the zone, whose coverage has been
 // gathered but not checked.
-func fitZernikePoints(op string, xs, ys, zs []float64, cov *coverage, o ZernikeOptions) (*Zernike, error) {
+func fitZernikePoints(op string, w *zernikeWork, xs, ys, zs []float64, cov *coverage, o ZernikeOptions) (*Zernike, error) {
 	b := zernikeBases[o.Order]
 	nt := len(b.n)
 	if len(xs) < max(o.MinPoints, 2*nt) {
@@ -466,22 +490,30 @@ func fitZernikePoints(op string, xs, ys, zs []float64, cov *coverage, o ZernikeO
 	if err := cov.check(op, ConicOptions{ZoneDiameterMM: o.ZoneDiameterMM, MinCoverage: o.MinCoverage}); err != nil {
 		return nil, err
 	}
-	mo := b.moments(xs, ys, zs, o.ZoneDiameterMM/2)
-	gram, rhs := b.normal(&mo)
-	sym := mat.NewSymDense(nt, nil)
+	mo := b.momentsWith(w, xs, ys, zs, o.ZoneDiameterMM/2)
+	w.gram, w.rhs = grow(w.gram, nt*nt), grow(w.rhs, nt)
+	gram, rhs := b.normalInto(&mo, w.gram, w.rhs)
+	sym, chol := &w.sym, &w.chol
+	sym.Reset()
+	sym.ReuseAsSym(nt)
 	for r := range nt {
 		for c := r; c < nt; c++ {
 			sym.SetSym(r, c, gram[r*nt+c])
 		}
 	}
-	var chol mat.Cholesky
 	if !chol.Factorize(sym) || chol.Cond() > 1e12 {
 		return nil, errs.Ef(op, errs.Invalid,
 			"the data in the %s zone do not determine the Zernike terms to order %d (gaps too large); fit a lower order or a smaller zone",
 			mmString(o.ZoneDiameterMM), o.Order)
 	}
-	var sol mat.VecDense
-	if err := chol.SolveVecTo(&sol, mat.NewVecDense(nt, rhs)); err != nil {
+	sol, rv := &w.sol, &w.rhsVec
+	sol.Reset()
+	rv.Reset()
+	rv.ReuseAsVec(nt)
+	for j := range nt {
+		rv.SetVec(j, rhs[j])
+	}
+	if err := chol.SolveVecTo(sol, rv); err != nil {
 		return nil, errs.E(op, errs.Invalid, err)
 	}
 	c := sol.RawVector().Data

@@ -176,6 +176,28 @@ func BenchmarkWholePath(b *testing.B) {
 	}
 }
 
+// BenchmarkEnginePath is the budget issue 17 sets on one core: the
+// engine path (fit the corneal model, then design) for the 15,365-point
+// reference scan, one lens of each type. The scan is parsed once, outside
+// the loop, and no point files are written.
+func BenchmarkEnginePath(b *testing.B) {
+	s, _, err := topo.Parse(topotest.Reference().CSV(), topo.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, lt := range []lens.Type{lens.RGP, lens.OrthoK, lens.Scleral} {
+		b.Run(string(lt), func(b *testing.B) {
+			b.ReportAllocs()
+			in := engine.Inputs{LensType: lt, Clinical: lens.Clinical{RefractionD: -3, HVIDMM: 11.8}}
+			for b.Loop() {
+				if _, err := engine.Design(s, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // TestToricTruthInEveryFormat: a turned toric cornea with noise, an eyelid
 // gap or a decentred apex, for either eye, written in every format, comes
 // back with its K readings, axis and sags (issue 3's "Done when").
