@@ -217,9 +217,12 @@ func TearLayerMap(eye Eye, surf *BackSurface, p Placement) (*TearLayer, error) {
 			}
 		}
 	}
+	// u is how far the rested lens sits above each cell before it is
+	// lifted clear: the lift h is the greatest, the film h - u.
 	h := math.Inf(-1)
 	for k, g := range gs {
-		h = max(h, g+a*xs[k]+b*ys[k])
+		gs[k] = g + a*xs[k] + b*ys[k]
+		h = max(h, gs[k])
 	}
 	t.MinUM, t.MaxUM = math.Inf(1), math.Inf(-1)
 	for k, c := range at {
@@ -228,7 +231,7 @@ func TearLayerMap(eye Eye, surf *BackSurface, p Placement) (*TearLayer, error) {
 		}
 		// Settling sinks the lens; where the film would go below
 		// nothing, the lens bears on (compresses) the tissue.
-		v := max(0, 1000*(h-gs[c]-a*xs[c]-b*ys[c])-p.SettlingUM)
+		v := max(0, 1000*(h-gs[c])-p.SettlingUM)
 		t.ThicknessUM[k] = v
 		if v < t.MinUM {
 			t.MinUM, t.MinXMM, t.MinYMM = v, xs[c], ys[c]
