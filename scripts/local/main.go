@@ -11,7 +11,9 @@
 //
 // LENSFLOW_FAULTS injects failures into the document store, blob store and
 // event publisher, e.g. LENSFLOW_FAULTS=rate=0.05,latency=5ms (see package
-// faults); the counts are printed at shutdown.
+// faults); the counts are printed at shutdown. LENSFLOW_CPU_PROFILE=FILE
+// writes a CPU profile of the whole run to FILE (for go tool pprof), to see
+// where the time of a load test goes.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	_ "github.com/lensflow/lensflow/scripts/internal/allfunctions"
@@ -53,6 +56,16 @@ func run(addr, data string) error {
 		opts.Faults = faults.New(s)
 		defer func() { fmt.Printf("faults injected:\n%s", opts.Faults) }()
 	}
+	if path := os.Getenv("LENSFLOW_CPU_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("LENSFLOW_CPU_PROFILE: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("LENSFLOW_CPU_PROFILE: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	st, err := localstack.Start(ctx, opts)
 	if err != nil {
 		return err
@@ -60,8 +73,8 @@ func run(addr, data string) error {
 	cfg := st.App.Config
 	admission.SetGoMemoryLimit(cfg.MemoryBytes)
 	fmt.Printf("\nlensflow local stack listening on %s (data in %s)\n", st.URL, data)
-	fmt.Printf("  memory %d MiB (%s); %d MiB budget for uploads and designs, %.0f%% of it and of %d requests in flight per clinic\n",
-		cfg.MemoryBytes>>20, cfg.MemorySource, cfg.MemoryBudget()>>20, 100*cfg.ClinicShare, cfg.MaxInFlight)
+	fmt.Printf("  memory %d MiB (%s); %d MiB budget for uploads and %d MiB for designs, %.0f%% of each and of %d requests in flight per clinic\n",
+		cfg.MemoryBytes>>20, cfg.MemorySource, cfg.MemoryBudget()>>20, cfg.MemoryBudget()>>21, 100*cfg.ClinicShare, cfg.MaxInFlight)
 	for _, c := range auth.DevClinics {
 		fmt.Printf("  practitioner token for %s:\n    %s\n", c, st.Tokens[c])
 	}

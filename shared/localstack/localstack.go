@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lensflow/lensflow/shared/admission"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -142,8 +143,13 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	mux.Handle("GET "+auth.DevJWKSPath, local.DevIssuer.JWKSHandler())
 	index := map[string]any{}
 	tokens := &serviceToken{issuer: local.DevIssuer}
+	background := backgroundApp(app)
 	for _, f := range platform.Functions() {
-		h, err := platform.Handler(app, f)
+		fa := app
+		if f.HTTP == nil {
+			fa = background
+		}
+		h, err := platform.Handler(fa, f)
 		if err != nil {
 			return nil, err
 		}
@@ -466,4 +472,16 @@ func writeTokens(path string, toks map[string]string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// backgroundApp is app for the event functions. In production every
+// function is its own service with its own memory budget, so a design
+// never takes memory a clinic's upload needs; here they share a process,
+// so event deliveries get a memory pool of their own, half the budget
+// (with the same per-clinic share of it), beside the requests' pool.
+func backgroundApp(app *wire.App) *wire.App {
+	bg := *app
+	budget := app.Config.MemoryBudget() / 2
+	bg.Memory = &admission.Pool{Capacity: budget, PerKey: admission.Share(budget, app.Config.ClinicShare)}
+	return &bg
 }
