@@ -122,7 +122,10 @@ func ServeTraced(log *slog.Logger, tp trace.TracerProvider, function string, nex
 				}
 			}
 			level := slog.LevelInfo
-			if sw.status >= 500 {
+			switch {
+			case sw.status == http.StatusServiceUnavailable && sw.Header().Get("Retry-After") != "":
+				level = slog.LevelWarn // load shed on purpose, the client told when to retry
+			case sw.status >= 500:
 				level = slog.LevelError
 			}
 			l.LogAttrs(ctx, level, "request",

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -62,6 +63,35 @@ func TestServeIsAServerSpan(t *testing.T) {
 			}
 			if l["logging.googleapis.com/trace"] != got.TraceID || l["logging.googleapis.com/spanId"] != got.SpanID {
 				t.Fatalf("access line %s, want span %s/%s", logs.Bytes(), got.TraceID, got.SpanID)
+			}
+		})
+	}
+}
+
+// TestShedRequestsLogAsWarnings: a 503 with Retry-After is the instance
+// shedding load on purpose, logged as a warning; any other 5xx is an error.
+func TestShedRequestsLogAsWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		name, retryAfter string
+		status           int
+		want             string
+	}{
+		{"shed", "1", http.StatusServiceUnavailable, `"severity":"WARNING"`},
+		{"unavailable", "", http.StatusServiceUnavailable, `"severity":"ERROR"`},
+		{"broken", "", http.StatusInternalServerError, `"severity":"ERROR"`},
+		{"fine", "", http.StatusOK, `"severity":"INFO"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			h := httpkit.Serve(logging.New(&logs, "", slog.LevelInfo), "Things", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.retryAfter != "" {
+					w.Header().Set("Retry-After", tc.retryAfter)
+				}
+				w.WriteHeader(tc.status)
+			}))
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/things", nil))
+			if !strings.Contains(logs.String(), tc.want) {
+				t.Fatalf("request log %s, want %s", logs.String(), tc.want)
 			}
 		})
 	}
