@@ -3,7 +3,6 @@ package topo
 import (
 	"encoding/binary"
 	"math"
-	"math/bits"
 )
 
 // The codecs of a column of coordinates in the binary form (see
@@ -22,38 +21,64 @@ const maxDigits = 12
 // the codec is exact both ways and its smallest d is well defined.
 const maxDecimal = 1 << 50
 
-// column is how one column of coordinates is written.
-type column struct {
-	values []float64
-	digits int // decimal digits; -1 for raw
-	size   int // bytes, codec included
-}
-
-// planColumn chooses the codec of values: decimal with the fewest digits
-// that hold every value exactly, else raw. Trying a number of digits
-// usually stops at the first value that does not fit.
-func planColumn(values []float64) column {
-	for d := range maxDigits + 1 {
-		if size, ok := decimalSize(values, d); ok {
-			return column{values: values, digits: d, size: 2 + size}
+// appendColumn appends values in their codec: decimal with the fewest
+// digits that hold every value exactly, else raw. It writes while it
+// checks, in one pass over the values as a rule: a value that needs more
+// digits than the column so far starts the column again with the fewest
+// that hold it (a value that fits with d digits fits with more, unless it
+// outgrows maxDecimal, which the new pass checks), so the digits only grow,
+// at most maxDigits times.
+func appendColumn(b []byte, values []float64) []byte {
+	start := len(b)
+	for d := 0; d >= 0; {
+		b = append(b[:start], colDecimal, byte(d))
+		p, prev, i := pow10[d], int64(0), 0
+		for ; i < len(values); i++ {
+			k, ok := decimalOf(values[i], p)
+			if !ok {
+				break
+			}
+			b = binary.AppendVarint(b, k-prev)
+			prev = k
 		}
+		if i == len(values) {
+			return b
+		}
+		d = moreDigits(values[i], d)
 	}
-	return column{values: values, digits: -1, size: 1 + 8*len(values)}
-}
-
-// decimalSize reports whether every value is k / 10^d for an integer k,
-// and how many bytes the varint deltas of those k take.
-func decimalSize(values []float64, d int) (size int, ok bool) {
-	p, prev := pow10[d], int64(0)
+	b = append(b[:start], colRaw)
 	for _, v := range values {
-		k, ok := decimalOf(v, p)
-		if !ok {
-			return 0, false
-		}
-		size += varintLen(k - prev)
-		prev = k
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
 	}
-	return size, true
+	return b
+}
+
+// decimalDigits is the number of digits appendColumn writes values with,
+// or -1 when it writes them raw.
+func decimalDigits(values []float64) int {
+	for d := 0; d >= 0; {
+		i := 0
+		for ; i < len(values); i++ {
+			if _, ok := decimalOf(values[i], pow10[d]); !ok {
+				break
+			}
+		}
+		if i == len(values) {
+			return d
+		}
+		d = moreDigits(values[i], d)
+	}
+	return -1
+}
+
+// moreDigits is the fewest digits above d that hold v exactly, or -1.
+func moreDigits(v float64, d int) int {
+	for d++; d <= maxDigits; d++ {
+		if _, ok := decimalOf(v, pow10[d]); ok {
+			return d
+		}
+	}
+	return -1
 }
 
 // decimalOf returns the integer k with float64(k) / p == v bit for bit, if
@@ -67,33 +92,6 @@ func decimalOf(v, p float64) (int64, bool) {
 	return k, math.Float64bits(float64(k)/p) == math.Float64bits(v)
 }
 
-// varintLen is the length of binary.AppendVarint(nil, x).
-func varintLen(x int64) int {
-	ux := uint64(x) << 1
-	if x < 0 {
-		ux = ^ux
-	}
-	return (bits.Len64(ux|1) + 6) / 7
-}
-
-func (c column) append(b []byte) []byte {
-	if c.digits < 0 {
-		b = append(b, colRaw)
-		for _, v := range c.values {
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-		}
-		return b
-	}
-	b = append(b, colDecimal, byte(c.digits))
-	p, prev := pow10[c.digits], int64(0)
-	for _, v := range c.values {
-		k := int64(math.Round(v * p)) // exact: planColumn checked every value
-		b = binary.AppendVarint(b, k-prev)
-		prev = k
-	}
-	return b
-}
-
 // columnNames name the three columns and their parts in errors, built
 // once so that reading builds no strings.
 var columnNames = [3]struct{ values, codec, digits string }{
@@ -103,7 +101,7 @@ var columnNames = [3]struct{ values, codec, digits string }{
 }
 
 // column reads column i (0 x, 1 y, 2 z) of len(dst) values into dst, and
-// refuses one not written as planColumn writes it.
+// refuses one not written as appendColumn writes it.
 func (d *binReader) column(dst []float64, i int) error {
 	name := columnNames[i]
 	codec, err := d.u8(name.codec)
@@ -121,7 +119,7 @@ func (d *binReader) column(dst []float64, i int) error {
 		if err := d.floats(dst, name.values); err != nil {
 			return err
 		}
-		if planColumn(dst).digits >= 0 {
+		if decimalDigits(dst) >= 0 {
 			return corrupt("the %s are written raw but are decimals", name.values)
 		}
 		return nil
