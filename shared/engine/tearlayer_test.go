@@ -15,24 +15,37 @@ import (
 	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
+var lensTypes = []lens.Type{lens.RGP, lens.OrthoK, lens.Scleral}
+
+// referenceDesigns reads the reference scan as its file is written, fits
+// it and designs each lens type on the fit.
+func referenceDesigns(tb testing.TB) (*cornea.Model, map[lens.Type]*engine.Result) {
+	tb.Helper()
+	s, _, err := topo.Parse(topotest.Reference().CSV(), topo.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := cornea.Fit(s, cornea.ModelOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	designs := map[lens.Type]*engine.Result{}
+	for _, lt := range lensTypes {
+		if designs[lt], err = engine.DesignModel(m, s, engine.Inputs{LensType: lt, Clinical: lens.Clinical{RefractionD: -3, HVIDMM: 11.8}}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return m, designs
+}
+
 // TestTearLayerOfDesigns maps the film under each lens type designed on
 // the reference scan: every lens touches somewhere (a scleral lens bears
 // on its haptic after settling), an ortho-k lens leaves its designed
 // central clearance, and every map covers the lens to its edge.
 func TestTearLayerOfDesigns(t *testing.T) {
-	s, _, err := topo.Parse(topotest.Reference().CSV(), topo.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := cornea.Fit(s, cornea.ModelOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, lt := range []lens.Type{lens.RGP, lens.OrthoK, lens.Scleral} {
-		r, err := engine.DesignModel(m, s, engine.Inputs{LensType: lt, Clinical: lens.Clinical{RefractionD: -3, HVIDMM: 11.8}})
-		if err != nil {
-			t.Fatal(err)
-		}
+	m, designs := referenceDesigns(t)
+	for _, lt := range lensTypes {
+		r := designs[lt]
 		tl, err := engine.TearLayerModel(m, r, 0, 0)
 		if err != nil {
 			t.Fatalf("%s: %v", lt, err)
@@ -105,19 +118,9 @@ func checkScleralRest(t *testing.T, d *lens.Design, tl *lens.TearLayer) {
 // type designed on the 15,365-point reference scan (the fit is the
 // design's, done once): 6,600 cells for the RGP, 24,000 for the scleral.
 func BenchmarkTearLayer(b *testing.B) {
-	s, _, err := topo.Parse(topotest.Reference().CSV(), topo.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := cornea.Fit(s, cornea.ModelOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, lt := range []lens.Type{lens.RGP, lens.OrthoK, lens.Scleral} {
-		r, err := engine.DesignModel(m, s, engine.Inputs{LensType: lt, Clinical: lens.Clinical{RefractionD: -3, HVIDMM: 11.8}})
-		if err != nil {
-			b.Fatal(err)
-		}
+	m, designs := referenceDesigns(b)
+	for _, lt := range lensTypes {
+		r := designs[lt]
 		b.Run(string(lt), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
