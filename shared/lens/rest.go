@@ -23,8 +23,7 @@ import (
 //
 //	f_k = h - g_k - t . p_k  (mm),
 //
-// to first order in the tilt (its error is about r tan^2(tilt)/2: 3
-// microns at 1.5 degrees over a 9 mm lens, 30 at 5 degrees). The rest is
+// to first order in the tilt (see maxRestTiltDeg for its error). The rest is
 // the least h for which every f_k >= 0: minimise h(t) = max_k g_k + t.p_k,
 // a linear programme in (h, a, b). Its dual has three equality rows and a
 // column per cell,
@@ -111,17 +110,17 @@ func restLP(xs, ys, g []float64, cand []int) (w []float64, h float64, err error)
 // tiltThrough is the tilt that levels the resting cells (weights w over
 // cand), and those cells, the most loaded first.
 func tiltThrough(xs, ys, g []float64, cand []int, w []float64) (a, b float64, rests [][2]float64) {
-	var support []int
+	var idx []int // into cand and w
 	for i, v := range w {
 		if v > 1e-9 {
-			support = append(support, cand[i])
+			idx = append(idx, i)
 		}
 	}
-	weight := make(map[int]float64, len(support))
-	for i, v := range w {
-		weight[cand[i]] = v
+	slices.SortFunc(idx, func(i, j int) int { return cmp.Compare(w[j], w[i]) })
+	support := make([]int, len(idx))
+	for n, i := range idx {
+		support[n] = cand[i]
 	}
-	slices.SortFunc(support, func(i, j int) int { return cmp.Compare(weight[j], weight[i]) })
 	for _, k := range support {
 		rests = append(rests, [2]float64{xs[k], ys[k]})
 	}
