@@ -291,17 +291,25 @@ func (s *Service) storedSurface(ctx context.Context, op string, sc Scan) (surf *
 // the kind of the cause.
 var errIntegrity = errors.New("failed its integrity check")
 
-// openSurface reads, opens and decodes a scan's stored surface. A scan
-// without one this build reads (uploaded before surfaces were stored)
-// has its file read, opened and parsed with the upload's grid statements
-// instead. A missing object is errs.NotFound; one that does not open or
-// decode wraps errIntegrity; a file that no longer parses is errs.Invalid.
+// openSurface reads, opens and decodes a scan's stored surface: from its
+// bundle, or, for a scan of the older layout, from its surface's own
+// object. A scan without a surface this build reads (uploaded before
+// surfaces were stored, or in another version of the binary form) has its
+// file read, opened and parsed with the upload's grid statements instead.
+// A missing object is errs.NotFound; one that does not open or decode
+// wraps errIntegrity; a file that no longer parses is errs.Invalid.
 func (s *Service) openSurface(ctx context.Context, sc Scan) (*topo.Surface, error) {
 	const op = "scans.surface"
 	if !sc.readsSurface() {
 		return s.parseFile(ctx, sc)
 	}
-	plain, err := s.open(ctx, sc.Surface.Object, AssociatedDataForSurface(sc))
+	var plain []byte
+	var err error
+	if sc.Surface.WithFile {
+		plain, _, err = s.openBundle(ctx, sc)
+	} else {
+		plain, err = s.open(ctx, sc.Surface.Object, AssociatedDataForSurface(sc))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +323,7 @@ func (s *Service) openSurface(ctx context.Context, sc Scan) (*topo.Surface, erro
 // parseFile reads, opens and parses a scan's stored file, as every read
 // did before surfaces were stored.
 func (s *Service) parseFile(ctx context.Context, sc Scan) (*topo.Surface, error) {
-	file, err := s.open(ctx, sc.Object, AssociatedDataForScan(sc))
+	file, err := s.StoredFile(ctx, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -328,6 +336,19 @@ func (s *Service) parseFile(ctx context.Context, sc Scan) (*topo.Surface, error)
 		return nil, errs.E("scans.surface: parse", errs.Invalid, err)
 	}
 	return surf, nil
+}
+
+// StoredFile returns a scan's file as the clinic sent it, read and opened
+// from the scan's bundle or, for a scan of the older layout, from its
+// file's own object. It needs only the service's Blobs and Sealer. A
+// missing object is errs.NotFound; one that does not open wraps
+// errIntegrity.
+func (s *Service) StoredFile(ctx context.Context, sc Scan) ([]byte, error) {
+	if sc.Surface != nil && sc.Surface.WithFile {
+		_, file, err := s.openBundle(ctx, sc)
+		return file, err
+	}
+	return s.open(ctx, sc.Object, AssociatedDataForScan(sc))
 }
 
 // open reads the object name and opens it with the associated data ad. An

@@ -56,16 +56,15 @@ type Service struct {
 }
 
 // UploadMemoryPerByte and DesignMemoryPerByte are the working memory, per
-// byte of scan file, of an upload (the body, the parsed points, their
-// binary form, the sealed copies of file and surface) and of a design (the
-// sealed and the opened surface, the points, the fit's arrays; for a scan
-// without a surface, the sealed and the opened file instead).
+// byte of scan file, of an upload (the body, the parsed points, the bundle
+// of file and surface, its sealed copy) and of a design (the sealed and
+// the opened bundle, the points, the fit's arrays).
 // BenchmarkUploadMemory and BenchmarkDesignMemory measure them on a 16 MiB
-// file: an upload holds about 3.5 to 3.7 bytes per file byte besides the
-// body itself (depending on when the collector runs), a design about 2.7
-// (4.5 when it parses the file); each figure here adds a margin. Both
-// track points more than bytes: a vendor file that writes a point in
-// fewer bytes than the lab's xyz-csv costs more per byte.
+// file: an upload holds about 3.8 bytes per file byte besides the body
+// itself at its peak (while it parses), a design about 3.7 (4.5 when it
+// parses the file); each figure here adds a margin. Both track points more
+// than bytes: a vendor file that writes a point in fewer bytes than the
+// lab's xyz-csv costs more per byte.
 const (
 	UploadMemoryPerByte = 5
 	DesignMemoryPerByte = 6
@@ -408,16 +407,17 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 			return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
 		}
 	}
-	enc, done, err := encodeSurface(surf)
+	bundle, surfaceBytes, done, err := bundleOf(surf, in.File)
 	if err != nil {
 		return Scan{}, err
 	}
 	defer done()
-	sc.Surface = &StoredSurface{Object: surfaceObjectPrefix + sc.ID, Version: topo.BinaryVersion, Bytes: len(enc)}
-	// IfAbsent, unless this id is being retried: then objects left by the
-	// attempt that failed may be there, and have no record (checked above).
+	sc.Surface = &StoredSurface{Object: sc.Object, Version: topo.BinaryVersion, Bytes: surfaceBytes, WithFile: true}
+	// IfAbsent, unless this id is being retried: then an object left by
+	// the attempt that failed may be there, and has no record (checked
+	// above).
 	put := ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: in.ScanID == ""}
-	if err := s.putObjects(ctx, sc, in.File, enc, put); err != nil {
+	if err := s.putSealed(ctx, sc.Object, bundle, AssociatedDataForBundle(sc), put); err != nil {
 		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
@@ -466,47 +466,33 @@ func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool,
 	return sc, true, s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
 }
 
-// encodeSurface returns the binary form of surf in a pooled buffer, and
-// done, which gives the buffer back: call it once the form is sealed.
-// Encoding first lets the parsed points go before anything is sealed.
-func encodeSurface(surf *topo.Surface) (enc []byte, done func(), err error) {
-	buf := surfaceBuffers.Get().(*[]byte)
-	enc, err = surf.AppendBinary((*buf)[:0])
+// bundleOf returns the bundle of surf and the file it was parsed from
+// (see bundle.go) in a pooled buffer, the size of the surface's binary
+// form, and done, which gives the buffer back: call it once the bundle is
+// sealed. Encoding first lets the parsed points go before anything is
+// sealed.
+func bundleOf(surf *topo.Surface, file []byte) (bundle []byte, surfaceBytes int, done func(), err error) {
+	buf := bundleBuffers.Get().(*[]byte)
+	bundle, err = appendBundle((*buf)[:0], surf.AppendBinary, file)
 	if err != nil {
-		surfaceBuffers.Put(buf)
-		return nil, nil, errs.E("scans.upload: encode the surface", errs.Other, err)
+		bundleBuffers.Put(buf)
+		return nil, 0, nil, errs.E("scans.upload: encode the surface", errs.Other, err)
 	}
-	return enc, func() {
-		if cap(enc) <= maxPooledSurface {
-			*buf = enc
-			surfaceBuffers.Put(buf)
+	return bundle, len(bundle) - bundleHeader - len(file), func() {
+		if cap(bundle) <= maxPooledBundle {
+			*buf = bundle
+			bundleBuffers.Put(buf)
 		}
 	}, nil
 }
 
-// surfaceBuffers holds buffers for the binary form of uploaded surfaces,
-// up to maxPooledSurface bytes (43,000 points or more): a typical scan's
+// bundleBuffers holds buffers for the bundles of uploads, up to
+// maxPooledBundle bytes (a file of 45,000 points or so): a typical scan's
 // buffer serves upload after upload, while a rare large one is left to
 // the collector rather than kept.
-var surfaceBuffers = sync.Pool{New: func() any { return new([]byte) }}
+var bundleBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-const maxPooledSurface = 1 << 20
-
-// putObjects stores sc's file and its surface's binary form enc, each
-// sealed with its own associated data, both at once: the upload waits for
-// the slower write, not for one after the other. It returns the file's
-// error first.
-func (s *Service) putObjects(ctx context.Context, sc Scan, file, enc []byte, opts ports.PutOptions) error {
-	var surfErr error
-	var wg sync.WaitGroup
-	wg.Go(func() { surfErr = s.putSealed(ctx, sc.Surface.Object, enc, AssociatedDataForSurface(sc), opts) })
-	fileErr := s.putSealed(ctx, sc.Object, file, AssociatedDataForScan(sc), opts)
-	wg.Wait()
-	if fileErr != nil {
-		return fileErr
-	}
-	return surfErr
-}
+const maxPooledBundle = 2 << 20
 
 // putSealed seals plain with ad and stores it under name.
 func (s *Service) putSealed(ctx context.Context, name string, plain, ad []byte, opts ports.PutOptions) error {
