@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/engine"
@@ -56,6 +57,11 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 			_ = s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", outcome)
 		}
 	}()
+	compute, err := s.compute(ctx, op, admission.Background)
+	if err != nil {
+		return err
+	}
+	defer compute()
 	d, err := s.runEngine(sc, surf)
 	if err != nil {
 		if errs.Is(errs.Invalid, err) {
@@ -68,6 +74,7 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 		Reason: "designed from the scan", Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	d.DesignID, d.Version = rec.ID, rec.Version
 	plain, _ := json.Marshal(d)
+	compute()
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {
 		return errs.E(op+": seal", errs.Unavailable, err)
 	}
@@ -230,6 +237,11 @@ func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesi
 		return Revision{}, err
 	}
 	defer release()
+	compute, err := s.compute(ctx, op, admission.Interactive)
+	if err != nil {
+		return Revision{}, err
+	}
+	defer compute()
 	next, err := revise(surf, from)
 	if err != nil {
 		return Revision{}, err
@@ -238,6 +250,7 @@ func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesi
 		Version: sc.DesignVersion + 1, Reason: reason, Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	next.ScanID, next.DesignID, next.Version, next.Created = sc.ID, rec.ID, rec.Version, rec.Created.Format(time.RFC3339Nano)
 	plain, _ := json.Marshal(next)
+	compute()
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {
 		return Revision{}, errs.E(op+": seal", errs.Unavailable, err)
 	}

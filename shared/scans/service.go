@@ -53,6 +53,12 @@ type Service struct {
 	// a revision), waits for DesignMemoryPerByte times its file's size
 	// before loading it.
 	Memory *admission.Pool
+	// CPU is the instance's gate for CPU-bound work (nil: none): an
+	// upload parses and encodes its scan, and a design or a read that fits
+	// the cornea computes, in one of its slots, interactive work before
+	// background designs. Slots are held only around computation, never
+	// across a call to storage or the key service.
+	CPU *admission.CPU
 }
 
 // UploadMemoryPerByte and DesignMemoryPerByte are the working memory, per
@@ -69,6 +75,16 @@ const (
 	UploadMemoryPerByte = 5
 	DesignMemoryPerByte = 6
 )
+
+// compute waits for a CPU slot for work of class c (see Service.CPU) and
+// returns the function that gives it back.
+func (s *Service) compute(ctx context.Context, op string, c admission.Class) (release func(), err error) {
+	release, err = s.CPU.Acquire(ctx, c)
+	if err != nil {
+		return nil, errs.E(op+": wait for the CPU", errs.Unavailable, err)
+	}
+	return release, nil
+}
 
 // reserve waits for the memory a design of sc needs, keyed by its clinic
 // as the clinic's uploads are, until ctx ends.
@@ -373,6 +389,13 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	// design's fit needs: a scan that could never be fitted is refused now.
 	opts := grid.topo()
 	opts.MinPoints = max(topo.DefaultMinPoints, designModel.FewestPoints())
+	// Parsing and encoding are the upload's computation: in a CPU slot,
+	// and the parsed points are garbage by the time it is given back.
+	release, err := s.compute(ctx, op, admission.Interactive)
+	if err != nil {
+		return Scan{}, err
+	}
+	defer release()
 	surf, ids, err := topo.Parse(in.File, opts)
 	if err != nil {
 		return Scan{}, errs.E(op, errs.Invalid, err)
@@ -380,6 +403,13 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if surf.Eye != "" && string(surf.Eye) != in.Eye {
 		return Scan{}, errs.Field(op, "eye", "is %s but the file says %s", in.Eye, surf.Eye)
 	}
+	bundle, surfaceBytes, done, err := bundleOf(surf, in.File)
+	if err != nil {
+		return Scan{}, err
+	}
+	defer done()
+	format, layout, points := surf.Format, surf.Layout, len(surf.X)
+	release()
 
 	id := in.ScanID
 	if id == "" {
@@ -391,7 +421,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		return prev, err
 	}
 	sc := Scan{ID: id, ClinicID: a.ClinicID, PatientID: in.PatientID, Eye: in.Eye, LensType: in.LensType,
-		Rx: rx, HVIDMM: hvid, Format: surf.Format, Layout: surf.Layout, Points: len(surf.X), Bytes: len(in.File),
+		Rx: rx, HVIDMM: hvid, Format: format, Layout: layout, Points: points, Bytes: len(in.File),
 		OrthoKOverride: override, Status: StatusReceived, Received: s.now()}
 	if rx != nil {
 		sphere := rx.SphereD
@@ -407,11 +437,6 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 			return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
 		}
 	}
-	bundle, surfaceBytes, done, err := bundleOf(surf, in.File)
-	if err != nil {
-		return Scan{}, err
-	}
-	defer done()
 	sc.Surface = &StoredSurface{Object: sc.Object, Version: topo.BinaryVersion, Bytes: surfaceBytes, WithFile: true}
 	// IfAbsent, unless this id is being retried: then an object left by
 	// the attempt that failed may be there, and has no record (checked
