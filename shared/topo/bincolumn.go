@@ -83,9 +83,14 @@ func moreDigits(v float64, d int) int {
 
 // decimalOf returns the integer k with float64(k) / p == v bit for bit, if
 // there is one within maxDecimal. A negative zero has none.
+//
+// It rounds half to even, which is one instruction where math.Round is
+// several: the two differ only on a product exactly halfway between two
+// integers, and then no k within maxDecimal gives v (float64(k) / p == v
+// puts v * p within a quarter of k), so both report false.
 func decimalOf(v, p float64) (int64, bool) {
-	m := math.Round(v * p)
-	if !(math.Abs(m) <= maxDecimal) {
+	m := math.RoundToEven(v * p)
+	if !(-maxDecimal <= m && m <= maxDecimal) {
 		return 0, false
 	}
 	k := int64(m)
@@ -131,30 +136,64 @@ func (d *binReader) decimals(dst []float64, digits int, what string) error {
 	if digits > maxDigits {
 		return corrupt("%d decimal digits for the %s, at most %d", digits, what, maxDigits)
 	}
-	b, p, prev, tens := d.data[d.off:], pow10[digits], int64(0), true
-	for i := range dst {
-		ux, n := binary.Uvarint(b)
-		if n <= 0 || n > 1 && b[n-1] == 0 { // cut short, past 64 bits, or padded
-			return corrupt("value %d of the %s is truncated or overlong", i+1, what)
+	rest, n, tens := decodeDecimals(dst, d.data[d.off:], pow10[digits])
+	if n < len(dst) {
+		if _, m := binary.Uvarint(rest); m <= 0 || m > 1 && rest[m-1] == 0 {
+			return corrupt("value %d of the %s is truncated or overlong", n+1, what)
 		}
-		b = b[n:]
-		if ux > 4*maxDecimal { // |delta| > 2 maxDecimal: prev+delta cannot overflow below
-			return corrupt("value %d of the %s is out of range", i+1, what)
-		}
-		delta := int64(ux >> 1) // zigzag, as binary.Varint
-		if ux&1 != 0 {
-			delta = ^delta
-		}
-		prev += delta
-		if uint64(prev+maxDecimal) > 2*maxDecimal {
-			return corrupt("value %d of the %s is out of range", i+1, what)
-		}
-		tens = tens && prev%10 == 0
-		dst[i] = float64(prev) / p
+		return corrupt("value %d of the %s is out of range", n+1, what)
 	}
-	d.off = len(d.data) - len(b)
+	d.off = len(d.data) - len(rest)
 	if digits > 0 && tens {
 		return corrupt("the %s have more decimal digits than they need", what)
 	}
 	return nil
+}
+
+// decodeDecimals reads the varint deltas at the start of b into dst as
+// decimals over p, and returns the bytes after them, how many it read, and
+// whether every integer read is a multiple of ten. It stops at the first
+// delta that is cut short, past 64 bits, padded (a last byte of zero) or out
+// of range, with rest starting at it; decimals then says which it is. It
+// is the loop of reading a stored surface.
+func decodeDecimals(dst []float64, b []byte, p float64) (rest []byte, n int, tens bool) {
+	prev := int64(0)
+	tens = true
+	for i := range dst {
+		// The deltas of coordinates take one to three bytes: those are
+		// read without binary.Uvarint's loop, in a third of the work. A
+		// padded delta (a last byte of zero after the first) is refused,
+		// and so is |delta| > 2 maxDecimal, so prev+delta cannot overflow
+		// below.
+		var ux uint64
+		var n int
+		switch {
+		case len(b) >= 3 && b[0] < 0x80:
+			ux, n = uint64(b[0]), 1
+		case len(b) >= 3 && b[1] < 0x80:
+			if b[1] == 0 {
+				return b, i, tens
+			}
+			ux, n = uint64(b[0]&0x7f)|uint64(b[1])<<7, 2
+		case len(b) >= 3 && b[2] < 0x80:
+			if b[2] == 0 {
+				return b, i, tens
+			}
+			ux, n = uint64(b[0]&0x7f)|uint64(b[1]&0x7f)<<7|uint64(b[2])<<14, 3
+		default:
+			if ux, n = binary.Uvarint(b); n <= 0 || n > 1 && b[n-1] == 0 || ux > 4*maxDecimal {
+				return b, i, tens
+			}
+		}
+		// Zigzag, as binary.Varint, without a branch: the sign of a
+		// delta is as likely one way as the other.
+		k := prev + (int64(ux>>1) ^ -int64(ux&1))
+		if uint64(k+maxDecimal) > 2*maxDecimal {
+			return b, i, tens
+		}
+		b, prev = b[n:], k
+		tens = tens && k%10 == 0
+		dst[i] = float64(k) / p
+	}
+	return b, len(dst), tens
 }

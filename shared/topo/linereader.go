@@ -49,6 +49,18 @@ func (r *lineReader) next() ([]byte, bool) {
 	return trimSpaceBytes(b), true
 }
 
+// skipTo moves past a line that the caller read itself, straight from
+// data[pos:end], where end is just past its line end ("\n" or "\r\n") or
+// len(data): the line number, CRLF and cut flags move on as next would.
+func (r *lineReader) skipTo(end int) {
+	r.line++
+	r.cut = r.data[end-1] != '\n'
+	if !r.cut && end-2 >= r.pos && r.data[end-2] == '\r' {
+		r.crlf = true
+	}
+	r.pos = end
+}
+
 // rest returns the bytes after the line next returned last.
 func (r *lineReader) rest() []byte { return r.data[r.pos:] }
 

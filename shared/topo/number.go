@@ -22,6 +22,81 @@ import (
 // float64 values (Clinger's fast path). Anything else, such as long
 // mantissas, large exponents or subnormals, falls back to ParseFloat.
 func ParseNumber(b []byte) (float64, bool) {
+	if v, end, ok := scanDecimal(b); ok && end == len(b) {
+		return v, true
+	}
+	return parseNumberFull(b)
+}
+
+// scanDecimal reads the plain decimal that b starts with:
+//
+//	[-+] digits [. digits]
+//
+// with at least one digit, the form nearly every number in a scan file
+// takes ("-6.9000", "0.000641"), and returns its value and the index just
+// past it. It does not look at what follows: the caller checks b[end] (an
+// exponent or a second point there make the number something else). It
+// reports false, leaving the number to ParseNumber's full grammar, when
+// there is no digit or when the number is outside Clinger's fast path:
+// more than 19 digits (leading zeros included) or a mantissa of 2^53 or
+// more. Within it the value is float64(mantissa) / 10^fraction digits, one
+// correctly rounded division of exact values, so it is ParseFloat's result
+// bit for bit.
+//
+// It exists because the row loops call it straight on a file's bytes, once
+// a number: strconv.ParseFloat needs each field cut out as a string first
+// and checks for forms no scan holds (hexadecimal, underscores, Inf), and
+// no library parses a number in place and says where it ended. It is the
+// one loop of the parse that runs for every byte of the points, so it is
+// kept small: one pass over the digits, no per-digit bookkeeping. (Reading
+// eight digits at a time as one integer was measured slower: the position
+// of the next number then waits on arithmetic, where a byte loop's
+// well-predicted branches let the processor run ahead.)
+func scanDecimal(b []byte) (v float64, end int, ok bool) {
+	i := 0
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		i = 1
+	}
+	start := i
+	var mant uint64 // wraps past 19 digits, which are refused below
+	for i < len(b) {
+		c := uint64(b[i]) - '0'
+		if c > 9 {
+			break
+		}
+		mant = mant*10 + c
+		i++
+	}
+	nInt := i - start
+	frac := 0
+	if i < len(b) && b[i] == '.' {
+		i++
+		f0 := i
+		for i < len(b) {
+			c := uint64(b[i]) - '0'
+			if c > 9 {
+				break
+			}
+			mant = mant*10 + c
+			i++
+		}
+		frac = i - f0
+	}
+	if n := nInt + frac; n == 0 || n > 19 || mant >= 1<<53 {
+		return 0, i, false
+	}
+	v = float64(mant) / pow10[frac]
+	if neg {
+		v = -v
+	}
+	return v, i, true
+}
+
+// parseNumberFull is ParseNumber's full grammar, for what scanDecimal
+// leaves: exponents, long mantissas, and input that is not a number.
+func parseNumberFull(b []byte) (float64, bool) {
 	i := 0
 	neg := false
 	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {

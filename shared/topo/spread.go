@@ -25,13 +25,29 @@ func checkSpread(s *Surface, minPoints int) error {
 	if n == 0 {
 		return nil // each format says "no points" itself
 	}
+	// The extremes by comparisons rather than min and max: the values
+	// are finite, and they are only compared with ==, for which the sign
+	// of a zero (all min and max would add) does not count. Each new
+	// extreme is rare, so the branches are well predicted, and the loop
+	// does not wait on a chain of min instructions.
 	minX, maxX, minY, maxY := s.X[0], s.X[0], s.Y[0], s.Y[0]
 	var mx, my float64
-	for i := range s.X {
-		minX, maxX = min(minX, s.X[i]), max(maxX, s.X[i])
-		minY, maxY = min(minY, s.Y[i]), max(maxY, s.Y[i])
-		mx += s.X[i]
-		my += s.Y[i]
+	y := s.Y[:n]
+	for i, x := range s.X {
+		if x < minX {
+			minX = x
+		}
+		if x > maxX {
+			maxX = x
+		}
+		if y[i] < minY {
+			minY = y[i]
+		}
+		if y[i] > maxY {
+			maxY = y[i]
+		}
+		mx += x
+		my += y[i]
 	}
 	switch {
 	case minX == maxX && minY == maxY:

@@ -29,7 +29,6 @@ package topo
 import (
 	"fmt"
 	"log/slog"
-	"math"
 	"strconv"
 	"time"
 
@@ -341,4 +340,7 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+// finite reports whether v is neither NaN nor an infinity: v - v is 0 for
+// every finite v and NaN otherwise (two instructions; Validate runs it on
+// every coordinate of every surface it is given).
+func finite(v float64) bool { return v-v == 0 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -101,20 +100,20 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 		eyeLine    int
 	)
 	lr := newLineReader(data)
-	for b, ok := lr.next(); ok; b, ok = lr.next() {
+	// The metadata lines, up to the header row.
+	for headerLine == 0 {
+		b, ok := lr.next()
+		if !ok {
+			break
+		}
 		line := lr.line
-		if len(b) == 0 {
-			continue
-		}
-		if b[0] == '#' {
-			if headerLine == 0 {
-				if err := xyzMeta(op, b, line, &eyeLine, s, id, opts); err != nil {
-					return nil, nil, err
-				}
+		switch {
+		case len(b) == 0:
+		case b[0] == '#':
+			if err := xyzMeta(op, b, line, &eyeLine, s, id, opts); err != nil {
+				return nil, nil, err
 			}
-			continue
-		}
-		if headerLine == 0 {
+		default:
 			c, ok := xyzHeader(b)
 			if !ok {
 				return nil, nil, errs.Field(op, lineField(line), "expected the header row x,y,z")
@@ -128,57 +127,50 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 			if i := bytes.IndexByte(rest, '\n'); i >= 0 {
 				lineLen = i + 1
 			}
+			// One allocation holds the three; each has its own capacity,
+			// so a column that outgrows it moves alone.
 			est := min(rem/max(lineLen, 1)*9/8+8, rem/6+1, opts.MaxPoints+1)
-			s.X = make([]float64, 0, est)
-			s.Y = make([]float64, 0, est)
-			s.Z = make([]float64, 0, est)
-			continue
+			all := make([]float64, 3*est)
+			s.X, s.Y, s.Z = all[:0:est], all[est:est:2*est], all[2*est:2*est]
 		}
-
-		var v [3]float64
-		rest := b
-		for k := range 3 {
-			var f []byte
-			if k < 2 {
-				i := bytes.IndexByte(rest, ',')
-				if i < 0 {
-					return nil, nil, xyzRowError(op, b, line, headerLine)
-				}
-				f, rest = rest[:i], rest[i+1:]
-			} else {
-				if bytes.IndexByte(rest, ',') >= 0 {
-					return nil, nil, xyzRowError(op, b, line, headerLine)
-				}
-				f = rest
-			}
-			f = trimSpaceBytes(f)
-			name := axisNames[cols[k]]
-			if len(f) == 0 {
-				return nil, nil, errs.Field(op, lineField(line), "column %d (%s) is empty", k+1, name)
-			}
-			x, ok := ParseNumber(f)
+	}
+	// The points: each row's values in the file's column order, read by
+	// xyzPlainRow when the row is written plainly (nearly always), else
+	// by xyzRow from the line, which may hold spaces, comments or mistakes.
+	for headerLine != 0 {
+		v0, v1, v2, end, ok := xyzPlainRow(data, lr.pos)
+		if ok {
+			lr.skipTo(end)
+		} else {
+			b, ok := lr.next()
 			if !ok {
-				if _, ok := xyzHeader(b); ok {
-					return nil, nil, errs.Field(op, lineField(line), "duplicate header row (the header is on line %d)", headerLine)
-				}
-				return nil, nil, errs.Field(op, lineField(line), "column %d (%s) %s", k+1, name, numberProblem(f))
+				break
 			}
-			v[cols[k]] = x
+			if len(b) == 0 || b[0] == '#' {
+				continue
+			}
+			var err error
+			if v0, v1, v2, err = xyzRow(op, b, lr.line, headerLine, cols); err != nil {
+				return nil, nil, err
+			}
 		}
-		switch {
-		case math.Abs(v[0]) > MaxAbsXYMM:
-			return nil, nil, errs.Field(op, lineField(line), "x is outside +-%g mm", MaxAbsXYMM)
-		case math.Abs(v[1]) > MaxAbsXYMM:
-			return nil, nil, errs.Field(op, lineField(line), "y is outside +-%g mm", MaxAbsXYMM)
-		case math.Abs(v[2]) > MaxAbsZMM:
-			return nil, nil, errs.Field(op, lineField(line), "z is outside +-%g mm", MaxAbsZMM)
+		x, y, z := xyzOrder(cols, v0, v1, v2)
+		if !within(x, MaxAbsXYMM) || !within(y, MaxAbsXYMM) || !within(z, MaxAbsZMM) {
+			switch line := lineField(lr.line); {
+			case !within(x, MaxAbsXYMM):
+				return nil, nil, errs.Field(op, line, "x is outside +-%g mm", MaxAbsXYMM)
+			case !within(y, MaxAbsXYMM):
+				return nil, nil, errs.Field(op, line, "y is outside +-%g mm", MaxAbsXYMM)
+			default:
+				return nil, nil, errs.Field(op, line, "z is outside +-%g mm", MaxAbsZMM)
+			}
 		}
 		if len(s.X) >= opts.MaxPoints {
 			return nil, nil, errs.Ef(op, errs.TooLarge, "more than %d points", opts.MaxPoints)
 		}
-		s.X = append(s.X, v[0])
-		s.Y = append(s.Y, v[1])
-		s.Z = append(s.Z, v[2])
+		s.X = append(s.X, x)
+		s.Y = append(s.Y, y)
+		s.Z = append(s.Z, z)
 	}
 	switch {
 	case headerLine == 0:
@@ -194,6 +186,90 @@ func (xyzCSV) Parse(data []byte, opts Options) (*Surface, *Identifiers, error) {
 }
 
 var axisNames = [3]string{"x", "y", "z"}
+
+// xyzPlainRow reads the row that starts at data[i] when it is written the
+// plain way, as lab tools and device exports write it: three numbers of
+// the form scanDecimal reads, separated by single commas, then "\n",
+// "\r\n" or the end of the data. It returns the values in the file's
+// column order and the index past the line end, read straight from the
+// file's bytes in one pass. Anything else (spaces, a blank or comment
+// line, exponents, a mistake) it reports false, and xyzRow reads the line:
+// both give the same values for every row xyzPlainRow reads.
+func xyzPlainRow(data []byte, i int) (v0, v1, v2 float64, end int, ok bool) {
+	b := data[i:]
+	var n int
+	if v0, n, ok = scanDecimal(b); !ok || n == len(b) || b[n] != ',' {
+		return 0, 0, 0, 0, false
+	}
+	b = b[n+1:]
+	if v1, n, ok = scanDecimal(b); !ok || n == len(b) || b[n] != ',' {
+		return 0, 0, 0, 0, false
+	}
+	b = b[n+1:]
+	if v2, n, ok = scanDecimal(b); !ok {
+		return 0, 0, 0, 0, false
+	}
+	switch b = b[n:]; {
+	case len(b) == 0:
+	case b[0] == '\n':
+		b = b[1:]
+	case b[0] == '\r' && len(b) > 1 && b[1] == '\n':
+		b = b[2:]
+	default:
+		return 0, 0, 0, 0, false
+	}
+	return v0, v1, v2, len(data) - len(b), true
+}
+
+// xyzRow reads the values of the row line b (trimmed, neither blank nor a
+// comment) in the file's column order, or explains what is wrong with it.
+func xyzRow(op string, b []byte, line, headerLine int, cols [3]int) (v0, v1, v2 float64, err error) {
+	var v [3]float64
+	rest := b
+	for k := range 3 {
+		var f []byte
+		if k < 2 {
+			i := bytes.IndexByte(rest, ',')
+			if i < 0 {
+				return 0, 0, 0, xyzRowError(op, b, line, headerLine)
+			}
+			f, rest = rest[:i], rest[i+1:]
+		} else {
+			if bytes.IndexByte(rest, ',') >= 0 {
+				return 0, 0, 0, xyzRowError(op, b, line, headerLine)
+			}
+			f = rest
+		}
+		f = trimSpaceBytes(f)
+		name := axisNames[cols[k]]
+		if len(f) == 0 {
+			return 0, 0, 0, errs.Field(op, lineField(line), "column %d (%s) is empty", k+1, name)
+		}
+		x, ok := ParseNumber(f)
+		if !ok {
+			if _, ok := xyzHeader(b); ok {
+				return 0, 0, 0, errs.Field(op, lineField(line), "duplicate header row (the header is on line %d)", headerLine)
+			}
+			return 0, 0, 0, errs.Field(op, lineField(line), "column %d (%s) %s", k+1, name, numberProblem(f))
+		}
+		v[k] = x
+	}
+	return v[0], v[1], v[2], nil
+}
+
+// xyzOrder puts a row's values, in the file's column order, in x, y, z
+// order (cols as xyzHeader returns it).
+func xyzOrder(cols [3]int, v0, v1, v2 float64) (x, y, z float64) {
+	if cols == [3]int{0, 1, 2} {
+		return v0, v1, v2
+	}
+	var v [3]float64
+	v[cols[0]], v[cols[1]], v[cols[2]] = v0, v1, v2
+	return v[0], v[1], v[2]
+}
+
+// within reports whether |v| <= limit; v is never NaN here.
+func within(v, limit float64) bool { return -limit <= v && v <= limit }
 
 // xyzRowError explains a row with the wrong number of values, or a second
 // header row.
