@@ -442,7 +442,12 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	// the attempt that failed may be there, and has no record (checked
 	// above).
 	put := ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: in.ScanID == ""}
-	if err := s.putSealed(ctx, sc.Object, bundle, AssociatedDataForBundle(sc), put); err != nil {
+	sealed, err := s.Sealer.Encrypt(bundle, AssociatedDataForBundle(sc))
+	done() // the bundle is sealed: its buffer serves the next upload
+	if err != nil {
+		return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
+	}
+	if err := s.Blobs.Put(ctx, sc.Object, sealed, put); err != nil {
 		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
@@ -493,8 +498,8 @@ func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool,
 
 // bundleOf returns the bundle of surf and the file it was parsed from
 // (see bundle.go) in a pooled buffer, the size of the surface's binary
-// form, and done, which gives the buffer back: call it once the bundle is
-// sealed. Encoding first lets the parsed points go before anything is
+// form, and done, which gives the buffer back: call it as soon as the
+// bundle is sealed (later calls do nothing). Encoding first lets the parsed points go before anything is
 // sealed.
 func bundleOf(surf *topo.Surface, file []byte) (bundle []byte, surfaceBytes int, done func(), err error) {
 	buf := bundleBuffers.Get().(*[]byte)
@@ -503,11 +508,14 @@ func bundleOf(surf *topo.Surface, file []byte) (bundle []byte, surfaceBytes int,
 		bundleBuffers.Put(buf)
 		return nil, 0, nil, errs.E("scans.upload: encode the surface", errs.Other, err)
 	}
+	var once sync.Once
 	return bundle, len(bundle) - bundleHeader - len(file), func() {
-		if cap(bundle) <= maxPooledBundle {
-			*buf = bundle
-			bundleBuffers.Put(buf)
-		}
+		once.Do(func() {
+			if cap(bundle) <= maxPooledBundle {
+				*buf = bundle
+				bundleBuffers.Put(buf)
+			}
+		})
 	}, nil
 }
 
@@ -518,15 +526,6 @@ func bundleOf(surf *topo.Surface, file []byte) (bundle []byte, surfaceBytes int,
 var bundleBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxPooledBundle = 2 << 20
-
-// putSealed seals plain with ad and stores it under name.
-func (s *Service) putSealed(ctx context.Context, name string, plain, ad []byte, opts ports.PutOptions) error {
-	sealed, err := s.Sealer.Encrypt(plain, ad)
-	if err != nil {
-		return errs.E("scans.upload: seal", errs.Unavailable, err)
-	}
-	return s.Blobs.Put(ctx, name, sealed, opts)
-}
 
 // removeFiles deletes the stored objects (file and surface) of an upload
 // whose record was not written, so a rejected upload leaves nothing
