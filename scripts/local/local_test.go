@@ -379,9 +379,12 @@ func TestKillMidUpload(t *testing.T) {
 		if sc.Status != scans.StatusDesigned {
 			t.Errorf("scan %s is %s", sc.ID, sc.Status)
 		}
-		file, err := (&scans.Service{Blobs: app.Blobs, Sealer: app.Sealer}).StoredFile(ctx, sc)
-		if err != nil || len(file) != sc.Bytes {
-			t.Errorf("scan %s (status %s): file of %d bytes, want %d: %v", sc.ID, sc.Status, len(file), sc.Bytes, err)
+		sealed, err := app.Blobs.Get(ctx, sc.Object)
+		if err != nil {
+			t.Fatalf("scan %s: %v", sc.ID, err)
+		}
+		if _, err := app.Sealer.Decrypt(sealed, scans.AssociatedDataForScan(sc)); err != nil {
+			t.Errorf("scan %s (%d bytes stored, %d plaintext, status %s) does not decrypt: %v", sc.ID, len(sealed), sc.Bytes, sc.Status, err)
 		}
 	}
 	t.Logf("%d scans on disk, all complete and designed; %d were answered 201 before the kill; %d finished after a further restart",

@@ -325,15 +325,19 @@ func TestSoakUnderFaults(t *testing.T) {
 		designsOf[rec.ScanID]++
 	}
 	scansOf := map[int][]string{} // logical upload -> scan ids
-	stored := &scans.Service{Blobs: app.Blobs, Sealer: app.Sealer}
 	for _, d := range recs {
 		var sc scans.Scan
 		if err := d.Decode(&sc); err != nil {
 			t.Fatal(err)
 		}
-		plain, err := stored.StoredFile(ctx, sc)
+		sealed, err := app.Blobs.Get(ctx, sc.Object)
 		if err != nil {
 			t.Errorf("scan %s: file: %v", sc.ID, err)
+			continue
+		}
+		plain, err := app.Sealer.Decrypt(sealed, scans.AssociatedDataForScan(sc))
+		if err != nil {
+			t.Errorf("scan %s does not decrypt: %v", sc.ID, err)
 			continue
 		}
 		m := soakMarker.FindSubmatch(plain)

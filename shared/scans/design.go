@@ -9,7 +9,6 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/engine"
@@ -57,11 +56,6 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 			_ = s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", outcome)
 		}
 	}()
-	compute, err := s.compute(ctx, op, admission.Background)
-	if err != nil {
-		return err
-	}
-	defer compute()
 	d, err := s.runEngine(sc, surf)
 	if err != nil {
 		if errs.Is(errs.Invalid, err) {
@@ -74,7 +68,6 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 		Reason: "designed from the scan", Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	d.DesignID, d.Version = rec.ID, rec.Version
 	plain, _ := json.Marshal(d)
-	compute()
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {
 		return errs.E(op+": seal", errs.Unavailable, err)
 	}
@@ -237,11 +230,6 @@ func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesi
 		return Revision{}, err
 	}
 	defer release()
-	compute, err := s.compute(ctx, op, admission.Interactive)
-	if err != nil {
-		return Revision{}, err
-	}
-	defer compute()
 	next, err := revise(surf, from)
 	if err != nil {
 		return Revision{}, err
@@ -250,7 +238,6 @@ func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesi
 		Version: sc.DesignVersion + 1, Reason: reason, Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	next.ScanID, next.DesignID, next.Version, next.Created = sc.ID, rec.ID, rec.Version, rec.Created.Format(time.RFC3339Nano)
 	plain, _ := json.Marshal(next)
-	compute()
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {
 		return Revision{}, errs.E(op+": seal", errs.Unavailable, err)
 	}
@@ -304,25 +291,17 @@ func (s *Service) storedSurface(ctx context.Context, op string, sc Scan) (surf *
 // the kind of the cause.
 var errIntegrity = errors.New("failed its integrity check")
 
-// openSurface reads, opens and decodes a scan's stored surface: from its
-// bundle, or, for a scan of the older layout, from its surface's own
-// object. A scan without a surface this build reads (uploaded before
-// surfaces were stored, or in another version of the binary form) has its
-// file read, opened and parsed with the upload's grid statements instead.
-// A missing object is errs.NotFound; one that does not open or decode
-// wraps errIntegrity; a file that no longer parses is errs.Invalid.
+// openSurface reads, opens and decodes a scan's stored surface. A scan
+// without one this build reads (uploaded before surfaces were stored)
+// has its file read, opened and parsed with the upload's grid statements
+// instead. A missing object is errs.NotFound; one that does not open or
+// decode wraps errIntegrity; a file that no longer parses is errs.Invalid.
 func (s *Service) openSurface(ctx context.Context, sc Scan) (*topo.Surface, error) {
 	const op = "scans.surface"
 	if !sc.readsSurface() {
 		return s.parseFile(ctx, sc)
 	}
-	var plain []byte
-	var err error
-	if sc.Surface.WithFile {
-		plain, _, err = s.openBundle(ctx, sc)
-	} else {
-		plain, err = s.open(ctx, sc.Surface.Object, AssociatedDataForSurface(sc))
-	}
+	plain, err := s.open(ctx, sc.Surface.Object, AssociatedDataForSurface(sc))
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +315,7 @@ func (s *Service) openSurface(ctx context.Context, sc Scan) (*topo.Surface, erro
 // parseFile reads, opens and parses a scan's stored file, as every read
 // did before surfaces were stored.
 func (s *Service) parseFile(ctx context.Context, sc Scan) (*topo.Surface, error) {
-	file, err := s.StoredFile(ctx, sc)
+	file, err := s.open(ctx, sc.Object, AssociatedDataForScan(sc))
 	if err != nil {
 		return nil, err
 	}
@@ -349,19 +328,6 @@ func (s *Service) parseFile(ctx context.Context, sc Scan) (*topo.Surface, error)
 		return nil, errs.E("scans.surface: parse", errs.Invalid, err)
 	}
 	return surf, nil
-}
-
-// StoredFile returns a scan's file as the clinic sent it, read and opened
-// from the scan's bundle or, for a scan of the older layout, from its
-// file's own object. It needs only the service's Blobs and Sealer. A
-// missing object is errs.NotFound; one that does not open wraps
-// errIntegrity.
-func (s *Service) StoredFile(ctx context.Context, sc Scan) ([]byte, error) {
-	if sc.Surface != nil && sc.Surface.WithFile {
-		_, file, err := s.openBundle(ctx, sc)
-		return file, err
-	}
-	return s.open(ctx, sc.Object, AssociatedDataForScan(sc))
 }
 
 // open reads the object name and opens it with the associated data ad. An

@@ -73,7 +73,7 @@ type Scan struct {
 	// orthok.override).
 	OrthoKOverride bool   `json:"orthokOverride,omitempty"`
 	Points         int    `json:"points"`
-	Object         string `json:"object"` // blob name of the sealed bundle (or, in the older layout, file)
+	Object         string `json:"object"` // blob name of the encrypted file
 	Bytes          int    `json:"bytes"`
 	// Surface is where the surface parsed at upload is stored; nil for a
 	// scan uploaded before surfaces were stored, whose file is parsed
@@ -92,25 +92,19 @@ type Scan struct {
 	SealedIdentifiers []byte `json:"sealedIdentifiers,omitempty"`
 }
 
-// StoredSurface names a scan's parsed surface, stored in topo's binary
-// form so that the steps after the upload read the points without parsing
-// the file again: in the scan's bundle with its file (WithFile; see
-// bundle.go), or, for scans uploaded before bundles, in an object of its
-// own beside the file, sealed with AssociatedDataForSurface.
+// StoredSurface names a scan's parsed surface, stored beside its file in
+// topo's binary form, sealed with AssociatedDataForSurface, so the steps
+// after the upload read the points without parsing the file again.
 type StoredSurface struct {
-	Object  string `json:"object"`  // blob name: the scan's own for a bundle
+	Object  string `json:"object"`  // blob name
 	Version int    `json:"version"` // topo.BinaryVersion it was written in
 	Bytes   int    `json:"bytes"`   // size of the binary form, before sealing
-	// WithFile says the surface is in the scan's bundle, which holds the
-	// file too; false for the older layout of two objects.
-	WithFile bool `json:"withFile,omitempty"`
 }
 
-// Object name prefixes. A scan's bundle (or, in the older layout, its
-// file) is stored as "scans/<scan id>", and an older scan's surface as
-// "surfaces/<scan id>": names that hold nothing but the scan's opaque id,
-// under prefixes of their own so that listing one kind never finds the
-// other.
+// Object name prefixes. A scan's file is stored as "scans/<scan id>" and
+// its surface as "surfaces/<scan id>": names that hold nothing but the
+// scan's opaque id, under prefixes of their own so that listing one kind
+// never finds the other.
 const (
 	fileObjectPrefix    = "scans/"
 	surfaceObjectPrefix = "surfaces/"
@@ -119,7 +113,7 @@ const (
 // objects returns the names of the objects stored for sc.
 func (sc Scan) objects() []string {
 	names := []string{sc.Object}
-	if sc.Surface != nil && !sc.Surface.WithFile {
+	if sc.Surface != nil {
 		names = append(names, sc.Surface.Object)
 	}
 	return names

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -141,17 +140,11 @@ func (s *Service) Map(ctx context.Context, a Actor, scanID string) (*topomap.Map
 		return nil, err
 	}
 	defer release()
-	compute, err := s.compute(ctx, op, admission.Interactive)
-	if err != nil {
-		return nil, err
-	}
-	defer compute()
 	m, err := cornea.Fit(surf, cornea.ModelOptions{})
 	if err == nil {
 		var mp *topomap.Map
 		if mp, err = topomap.Build(surf, m, topomap.Options{}); err == nil {
 			mp.ScanID = sc.ID
-			compute()
 			outcome = ""
 			return mp, s.audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", audit.Success)
 		}

@@ -32,8 +32,8 @@ func TestUploadRetriedWithSameIDCreatesOneScan(t *testing.T) {
 		File: sampleCSV(), ScanID: first.ID}); err == nil {
 		t.Fatal("a scan id of another clinic was accepted")
 	}
-	// Objects left by a failed attempt (no record), of either layout, do
-	// not block the retry.
+	// A file and surface left by a failed attempt (no record) do not block
+	// the retry.
 	orphan := "0f6c1f9e-retry-0002"
 	for _, name := range []string{"scans/" + orphan, "surfaces/" + orphan} {
 		if err := f.blobs.Put(ctx, name, []byte("left by a crash"), putOpts()); err != nil {
@@ -54,8 +54,8 @@ func TestUploadRetriedWithSameIDCreatesOneScan(t *testing.T) {
 	}
 }
 
-// Under storage and document failures, an upload either succeeds (bundle
-// and record) or fails leaving nothing: no object without a record.
+// Under storage and document failures, an upload either succeeds (file,
+// surface and record) or fails leaving nothing: no object without a record.
 func TestUploadUnderFaultsLeavesNothingHalfWritten(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -73,11 +73,11 @@ func TestUploadUnderFaultsLeavesNothingHalfWritten(t *testing.T) {
 		}
 	}
 	docs, _ := f.docs.Query(ctx, queryScans())
-	bundles, _ := f.blobs.List(ctx, "scans/")
-	all, _ := f.blobs.List(ctx, "")
+	files, _ := f.blobs.List(ctx, "scans/")
+	surfaces, _ := f.blobs.List(ctx, "surfaces/")
 	t.Logf("%d of 120 uploads succeeded; faults: %+v", ok, in.Total())
-	if len(docs) != ok || len(bundles) != ok || len(all) != ok {
-		t.Fatalf("%d accepted, %d records, %d bundles, %d objects", ok, len(docs), len(bundles), len(all))
+	if len(docs) != ok || len(files) != ok || len(surfaces) != ok {
+		t.Fatalf("%d accepted, %d records, %d files, %d surfaces", ok, len(docs), len(files), len(surfaces))
 	}
 	if in.Total().Injected() == 0 || ok == 0 {
 		t.Fatalf("faults %+v, %d ok", in.Total(), ok)

@@ -53,38 +53,23 @@ type Service struct {
 	// a revision), waits for DesignMemoryPerByte times its file's size
 	// before loading it.
 	Memory *admission.Pool
-	// CPU is the instance's gate for CPU-bound work (nil: none): an
-	// upload parses and encodes its scan, and a design or a read that fits
-	// the cornea computes, in one of its slots, interactive work before
-	// background designs. Slots are held only around computation, never
-	// across a call to storage or the key service.
-	CPU *admission.CPU
 }
 
 // UploadMemoryPerByte and DesignMemoryPerByte are the working memory, per
-// byte of scan file, of an upload (the body, the parsed points, the bundle
-// of file and surface, its sealed copy) and of a design (the sealed and
-// the opened bundle, the points, the fit's arrays).
+// byte of scan file, of an upload (the body, the parsed points, their
+// binary form, the sealed copies of file and surface) and of a design (the
+// sealed and the opened surface, the points, the fit's arrays; for a scan
+// without a surface, the sealed and the opened file instead).
 // BenchmarkUploadMemory and BenchmarkDesignMemory measure them on a 16 MiB
-// file: an upload holds about 3.8 bytes per file byte besides the body
-// itself at its peak (while it parses), a design about 3.7 (4.5 when it
-// parses the file); each figure here adds a margin. Both track points more
-// than bytes: a vendor file that writes a point in fewer bytes than the
-// lab's xyz-csv costs more per byte.
+// file: an upload holds about 3.5 to 3.7 bytes per file byte besides the
+// body itself (depending on when the collector runs), a design about 2.7
+// (4.5 when it parses the file); each figure here adds a margin. Both
+// track points more than bytes: a vendor file that writes a point in
+// fewer bytes than the lab's xyz-csv costs more per byte.
 const (
 	UploadMemoryPerByte = 5
 	DesignMemoryPerByte = 6
 )
-
-// compute waits for a CPU slot for work of class c (see Service.CPU) and
-// returns the function that gives it back.
-func (s *Service) compute(ctx context.Context, op string, c admission.Class) (release func(), err error) {
-	release, err = s.CPU.Acquire(ctx, c)
-	if err != nil {
-		return nil, errs.E(op+": wait for the CPU", errs.Unavailable, err)
-	}
-	return release, nil
-}
 
 // reserve waits for the memory a design of sc needs, keyed by its clinic
 // as the clinic's uploads are, until ctx ends.
@@ -389,13 +374,6 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	// design's fit needs: a scan that could never be fitted is refused now.
 	opts := grid.topo()
 	opts.MinPoints = max(topo.DefaultMinPoints, designModel.FewestPoints())
-	// Parsing and encoding are the upload's computation: in a CPU slot,
-	// and the parsed points are garbage by the time it is given back.
-	release, err := s.compute(ctx, op, admission.Interactive)
-	if err != nil {
-		return Scan{}, err
-	}
-	defer release()
 	surf, ids, err := topo.Parse(in.File, opts)
 	if err != nil {
 		return Scan{}, errs.E(op, errs.Invalid, err)
@@ -403,13 +381,6 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	if surf.Eye != "" && string(surf.Eye) != in.Eye {
 		return Scan{}, errs.Field(op, "eye", "is %s but the file says %s", in.Eye, surf.Eye)
 	}
-	bundle, surfaceBytes, done, err := bundleOf(surf, in.File)
-	if err != nil {
-		return Scan{}, err
-	}
-	defer done()
-	format, layout, points := surf.Format, surf.Layout, len(surf.X)
-	release()
 
 	id := in.ScanID
 	if id == "" {
@@ -421,7 +392,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		return prev, err
 	}
 	sc := Scan{ID: id, ClinicID: a.ClinicID, PatientID: in.PatientID, Eye: in.Eye, LensType: in.LensType,
-		Rx: rx, HVIDMM: hvid, Format: format, Layout: layout, Points: points, Bytes: len(in.File),
+		Rx: rx, HVIDMM: hvid, Format: surf.Format, Layout: surf.Layout, Points: len(surf.X), Bytes: len(in.File),
 		OrthoKOverride: override, Status: StatusReceived, Received: s.now()}
 	if rx != nil {
 		sphere := rx.SphereD
@@ -437,17 +408,16 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 			return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
 		}
 	}
-	sc.Surface = &StoredSurface{Object: sc.Object, Version: topo.BinaryVersion, Bytes: surfaceBytes, WithFile: true}
-	// IfAbsent, unless this id is being retried: then an object left by
-	// the attempt that failed may be there, and has no record (checked
-	// above).
-	put := ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: in.ScanID == ""}
-	sealed, err := s.Sealer.Encrypt(bundle, AssociatedDataForBundle(sc))
-	done() // the bundle is sealed: its buffer serves the next upload
+	enc, done, err := encodeSurface(surf)
 	if err != nil {
-		return Scan{}, errs.E(op+": seal", errs.Unavailable, err)
+		return Scan{}, err
 	}
-	if err := s.Blobs.Put(ctx, sc.Object, sealed, put); err != nil {
+	defer done()
+	sc.Surface = &StoredSurface{Object: surfaceObjectPrefix + sc.ID, Version: topo.BinaryVersion, Bytes: len(enc)}
+	// IfAbsent, unless this id is being retried: then objects left by the
+	// attempt that failed may be there, and have no record (checked above).
+	put := ports.PutOptions{ContentType: "application/octet-stream", IfAbsent: in.ScanID == ""}
+	if err := s.putObjects(ctx, sc, in.File, enc, put); err != nil {
 		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
@@ -496,36 +466,56 @@ func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool,
 	return sc, true, s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
 }
 
-// bundleOf returns the bundle of surf and the file it was parsed from
-// (see bundle.go) in a pooled buffer, the size of the surface's binary
-// form, and done, which gives the buffer back: call it as soon as the
-// bundle is sealed (later calls do nothing). Encoding first lets the parsed points go before anything is
-// sealed.
-func bundleOf(surf *topo.Surface, file []byte) (bundle []byte, surfaceBytes int, done func(), err error) {
-	buf := bundleBuffers.Get().(*[]byte)
-	bundle, err = appendBundle((*buf)[:0], surf.AppendBinary, file)
+// encodeSurface returns the binary form of surf in a pooled buffer, and
+// done, which gives the buffer back: call it once the form is sealed.
+// Encoding first lets the parsed points go before anything is sealed.
+func encodeSurface(surf *topo.Surface) (enc []byte, done func(), err error) {
+	buf := surfaceBuffers.Get().(*[]byte)
+	enc, err = surf.AppendBinary((*buf)[:0])
 	if err != nil {
-		bundleBuffers.Put(buf)
-		return nil, 0, nil, errs.E("scans.upload: encode the surface", errs.Other, err)
+		surfaceBuffers.Put(buf)
+		return nil, nil, errs.E("scans.upload: encode the surface", errs.Other, err)
 	}
-	var once sync.Once
-	return bundle, len(bundle) - bundleHeader - len(file), func() {
-		once.Do(func() {
-			if cap(bundle) <= maxPooledBundle {
-				*buf = bundle
-				bundleBuffers.Put(buf)
-			}
-		})
+	return enc, func() {
+		if cap(enc) <= maxPooledSurface {
+			*buf = enc
+			surfaceBuffers.Put(buf)
+		}
 	}, nil
 }
 
-// bundleBuffers holds buffers for the bundles of uploads, up to
-// maxPooledBundle bytes (a file of 45,000 points or so): a typical scan's
+// surfaceBuffers holds buffers for the binary form of uploaded surfaces,
+// up to maxPooledSurface bytes (43,000 points or more): a typical scan's
 // buffer serves upload after upload, while a rare large one is left to
 // the collector rather than kept.
-var bundleBuffers = sync.Pool{New: func() any { return new([]byte) }}
+var surfaceBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
-const maxPooledBundle = 2 << 20
+const maxPooledSurface = 1 << 20
+
+// putObjects stores sc's file and its surface's binary form enc, each
+// sealed with its own associated data, both at once: the upload waits for
+// the slower write, not for one after the other. It returns the file's
+// error first.
+func (s *Service) putObjects(ctx context.Context, sc Scan, file, enc []byte, opts ports.PutOptions) error {
+	var surfErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { surfErr = s.putSealed(ctx, sc.Surface.Object, enc, AssociatedDataForSurface(sc), opts) })
+	fileErr := s.putSealed(ctx, sc.Object, file, AssociatedDataForScan(sc), opts)
+	wg.Wait()
+	if fileErr != nil {
+		return fileErr
+	}
+	return surfErr
+}
+
+// putSealed seals plain with ad and stores it under name.
+func (s *Service) putSealed(ctx context.Context, name string, plain, ad []byte, opts ports.PutOptions) error {
+	sealed, err := s.Sealer.Encrypt(plain, ad)
+	if err != nil {
+		return errs.E("scans.upload: seal", errs.Unavailable, err)
+	}
+	return s.Blobs.Put(ctx, name, sealed, opts)
+}
 
 // removeFiles deletes the stored objects (file and surface) of an upload
 // whose record was not written, so a rejected upload leaves nothing

@@ -320,8 +320,8 @@ func TestSweepOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Uploads that crashed after storing their bundle (or, in the older
-	// layout, file and surface) but before their record.
+	// Uploads that crashed after storing their file, or file and surface,
+	// but before their record.
 	for _, name := range []string{"scans/orphan-1", "scans/orphan-2", "surfaces/orphan-2"} {
 		if err := f.blobs.Put(ctx, name, []byte("sealed"), ports.PutOptions{}); err != nil {
 			t.Fatal(err)
@@ -332,7 +332,7 @@ func TestSweepOrphans(t *testing.T) {
 		t.Fatalf("swept %d, %v", n, err)
 	}
 	names, _ := f.blobs.List(ctx, "")
-	if !slices.Equal(names, []string{sc.Object}) {
+	if !slices.Equal(names, []string{sc.Object, sc.Surface.Object}) {
 		t.Fatalf("left %v", names)
 	}
 }

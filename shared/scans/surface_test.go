@@ -3,7 +3,6 @@ package scans_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"reflect"
 	"slices"
@@ -78,68 +77,10 @@ func (f *fixture) rewrite(t *testing.T, sc scans.Scan, change func(*scans.Scan))
 	return sc
 }
 
-// splitBundle takes an opened bundle apart by its documented layout:
-// "LFSCAN", version 1, the surface's length (uint32, little-endian), the
-// surface, the file.
-func splitBundle(t *testing.T, b []byte) (surface, file []byte) {
-	t.Helper()
-	if len(b) < 11 || string(b[:6]) != "LFSCAN" || b[6] != 1 {
-		t.Fatalf("not a version 1 bundle: %q", b[:min(len(b), 11)])
-	}
-	n := int(binary.LittleEndian.Uint32(b[7:11]))
-	if 11+n > len(b) {
-		t.Fatalf("surface of %d bytes in a bundle of %d", n, len(b))
-	}
-	return b[11 : 11+n], b[11+n:]
-}
-
-// openBundle reads and opens sc's stored bundle.
-func (f *fixture) openBundle(t *testing.T, sc scans.Scan) (surface, file []byte) {
-	t.Helper()
-	sealed, err := f.blobs.Get(context.Background(), sc.Object)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := f.svc.Sealer.Decrypt(sealed, scans.AssociatedDataForBundle(sc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return splitBundle(t, plain)
-}
-
-// seal stores plain sealed with ad under name.
-func (f *fixture) seal(t *testing.T, name string, plain, ad []byte) {
-	t.Helper()
-	sealed, err := f.svc.Sealer.Encrypt(plain, ad)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.blobs.Put(context.Background(), name, sealed, ports.PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// olderLayout stores sc as scans were before bundles: its file alone
-// under its name, sealed with AssociatedDataForScan, and, when surface is
-// not nil, the surface's binary form in an object of its own with the
-// version recorded in *surface, sealed with AssociatedDataForSurface.
-func (f *fixture) olderLayout(t *testing.T, sc scans.Scan, surface *scans.StoredSurface) scans.Scan {
-	t.Helper()
-	enc, file := f.openBundle(t, sc)
-	enc = bytes.Clone(enc)
-	sc = f.rewrite(t, sc, func(sc *scans.Scan) { sc.Surface = surface })
-	f.seal(t, sc.Object, file, scans.AssociatedDataForScan(sc))
-	if surface != nil {
-		f.seal(t, surface.Object, enc, scans.AssociatedDataForSurface(sc))
-	}
-	return sc
-}
-
-// The upload stores one object, the scan's bundle: the parsed surface and
-// the file as sent, sealed together under a name that holds nothing but
-// the scan id. The record says that the surface is there and in which
-// version.
-func TestUploadStoresOneBundle(t *testing.T) {
+// The upload stores the file and, beside it, the parsed surface, both
+// sealed, under names that hold nothing but the scan id; the record says
+// where the surface is and in which version.
+func TestUploadStoresFileAndSurface(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	file, in := gridFile()
@@ -153,55 +94,47 @@ func TestUploadStoresOneBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	ss := sc.Surface
-	if sc.Object != "scans/"+sc.ID || ss == nil || ss.Object != sc.Object || !ss.WithFile ||
-		ss.Version != topo.BinaryVersion || ss.Bytes != len(enc) {
-		t.Fatalf("object %s, stored surface %+v, want scans/%s with the file, version %d, %d bytes",
-			sc.Object, ss, sc.ID, topo.BinaryVersion, len(enc))
+	if ss == nil || ss.Object != "surfaces/"+sc.ID || ss.Version != topo.BinaryVersion || ss.Bytes != len(enc) {
+		t.Fatalf("stored surface %+v, want surfaces/%s, version %d, %d bytes", ss, sc.ID, topo.BinaryVersion, len(enc))
 	}
 	var rec scans.Scan
 	if err := f.docs.Get(ctx, scans.ScansCollection, sc.ID, &rec); err != nil || !reflect.DeepEqual(rec.Surface, ss) {
 		t.Fatalf("the record's surface %+v, %v", rec.Surface, err)
 	}
 	names, _ := f.blobs.List(ctx, "")
-	if !slices.Equal(names, []string{sc.Object}) {
+	if !slices.Equal(names, []string{sc.Object, ss.Object}) {
 		t.Fatalf("objects %v", names)
 	}
-	sealed, err := f.blobs.Get(ctx, sc.Object)
+	sealed, err := f.blobs.Get(ctx, ss.Object)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(sealed, []byte("LFSCAN")) || bytes.Contains(sealed, []byte("LFSURF")) || bytes.Contains(sealed, file[len(file)-64:]) {
-		t.Fatal("the stored bundle is not sealed")
+	if bytes.Contains(sealed, []byte("LFSURF")) || bytes.Contains(sealed, enc[len(enc)-64:]) {
+		t.Fatal("the stored surface is not sealed")
 	}
-	for name, ad := range map[string][]byte{"file": scans.AssociatedDataForScan(sc), "surface": scans.AssociatedDataForSurface(sc)} {
-		if _, err := f.svc.Sealer.Decrypt(sealed, ad); err == nil {
-			t.Errorf("the bundle opens as a %s of the older layout", name)
-		}
-	}
-	gotEnc, gotFile := f.openBundle(t, sc)
-	if !bytes.Equal(gotFile, file) {
-		t.Fatal("the bundle's file is not the file uploaded")
+	plain, err := f.svc.Sealer.Decrypt(sealed, scans.AssociatedDataForSurface(sc))
+	if err != nil {
+		t.Fatal(err)
 	}
 	var got topo.Surface
-	if err := got.UnmarshalBinary(gotEnc); err != nil {
+	if err := got.UnmarshalBinary(plain); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(&got, want) {
-		t.Fatal("the bundle's surface is not the parsed file")
+		t.Fatal("the stored surface is not the parsed file")
 	}
 }
 
 // Once uploaded, a scan is designed, mapped, revised and its tear layer
-// drawn from the stored surface alone: with the bundle's file replaced by
-// one no reader accepts, all still work.
+// drawn from the stored surface alone: with its file gone, all still work.
 func TestReadsUseTheSurfaceNotTheFile(t *testing.T) {
 	f := newFixture(t)
+	ctx := context.Background()
 	_, in := gridFile()
 	sc := f.upload(t, in)
-	enc, _ := f.openBundle(t, sc)
-	bundle := append([]byte("LFSCAN\x01"), binary.LittleEndian.AppendUint32(nil, uint32(len(enc)))...)
-	bundle = append(append(bundle, enc...), "not a scan file"...)
-	f.seal(t, sc.Object, bundle, scans.AssociatedDataForBundle(sc))
+	if err := f.blobs.Delete(ctx, sc.Object); err != nil {
+		t.Fatal(err)
+	}
 	if got := f.designed(t, sc); got.Status != scans.StatusDesigned {
 		t.Fatalf("design without the file: %s (%s)", got.Status, got.Reason)
 	}
@@ -227,64 +160,40 @@ func readAll(t *testing.T, f *fixture, sc scans.Scan) {
 // A scan recorded without a surface this build reads (uploaded before
 // surfaces were stored, or recorded in another version) is read from its
 // file, parsed with the upload's grid statements, and designs exactly as
-// one read from its surface; a scan of the older layout of two objects,
-// file and surface, reads its surface.
+// one read from its surface.
 func TestScansWithoutASurfaceReadTheirFile(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	_, in := gridFile()
 	in.PatientID = f.patient(t, f.north)
 	want := f.designOf(t, f.designed(t, f.upload(t, in)))
-	older := func(version int) func(sc scans.Scan) scans.Scan {
-		return func(sc scans.Scan) scans.Scan {
-			ss := &scans.StoredSurface{Object: "surfaces/" + sc.ID, Version: version, Bytes: sc.Surface.Bytes}
-			return f.olderLayout(t, sc, ss)
-		}
-	}
-	// A bundle of another version: the surface is not read, the file is.
-	bundleOf := func(version int) func(sc scans.Scan) scans.Scan {
-		return func(sc scans.Scan) scans.Scan {
-			enc, file := f.openBundle(t, sc)
-			bundle := append([]byte("LFSCAN\x01"), binary.LittleEndian.AppendUint32(nil, uint32(len(enc)))...)
-			bundle = append(append(bundle, enc...), file...)
-			sc = f.rewrite(t, sc, func(sc *scans.Scan) { sc.Surface.Version = version })
-			f.seal(t, sc.Object, bundle, scans.AssociatedDataForBundle(sc))
-			return sc
-		}
-	}
-	for name, change := range map[string]func(scans.Scan) scans.Scan{
-		"uploaded before surfaces":               func(sc scans.Scan) scans.Scan { return f.olderLayout(t, sc, nil) },
-		"two objects, the surface's current":     older(topo.BinaryVersion),
-		"two objects, the surface an older one":  older(topo.BinaryVersion - 1),
-		"two objects, the surface a newer one":   older(topo.BinaryVersion + 1),
-		"a bundle whose surface is an older one": bundleOf(topo.BinaryVersion - 1),
-		"a bundle whose surface is a newer one":  bundleOf(topo.BinaryVersion + 1),
+	for name, change := range map[string]func(*scans.Scan){
+		"uploaded before surfaces": func(sc *scans.Scan) { sc.Surface = nil },
+		"an older version":         func(sc *scans.Scan) { sc.Surface.Version = topo.BinaryVersion - 1 },
+		"a newer version":          func(sc *scans.Scan) { sc.Surface.Version = topo.BinaryVersion + 1 },
 	} {
 		t.Run(name, func(t *testing.T) {
-			sc := change(f.upload(t, in))
-			if sc.Surface != nil && !sc.Surface.WithFile && sc.Surface.Version != topo.BinaryVersion {
-				// Not read: gone, to show it.
-				if err := f.blobs.Delete(ctx, sc.Surface.Object); err != nil {
-					t.Fatal(err)
-				}
+			sc := f.upload(t, in)
+			if err := f.blobs.Delete(ctx, sc.Surface.Object); err != nil {
+				t.Fatal(err)
 			}
+			sc = f.rewrite(t, sc, change)
 			if got := f.designed(t, sc); got.Status != scans.StatusDesigned {
-				t.Fatalf("design: %s (%s)", got.Status, got.Reason)
+				t.Fatalf("design from the file: %s (%s)", got.Status, got.Reason)
 			}
 			if got := f.designOf(t, sc); !reflect.DeepEqual(got, want) {
-				t.Fatal("the design differs from the design of a bundle")
+				t.Fatal("the design from the file differs from the design from the surface")
 			}
 			readAll(t, f, sc)
 		})
 	}
 }
 
-// A bundle opens only as the bundle of its own scan: another scan's
-// bundle, or an object of the older layout (a file or a surface sealed as
-// such), put in its place fails the integrity check (the design fails
-// saying so, a read is the lab's error), and a bundle put in the place of
-// an older scan's file fails the file's.
-func TestSwappedObjectsDoNotOpen(t *testing.T) {
+// A surface opens only as the surface of its own scan: another scan's
+// surface, or the scan's own file, put in its place fails the integrity
+// check (the design fails saying so, a read is the lab's error), and the
+// surface put in the place of a file fails the file's.
+func TestSwappedSurfacesDoNotOpen(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	pid := f.patient(t, f.north)
@@ -301,18 +210,10 @@ func TestSwappedObjectsDoNotOpen(t *testing.T) {
 		}
 	}
 	for name, swap := range map[string]func(sc scans.Scan) scans.Scan{
-		"another scan's bundle": func(sc scans.Scan) scans.Scan { copyBlob(other.Object, sc.Object); return sc },
-		"its file sealed as a file": func(sc scans.Scan) scans.Scan {
-			_, file := f.openBundle(t, sc)
-			f.seal(t, sc.Object, bytes.Clone(file), scans.AssociatedDataForScan(sc))
-			return sc
-		},
-		"its surface sealed as a surface": func(sc scans.Scan) scans.Scan {
-			enc, _ := f.openBundle(t, sc)
-			f.seal(t, sc.Object, bytes.Clone(enc), scans.AssociatedDataForSurface(sc))
-			return sc
-		},
-		"its bundle as an older scan's file": func(sc scans.Scan) scans.Scan {
+		"another scan's surface": func(sc scans.Scan) scans.Scan { copyBlob(other.Surface.Object, sc.Surface.Object); return sc },
+		"its own file":           func(sc scans.Scan) scans.Scan { copyBlob(sc.Object, sc.Surface.Object); return sc },
+		"its surface as its file": func(sc scans.Scan) scans.Scan {
+			copyBlob(sc.Surface.Object, sc.Object)
 			return f.rewrite(t, sc, func(sc *scans.Scan) { sc.Surface = nil })
 		},
 	} {
@@ -376,15 +277,16 @@ func (failingDocs) RunTransaction(context.Context, func(context.Context, ports.T
 	return errs.Ef("test.RunTransaction", errs.Unavailable, "the document store refused the commit")
 }
 
-// An upload whose bundle cannot be stored, or whose record cannot be
-// committed, fails as unavailable and leaves no object behind.
-func TestFailedUploadsLeaveNoObject(t *testing.T) {
+// An upload whose surface cannot be stored, or whose record cannot be
+// committed, fails as unavailable and leaves neither object behind.
+func TestFailedUploadsLeaveNeitherObject(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	pid := f.patient(t, f.north)
 	for name, wrap := range map[string]func(svc *scans.Service){
-		"the bundle is refused": func(svc *scans.Service) { svc.Blobs = failingBlobs{f.blobs, "scans/"} },
-		"the commit is refused": func(svc *scans.Service) { svc.Docs = failingDocs{f.docs} },
+		"the surface is refused": func(svc *scans.Service) { svc.Blobs = failingBlobs{f.blobs, "surfaces/"} },
+		"the file is refused":    func(svc *scans.Service) { svc.Blobs = failingBlobs{f.blobs, "scans/"} },
+		"the commit is refused":  func(svc *scans.Service) { svc.Docs = failingDocs{f.docs} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			svc := *f.svc

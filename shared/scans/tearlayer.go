@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/engine"
@@ -112,11 +111,6 @@ func (s *Service) TearLayer(ctx context.Context, a Actor, scanID string, o TearL
 		return nil, err
 	}
 	defer release()
-	compute, err := s.compute(ctx, op, admission.Interactive)
-	if err != nil {
-		return nil, err
-	}
-	defer compute()
 	m, err := cornea.Fit(surf, cornea.ModelOptions{})
 	if err != nil {
 		return nil, errs.E(op, errs.Other, err) // it was fitted for the design

@@ -53,10 +53,6 @@ type App struct {
 	// bodies and designs, shared by clinic (admission). It is the
 	// process's: in the local stack every function draws on one.
 	Memory *admission.Pool
-	// CPU is the instance's gate for computation (uploads, designs, fits),
-	// the process's like Memory: in the local stack a design waits behind
-	// the uploads of every function.
-	CPU *admission.CPU
 
 	closers []func() error
 }

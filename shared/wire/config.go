@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -67,10 +66,6 @@ type Config struct {
 	RateLimit   float64 // LENSFLOW_RATE_LIMIT: sustained requests per second per clinic (lab staff and services: per subject)
 	RateBurst   int     // LENSFLOW_RATE_BURST: requests a clinic may make at once (default two seconds' worth)
 	MaxInFlight int     // LENSFLOW_MAX_INFLIGHT: requests served at once; beyond it 503 with Retry-After
-	// CPUSlots (LENSFLOW_CPU_SLOTS) is how many uploads, designs and fits
-	// compute at once (default: one per core, runtime.GOMAXPROCS); the
-	// rest wait their turn, interactive before background (admission.CPU).
-	CPUSlots int
 
 	// Fair shares and memory, per function instance (see admission).
 	// MemoryLimit (LENSFLOW_MEMORY_LIMIT: "512Mi", "1GiB" or bytes) is the
@@ -143,12 +138,11 @@ func ConfigFromEnv() Config {
 		PublicURL:         os.Getenv("LENSFLOW_PUBLIC_URL"),
 		LabEmails:         list(os.Getenv("LENSFLOW_LAB_EMAILS")),
 	}
-	var errRate, errBurst, errInFlight, errSlots, errShare, errBodyRate, errGrace error
+	var errRate, errBurst, errInFlight, errShare, errBodyRate, errGrace error
 	parseFloat := func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
 	c.RateLimit, errRate = envNumber("LENSFLOW_RATE_LIMIT", parseFloat)
 	c.RateBurst, errBurst = envNumber("LENSFLOW_RATE_BURST", strconv.Atoi)
 	c.MaxInFlight, errInFlight = envNumber("LENSFLOW_MAX_INFLIGHT", strconv.Atoi)
-	c.CPUSlots, errSlots = envNumber("LENSFLOW_CPU_SLOTS", strconv.Atoi)
 	c.MemoryLimit = os.Getenv("LENSFLOW_MEMORY_LIMIT")
 	c.ClinicShare, errShare = envNumber("LENSFLOW_CLINIC_SHARE", parseFloat)
 	c.MinBodyRate, errBodyRate = envNumber("LENSFLOW_MIN_BODY_RATE", parseFloat)
@@ -163,7 +157,7 @@ func ConfigFromEnv() Config {
 			errLifetime = fmt.Errorf("LENSFLOW_MAX_TOKEN_LIFETIME: %q is not a duration such as 24h or 90m", s)
 		}
 	}
-	c.envErr = errors.Join(errRate, errBurst, errInFlight, errSlots, errShare, errBodyRate, errGrace, errLifetime)
+	c.envErr = errors.Join(errRate, errBurst, errInFlight, errShare, errBodyRate, errGrace, errLifetime)
 	return c
 }
 
@@ -294,8 +288,7 @@ func (c Config) WithDefaults() (Config, error) {
 		n    *int
 		name string
 		def  int
-	}{{&c.RateBurst, "LENSFLOW_RATE_BURST", max(1, int(min(math.Ceil(2*c.RateLimit), 1<<30)))}, {&c.MaxInFlight, "LENSFLOW_MAX_INFLIGHT", DefaultMaxInFlight},
-		{&c.CPUSlots, "LENSFLOW_CPU_SLOTS", runtime.GOMAXPROCS(0)}} {
+	}{{&c.RateBurst, "LENSFLOW_RATE_BURST", max(1, int(min(math.Ceil(2*c.RateLimit), 1<<30)))}, {&c.MaxInFlight, "LENSFLOW_MAX_INFLIGHT", DefaultMaxInFlight}} {
 		switch {
 		case *v.n == 0:
 			*v.n = v.def

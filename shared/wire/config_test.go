@@ -2,7 +2,6 @@ package wire
 
 import (
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -81,12 +80,11 @@ func TestOverloadSettings(t *testing.T) {
 		env             map[string]string
 		rate            float64
 		burst, inFlight int
-		slots           int // 0: one per core
 		wantErr         string
 	}{
 		{name: "defaults", rate: DefaultRateLimitLocal, burst: 2 * DefaultRateLimitLocal, inFlight: DefaultMaxInFlight},
-		{name: "all set", env: map[string]string{"LENSFLOW_RATE_LIMIT": "2.5", "LENSFLOW_RATE_BURST": "4", "LENSFLOW_MAX_INFLIGHT": "16",
-			"LENSFLOW_CPU_SLOTS": "3"}, rate: 2.5, burst: 4, inFlight: 16, slots: 3},
+		{name: "all set", env: map[string]string{"LENSFLOW_RATE_LIMIT": "2.5", "LENSFLOW_RATE_BURST": "4", "LENSFLOW_MAX_INFLIGHT": "16"},
+			rate: 2.5, burst: 4, inFlight: 16},
 		{name: "burst follows the rate", env: map[string]string{"LENSFLOW_RATE_LIMIT": "0.2"}, rate: 0.2, burst: 1, inFlight: DefaultMaxInFlight},
 		{name: "burst of two seconds", env: map[string]string{"LENSFLOW_RATE_LIMIT": "30"}, rate: 30, burst: 60, inFlight: DefaultMaxInFlight},
 		{name: "not a number", env: map[string]string{"LENSFLOW_RATE_LIMIT": "fast"}, wantErr: "LENSFLOW_RATE_LIMIT"},
@@ -94,11 +92,9 @@ func TestOverloadSettings(t *testing.T) {
 		{name: "infinite rate", env: map[string]string{"LENSFLOW_RATE_LIMIT": "inf"}, wantErr: "LENSFLOW_RATE_LIMIT"},
 		{name: "fractional burst", env: map[string]string{"LENSFLOW_RATE_BURST": "1.5"}, wantErr: "LENSFLOW_RATE_BURST"},
 		{name: "negative in-flight", env: map[string]string{"LENSFLOW_MAX_INFLIGHT": "-3"}, wantErr: "LENSFLOW_MAX_INFLIGHT"},
-		{name: "negative slots", env: map[string]string{"LENSFLOW_CPU_SLOTS": "-1"}, wantErr: "LENSFLOW_CPU_SLOTS"},
-		{name: "slots not a number", env: map[string]string{"LENSFLOW_CPU_SLOTS": "all"}, wantErr: "LENSFLOW_CPU_SLOTS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"LENSFLOW_RATE_LIMIT", "LENSFLOW_RATE_BURST", "LENSFLOW_MAX_INFLIGHT", "LENSFLOW_CPU_SLOTS"} {
+			for _, k := range []string{"LENSFLOW_RATE_LIMIT", "LENSFLOW_RATE_BURST", "LENSFLOW_MAX_INFLIGHT"} {
 				t.Setenv(k, tc.env[k])
 			}
 			c := ConfigFromEnv()
@@ -113,11 +109,8 @@ func TestOverloadSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.slots == 0 {
-				tc.slots = runtime.GOMAXPROCS(0)
-			}
-			if c.RateLimit != tc.rate || c.RateBurst != tc.burst || c.MaxInFlight != tc.inFlight || c.CPUSlots != tc.slots {
-				t.Fatalf("rate %v burst %d in flight %d CPU slots %d", c.RateLimit, c.RateBurst, c.MaxInFlight, c.CPUSlots)
+			if c.RateLimit != tc.rate || c.RateBurst != tc.burst || c.MaxInFlight != tc.inFlight {
+				t.Fatalf("rate %v burst %d in flight %d", c.RateLimit, c.RateBurst, c.MaxInFlight)
 			}
 		})
 	}

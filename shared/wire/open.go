@@ -56,7 +56,6 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 	app = &App{Config: cfg, Now: func() time.Time { return time.Now().UTC() }}
 	app.Log = logging.New(logOut, cfg.Project, level(cfg.LogLevel))
 	app.Memory = &admission.Pool{Capacity: cfg.MemoryBudget(), PerKey: admission.Share(cfg.MemoryBudget(), cfg.ClinicShare)}
-	app.CPU = &admission.CPU{Slots: cfg.CPUSlots}
 	local = &Local{}
 	defer func() {
 		if err != nil {

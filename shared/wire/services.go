@@ -13,7 +13,7 @@ import (
 // ScanService builds the scan lifecycle service on app's ports.
 func ScanService(app *App) *scans.Service {
 	return &scans.Service{Docs: app.Docs, Blobs: app.Blobs, Sealer: app.Sealer, Relay: app.Relay, Audit: app.Audit, Now: app.Now,
-		Metrics: app.Metrics, Memory: app.Memory, CPU: app.CPU}
+		Metrics: app.Metrics, Memory: app.Memory}
 }
 
 // ActorOf is the acting principal of an authenticated request.
