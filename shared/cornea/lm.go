@@ -32,6 +32,21 @@ type lsqProblem interface {
 	normal(th []float64, ne *normalEq) (ssr float64, ok bool)
 }
 
+// constrainedProblem is an lsqProblem whose parameters must stay on a
+// subset of the space the normal equations span (the biconic: a general
+// surface whose two toric parts are parallel). The solver hands it each
+// damped Gauss-Newton step to take back onto the subset.
+type constrainedProblem interface {
+	lsqProblem
+	// constrain writes into trial the point of the subset to step to
+	// from th, given the normal equations at th and the step over the
+	// free parameters solved from their damped system (chol, its Cholesky
+	// factor U, upper triangle, row major), which it may overwrite; it
+	// returns the decrease of the sum of squares the linearised model
+	// predicts for the step to trial. ok is false when it finds none.
+	constrain(th, trial []float64, ne *normalEq, chol, step []float64) (predicted float64, ok bool)
+}
+
 // lmSettings are a solver run's limits.
 type lmSettings struct {
 	maxIter int
@@ -64,15 +79,21 @@ type lmSettings struct {
 	// work, when set, lends the run its buffers (see lmWork).
 	work *lmWork
 	// hessian, when set, is J'J of the free parameters (k x k, upper
-	// triangle, row major, priors included) for the whole run: each
-	// evaluation then builds only J'r from the points (10 dot products a
-	// block for the biconic's ten parameters instead of 65). A refinement
-	// on every point takes it from the fit to a subsample, scaled to the
-	// number of points: J'J varies little over the step or two that
-	// remain, and little from a well-spread subsample to every point, so
-	// the steps differ from Gauss-Newton's by a few per cent and converge
-	// to the same minimum (where J'r vanishes, whatever J'J is), each one
-	// accepted only when the sum of squares over every point falls.
+	// triangle, row major, priors included) at the start, and the run
+	// builds J'J from the points once more, at its first step: the
+	// evaluation there builds it with J'r, and every other evaluation
+	// builds only J'r (11 dot products a block for the biconic's eleven
+	// parameters instead of 77). A refinement on every point takes it
+	// from the fit to a subsample, scaled to the number of points: J'J
+	// varies little from a well-spread subsample to every point, so the
+	// first step differs from Gauss-Newton's by a few per cent. It is a
+	// step of a standard error or two, though, and along the
+	// near-degenerate directions (a tilt traded against a decentration)
+	// J'J changes over that much; from there on it varies little over the
+	// step or two that remain, so the one built at the first step serves
+	// them. The steps converge to the same minimum (where J'r vanishes,
+	// whatever J'J is), each one accepted only when the sum of squares
+	// over every point falls.
 	hessian []float64
 	// keepHessian asks the run to leave J'J at its solution in
 	// lmWork.hessian (empty when it built none).
@@ -84,6 +105,7 @@ type lmResult struct {
 	ssr    float64 // sum of squared residuals at the solution
 	iters  int     // iterations taken
 	lambda float64 // the damping at the end
+	evals  int     // evaluations of the sum of squares: passes over the points
 }
 
 // lmWork holds the buffers of a solver run, reused from run to run (see
@@ -92,8 +114,10 @@ type lmResult struct {
 type lmWork struct {
 	ne, trialNE  normalEq
 	hessian      []float64 // see lmSettings.keepHessian
+	refreshed    []float64 // J'J built at the first step (see lmSettings.hessian)
 	damped, step []float64
 	trial        []float64
+	proj         []float64 // a constrainedProblem's scratch
 }
 
 // exactPointTol is the height residual (mm) at which a fit counts as
@@ -136,18 +160,22 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (l
 	if s.hessian != nil && len(s.hessian) != k*k {
 		panic("cornea: a Hessian of the wrong size")
 	}
+	evals := 0
 	if s.exactFirst {
+		evals++
 		ssr, ok := p.normal(th, nil)
 		if !ok {
 			return lmResult{}, errStartOutside
 		}
 		if ssr <= s.stopBelow(ssr) {
-			return lmResult{ssr: ssr, lambda: s.lambda}, nil
+			return lmResult{ssr: ssr, lambda: s.lambda, evals: 1}, nil
 		}
 	}
 	ne, trialNE := w.ne.init(len(th), free), w.trialNE.init(len(th), free)
-	ne.hessian, trialNE.hessian = s.hessian, s.hessian
+	ne.hessian, trialNE.hessian = s.hessian, nil // the trial of the first step builds J'J afresh
+	refresh := s.hessian != nil
 	defer func() { w.ne.hessian, w.trialNE.hessian = nil, nil }()
+	evals++
 	ssr, ok := p.normal(th, ne)
 	if !ok {
 		return lmResult{}, errStartOutside
@@ -169,7 +197,7 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (l
 	for iter < s.maxIter {
 		iter++
 		// A floor on the damping keeps the system definite where a
-		// parameter has no effect (the axis of a spherical cornea).
+		// parameter has no effect.
 		var maxDiag float64
 		for r := range k {
 			maxDiag = max(maxDiag, ne.a[r*k+r])
@@ -183,42 +211,62 @@ func levenbergMarquardt(p lsqProblem, th []float64, free []int, s lmSettings) (l
 			}
 			if !solveSPD(k, damped, step) {
 				if lambda *= 10; lambda > 1e12 {
-					return lmResult{ssr, iter, lambda}, nil
+					return lmResult{ssr, iter, lambda, evals}, nil
 				}
 				continue
 			}
-			copy(trial, th)
 			small := true
 			var predicted float64
-			for r, i := range free {
-				d := step[r]
-				trial[i] += d
-				predicted += d * ne.b[r]
-				if math.Abs(d) > 1e-12*(1+math.Abs(th[i])) {
-					small = false
+			if cp, ok := p.(constrainedProblem); ok {
+				if predicted, ok = cp.constrain(th, trial, ne, damped, step); !ok {
+					if lambda *= 10; lambda > 1e12 {
+						return lmResult{ssr, iter, lambda, evals}, nil
+					}
+					continue
+				}
+				for _, i := range free {
+					if math.Abs(trial[i]-th[i]) > 1e-12*(1+math.Abs(th[i])) {
+						small = false
+					}
+				}
+			} else {
+				copy(trial, th)
+				for r, i := range free {
+					d := step[r]
+					trial[i] += d
+					predicted += d * ne.b[r] // J'r . step is the decrease Gauss-Newton predicts
+					if math.Abs(d) > 1e-12*(1+math.Abs(th[i])) {
+						small = false
+					}
 				}
 			}
-			// J'r . step is the decrease Gauss-Newton predicts.
 			if small || predicted <= s.stopBelow(ssr) {
-				return lmResult{ssr, iter, lambda}, nil
+				return lmResult{ssr, iter, lambda, evals}, nil
 			}
+			evals++
 			tssr, ok := p.normal(trial, trialNE)
 			if ok && tssr <= ssr {
 				done := ssr-tssr <= s.stopBelow(ssr)
 				copy(th, trial)
 				ssr = tssr
 				ne, trialNE = trialNE, ne
+				if refresh {
+					// ne built J'J at the first step: the rest of the run keeps it.
+					refresh = false
+					w.refreshed = append(w.refreshed[:0], ne.a...)
+					ne.hessian, trialNE.hessian = w.refreshed, w.refreshed
+				}
 				lambda = max(lambda/10, 1e-12)
 				improved = true
 				if done {
-					return lmResult{ssr, iter, lambda}, nil
+					return lmResult{ssr, iter, lambda, evals}, nil
 				}
 			} else if lambda *= 10; lambda > 1e12 {
-				return lmResult{ssr, iter, lambda}, nil // no step improves: at the minimum within rounding
+				return lmResult{ssr, iter, lambda, evals}, nil // no step improves: at the minimum within rounding
 			}
 		}
 	}
-	return lmResult{ssr, iter, lambda}, nil
+	return lmResult{ssr, iter, lambda, evals}, nil
 }
 
 // normalEq accumulates the Gauss-Newton normal equations of the free
@@ -242,7 +290,7 @@ type normalEq struct {
 }
 
 // lmBlock is the number of points tabulated at once: the tables of the
-// largest model (ten parameters) stay in the L1 cache.
+// largest model (eleven parameters) stay in the L1 cache.
 const lmBlock = 320
 
 func newNormalEq(n int, free []int) *normalEq {
@@ -324,7 +372,7 @@ func (ne *normalEq) addPrior(j int, th []float64, w float64) {
 
 // identity lists every parameter of the largest model: its first k
 // entries free the first k parameters.
-var identity = [nBiconicParams]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+var identity = [nBiconicParams]int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 
 // scratchNormalEq returns normal equations to build a start's linear
 // least squares in: w's when there is one (the solver run that follows
