@@ -428,8 +428,15 @@ func fitBiconic(w *fitWork, full, sub pointSet, freePose bool) ([nBiconicParams]
 // decentred conic seen from off its axis looks toric, so on a toric
 // cornea a free tilt runs away to mimic the toricity), refined first only
 // if it leaves some point outside; the biconic's estimate from that
-// conic; and the Levenberg-Marquardt refinement of the biconic.
-func fitBiconicOn(w *fitWork, pts pointSet, freePose, keepHessian bool) ([nBiconicParams]float64, lmResult, error) {
+// conic; and the Levenberg-Marquardt refinement of the biconic. A coarse
+// fit, of a subsample that the refinement on every point continues from,
+// keeps its J'J and stops within a standard error of its minimum rather
+// than a tenth: the refinement starts a standard error or two from its
+// own minimum whatever the subsample's fit does (the scan's other points
+// move it that much), and finishes in its three passes either way; a
+// noisy sphere's coarse fit then passes over the subsample twice instead
+// of three times.
+func fitBiconicOn(w *fitWork, pts pointSet, freePose, coarse bool) ([nBiconicParams]float64, lmResult, error) {
 	p := &problem{x: pts.x, y: pts.y, z: pts.z, work: &w.lm}
 	p.free = [nParams]bool{iR0: true, iP: true, iZ0: true, iX0: freePose, iY0: freePose}
 	th, err := p.initial()
@@ -451,7 +458,10 @@ func fitBiconicOn(w *fitWork, pts pointSet, freePose, keepHessian bool) ([nBicon
 		return bth, lmResult{}, err
 	}
 	s := lmFit(len(pts.x))
-	s.work, s.keepHessian, s.lambda = &w.lm, keepHessian, biconicStartDamping
+	s.work, s.lambda = &w.lm, biconicStartDamping
+	if coarse {
+		s.keepHessian, s.statTol = true, 1
+	}
 	res, err := levenbergMarquardt(bp, bth[:], biconicFreeIndices(freePose), s)
 	return bth, res, err
 }
