@@ -173,7 +173,12 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 		}
 		return ssr, true
 	}
-	qcr, pmcm := 2*pm*cm+2*kj, 2*pm*cm // dQ/dcm's r^2 coefficient; dQ/dJ's T coefficient
+	// Every factor that does not change from point to point, multiplied
+	// out once: dQ/dcm's coefficients, dQ/dJ's T coefficient and those of
+	// the slopes (N and Q are quadratic forms of (u, v)), doubled.
+	qcr, pm2, cm2, pmcm := 2*pm*cm+2*kj, 2*pm, 2*cm, 2*pm*cm
+	nu, nv, nx := 2*(cm+j0), 2*(cm-j0), 2*j45
+	qu, qv, qx := 2*(qr+bq0), 2*(qr-bq0), 2*bq45
 	ne.reset()
 	g := ne.g
 	// The frame's rotation and its derivatives written out (see own and
@@ -181,21 +186,25 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 	// frame gives the same numbers, and the tilt's columns are read only
 	// when the tilt is free.
 	x0, y0, z0, fca, fsa, fcb, fsb := f.x0, f.y0, f.z0, f.ca, f.sa, f.cb, f.sb
+	xc, xv, zc, zv := fca*fsb, fsa*fsb, fca*fcb, fsa*fcb // the rotation's products in the apex's columns
 	for start := 0; start < len(xs); start += lmBlock {
 		m := min(lmBlock, len(xs)-start)
 		bx, by, bz := xs[start:start+m], ys[start:start+m], zs[start:start+m]
 		gC, gP, gJ0, gJ45, gK0, gK45 := g[bCM][:m], g[bPM][:m], g[bJ0][:m], g[bJ45][:m], g[bK0][:m], g[bK45][:m]
 		gZ, gX, gY, gA, gB := g[bZ0][:m], g[bX0][:m], g[bY0][:m], g[bTA][:m], g[bTB][:m]
 		rv := ne.res[:m]
-		// The square roots and divisions first, in a loop of their own:
-		// independent from point to point, they overlap there instead of
-		// each waiting for the last in a long loop.
+		// The points in the cornea's frame, and the square roots and
+		// divisions, first, in a loop of their own: independent from point
+		// to point, they overlap there instead of each waiting for the last
+		// in a long loop, whose registers go to the derivatives.
 		sqs, es := ne.aux[0][:m], ne.aux[1][:m]
+		us, vs, ws, ezs := ne.aux[2][:m], ne.aux[3][:m], ne.aux[4][:m], ne.aux[5][:m]
 		for i := range bx {
 			dx, dy, dz := bx[i]-x0, by[i]-y0, bz[i]-z0
 			ez := fsb*dx + fcb*dz
 			u := fcb*dx - fsb*dz
 			v := fca*dy + fsa*ez
+			us[i], vs[i], ws[i], ezs[i] = u, v, -fsa*dy+fca*ez, ez
 			uu, vv := u*u, v*v
 			disc := 1 - qr*(uu+vv) - bq0*(uu-vv) - bq45*2*u*v
 			if disc <= 0 {
@@ -204,12 +213,8 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 			sq := math.Sqrt(disc)
 			sqs[i], es[i] = sq, 1/(sq*(1+sq)) // one division: d = sq e, 1/sq = (1 + sq) e
 		}
-		for i := range bx {
-			dx, dy, dz := bx[i]-x0, by[i]-y0, bz[i]-z0
-			ez := fsb*dx + fcb*dz
-			u := fcb*dx - fsb*dz
-			v := fca*dy + fsa*ez
-			w := -fsa*dy + fca*ez
+		for i := range us {
+			u, v, w, ez := us[i], vs[i], ws[i], ezs[i]
 			uu, vv := u*u, v*v
 			r2, t0, t45 := uu+vv, uu-vv, 2*u*v
 			jt, kt := j0*t0+j45*t45, k0*t0+k45*t45
@@ -220,22 +225,21 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 			ssr += res * res
 			rv[i] = res
 			fQ := 0.5 * h * e // dh/dQ = h d / (2 sq); dh/dN = d
-			gC[i] = d*r2 + fQ*(qcr*r2+2*(pm*jt+cm*kt))
-			gP[i] = fQ * (c2*r2 + 2*cm*jt)
-			dj, pj, ck := d+pmcm*fQ, 2*fQ*(pm*r2+kt), 2*fQ*cm*r2
+			gC[i] = d*r2 + fQ*(qcr*r2+pm2*jt+cm2*kt)
+			gP[i] = fQ * (c2*r2 + cm2*jt)
+			dj, pj, ck, fc := d+pmcm*fQ, fQ*(pm2*r2+2*kt), fQ*cm2*r2, fQ*c2
 			gJ0[i] = dj*t0 + pj*j0 + ck*k0
 			gJ45[i] = dj*t45 + pj*j45 + ck*k45
-			gK0[i] = ck*j0 + fQ*c2*t0
-			gK45[i] = ck*j45 + fQ*c2*t45
-			// The slopes in the cornea's frame: N and Q are quadratic
-			// forms of (u, v).
-			su, sv, sx := d*(cm+j0)+fQ*(qr+bq0), d*(cm-j0)+fQ*(qr-bq0), d*j45+fQ*bq45
-			fu, fv := 2*(su*u+sx*v), 2*(sv*v+sx*u)
-			gX[i] = fca*fsb - fu*fcb - fv*fsa*fsb
+			gK0[i] = ck*j0 + fc*t0
+			gK45[i] = ck*j45 + fc*t45
+			// The slopes in the cornea's frame.
+			fu := (d*nu+fQ*qu)*u + (d*nx+fQ*qx)*v
+			fv := (d*nv+fQ*qv)*v + (d*nx+fQ*qx)*u
+			gX[i] = xc - fu*fcb - fv*xv
 			gY[i] = -fsa - fv*fca
-			gZ[i] = fca*fcb + fu*fsb - fv*fsa*fcb
+			gZ[i] = zc + fu*fsb - fv*zv
 			gA[i] = v + fv*w
-			gB[i] = -fca*u - fu*ez + fv*fsa*u
+			gB[i] = u*(fv*fsa-fca) - fu*ez
 		}
 		ne.add(m)
 	}

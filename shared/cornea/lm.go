@@ -280,9 +280,10 @@ type normalEq struct {
 	g    [][]float64 // g[j][i]: d model / d parameter j at point i of the block
 	res  []float64
 	a, b []float64 // J'J (k x k, upper triangle) and J'r of the free parameters
-	// aux are two more tables a kernel may fill and read within a block
-	// (its square roots and divisions, computed in a loop of their own).
-	aux [2][]float64
+	// aux are six more tables a kernel may fill and read within a block
+	// (the biconic's: the points in the cornea's frame, their square roots
+	// and divisions, computed in a loop of their own).
+	aux [6][]float64
 	buf []float64 // backs g, res, aux, a and b
 	// hessian, when set, stands in for J'J (priors included): only J'r
 	// is built from the points (see lmSettings.hessian).
@@ -301,7 +302,7 @@ func newNormalEq(n int, free []int) *normalEq {
 // buffers when they are large enough.
 func (ne *normalEq) init(n int, free []int) *normalEq {
 	k := len(free)
-	tables := (n + 3) * lmBlock // g, res and aux
+	tables := (n + 7) * lmBlock // g, res and aux
 	need := tables + k*k + k
 	if cap(ne.buf) < need {
 		ne.buf = make([]float64, need)
@@ -316,7 +317,9 @@ func (ne *normalEq) init(n int, free []int) *normalEq {
 	}
 	ne.free = free
 	ne.res = buf[n*lmBlock : (n+1)*lmBlock]
-	ne.aux[0], ne.aux[1] = buf[(n+1)*lmBlock:(n+2)*lmBlock], buf[(n+2)*lmBlock:tables]
+	for i := range ne.aux {
+		ne.aux[i] = buf[(n+1+i)*lmBlock : (n+2+i)*lmBlock]
+	}
 	ne.a = buf[tables : tables+k*k]
 	ne.b = buf[tables+k*k:]
 	return ne
