@@ -1002,13 +1002,14 @@ func (m *Model) simK() {
 	const nTheta = 90
 	h2 := (SimKRingDiameterMM / 2) * (SimKRingDiameterMM / 2)
 	radii := [...]float64{math.Sqrt(h2 - 0.75), math.Sqrt(h2), math.Sqrt(h2 + 0.75)}
+	f := m.Pose.frame()
 	var mean, c2, s2 float64
 	for t := range nTheta {
 		deg := float64(t) * 180 / nTheta
 		var mp float64
 		for _, h := range radii {
-			p1, err1 := m.AxialPowerD(deg, h)
-			p2, err2 := m.AxialPowerD(deg+180, h)
+			p1, err1 := m.axialPowerD(&f, deg, h)
+			p2, err2 := m.axialPowerD(&f, deg+180, h)
 			if err1 != nil || err2 != nil {
 				m.SimK = m.ApicalK
 				m.SimK.ZoneMM = 0

@@ -451,9 +451,16 @@ func (m *Model) AxialPowerD(semiMeridianDeg, radiusMM float64) (float64, error) 
 	if !finite(semiMeridianDeg) || !(radiusMM > 0) || math.IsInf(radiusMM, 0) {
 		return 0, errs.Ef(op, errs.Invalid, "the point (%g degrees, %g mm) needs a finite angle and a radius above 0", semiMeridianDeg, radiusMM)
 	}
-	sn, cs := math.Sincos(semiMeridianDeg * math.Pi / 180)
 	f := m.Pose.frame()
-	u, v, gx, gy, ok := m.mapPoint(&f, m.VertexXMM+radiusMM*cs, m.VertexYMM+radiusMM*sn)
+	return m.axialPowerD(&f, semiMeridianDeg, radiusMM)
+}
+
+// axialPowerD is AxialPowerD for a valid request, with the pose's frame
+// f worked out once for all of them.
+func (m *Model) axialPowerD(f *frame, semiMeridianDeg, radiusMM float64) (float64, error) {
+	const op = "cornea.Model.AxialPowerD"
+	sn, cs := math.Sincos(semiMeridianDeg * math.Pi / 180)
+	u, v, gx, gy, ok := m.mapPoint(f, m.VertexXMM+radiusMM*cs, m.VertexYMM+radiusMM*sn)
 	if !ok {
 		return 0, errs.Ef(op, errs.Invalid, "the fitted cornea does not reach %.1f mm along %.0f degrees", radiusMM, semiMeridianDeg)
 	}
