@@ -108,6 +108,19 @@ func axisMod180(deg float64) float64 {
 // step is the Gauss-Newton step of the general surface, taken back onto
 // the biconics (see constrain); the fit is the biconic's, and the axis
 // comes out of J and K at the end (see principal).
+//
+// Nor does it place the cornea by its apex. A tilt about the apex moves a
+// nearly spherical cornea's centre of curvature sideways by its radius
+// times the angle, which the data pin down: a tilt and a decentration
+// trade off almost freely, the fit's curvature along that trade changes
+// as it moves, and a keratoconic map, whose cone pulls the apex a
+// millimetre aside and tilts it by degrees, took up to twenty iterations
+// on its subsample. A tilt about the centre of curvature leaves a sphere
+// where it is, and shows only through the asphericity. So the position
+// parameters (bX0, bY0, bZ0) place the point of the corneal axis that
+// lies the problem's pivot below the apex, the pivot being the start's
+// radius of curvature, and the tilt turns the cornea about that point
+// (see pivotForm); the fit returns the apex.
 const (
 	bCM  = iota // mean curvature (cs + cf) / 2, 1/mm
 	bPM         // mean shape factor (ps + pf) / 2
@@ -115,9 +128,9 @@ const (
 	bJ45        // and J45, 1/mm
 	bK0         // the shape factor's toric part K: K0
 	bK45        // and K45
-	bZ0         // apex depth, mm
-	bX0         // apex x, mm
-	bY0         // apex y, mm
+	bZ0         // depth of the point the position places (the apex without a pivot), mm
+	bX0         // its x, mm
+	bY0         // its y, mm
 	bTA         // tilt alpha, radians
 	bTB         // tilt beta, radians
 	nBiconicParams
@@ -143,6 +156,9 @@ func principal(th *[nBiconicParams]float64) (cs, cf, ps, pf, steep float64) {
 type biconicProblem struct {
 	x, y, z []float64
 	nFree   int // 7 (apex depth only), or nBiconicParams with the pose
+	// pivot is how far below the apex, along the corneal axis, lies the
+	// point the position parameters place (mm; see bCM).
+	pivot float64
 	// work, when set, lends biconicStart its tables and constrain its
 	// scratch (see lmWork).
 	work *lmWork
@@ -156,7 +172,7 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 	kj := k0*j0 + k45*j45
 	qr := pm*c2 + 2*cm*kj
 	bq0, bq45 := 2*pm*cm*j0+c2*k0, 2*pm*cm*j45+c2*k45
-	f := frameOf(th[bX0], th[bY0], th[bZ0], th[bTA], th[bTB])
+	f := p.frame(th)
 	xs, ys, zs := p.x, p.y[:len(p.x)], p.z[:len(p.x)]
 	ssr := tiltPriorPerPoint * float64(len(xs)) * (th[bTA]*th[bTA] + th[bTB]*th[bTB])
 	if ne == nil {
@@ -187,6 +203,10 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 	// when the tilt is free.
 	x0, y0, z0, fca, fsa, fcb, fsb := f.x0, f.y0, f.z0, f.ca, f.sa, f.cb, f.sb
 	xc, xv, zc, zv := fca*fsb, fsa*fsb, fca*fcb, fsa*fcb // the rotation's products in the apex's columns
+	// A tilt about the pivot point also moves the apex, by the pivot
+	// times the axis's turn: the tilt's columns take the apex's along.
+	rc := p.pivot
+	aX, aY, aZ, bX, bZ := rc*fsb*fsa, rc*fca, rc*fcb*fsa, -rc*fcb*fca, rc*fsb*fca
 	for start := 0; start < len(xs); start += lmBlock {
 		m := min(lmBlock, len(xs)-start)
 		bx, by, bz := xs[start:start+m], ys[start:start+m], zs[start:start+m]
@@ -235,17 +255,40 @@ func (p *biconicProblem) normal(th []float64, ne *normalEq) (float64, bool) {
 			// The slopes in the cornea's frame.
 			fu := (d*nu+fQ*qu)*u + (d*nx+fQ*qx)*v
 			fv := (d*nv+fQ*qv)*v + (d*nx+fQ*qx)*u
-			gX[i] = xc - fu*fcb - fv*xv
-			gY[i] = -fsa - fv*fca
-			gZ[i] = zc + fu*fsb - fv*zv
-			gA[i] = v + fv*w
-			gB[i] = u*(fv*fsa-fca) - fu*ez
+			dX, dY, dZ := xc-fu*fcb-fv*xv, -fsa-fv*fca, zc+fu*fsb-fv*zv
+			gX[i], gY[i], gZ[i] = dX, dY, dZ
+			gA[i] = v + fv*w + aX*dX + aY*dY + aZ*dZ
+			gB[i] = u*(fv*fsa-fca) - fu*ez + bX*dX + bZ*dZ
 		}
 		ne.add(m)
 	}
 	ne.addPrior(bTA, th, tiltPriorPerPoint*float64(len(xs)))
 	ne.addPrior(bTB, th, tiltPriorPerPoint*float64(len(xs)))
 	return ssr, true
+}
+
+// frame returns the pose of the parameters th: the apex lies the pivot
+// back along the corneal axis from the point they place.
+func (p *biconicProblem) frame(th []float64) frame {
+	f := frameOf(0, 0, 0, th[bTA], th[bTB])
+	// The axis, R (0, 0, 1), is (sin b cos a, -sin a, cos b cos a).
+	f.x0, f.y0, f.z0 = th[bX0]-p.pivot*f.sb*f.ca, th[bY0]+p.pivot*f.sa, th[bZ0]-p.pivot*f.cb*f.ca
+	return f
+}
+
+// pivotForm turns parameters that place the apex into those of a problem
+// of the given pivot, which place the point the pivot below it along the
+// corneal axis; apexForm turns them back.
+func pivotForm(th *[nBiconicParams]float64, pivot float64) { moveAlongAxis(th, pivot) }
+
+func apexForm(th *[nBiconicParams]float64, pivot float64) { moveAlongAxis(th, -pivot) }
+
+// moveAlongAxis moves the point th places by d along the corneal axis.
+func moveAlongAxis(th *[nBiconicParams]float64, d float64) {
+	f := frameOf(0, 0, 0, th[bTA], th[bTB])
+	th[bX0] += d * f.sb * f.ca
+	th[bY0] -= d * f.sa
+	th[bZ0] += d * f.cb * f.ca
 }
 
 // toricParams are the parameters of the toric parts, J and K: the free
@@ -393,21 +436,21 @@ type pointSet struct{ x, y, z []float64 }
 // Levenberg-Marquardt refinement run on the subsample, which takes the
 // parameters to within their uncertainty at a fraction of the cost, and
 // the refinement then continues on every point, which takes a step or
-// two from there at the damping the subsample's fit ended with, the
-// first with the subsample's J'J (see lmSettings.hessian). When the
-// subsample's biconic does not reach every point, or the subsample does
-// not determine one, the fit starts again from every point. It returns
-// the parameters and the solver's result on every point (its evals are
-// the passes over every point), with the iterations of both runs.
+// two from there at the damping the subsample's fit ended with, with the
+// subsample's J'J (see lmSettings.hessian). When the subsample's biconic
+// does not reach every point, or the subsample does not determine one,
+// the fit starts again from every point. It returns the parameters
+// (placing the apex) and the solver's result on every point (its evals
+// are the passes over every point), with the iterations of both runs.
 func fitBiconic(w *fitWork, full, sub pointSet, freePose bool) ([nBiconicParams]float64, lmResult, error) {
 	if len(sub.x) > 0 {
-		th, cres, err := fitBiconicOn(w, sub, freePose, true)
+		th, cres, pivot, err := fitBiconicOn(w, sub, freePose, true)
 		if err == nil {
-			bp := &biconicProblem{x: full.x, y: full.y, z: full.z, nFree: biconicFree(freePose), work: &w.lm}
+			bp := &biconicProblem{x: full.x, y: full.y, z: full.z, nFree: biconicFree(freePose), pivot: pivot, work: &w.lm}
 			s := lmFit(len(full.x))
 			s.work, s.lambda = &w.lm, cres.lambda
 			// A subsample fitted exactly: the whole zone may be too.
-			s.exactFirst = cres.ssr <= float64(len(sub.x))*exactPointTol*exactPointTol
+			s.exactFirst = cres.ssr <= float64(len(sub.x))*biconicExactTol*biconicExactTol
 			// The subsample's J'J, for as many points as the zone holds.
 			if len(w.lm.hessian) > 0 {
 				w.hessian = append(w.hessian[:0], w.lm.hessian...)
@@ -420,11 +463,14 @@ func fitBiconic(w *fitWork, full, sub pointSet, freePose bool) ([nBiconicParams]
 			res, err := levenbergMarquardt(bp, th[:], biconicFreeIndices(freePose), s)
 			if err == nil {
 				res.iters += cres.iters
+				apexForm(&th, pivot)
 				return th, res, nil
 			}
 		}
 	}
-	return fitBiconicOn(w, full, freePose, false)
+	th, res, pivot, err := fitBiconicOn(w, full, freePose, false)
+	apexForm(&th, pivot)
+	return th, res, err
 }
 
 // fitBiconicOn fits the biconic to pts from nothing: the linearised
@@ -432,26 +478,28 @@ func fitBiconic(w *fitWork, full, sub pointSet, freePose bool) ([nBiconicParams]
 // decentred conic seen from off its axis looks toric, so on a toric
 // cornea a free tilt runs away to mimic the toricity), refined first only
 // if it leaves some point outside; the biconic's estimate from that
-// conic; and the Levenberg-Marquardt refinement of the biconic. A coarse
-// fit, of a subsample that the refinement on every point continues from,
-// keeps its J'J and stops within a standard error of its minimum rather
-// than a tenth: the refinement starts a standard error or two from its
-// own minimum whatever the subsample's fit does (the scan's other points
-// move it that much), and finishes in its three passes either way; a
-// noisy sphere's coarse fit then passes over the subsample twice instead
-// of three times.
-func fitBiconicOn(w *fitWork, pts pointSet, freePose, coarse bool) ([nBiconicParams]float64, lmResult, error) {
+// conic; and the Levenberg-Marquardt refinement of the biconic, about the
+// pivot of the estimate's radius of curvature when the pose is free. It
+// returns the parameters in the problem's form (see pivotForm) and the
+// pivot. A coarse fit, of a subsample that the refinement on every point
+// continues from, keeps its J'J and stops within a standard error of its
+// minimum rather than a tenth: the refinement starts a standard error or
+// two from its own minimum whatever the subsample's fit does (the scan's
+// other points move it that much), and finishes in its two or three
+// passes either way; a noisy sphere's coarse fit then passes over the
+// subsample twice instead of three times.
+func fitBiconicOn(w *fitWork, pts pointSet, freePose, coarse bool) ([nBiconicParams]float64, lmResult, float64, error) {
 	p := &problem{x: pts.x, y: pts.y, z: pts.z, work: &w.lm}
 	p.free = [nParams]bool{iR0: true, iP: true, iZ0: true, iX0: freePose, iY0: freePose}
 	th, err := p.initial()
 	if err != nil {
-		return [nBiconicParams]float64{}, lmResult{}, err
+		return [nBiconicParams]float64{}, lmResult{}, 0, err
 	}
 	if _, ok := p.normal(th[:], nil); !ok {
 		s := p.settings()
 		s.work = &w.lm
 		if th, _, err = p.refine(th, s); err != nil {
-			return [nBiconicParams]float64{}, lmResult{}, err
+			return [nBiconicParams]float64{}, lmResult{}, 0, err
 		}
 	}
 	pose := p.pose(th)
@@ -459,27 +507,20 @@ func fitBiconicOn(w *fitWork, pts pointSet, freePose, coarse bool) ([nBiconicPar
 	bp := &biconicProblem{x: pts.x, y: pts.y, z: pts.z, nFree: biconicFree(freePose), work: &w.lm}
 	bth, err := bp.biconicStart(start)
 	if err != nil {
-		return bth, lmResult{}, err
+		return bth, lmResult{}, 0, err
+	}
+	if freePose { // with the apex held, the tilt is too
+		bp.pivot = 1 / bth[bCM]
+		pivotForm(&bth, bp.pivot)
 	}
 	s := lmFit(len(pts.x))
-	s.work, s.lambda = &w.lm, biconicStartDamping
+	s.work = &w.lm
 	if coarse {
 		s.keepHessian, s.statTol = true, 1
 	}
 	res, err := levenbergMarquardt(bp, bth[:], biconicFreeIndices(freePose), s)
-	return bth, res, err
+	return bth, res, bp.pivot, err
 }
-
-// biconicStartDamping is the damping the biconic's fit starts from: its
-// start, the linearised biconic, is close, and the general surface the
-// solver steps in is linear near a sphere (see bCM), so the steps are
-// trusted from the first; the near-degenerate directions (a tilt traded
-// against a decentration) then move in a step or two instead of a step
-// per tenfold fall of the damping. On a noisy sphere that saves two of the
-// four or five iterations on the subsample; a keratoconic cone, whose
-// misfit pulls the apex by tenths of a millimetre, takes one or two more
-// of its fifteen.
-const biconicStartDamping = 1e-5
 
 // biconicFree is the number of free biconic parameters: the pose's are
 // last, so the free ones are a prefix.

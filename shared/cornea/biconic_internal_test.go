@@ -77,11 +77,10 @@ func zoneAndSubsample(s *topo.Surface, zoneMM float64) (full, sub pointSet) {
 
 // TestNoisySphereTakesFewPasses: on a nearly spherical cornea with 2
 // microns of noise, whose axis the data barely determine, the biconic's
-// refinement on every point takes three passes over them: the first step
-// with the subsample's J'J, the second with the J'J built at the first,
-// and the check that nothing worth a step is left. Stepping in the
-// principal curvatures and the axis, it took from 3 to 25 (a median of
-// 5) on these twelve scans.
+// refinement on every point takes at most three passes over them: a step
+// or two with the subsample's J'J, and the check that nothing worth a
+// step is left. Stepping in the principal curvatures and the axis, it
+// took from 3 to 25 on these twelve scans.
 func TestNoisySphereTakesFewPasses(t *testing.T) {
 	for seed := uint64(1); seed <= 12; seed++ {
 		c := topotest.Reference()
