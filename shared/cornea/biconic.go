@@ -370,10 +370,12 @@ func (p *biconicProblem) constrain(th, trial []float64, ne *normalEq, chol, step
 // major). For a given t that is a linear least squares problem in (rho,
 // d); over t the gain it leaves, v' M^-1 v with M = B'SB and v = B'S yh (B
 // the 4 x 2 matrix of y = B (rho, d)), is a ratio of trigonometric
-// polynomials of 2t of degree four at most: it has a few maxima on the
-// half turn, none narrower than some degrees. The search samples the half
-// turn every 3 degrees, and the current axis t0, and narrows the best
-// sample's bracket by golden sections to a third of a nanoradian.
+// polynomials of 2t of degree four at most, with a few maxima on the half
+// turn. The search samples the half turn every 3 degrees, and the current
+// axis t0, and narrows the best sample's bracket by golden sections to a
+// third of a nanoradian. A maximum narrower than the samples' spacing
+// could be missed: the step is then a poorer one, which the solver's test
+// of the sum of squares judges like any other.
 func parallelNearest(s *[16]float64, yh [4]float64, t0 float64) [4]float64 {
 	var sy [4]float64
 	for r := range 4 {
