@@ -488,8 +488,8 @@ func fitBiconic(w *fitWork, full, sub pointSet, freePose bool) ([nBiconicParams]
 // minimum rather than a tenth: the refinement starts a standard error or
 // two from its own minimum whatever the subsample's fit does (the scan's
 // other points move it that much), and finishes in its two or three
-// passes either way; a noisy sphere's coarse fit then passes over the
-// subsample twice instead of three times.
+// passes either way; the coarse fits of the noisy toric cornea and of
+// most keratoconic maps then pass over the subsample once or twice less.
 func fitBiconicOn(w *fitWork, pts pointSet, freePose, coarse bool) ([nBiconicParams]float64, lmResult, float64, error) {
 	p := &problem{x: pts.x, y: pts.y, z: pts.z, work: &w.lm}
 	p.free = [nParams]bool{iR0: true, iP: true, iZ0: true, iX0: freePose, iY0: freePose}
