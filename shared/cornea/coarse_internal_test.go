@@ -53,8 +53,8 @@ func coarseCorneas(t testing.TB) map[string]*topo.Surface {
 // residual RMS is a twentieth of what a good fit leaves; 0.01 mm of apex
 // position is a thirtieth of a typical decentration; 0.01 D of Sim-K a
 // twenty-fifth of the quarter dioptre a practitioner reads. The closest
-// call is the principal meridians of the keratoconic CSO export, a
-// cornea with almost no toricity to tell them apart (0.0008 mm).
+// call is the principal meridians of the keratoconic CSO export, a cornea
+// with almost no toricity to tell them apart (0.0007 mm).
 func TestCoarseToFineMatchesFullFit(t *testing.T) {
 	for name, s := range coarseCorneas(t) {
 		t.Run(name, func(t *testing.T) {

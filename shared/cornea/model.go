@@ -3,6 +3,7 @@ package cornea
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/lensflow/lensflow/shared/errs"
@@ -678,14 +679,19 @@ func fitModel(s *topo.Surface, opts ModelOptions, coarse bool) (*Model, error) {
 	mirror := s.NasalFrame && s.Eye == topo.OS // back to the examiner's view
 
 	// Zones: the conic zone (or the two candidates of the automatic
-	// choice) and the Zernike zone, each with its coverage.
+	// choice) and the Zernike zone (zi; with the defaults, the first
+	// candidate), each with its coverage.
 	zones := []float64{o.ZoneDiameterMM}
 	if o.ZoneDiameterMM == 0 {
 		zones = []float64{DefaultZoneDiameterMM, WideZoneDiameterMM}
 	}
 	withZernike := o.ZernikeOrder > 0
+	zi := -1
 	if withZernike {
-		zones = append(zones, o.ZernikeZoneDiameterMM)
+		if zi = slices.Index(zones, o.ZernikeZoneDiameterMM); zi < 0 {
+			zi = len(zones)
+			zones = append(zones, o.ZernikeZoneDiameterMM)
+		}
 	}
 	covs := make([]coverage, len(zones))
 	counts := make([]int, len(zones))
@@ -763,9 +769,7 @@ func fitModel(s *topo.Surface, opts ModelOptions, coarse bool) (*Model, error) {
 	} else if err := check(0); err != nil {
 		return nil, err
 	}
-	zi := -1
 	if withZernike {
-		zi = len(zones) - 1
 		covs[zi].maxR = math.Sqrt(covs[zi].maxR2)
 	}
 
@@ -998,13 +1002,14 @@ func (m *Model) simK() {
 	const nTheta = 90
 	h2 := (SimKRingDiameterMM / 2) * (SimKRingDiameterMM / 2)
 	radii := [...]float64{math.Sqrt(h2 - 0.75), math.Sqrt(h2), math.Sqrt(h2 + 0.75)}
+	f := m.Pose.frame()
 	var mean, c2, s2 float64
 	for t := range nTheta {
 		deg := float64(t) * 180 / nTheta
 		var mp float64
 		for _, h := range radii {
-			p1, err1 := m.AxialPowerD(deg, h)
-			p2, err2 := m.AxialPowerD(deg+180, h)
+			p1, err1 := m.axialPowerD(&f, deg, h)
+			p2, err2 := m.axialPowerD(&f, deg+180, h)
 			if err1 != nil || err2 != nil {
 				m.SimK = m.ApicalK
 				m.SimK.ZoneMM = 0

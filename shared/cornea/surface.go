@@ -370,8 +370,26 @@ func (g *residualGrid) at(u, v float64) float64 {
 	if !g.residual {
 		return 0
 	}
-	inv := 1 / ResidualStepMM
+	const inv = 1 / ResidualStepMM
+	return g.sample((u-g.origin)*inv, (v-g.origin)*inv)
+}
+
+// atSlopes returns what at gives at (u, v), and its central differences
+// over (u - h, u + h) and (v - h, v + h): the five readings each step of
+// mapPoint's Newton search takes, in one call.
+func (g *residualGrid) atSlopes(u, v, h float64) (r, ru, rv float64) {
+	if !g.residual {
+		return 0, 0, 0
+	}
+	const inv = 1 / ResidualStepMM
 	fx, fy := (u-g.origin)*inv, (v-g.origin)*inv
+	fxl, fxh := (u-h-g.origin)*inv, (u+h-g.origin)*inv
+	fyl, fyh := (v-h-g.origin)*inv, (v+h-g.origin)*inv
+	return g.sample(fx, fy), (g.sample(fxh, fy) - g.sample(fxl, fy)) / (2 * h), (g.sample(fx, fyh) - g.sample(fx, fyl)) / (2 * h)
+}
+
+// sample interpolates the map at (fx, fy) in grid steps from its origin.
+func (g *residualGrid) sample(fx, fy float64) float64 {
 	j0, i0 := int(math.Floor(fx)), int(math.Floor(fy))
 	if j0 < 0 || i0 < 0 || j0+1 >= g.n || i0+1 >= g.n {
 		return 0
@@ -451,9 +469,16 @@ func (m *Model) AxialPowerD(semiMeridianDeg, radiusMM float64) (float64, error) 
 	if !finite(semiMeridianDeg) || !(radiusMM > 0) || math.IsInf(radiusMM, 0) {
 		return 0, errs.Ef(op, errs.Invalid, "the point (%g degrees, %g mm) needs a finite angle and a radius above 0", semiMeridianDeg, radiusMM)
 	}
-	sn, cs := math.Sincos(semiMeridianDeg * math.Pi / 180)
 	f := m.Pose.frame()
-	u, v, gx, gy, ok := m.mapPoint(&f, m.VertexXMM+radiusMM*cs, m.VertexYMM+radiusMM*sn)
+	return m.axialPowerD(&f, semiMeridianDeg, radiusMM)
+}
+
+// axialPowerD is AxialPowerD for a valid request, with the pose's frame
+// f worked out once for all of them.
+func (m *Model) axialPowerD(f *frame, semiMeridianDeg, radiusMM float64) (float64, error) {
+	const op = "cornea.Model.AxialPowerD"
+	sn, cs := math.Sincos(semiMeridianDeg * math.Pi / 180)
+	u, v, gx, gy, ok := m.mapPoint(f, m.VertexXMM+radiusMM*cs, m.VertexYMM+radiusMM*sn)
 	if !ok {
 		return 0, errs.Ef(op, errs.Invalid, "the fitted cornea does not reach %.1f mm along %.0f degrees", radiusMM, semiMeridianDeg)
 	}
@@ -519,10 +544,9 @@ func (m *Model) mapPoint(f *frame, x, y float64) (u, v, gx, gy float64, ok bool)
 		if !okb {
 			return 0, 0, 0, 0, false
 		}
-		h := slopeStepMM
-		wu = bu + (sf.grid.at(u+h, v)-sf.grid.at(u-h, v))/(2*h)
-		wv = bv + (sf.grid.at(u, v+h)-sf.grid.at(u, v-h))/(2*h)
-		w += sf.grid.at(u, v)
+		r, ru, rv := sf.grid.atSlopes(u, v, slopeStepMM)
+		wu, wv = bu+ru, bv+rv
+		w += r
 		px := f.x0 + r00*u + r01*v + r02*w
 		py := f.y0 + r10*u + r11*v + r12*w
 		ex, ey := x-px, y-py
