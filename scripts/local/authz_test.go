@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/auth/devissuer"
 	"github.com/lensflow/lensflow/shared/eventhttp"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/orders"
@@ -198,11 +199,11 @@ var authzTable = map[string]authzRow{
 	// The stack's own routes: health check, index and the dev issuer's keys.
 	"GET /healthz":              {ok: 200, req: authzGet(func(*trustStack) string { return "/healthz" })},
 	"GET /{$}":                  {ok: 200, req: authzGet(func(*trustStack) string { return "/" })},
-	"GET /dev-issuer/jwks.json": {ok: 200, req: authzGet(func(*trustStack) string { return auth.DevJWKSPath })},
+	"GET /dev-issuer/jwks.json": {ok: 200, req: authzGet(func(*trustStack) string { return devissuer.JWKSPath })},
 }
 
 // stackRoutes are the routes the local stack serves besides the functions'.
-var stackRoutes = []string{"GET /healthz", "GET /{$}", "GET " + auth.DevJWKSPath}
+var stackRoutes = []string{"GET /healthz", "GET /{$}", "GET " + devissuer.JWKSPath}
 
 // registeredRoutes lists every registered function's routes, event
 // functions at their local push endpoint, in registry order.

@@ -28,7 +28,7 @@ import (
 
 	_ "github.com/lensflow/lensflow/scripts/internal/allfunctions"
 	"github.com/lensflow/lensflow/shared/admission"
-	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/auth/devissuer"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/ports/faults"
 	"github.com/lensflow/lensflow/shared/wire"
@@ -75,7 +75,7 @@ func run(addr, data string) error {
 	fmt.Printf("\nlensflow local stack listening on %s (data in %s)\n", st.URL, data)
 	fmt.Printf("  memory %d MiB (%s); %d MiB budget for uploads and %d MiB for designs, %.0f%% of each and of %d requests in flight per clinic\n",
 		cfg.MemoryBytes>>20, cfg.MemorySource, cfg.MemoryBudget()>>20, cfg.MemoryBudget()>>21, 100*cfg.ClinicShare, cfg.MaxInFlight)
-	for _, c := range auth.DevClinics {
+	for _, c := range devissuer.Clinics {
 		fmt.Printf("  practitioner token for %s:\n    %s\n", c, st.Tokens[c])
 	}
 	fmt.Printf("  lab staff and service (task) tokens: %s\n", filepath.Join(data, "dev-staff-tokens.json"))

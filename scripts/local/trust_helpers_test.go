@@ -30,6 +30,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/auth/devissuer"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/platform"
@@ -157,11 +158,11 @@ const (
 )
 
 // goodClaims are the claims of the stack's good token of each role.
-var goodClaims = map[auth.Role]auth.Claims{
+var goodClaims = map[auth.Role]devissuer.Claims{
 	auth.RolePractitioner: {Subject: northSubject, ClinicID: "demo-north", Role: auth.RolePractitioner,
 		Email: "practitioner@demo-north.example", EmailVerified: true},
 	auth.RoleLab:     {Subject: labSubject, Role: auth.RoleLab, Email: "lab@lensflow-local.example", EmailVerified: true},
-	auth.RoleService: {Subject: serviceSubject, Role: auth.RoleService, Email: auth.DevServiceEmail, EmailVerified: true},
+	auth.RoleService: {Subject: serviceSubject, Role: auth.RoleService, Email: devissuer.ServiceEmail, EmailVerified: true},
 }
 
 // tokenSet holds the bearer tokens of every principal: bad ones per role.
@@ -190,11 +191,11 @@ func mintTokens(t testing.TB, st *localstack.Stack, dir string) (tokenSet, map[a
 	t.Helper()
 	keyPath := filepath.Join(dir, "dev-issuer-key.pem")
 	iss := st.Local.DevIssuer.Issuer()
-	wrongAud, err := auth.OpenDevIssuer(keyPath, iss, "someone-else")
+	wrongAud, err := devissuer.Open(keyPath, iss, "someone-else")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrongIss, err := auth.OpenDevIssuer(keyPath, strings.Replace(iss, "/dev-issuer", "/other-issuer", 1), auth.DevAudience)
+	wrongIss, err := devissuer.Open(keyPath, strings.Replace(iss, "/dev-issuer", "/other-issuer", 1), devissuer.Audience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func mintTokens(t testing.TB, st *localstack.Stack, dir string) (tokenSet, map[a
 
 // handSigned signs c with the development issuer's key file, issued at iat
 // and expiring at exp, in the shape DevIssuer.Mint produces.
-func handSigned(t testing.TB, keyPath, iss string, c auth.Claims, iat, exp time.Time) string {
+func handSigned(t testing.TB, keyPath, iss string, c devissuer.Claims, iat, exp time.Time) string {
 	t.Helper()
 	data, err := os.ReadFile(keyPath)
 	if err != nil {
@@ -253,7 +254,7 @@ func handSigned(t testing.TB, keyPath, iss string, c auth.Claims, iat, exp time.
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims := map[string]any{"iss": iss, "sub": c.Subject, "aud": []string{auth.DevAudience}, "iat": iat.Unix(), "exp": exp.Unix(),
+	claims := map[string]any{"iss": iss, "sub": c.Subject, "aud": []string{devissuer.Audience}, "iat": iat.Unix(), "exp": exp.Unix(),
 		"role": string(c.Role), "email": c.Email, "email_verified": c.EmailVerified}
 	if c.ClinicID != "" {
 		claims["clinic_id"] = c.ClinicID

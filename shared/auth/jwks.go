@@ -43,8 +43,8 @@ const (
 	fetchTimeout = 10 * time.Second
 	// maxJWKSBytes bounds a JWKS response body.
 	maxJWKSBytes = 1 << 20
-	// minRSABits is the smallest RSA modulus accepted from a JWKS.
-	minRSABits = 2048
+	// MinRSABits is the smallest RSA modulus accepted from a JWKS.
+	MinRSABits = 2048
 )
 
 // keyCache holds one issuer's public keys by kid, fetched lazily from its
@@ -234,7 +234,7 @@ func parseKeySet(body []byte) (map[string][]jose.JSONWebKey, error) {
 func usableKey(key any) bool {
 	switch k := key.(type) {
 	case *rsa.PublicKey:
-		return k.N.BitLen() >= minRSABits
+		return k.N.BitLen() >= MinRSABits
 	case *ecdsa.PublicKey:
 		return k.Curve == elliptic.P256()
 	}

@@ -537,7 +537,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 		// themselves services.
 		return fail(ErrInvalidRole)
 	}
-	if claims.ClinicID != "" && !validClinicID(claims.ClinicID) {
+	if claims.ClinicID != "" && !ValidClinicID(claims.ClinicID) {
 		return fail(ErrInvalidClinic)
 	}
 	p.Role = Role(claims.Role)
@@ -597,10 +597,10 @@ func keyFor(k jose.JSONWebKey, alg string) (any, bool) {
 	return nil, false
 }
 
-// validClinicID reports whether id is a plausible clinic id: 1 to 128
+// ValidClinicID reports whether id is a plausible clinic id: 1 to 128
 // letters, digits, '-' or '_'. Clinic ids become parts of document paths,
 // so anything else is refused even from a trusted issuer.
-func validClinicID(id string) bool {
+func ValidClinicID(id string) bool {
 	if len(id) == 0 || len(id) > 128 {
 		return false
 	}

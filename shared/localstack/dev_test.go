@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/auth/devissuer"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/ports"
@@ -24,7 +24,7 @@ import (
 // development issuer, as Start leaves them.
 func devMux(t *testing.T) (*Stack, *http.ServeMux) {
 	t.Helper()
-	di, err := auth.OpenDevIssuer(filepath.Join(t.TempDir(), "k.pem"), "http://127.0.0.1:8080/dev-issuer", auth.DevAudience)
+	di, err := devissuer.Open(filepath.Join(t.TempDir(), "k.pem"), "http://127.0.0.1:8080/dev-issuer", devissuer.Audience)
 	if err != nil {
 		t.Fatal(err)
 	}

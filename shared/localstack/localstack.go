@@ -27,6 +27,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/auth/devissuer"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventhttp"
 	"github.com/lensflow/lensflow/shared/httpkit"
@@ -97,7 +98,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	}()
 	base := "http://" + ln.Addr().String()
 	cfg := o.Config
-	cfg.Profile, cfg.DataDir, cfg.DevIssuerURL = "local", o.DataDir, base+auth.DevIssuerPath
+	cfg.Profile, cfg.DataDir, cfg.DevIssuerURL = "local", o.DataDir, base+devissuer.Path
 	if cfg.Project == "" {
 		cfg.Project = Project
 	}
@@ -140,7 +141,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	st.stop = stop
 
 	mux := http.NewServeMux()
-	mux.Handle("GET "+auth.DevJWKSPath, local.DevIssuer.JWKSHandler())
+	mux.Handle("GET "+devissuer.JWKSPath, local.DevIssuer.JWKSHandler())
 	index := map[string]any{}
 	tokens := &serviceToken{issuer: local.DevIssuer}
 	background := backgroundApp(app)
@@ -423,7 +424,7 @@ func (d *duplicating) Publish(ctx context.Context, topic string, e ports.Event) 
 // serviceToken mints and caches the bearer token local event deliveries
 // carry, as Pub/Sub push attaches an OIDC token.
 type serviceToken struct {
-	issuer *auth.DevIssuer
+	issuer *devissuer.Issuer
 	mu     sync.Mutex
 	tok    string
 	exp    time.Time
@@ -445,14 +446,14 @@ func (s *serviceToken) get(context.Context) (string, error) {
 // demoTokens mints the demo clinics' practitioner tokens, a lab staff token
 // and a service token, each for the issuer's DemoTTL (at most the token
 // lifetime the verifier accepts, LENSFLOW_MAX_TOKEN_LIFETIME).
-func demoTokens(di *auth.DevIssuer) (clinics map[string]string, lab, service string, err error) {
+func demoTokens(di *devissuer.Issuer) (clinics map[string]string, lab, service string, err error) {
 	clinics = map[string]string{}
-	for _, c := range auth.DevClinics {
+	for _, c := range devissuer.Clinics {
 		if clinics[c], err = di.MintDemoPractitioner(c); err != nil {
 			return nil, "", "", err
 		}
 	}
-	if lab, err = di.Mint(auth.Claims{Subject: "lab-demo", Role: auth.RoleLab,
+	if lab, err = di.Mint(devissuer.Claims{Subject: "lab-demo", Role: auth.RoleLab,
 		Email: "lab@lensflow-local.example", EmailVerified: true}, di.DemoTTL()); err != nil {
 		return nil, "", "", err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/audit/cloudaudit"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/auth/devissuer"
 	"github.com/lensflow/lensflow/shared/logging"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notify"
@@ -37,7 +38,7 @@ import (
 // (production Pub/Sub pushes to the functions) and the development issuer.
 type Local struct {
 	Broker    ports.Broker
-	DevIssuer *auth.DevIssuer
+	DevIssuer *devissuer.Issuer
 }
 
 // FromEnv wires an App from the environment (see Config).
@@ -148,8 +149,8 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 		case "google-oidc":
 			issuers = append(issuers, auth.GoogleOIDC(cfg.ServiceAudiences, cfg.ServiceAccounts))
 		case "dev":
-			base := strings.TrimSuffix(strings.TrimSuffix(cfg.DevIssuerURL, "/"), auth.DevIssuerPath)
-			di, err := auth.OpenDevIssuer(filepath.Join(cfg.DataDir, "dev-issuer-key.pem"), base+auth.DevIssuerPath, auth.DevAudience)
+			base := strings.TrimSuffix(strings.TrimSuffix(cfg.DevIssuerURL, "/"), devissuer.Path)
+			di, err := devissuer.Open(filepath.Join(cfg.DataDir, "dev-issuer-key.pem"), base+devissuer.Path, devissuer.Audience)
 			if err != nil {
 				return nil, nil, fmt.Errorf("development issuer: %w", err)
 			}
@@ -157,7 +158,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 				return nil, nil, fmt.Errorf("development issuer: %w", err)
 			}
 			local.DevIssuer = di
-			issuers = append(issuers, di.IssuerConfig(base+auth.DevJWKSPath))
+			issuers = append(issuers, di.IssuerConfig(base+devissuer.JWKSPath))
 		}
 	}
 	if app.Verifier, err = auth.NewVerifier(auth.Config{Issuers: issuers, MaxLifetime: cfg.MaxTokenLifetime}); err != nil {

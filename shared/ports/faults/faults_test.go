@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
-	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
+	"github.com/lensflow/lensflow/shared/adapters/fileblobs"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/ports/blobstest"
@@ -28,7 +28,7 @@ func openDocs(t *testing.T) ports.Documents {
 
 func openBlobs(t *testing.T) ports.Blobs {
 	t.Helper()
-	b, err := gcsblobs.OpenMemory(context.Background(), "faults-test")
+	b, err := fileblobs.Open(t.TempDir(), "faults-test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,15 @@
-package auth
+package devissuer
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"github.com/lensflow/lensflow/shared/auth"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,11 +23,11 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 )
 
-// devStack serves a DevIssuer like the local stack does and verifies with
+// devStack serves a Issuer like the local stack does and verifies with
 // the config it hands out.
 type devStack struct {
-	iss *DevIssuer
-	v   *Verifier
+	iss *Issuer
+	v   *auth.Verifier
 	srv *httptest.Server
 }
 
@@ -34,12 +36,12 @@ func newDevStack(t *testing.T, keyPath string) *devStack {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	iss, err := OpenDevIssuer(keyPath, srv.URL+DevIssuerPath, DevAudience)
+	iss, err := Open(keyPath, srv.URL+Path, Audience)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux.Handle(DevJWKSPath, iss.JWKSHandler())
-	v, err := NewVerifier(Config{Issuers: []IssuerConfig{iss.IssuerConfig(srv.URL + DevJWKSPath)}})
+	mux.Handle(JWKSPath, iss.JWKSHandler())
+	v, err := auth.NewVerifier(auth.Config{Issuers: []auth.IssuerConfig{iss.IssuerConfig(srv.URL + JWKSPath)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,9 +51,9 @@ func newDevStack(t *testing.T, keyPath string) *devStack {
 func TestDevIssuerMintAndVerify(t *testing.T) {
 	st := newDevStack(t, filepath.Join(t.TempDir(), "keys", "dev-issuer.pem"))
 	ctx := context.Background()
-	issuer := st.srv.URL + DevIssuerPath
+	issuer := st.srv.URL + Path
 
-	for _, clinic := range DevClinics {
+	for _, clinic := range Clinics {
 		tok, err := st.iss.MintDemoPractitioner(clinic)
 		if err != nil {
 			t.Fatal(err)
@@ -60,7 +62,7 @@ func TestDevIssuerMintAndVerify(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", clinic, err)
 		}
-		want := Principal{Subject: clinic + "-practitioner", Email: "practitioner@" + clinic + ".example", ClinicID: clinic, Role: RolePractitioner, Issuer: issuer}
+		want := auth.Principal{Subject: clinic + "-practitioner", Email: "practitioner@" + clinic + ".example", ClinicID: clinic, Role: auth.RolePractitioner, Issuer: issuer}
 		if p != want {
 			t.Fatalf("principal = %+v, want %+v", p, want)
 		}
@@ -69,19 +71,19 @@ func TestDevIssuerMintAndVerify(t *testing.T) {
 	tests := []struct {
 		name    string
 		claims  Claims
-		want    Principal
+		want    auth.Principal
 		wantErr error
 	}{
-		{name: "lab", claims: Claims{Subject: "lab-1", Role: RoleLab},
-			want: Principal{Subject: "lab-1", Role: RoleLab, Issuer: issuer}},
-		{name: "service", claims: Claims{Subject: "push", Role: RoleService, Email: DevServiceEmail, EmailVerified: true},
-			want: Principal{Subject: "push", Email: DevServiceEmail, Role: RoleService, Issuer: issuer}},
-		{name: "service clinic ignored", claims: Claims{Subject: "push", Role: RoleService, Email: DevServiceEmail, EmailVerified: true, ClinicID: "demo-north"},
-			want: Principal{Subject: "push", Email: DevServiceEmail, Role: RoleService, Issuer: issuer}},
-		{name: "service with another email", claims: Claims{Subject: "push", Role: RoleService, Email: "other@x.iam.gserviceaccount.com", EmailVerified: true},
-			wantErr: ErrEmailNotAllowed},
-		{name: "service unverified", claims: Claims{Subject: "push", Role: RoleService, Email: DevServiceEmail},
-			wantErr: ErrEmailNotVerified},
+		{name: "lab", claims: Claims{Subject: "lab-1", Role: auth.RoleLab},
+			want: auth.Principal{Subject: "lab-1", Role: auth.RoleLab, Issuer: issuer}},
+		{name: "service", claims: Claims{Subject: "push", Role: auth.RoleService, Email: ServiceEmail, EmailVerified: true},
+			want: auth.Principal{Subject: "push", Email: ServiceEmail, Role: auth.RoleService, Issuer: issuer}},
+		{name: "service clinic ignored", claims: Claims{Subject: "push", Role: auth.RoleService, Email: ServiceEmail, EmailVerified: true, ClinicID: "demo-north"},
+			want: auth.Principal{Subject: "push", Email: ServiceEmail, Role: auth.RoleService, Issuer: issuer}},
+		{name: "service with another email", claims: Claims{Subject: "push", Role: auth.RoleService, Email: "other@x.iam.gserviceaccount.com", EmailVerified: true},
+			wantErr: auth.ErrEmailNotAllowed},
+		{name: "service unverified", claims: Claims{Subject: "push", Role: auth.RoleService, Email: ServiceEmail},
+			wantErr: auth.ErrEmailNotVerified},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,7 +109,7 @@ func TestDevIssuerMintAndVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p, err := st.v.Verify(ctx, tok); err != nil || p.Role != RoleService {
+		if p, err := st.v.Verify(ctx, tok); err != nil || p.Role != auth.RoleService {
 			t.Fatalf("Verify = %+v, %v", p, err)
 		}
 	})
@@ -133,17 +135,17 @@ func TestDevIssuerMintAndVerify(t *testing.T) {
 				t.Errorf("claim %s missing from %v", k, c)
 			}
 		}
-		if c["aud"] != DevAudience || c["iss"] != issuer {
+		if c["aud"] != Audience || c["iss"] != issuer {
 			t.Errorf("aud/iss = %v/%v", c["aud"], c["iss"])
 		}
-		if life := c["exp"].(float64) - c["iat"].(float64); life != DevTokenTTL.Seconds() {
-			t.Errorf("lifetime = %vs, want %v", life, DevTokenTTL)
+		if life := c["exp"].(float64) - c["iat"].(float64); life != TokenTTL.Seconds() {
+			t.Errorf("lifetime = %vs, want %v", life, TokenTTL)
 		}
 	})
 }
 
 func TestDevIssuerMintRefusesBadClaims(t *testing.T) {
-	iss, err := OpenDevIssuer(filepath.Join(t.TempDir(), "k.pem"), "http://127.0.0.1:1/dev-issuer", DevAudience)
+	iss, err := Open(filepath.Join(t.TempDir(), "k.pem"), "http://127.0.0.1:1/dev-issuer", Audience)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,14 +154,14 @@ func TestDevIssuerMintRefusesBadClaims(t *testing.T) {
 		c    Claims
 		ttl  time.Duration
 	}{
-		{"no ttl", Claims{Subject: "s", Role: RoleLab}, 0},
-		{"no subject", Claims{Role: RoleLab}, time.Hour},
+		{"no ttl", Claims{Subject: "s", Role: auth.RoleLab}, 0},
+		{"no subject", Claims{Role: auth.RoleLab}, time.Hour},
 		{"no role", Claims{Subject: "s"}, time.Hour},
 		{"unknown role", Claims{Subject: "s", Role: "admin"}, time.Hour},
-		{"practitioner without clinic", Claims{Subject: "s", Role: RolePractitioner}, time.Hour},
-		{"bad clinic", Claims{Subject: "s", Role: RolePractitioner, ClinicID: "a/b"}, time.Hour},
-		{"service without email", Claims{Subject: "s", Role: RoleService}, time.Hour},
-		{"longer than the cap", Claims{Subject: "s", Role: RoleLab}, DefaultMaxLifetime + time.Second},
+		{"practitioner without clinic", Claims{Subject: "s", Role: auth.RolePractitioner}, time.Hour},
+		{"bad clinic", Claims{Subject: "s", Role: auth.RolePractitioner, ClinicID: "a/b"}, time.Hour},
+		{"service without email", Claims{Subject: "s", Role: auth.RoleService}, time.Hour},
+		{"longer than the cap", Claims{Subject: "s", Role: auth.RoleLab}, auth.DefaultMaxLifetime + time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,8 +176,8 @@ func TestDevIssuerMintRefusesBadClaims(t *testing.T) {
 // follows the verifier's, and the demo tokens shorten to fit a lower one.
 func TestDevIssuerTokensWithinTheLifetimeCap(t *testing.T) {
 	st := newDevStack(t, filepath.Join(t.TempDir(), "k.pem"))
-	if DevTokenTTL > DefaultMaxLifetime || st.iss.DemoTTL() != DevTokenTTL {
-		t.Fatalf("demo tokens live %v, the default cap is %v", st.iss.DemoTTL(), DefaultMaxLifetime)
+	if TokenTTL > auth.DefaultMaxLifetime || st.iss.DemoTTL() != TokenTTL {
+		t.Fatalf("demo tokens live %v, the default cap is %v", st.iss.DemoTTL(), auth.DefaultMaxLifetime)
 	}
 	tok, err := st.iss.MintDemoPractitioner("demo-north")
 	if err != nil {
@@ -190,10 +192,10 @@ func TestDevIssuerTokensWithinTheLifetimeCap(t *testing.T) {
 	if st.iss.DemoTTL() != 2*time.Hour {
 		t.Fatalf("demo TTL under a 2 h cap: %v", st.iss.DemoTTL())
 	}
-	if _, err := st.iss.Mint(Claims{Subject: "s", Role: RoleLab}, 3*time.Hour); !errs.Is(errs.Invalid, err) {
+	if _, err := st.iss.Mint(Claims{Subject: "s", Role: auth.RoleLab}, 3*time.Hour); !errs.Is(errs.Invalid, err) {
 		t.Fatalf("a 3 h token under a 2 h cap: %v", err)
 	}
-	v, err := NewVerifier(Config{Issuers: []IssuerConfig{st.iss.IssuerConfig(st.srv.URL + DevJWKSPath)}, MaxLifetime: 2 * time.Hour})
+	v, err := auth.NewVerifier(auth.Config{Issuers: []auth.IssuerConfig{st.iss.IssuerConfig(st.srv.URL + JWKSPath)}, MaxLifetime: 2 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,9 +240,9 @@ func TestDevIssuerPersistence(t *testing.T) {
 		// The restarted stack has a new base URL; mint-time iss differs, so
 		// verify with a verifier trusting the old issuer URL but fetching
 		// the reopened issuer's JWKS.
-		cfg := again.iss.IssuerConfig(again.srv.URL + DevJWKSPath)
+		cfg := again.iss.IssuerConfig(again.srv.URL + JWKSPath)
 		cfg.Issuer = first.iss.Issuer()
-		v, err := NewVerifier(Config{Issuers: []IssuerConfig{cfg}})
+		v, err := auth.NewVerifier(auth.Config{Issuers: []auth.IssuerConfig{cfg}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,13 +252,13 @@ func TestDevIssuerPersistence(t *testing.T) {
 	})
 	t.Run("other key path: old token refused", func(t *testing.T) {
 		other := newDevStack(t, filepath.Join(dir, "other.pem"))
-		cfg := other.iss.IssuerConfig(other.srv.URL + DevJWKSPath)
+		cfg := other.iss.IssuerConfig(other.srv.URL + JWKSPath)
 		cfg.Issuer = first.iss.Issuer()
-		v, err := NewVerifier(Config{Issuers: []IssuerConfig{cfg}})
+		v, err := auth.NewVerifier(auth.Config{Issuers: []auth.IssuerConfig{cfg}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrUnknownKey) {
+		if _, err := v.Verify(context.Background(), tok); !errors.Is(err, auth.ErrUnknownKey) {
 			t.Fatalf("err = %v, want unknown signing key", err)
 		}
 	})
@@ -287,7 +289,7 @@ func TestOpenDevIssuerKeyFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(tok, b64([]byte(`{"alg":"RS256"`))) {
+		if !strings.HasPrefix(tok, base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256"`))) {
 			t.Errorf("token header is not RS256")
 		}
 		if _, err := st.v.Verify(context.Background(), tok); err != nil {
@@ -297,17 +299,17 @@ func TestOpenDevIssuerKeyFiles(t *testing.T) {
 	bad := []struct {
 		name, path, issuer, aud string
 	}{
-		{"world-readable key", write("loose.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o644), "http://127.0.0.1/dev-issuer", DevAudience},
-		{"not PEM", write("junk.pem", []byte("hello"), 0o600), "http://127.0.0.1/dev-issuer", DevAudience},
-		{"wrong PEM type", write("cert.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}}), 0o600), "http://127.0.0.1/dev-issuer", DevAudience},
-		{"broken PKCS#8", write("broken.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}}), 0o600), "http://127.0.0.1/dev-issuer", DevAudience},
-		{"empty path", "", "http://127.0.0.1/dev-issuer", DevAudience},
-		{"relative issuer", filepath.Join(dir, "new.pem"), "/dev-issuer", DevAudience},
+		{"world-readable key", write("loose.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o644), "http://127.0.0.1/dev-issuer", Audience},
+		{"not PEM", write("junk.pem", []byte("hello"), 0o600), "http://127.0.0.1/dev-issuer", Audience},
+		{"wrong PEM type", write("cert.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}}), 0o600), "http://127.0.0.1/dev-issuer", Audience},
+		{"broken PKCS#8", write("broken.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1, 2, 3}}), 0o600), "http://127.0.0.1/dev-issuer", Audience},
+		{"empty path", "", "http://127.0.0.1/dev-issuer", Audience},
+		{"relative issuer", filepath.Join(dir, "new.pem"), "/dev-issuer", Audience},
 		{"empty audience", filepath.Join(dir, "new.pem"), "http://127.0.0.1/dev-issuer", ""},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := OpenDevIssuer(tc.path, tc.issuer, tc.aud); !errs.Is(errs.Invalid, err) {
+			if _, err := Open(tc.path, tc.issuer, tc.aud); !errs.Is(errs.Invalid, err) {
 				t.Fatalf("err = %v, want invalid", err)
 			}
 		})
@@ -315,14 +317,14 @@ func TestOpenDevIssuerKeyFiles(t *testing.T) {
 }
 
 func TestJWKSHandler(t *testing.T) {
-	iss, err := OpenDevIssuer(filepath.Join(t.TempDir(), "k.pem"), "http://127.0.0.1/dev-issuer", DevAudience)
+	iss, err := Open(filepath.Join(t.TempDir(), "k.pem"), "http://127.0.0.1/dev-issuer", Audience)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := iss.JWKSHandler()
 
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", DevJWKSPath, nil))
+	h.ServeHTTP(rec, httptest.NewRequest("GET", JWKSPath, nil))
 	if rec.Code != 200 || !strings.Contains(rec.Header().Get("Cache-Control"), "max-age=300") {
 		t.Fatalf("GET: %d, Cache-Control %q", rec.Code, rec.Header().Get("Cache-Control"))
 	}
@@ -338,7 +340,7 @@ func TestJWKSHandler(t *testing.T) {
 	}
 
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", DevJWKSPath, nil))
+	h.ServeHTTP(rec, httptest.NewRequest("POST", JWKSPath, nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("POST: %d", rec.Code)
 	}

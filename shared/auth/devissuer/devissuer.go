@@ -1,4 +1,4 @@
-package auth
+package devissuer
 
 import (
 	"crypto"
@@ -23,44 +23,45 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 )
 
 // Conventions of the local stack's development issuer.
 const (
-	// DevIssuerPath is where the local stack mounts the issuer: its issuer
+	// Path is where the local stack mounts the issuer: its issuer
 	// URL is <base>/dev-issuer.
-	DevIssuerPath = "/dev-issuer"
-	// DevJWKSPath is where the local stack serves JWKSHandler.
-	DevJWKSPath = DevIssuerPath + "/jwks.json"
-	// DevAudience is the audience of every development token.
-	DevAudience = "lensflow-local"
-	// DevServiceEmail is the service account the local push delivery and
-	// scheduler present; IssuerConfig allows it for role "service".
-	DevServiceEmail = "push@lensflow-local.iam.gserviceaccount.com"
-	// DevTokenTTL is the lifetime of the demo tokens the local stack
+	Path = "/dev-issuer"
+	// JWKSPath is where the local stack serves JWKSHandler.
+	JWKSPath = Path + "/jwks.json"
+	// Audience is the audience of every development token.
+	Audience = "lensflow-local"
+	// ServiceEmail is the service account the local push delivery and
+	// scheduler present; auth.IssuerConfig allows it for role "service".
+	ServiceEmail = "push@lensflow-local.iam.gserviceaccount.com"
+	// TokenTTL is the lifetime of the demo tokens the local stack
 	// prints: the longest the Verifier accepts by default (a lower cap
 	// shortens them to it, see DemoTTL).
-	DevTokenTTL = DefaultMaxLifetime
+	TokenTTL = auth.DefaultMaxLifetime
 )
 
-// DevClinics are the demo clinics the local stack mints practitioner tokens for.
-var DevClinics = []string{"demo-north", "demo-south"}
+// Clinics are the demo clinics the local stack mints practitioner tokens for.
+var Clinics = []string{"demo-north", "demo-south"}
 
-// Claims are what DevIssuer.Mint puts in a token besides iss, aud, iat and exp.
+// Claims are what Issuer.Mint puts in a token besides iss, aud, iat and exp.
 type Claims struct {
 	Subject       string
 	ClinicID      string
-	Role          Role
+	Role          auth.Role
 	Email         string
 	EmailVerified bool
 }
 
-// DevIssuer is the local stack's token issuer: an ES256 (or RS256) key kept
+// Issuer is the local stack's token issuer: an ES256 (or RS256) key kept
 // in a file, a JWKS for the Verifier to fetch, and a minting function. It
 // exists so that local runs go through the very same Verifier as
 // production; it is never configured in a deployed service.
-type DevIssuer struct {
+type Issuer struct {
 	issuer   string
 	audience string
 	signer   jose.Signer
@@ -69,12 +70,12 @@ type DevIssuer struct {
 	maxTTL   time.Duration // the longest lifetime Mint gives a token
 }
 
-// OpenDevIssuer loads the signing key at keyPath, or on first run creates an
+// Open loads the signing key at keyPath, or on first run creates an
 // ES256 key there (directory 0700, file 0600, written atomically), so tokens
 // survive restarts. The file holds a PKCS#8 PEM "PRIVATE KEY", ECDSA P-256 or
 // RSA >= 2048 bits. issuerURL becomes every token's iss, audience its aud.
-func OpenDevIssuer(keyPath, issuerURL, audience string) (*DevIssuer, error) {
-	const op = "auth.OpenDevIssuer"
+func Open(keyPath, issuerURL, audience string) (*Issuer, error) {
+	const op = "auth.Open"
 	if keyPath == "" {
 		return nil, errs.Ef(op, errs.Invalid, "empty key path")
 	}
@@ -88,11 +89,11 @@ func OpenDevIssuer(keyPath, issuerURL, audience string) (*DevIssuer, error) {
 	if err != nil {
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}
-	return newDevIssuer(key, issuerURL, audience)
+	return newIssuer(key, issuerURL, audience)
 }
 
-func newDevIssuer(key crypto.Signer, issuerURL, audience string) (*DevIssuer, error) {
-	const op = "auth.OpenDevIssuer"
+func newIssuer(key crypto.Signer, issuerURL, audience string) (*Issuer, error) {
+	const op = "auth.Open"
 	var alg jose.SignatureAlgorithm
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
@@ -101,8 +102,8 @@ func newDevIssuer(key crypto.Signer, issuerURL, audience string) (*DevIssuer, er
 		}
 		alg = jose.ES256
 	case *rsa.PrivateKey:
-		if k.N.BitLen() < minRSABits {
-			return nil, errs.Ef(op, errs.Invalid, "RSA key must have at least %d bits", minRSABits)
+		if k.N.BitLen() < auth.MinRSABits {
+			return nil, errs.Ef(op, errs.Invalid, "RSA key must have at least %d bits", auth.MinRSABits)
 		}
 		alg = jose.RS256
 	default:
@@ -127,7 +128,7 @@ func newDevIssuer(key crypto.Signer, issuerURL, audience string) (*DevIssuer, er
 	if err != nil {
 		return nil, errs.E(op, errs.Other, err)
 	}
-	return &DevIssuer{issuer: issuerURL, audience: audience, signer: signer, jwks: jwks, now: time.Now, maxTTL: DefaultMaxLifetime}, nil
+	return &Issuer{issuer: issuerURL, audience: audience, signer: signer, jwks: jwks, now: time.Now, maxTTL: auth.DefaultMaxLifetime}, nil
 }
 
 // loadOrCreateKey reads the PEM key at path, creating it first if absent.
@@ -218,11 +219,11 @@ func createKey(path string) error {
 }
 
 // Issuer returns the issuer URL (the tokens' iss).
-func (d *DevIssuer) Issuer() string { return d.issuer }
+func (d *Issuer) Issuer() string { return d.issuer }
 
 // JWKSHandler serves the issuer's public key set (GET or HEAD) with
 // Cache-Control max-age=300.
-func (d *DevIssuer) JWKSHandler() http.Handler {
+func (d *Issuer) JWKSHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -239,51 +240,51 @@ func (d *DevIssuer) JWKSHandler() http.Handler {
 	})
 }
 
-// IssuerConfig returns the Verifier configuration that trusts this issuer,
+// auth.IssuerConfig returns the Verifier configuration that trusts this issuer,
 // its keys fetched from jwksURL (normally <base>/dev-issuer/jwks.json).
-// Its Kind is AnyTokens: a token's role claim decides whether it is checked
+// Its Kind is auth.AnyTokens: a token's role claim decides whether it is checked
 // as a user token (practitioner with clinic_id, or lab) or as a service
-// token (email DevServiceEmail, email_verified true), so the one local
+// token (email ServiceEmail, email_verified true), so the one local
 // issuer signs both clinic users' tokens and the push delivery's.
-func (d *DevIssuer) IssuerConfig(jwksURL string) IssuerConfig {
-	return IssuerConfig{
+func (d *Issuer) IssuerConfig(jwksURL string) auth.IssuerConfig {
+	return auth.IssuerConfig{
 		Issuer:        d.issuer,
 		Audiences:     []string{d.audience},
 		JWKSURL:       jwksURL,
-		Kind:          AnyTokens,
-		AllowedEmails: []string{DevServiceEmail},
+		Kind:          auth.AnyTokens,
+		AllowedEmails: []string{ServiceEmail},
 	}
 }
 
 // SetMaxTTL sets the longest lifetime Mint gives a token (default
-// DefaultMaxLifetime): the Verifier's Config.MaxLifetime, so that the
+// auth.DefaultMaxLifetime): the Verifier's Config.MaxLifetime, so that the
 // issuer never signs a token its verifier refuses. Call it before minting.
-func (d *DevIssuer) SetMaxTTL(max time.Duration) error {
-	if err := CheckMaxLifetime(max); err != nil {
-		return errs.E("auth.DevIssuer.SetMaxTTL", errs.Invalid, err)
+func (d *Issuer) SetMaxTTL(max time.Duration) error {
+	if err := auth.CheckMaxLifetime(max); err != nil {
+		return errs.E("auth.Issuer.SetMaxTTL", errs.Invalid, err)
 	}
 	d.maxTTL = max
 	return nil
 }
 
-// DemoTTL is the lifetime of the demo tokens: DevTokenTTL, or the issuer's
+// DemoTTL is the lifetime of the demo tokens: TokenTTL, or the issuer's
 // maximum if that is shorter.
-func (d *DevIssuer) DemoTTL() time.Duration { return min(DevTokenTTL, d.maxTTL) }
+func (d *Issuer) DemoTTL() time.Duration { return min(TokenTTL, d.maxTTL) }
 
 // mintedClaims is the payload Mint signs.
 type mintedClaims struct {
 	jwt.Claims
-	ClinicID      string `json:"clinic_id,omitempty"`
-	Role          Role   `json:"role"`
-	Email         string `json:"email,omitempty"`
-	EmailVerified bool   `json:"email_verified"`
+	ClinicID      string    `json:"clinic_id,omitempty"`
+	Role          auth.Role `json:"role"`
+	Email         string    `json:"email,omitempty"`
+	EmailVerified bool      `json:"email_verified"`
 }
 
 // Mint signs a token for c valid for ttl from now. It refuses claims the
 // Verifier would refuse (no subject, unknown role, practitioner without a
 // clinic, service without an email) and a ttl beyond the issuer's maximum
 // (SetMaxTTL), so mistakes show up at the mint.
-func (d *DevIssuer) Mint(c Claims, ttl time.Duration) (string, error) {
+func (d *Issuer) Mint(c Claims, ttl time.Duration) (string, error) {
 	const op = "auth.Mint"
 	switch {
 	case ttl <= 0:
@@ -294,11 +295,11 @@ func (d *DevIssuer) Mint(c Claims, ttl time.Duration) (string, error) {
 		return "", errs.Ef(op, errs.Invalid, "empty subject")
 	case !c.Role.Valid():
 		return "", errs.Ef(op, errs.Invalid, "unknown role %q", c.Role)
-	case c.Role == RolePractitioner && c.ClinicID == "":
+	case c.Role == auth.RolePractitioner && c.ClinicID == "":
 		return "", errs.Ef(op, errs.Invalid, "a practitioner needs a clinic")
-	case c.ClinicID != "" && !validClinicID(c.ClinicID):
+	case c.ClinicID != "" && !auth.ValidClinicID(c.ClinicID):
 		return "", errs.Ef(op, errs.Invalid, "invalid clinic id")
-	case c.Role == RoleService && c.Email == "":
+	case c.Role == auth.RoleService && c.Email == "":
 		return "", errs.Ef(op, errs.Invalid, "a service token needs an email")
 	}
 	now := d.now()
@@ -323,29 +324,29 @@ func (d *DevIssuer) Mint(c Claims, ttl time.Duration) (string, error) {
 }
 
 // MintDemoPractitioner mints a DemoTTL practitioner token for clinicID
-// (one of DevClinics in the local stack), subject "<clinic>-practitioner".
-func (d *DevIssuer) MintDemoPractitioner(clinicID string) (string, error) {
+// (one of Clinics in the local stack), subject "<clinic>-practitioner".
+func (d *Issuer) MintDemoPractitioner(clinicID string) (string, error) {
 	return d.Mint(Claims{
 		Subject:       clinicID + "-practitioner",
 		ClinicID:      clinicID,
-		Role:          RolePractitioner,
+		Role:          auth.RolePractitioner,
 		Email:         "practitioner@" + clinicID + ".example",
 		EmailVerified: true,
 	}, d.DemoTTL())
 }
 
-// MintService mints a service token as DevServiceEmail, as the local push
+// MintService mints a service token as ServiceEmail, as the local push
 // delivery and scheduler present.
-func (d *DevIssuer) MintService(ttl time.Duration) (string, error) {
+func (d *Issuer) MintService(ttl time.Duration) (string, error) {
 	return d.Mint(Claims{
 		Subject:       "local-push",
-		Role:          RoleService,
-		Email:         DevServiceEmail,
+		Role:          auth.RoleService,
+		Email:         ServiceEmail,
 		EmailVerified: true,
 	}, ttl)
 }
 
 // String describes the issuer without any key material.
-func (d *DevIssuer) String() string {
-	return fmt.Sprintf("DevIssuer(%s, aud %s)", d.issuer, d.audience)
+func (d *Issuer) String() string {
+	return fmt.Sprintf("Issuer(%s, aud %s)", d.issuer, d.audience)
 }
