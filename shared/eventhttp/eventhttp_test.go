@@ -21,6 +21,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
+	"github.com/lensflow/lensflow/shared/adapters/pubsublocal"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventhttp"
 	"github.com/lensflow/lensflow/shared/ports"
@@ -273,11 +274,11 @@ func TestAcked(t *testing.T) {
 	}
 }
 
-func openLocal(t *testing.T) *pubsubevents.Local {
+func openLocal(t *testing.T) *pubsublocal.Local {
 	t.Helper()
-	l, err := pubsubevents.OpenLocal(context.Background(), filepath.Join(t.TempDir(), "j.db"),
-		pubsubevents.WithNackDelay(pubsubevents.ExponentialDelay(5*time.Millisecond, 50*time.Millisecond)),
-		pubsubevents.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	l, err := pubsublocal.Open(context.Background(), filepath.Join(t.TempDir(), "j.db"),
+		pubsublocal.WithNackDelay(pubsublocal.ExponentialDelay(5*time.Millisecond, 50*time.Millisecond)),
+		pubsublocal.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +293,7 @@ type result struct {
 }
 
 // startPush runs Push in the background and returns its results.
-func startPush(t *testing.T, l *pubsubevents.Local, s ports.SubscriptionSpec, h http.Handler, raw bool) <-chan result {
+func startPush(t *testing.T, l *pubsublocal.Local, s ports.SubscriptionSpec, h http.Handler, raw bool) <-chan result {
 	ctx, cancel := context.WithCancel(context.Background())
 	results := make(chan result, 100)
 	done := make(chan error, 1)

@@ -20,6 +20,7 @@ import (
 	"github.com/lensflow/lensflow/shared/adapters/firestoredocs"
 	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
+	"github.com/lensflow/lensflow/shared/adapters/pubsublocal"
 	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/audit/cloudaudit"
@@ -121,7 +122,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 
 	switch cfg.Events {
 	case "local":
-		b, err := pubsubevents.OpenLocal(ctx, filepath.Join(cfg.DataDir, "events.db"), pubsubevents.WithLogger(app.Log))
+		b, err := pubsublocal.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), pubsublocal.WithLogger(app.Log))
 		if err != nil {
 			return nil, nil, fmt.Errorf("events (local): %w", err)
 		}

@@ -1,8 +1,9 @@
 // Package pubsubevents is the Google Cloud Pub/Sub adapter of ports.Broker
 // (and so of ports.Publisher), built on cloud.google.com/go/pubsub/v2. The
 // same code runs against production, the official Pub/Sub emulator and the
-// in-process fake pstest; OpenLocal wraps the fake with a bbolt journal so
-// that the local stack loses no undelivered event across a restart.
+// in-process fake pstest; package pubsublocal wraps the fake with a bbolt
+// journal so that the local stack loses no undelivered event across a
+// restart.
 //
 // Events travel in the CloudEvents Pub/Sub binding, binary mode (package
 // wire): data is Event.Data, attributes are ce-id, ce-type, ce-source,
@@ -111,7 +112,7 @@ type Broker struct {
 	project string
 	opts    Options
 	log     *slog.Logger
-	journal journal // nil except for the local broker
+	journal Journal // nil except for the local broker
 
 	mu     sync.Mutex
 	pubs   map[string]*pubsub.Publisher
@@ -162,24 +163,26 @@ func (b *Broker) Publish(ctx context.Context, topic string, e ports.Event) error
 		return errs.E(op, errs.Invalid, err)
 	}
 	if b.journal != nil {
-		undo, err := b.journal.beforePublish(topic, e.ID, data, attrs)
+		undo, err := b.journal.BeforePublish(topic, e.ID, data, attrs)
 		if err != nil {
 			return errs.E(op, errs.Unavailable, err)
 		}
-		if err := b.publishRaw(ctx, topic, data, attrs); err != nil {
+		if err := b.PublishRaw(ctx, topic, data, attrs); err != nil {
 			undo()
 			return errs.E(op, errs.KindOf(err), err)
 		}
 		return nil
 	}
-	if err := b.publishRaw(ctx, topic, data, attrs); err != nil {
+	if err := b.PublishRaw(ctx, topic, data, attrs); err != nil {
 		return errs.E(op, errs.KindOf(err), err)
 	}
 	return nil
 }
 
-// publishRaw publishes one message and waits for the server's ack.
-func (b *Broker) publishRaw(ctx context.Context, topic string, data []byte, attrs map[string]string) error {
+// PublishRaw publishes one message of data with attrs as they are, not as
+// an event (the dead-lettering, and the local broker's replay of what its
+// journal kept), and waits for the server's ack.
+func (b *Broker) PublishRaw(ctx context.Context, topic string, data []byte, attrs map[string]string) error {
 	const op = "pubsubevents.publish"
 	p, err := b.publisher(topic)
 	if err != nil {
@@ -234,7 +237,7 @@ func (b *Broker) EnsureTopic(ctx context.Context, topic string) error {
 		return errs.E(op, errs.KindOf(err), err)
 	}
 	if b.journal != nil {
-		if err := b.journal.recordTopic(topic); err != nil {
+		if err := b.journal.RecordTopic(topic); err != nil {
 			return errs.E(op, errs.Unavailable, err)
 		}
 	}
@@ -330,7 +333,7 @@ func (b *Broker) EnsureSubscription(ctx context.Context, s ports.SubscriptionSpe
 		return errs.E(op, errs.KindOf(err), err)
 	}
 	if b.journal != nil {
-		if err := b.journal.recordSubscription(s); err != nil {
+		if err := b.journal.RecordSubscription(s); err != nil {
 			return errs.E(op, errs.Unavailable, err)
 		}
 	}
@@ -457,7 +460,7 @@ func (b *Broker) handle(ctx context.Context, sub string, dl deadLetter, m *pubsu
 		b.fail(ctx, sub, "", dl, m, attempt)
 		return
 	}
-	if b.journal != nil && b.journal.onDelivery(sub, e.ID, m) {
+	if b.journal != nil && b.journal.OnDelivery(sub, e.ID, m) {
 		m.Ack() // a replayed copy meant for other subscriptions
 		return
 	}
@@ -468,7 +471,7 @@ func (b *Broker) handle(ctx context.Context, sub string, dl deadLetter, m *pubsu
 	}
 	m.Ack()
 	if b.journal != nil {
-		b.journal.onAck(sub, e.ID)
+		b.journal.OnAck(sub, e.ID)
 	}
 }
 
@@ -491,11 +494,11 @@ func (b *Broker) call(ctx context.Context, fn func(ctx context.Context, d ports.
 func (b *Broker) fail(ctx context.Context, sub, id string, dl deadLetter, m *pubsub.Message, attempt int) {
 	if dl.topic != "" && attempt >= dl.maxAttempts {
 		if b.journal != nil && id != "" {
-			b.journal.onDeadLetter(sub, id)
+			b.journal.OnDeadLetter(sub, id)
 		}
 		attrs := maps.Clone(m.Attributes)
 		delete(attrs, ReplayAttr)
-		if err := b.publishRaw(ctx, dl.topic, m.Data, attrs); err == nil {
+		if err := b.PublishRaw(ctx, dl.topic, m.Data, attrs); err == nil {
 			m.Ack()
 			return
 		}
@@ -555,15 +558,30 @@ func classify(op string, err error) error {
 	return errs.E(op, kind, err)
 }
 
-// journal is the local broker's persistence hook (see Local).
-type journal interface {
-	recordTopic(topic string) error
-	recordSubscription(s ports.SubscriptionSpec) error
-	// beforePublish records the message for every subscription of topic; undo forgets it.
-	beforePublish(topic, id string, data []byte, attrs map[string]string) (undo func(), err error)
-	// onDelivery reports whether the delivery should be acked and skipped.
-	onDelivery(sub, id string, m *pubsub.Message) (skip bool)
-	// onDeadLetter moves the record from sub to its dead-letter subscription.
-	onDeadLetter(sub, id string)
-	onAck(sub, id string)
+// ReplayAttr is the attribute the local broker puts on a message it
+// re-publishes after a restart: the subscriptions (comma separated) that had
+// not acked it. Other subscriptions of the topic ack and skip the copy.
+// It is not a ce- attribute, so it never reaches ports.Event.
+const ReplayAttr = "lensflow-replay-subs"
+
+// Journal is a broker's persistence hook: the local stack's broker
+// (package pubsublocal) keeps every message until it is acked in a file,
+// so that a restart delivers what a crash left; a broker on Google's
+// Pub/Sub has none. Each method is called at the moment its name says.
+type Journal interface {
+	RecordTopic(topic string) error
+	RecordSubscription(s ports.SubscriptionSpec) error
+	// BeforePublish records the message for every subscription of topic;
+	// undo forgets it.
+	BeforePublish(topic, id string, data []byte, attrs map[string]string) (undo func(), err error)
+	// OnDelivery reports whether the delivery should be acked and skipped.
+	OnDelivery(sub, id string, m *pubsub.Message) (skip bool)
+	// OnDeadLetter moves the record from sub to its dead-letter
+	// subscription.
+	OnDeadLetter(sub, id string)
+	OnAck(sub, id string)
 }
+
+// SetJournal makes j the broker's journal. Call it once, before the
+// broker publishes or receives for anyone else.
+func (b *Broker) SetJournal(j Journal) { b.journal = j }

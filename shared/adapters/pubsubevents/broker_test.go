@@ -2,8 +2,10 @@ package pubsubevents_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,12 +55,6 @@ func TestConformancePstest(t *testing.T) {
 	})
 }
 
-func TestConformanceLocal(t *testing.T) {
-	eventstest.Run(t, func(t *testing.T) ports.Broker {
-		return openLocal(t, t.TempDir()+"/journal.db")
-	})
-}
-
 func TestConformanceEmulator(t *testing.T) {
 	addr := emulator.PubSub(t)
 	ctx := context.Background()
@@ -80,14 +76,57 @@ func TestConformanceEmulator(t *testing.T) {
 	}, eventstest.Options{Timeout: 60 * time.Second})
 }
 
-func openLocal(t *testing.T, path string) *pubsubevents.Local {
-	t.Helper()
-	l, err := pubsubevents.OpenLocal(context.Background(), path,
-		pubsubevents.WithNackDelay(pubsubevents.ExponentialDelay(5*time.Millisecond, 50*time.Millisecond)),
-		pubsubevents.WithLogger(quiet))
-	if err != nil {
-		t.Fatalf("OpenLocal: %v", err)
+func TestMalformedMessagesAreDeadLettered(t *testing.T) {
+	b, srv := pstestBroker(t)
+	s := eventstest.Spec(t)
+	eventstest.Ensure(t, b, s)
+	var called atomic.Bool
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Receive(ctx, s.Name, func(context.Context, ports.Delivery) error { called.Store(true); return nil })
+	}()
+	tests := []struct {
+		name  string
+		attrs map[string]string
+	}{
+		{"no ce-id", map[string]string{"ce-specversion": "1.0", "ce-type": "t", "ce-source": "/s"}},
+		{"no ce-type", map[string]string{"ce-specversion": "1.0", "ce-id": "i", "ce-source": "/s"}},
+		{"bad time", map[string]string{"ce-specversion": "1.0", "ce-id": "i", "ce-type": "t", "ce-source": "/s", "ce-time": "yesterday"}},
+		{"wrong spec version", map[string]string{"ce-specversion": "0.3", "ce-id": "i", "ce-type": "t", "ce-source": "/s"}},
+		{"no attributes", nil},
 	}
-	t.Cleanup(func() { l.Close() })
-	return l
+	ids := map[string]string{}
+	for _, tc := range tests {
+		ids[srv.Publish(fmt.Sprintf("projects/lensflow-test/topics/%s", s.Topic), []byte(`{}`), tc.attrs)] = tc.name
+	}
+	deadTopic := "projects/lensflow-test/topics/" + s.DeadLetterTopic
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var dead int
+		for _, m := range srv.Messages() {
+			if m.Topic == deadTopic {
+				dead++
+			}
+		}
+		if dead == len(tests) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d malformed messages dead-lettered", dead, len(tests))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range srv.Messages() {
+		if name, ok := ids[m.ID]; ok && (m.Deliveries != eventstest.MaxDeliveryAttempts || m.Acks != 1) {
+			t.Errorf("%s: deliveries %d acks %d, want %d and 1", name, m.Deliveries, m.Acks, eventstest.MaxDeliveryAttempts)
+		}
+	}
+	if called.Load() {
+		t.Error("handler was called with a malformed message")
+	}
 }

@@ -1,9 +1,11 @@
-package pubsubevents_test
+package pubsublocal_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -11,12 +13,13 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
+	"github.com/lensflow/lensflow/shared/adapters/pubsublocal"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/ports/eventstest"
 )
 
-func waitPending(t *testing.T, l *pubsubevents.Local, want int) {
+func waitPending(t *testing.T, l *pubsublocal.Local, want int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -128,64 +131,9 @@ func TestLocalDeadLettersSurviveRestart(t *testing.T) {
 func TestLocalJournalIsExclusive(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "journal.db")
 	openLocal(t, path)
-	_, err := pubsubevents.OpenLocal(context.Background(), path)
+	_, err := pubsublocal.Open(context.Background(), path)
 	if !errs.Is(errs.Unavailable, err) {
 		t.Fatalf("second OpenLocal = %v, want errs.Unavailable", err)
-	}
-}
-
-func TestMalformedMessagesAreDeadLettered(t *testing.T) {
-	b, srv := pstestBroker(t)
-	s := eventstest.Spec(t)
-	eventstest.Ensure(t, b, s)
-	var called atomic.Bool
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- b.Receive(ctx, s.Name, func(context.Context, ports.Delivery) error { called.Store(true); return nil })
-	}()
-	tests := []struct {
-		name  string
-		attrs map[string]string
-	}{
-		{"no ce-id", map[string]string{"ce-specversion": "1.0", "ce-type": "t", "ce-source": "/s"}},
-		{"no ce-type", map[string]string{"ce-specversion": "1.0", "ce-id": "i", "ce-source": "/s"}},
-		{"bad time", map[string]string{"ce-specversion": "1.0", "ce-id": "i", "ce-type": "t", "ce-source": "/s", "ce-time": "yesterday"}},
-		{"wrong spec version", map[string]string{"ce-specversion": "0.3", "ce-id": "i", "ce-type": "t", "ce-source": "/s"}},
-		{"no attributes", nil},
-	}
-	ids := map[string]string{}
-	for _, tc := range tests {
-		ids[srv.Publish(fmt.Sprintf("projects/lensflow-test/topics/%s", s.Topic), []byte(`{}`), tc.attrs)] = tc.name
-	}
-	deadTopic := "projects/lensflow-test/topics/" + s.DeadLetterTopic
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var dead int
-		for _, m := range srv.Messages() {
-			if m.Topic == deadTopic {
-				dead++
-			}
-		}
-		if dead == len(tests) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d malformed messages dead-lettered", dead, len(tests))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range srv.Messages() {
-		if name, ok := ids[m.ID]; ok && (m.Deliveries != eventstest.MaxDeliveryAttempts || m.Acks != 1) {
-			t.Errorf("%s: deliveries %d acks %d, want %d and 1", name, m.Deliveries, m.Acks, eventstest.MaxDeliveryAttempts)
-		}
-	}
-	if called.Load() {
-		t.Error("handler was called with a malformed message")
 	}
 }
 
@@ -206,7 +154,7 @@ func TestHandlerPanicIsAFailure(t *testing.T) {
 }
 
 func TestExponentialDelay(t *testing.T) {
-	f := pubsubevents.ExponentialDelay(100*time.Millisecond, 5*time.Second)
+	f := pubsublocal.ExponentialDelay(100*time.Millisecond, 5*time.Second)
 	for _, tc := range []struct {
 		attempt int
 		want    time.Duration
@@ -232,11 +180,11 @@ func BenchmarkLocalRoundTrip(b *testing.B) {
 }
 
 func benchRoundTrip(b *testing.B, streams int) {
-	var opts []pubsubevents.LocalOption
+	var opts []pubsublocal.Option
 	if streams > 0 {
-		opts = append(opts, pubsubevents.WithStreams(streams))
+		opts = append(opts, pubsublocal.WithStreams(streams))
 	}
-	l, err := pubsubevents.OpenLocal(context.Background(), filepath.Join(b.TempDir(), "j.db"), opts...)
+	l, err := pubsublocal.Open(context.Background(), filepath.Join(b.TempDir(), "j.db"), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -277,4 +225,25 @@ func benchRoundTrip(b *testing.B, streams int) {
 		b.Fatalf("received %d of %d", got.Load(), n)
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
+}
+
+// quiet discards the adapter's warnings, which tests provoke on purpose.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestConformanceLocal(t *testing.T) {
+	eventstest.Run(t, func(t *testing.T) ports.Broker {
+		return openLocal(t, t.TempDir()+"/journal.db")
+	})
+}
+
+func openLocal(t *testing.T, path string) *pubsublocal.Local {
+	t.Helper()
+	l, err := pubsublocal.Open(context.Background(), path,
+		pubsublocal.WithNackDelay(pubsublocal.ExponentialDelay(5*time.Millisecond, 50*time.Millisecond)),
+		pubsublocal.WithLogger(quiet))
+	if err != nil {
+		t.Fatalf("OpenLocal: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }

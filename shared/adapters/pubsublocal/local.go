@@ -1,4 +1,9 @@
-package pubsubevents
+// Package pubsublocal is the local stack's Pub/Sub: the real Pub/Sub
+// client (package pubsubevents's Broker) talking gRPC to an in-process
+// pstest server, with a bbolt journal so that no undelivered event is lost
+// across a restart. It is a stand-in for Google's service, linked by the
+// local stack and the tests, never by a function's production binary.
+package pubsublocal
 
 import (
 	"bytes"
@@ -21,18 +26,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
-// LocalProject is the project id the local broker names its resources in.
-const LocalProject = "lensflow-local"
-
-// ReplayAttr is the attribute the local broker puts on a message it
-// re-publishes after a restart: the subscriptions (comma separated) that had
-// not acked it. Other subscriptions of the topic ack and skip the copy.
-// It is not a ce- attribute, so it never reaches ports.Event.
-const ReplayAttr = "lensflow-replay-subs"
+// Project is the project id the local broker names its resources in.
+const Project = "lensflow-local"
 
 // Local is the embedded broker of the local stack and of tests: the real
 // Pub/Sub client talking gRPC to an in-process pstest server, plus a bbolt
@@ -42,27 +42,27 @@ const ReplayAttr = "lensflow-replay-subs"
 // through Local) and one record per undelivered message and subscription,
 // keyed by subscription and event id: written before a publish reaches the
 // server, deleted when that subscription acks it, moved to the dead-letter
-// subscription when the last attempt fails. OpenLocal re-creates the
+// subscription when the last attempt fails. Open re-creates the
 // recorded topology on the fresh server and re-publishes every pending
-// record (once per topic and event, marked with ReplayAttr), so there is no
+// record (once per topic and event, marked with pubsubevents.ReplayAttr), so there is no
 // separate step for callers: open, then Receive.
 //
 // Delivery is at least once: a crash between a handler's success and the
 // journal delete, or a dead-lettering Local did not witness (a message
 // nacked by a subscriber shutting down on its last attempt), leads to a
-// redelivery after the next OpenLocal, never to a loss.
+// redelivery after the next Open, never to a loss.
 //
 // pstest differences that Local papers over or documents: it ignores retry
 // backoff, so Local waits NackDelay (default 100 ms * 2^(attempt-1), capped
 // at 5 s) before nacking; it hands about one message per stream per 10 ms,
 // so Local receives with 25 streams (about 2,000 events/s here); its own
 // dead-lettering re-publishes the message every 10 ms forever, so Local
-// dead-letters in the client (Options.ClientDeadLetter); it never delivers
+// dead-letters in the client (pubsubevents.Options.ClientDeadLetter); it never delivers
 // push subscriptions (use eventhttp.Push); and it drops a message nobody has
-// pulled for 10 minutes (the journal keeps it, and the next OpenLocal
+// pulled for 10 minutes (the journal keeps it, and the next Open
 // delivers it).
 type Local struct {
-	*Broker
+	*pubsubevents.Broker
 	srv    *pstest.Server
 	conn   *grpc.ClientConn
 	client *pubsub.Client
@@ -70,8 +70,8 @@ type Local struct {
 	once   sync.Once
 }
 
-// LocalOption configures OpenLocal.
-type LocalOption func(*localConfig)
+// Option configures Open.
+type Option func(*localConfig)
 
 type localConfig struct {
 	nackDelay func(attempt int) time.Duration
@@ -81,16 +81,16 @@ type localConfig struct {
 
 // WithNackDelay sets how long a failed delivery is held before it is nacked
 // (tests use a few milliseconds).
-func WithNackDelay(f func(attempt int) time.Duration) LocalOption {
+func WithNackDelay(f func(attempt int) time.Duration) Option {
 	return func(c *localConfig) { c.nackDelay = f }
 }
 
 // WithLogger sets the logger for warnings (ids only).
-func WithLogger(l *slog.Logger) LocalOption { return func(c *localConfig) { c.logger = l } }
+func WithLogger(l *slog.Logger) Option { return func(c *localConfig) { c.logger = l } }
 
 // WithStreams sets the number of streaming pulls per Receive (default 25;
 // pstest gives each about 100 messages a second).
-func WithStreams(n int) LocalOption { return func(c *localConfig) { c.streams = n } }
+func WithStreams(n int) Option { return func(c *localConfig) { c.streams = n } }
 
 // ExponentialDelay returns base*2^(attempt-1), capped at max.
 func ExponentialDelay(base, max time.Duration) func(attempt int) time.Duration {
@@ -103,13 +103,13 @@ func ExponentialDelay(base, max time.Duration) func(attempt int) time.Duration {
 	}
 }
 
-// OpenLocal starts the local broker with its journal at journalPath
+// Open starts the local broker with its journal at journalPath
 // (created if missing), re-creates the recorded topics and subscriptions and
 // re-publishes every message that was not acked before the last Close or
-// crash. Only one process may hold a journal at a time; a second OpenLocal
+// crash. Only one process may hold a journal at a time; a second Open
 // on the same path fails with errs.Unavailable after a second.
-func OpenLocal(ctx context.Context, journalPath string, opts ...LocalOption) (*Local, error) {
-	const op = "pubsubevents.OpenLocal"
+func Open(ctx context.Context, journalPath string, opts ...Option) (*Local, error) {
+	const op = "pubsublocal.Open"
 	cfg := localConfig{nackDelay: ExponentialDelay(100*time.Millisecond, 5*time.Second), streams: 25}
 	for _, o := range opts {
 		o(&cfg)
@@ -125,7 +125,7 @@ func OpenLocal(ctx context.Context, journalPath string, opts ...LocalOption) (*L
 		j.db.Close()
 		return nil, errs.E(op, errs.Unavailable, err)
 	}
-	client, err := pubsub.NewClient(ctx, LocalProject, option.WithGRPCConn(conn))
+	client, err := pubsub.NewClient(ctx, Project, option.WithGRPCConn(conn))
 	if err != nil {
 		conn.Close()
 		srv.Close()
@@ -137,7 +137,7 @@ func OpenLocal(ctx context.Context, journalPath string, opts ...LocalOption) (*L
 	rs.MaxOutstandingMessages = 1000
 	ps := pubsub.DefaultPublishSettings
 	ps.DelayThreshold = time.Millisecond
-	b := NewWithOptions(client, LocalProject, Options{
+	b := pubsubevents.NewWithOptions(client, Project, pubsubevents.Options{
 		ReceiveSettings:  &rs,
 		PublishSettings:  &ps,
 		NackDelay:        cfg.nackDelay,
@@ -149,7 +149,7 @@ func OpenLocal(ctx context.Context, journalPath string, opts ...LocalOption) (*L
 		l.Close()
 		return nil, errs.E(op, errs.KindOf(err), err)
 	}
-	b.journal = j
+	b.SetJournal(j)
 	return l, nil
 }
 
@@ -157,7 +157,7 @@ func OpenLocal(ctx context.Context, journalPath string, opts ...LocalOption) (*L
 func (l *Local) restore(ctx context.Context) error {
 	topics, subs := l.j.topology()
 	for _, t := range topics {
-		if err := l.ensureTopic(ctx, t); err != nil {
+		if err := l.EnsureTopic(ctx, t); err != nil {
 			return err
 		}
 	}
@@ -175,8 +175,8 @@ func (l *Local) restore(ctx context.Context) error {
 		for k, v := range p.Attrs {
 			attrs[k] = v
 		}
-		attrs[ReplayAttr] = strings.Join(p.subs, ",")
-		if err := l.publishRaw(ctx, p.Topic, p.Data, attrs); err != nil {
+		attrs[pubsubevents.ReplayAttr] = strings.Join(p.subs, ",")
+		if err := l.PublishRaw(ctx, p.Topic, p.Data, attrs); err != nil {
 			return err
 		}
 	}
@@ -195,7 +195,7 @@ func (l *Local) Pending() (int, error) {
 }
 
 // Close stops the publishers, the client and the server, and closes the
-// journal. Unacked messages stay in the journal for the next OpenLocal.
+// journal. Unacked messages stay in the journal for the next Open.
 func (l *Local) Close() error {
 	var err error
 	l.once.Do(func() {
@@ -203,7 +203,7 @@ func (l *Local) Close() error {
 		_ = l.conn.Close() // normally already closed by the client
 	})
 	if err != nil {
-		return errs.E("pubsubevents.Local.Close", errs.Unavailable, err)
+		return errs.E("pubsublocal.Local.Close", errs.Unavailable, err)
 	}
 	return nil
 }
@@ -278,11 +278,11 @@ func (j *boltJournal) topology() (topics []string, subs []ports.SubscriptionSpec
 	return topics, subs
 }
 
-func (j *boltJournal) recordTopic(topic string) error {
+func (j *boltJournal) RecordTopic(topic string) error {
 	return j.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketTopics).Put([]byte(topic), nil) })
 }
 
-func (j *boltJournal) recordSubscription(s ports.SubscriptionSpec) error {
+func (j *boltJournal) RecordSubscription(s ports.SubscriptionSpec) error {
 	v, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -308,7 +308,7 @@ func (j *boltJournal) subscribers(topic string) []string {
 			out = append(out, s.Name)
 		}
 		if s.DeadLetterTopic == topic {
-			out = append(out, DeadLetterSubscription(s))
+			out = append(out, pubsubevents.DeadLetterSubscription(s))
 		}
 	}
 	slices.Sort(out)
@@ -318,7 +318,7 @@ func (j *boltJournal) subscribers(topic string) []string {
 // key is subscription NUL event id; neither contains NUL.
 func key(sub, id string) []byte { return []byte(sub + "\x00" + id) }
 
-func (j *boltJournal) beforePublish(topic, id string, data []byte, attrs map[string]string) (func(), error) {
+func (j *boltJournal) BeforePublish(topic, id string, data []byte, attrs map[string]string) (func(), error) {
 	subs := j.subscribers(topic)
 	if len(subs) == 0 {
 		return func() {}, nil
@@ -367,11 +367,11 @@ func (j *boltJournal) has(sub, id string) bool {
 // sure every message the server delivers is in the journal (so a message
 // the server dead-lettered on its own is still kept on the dead-letter
 // subscription).
-func (j *boltJournal) onDelivery(sub, id string, m *pubsub.Message) bool {
+func (j *boltJournal) OnDelivery(sub, id string, m *pubsub.Message) bool {
 	if j.has(sub, id) {
 		return false
 	}
-	if targets, ok := m.Attributes[ReplayAttr]; ok && !slices.Contains(strings.Split(targets, ","), sub) {
+	if targets, ok := m.Attributes[pubsubevents.ReplayAttr]; ok && !slices.Contains(strings.Split(targets, ","), sub) {
 		return true
 	}
 	topic := j.topicOf(sub)
@@ -380,7 +380,7 @@ func (j *boltJournal) onDelivery(sub, id string, m *pubsub.Message) bool {
 	}
 	attrs := make(map[string]string, len(m.Attributes))
 	for k, v := range m.Attributes {
-		if k != ReplayAttr {
+		if k != pubsubevents.ReplayAttr {
 			attrs[k] = v
 		}
 	}
@@ -398,7 +398,7 @@ func (j *boltJournal) topicOf(sub string) string {
 		return s.Topic
 	}
 	for _, s := range j.subs {
-		if DeadLetterSubscription(s) == sub {
+		if pubsubevents.DeadLetterSubscription(s) == sub {
 			return s.DeadLetterTopic
 		}
 	}
@@ -407,7 +407,7 @@ func (j *boltJournal) topicOf(sub string) string {
 
 // onDeadLetter moves the record to the dead-letter subscription: the
 // message is about to be published to the dead-letter topic.
-func (j *boltJournal) onDeadLetter(sub, id string) {
+func (j *boltJournal) OnDeadLetter(sub, id string) {
 	j.mu.RLock()
 	s, ok := j.subs[sub]
 	j.mu.RUnlock()
@@ -429,14 +429,14 @@ func (j *boltJournal) onDeadLetter(sub, id string) {
 		if err != nil {
 			return err
 		}
-		if err := b.Put(key(DeadLetterSubscription(s), id), nv); err != nil {
+		if err := b.Put(key(pubsubevents.DeadLetterSubscription(s), id), nv); err != nil {
 			return err
 		}
 		return b.Delete(key(sub, id))
 	})
 }
 
-func (j *boltJournal) onAck(sub, id string) { j.delete([]string{sub}, id) }
+func (j *boltJournal) OnAck(sub, id string) { j.delete([]string{sub}, id) }
 
 // pending returns the journal's records grouped by topic and event id, each
 // with the subscriptions still waiting for it.
