@@ -89,4 +89,4 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261104224025-d1e00e9f33ab // indirect
 )
 
-require golang.org/x/image v0.25.0 // indirect
+require golang.org/x/image v0.25.0

@@ -24,6 +24,7 @@ import (
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
 	"github.com/lensflow/lensflow/shared/wire"
+	"github.com/lensflow/lensflow/shared/wire/standins"
 )
 
 const samplePath = "../../shared/topo/testdata/sample-od.csv"
@@ -331,7 +332,7 @@ func TestKillMidUpload(t *testing.T) {
 	// may still be in flight at a stop; a further run finishes them.
 	ctx := context.Background()
 	open := func() *wire.App {
-		app, _, err := wire.Open(ctx, wire.Config{DataDir: dir, DevIssuerURL: "http://" + addr + "/dev-issuer"}, io.Discard)
+		app, _, err := standins.Open(ctx, wire.Config{DataDir: dir, DevIssuerURL: "http://" + addr + "/dev-issuer"}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
 	"github.com/lensflow/lensflow/shared/wire"
+	"github.com/lensflow/lensflow/shared/wire/standins"
 )
 
 // soakOutcome is what a client knows about one logical upload.
@@ -404,7 +405,7 @@ func TestSoakUnderFaults(t *testing.T) {
 // openOffline opens the data directory of a stopped local stack.
 func openOffline(t *testing.T, dir, addr string) *wire.App {
 	t.Helper()
-	app, _, err := wire.Open(context.Background(), wire.Config{DataDir: dir, DevIssuerURL: "http://" + addr + "/dev-issuer"}, io.Discard)
+	app, _, err := standins.Open(context.Background(), wire.Config{DataDir: dir, DevIssuerURL: "http://" + addr + "/dev-issuer"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/wire"
+	"github.com/lensflow/lensflow/shared/wire/standins"
 )
 
 // devMux is a mux with only the developer routes of a stack with its
@@ -28,7 +28,7 @@ func devMux(t *testing.T) (*Stack, *http.ServeMux) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &Stack{Local: &wire.Local{DevIssuer: di}, dev: newDevBoard()}
+	st := &Stack{Local: &standins.Local{DevIssuer: di}, dev: newDevBoard()}
 	mux := http.NewServeMux()
 	st.mountDev(mux, map[string]any{})
 	return st, mux

@@ -37,6 +37,7 @@ import (
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/ports/faults"
 	"github.com/lensflow/lensflow/shared/wire"
+	"github.com/lensflow/lensflow/shared/wire/standins"
 )
 
 // Project is the project id the local stack pretends to run in.
@@ -67,7 +68,7 @@ type Stack struct {
 	LabToken     string            // a lab staff bearer token
 	ServiceToken string            // a service token, as Cloud Scheduler presents (for the task routes)
 	App          *wire.App
-	Local        *wire.Local
+	Local        *standins.Local
 
 	srv      *http.Server
 	done     chan struct{} // closed when the server stops
@@ -102,7 +103,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	if cfg.Project == "" {
 		cfg.Project = Project
 	}
-	app, local, err := wire.Open(ctx, cfg, o.Log)
+	app, local, err := standins.Open(ctx, cfg, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -202,10 +203,8 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 			return nil, err
 		}
 	}
-	if a, ok := local.Broker.(interface{ Addr() string }); ok {
-		if err := os.WriteFile(filepath.Join(o.DataDir, "pubsub-emulator-host"), []byte(a.Addr()+"\n"), 0o600); err != nil {
-			return nil, err
-		}
+	if err := os.WriteFile(filepath.Join(o.DataDir, "pubsub-emulator-host"), []byte(local.Broker.Addr()+"\n"), 0o600); err != nil {
+		return nil, err
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -266,6 +266,12 @@ func (c Config) WithDefaults() (Config, error) {
 	need(c.KEKURI == "", "LENSFLOW_KEK_URI")
 	need(gcp && c.SMTPAddr != "" && c.SMTPFrom == "", "LENSFLOW_SMTP_FROM")
 	need(c.DataDir == "" && (c.Docs == "bolt" || c.Blobs == "local" || c.Events == "local"), "LENSFLOW_DATA")
+	// The development issuer signs whatever token the local stack asks
+	// for: never beside a Google backend, where its tokens would reach
+	// real data.
+	if contains(c.AuthIssuers, "dev") && (usesGCP || strings.HasPrefix(c.KEKURI, "gcp-kms://")) {
+		return c, fmt.Errorf("LENSFLOW_AUTH_ISSUERS: the development issuer (dev) is refused beside a Google backend (%s)", strings.Join(googleBackends(c), ", "))
+	}
 	for _, iss := range c.AuthIssuers {
 		switch iss {
 		case "identity-platform", "dev":
@@ -357,4 +363,23 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// googleBackends names the settings of c that use a Google service.
+func googleBackends(c Config) []string {
+	var on []string
+	for _, b := range []struct {
+		set  bool
+		name string
+	}{
+		{c.Docs == "firestore", "LENSFLOW_DOCS=firestore"}, {c.Blobs == "gcs", "LENSFLOW_BLOBS=gcs"},
+		{c.Events == "pubsub", "LENSFLOW_EVENTS=pubsub"}, {strings.HasPrefix(c.KEKURI, "gcp-kms://"), "LENSFLOW_KEK_URI=gcp-kms://..."},
+		{c.AuditLog == "cloudlogging", "LENSFLOW_AUDIT_LOG=cloudlogging"}, {c.Tracing == "cloudtrace", "LENSFLOW_TRACING=cloudtrace"},
+		{c.Metrics == "cloudmonitoring", "LENSFLOW_METRICS=cloudmonitoring"}, {contains(c.AuthIssuers, "identity-platform"), "identity-platform"},
+	} {
+		if b.set {
+			on = append(on, b.name)
+		}
+	}
+	return on
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,59 +13,72 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"cloud.google.com/go/storage"
 
-	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/adapters/envelope"
-	"github.com/lensflow/lensflow/shared/adapters/fileblobs"
 	"github.com/lensflow/lensflow/shared/adapters/firestoredocs"
 	"github.com/lensflow/lensflow/shared/adapters/gcsblobs"
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
-	"github.com/lensflow/lensflow/shared/adapters/pubsublocal"
 	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/audit/cloudaudit"
 	"github.com/lensflow/lensflow/shared/auth"
-	"github.com/lensflow/lensflow/shared/auth/devissuer"
 	"github.com/lensflow/lensflow/shared/logging"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notify"
-	"github.com/lensflow/lensflow/shared/notify/smtpsink"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/tracing"
 )
 
-// Local is what only a local run has: the events broker it drives itself
-// (production Pub/Sub pushes to the functions) and the development issuer.
-type Local struct {
-	Broker    ports.Broker
-	DevIssuer *devissuer.Issuer
+// StandIns open the embedded stand-ins for Google's services that a local
+// configuration asks for: the document store in a file, blobs as files,
+// the in-process Pub/Sub, the development issuer and the mail sink.
+// Package standins implements them for the local stack and the tests; a
+// function's production binary passes none, so it links only the Google
+// adapters, and a configuration that asks it for a stand-in is refused.
+type StandIns interface {
+	OpenDocuments(cfg Config) (ports.Documents, error)
+	OpenBlobs(cfg Config) (ports.Blobs, error)
+	OpenEvents(ctx context.Context, cfg Config, log *slog.Logger) (ports.Broker, error)
+	// OpenIssuer starts the development issuer and returns what the
+	// Verifier needs to trust it.
+	OpenIssuer(cfg Config) (auth.IssuerConfig, error)
+	// StartMailSink starts an SMTP server that keeps what it receives,
+	// and returns its address and how to stop it.
+	StartMailSink(cfg Config, log *slog.Logger) (addr string, stop func() error, err error)
 }
 
-// FromEnv wires an App from the environment (see Config).
+// FromEnv wires an App from the environment (see Config) on the Google
+// adapters alone.
 func FromEnv(ctx context.Context) (*App, error) {
-	app, _, err := Open(ctx, ConfigFromEnv(), os.Stdout)
-	return app, err
+	return Open(ctx, ConfigFromEnv(), os.Stdout, nil)
 }
 
-// Open wires an App from cfg, logging to logOut. The second result is
-// non-nil when cfg uses the local events broker or the development issuer.
-func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *Local, err error) {
+// Open wires an App from cfg, logging to logOut, with the stand-ins
+// standIns opens where cfg asks for them (nil: none, as in production).
+func Open(ctx context.Context, cfg Config, logOut io.Writer, standIns StandIns) (app *App, err error) {
 	cfg, err = cfg.WithDefaults()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	app = &App{Config: cfg, Now: func() time.Time { return time.Now().UTC() }}
 	app.Log = logging.New(logOut, cfg.Project, level(cfg.LogLevel))
 	app.Memory = &admission.Pool{Capacity: cfg.MemoryBudget(), PerKey: admission.Share(cfg.MemoryBudget(), cfg.ClinicShare)}
-	local = &Local{}
+	// A failure closes what was opened so far (the returns set app to
+	// nil, so the deferred close holds its own reference).
+	opened := app
 	defer func() {
 		if err != nil {
-			_ = app.Close()
-			app, local = nil, nil
+			_ = opened.Close()
+			app = nil
 		}
 	}()
+	if standIns == nil {
+		if wants := standInsWanted(cfg); len(wants) > 0 {
+			return nil, fmt.Errorf("%s: this binary holds only the Google adapters; the embedded stand-ins run in the local stack (go run ./scripts/local)", strings.Join(wants, ", "))
+		}
+	}
 	if app.Tracing, err = tracing.New(ctx, cfg.Tracing, cfg.Project); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	app.onClose(func() error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -74,7 +86,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 		return app.Tracing.Shutdown(ctx)
 	})
 	if app.Metrics, err = metrics.New(ctx, cfg.Metrics, cfg.Project); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	app.onClose(func() error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -83,21 +95,19 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 	})
 	if needsDataDir(cfg) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, nil, fmt.Errorf("data directory: %w", err)
+			return nil, fmt.Errorf("data directory: %w", err)
 		}
 	}
 
 	switch cfg.Docs {
 	case "bolt":
-		s, err := boltdocs.Open(filepath.Join(cfg.DataDir, "documents.db"))
-		if err != nil {
-			return nil, nil, fmt.Errorf("documents (bolt): %w", err)
+		if app.Docs, err = standIns.OpenDocuments(cfg); err != nil {
+			return nil, fmt.Errorf("documents (bolt): %w", err)
 		}
-		app.Docs = s
 	case "firestore":
 		c, err := firestore.NewClientWithDatabase(ctx, cfg.Project, cfg.FirestoreDatabase)
 		if err != nil {
-			return nil, nil, fmt.Errorf("documents (firestore): %w", err)
+			return nil, fmt.Errorf("documents (firestore): %w", err)
 		}
 		app.Docs = firestoredocs.New(c)
 	}
@@ -105,15 +115,13 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 
 	switch cfg.Blobs {
 	case "local":
-		l, err := fileblobs.Open(filepath.Join(cfg.DataDir, "blobs"), cfg.Bucket)
-		if err != nil {
-			return nil, nil, fmt.Errorf("blobs (local): %w", err)
+		if app.Blobs, err = standIns.OpenBlobs(cfg); err != nil {
+			return nil, fmt.Errorf("blobs (local): %w", err)
 		}
-		app.Blobs = l
 	case "gcs":
 		c, err := storage.NewClient(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("blobs (gcs): %w", err)
+			return nil, fmt.Errorf("blobs (gcs): %w", err)
 		}
 		app.onClose(c.Close)
 		app.Blobs = gcsblobs.New(c, cfg.Bucket)
@@ -122,16 +130,13 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 
 	switch cfg.Events {
 	case "local":
-		b, err := pubsublocal.Open(ctx, filepath.Join(cfg.DataDir, "events.db"), pubsublocal.WithLogger(app.Log))
-		if err != nil {
-			return nil, nil, fmt.Errorf("events (local): %w", err)
+		if app.Events, err = standIns.OpenEvents(ctx, cfg, app.Log); err != nil {
+			return nil, fmt.Errorf("events (local): %w", err)
 		}
-		local.Broker = b
-		app.Events = b
 	case "pubsub":
 		c, err := pubsub.NewClient(ctx, cfg.Project)
 		if err != nil {
-			return nil, nil, fmt.Errorf("events (pubsub): %w", err)
+			return nil, fmt.Errorf("events (pubsub): %w", err)
 		}
 		app.onClose(c.Close)
 		app.Events = pubsubevents.NewWithOptions(c, cfg.Project, pubsubevents.Options{Logger: app.Log})
@@ -139,7 +144,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 	app.onClose(app.Events.Close)
 
 	if app.Sealer, err = envelope.Open(ctx, cfg.KEKURI); err != nil {
-		return nil, nil, fmt.Errorf("key encryption: %w", err)
+		return nil, fmt.Errorf("key encryption: %w", err)
 	}
 
 	var issuers []auth.IssuerConfig
@@ -150,27 +155,22 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 		case "google-oidc":
 			issuers = append(issuers, auth.GoogleOIDC(cfg.ServiceAudiences, cfg.ServiceAccounts))
 		case "dev":
-			base := strings.TrimSuffix(strings.TrimSuffix(cfg.DevIssuerURL, "/"), devissuer.Path)
-			di, err := devissuer.Open(filepath.Join(cfg.DataDir, "dev-issuer-key.pem"), base+devissuer.Path, devissuer.Audience)
+			ic, err := standIns.OpenIssuer(cfg)
 			if err != nil {
-				return nil, nil, fmt.Errorf("development issuer: %w", err)
+				return nil, fmt.Errorf("development issuer: %w", err)
 			}
-			if err := di.SetMaxTTL(cfg.MaxTokenLifetime); err != nil {
-				return nil, nil, fmt.Errorf("development issuer: %w", err)
-			}
-			local.DevIssuer = di
-			issuers = append(issuers, di.IssuerConfig(base+devissuer.JWKSPath))
+			issuers = append(issuers, ic)
 		}
 	}
 	if app.Verifier, err = auth.NewVerifier(auth.Config{Issuers: issuers, MaxLifetime: cfg.MaxTokenLifetime}); err != nil {
-		return nil, nil, fmt.Errorf("auth: %w", err)
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 
 	switch cfg.AuditLog {
 	case "cloudlogging":
 		l, err := cloudaudit.New(ctx, cloudaudit.Config{Project: cfg.Project})
 		if err != nil {
-			return nil, nil, fmt.Errorf("audit log (cloudlogging): %w", err)
+			return nil, fmt.Errorf("audit log (cloudlogging): %w", err)
 		}
 		app.onClose(l.Close)
 		app.Audit = l
@@ -181,7 +181,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 	default:
 		f, err := os.OpenFile(cfg.AuditLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
-			return nil, nil, fmt.Errorf("audit log: %w", err)
+			return nil, fmt.Errorf("audit log: %w", err)
 		}
 		app.onClose(f.Close)
 		l := audit.NewJSONLines(f)
@@ -195,13 +195,13 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 	app.MailFrom, app.PublicURL = cfg.SMTPFrom, cfg.PublicURL
 	self := selfURLs(cfg)
 	smtpAddr := cfg.SMTPAddr
-	if smtpAddr == "" && cfg.Profile == "local" {
-		sink, err := smtpsink.Start(smtpsink.Options{Dir: filepath.Join(cfg.DataDir, "mail"), Addr: "127.0.0.1:0", Logger: app.Log})
+	if smtpAddr == "" && cfg.Profile == "local" && standIns != nil {
+		addr, stop, err := standIns.StartMailSink(cfg, app.Log)
 		if err != nil {
-			return nil, nil, fmt.Errorf("local SMTP sink: %w", err)
+			return nil, fmt.Errorf("local SMTP sink: %w", err)
 		}
-		app.onClose(sink.Close)
-		smtpAddr = sink.Addr()
+		app.onClose(stop)
+		smtpAddr = addr
 		self = append(self, smtpAddr)
 	}
 	// The embedded emulators listen on loopback ports of this process: a
@@ -209,7 +209,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 	if b, ok := app.Blobs.(interface{ URL() string }); ok {
 		self = append(self, b.URL())
 	}
-	if b, ok := local.Broker.(interface{ Addr() string }); ok {
+	if b, ok := app.Events.(interface{ Addr() string }); ok {
 		self = append(self, b.Addr())
 	}
 	app.Webhooks = notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: cfg.Profile == "local", Self: self})
@@ -217,14 +217,28 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer) (app *App, local *L
 		m, err := notify.NewSMTPMailer(notify.SMTPConfig{Addr: smtpAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername,
 			Password: cfg.SMTPPassword, RequireTLS: cfg.Profile == "gcp"})
 		if err != nil {
-			return nil, nil, fmt.Errorf("email: %w", err)
+			return nil, fmt.Errorf("email: %w", err)
 		}
 		app.Mailer = m
 	}
-	if local.Broker == nil && local.DevIssuer == nil {
-		local = nil
+	return app, nil
+}
+
+// standInsWanted names the settings of cfg that need an embedded stand-in.
+func standInsWanted(cfg Config) []string {
+	var wants []string
+	for _, w := range []struct {
+		set  bool
+		name string
+	}{
+		{cfg.Docs == "bolt", "LENSFLOW_DOCS=bolt"}, {cfg.Blobs == "local", "LENSFLOW_BLOBS=local"},
+		{cfg.Events == "local", "LENSFLOW_EVENTS=local"}, {contains(cfg.AuthIssuers, "dev"), "LENSFLOW_AUTH_ISSUERS=dev"},
+	} {
+		if w.set {
+			wants = append(wants, w.name)
+		}
 	}
-	return app, local, nil
+	return wants
 }
 
 // selfURLs are the configured addresses of the service itself, which a
