@@ -102,18 +102,23 @@ func TestMalformedMessagesAreDeadLettered(t *testing.T) {
 	}
 	deadTopic := "projects/lensflow-test/topics/" + s.DeadLetterTopic
 	deadline := time.Now().Add(15 * time.Second)
+	// Each is dead-lettered, then acked: the client sends acks in
+	// batches, so the ack reaches the server a moment after the copy.
 	for {
-		var dead int
+		var dead, acked int
 		for _, m := range srv.Messages() {
 			if m.Topic == deadTopic {
 				dead++
 			}
+			if _, ok := ids[m.ID]; ok && m.Acks > 0 {
+				acked++
+			}
 		}
-		if dead == len(tests) {
+		if dead == len(tests) && acked == len(tests) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d malformed messages dead-lettered", dead, len(tests))
+			t.Fatalf("%d of %d malformed messages dead-lettered, %d acked", dead, len(tests), acked)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
