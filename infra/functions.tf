@@ -190,6 +190,39 @@ resource "google_secret_manager_secret_iam_member" "fn_smtp" {
   member    = google_service_account.fn[each.key].member
 }
 
+# The functions' images: scripts/deploy.sh builds one per function and
+# deploy, pushes it here and rolls the service out to it by digest, the one
+# setting of a service Terraform leaves to the code deploy (see the
+# service's lifecycle). Images hold code, never patient data.
+resource "google_artifact_registry_repository" "images" {
+  project       = var.project
+  location      = var.region
+  repository_id = "lensflow-${var.environment}"
+  format        = "DOCKER"
+  description   = "lensflow function images (scripts/deploy.sh)"
+  labels = {
+    app         = "lensflow"
+    environment = var.environment
+  }
+  # Keep the images of the last 20 deploys of each function; a rollback
+  # to any of them is one gcloud run services update --image.
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 20
+    }
+  }
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "7776000s" # 90 days
+    }
+  }
+  depends_on = [google_project_service.api]
+}
+
 resource "google_cloud_run_v2_service" "fn" {
   for_each            = local.functions
   project             = var.project
@@ -256,7 +289,9 @@ resource "google_cloud_run_v2_service" "fn" {
   }
 
   lifecycle {
-    # Code deploys go through gcloud (scripts/deploy.sh): never both.
+    # The image is the code deploy's (scripts/deploy.sh rolls each service
+    # out to a new image by digest and changes nothing else); every other
+    # setting is Terraform's.
     ignore_changes = [
       template[0].containers[0].image,
       template[0].revision,

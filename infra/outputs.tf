@@ -27,3 +27,8 @@ output "bucket" {
   description = "The scan bucket."
   value       = google_storage_bucket.scans.name
 }
+
+output "images_repository" {
+  description = "Artifact Registry repository scripts/deploy.sh pushes the function images to."
+  value       = "${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.images.repository_id}"
+}

@@ -34,7 +34,7 @@ variable "domain" {
 }
 
 variable "images" {
-  description = "Container image per function directory (functions/<dir>). Only used at creation: deploys go through gcloud and Terraform ignores image changes."
+  description = "Container image per function directory (functions/<dir>). Only used at creation: scripts/deploy.sh rolls out new images by digest and Terraform ignores image changes."
   type        = map(string)
   default     = {}
 }

@@ -17,6 +17,14 @@ import (
 )
 
 func main() {
+	for _, line := range lines() {
+		fmt.Println(line)
+	}
+}
+
+// lines are the list's lines.
+func lines() []string {
+	var out []string
 	for _, f := range platform.Functions() {
 		dir := strings.ToLower(f.Name)
 		if f.HTTP != nil {
@@ -24,11 +32,12 @@ func main() {
 			for i, r := range f.Routes {
 				routes[i] = strings.ReplaceAll(r, " ", "_")
 			}
-			fmt.Println(dir, f.Name, "http", strings.Join(routes, " "))
+			out = append(out, strings.Join([]string{dir, f.Name, "http", strings.Join(routes, " ")}, " "))
 			continue
 		}
 		for _, s := range platform.Subscriptions(f) {
-			fmt.Println(dir, f.Name, "event", s.Topic, s.Name, s.DeadLetterTopic, strconv.Itoa(s.MaxDeliveryAttempts))
+			out = append(out, strings.Join([]string{dir, f.Name, "event", s.Topic, s.Name, s.DeadLetterTopic, strconv.Itoa(s.MaxDeliveryAttempts)}, " "))
 		}
 	}
+	return out
 }

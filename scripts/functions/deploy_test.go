@@ -1,0 +1,100 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Terraform (infra/) owns every setting of a function's Cloud Run service
+// but its image; scripts/deploy.sh builds the image and rolls the service
+// out to it by digest, and sets nothing else. Its dry run must show, per
+// function, one build and one image rollout, with no runtime setting, and
+// nothing else: no service created, no environment, no topic.
+func TestDeployChangesOnlyImages(t *testing.T) {
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	list := filepath.Join(t.TempDir(), "functions.txt")
+	if err := os.WriteFile(list, []byte(strings.Join(lines(), "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "scripts/deploy.sh", "--dry-run")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "PROJECT=ci-project", "TAG=abc1234", "FUNCTIONS_FILE="+list)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("deploy.sh --dry-run: %v\n%s", err, out)
+	}
+	var dirs []string
+	for _, l := range lines() {
+		if d := strings.Fields(l)[0]; !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	builds, rollouts := map[string]int{}, map[string]int{}
+	// The only flags each command may carry: where it runs, and the image.
+	allowed := map[string][]string{
+		"gcloud builds submit":       {"--project", "--region", "--quiet", "--pack"},
+		"gcloud run services update": {"--project", "--region", "--quiet", "--image"},
+	}
+	flag := regexp.MustCompile(`^--[a-z-]+`)
+	for _, l := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(l, "+ ") {
+			continue
+		}
+		words := strings.Fields(strings.TrimPrefix(l, "+ "))
+		cmdName := ""
+		for c := range allowed {
+			if strings.HasPrefix(strings.Join(words, " "), c+" ") {
+				cmdName = c
+			}
+		}
+		if cmdName == "" {
+			t.Errorf("deploy runs a command it must leave to Terraform: %s", l)
+			continue
+		}
+		for _, w := range words {
+			if f := flag.FindString(w); f != "" && !slices.Contains(allowed[cmdName], f) {
+				t.Errorf("%s passes %s, a setting Terraform owns: %s", cmdName, f, l)
+			}
+		}
+		switch cmdName {
+		case "gcloud builds submit":
+			m := regexp.MustCompile(`GOOGLE_BUILDABLE=\./functions/([a-z]+)/cmd`).FindStringSubmatch(l)
+			if m == nil || !strings.Contains(l, "lensflow-dev/"+m[1]+":abc1234") {
+				t.Errorf("a build without its function's main and image: %s", l)
+				continue
+			}
+			builds[m[1]]++
+		case "gcloud run services update":
+			m := regexp.MustCompile(`lensflow-([a-z]+)-dev .*--image [^ ]*/lensflow-dev/([a-z]+)@sha256:`).FindStringSubmatch(l)
+			if m == nil || m[1] != m[2] {
+				t.Errorf("a rollout not to its own function's image by digest: %s", l)
+				continue
+			}
+			rollouts[m[1]]++
+		}
+	}
+	for _, d := range dirs {
+		if builds[d] != 1 || rollouts[d] != 1 {
+			t.Errorf("%s: %d builds and %d rollouts, want one of each", d, builds[d], rollouts[d])
+		}
+	}
+	if len(builds) != len(dirs) || len(rollouts) != len(dirs) {
+		t.Errorf("%d builds and %d rollouts for %d functions", len(builds), len(rollouts), len(dirs))
+	}
+	// Cloud Build runs deploy.sh and nothing that deploys by itself.
+	cb, err := os.ReadFile(filepath.Join(root, "cloudbuild.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, banned := range []string{"gcloud run deploy", "--memory", "--cpu", "--timeout", "--concurrency", "--max-instances",
+		"--min-instances", "--service-account", "env-vars", "--ingress"} {
+		if strings.Contains(string(cb), banned) {
+			t.Errorf("cloudbuild.yaml has %q: a setting Terraform owns", banned)
+		}
+	}
+}
