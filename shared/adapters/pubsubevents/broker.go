@@ -26,7 +26,7 @@
 // dead-letter on the server (the emulator honours dead-letter policies and
 // counts delivery attempts); pstest v2.9.0 re-publishes a dead-lettered
 // message every 10 ms forever, so brokers over pstest set
-// Options.ClientDeadLetter (OpenLocal does).
+// Options.ClientDeadLetter (package pubsublocal does).
 package pubsubevents
 
 import (

@@ -133,7 +133,7 @@ func TestLocalJournalIsExclusive(t *testing.T) {
 	openLocal(t, path)
 	_, err := pubsublocal.Open(context.Background(), path)
 	if !errs.Is(errs.Unavailable, err) {
-		t.Fatalf("second OpenLocal = %v, want errs.Unavailable", err)
+		t.Fatalf("second Open = %v, want errs.Unavailable", err)
 	}
 }
 
@@ -242,7 +242,7 @@ func openLocal(t *testing.T, path string) *pubsublocal.Local {
 		pubsublocal.WithNackDelay(pubsublocal.ExponentialDelay(5*time.Millisecond, 50*time.Millisecond)),
 		pubsublocal.WithLogger(quiet))
 	if err != nil {
-		t.Fatalf("OpenLocal: %v", err)
+		t.Fatalf("pubsublocal.Open: %v", err)
 	}
 	t.Cleanup(func() { l.Close() })
 	return l

@@ -75,7 +75,7 @@ type Issuer struct {
 // survive restarts. The file holds a PKCS#8 PEM "PRIVATE KEY", ECDSA P-256 or
 // RSA >= 2048 bits. issuerURL becomes every token's iss, audience its aud.
 func Open(keyPath, issuerURL, audience string) (*Issuer, error) {
-	const op = "auth.Open"
+	const op = "devissuer.Open"
 	if keyPath == "" {
 		return nil, errs.Ef(op, errs.Invalid, "empty key path")
 	}
@@ -93,7 +93,7 @@ func Open(keyPath, issuerURL, audience string) (*Issuer, error) {
 }
 
 func newIssuer(key crypto.Signer, issuerURL, audience string) (*Issuer, error) {
-	const op = "auth.Open"
+	const op = "devissuer.Open"
 	var alg jose.SignatureAlgorithm
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
@@ -141,24 +141,24 @@ func loadOrCreateKey(path string) (crypto.Signer, error) {
 		data, err = os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, errs.E("auth.loadKey", errs.Other, err)
+		return nil, errs.E("devissuer.loadKey", errs.Other, err)
 	}
 	if runtime.GOOS != "windows" {
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			return nil, errs.Ef("auth.loadKey", errs.Invalid, "key file %s is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+			return nil, errs.Ef("devissuer.loadKey", errs.Invalid, "key file %s is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
 		}
 	}
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, errs.Ef("auth.loadKey", errs.Invalid, "key file %s holds no PKCS#8 PEM private key", path)
+		return nil, errs.Ef("devissuer.loadKey", errs.Invalid, "key file %s holds no PKCS#8 PEM private key", path)
 	}
 	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, errs.Ef("auth.loadKey", errs.Invalid, "key file %s: %w", path, err)
+		return nil, errs.Ef("devissuer.loadKey", errs.Invalid, "key file %s: %w", path, err)
 	}
 	signer, ok := parsed.(crypto.Signer)
 	if !ok {
-		return nil, errs.Ef("auth.loadKey", errs.Invalid, "key file %s: unsupported key type %T", path, parsed)
+		return nil, errs.Ef("devissuer.loadKey", errs.Invalid, "key file %s: unsupported key type %T", path, parsed)
 	}
 	return signer, nil
 }
@@ -167,7 +167,7 @@ func loadOrCreateKey(path string) (crypto.Signer, error) {
 // same directory, synced, then linked into place so that two processes
 // starting at once agree on one key (the loser reads the winner's).
 func createKey(path string) error {
-	const op = "auth.createKey"
+	const op = "devissuer.createKey"
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return errs.E(op, errs.Other, err)
@@ -261,7 +261,7 @@ func (d *Issuer) IssuerConfig(jwksURL string) auth.IssuerConfig {
 // issuer never signs a token its verifier refuses. Call it before minting.
 func (d *Issuer) SetMaxTTL(max time.Duration) error {
 	if err := auth.CheckMaxLifetime(max); err != nil {
-		return errs.E("auth.Issuer.SetMaxTTL", errs.Invalid, err)
+		return errs.E("devissuer.Issuer.SetMaxTTL", errs.Invalid, err)
 	}
 	d.maxTTL = max
 	return nil
@@ -285,7 +285,7 @@ type mintedClaims struct {
 // clinic, service without an email) and a ttl beyond the issuer's maximum
 // (SetMaxTTL), so mistakes show up at the mint.
 func (d *Issuer) Mint(c Claims, ttl time.Duration) (string, error) {
-	const op = "auth.Mint"
+	const op = "devissuer.Mint"
 	switch {
 	case ttl <= 0:
 		return "", errs.Ef(op, errs.Invalid, "ttl must be positive")

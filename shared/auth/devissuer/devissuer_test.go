@@ -264,7 +264,7 @@ func TestDevIssuerPersistence(t *testing.T) {
 	})
 }
 
-func TestOpenDevIssuerKeyFiles(t *testing.T) {
+func TestOpenKeyFiles(t *testing.T) {
 	dir := t.TempDir()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
