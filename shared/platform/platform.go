@@ -3,10 +3,16 @@
 // its name, its public routes or the topic it consumes, and a constructor
 // from the wired App. From that one declaration:
 //
-//   - the functions framework knows it (functions.HTTP / functions.CloudEvent),
-//     so FUNCTION_TARGET=<Name> serving and buildpack function deploys work;
 //   - Main serves it alone as a Cloud Run service that drains in-flight
-//     requests on SIGTERM;
+//     requests on SIGTERM: functions/<name>/cmd, the binary deployed;
+//   - the Functions Framework knows it as an HTTP function of that name
+//     serving the same complete Handler (an event function's endpoint
+//     included, so a delivery is never taken without its service token),
+//     so funcframework.Start with FUNCTION_TARGET=<Name> serves it as
+//     Google's function runtime would. A test builds and runs that entry.
+//     Google's function buildpack cannot deploy this repository (it wants
+//     the function's package at the module root), so deploys go through
+//     Main;
 //   - the local stack mounts every function in one process;
 //   - every route sheds load beyond an in-flight limit, authenticated
 //     callers are rate limited per clinic, the routes declared as
@@ -110,12 +116,7 @@ func Register(f Function) {
 		panic("platform: function registered twice: " + f.Name)
 	}
 	registry[f.Name] = f
-	lazy := &lazyHandler{f: f}
-	if f.HTTP != nil {
-		functions.HTTP(f.Name, lazy.ServeHTTP)
-	} else {
-		functions.CloudEvent(f.Name, lazy.event)
-	}
+	functions.HTTP(f.Name, (&lazyHandler{f: f}).ServeHTTP)
 }
 
 // Functions returns every registered function, sorted by name.
@@ -213,58 +214,42 @@ func (f Function) QueryRule(route string) httpkit.QueryRule {
 	return httpkit.QueryRule{Allowed: params, Strict: declared || slices.Contains(f.Creates, route)}
 }
 
-// lazyHandler serves a function under the functions framework's own server,
-// wiring the App from the environment on first use.
+// lazyHandler serves a function under the Functions Framework's own
+// server: the function's complete Handler, wired from the environment on
+// the first request (the framework gives a function no start-up hook). A
+// failed wiring answers 503 and is tried again on the next request.
 type lazyHandler struct {
-	f   Function
-	mu  sync.Mutex
-	h   http.Handler
-	fn  EventFunc
-	app *wire.App
+	f  Function
+	mu sync.Mutex
+	h  http.Handler
 }
 
-func (l *lazyHandler) init() error {
+func (l *lazyHandler) handler() (http.Handler, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.app != nil {
-		return nil
+	if l.h != nil {
+		return l.h, nil
 	}
 	app, err := wire.FromEnv(context.Background())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if l.f.HTTP != nil {
-		h, err := Handler(app, l.f)
-		if err != nil {
-			_ = app.Close()
-			return err
-		}
-		l.h = h
-	} else {
-		fn, err := eventFunc(app, l.f)
-		if err != nil {
-			_ = app.Close()
-			return err
-		}
-		l.fn = fn
+	h, err := Handler(app, l.f)
+	if err != nil {
+		_ = app.Close()
+		return nil, err
 	}
-	l.app = app
-	return nil
+	l.h = h
+	return h, nil
 }
 
 func (l *lazyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := l.init(); err != nil {
+	h, err := l.handler()
+	if err != nil {
 		httpkit.Error(w, r, errs.E("start", errs.Unavailable, err))
 		return
 	}
-	l.h.ServeHTTP(w, r)
-}
-
-func (l *lazyHandler) event(ctx context.Context, e cloudevents.Event) error {
-	if err := l.init(); err != nil {
-		return err
-	}
-	return l.fn(ctx, e)
+	h.ServeHTTP(w, r)
 }
 
 // eventFunc builds event function f on app, counting each failed delivery
