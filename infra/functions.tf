@@ -96,11 +96,13 @@ locals {
     LENSFLOW_KEK_URI            = local.kek_uri
     LENSFLOW_FIRESTORE_DATABASE = google_firestore_database.main.name
     LENSFLOW_PUBLIC_URL         = "https://${var.domain}"
-    # Telemetry (the gcp profile's defaults, spelled out): spans to Cloud
-    # Trace, OpenTelemetry metrics to Cloud Monitoring, audit records through
-    # the Cloud Logging API to the log lensflow-audit (routed by audit.tf).
-    LENSFLOW_TRACING   = "cloudtrace"
-    LENSFLOW_METRICS   = "cloudmonitoring"
+    # Telemetry (the gcp profile's defaults, spelled out): spans and
+    # OpenTelemetry metrics over OTLP to the Telemetry API
+    # (telemetry.googleapis.com:443, into Cloud Trace and Cloud Monitoring),
+    # audit records through the Cloud Logging API to the log lensflow-audit
+    # (routed by audit.tf).
+    LENSFLOW_TRACING   = "otlp"
+    LENSFLOW_METRICS   = "otlp"
     LENSFLOW_AUDIT_LOG = "cloudlogging"
   }
   smtp_env = {
@@ -148,12 +150,12 @@ resource "google_project_iam_member" "fn_datastore" {
   member   = google_service_account.fn[each.key].member
 }
 
-# Telemetry: spans (Cloud Trace), metrics (Cloud Monitoring) and the audit
-# log (Cloud Logging). None of the three services has resource-level IAM:
-# these write-only roles exist only on the project. They grant no read of
-# traces, metrics or logs.
+# Telemetry: spans and metrics through the Telemetry API (OTLP), and the
+# audit log (Cloud Logging). None of these has resource-level IAM: the
+# write-only roles exist only on the project. They grant no read of traces,
+# metrics or logs.
 locals {
-  telemetry_roles = ["roles/cloudtrace.agent", "roles/monitoring.metricWriter", "roles/logging.logWriter"]
+  telemetry_roles = ["roles/telemetry.tracesWriter", "roles/telemetry.metricsWriter", "roles/logging.logWriter"]
   fn_telemetry = {
     for pair in setproduct(keys(local.functions), local.telemetry_roles) :
     "${pair[0]} ${pair[1]}" => { function = pair[0], role = pair[1] }

@@ -47,6 +47,7 @@ resource "google_project_service" "api" {
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
+    "telemetry.googleapis.com",
   ])
   project            = var.project
   service            = each.value

@@ -9,14 +9,18 @@
 #                           function and event type
 #
 # The lensflow.* metrics are the application's OpenTelemetry metrics
-# (LENSFLOW_METRICS=cloudmonitoring), written as workload.googleapis.com/<name>
-# with one label per attribute. Exported but not alerted (dashboards,
-# Metrics Explorer): lensflow.scans.received, lensflow.designs.produced,
-# lensflow.design.latency (histogram, seconds from upload to design),
-# lensflow.jobs.transitions {status}, lensflow.jobs.active {status} (gauge),
-# lensflow.notifications.sent {channel}, lensflow.events.dead_lettered
-# {function, event_type}. Spans go to Cloud Trace (LENSFLOW_TRACING=cloudtrace), the
-# audit records to the log lensflow-audit (audit.tf).
+# (LENSFLOW_METRICS=otlp), sent over OTLP to the Telemetry API, which keeps
+# them in Cloud Monitoring as Prometheus time series under their own names,
+# one label per attribute: PromQL {"lensflow.designs.failed", reason="..."}.
+# Their alerts are PromQL conditions; no metric descriptor is declared, as
+# PromQL conditions do not need the metric to exist yet. Exported but not
+# alerted (dashboards, Metrics Explorer): lensflow.scans.received,
+# lensflow.designs.produced, lensflow.design.latency (histogram, seconds from
+# upload to design), lensflow.jobs.transitions {status}, lensflow.jobs.active
+# {status} (gauge), lensflow.notifications.sent {channel},
+# lensflow.events.dead_lettered {function, event_type}. Spans go the same way
+# to Cloud Trace (LENSFLOW_TRACING=otlp), the audit records to the log
+# lensflow-audit (audit.tf).
 locals {
   # Cloud Monitoring closes an incident whose series stopped reporting (an
   # instance scaled to zero) after this long.
@@ -33,19 +37,6 @@ locals {
     dead_letter_subscriptions = join(", ", [for s in local.alert_dead_letter_subscriptions : "\"${s}\""])
     cloud_run_services        = join(", ", [for s in local.alert_cloud_run_services : "\"${s}\""])
   }
-
-  # The application's counters the alerts below read (shared/metrics).
-  # Cloud Monitoring refuses an alert policy on a metric type it has never
-  # seen (404 "Cannot find metric(s)"), and on a fresh project the code has
-  # written none yet: the descriptors are declared here as the OpenTelemetry
-  # exporter creates them (a monotonic int64 counter is CUMULATIVE INT64, one
-  # label per attribute plus service_name from the resource). If the code
-  # wrote first, creating a descriptor updates it in place.
-  app_counters = {
-    "lensflow.designs.failed"       = { labels = ["lens_type", "reason"], description = "Scans whose design failed for good, by lens type and reason." }
-    "lensflow.notifications.failed" = { labels = ["channel"], description = "Notification attempts that failed, by channel (webhook, email)." }
-    "lensflow.events.failed"        = { labels = ["function", "event_type"], description = "Event deliveries a function failed (retried by Pub/Sub), by function and event type." }
-  }
 }
 
 resource "google_monitoring_notification_channel" "email" {
@@ -58,30 +49,6 @@ resource "google_monitoring_notification_channel" "email" {
   user_labels = {
     app         = "lensflow"
     environment = var.environment
-  }
-  depends_on = [google_project_service.api]
-}
-
-resource "google_monitoring_metric_descriptor" "app" {
-  for_each     = local.app_counters
-  project      = var.project
-  type         = "workload.googleapis.com/${each.key}"
-  display_name = each.key
-  description  = each.value.description
-  metric_kind  = "CUMULATIVE"
-  value_type   = "INT64"
-  unit         = "1"
-  dynamic "labels" {
-    for_each = toset(concat(each.value.labels, ["service_name"]))
-    content {
-      key        = labels.value
-      value_type = "STRING"
-    }
-  }
-  lifecycle {
-    # A label the code adds later is added by its first write; replacing the
-    # descriptor would delete the metric's data.
-    ignore_changes = [labels]
   }
   depends_on = [google_project_service.api]
 }
@@ -261,20 +228,10 @@ resource "google_monitoring_alert_policy" "designs_failed" {
   notification_channels = [google_monitoring_notification_channel.email.id]
   conditions {
     display_name = "lensflow.designs.failed > 0 in 5 minutes"
-    condition_threshold {
-      filter          = "metric.type=\"${google_monitoring_metric_descriptor.app["lensflow.designs.failed"].type}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "300s"
-        per_series_aligner   = "ALIGN_DELTA"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.reason"]
-      }
-      trigger {
-        count = 1
-      }
+    condition_prometheus_query_language {
+      query               = "sum by (reason) (increase({\"lensflow.designs.failed\"}[5m])) > 0"
+      duration            = "0s"
+      evaluation_interval = "60s"
     }
   }
   alert_strategy {
@@ -310,20 +267,10 @@ resource "google_monitoring_alert_policy" "notifications_failed" {
   notification_channels = [google_monitoring_notification_channel.email.id]
   conditions {
     display_name = "lensflow.notifications.failed > 0 in 15 minutes"
-    condition_threshold {
-      filter          = "metric.type=\"${google_monitoring_metric_descriptor.app["lensflow.notifications.failed"].type}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "900s"
-        per_series_aligner   = "ALIGN_DELTA"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.channel"]
-      }
-      trigger {
-        count = 1
-      }
+    condition_prometheus_query_language {
+      query               = "sum by (channel) (increase({\"lensflow.notifications.failed\"}[15m])) > 0"
+      duration            = "0s"
+      evaluation_interval = "60s"
     }
   }
   alert_strategy {
@@ -362,20 +309,10 @@ resource "google_monitoring_alert_policy" "events_failed" {
   notification_channels = [google_monitoring_notification_channel.email.id]
   conditions {
     display_name = "lensflow.events.failed > 10 in 10 minutes"
-    condition_threshold {
-      filter          = "metric.type=\"${google_monitoring_metric_descriptor.app["lensflow.events.failed"].type}\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 10
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "600s"
-        per_series_aligner   = "ALIGN_DELTA"
-        cross_series_reducer = "REDUCE_SUM"
-        group_by_fields      = ["metric.label.function", "metric.label.event_type"]
-      }
-      trigger {
-        count = 1
-      }
+    condition_prometheus_query_language {
+      query               = "sum by (function, event_type) (increase({\"lensflow.events.failed\"}[10m])) > 10"
+      duration            = "0s"
+      evaluation_interval = "60s"
     }
   }
   alert_strategy {

@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lensflow/lensflow/shared/metrics"
 )
 
 // privateHTTP are HTTP functions that are not part of the public API: Cloud
@@ -30,23 +32,33 @@ var privateHTTP = map[string]bool{"tasks": true}
 // phiAuditServices need Data Access (DATA_READ and DATA_WRITE) audit logs.
 var phiAuditServices = []string{"datastore.googleapis.com", "storage.googleapis.com", "cloudkms.googleapis.com"}
 
-// telemetryRoles let a function write its spans (Cloud Trace), metrics (Cloud
-// Monitoring) and audit records (Cloud Logging): every function's service
-// account has all three.
-var telemetryRoles = []string{"roles/cloudtrace.agent", "roles/monitoring.metricWriter", "roles/logging.logWriter"}
+// telemetryRoles let a function write its spans and metrics (through the
+// Telemetry API, OTLP) and audit records (Cloud Logging): every function's
+// service account has all three.
+var telemetryRoles = []string{"roles/telemetry.tracesWriter", "roles/telemetry.metricsWriter", "roles/logging.logWriter"}
 
 // projectRoles are the only roles granted on the whole project: Firestore has
 // no narrower grant for data access, and the telemetry roles exist only on
 // the project. Everything else is granted on the resource it is about.
 var projectRoles = map[string]bool{
 	"roles/datastore.user":          true,
-	"roles/cloudtrace.agent":        true,
-	"roles/monitoring.metricWriter": true,
+	"roles/telemetry.tracesWriter":  true,
+	"roles/telemetry.metricsWriter": true,
 	"roles/logging.logWriter":       true,
 }
 
-// appMetric matches the application's metric types in a monitoring filter.
-var appMetric = regexp.MustCompile(`metric\.type\s*=\s*"(workload\.googleapis\.com/[^"]+)"`)
+// appMetric matches the application's metrics in a PromQL query: OTLP
+// metrics keep their OpenTelemetry names, quoted in braces ({"lensflow.x"}
+// or __name__="lensflow.x").
+var appMetric = regexp.MustCompile(`(?:\{|__name__"?\s*=\s*)"(lensflow\.[^"]+)"`)
+
+// appMetrics are the names shared/metrics exports.
+var appMetrics = map[string]bool{
+	metrics.NameScansReceived: true, metrics.NameDesignsProduced: true, metrics.NameDesignsFailed: true,
+	metrics.NameDesignLatency: true, metrics.NameJobTransitions: true, metrics.NameJobsActive: true,
+	metrics.NameNotificationsSent: true, metrics.NameNotificationsFailed: true, metrics.NameEventsFailed: true,
+	metrics.NameEventsDeadLettered: true,
+}
 
 // auditLogID is the Cloud Logging log the application writes its audit
 // records to (LENSFLOW_AUDIT_LOG=cloudlogging).
@@ -537,13 +549,8 @@ func violations(p *plan, fns []function) []string {
 
 	// Alerts: dead letters and the 5xx rate of every service are watched,
 	// and every alert policy reaches someone, says what to do and closes.
-	// An alert on an application metric needs its descriptor in Terraform:
-	// Cloud Monitoring refuses a policy on a metric type never written (404),
-	// so a fresh project could not be applied.
-	descriptors := map[string]bool{}
-	for _, r := range p.ofType("google_monitoring_metric_descriptor") {
-		descriptors[str(r.Values["type"])] = true
-	}
+	// An alert on an application metric queries a name the code exports
+	// (a misspelt PromQL name matches nothing and never fires).
 	var dlFilters, errFilters []string
 	for _, r := range p.ofType("google_monitoring_alert_policy") {
 		if !listOrRef(r, "notification_channels", "google_monitoring_notification_channel.") {
@@ -559,9 +566,13 @@ func violations(p *plan, fns []function) []string {
 		for _, c := range conds {
 			ct := get(c, "condition_threshold", "0")
 			f, den := str(get(ct, "filter")), str(get(ct, "denominator_filter"))
-			for _, m := range appMetric.FindAllStringSubmatch(f+" "+den, -1) {
-				if !descriptors[m[1]] {
-					bad("%s: alerts on %s, which has no google_monitoring_metric_descriptor", r.Address, m[1])
+			query := str(get(c, "condition_prometheus_query_language", "0", "query"))
+			if strings.Contains(f+den, "workload.googleapis.com/") {
+				bad("%s: alerts on a workload.googleapis.com metric, which the OTLP path does not write", r.Address)
+			}
+			for _, m := range appMetric.FindAllStringSubmatch(query, -1) {
+				if !appMetrics[m[1]] {
+					bad("%s: alerts on %s, which shared/metrics does not export", r.Address, m[1])
 				}
 			}
 			if strings.Contains(f, "pubsub.googleapis.com/subscription/dead_letter_message_count") {
@@ -934,8 +945,8 @@ func TestPolicyCatches(t *testing.T) {
 			get(b.Values, "template", "0").(map[string]any)["service_account"] = get(a.Values, "template", "0", "service_account")
 			return fns
 		}},
-		{"telemetry role missing", "function " + eventFn.Dir + ": its service account has no roles/cloudtrace.agent", func(p *plan, fns []function) []function {
-			drop(p, `google_project_iam_member.fn_telemetry["`+eventFn.Dir+` roles/cloudtrace.agent"]`)
+		{"telemetry role missing", "function " + eventFn.Dir + ": its service account has no roles/telemetry.tracesWriter", func(p *plan, fns []function) []function {
+			drop(p, `google_project_iam_member.fn_telemetry["`+eventFn.Dir+` roles/telemetry.tracesWriter"]`)
 			return fns
 		}},
 		{"audit log writer missing", "function " + httpFn.Dir + ": its service account has no roles/logging.logWriter", func(p *plan, fns []function) []function {
@@ -987,8 +998,14 @@ func TestPolicyCatches(t *testing.T) {
 			delete(r.Unknown, "notification_channels")
 			return fns
 		}},
-		{"alert metric without descriptor", "alerts on workload.googleapis.com/lensflow.designs.failed, which has no google_monitoring_metric_descriptor", func(p *plan, fns []function) []function {
-			drop(p, `google_monitoring_metric_descriptor.app["lensflow.designs.failed"]`)
+		{"alert on a metric the code does not export", "alerts on lensflow.design.failures, which shared/metrics does not export", func(p *plan, fns []function) []function {
+			c := get(find(p, "google_monitoring_alert_policy.designs_failed").Values, "conditions", "0", "condition_prometheus_query_language", "0").(map[string]any)
+			c["query"] = strings.Replace(str(c["query"]), metrics.NameDesignsFailed, "lensflow.design.failures", 1)
+			return fns
+		}},
+		{"alert on the deprecated exporter's metric type", "google_monitoring_alert_policy.events_failed: alerts on a workload.googleapis.com metric", func(p *plan, fns []function) []function {
+			c := get(find(p, "google_monitoring_alert_policy.events_failed").Values, "conditions", "0").(map[string]any)
+			c["condition_threshold"] = []any{map[string]any{"filter": `metric.type="workload.googleapis.com/lensflow.events.failed"`}}
 			return fns
 		}},
 		{"alert without documentation", "google_monitoring_alert_policy.events_failed: no documentation", func(p *plan, fns []function) []function {

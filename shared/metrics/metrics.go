@@ -4,10 +4,12 @@
 // sent and failed, and event deliveries that failed or were dead-lettered.
 //
 // LENSFLOW_METRICS chooses where they go: "memory" keeps them in the process
-// for the local developer dashboard (Snapshot), "cloudmonitoring" exports
-// them to Cloud Monitoring every minute (metric types
-// workload.googleapis.com/<name>, e.g. workload.googleapis.com/lensflow.designs.failed,
-// which the Terraform alert policies watch), and "off" drops them.
+// for the local developer dashboard (Snapshot), "otlp" exports them every
+// minute over OTLP to Google's Telemetry API (shared/telemetry), which
+// stores them in Cloud Monitoring as Prometheus time series under their
+// own names (PromQL {"lensflow.designs.failed"}, which the Terraform alert
+// policies query), and "off" drops them. Sums are cumulative, as
+// Prometheus series are.
 //
 // Attributes are small closed sets (lens type, failure reason kind,
 // channel, status, function): never ids, never anything about a patient.
@@ -18,32 +20,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
-	//lint:ignore SA1019 the Cloud Monitoring exporter is deprecated upstream in favour of OTLP, like the Cloud Trace one; both move together
-	mexporter "github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/metric"
-	"go.opentelemetry.io/contrib/detectors/gcp"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
-	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+
+	"github.com/lensflow/lensflow/shared/telemetry"
 )
 
 // Modes of LENSFLOW_METRICS.
 const (
-	ModeMemory          = "memory"          // kept in the process, read by Snapshot (local default)
-	ModeCloudMonitoring = "cloudmonitoring" // exported to Cloud Monitoring (gcp default)
-	ModeOff             = "off"
+	ModeMemory = "memory" // kept in the process, read by Snapshot (local default)
+	ModeOTLP   = "otlp"   // exported over OTLP to the Telemetry API, into Cloud Monitoring (gcp default)
+	ModeOff    = "off"
 )
 
-// ExportInterval is how often metrics are sent to Cloud Monitoring (its
+// ExportInterval is how often metrics are exported (Cloud Monitoring's
 // recommended minimum per time series is a few seconds; a minute keeps
 // the writes, and the bill, small).
 const ExportInterval = 60 * time.Second
 
-// Metric names. In Cloud Monitoring each is workload.googleapis.com/<name>.
+// Metric names, which Cloud Monitoring keeps: PromQL {"<name>"}; the
+// Telemetry API accepts [a-zA-Z][a-zA-Z0-9_:./]* and attribute keys
+// [a-zA-Z_][a-zA-Z0-9_.]*, which a test checks.
 const (
 	NameScansReceived       = "lensflow.scans.received"
 	NameDesignsProduced     = "lensflow.designs.produced"
@@ -88,9 +89,9 @@ type Metrics struct {
 	eventsDeadLettered  metric.Int64Counter
 }
 
-// New builds metrics for mode. project is the Cloud Monitoring project
-// (cloudmonitoring mode only).
-func New(ctx context.Context, mode, project string) (*Metrics, error) {
+// New builds metrics for mode; exp is where otlp mode sends (unused
+// otherwise).
+func New(ctx context.Context, mode string, exp *telemetry.Exporter) (*Metrics, error) {
 	m := &Metrics{flush: nop, shutdown: nop}
 	var opts []sdkmetric.Option
 	switch mode {
@@ -98,24 +99,18 @@ func New(ctx context.Context, mode, project string) (*Metrics, error) {
 	case ModeMemory:
 		m.reader = sdkmetric.NewManualReader()
 		opts = append(opts, sdkmetric.WithReader(m.reader))
-	case ModeCloudMonitoring:
-		//lint:ignore SA1019 see the import
-		exp, err := mexporter.New(mexporter.WithProjectID(project))
+	case ModeOTLP:
+		if exp == nil {
+			return nil, fmt.Errorf("metrics (otlp): no exporter connection")
+		}
+		points, err := otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithGRPCConn(exp.Conn))
 		if err != nil {
-			return nil, fmt.Errorf("metrics (cloudmonitoring): %w", err)
+			return nil, fmt.Errorf("metrics (otlp): %w", err)
 		}
-		// Each Cloud Run instance writes its own time series (the
-		// detector's instance id becomes the task id): two instances
-		// never write the same series.
-		res, err := resource.New(ctx, resource.WithDetectors(gcp.NewDetector()), resource.WithTelemetrySDK(),
-			resource.WithAttributes(semconv.ServiceName(serviceName())))
-		if err != nil && res == nil {
-			return nil, fmt.Errorf("metrics (cloudmonitoring): resource: %w", err)
-		}
-		opts = append(opts, sdkmetric.WithResource(res),
-			sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(ExportInterval))))
+		opts = append(opts, sdkmetric.WithResource(exp.Resource),
+			sdkmetric.WithReader(sdkmetric.NewPeriodicReader(points, sdkmetric.WithInterval(ExportInterval))))
 	default:
-		return nil, fmt.Errorf("metrics: unknown mode %q (memory, cloudmonitoring, off)", mode)
+		return nil, fmt.Errorf("metrics: unknown mode %q (memory, otlp, off)", mode)
 	}
 	opts = append(opts, sdkmetric.WithView(sdkmetric.NewView(sdkmetric.Instrument{Name: NameDesignLatency},
 		sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: LatencyBuckets}})))
@@ -161,7 +156,7 @@ func (m *Metrics) instruments(meter metric.Meter) error {
 	return nil
 }
 
-// Flush exports what has been recorded now (cloudmonitoring mode). Cloud
+// Flush exports what has been recorded now (otlp mode). Cloud
 // Run throttles the CPU between requests, so a periodic export can be late;
 // a function that must be seen promptly (a census) flushes.
 func (m *Metrics) Flush(ctx context.Context) error {
@@ -254,11 +249,3 @@ func (m *Metrics) EventFailed(ctx context.Context, function, eventType string, l
 }
 
 func nop(context.Context) error { return nil }
-
-// serviceName is the Cloud Run service (K_SERVICE), or "lensflow".
-func serviceName() string {
-	if s := os.Getenv("K_SERVICE"); s != "" {
-		return s
-	}
-	return "lensflow"
-}

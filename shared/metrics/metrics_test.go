@@ -12,7 +12,7 @@ import (
 
 func TestRecordsWhatTheLabWatches(t *testing.T) {
 	ctx := context.Background()
-	m, err := metrics.New(ctx, metrics.ModeMemory, "")
+	m, err := metrics.New(ctx, metrics.ModeMemory, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,10 +83,10 @@ func TestRecordsWhatTheLabWatches(t *testing.T) {
 
 func TestModes(t *testing.T) {
 	ctx := context.Background()
-	if _, err := metrics.New(ctx, "prometheus", ""); err == nil {
+	if _, err := metrics.New(ctx, "prometheus", nil); err == nil {
 		t.Error("an unknown mode was accepted")
 	}
-	off, err := metrics.New(ctx, metrics.ModeOff, "")
+	off, err := metrics.New(ctx, metrics.ModeOff, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
 // Package tracing sets up OpenTelemetry tracing for lensflow: a
-// TracerProvider chosen by configuration (Cloud Trace in production, a
+// TracerProvider chosen by configuration (OTLP to Google's Telemetry API
+// in production, see shared/telemetry; a
 // bounded in-memory store locally, or off), the W3C trace-context
 // propagator, and the helpers that carry a trace across Pub/Sub in an
 // event's "traceparent" CloudEvent extension (the Pub/Sub attribute
@@ -15,9 +16,8 @@ import (
 	"fmt"
 	"strings"
 
-	//lint:ignore SA1019 the Cloud Trace exporter works until its archiving (2027); moving to OTLP is planned
-	texporter "github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/trace"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -25,13 +25,14 @@ import (
 
 	"github.com/lensflow/lensflow/shared/logging"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/telemetry"
 )
 
 // Modes of LENSFLOW_TRACING.
 const (
-	ModeMemory     = "memory"     // spans kept in a bounded in-memory Store (local default)
-	ModeCloudTrace = "cloudtrace" // spans batched to Cloud Trace (gcp default)
-	ModeOff        = "off"        // no spans; trace ids are still propagated and logged
+	ModeMemory = "memory" // spans kept in a bounded in-memory Store (local default)
+	ModeOTLP   = "otlp"   // spans batched over OTLP to the Telemetry API, into Cloud Trace (gcp default)
+	ModeOff    = "off"    // no spans; trace ids are still propagated and logged
 )
 
 // Extension is the CloudEvent extension (and, with the ce- prefix, the
@@ -52,9 +53,10 @@ type Tracing struct {
 // event extensions.
 var Propagator propagation.TextMapPropagator = propagation.TraceContext{}
 
-// New builds tracing for mode. project is the Cloud Trace project
-// (cloudtrace mode only).
-func New(ctx context.Context, mode, project string) (*Tracing, error) {
+// New builds tracing for mode; exp is where otlp mode sends (unused
+// otherwise). Spans of a trace whose caller did not sample it are not
+// exported.
+func New(ctx context.Context, mode string, exp *telemetry.Exporter) (*Tracing, error) {
 	switch mode {
 	case ModeOff:
 		return &Tracing{Provider: noop.NewTracerProvider(), shutdown: func(context.Context) error { return nil }}, nil
@@ -64,16 +66,19 @@ func New(ctx context.Context, mode, project string) (*Tracing, error) {
 		// traceparent says "not sampled" (the dashboard's own ids).
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithSyncer(s))
 		return &Tracing{Provider: tp, Store: s, shutdown: tp.Shutdown}, nil
-	case ModeCloudTrace:
-		//lint:ignore SA1019 see the import: deprecated upstream in favour of OTLP, still supported
-		exp, err := texporter.New(texporter.WithProjectID(project))
-		if err != nil {
-			return nil, fmt.Errorf("tracing (cloudtrace): %w", err)
+	case ModeOTLP:
+		if exp == nil {
+			return nil, fmt.Errorf("tracing (otlp): no exporter connection")
 		}
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())), sdktrace.WithBatcher(exp))
+		spans, err := otlptracegrpc.New(ctx, otlptracegrpc.WithGRPCConn(exp.Conn))
+		if err != nil {
+			return nil, fmt.Errorf("tracing (otlp): %w", err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
+			sdktrace.WithResource(exp.Resource), sdktrace.WithBatcher(spans))
 		return &Tracing{Provider: tp, shutdown: tp.Shutdown}, nil
 	}
-	return nil, fmt.Errorf("tracing: unknown mode %q (memory, cloudtrace, off)", mode)
+	return nil, fmt.Errorf("tracing: unknown mode %q (memory, otlp, off)", mode)
 }
 
 // Shutdown flushes pending spans and stops the provider.

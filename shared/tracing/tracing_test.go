@@ -86,7 +86,7 @@ func TestNewModes(t *testing.T) {
 		{"zipkin", true, false},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			tr, err := tracing.New(context.Background(), tc.mode, "")
+			tr, err := tracing.New(context.Background(), tc.mode, nil)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)
 			}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/mail"
 	"net/url"
 	"os"
@@ -59,8 +60,9 @@ type Config struct {
 	PublicURL                                      string   // LENSFLOW_PUBLIC_URL: the API's public base URL, for links in emails
 	LabEmails                                      []string // LENSFLOW_LAB_EMAILS: the lab's addresses for clinics' comments (default lab@lensflow.local locally; none on gcp)
 	LogLevel                                       string   // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
-	Tracing                                        string   // LENSFLOW_TRACING: "memory" (default locally), "cloudtrace" (default on gcp) or "off"
-	Metrics                                        string   // LENSFLOW_METRICS: "memory" (default locally), "cloudmonitoring" (default on gcp) or "off"
+	Tracing                                        string   // LENSFLOW_TRACING: "memory" (default locally), "otlp" (default on gcp: Google's Telemetry API) or "off"
+	Metrics                                        string   // LENSFLOW_METRICS: "memory" (default locally), "otlp" (default on gcp: Google's Telemetry API) or "off"
+	OTLPEndpoint                                   string   // LENSFLOW_OTLP_ENDPOINT: host:port of the Telemetry API's OTLP/gRPC endpoint (default telemetry.googleapis.com:443)
 
 	// Overload protection, per function instance (0 means the default).
 	RateLimit   float64 // LENSFLOW_RATE_LIMIT: sustained requests per second per clinic (lab staff and services: per subject)
@@ -131,6 +133,7 @@ func ConfigFromEnv() Config {
 		LogLevel:          os.Getenv("LENSFLOW_LOG_LEVEL"),
 		Tracing:           os.Getenv("LENSFLOW_TRACING"),
 		Metrics:           os.Getenv("LENSFLOW_METRICS"),
+		OTLPEndpoint:      os.Getenv("LENSFLOW_OTLP_ENDPOINT"),
 		SMTPAddr:          os.Getenv("LENSFLOW_SMTP_ADDR"),
 		SMTPFrom:          os.Getenv("LENSFLOW_SMTP_FROM"),
 		SMTPUsername:      os.Getenv("LENSFLOW_SMTP_USERNAME"),
@@ -199,8 +202,11 @@ func (c Config) WithDefaults() (Config, error) {
 	def(&c.Docs, "bolt", "firestore")
 	def(&c.Blobs, "local", "gcs")
 	def(&c.Events, "local", "pubsub")
-	def(&c.Tracing, "memory", "cloudtrace")
-	def(&c.Metrics, "memory", "cloudmonitoring")
+	def(&c.Tracing, "memory", "otlp")
+	def(&c.Metrics, "memory", "otlp")
+	if c.OTLPEndpoint == "" {
+		c.OTLPEndpoint = "telemetry.googleapis.com:443"
+	}
 	def(&c.Bucket, "lensflow-scans", "")
 	def(&c.FirestoreDatabase, "(default)", "(default)")
 	def(&c.AuditLog, "", "cloudlogging")
@@ -251,16 +257,19 @@ func (c Config) WithDefaults() (Config, error) {
 		}
 	}
 	switch c.Tracing {
-	case "memory", "cloudtrace", "off":
+	case "memory", "otlp", "off":
 	default:
-		return c, fmt.Errorf("LENSFLOW_TRACING: %q is not memory, cloudtrace or off", c.Tracing)
+		return c, fmt.Errorf("LENSFLOW_TRACING: %q is not memory, otlp or off", c.Tracing)
 	}
 	switch c.Metrics {
-	case "memory", "cloudmonitoring", "off":
+	case "memory", "otlp", "off":
 	default:
-		return c, fmt.Errorf("LENSFLOW_METRICS: %q is not memory, cloudmonitoring or off", c.Metrics)
+		return c, fmt.Errorf("LENSFLOW_METRICS: %q is not memory, otlp or off", c.Metrics)
 	}
-	usesGCP := c.Tracing == "cloudtrace" || c.Metrics == "cloudmonitoring" || c.AuditLog == "cloudlogging" || c.Docs == "firestore" || c.Blobs == "gcs" || c.Events == "pubsub" || contains(c.AuthIssuers, "identity-platform")
+	if _, port, err := net.SplitHostPort(c.OTLPEndpoint); err != nil || port == "" {
+		return c, fmt.Errorf("LENSFLOW_OTLP_ENDPOINT: %q is not host:port", c.OTLPEndpoint)
+	}
+	usesGCP := c.UsesOTLP() || c.AuditLog == "cloudlogging" || c.Docs == "firestore" || c.Blobs == "gcs" || c.Events == "pubsub" || contains(c.AuthIssuers, "identity-platform")
 	need(usesGCP && c.Project == "", "GOOGLE_CLOUD_PROJECT")
 	need(c.Blobs == "gcs" && c.Bucket == "", "LENSFLOW_BUCKET")
 	need(c.KEKURI == "", "LENSFLOW_KEK_URI")
@@ -365,6 +374,9 @@ func contains(l []string, s string) bool {
 	return false
 }
 
+// UsesOTLP reports whether traces or metrics go to Google's Telemetry API.
+func (c Config) UsesOTLP() bool { return c.Tracing == "otlp" || c.Metrics == "otlp" }
+
 // googleBackends names the settings of c that use a Google service.
 func googleBackends(c Config) []string {
 	var on []string
@@ -374,8 +386,8 @@ func googleBackends(c Config) []string {
 	}{
 		{c.Docs == "firestore", "LENSFLOW_DOCS=firestore"}, {c.Blobs == "gcs", "LENSFLOW_BLOBS=gcs"},
 		{c.Events == "pubsub", "LENSFLOW_EVENTS=pubsub"}, {strings.HasPrefix(c.KEKURI, "gcp-kms://"), "LENSFLOW_KEK_URI=gcp-kms://..."},
-		{c.AuditLog == "cloudlogging", "LENSFLOW_AUDIT_LOG=cloudlogging"}, {c.Tracing == "cloudtrace", "LENSFLOW_TRACING=cloudtrace"},
-		{c.Metrics == "cloudmonitoring", "LENSFLOW_METRICS=cloudmonitoring"}, {contains(c.AuthIssuers, "identity-platform"), "identity-platform"},
+		{c.AuditLog == "cloudlogging", "LENSFLOW_AUDIT_LOG=cloudlogging"}, {c.Tracing == "otlp", "LENSFLOW_TRACING=otlp"},
+		{c.Metrics == "otlp", "LENSFLOW_METRICS=otlp"}, {contains(c.AuthIssuers, "identity-platform"), "identity-platform"},
 	} {
 		if b.set {
 			on = append(on, b.name)

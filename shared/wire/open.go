@@ -26,6 +26,7 @@ import (
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/telemetry"
 	"github.com/lensflow/lensflow/shared/tracing"
 )
 
@@ -77,7 +78,16 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer, standIns StandIns) 
 			return nil, fmt.Errorf("%s: this binary holds only the Google adapters; the embedded stand-ins run in the local stack (go run ./scripts/local)", strings.Join(wants, ", "))
 		}
 	}
-	if app.Tracing, err = tracing.New(ctx, cfg.Tracing, cfg.Project); err != nil {
+	// Traces and metrics share one connection to the Telemetry API,
+	// closed after both have flushed (closers run last first).
+	var otlp *telemetry.Exporter
+	if cfg.UsesOTLP() {
+		if otlp, err = telemetry.Google(ctx, telemetry.Config{Endpoint: cfg.OTLPEndpoint, Project: cfg.Project}); err != nil {
+			return nil, err
+		}
+		app.onClose(otlp.Close)
+	}
+	if app.Tracing, err = tracing.New(ctx, cfg.Tracing, otlp); err != nil {
 		return nil, err
 	}
 	app.onClose(func() error {
@@ -85,7 +95,7 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer, standIns StandIns) 
 		defer cancel()
 		return app.Tracing.Shutdown(ctx)
 	})
-	if app.Metrics, err = metrics.New(ctx, cfg.Metrics, cfg.Project); err != nil {
+	if app.Metrics, err = metrics.New(ctx, cfg.Metrics, otlp); err != nil {
 		return nil, err
 	}
 	app.onClose(func() error {

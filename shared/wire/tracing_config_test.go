@@ -19,12 +19,15 @@ func TestTelemetryConfig(t *testing.T) {
 		wantErr          bool
 	}{
 		{"local defaults", local("", ""), "memory", "memory", false},
-		{"gcp defaults", gcp(), "cloudtrace", "cloudmonitoring", false},
+		{"gcp defaults", gcp(), "otlp", "otlp", false},
 		{"off", local("off", "off"), "off", "off", false},
 		{"unknown tracing", local("zipkin", ""), "", "", true},
 		{"unknown metrics", local("", "statsd"), "", "", true},
-		{"cloudtrace needs a project", local("cloudtrace", ""), "", "", true},
-		{"cloudmonitoring needs a project", local("", "cloudmonitoring"), "", "", true},
+		{"otlp tracing needs a project", local("otlp", ""), "", "", true},
+		{"otlp metrics need a project", local("", "otlp"), "", "", true},
+		{"the deprecated Cloud Trace exporter is gone", local("cloudtrace", ""), "", "", true},
+		{"the deprecated Cloud Monitoring exporter is gone", local("", "cloudmonitoring"), "", "", true},
+		{"endpoint without a port", func() Config { c := gcp(); c.OTLPEndpoint = "telemetry.googleapis.com"; return c }(), "", "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.in.WithDefaults()
