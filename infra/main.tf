@@ -9,12 +9,16 @@
 #   identity.tf   Identity Platform for clinic sign-in
 #   monitoring.tf alert policies (dead letters, 5xx, failing designs,
 #                 notifications and event deliveries), their email channel
+#   build.tf      the account code deploys build and roll out as, its bucket
 #
 # Code deploys go through gcloud (scripts/deploy.sh, cloudbuild.yaml):
 # Terraform creates each service with a placeholder image (or var.images)
 # and then ignores image changes. Checked offline by scripts/check-infra.sh.
 terraform {
   required_version = ">= 1.11"
+  # State in a bucket of the project (infra/README.md, step 4):
+  # terraform init -backend-config="bucket=P-tfstate" -backend-config="prefix=lensflow/ENV"
+  backend "gcs" {}
   required_providers {
     google = {
       source  = "hashicorp/google"

@@ -32,3 +32,13 @@ output "images_repository" {
   description = "Artifact Registry repository scripts/deploy.sh pushes the function images to."
   value       = "${var.region}-docker.pkg.dev/${var.project}/${google_artifact_registry_repository.images.repository_id}"
 }
+
+output "build_service_account" {
+  description = "The account image builds and rollouts run as (scripts/deploy.sh, cloudbuild.yaml)."
+  value       = google_service_account.build.email
+}
+
+output "build_bucket" {
+  description = "Where Cloud Build stages the deploy's sources and writes its logs."
+  value       = google_storage_bucket.build.name
+}

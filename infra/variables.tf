@@ -111,3 +111,13 @@ variable "lab_emails" {
     error_message = "lab_emails must be email addresses (no commas or spaces)."
   }
 }
+
+variable "deployers" {
+  description = "Who may run scripts/deploy.sh by impersonating the build account (IAM members, e.g. \"user:ops@example.com\" or \"group:lensflow-deployers@example.com\"). They need no other role for a code deploy."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for m in var.deployers : can(regex("^(user|group|serviceAccount):[^@\\s]+@[^@\\s]+$", m))])
+    error_message = "deployers must be IAM members: user:EMAIL, group:EMAIL or serviceAccount:EMAIL."
+  }
+}

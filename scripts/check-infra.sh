@@ -3,7 +3,7 @@
 #   1. builds terraform-provider-google from the Go module proxy once (about
 #      3 minutes; cached in $LENSFLOW_CACHE/tfprovider) and installs it into a
 #      filesystem mirror (dev_overrides would break init);
-#   2. terraform fmt -check, init -backend=false, validate, and plan with a
+#   2. terraform fmt -check, init (local backend), validate, and plan with a
 #      fake access token (infra/checks/check_override.tf, copied into a
 #      scratch copy of infra/ under the cache so the repository stays clean)
 #      and example variables (infra/checks/check.tfvars); no API calls;
@@ -75,7 +75,7 @@ step "init"
 # The lock file records the mirror binary's hash: recompute it each run, so a
 # rebuilt provider never fails init.
 rm -f "$work/.terraform.lock.hcl"
-tf -chdir="$work" init -backend=false -input=false -no-color >"$work/init.log" 2>&1 || { cat "$work/init.log"; exit 1; }
+tf -chdir="$work" init -reconfigure -input=false -no-color >"$work/init.log" 2>&1 || { cat "$work/init.log"; exit 1; }
 
 step "validate"
 tf -chdir="$work" validate -no-color

@@ -12,6 +12,11 @@
 # them (a test in scripts/functions checks its dry run), so a code deploy
 # never undoes an apply. Apply the Terraform first.
 #
+# It runs as the build account Terraform creates (infra/build.tf): set
+# CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT to its email (terraform output
+# build_service_account) if you are one of var.deployers; Cloud Build runs
+# it as that account itself (cloudbuild.yaml).
+#
 # Usage: scripts/deploy.sh [--dry-run] [FUNCTION...]     (default: all)
 # Environment:
 #   PROJECT      Google Cloud project (default: gcloud's configured project)
@@ -31,8 +36,13 @@ REGION=${REGION:-europe-west1}
 ENVIRONMENT=${ENVIRONMENT:-dev}
 TAG=${TAG:-$(git rev-parse --short HEAD 2>/dev/null || echo manual)}
 [[ -n "$PROJECT" ]] || { echo "deploy: set PROJECT or 'gcloud config set project ...'" >&2; exit 2; }
-# The repository Terraform creates (infra/functions.tf, output images_repository).
+# What Terraform creates for deploys (infra/functions.tf, infra/build.tf;
+# outputs images_repository, build_service_account, build_bucket): the
+# images repository, the account builds run as, and the bucket holding
+# their staged sources and logs. The policy test checks these names.
 REPOSITORY="$REGION-docker.pkg.dev/$PROJECT/lensflow-$ENVIRONMENT"
+BUILD_ACCOUNT="projects/$PROJECT/serviceAccounts/lensflow-build-$ENVIRONMENT@$PROJECT.iam.gserviceaccount.com"
+BUILD_BUCKET="gs://$PROJECT-lensflow-build-$ENVIRONMENT"
 
 # The function list comes from the code (platform registry); Cloud Build
 # passes it in a file because its deploy step has no Go toolchain.
@@ -55,6 +65,7 @@ for line in "${FUNCS[@]}"; do
   image="$REPOSITORY/$dir:$TAG"
   echo "== $name: build $image, then roll $service out to it"
   run gcloud builds submit . --project "$PROJECT" --region "$REGION" --quiet \
+    --service-account "$BUILD_ACCOUNT" --gcs-source-staging-dir "$BUILD_BUCKET/source" --gcs-log-dir "$BUILD_BUCKET/logs" \
     --pack "^|^image=$image|env=GOOGLE_BUILDABLE=./functions/$dir/cmd,GOOGLE_GO_VERSION=$GO_VERSION"
   if ((DRY)); then
     digest="sha256:dry-run"

@@ -12,3 +12,4 @@ smtp_from     = "lab@lensflow.example"
 smtp_username = "lensflow"
 alert_email   = "oncall@lensflow.example"
 lab_emails    = ["lab@lensflow.example", "orders@lensflow.example"]
+deployers     = ["group:lensflow-deployers@lensflow.example"]

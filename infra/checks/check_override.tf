@@ -3,3 +3,9 @@
 provider "google" {
   access_token = "fake"
 }
+
+# The real configuration keeps its state in a gcs backend; the offline check
+# plans against an empty local state instead.
+terraform {
+  backend "local" {}
+}

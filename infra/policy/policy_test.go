@@ -11,6 +11,7 @@ package policy_test
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +46,9 @@ var projectRoles = map[string]bool{
 	"roles/telemetry.tracesWriter":  true,
 	"roles/telemetry.metricsWriter": true,
 	"roles/logging.logWriter":       true,
+	// Held by the build account alone (checked below): builds exist only
+	// at project level.
+	"roles/cloudbuild.builds.editor": true,
 }
 
 // appMetric matches the application's metrics in a PromQL query: OTLP
@@ -391,6 +395,21 @@ func violations(p *plan, fns []function) []string {
 	}
 	for _, r := range p.ofType("google_project_iam_policy") {
 		bad("%s: authoritative project IAM policy (use google_project_iam_member)", r.Address)
+	}
+	// Code deploys: scripts/deploy.sh builds as lensflow-build-<env> with
+	// its sources and logs in <project>-lensflow-build-<env>, names it
+	// derives itself; only that account may submit builds.
+	buildSA := "lensflow-build-" + p.Env + "@" + p.Project + ".iam.gserviceaccount.com"
+	if !slices.ContainsFunc(p.ofType("google_service_account"), func(r *resource) bool { return str(r.Values["account_id"]) == "lensflow-build-"+p.Env }) {
+		bad("no build service account lensflow-build-%s (scripts/deploy.sh builds as it)", p.Env)
+	}
+	if !slices.ContainsFunc(p.ofType("google_storage_bucket"), func(r *resource) bool { return str(r.Values["name"]) == p.Project+"-lensflow-build-"+p.Env }) {
+		bad("no build bucket %s-lensflow-build-%s (scripts/deploy.sh stages sources and logs there)", p.Project, p.Env)
+	}
+	for m, roles := range projectGrants {
+		if roles["roles/cloudbuild.builds.editor"] && m != "serviceAccount:"+buildSA {
+			bad("%s holds roles/cloudbuild.builds.editor on the project; only %s may submit builds", m, buildSA)
+		}
 	}
 	for _, t := range []string{"google_storage_bucket_acl", "google_storage_default_object_acl", "google_storage_object_acl", "google_storage_bucket_iam_policy"} {
 		for _, r := range p.ofType(t) {
@@ -938,6 +957,18 @@ func TestPolicyCatches(t *testing.T) {
 				}
 			}
 			return out
+		}},
+		{"a function may submit builds", "holds roles/cloudbuild.builds.editor on the project", func(p *plan, fns []function) []function {
+			r := *find(p, `google_project_iam_member.fn_datastore["`+httpFn.Dir+`"]`)
+			r.Address += "-copy"
+			r.Values = maps.Clone(r.Values)
+			r.Values["role"] = "roles/cloudbuild.builds.editor"
+			p.Resources = append(p.Resources, &r)
+			return fns
+		}},
+		{"build bucket named otherwise than deploy.sh expects", "no build bucket", func(p *plan, fns []function) []function {
+			find(p, "google_storage_bucket.build").Values["name"] = "somewhere-else"
+			return fns
 		}},
 		{"two functions share a service account", "does not run as its own service account", func(p *plan, fns []function) []function {
 			a := find(p, `google_cloud_run_v2_service.fn["`+fns[0].Dir+`"]`)

@@ -35,9 +35,11 @@ func TestDeployChangesOnlyImages(t *testing.T) {
 		}
 	}
 	builds, rollouts := map[string]int{}, map[string]int{}
-	// The only flags each command may carry: where it runs, and the image.
+	// The only flags each command may carry: where it runs, who builds and
+	// where the build keeps its sources and logs, and the image.
 	allowed := map[string][]string{
-		"gcloud builds submit":       {"--project", "--region", "--quiet", "--pack"},
+		"gcloud builds submit": {"--project", "--region", "--quiet", "--pack",
+			"--service-account", "--gcs-source-staging-dir", "--gcs-log-dir"},
 		"gcloud run services update": {"--project", "--region", "--quiet", "--image"},
 	}
 	flag := regexp.MustCompile(`^--[a-z-]+`)
@@ -68,6 +70,12 @@ func TestDeployChangesOnlyImages(t *testing.T) {
 				t.Errorf("a build without its function's main and image: %s", l)
 				continue
 			}
+			// The build runs as the build account, never as a function's.
+			if !strings.Contains(l, "--service-account projects/ci-project/serviceAccounts/lensflow-build-dev@ci-project.iam.gserviceaccount.com ") ||
+				!strings.Contains(l, "--gcs-source-staging-dir gs://ci-project-lensflow-build-dev/source ") ||
+				!strings.Contains(l, "--gcs-log-dir gs://ci-project-lensflow-build-dev/logs ") {
+				t.Errorf("a build not as lensflow-build-dev with its sources and logs in the build bucket: %s", l)
+			}
 			builds[m[1]]++
 		case "gcloud run services update":
 			m := regexp.MustCompile(`lensflow-([a-z]+)-dev .*--image [^ ]*/lensflow-dev/([a-z]+)@sha256:`).FindStringSubmatch(l)
@@ -91,9 +99,15 @@ func TestDeployChangesOnlyImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, banned := range []string{"gcloud run deploy", "--memory", "--cpu", "--timeout", "--concurrency", "--max-instances",
+	var steps []string // cloudbuild.yaml without its comments
+	for _, l := range strings.Split(string(cb), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			steps = append(steps, l)
+		}
+	}
+	for _, banned := range []string{"gcloud run deploy", "gcloud run services update", "--memory", "--cpu", "--timeout", "--concurrency", "--max-instances",
 		"--min-instances", "--service-account", "env-vars", "--ingress"} {
-		if strings.Contains(string(cb), banned) {
+		if strings.Contains(strings.Join(steps, "\n"), banned) {
 			t.Errorf("cloudbuild.yaml has %q: a setting Terraform owns", banned)
 		}
 	}
