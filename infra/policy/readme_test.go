@@ -87,7 +87,7 @@ func TestOperatorWalkThroughMatchesTheCode(t *testing.T) {
 			t.Errorf("the walk-through names output %s, which does not exist", name)
 		}
 	}
-	varsStep := regexp.MustCompile("(?s)\\*\\*Variables\\*\\*(.*?)\\n\\d+\\. ").FindStringSubmatch(walk)
+	varsStep := regexp.MustCompile(`(?s)\*\*Variables\*\*(.*?)\n\d+\. `).FindStringSubmatch(walk)
 	if varsStep == nil {
 		t.Fatal("no **Variables** step")
 	}
