@@ -150,8 +150,7 @@ func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, e
 		return ks, nil
 	}
 	sinceFetch, gen := now.Sub(c.lastFetch), c.gen
-	switch {
-	case c.lastErr != nil:
+	if c.lastErr != nil {
 		if ks, ok := c.staleKey(kid, now); ok {
 			c.mu.Unlock()
 			if sinceFetch >= failureBackoff {
@@ -165,7 +164,8 @@ func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, e
 			c.mu.Unlock()
 			return nil, unavailable(err)
 		}
-	case fresh && sinceFetch < minRefreshInterval:
+	}
+	if fresh && sinceFetch < minRefreshInterval {
 		// Keys are fresh and were fetched moments ago: the kid is simply
 		// not ours. Refusing here keeps a stream of bogus kids from
 		// turning into a stream of fetches.

@@ -369,6 +369,38 @@ func TestSmallRSAKeysAreDropped(t *testing.T) {
 	}
 }
 
+// TestBogusKidsWhileTheKeyServerFails: a failed fetch for an unknown kid
+// does not lift the refresh throttle; a stream of bogus kids costs at most
+// one fetch per 30 s even while the key server is failing, and the keys
+// already held keep working.
+func TestBogusKidsWhileTheKeyServerFails(t *testing.T) {
+	ec, _ := testKeys()
+	f := newFixture(t)
+	ctx := context.Background()
+	good := signJWT(t, ec[0], jose.ES256, "u-ec", with(userClaims(), "exp", t0.Add(2*time.Hour).Unix()))
+	if _, err := f.v.Verify(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	f.user.set(func(s *jwksServer) { s.status = http.StatusServiceUnavailable })
+	f.clock.Advance(minRefreshInterval + time.Second)
+	bogus := signJWT(t, ec[2], jose.ES256, "bogus", userClaims())
+	if _, err := f.v.Verify(ctx, bogus); !errors.Is(err, ErrKeysUnavailable) {
+		t.Fatalf("bogus kid, server failing: err = %v, want keys unavailable", err)
+	}
+	f.clock.Advance(failureBackoff + time.Second)
+	for range 10 {
+		if _, err := f.v.Verify(ctx, bogus); !errors.Is(err, ErrUnknownKey) {
+			t.Fatalf("bogus kid after the backoff: err = %v, want unknown key", err)
+		}
+	}
+	if n := f.user.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2", n)
+	}
+	if _, err := f.v.Verify(ctx, signJWT(t, ec[0], jose.ES256, "u-ec", with(userClaims(), "sub", "uid-2"))); err != nil {
+		t.Fatalf("held key while the server fails: %v", err)
+	}
+}
+
 // TestForgedSignaturesFetchNothing: tokens under a published kid with a
 // signature of another key are refused from the cache; unlike go-oidc's
 // RemoteKeySet, which fetches the key set again for every signature it
