@@ -26,13 +26,13 @@
 //     verifying until a token with an unknown kid happens to come), it
 //     fetches again for every unknown kid or bad signature (any client
 //     could make us hammer Google's certificate endpoint), it fetches with
-//     http.DefaultClient (no timeout) and no size limit, it has no key-size
-//     floor, and it cannot run on a test clock. Ours keeps keys for the
+//     http.DefaultClient (no timeout) unless told otherwise and with no size
+//     limit, and it has no key-size floor. Ours keeps keys for the
 //     Cache-Control max-age within bounds, fetches for an unknown kid at
-//     most every 30 s, backs off after a failure and meanwhile serves the
-//     last keys for up to an hour without waiting, bounds each fetch in
-//     time and size, and drops RSA keys under MinRSABits and keys of
-//     other types. google.golang.org/api/idtoken is not used either: it
+//     most every 30 s, once a fetch has failed serves the last keys for up
+//     to an hour without waiting while it retries in the background (at
+//     most every 2 s), bounds each fetch in time and size, and drops RSA
+//     keys under MinRSABits and keys of other types. google.golang.org/api/idtoken is not used either: it
 //     reads only Google's own certificate URLs (not Identity Platform's,
 //     nor the development issuer's, so the local stack could not run the
 //     production code), does not check iss, and allows no clock skew.
