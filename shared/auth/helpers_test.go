@@ -79,6 +79,7 @@ type jwksServer struct {
 	cc      string // Cache-Control
 	status  int
 	delay   time.Duration
+	hold    chan struct{} // when set, each fetch waits for a value or its client to give up
 	fetches atomic.Int32
 }
 
@@ -88,10 +89,17 @@ func newJWKSServer(t testing.TB) *jwksServer {
 		s.fetches.Add(1)
 		s.mu.Lock()
 		keys := append([]jose.JSONWebKey(nil), s.keys...)
-		cc, status, delay := s.cc, s.status, s.delay
+		cc, status, delay, hold := s.cc, s.status, s.delay, s.hold
 		s.mu.Unlock()
 		if delay > 0 {
 			time.Sleep(delay)
+		}
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+				return
+			}
 		}
 		if status != http.StatusOK {
 			http.Error(w, "down", status)
@@ -104,6 +112,16 @@ func newJWKSServer(t testing.TB) *jwksServer {
 	}))
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// waitFor polls cond for up to 10 s, failing the test if it never holds.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+	}
 }
 
 func (s *jwksServer) URL() string { return s.srv.URL + "/jwks.json" }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/lensflow/lensflow/shared/errs"
 )
@@ -47,35 +48,77 @@ const (
 	MinRSABits = 2048
 )
 
+// keysOp names the key cache's operation in its errors.
+const keysOp = "auth.keys"
+
 // keyCache holds one issuer's public keys by kid, fetched lazily from its
-// JWKS URL. It is safe for concurrent use; concurrent misses share one fetch.
+// JWKS URL, and is the oidc.KeySet go-oidc verifies that issuer's
+// signatures with. It is safe for concurrent use; concurrent misses share
+// one fetch (singleflight).
 type keyCache struct {
-	url    string
-	client *http.Client
-	now    func() time.Time
+	url     string
+	client  *http.Client
+	now     func() time.Time
+	fetches singleflight.Group
 
 	mu        sync.Mutex
 	keys      map[string][]jose.JSONWebKey
 	expires   time.Time // keys are fresh until then
 	lastFetch time.Time // time of the last fetch attempt (success or failure)
 	lastErr   error     // error of the last fetch attempt, nil on success
-	inflight  *fetchCall
-}
-
-type fetchCall struct {
-	done chan struct{}
-	err  error
+	gen       uint64    // fetch attempts completed
 }
 
 func newKeyCache(url string, client *http.Client, now func() time.Time) *keyCache {
 	return &keyCache{url: url, client: client, now: now}
 }
 
-// lookup returns the keys published under kid. It fetches the JWKS when the
-// cache is empty or expired, and refetches at most once per
-// minRefreshInterval when kid is unknown (key rotation). It returns an
-// errs.Unauthenticated ErrUnknownKey when the kid is not published, and an
-// errs.Unavailable ErrKeysUnavailable when keys cannot be fetched.
+// VerifySignature implements oidc.KeySet: it checks the signature of raw,
+// a compact JWS, with the key its kid names, and returns the payload.
+// go-oidc has already held the algorithm to the allowlist; the key must
+// still be of that algorithm (keyFor). Errors are errs.Unauthenticated
+// (ErrMalformedToken, ErrMissingKeyID, ErrUnknownKey, ErrBadSignature) or
+// errs.Unavailable (ErrKeysUnavailable).
+func (c *keyCache) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+	jws, err := jose.ParseSigned(raw, allowedAlgs)
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, errs.E(keysOp, errs.Unauthenticated, ErrMalformedToken)
+	}
+	h := jws.Signatures[0].Header
+	if h.KeyID == "" {
+		return nil, errs.E(keysOp, errs.Unauthenticated, ErrMissingKeyID)
+	}
+	candidates, err := c.lookup(ctx, h.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range candidates {
+		if pub, ok := keyFor(k, h.Algorithm); ok {
+			if payload, err := jws.Verify(pub); err == nil {
+				return payload, nil
+			}
+		}
+	}
+	return nil, errs.E(keysOp, errs.Unauthenticated, ErrBadSignature)
+}
+
+// keyFor returns the public key of k if it may verify a signature made with
+// alg: the key type must match the algorithm, and a key that declares its
+// own alg must declare this one. This is what stops a token from choosing
+// how our keys are used.
+func keyFor(k jose.JSONWebKey, alg string) (any, bool) {
+	if k.Algorithm != "" && k.Algorithm != alg {
+		return nil, false
+	}
+	switch pub := k.Key.(type) {
+	case *rsa.PublicKey:
+		return pub, alg == string(jose.RS256)
+	case *ecdsa.PublicKey:
+		return pub, alg == string(jose.ES256)
+	}
+	return nil, false
+}
+
 // freshUntil is when the cached key set must be fetched again (the zero
 // time before the first fetch).
 func (c *keyCache) freshUntil() time.Time {
@@ -87,73 +130,102 @@ func (c *keyCache) freshUntil() time.Time {
 	return c.expires
 }
 
+// lookup returns the keys published under kid. It fetches the JWKS when the
+// cache is empty or expired, and refetches at most once per
+// minRefreshInterval when kid is unknown (key rotation). It returns an
+// errs.Unauthenticated ErrUnknownKey when the kid is not published, and an
+// errs.Unavailable ErrKeysUnavailable when keys cannot be fetched.
+//
+// While the JWKS endpoint is failing, keys of an expired set are served for
+// up to maxStale (stale-if-error) without waiting: the next fetch runs in
+// the background, at most once per failureBackoff, so that an outage, even
+// one that hangs each fetch until fetchTimeout, holds up only the requests
+// that have no key to fall back on.
 func (c *keyCache) lookup(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
-	const op = "auth.keys"
-	for {
-		c.mu.Lock()
-		now := c.now()
-		fresh := c.keys != nil && now.Before(c.expires)
-		if ks, ok := c.keys[kid]; ok && fresh {
+	c.mu.Lock()
+	now := c.now()
+	fresh := c.keys != nil && now.Before(c.expires)
+	if ks, ok := c.keys[kid]; ok && fresh {
+		c.mu.Unlock()
+		return ks, nil
+	}
+	sinceFetch, gen := now.Sub(c.lastFetch), c.gen
+	if c.lastErr != nil {
+		if ks, ok := c.staleKey(kid, now); ok {
 			c.mu.Unlock()
+			if sinceFetch >= failureBackoff {
+				c.fetches.DoChan("", c.refresher(ctx, gen)) // not waited for
+			}
 			return ks, nil
 		}
-		if call := c.inflight; call != nil {
-			c.mu.Unlock()
-			select {
-			case <-call.done:
-				continue // re-examine the cache the fetch filled
-			case <-ctx.Done():
-				return nil, errs.E(op, errs.Unavailable, fmt.Errorf("%w: %w", ErrKeysUnavailable, ctx.Err()))
-			}
-		}
-		sinceFetch := now.Sub(c.lastFetch)
-		switch {
-		case c.lastErr != nil && sinceFetch < failureBackoff:
+		if sinceFetch < failureBackoff {
 			// The endpoint just failed: do not hammer it.
 			err := c.lastErr
-			ks, ok := c.staleKey(kid, now)
 			c.mu.Unlock()
-			if ok {
-				return ks, nil
-			}
-			return nil, errs.E(op, errs.Unavailable, fmt.Errorf("%w: %w", ErrKeysUnavailable, err))
-		case fresh && sinceFetch < minRefreshInterval:
-			// Keys are fresh and were fetched moments ago: the kid is
-			// simply not ours. Refusing here keeps a stream of bogus kids
-			// from turning into a stream of fetches.
-			c.mu.Unlock()
-			return nil, errs.E(op, errs.Unauthenticated, ErrUnknownKey)
+			return nil, unavailable(err)
 		}
-		call := &fetchCall{done: make(chan struct{})}
-		c.inflight = call
+	}
+	if fresh && sinceFetch < minRefreshInterval {
+		// Keys are fresh and were fetched moments ago: the kid is simply
+		// not ours. Refusing here keeps a stream of bogus kids from
+		// turning into a stream of fetches.
+		c.mu.Unlock()
+		return nil, errs.E(keysOp, errs.Unauthenticated, ErrUnknownKey)
+	}
+	c.mu.Unlock()
+
+	var res singleflight.Result
+	select {
+	case res = <-c.fetches.DoChan("", c.refresher(ctx, gen)):
+	case <-ctx.Done():
+		return nil, unavailable(ctx.Err())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if res.Err != nil {
+		if ks, ok := c.staleKey(kid, c.now()); ok {
+			return ks, nil
+		}
+		return nil, unavailable(res.Err)
+	}
+	if ks, ok := c.keys[kid]; ok {
+		return ks, nil
+	}
+	return nil, errs.E(keysOp, errs.Unauthenticated, ErrUnknownKey)
+}
+
+func unavailable(err error) error {
+	return errs.E(keysOp, errs.Unavailable, fmt.Errorf("%w: %w", ErrKeysUnavailable, err))
+}
+
+// refresher returns the fetch that lookup shares among concurrent callers:
+// it fetches the key set and stores the outcome, unless another fetch has
+// completed since the caller looked at the cache (attempt gen), whose
+// outcome it then reports instead. The fetch is detached from the caller's
+// cancellation (others may be waiting on it) but bounded by fetchTimeout.
+func (c *keyCache) refresher(ctx context.Context, gen uint64) func() (any, error) {
+	ctx = context.WithoutCancel(ctx)
+	return func() (any, error) {
+		c.mu.Lock()
+		if c.gen != gen {
+			err := c.lastErr
+			c.mu.Unlock()
+			return nil, err
+		}
 		c.mu.Unlock()
 
 		keys, ttl, err := c.fetch(ctx)
 
 		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.gen++
 		c.lastFetch = c.now()
 		c.lastErr = err
 		if err == nil {
 			c.keys = keys
 			c.expires = c.lastFetch.Add(ttl)
 		}
-		c.inflight = nil
-		call.err = err
-		close(call.done)
-		if err != nil {
-			ks, ok := c.staleKey(kid, c.lastFetch)
-			c.mu.Unlock()
-			if ok {
-				return ks, nil
-			}
-			return nil, errs.E(op, errs.Unavailable, fmt.Errorf("%w: %w", ErrKeysUnavailable, err))
-		}
-		ks, ok := c.keys[kid]
-		c.mu.Unlock()
-		if !ok {
-			return nil, errs.E(op, errs.Unauthenticated, ErrUnknownKey)
-		}
-		return ks, nil
+		return nil, err
 	}
 }
 
@@ -167,11 +239,9 @@ func (c *keyCache) staleKey(kid string, now time.Time) ([]jose.JSONWebKey, bool)
 	return ks, ok
 }
 
-// fetch downloads and parses the JWKS. It is detached from the caller's
-// cancellation (other requests may be waiting on it) but bounded by
-// fetchTimeout.
+// fetch downloads and parses the JWKS, within fetchTimeout.
 func (c *keyCache) fetch(ctx context.Context) (map[string][]jose.JSONWebKey, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url, nil)
 	if err != nil {

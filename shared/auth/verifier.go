@@ -1,16 +1,51 @@
 // Package auth verifies the bearer tokens that authenticate every lensflow
-// request and, for local development, issues them.
+// request.
 //
 // One Verifier serves production and the local stack alike. It trusts a
 // fixed list of issuers (Identity Platform for clinic and lab users, Google
-// OIDC for services such as Pub/Sub push and Cloud Scheduler, and the
-// development issuer locally), each with its own audiences and JWKS. A token
-// is checked for an allowed algorithm (RS256 or ES256), a kid published by
-// the issuer it names, its signature, its issuer, audience, expiry, issue
-// and not-before times, its lifetime (exp - iat, at most
-// Config.MaxLifetime), its subject and its role. The clinic a caller acts
-// for comes only from the verified clinic_id claim. There is no way to turn
-// verification off.
+// OIDC for services such as Pub/Sub push and Cloud Scheduler, and locally
+// the development issuer of package devissuer), each with its own
+// audiences and JWKS. The clinic a caller acts for comes only from the
+// verified clinic_id claim. There is no way to turn verification off.
+//
+// Libraries do the cryptography and the standard checks:
+//
+//   - go-oidc (github.com/coreos/go-oidc/v3, an oidc.IDTokenVerifier per
+//     token) parses the compact JWS with go-jose, holds its alg to the
+//     allowlist (RS256, ES256: never none, never HMAC), has its one
+//     signature checked by the issuer's key set, compares iss with the
+//     issuer the token was routed to, and refuses it once expired
+//     (Config.Leeway is applied by moving go-oidc's clock back).
+//   - go-jose decodes the JWKS and checks signatures; x/sync's singleflight
+//     shares one key fetch among concurrent requests.
+//
+// This package writes only what those libraries do not do:
+//
+//   - The key set (jwks.go), an oidc.KeySet. go-oidc's RemoteKeySet is not
+//     used because it never expires keys (a key the issuer withdraws keeps
+//     verifying until a token with an unknown kid happens to come), it
+//     fetches again for every unknown kid or bad signature (any client
+//     could make us hammer Google's certificate endpoint), it fetches with
+//     http.DefaultClient (no timeout) unless told otherwise and with no size
+//     limit, and it has no key-size floor. Ours keeps keys for the
+//     Cache-Control max-age within bounds, fetches for an unknown kid at
+//     most every 30 s, once a fetch has failed serves the last keys for up
+//     to an hour without waiting while it retries in the background (at
+//     most every 2 s), bounds each fetch in time and size, and drops RSA
+//     keys under MinRSABits and keys of other types. google.golang.org/api/idtoken is not used either: it
+//     reads only Google's own certificate URLs (not Identity Platform's,
+//     nor the development issuer's, so the local stack could not run the
+//     production code), does not check iss, and allows no clock skew.
+//   - lensflow's rules, which no OIDC library knows: the trusted issuers
+//     are a fixed map from iss (with aliases) to keys and rules; aud must
+//     name one of a list (go-oidc checks a single client ID); exp and iat
+//     are required; nbf, iat and auth_time may not lie in the future
+//     beyond the leeway (go-oidc lets nbf be 5 minutes ahead and ignores
+//     iat); the lifetime exp - iat is capped (Config.MaxLifetime); sub is
+//     required; the role, clinic_id and service account email make the
+//     Principal; each failure has its own reason; and a token that passed
+//     is remembered for a few minutes, so that a client's many requests
+//     cost one signature check.
 //
 // Failures are errs.Unauthenticated with a short reason safe to show a
 // client (see Reason), or errs.Unavailable when an issuer's keys cannot be
@@ -19,10 +54,9 @@ package auth
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -31,6 +65,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -152,6 +187,7 @@ type Verifier struct {
 	leeway   time.Duration
 	lifetime time.Duration // the longest exp - iat accepted
 	now      func() time.Time
+	oidc     oidc.Config // what go-oidc checks of every token
 	verified verifiedCache
 }
 
@@ -276,6 +312,14 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	v.oidc = oidc.Config{
+		SupportedSigningAlgs: algNames(),
+		// An issuer accepts a list of audiences; principal checks it.
+		SkipClientIDCheck: true,
+		// go-oidc allows no clock skew on exp: its clock runs the leeway
+		// behind ours, so a token counts as expired once now > exp + leeway.
+		Now: func() time.Time { return v.now().Add(-v.leeway) },
 	}
 	for i, ic := range cfg.Issuers {
 		is, err := newIssuer(ic, v.now)
@@ -435,7 +479,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 		return fail(ErrMalformedToken)
 	}
 	// Read the header ourselves first, so that a disallowed algorithm gets
-	// its own reason; go-jose then enforces the same allowlist.
+	// its own reason; go-jose and go-oidc then enforce the same allowlist.
 	hdr, ok := peekHeader(raw)
 	if !ok {
 		return fail(ErrMalformedToken)
@@ -456,8 +500,8 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 	}
 	// Decode the claims before trusting them: a payload that is not our
 	// claim shape is malformed whatever its signature. The iss read here
-	// picks the issuer; the signature check below then covers these exact
-	// bytes, so every claim used afterwards is authentic.
+	// picks the issuer; go-oidc then checks the signature over these exact
+	// bytes and the iss again, so every claim used afterwards is authentic.
 	var claims tokenClaims
 	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
 		return fail(ErrMalformedToken)
@@ -466,83 +510,116 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 	if !ok {
 		return fail(ErrUnknownIssuer)
 	}
-	candidates, err := is.keys.lookup(ctx, h.KeyID)
+	keys := &keySetCall{keys: is.keys}
+	_, err = oidc.NewVerifier(claims.Issuer, keys, &v.oidc).Verify(ctx, raw)
 	keysFresh := is.keys.freshUntil()
 	if err != nil {
-		return Principal{}, time.Time{}, errs.E(op, errs.KindOf(err), err)
-	}
-	verified := false
-	for _, k := range candidates {
-		if pub, ok := keyFor(k, h.Algorithm); ok && tok.Claims(pub) == nil {
-			verified = true
-			break
+		var expired *oidc.TokenExpiredError
+		switch {
+		case keys.err != nil:
+			return Principal{}, time.Time{}, errs.E(op, errs.KindOf(keys.err), keys.err)
+		case !keys.verified:
+			// Refused before the signature was checked: nothing below
+			// may read these claims.
+			return fail(ErrMalformedToken)
+		case claims.Expiry == nil:
+			return fail(ErrMissingExpiry) // go-oidc takes a missing exp for 1970
+		case errors.As(err, &expired):
+			return fail(ErrExpired)
 		}
+		// The signature held but go-oidc refused a claim (nbf beyond its
+		// fixed allowance): the checks below name the reason.
 	}
-	if !verified {
-		return fail(ErrBadSignature)
+	p, reason := v.principal(is, &claims)
+	if reason != nil {
+		return fail(reason)
 	}
+	if err != nil {
+		// go-oidc refused what lensflow's checks accept (its JSON decoding
+		// read the claims differently): refuse too.
+		return fail(ErrMalformedToken)
+	}
+	return p, holds(claims.Expiry.Time().Add(v.leeway), keysFresh), nil
+}
 
+// keySetCall is the oidc.KeySet of one verification: it asks the issuer's
+// key cache and keeps the cache's verdict, because go-oidc passes a key
+// set's error on only as text, and the reason (unknown key, bad signature)
+// and kind (keys unavailable) matter to the caller.
+type keySetCall struct {
+	keys     *keyCache
+	err      error
+	verified bool
+}
+
+func (c *keySetCall) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
+	payload, err := c.keys.VerifySignature(ctx, raw)
+	c.err, c.verified = err, err == nil
+	return payload, err
+}
+
+// principal applies lensflow's rules to the claims of a token whose
+// signature, issuer and expiry go-oidc has verified, and returns the
+// principal they prove or the reason they do not.
+func (v *Verifier) principal(is *issuer, claims *tokenClaims) (Principal, error) {
 	if !is.audienceOK(claims.Audience) {
-		return fail(ErrWrongAudience)
+		return Principal{}, ErrWrongAudience
 	}
 	now := v.now()
 	if claims.Expiry == nil {
-		return fail(ErrMissingExpiry)
-	}
-	if now.After(claims.Expiry.Time().Add(v.leeway)) {
-		return fail(ErrExpired)
+		return Principal{}, ErrMissingExpiry
 	}
 	if claims.NotBefore != nil && now.Add(v.leeway).Before(claims.NotBefore.Time()) {
-		return fail(ErrNotYetValid)
+		return Principal{}, ErrNotYetValid
 	}
 	if claims.IssuedAt == nil {
-		return fail(ErrMissingIssuedAt)
+		return Principal{}, ErrMissingIssuedAt
 	}
 	if now.Add(v.leeway).Before(claims.IssuedAt.Time()) {
-		return fail(ErrIssuedInFuture)
+		return Principal{}, ErrIssuedInFuture
 	}
 	// The lifetime the issuer gave the token, exp - iat (iat is required,
 	// so this is always what the token says of itself), not what is left
 	// of it: a token minted for a month is refused on its first day too.
 	if claims.Expiry.Time().Sub(claims.IssuedAt.Time()) > v.lifetime {
-		return fail(ErrLifetimeTooLong)
+		return Principal{}, ErrLifetimeTooLong
 	}
 	if claims.AuthTime != nil && now.Add(v.leeway).Before(claims.AuthTime.Time()) {
-		return fail(ErrIssuedInFuture)
+		return Principal{}, ErrIssuedInFuture
 	}
 	if claims.Subject == "" {
-		return fail(ErrMissingSubject)
+		return Principal{}, ErrMissingSubject
 	}
 
 	p := Principal{Subject: claims.Subject, Email: claims.Email, Issuer: is.cfg.Issuer}
 	service := is.cfg.Kind == ServiceTokens || (is.cfg.Kind == AnyTokens && claims.Role == string(RoleService))
 	if service {
 		if !is.emails[strings.ToLower(claims.Email)] {
-			return fail(ErrEmailNotAllowed)
+			return Principal{}, ErrEmailNotAllowed
 		}
 		if !claims.EmailVerified {
-			return fail(ErrEmailNotVerified)
+			return Principal{}, ErrEmailNotVerified
 		}
 		p.Role = RoleService
-		return p, holds(claims.Expiry.Time().Add(v.leeway), keysFresh), nil
+		return p, nil
 	}
 	switch Role(claims.Role) {
 	case RolePractitioner:
 		if claims.ClinicID == "" {
-			return fail(ErrMissingClinic)
+			return Principal{}, ErrMissingClinic
 		}
 	case RoleLab:
 	default:
 		// Includes "service" from a user-token issuer: users cannot make
 		// themselves services.
-		return fail(ErrInvalidRole)
+		return Principal{}, ErrInvalidRole
 	}
 	if claims.ClinicID != "" && !ValidClinicID(claims.ClinicID) {
-		return fail(ErrInvalidClinic)
+		return Principal{}, ErrInvalidClinic
 	}
 	p.Role = Role(claims.Role)
 	p.ClinicID = claims.ClinicID
-	return p, holds(claims.Expiry.Time().Add(v.leeway), keysFresh), nil
+	return p, nil
 }
 
 func (is *issuer) audienceOK(aud jwt.Audience) bool {
@@ -571,6 +648,14 @@ func peekHeader(raw string) (header, bool) {
 	return h, true
 }
 
+func algNames() []string {
+	names := make([]string, len(allowedAlgs))
+	for i, a := range allowedAlgs {
+		names[i] = string(a)
+	}
+	return names
+}
+
 func algAllowed(alg string) bool {
 	for _, a := range allowedAlgs {
 		if string(a) == alg {
@@ -578,23 +663,6 @@ func algAllowed(alg string) bool {
 		}
 	}
 	return false
-}
-
-// keyFor returns the public key of k if it may verify a signature made with
-// alg: the key type must match the algorithm, and a key that declares its
-// own alg must declare this one. This is what stops a token from choosing
-// how our keys are used.
-func keyFor(k jose.JSONWebKey, alg string) (any, bool) {
-	if k.Algorithm != "" && k.Algorithm != alg {
-		return nil, false
-	}
-	switch pub := k.Key.(type) {
-	case *rsa.PublicKey:
-		return pub, alg == string(jose.RS256)
-	case *ecdsa.PublicKey:
-		return pub, alg == string(jose.ES256)
-	}
-	return nil, false
 }
 
 // ValidClinicID reports whether id is a plausible clinic id: 1 to 128

@@ -2,9 +2,12 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -145,6 +148,9 @@ func TestVerify(t *testing.T) {
 		{name: "email_verified not a boolean", token: svcEC(with(svcClaims(), "email_verified", "yes")), wantErr: ErrMalformedToken},
 		{name: "clinic_id not a string", token: userEC(with(userClaims(), "clinic_id", 7)), wantErr: ErrMalformedToken},
 		{name: "not yet valid", token: userEC(with(userClaims(), "nbf", t0.Add(5*time.Minute).Unix())), wantErr: ErrNotYetValid},
+		// go-oidc lets nbf be 5 minutes ahead; lensflow allows only the leeway.
+		{name: "nbf past the leeway, within go-oidc's allowance", token: userEC(with(userClaims(), "nbf", t0.Add(defaultLeeway+time.Minute).Unix())), wantErr: ErrNotYetValid},
+		{name: "nbf within the leeway", token: userEC(with(userClaims(), "nbf", t0.Add(defaultLeeway-time.Second).Unix())), want: practitioner},
 		{name: "iat in future", token: userEC(with(userClaims(), "iat", t0.Add(5*time.Minute).Unix())), wantErr: ErrIssuedInFuture},
 		{name: "auth_time in future", token: userEC(with(userClaims(), "auth_time", t0.Add(5*time.Minute).Unix())), wantErr: ErrIssuedInFuture},
 		{name: "no iat", token: userEC(with(userClaims(), "iat", nil)), wantErr: ErrMissingIssuedAt},
@@ -348,6 +354,76 @@ func TestKeyRemovedAfterRotation(t *testing.T) {
 	}
 }
 
+// TestSmallRSAKeysAreDropped: an RSA key under MinRSABits in a JWKS is
+// not used, so a token signed with it names an unknown key.
+func TestSmallRSAKeysAreDropped(t *testing.T) {
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	f.user.add("u-small", small.Public(), jose.RS256)
+	tok := signJWT(t, small, jose.RS256, "u-small", userClaims())
+	if _, err := f.v.Verify(context.Background(), tok); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("token signed with a 1024-bit key: err = %v, want unknown key", err)
+	}
+}
+
+// TestBogusKidsWhileTheKeyServerFails: a failed fetch for an unknown kid
+// does not lift the refresh throttle; a stream of bogus kids costs at most
+// one fetch per 30 s even while the key server is failing, and the keys
+// already held keep working.
+func TestBogusKidsWhileTheKeyServerFails(t *testing.T) {
+	ec, _ := testKeys()
+	f := newFixture(t)
+	ctx := context.Background()
+	good := signJWT(t, ec[0], jose.ES256, "u-ec", with(userClaims(), "exp", t0.Add(2*time.Hour).Unix()))
+	if _, err := f.v.Verify(ctx, good); err != nil {
+		t.Fatal(err)
+	}
+	f.user.set(func(s *jwksServer) { s.status = http.StatusServiceUnavailable })
+	f.clock.Advance(minRefreshInterval + time.Second)
+	bogus := signJWT(t, ec[2], jose.ES256, "bogus", userClaims())
+	if _, err := f.v.Verify(ctx, bogus); !errors.Is(err, ErrKeysUnavailable) {
+		t.Fatalf("bogus kid, server failing: err = %v, want keys unavailable", err)
+	}
+	f.clock.Advance(failureBackoff + time.Second)
+	for range 10 {
+		if _, err := f.v.Verify(ctx, bogus); !errors.Is(err, ErrUnknownKey) {
+			t.Fatalf("bogus kid after the backoff: err = %v, want unknown key", err)
+		}
+	}
+	if n := f.user.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2", n)
+	}
+	if _, err := f.v.Verify(ctx, signJWT(t, ec[0], jose.ES256, "u-ec", with(userClaims(), "sub", "uid-2"))); err != nil {
+		t.Fatalf("held key while the server fails: %v", err)
+	}
+}
+
+// TestForgedSignaturesFetchNothing: tokens under a published kid with a
+// signature of another key are refused from the cache; unlike go-oidc's
+// RemoteKeySet, which fetches the key set again for every signature it
+// cannot verify, they cost no fetch.
+func TestForgedSignaturesFetchNothing(t *testing.T) {
+	ec, _ := testKeys()
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.v.Verify(ctx, signJWT(t, ec[0], jose.ES256, "u-ec", userClaims())); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		forged := signJWT(t, ec[2], jose.ES256, "u-ec", with(userClaims(), "sub", fmt.Sprint("forged-", i)))
+		if _, err := f.v.Verify(ctx, forged); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("forged signature: err = %v, want bad signature", err)
+		}
+		f.clock.Advance(time.Minute) // past the unknown-kid throttle, within max-age
+	}
+	if n := f.user.fetches.Load(); n != 1 {
+		t.Fatalf("fetches = %d, want 1", n)
+	}
+}
+
 func TestCacheControl(t *testing.T) {
 	ec, _ := testKeys()
 	tests := []struct {
@@ -453,6 +529,48 @@ func TestJWKSUnavailable(t *testing.T) {
 		f.clock.Advance(maxStale)
 		if _, err := f.v.Verify(ctx, tok); !errs.Is(errs.Unavailable, err) {
 			t.Fatalf("beyond stale window: err = %v, want unavailable", err)
+		}
+	})
+	t.Run("a hanging server does not hold requests that have stale keys", func(t *testing.T) {
+		f := newFixture(t)
+		tokFor := func(sub string) string {
+			return signJWT(t, ec[0], jose.ES256, "u-ec", with(userClaims(), "sub", sub, "exp", t0.Add(10*time.Hour).Unix()))
+		}
+		if _, err := f.v.Verify(ctx, tokFor("a")); err != nil {
+			t.Fatal(err)
+		}
+		// The keys expire while the endpoint fails: the first request
+		// finds out, and is served the stale keys.
+		f.user.set(func(s *jwksServer) { s.status = http.StatusServiceUnavailable })
+		f.clock.Advance(time.Hour + time.Minute)
+		if _, err := f.v.Verify(ctx, tokFor("b")); err != nil {
+			t.Fatalf("stale keys after a failure: %v", err)
+		}
+		// Now the endpoint hangs. After the backoff, requests are served
+		// the stale keys at once while one fetch waits in the background.
+		hold := make(chan struct{})
+		f.user.set(func(s *jwksServer) { s.status, s.hold = http.StatusOK, hold })
+		defer close(hold)
+		f.clock.Advance(failureBackoff)
+		start := time.Now()
+		for i := range 5 {
+			if _, err := f.v.Verify(ctx, tokFor(fmt.Sprint("c", i))); err != nil {
+				t.Fatalf("stale keys while the endpoint hangs: %v", err)
+			}
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("requests waited %v for a hanging key server", d)
+		}
+		waitFor(t, func() bool { return f.user.fetches.Load() == 3 })
+		// The endpoint answers: the background fetch refreshes the keys.
+		f.user.set(func(s *jwksServer) { s.hold = nil })
+		hold <- struct{}{}
+		waitFor(t, func() bool { return f.v.byIss[userIss].keys.freshUntil().After(f.clock.Now()) })
+		if _, err := f.v.Verify(ctx, tokFor("d")); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.user.fetches.Load(); n != 3 {
+			t.Fatalf("fetches = %d, want 3 (one in the background)", n)
 		}
 	})
 	t.Run("canceled request", func(t *testing.T) {
