@@ -217,11 +217,35 @@ func (d *Design) Clinical() Clinical {
 		VertexMM: d.Refraction.VertexMM, HVIDMM: d.HVIDMM, PupilMM: d.PupilMM}
 }
 
-// newDesign starts a design of type t under the nomogram c: what every
-// type records of the nomogram and the inputs (checked beforehand).
-func newDesign(t Type, c Common, in Clinical) *Design {
-	return &Design{Type: t, Nomogram: c.Name, NomogramVersion: c.Version, KReading: c.KReading,
+// nomogram is a lens type's nomogram as startDesign sees it: its checks
+// and the conventions every type has.
+type nomogram interface {
+	validate(op, prefix string) error
+	common() Common
+}
+
+func (c Common) common() Common { return c }
+
+// startDesign begins a design of type t under the nomogram n with what
+// every type does first: it checks the nomogram, the eye's K readings and
+// the refraction, and records what every type records of the nomogram, the
+// inputs and the Ks. Errors name the field ("nomogram.bozd_mm", "flatK",
+// "refraction_D", ...).
+func startDesign(op string, t Type, n nomogram, eye Eye, in Clinical) (*Design, error) {
+	if err := n.validate(op, "nomogram."); err != nil {
+		return nil, err
+	}
+	c := n.common()
+	d := &Design{Type: t, Nomogram: c.Name, NomogramVersion: c.Version, KReading: c.KReading,
 		RefractionD: in.RefractionD, Refraction: in.refraction(c.VertexDistanceMM), PupilMM: in.PupilMM}
+	var err error
+	if d.FlatK, d.SteepK, err = eyeK(op, eye, c.KeratometricIndex); err != nil {
+		return nil, err
+	}
+	if err := checkRefraction(op, in); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // warnCylinderNotCorrected notes a refractive cylinder that a design

@@ -71,15 +71,8 @@ func DesignOrthoK(eye Eye, in Clinical, n OrthoKNomogram) (*Design, error) {
 // designOrthoK is DesignOrthoK with a revision's overrides substituted for
 // what the nomogram would derive.
 func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides) (*Design, error) {
-	if err := n.validate(op, "nomogram."); err != nil {
-		return nil, err
-	}
-	d := newDesign(OrthoK, n.Common, in)
-	var err error
-	if d.FlatK, d.SteepK, err = eyeK(op, eye, n.KeratometricIndex); err != nil {
-		return nil, err
-	}
-	if err := checkRefraction(op, in); err != nil {
+	d, err := startDesign(op, OrthoK, n, eye, in)
+	if err != nil {
 		return nil, err
 	}
 	if !(in.RefractionD < 0) {
@@ -102,12 +95,12 @@ func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides
 	if !(bozrD > 0) {
 		return nil, errs.Field(op, "refraction_D", "the BOZR formula gives no radius (%.2f D)", bozrD)
 	}
-	d.BOZRMM = roundTo(raw, n.BOZRStepMM)
+	d.BOZRMM = RoundToStep(raw, n.BOZRStepMM)
 	if o.BOZRMM != 0 {
 		d.BOZRMM, det.BOZRD = o.BOZRMM, n.KeratometricIndex/o.BOZRMM
 	}
 	d.BOZDMM = o.or(o.BOZDMM, n.BOZDMM)
-	d.TDMM = o.or(o.TDMM, roundTo(d.HVIDMM-n.TDSmallerThanHVIDMM, n.TDStepMM))
+	d.TDMM = o.or(o.TDMM, RoundToStep(d.HVIDMM-n.TDSmallerThanHVIDMM, n.TDStepMM))
 	rO, rL := d.BOZDMM/2, n.LandingChordMM/2
 	rA, rB, rE := rL-n.LandingZoneWidthMM/2, rL+n.LandingZoneWidthMM/2, d.TDMM/2
 	if rB >= rE {

@@ -75,15 +75,8 @@ func DesignScleral(eye Eye, in Clinical, n ScleralNomogram) (*Design, error) {
 // designScleral is DesignScleral with a revision's overrides substituted
 // for what the nomogram would derive.
 func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrides) (*Design, error) {
-	if err := n.validate(op, "nomogram."); err != nil {
-		return nil, err
-	}
-	d := newDesign(Scleral, n.Common, in)
-	var err error
-	if d.FlatK, d.SteepK, err = eyeK(op, eye, n.KeratometricIndex); err != nil {
-		return nil, err
-	}
-	if err := checkRefraction(op, in); err != nil {
+	d, err := startDesign(op, Scleral, n, eye, in)
+	if err != nil {
 		return nil, err
 	}
 	if d.HVIDMM, err = hvid(op, d, in, n.DefaultHVIDMM); err != nil {
@@ -160,7 +153,7 @@ func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrid
 	if !(so > 0) {
 		return nil, errs.Ef(op, errs.Invalid, "the eye has no sag at the %g mm optic zone chord", d.BOZDMM)
 	}
-	d.BOZRMM = roundTo((rO*rO+so*so)/(2*so), n.BOZRStepMM)
+	d.BOZRMM = RoundToStep((rO*rO+so*so)/(2*so), n.BOZRStepMM)
 	if d.BOZRMM <= rO {
 		return nil, errs.Ef(op, errs.Invalid, "a %g mm BOZR cannot span a %g mm optic zone", d.BOZRMM, d.BOZDMM)
 	}
