@@ -300,6 +300,47 @@ func eyeAngle(op string, eye Eye, meridianDeg, semiChordMM float64) (float64, er
 	return a, nil
 }
 
+// land reads the eye at the landing chord (mm) along the principal
+// meridians, the flat K's and then the steep K's (the sag and the tangent
+// angle there), and settles where the lens lands: on lo, the meridian
+// with less sag, where a rotationally symmetric lens rests, or on both
+// meridians (a toric landing) when toric says their sag difference
+// (microns) calls for one or o asks for it (see Overrides.landings). A
+// toric landing marks d toric with the sag difference as its step. It
+// returns the landings, lo and the meridians to cut a profile for, lo
+// first.
+func land(op string, eye Eye, d *Design, o Overrides, chordMM float64, toric func(sagDifferenceUM float64) bool) (lands [2]Landing, lo int, cut []int, err error) {
+	for k, m := range [2]float64{d.FlatK.AxisDeg, d.SteepK.AxisDeg} {
+		s, src, err := eyeSag(op, eye, m, chordMM)
+		if err != nil {
+			return lands, 0, nil, err
+		}
+		a, err := eyeAngle(op, eye, m, chordMM/2)
+		if err != nil {
+			return lands, 0, nil, err
+		}
+		lands[k] = Landing{MeridianDeg: m, ChordMM: chordMM, EyeSagMM: s, EyeSagSource: src, AngleDeg: a}
+	}
+	if lands[1].EyeSagMM < lands[0].EyeSagMM {
+		lo = 1
+	}
+	diff := sagDifferenceUM(lands)
+	if cut, err = o.landings(op, &lands, lo, toric(diff)); err != nil {
+		return lands, 0, nil, err
+	}
+	if len(cut) > 1 {
+		d.Toric = true
+		d.ToricStepUM = diff
+	}
+	return lands, lo, cut, nil
+}
+
+// sagDifferenceUM is the difference between the eye's sags at two
+// landings, microns.
+func sagDifferenceUM(lands [2]Landing) float64 {
+	return 1000 * math.Abs(lands[1].EyeSagMM-lands[0].EyeSagMM)
+}
+
 // kindOr keeps a classified eye error's kind; an unclassified one is
 // treated as invalid input (the eye model cannot serve the design).
 func kindOr(err error) errs.Kind {

@@ -116,35 +116,16 @@ func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides
 	}
 
 	// The eye along the principal meridians.
-	meridians := [2]float64{d.FlatK.AxisDeg, d.SteepK.AxisDeg}
-	var lands [2]Landing
-	for k, m := range meridians {
-		s, src, err := eyeSag(op, eye, m, n.LandingChordMM)
-		if err != nil {
-			return nil, err
-		}
-		a, err := eyeAngle(op, eye, m, rL)
-		if err != nil {
-			return nil, err
-		}
-		lands[k] = Landing{MeridianDeg: m, ChordMM: n.LandingChordMM, EyeSagMM: s, EyeSagSource: src, AngleDeg: a}
-		if src != SourceMeasured {
-			d.warnf("the corneal sag at the %g mm landing chord along %g degrees is %s", n.LandingChordMM, m, src)
-		}
-	}
-	det.SagDifferenceUM = 1000 * math.Abs(lands[1].EyeSagMM-lands[0].EyeSagMM)
-	lo := 0 // the meridian with less sag
-	if lands[1].EyeSagMM < lands[0].EyeSagMM {
-		lo = 1
-	}
-	order, err := o.landings(op, &lands, lo, det.SagDifferenceUM >= n.ToricLandingThresholdUM)
+	lands, lo, order, err := land(op, eye, d, o, n.LandingChordMM, func(diffUM float64) bool { return diffUM >= n.ToricLandingThresholdUM })
 	if err != nil {
 		return nil, err
 	}
-	if len(order) > 1 {
-		d.Toric = true
-		d.ToricStepUM = det.SagDifferenceUM
+	for _, l := range lands {
+		if l.EyeSagSource != SourceMeasured {
+			d.warnf("the corneal sag at the %g mm landing chord along %g degrees is %s", n.LandingChordMM, l.MeridianDeg, l.EyeSagSource)
+		}
 	}
+	det.SagDifferenceUM = sagDifferenceUM(lands)
 	// A revision's lens sag or return zone depth on the designed meridian
 	// moves every landing by the same amount (a toric landing keeps its
 	// step): it changes the central clearance.

@@ -100,32 +100,11 @@ func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrid
 	}
 	clearance := n.InsertionClearanceUM / 1000
 
-	meridians := [2]float64{d.FlatK.AxisDeg, d.SteepK.AxisDeg}
-	var lands [2]Landing
-	for k, m := range meridians {
-		s, src, err := eyeSag(op, eye, m, n.LandingChordMM)
-		if err != nil {
-			return nil, err
-		}
-		a, err := eyeAngle(op, eye, m, rL)
-		if err != nil {
-			return nil, err
-		}
-		lands[k] = Landing{MeridianDeg: m, ChordMM: n.LandingChordMM, EyeSagMM: s, EyeSagSource: src, AngleDeg: a}
-	}
-	det.SagDifferenceUM = 1000 * math.Abs(lands[1].EyeSagMM-lands[0].EyeSagMM)
-	lo := 0
-	if lands[1].EyeSagMM < lands[0].EyeSagMM {
-		lo = 1
-	}
-	order, err := o.landings(op, &lands, lo, det.SagDifferenceUM > n.ToricHapticThresholdUM)
+	lands, lo, order, err := land(op, eye, d, o, n.LandingChordMM, func(diffUM float64) bool { return diffUM > n.ToricHapticThresholdUM })
 	if err != nil {
 		return nil, err
 	}
-	if len(order) > 1 {
-		d.Toric = true
-		d.ToricStepUM = det.SagDifferenceUM
-	}
+	det.SagDifferenceUM = sagDifferenceUM(lands)
 	det.OcularSagMM, det.OcularSagSource = lands[lo].EyeSagMM, lands[lo].EyeSagSource
 	if o.LensSagMM != 0 {
 		// A revision's lens sag on the designed meridian moves every
