@@ -116,7 +116,8 @@ func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides
 	}
 
 	// The eye along the principal meridians.
-	lands, lo, order, err := land(op, eye, d, o, n.LandingChordMM, func(diffUM float64) bool { return diffUM >= n.ToricLandingThresholdUM })
+	toric := func(sagDifferenceUM float64) bool { return sagDifferenceUM >= n.ToricLandingThresholdUM } // a toric landing from the threshold on
+	lands, lo, order, err := land(op, eye, d, o, n.LandingChordMM, toric)
 	if err != nil {
 		return nil, err
 	}

@@ -100,7 +100,8 @@ func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrid
 	}
 	clearance := n.InsertionClearanceUM / 1000
 
-	lands, lo, order, err := land(op, eye, d, o, n.LandingChordMM, func(diffUM float64) bool { return diffUM > n.ToricHapticThresholdUM })
+	toric := func(sagDifferenceUM float64) bool { return sagDifferenceUM > n.ToricHapticThresholdUM } // toric haptics above the threshold
+	lands, lo, order, err := land(op, eye, d, o, n.LandingChordMM, toric)
 	if err != nil {
 		return nil, err
 	}
