@@ -234,7 +234,7 @@ func (x *adjuster) orthoK(p *DesignParams, a Assessment, r OrthoKRules) error {
 			return err
 		}
 		old := p.BOZRMM
-		to := clean(old + roundTo(-res*r.BOZRMMPerD, r.BOZRStepMM))
+		to := clean(old + lens.RoundToStep(-res*r.BOZRMMPerD, r.BOZRStepMM))
 		word, sense := "under-correction", "flattened"
 		if res > 0 {
 			word, sense = "over-correction", "steepened"
@@ -247,7 +247,7 @@ func (x *adjuster) orthoK(p *DesignParams, a Assessment, r OrthoKRules) error {
 		if p.ReturnZoneDepthMM > 0 && p.BOZDMM > 0 && p.BOZDMM/2 < min(old, to) {
 			y := p.BOZDMM / 2
 			d := lens.SphereSagMM(old, y) - lens.SphereSagMM(to, y)
-			rz := clean(p.ReturnZoneDepthMM + roundTo(d, r.DepthStepMM))
+			rz := clean(p.ReturnZoneDepthMM + lens.RoundToStep(d, r.DepthStepMM))
 			if rz != p.ReturnZoneDepthMM {
 				word := "deepened"
 				if d < 0 {
@@ -276,7 +276,7 @@ func (x *adjuster) orthoK(p *DesignParams, a Assessment, r OrthoKRules) error {
 		if target <= 0 {
 			target = r.TargetTearFilmUM
 		}
-		to := clean(p.ReturnZoneDepthMM + roundTo((target-tf)/1000, r.DepthStepMM))
+		to := clean(p.ReturnZoneDepthMM + lens.RoundToStep((target-tf)/1000, r.DepthStepMM))
 		var reason string
 		if tf < r.TearFilmMinUM {
 			reason = fmt.Sprintf("central bearing: central tear film %g microns, under the %g micron minimum; return zone depth deepened by %.3f mm to the %g micron target",
@@ -335,7 +335,7 @@ func (x *adjuster) scleral(p *DesignParams, a Assessment, r ScleralRules) error 
 		if err := x.need(ParamLensSag, p.LensSagMM, "correct the clearance"); err != nil {
 			return err
 		}
-		if to := clean(p.LensSagMM + roundTo(sagUM/1000, r.SagStepMM)); to != p.LensSagMM {
+		if to := clean(p.LensSagMM + lens.RoundToStep(sagUM/1000, r.SagStepMM)); to != p.LensSagMM {
 			if err := x.set(ParamLensSag, nil, to, strings.Join(reasons, "; "), &p.LensSagMM); err != nil {
 				return err
 			}
@@ -389,8 +389,8 @@ func (x *adjuster) power(p *DesignParams, o *OverRefraction, r PowerRule) error 
 		x.onTarget = append(x.onTarget, fmt.Sprintf("over-refraction within ±%.2f D", r.ToleranceD))
 		return nil
 	}
-	corneal := se / (1 - r.VertexDistanceMM/1000*se)
-	to := clean(p.PowerD + roundTo(corneal, r.StepD))
+	corneal := lens.VertexD(se, r.VertexDistanceMM)
+	to := clean(p.PowerD + lens.RoundToStep(corneal, r.StepD))
 	if to == p.PowerD {
 		x.onTarget = append(x.onTarget, "over-refraction rounds to no power change")
 		return nil
@@ -485,16 +485,3 @@ func allEqual(ls []LandingAngle) bool {
 // clean drops floating-point noise below a nanometre (8.64, not
 // 8.639999999999999) so changes read as the lab writes them.
 func clean(v float64) float64 { return math.Round(v*1e6) / 1e6 }
-
-// roundTo rounds v to a multiple of step (0: no rounding), exactly for
-// steps whose reciprocal is an integer (0.01, 0.25).
-func roundTo(v, step float64) float64 {
-	if step <= 0 {
-		return v
-	}
-	k := 1 / step
-	if rk := math.Round(k); math.Abs(k-rk) < 1e-9 {
-		return math.Round(v*rk) / rk
-	}
-	return math.Round(v/step) * step
-}

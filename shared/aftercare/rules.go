@@ -205,16 +205,24 @@ func (r Rules) Validate() error {
 // DecodeRules reads rules as JSON (unknown fields refused) and validates
 // them.
 func DecodeRules(r io.Reader) (Rules, error) {
-	const op = "aftercare.DecodeRules"
 	var rules Rules
+	if err := decodeJSON("aftercare.DecodeRules", "rules", r, &rules); err != nil {
+		return rules, err
+	}
+	return rules, rules.Validate()
+}
+
+// decodeJSON reads one JSON value of at most 1 MiB from r onto v, refusing
+// unknown fields; what names the value in errors ("rules", "schedules").
+func decodeJSON(op, what string, r io.Reader, v any) error {
 	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
-		return rules, errs.E(op, errs.Invalid, fmt.Errorf("reading rules: %w", err))
+		return errs.E(op, errs.Invalid, fmt.Errorf("reading %s: %w", what, err))
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rules); err != nil {
-		return rules, errs.E(op, errs.Invalid, fmt.Errorf("rules JSON: %w", err))
+	if err := dec.Decode(v); err != nil {
+		return errs.E(op, errs.Invalid, fmt.Errorf("%s JSON: %w", what, err))
 	}
-	return rules, rules.Validate()
+	return nil
 }

@@ -1,8 +1,6 @@
 package aftercare
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
@@ -217,16 +215,9 @@ func (s Schedules) Validate() error {
 // DecodeSchedules reads schedules as JSON (unknown fields refused) and
 // validates them.
 func DecodeSchedules(r io.Reader) (Schedules, error) {
-	const op = "aftercare.DecodeSchedules"
 	var s Schedules
-	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return s, errs.E(op, errs.Invalid, fmt.Errorf("reading schedules: %w", err))
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return s, errs.E(op, errs.Invalid, fmt.Errorf("schedules JSON: %w", err))
+	if err := decodeJSON("aftercare.DecodeSchedules", "schedules", r, &s); err != nil {
+		return s, err
 	}
 	return s, s.Validate()
 }

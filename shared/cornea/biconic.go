@@ -598,12 +598,8 @@ func (p *biconicProblem) biconicStart(mc Conic) ([nBiconicParams]float64, error)
 	c0, pp := 1/mc.R0MM, mc.P
 	f := mc.Pose().frame()
 	const k = 4 // unknowns: dC11, dC12, dC22, dz
-	ne := scratchNormalEq(p.work).init(k, identity[:k])
-	ne.reset()
-	xs, ys, zs := p.x, p.y[:len(p.x)], p.z[:len(p.x)]
-	for start := 0; start < len(xs); start += lmBlock {
-		m := min(lmBlock, len(xs)-start)
-		bx, by, bz := xs[start:start+m], ys[start:start+m], zs[start:start+m]
+	sol, err := linearLeastSquares(p.work, k, p.x, p.y, p.z, func(ne *normalEq, bx, by, bz []float64) {
+		m := len(bx)
 		g0, g1, g2, g3, rv := ne.g[0][:m], ne.g[1][:m], ne.g[2][:m], ne.g[3][:m], ne.res[:m]
 		for i, x := range bx {
 			u, v, w, _ := f.own(x, by[i], bz[i])
@@ -618,9 +614,7 @@ func (p *biconicProblem) biconicStart(mc Conic) ([nBiconicParams]float64, error)
 			g0[i], g1[i], g2[i], g3[i] = kk*u*u, 2*kk*u*v, kk*v*v, 1
 			rv[i] = w - c0*h2/(1+sq)
 		}
-		ne.add(m)
-	}
-	sol, err := solveSym(k, ne.a, ne.b)
+	})
 	if err != nil {
 		return [nBiconicParams]float64{}, fmt.Errorf("surface does not determine a toric fit: %w", err)
 	}

@@ -338,14 +338,8 @@ func (p *problem) initial() ([nParams]float64, error) {
 	if p.free[iX0] {
 		cols += 2
 	}
-	// The normal equations, block by block as the solver builds its own:
-	// the regressors and the left-hand side tabulated, then dot products.
-	ne := scratchNormalEq(p.work).init(cols, identity[:cols])
-	ne.reset()
-	xs, ys, zs := p.x, p.y[:len(p.x)], p.z[:len(p.x)]
-	for start := 0; start < len(xs); start += lmBlock {
-		m := min(lmBlock, len(xs)-start)
-		bx, by, bz := xs[start:start+m], ys[start:start+m], zs[start:start+m]
+	sol, err := linearLeastSquares(p.work, cols, p.x, p.y, p.z, func(ne *normalEq, bx, by, bz []float64) {
+		m := len(bx)
 		one, zc, rhs := ne.g[0][:m], ne.g[1][:m], ne.res[:m]
 		for i, z := range bz {
 			one[i], zc[i], rhs[i] = 1, z, bx[i]*bx[i]+by[i]*by[i]
@@ -366,9 +360,7 @@ func (p *problem) initial() ([nParams]float64, error) {
 			copy(ne.g[k][:m], bx)
 			copy(ne.g[k+1][:m], by)
 		}
-		ne.add(m)
-	}
-	sol, err := solveSym(cols, ne.a, ne.b)
+	})
 	if err != nil {
 		return [nParams]float64{}, fmt.Errorf("surface does not determine a conic: %w", err)
 	}

@@ -391,6 +391,23 @@ func scratchNormalEq(w *lmWork) *normalEq {
 	return &w.ne
 }
 
+// linearLeastSquares solves a start's linear least squares in k unknowns
+// over the points (xs, ys, zs), block by block as the solver builds its
+// own normal equations, in w's scratch tables (see scratchNormalEq): rows
+// tabulates, for the points of a block (bx, by, bz), each point's k
+// regressors in ne.g[0..k) and its left-hand side in ne.res.
+func linearLeastSquares(w *lmWork, k int, xs, ys, zs []float64, rows func(ne *normalEq, bx, by, bz []float64)) ([]float64, error) {
+	ne := scratchNormalEq(w).init(k, identity[:k])
+	ne.reset()
+	ys, zs = ys[:len(xs)], zs[:len(xs)]
+	for start := 0; start < len(xs); start += lmBlock {
+		m := min(lmBlock, len(xs)-start)
+		rows(ne, xs[start:start+m], ys[start:start+m], zs[start:start+m])
+		ne.add(m)
+	}
+	return solveSym(k, ne.a, ne.b)
+}
+
 // freeIndices lists the parameters whose flag is set.
 func freeIndices(flags ...bool) []int {
 	var idx []int

@@ -217,11 +217,35 @@ func (d *Design) Clinical() Clinical {
 		VertexMM: d.Refraction.VertexMM, HVIDMM: d.HVIDMM, PupilMM: d.PupilMM}
 }
 
-// newDesign starts a design of type t under the nomogram c: what every
-// type records of the nomogram and the inputs (checked beforehand).
-func newDesign(t Type, c Common, in Clinical) *Design {
-	return &Design{Type: t, Nomogram: c.Name, NomogramVersion: c.Version, KReading: c.KReading,
+// nomogram is a lens type's nomogram as startDesign sees it: its checks
+// and the conventions every type has.
+type nomogram interface {
+	validate(op, prefix string) error
+	common() Common
+}
+
+func (c Common) common() Common { return c }
+
+// startDesign begins a design of type t under the nomogram n with what
+// every type does first: it checks the nomogram, the eye's K readings and
+// the refraction, and records what every type records of the nomogram, the
+// inputs and the Ks. Errors name the field ("nomogram.bozd_mm", "flatK",
+// "refraction_D", ...).
+func startDesign(op string, t Type, n nomogram, eye Eye, in Clinical) (*Design, error) {
+	if err := n.validate(op, "nomogram."); err != nil {
+		return nil, err
+	}
+	c := n.common()
+	d := &Design{Type: t, Nomogram: c.Name, NomogramVersion: c.Version, KReading: c.KReading,
 		RefractionD: in.RefractionD, Refraction: in.refraction(c.VertexDistanceMM), PupilMM: in.PupilMM}
+	var err error
+	if d.FlatK, d.SteepK, err = eyeK(op, eye, c.KeratometricIndex); err != nil {
+		return nil, err
+	}
+	if err := checkRefraction(op, in); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // warnCylinderNotCorrected notes a refractive cylinder that a design
@@ -274,6 +298,47 @@ func eyeAngle(op string, eye Eye, meridianDeg, semiChordMM float64) (float64, er
 		return 0, errs.Ef(op, errs.Invalid, "eye tangent angle %g at %g mm along %g degrees is not between 0 and 90", a, semiChordMM, meridianDeg)
 	}
 	return a, nil
+}
+
+// land reads the eye at the landing chord (mm) along the principal
+// meridians, the flat K's and then the steep K's (the sag and the tangent
+// angle there), and settles where the lens lands: on lo, the meridian
+// with less sag, where a rotationally symmetric lens rests, or on both
+// meridians (a toric landing) when toric says their sag difference
+// (microns) calls for one or o asks for it (see Overrides.landings). A
+// toric landing marks d toric with the sag difference as its step. It
+// returns the landings, lo and the meridians to cut a profile for, lo
+// first.
+func land(op string, eye Eye, d *Design, o Overrides, chordMM float64, toric func(sagDifferenceUM float64) bool) (lands [2]Landing, lo int, cut []int, err error) {
+	for k, m := range [2]float64{d.FlatK.AxisDeg, d.SteepK.AxisDeg} {
+		s, src, err := eyeSag(op, eye, m, chordMM)
+		if err != nil {
+			return lands, 0, nil, err
+		}
+		a, err := eyeAngle(op, eye, m, chordMM/2)
+		if err != nil {
+			return lands, 0, nil, err
+		}
+		lands[k] = Landing{MeridianDeg: m, ChordMM: chordMM, EyeSagMM: s, EyeSagSource: src, AngleDeg: a}
+	}
+	if lands[1].EyeSagMM < lands[0].EyeSagMM {
+		lo = 1
+	}
+	diff := sagDifferenceUM(lands)
+	if cut, err = o.landings(op, &lands, lo, toric(diff)); err != nil {
+		return lands, 0, nil, err
+	}
+	if len(cut) > 1 {
+		d.Toric = true
+		d.ToricStepUM = diff
+	}
+	return lands, lo, cut, nil
+}
+
+// sagDifferenceUM is the difference between the eye's sags at two
+// landings, microns.
+func sagDifferenceUM(lands [2]Landing) float64 {
+	return 1000 * math.Abs(lands[1].EyeSagMM-lands[0].EyeSagMM)
 }
 
 // kindOr keeps a classified eye error's kind; an unclassified one is

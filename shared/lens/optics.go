@@ -54,9 +54,11 @@ func BackVertexPowerD(r1MM, r2MM, ctMM, n float64) float64 {
 	return f1/(1-ctMM/1000/n*f1) + f2
 }
 
-// roundTo rounds v to the nearest multiple of step (0 leaves v alone),
-// dividing by the reciprocal so that 8.54 prints as 8.54.
-func roundTo(v, step float64) float64 {
+// RoundToStep rounds v to the nearest multiple of step (0 leaves v
+// alone), as a lab rounds a lens parameter (BOZR, TD, sag, power) to its
+// step: exactly for steps whose reciprocal is whole (0.01, 0.25), dividing
+// by the reciprocal so that 8.54 prints as 8.54.
+func RoundToStep(v, step float64) float64 {
 	if step <= 0 {
 		return v
 	}

@@ -71,15 +71,8 @@ func DesignOrthoK(eye Eye, in Clinical, n OrthoKNomogram) (*Design, error) {
 // designOrthoK is DesignOrthoK with a revision's overrides substituted for
 // what the nomogram would derive.
 func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides) (*Design, error) {
-	if err := n.validate(op, "nomogram."); err != nil {
-		return nil, err
-	}
-	d := newDesign(OrthoK, n.Common, in)
-	var err error
-	if d.FlatK, d.SteepK, err = eyeK(op, eye, n.KeratometricIndex); err != nil {
-		return nil, err
-	}
-	if err := checkRefraction(op, in); err != nil {
+	d, err := startDesign(op, OrthoK, n, eye, in)
+	if err != nil {
 		return nil, err
 	}
 	if !(in.RefractionD < 0) {
@@ -102,12 +95,12 @@ func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides
 	if !(bozrD > 0) {
 		return nil, errs.Field(op, "refraction_D", "the BOZR formula gives no radius (%.2f D)", bozrD)
 	}
-	d.BOZRMM = roundTo(raw, n.BOZRStepMM)
+	d.BOZRMM = RoundToStep(raw, n.BOZRStepMM)
 	if o.BOZRMM != 0 {
 		d.BOZRMM, det.BOZRD = o.BOZRMM, n.KeratometricIndex/o.BOZRMM
 	}
 	d.BOZDMM = o.or(o.BOZDMM, n.BOZDMM)
-	d.TDMM = o.or(o.TDMM, roundTo(d.HVIDMM-n.TDSmallerThanHVIDMM, n.TDStepMM))
+	d.TDMM = o.or(o.TDMM, RoundToStep(d.HVIDMM-n.TDSmallerThanHVIDMM, n.TDStepMM))
 	rO, rL := d.BOZDMM/2, n.LandingChordMM/2
 	rA, rB, rE := rL-n.LandingZoneWidthMM/2, rL+n.LandingZoneWidthMM/2, d.TDMM/2
 	if rB >= rE {
@@ -123,35 +116,17 @@ func designOrthoK(op string, eye Eye, in Clinical, n OrthoKNomogram, o Overrides
 	}
 
 	// The eye along the principal meridians.
-	meridians := [2]float64{d.FlatK.AxisDeg, d.SteepK.AxisDeg}
-	var lands [2]Landing
-	for k, m := range meridians {
-		s, src, err := eyeSag(op, eye, m, n.LandingChordMM)
-		if err != nil {
-			return nil, err
-		}
-		a, err := eyeAngle(op, eye, m, rL)
-		if err != nil {
-			return nil, err
-		}
-		lands[k] = Landing{MeridianDeg: m, ChordMM: n.LandingChordMM, EyeSagMM: s, EyeSagSource: src, AngleDeg: a}
-		if src != SourceMeasured {
-			d.warnf("the corneal sag at the %g mm landing chord along %g degrees is %s", n.LandingChordMM, m, src)
-		}
-	}
-	det.SagDifferenceUM = 1000 * math.Abs(lands[1].EyeSagMM-lands[0].EyeSagMM)
-	lo := 0 // the meridian with less sag
-	if lands[1].EyeSagMM < lands[0].EyeSagMM {
-		lo = 1
-	}
-	order, err := o.landings(op, &lands, lo, det.SagDifferenceUM >= n.ToricLandingThresholdUM)
+	toric := func(sagDifferenceUM float64) bool { return sagDifferenceUM >= n.ToricLandingThresholdUM } // a toric landing from the threshold on
+	lands, lo, order, err := land(op, eye, d, o, n.LandingChordMM, toric)
 	if err != nil {
 		return nil, err
 	}
-	if len(order) > 1 {
-		d.Toric = true
-		d.ToricStepUM = det.SagDifferenceUM
+	for _, l := range lands {
+		if l.EyeSagSource != SourceMeasured {
+			d.warnf("the corneal sag at the %g mm landing chord along %g degrees is %s", n.LandingChordMM, l.MeridianDeg, l.EyeSagSource)
+		}
 	}
+	det.SagDifferenceUM = sagDifferenceUM(lands)
 	// A revision's lens sag or return zone depth on the designed meridian
 	// moves every landing by the same amount (a toric landing keeps its
 	// step): it changes the central clearance.

@@ -152,15 +152,8 @@ func DesignRGP(eye Eye, in Clinical, n RGPNomogram) (*Design, error) {
 // designRGP is DesignRGP with a revision's overrides substituted for what
 // the nomogram would derive.
 func designRGP(op string, eye Eye, in Clinical, n RGPNomogram, o Overrides) (*Design, error) {
-	if err := n.validate(op, "nomogram."); err != nil {
-		return nil, err
-	}
-	d := newDesign(RGP, n.Common, in)
-	var err error
-	if d.FlatK, d.SteepK, err = eyeK(op, eye, n.KeratometricIndex); err != nil {
-		return nil, err
-	}
-	if err := checkRefraction(op, in); err != nil {
+	d, err := startDesign(op, RGP, n, eye, in)
+	if err != nil {
 		return nil, err
 	}
 	if d.HVIDMM, err = hvid(op, d, in, n.DefaultHVIDMM); err != nil {
@@ -191,7 +184,7 @@ func designRGP(op string, eye Eye, in Clinical, n RGPNomogram, o Overrides) (*De
 			mer[0], mer[1] = mer[1], mer[0]
 		}
 		for i := range mer {
-			bozr[i] = roundTo(mer[i].RadiusMM-n.BOZRSteeperThanKMM, n.BOZRStepMM)
+			bozr[i] = RoundToStep(mer[i].RadiusMM-n.BOZRSteeperThanKMM, n.BOZRStepMM)
 		}
 		if o.BOZRMM != 0 {
 			// The flat meridian takes the override; the steep one keeps the
@@ -200,7 +193,7 @@ func designRGP(op string, eye Eye, in Clinical, n RGPNomogram, o Overrides) (*De
 			idx := n.KeratometricIndex
 			toricity := idx/bozr[1] - idx/bozr[0]
 			bozr[0] = o.BOZRMM
-			bozr[1] = roundTo(idx/(idx/o.BOZRMM+toricity), n.BOZRStepMM)
+			bozr[1] = RoundToStep(idx/(idx/o.BOZRMM+toricity), n.BOZRStepMM)
 		}
 		if !(bozr[1] < bozr[0]) {
 			return nil, errs.Field(op, "toric", "a bitoric lens needs toric base curves, and %.2f D of corneal astigmatism gives %g and %g mm",
@@ -212,11 +205,11 @@ func designRGP(op string, eye Eye, in Clinical, n RGPNomogram, o Overrides) (*De
 			det.CylinderSteepeningD = s
 			base = n.KeratometricIndex / (d.FlatK.D + s)
 		}
-		bozr[0] = o.or(o.BOZRMM, roundTo(base-n.BOZRSteeperThanKMM, n.BOZRStepMM))
+		bozr[0] = o.or(o.BOZRMM, RoundToStep(base-n.BOZRSteeperThanKMM, n.BOZRStepMM))
 		mer[0] = d.FlatK
 	}
 	d.BOZRMM = bozr[0]
-	d.TDMM = o.or(o.TDMM, roundTo(d.HVIDMM-n.TDSmallerThanHVIDMM, n.TDStepMM))
+	d.TDMM = o.or(o.TDMM, RoundToStep(d.HVIDMM-n.TDSmallerThanHVIDMM, n.TDStepMM))
 	pcw := n.PeripheralCurveWidthMM
 	scw := n.SecondaryCurveWidthMM
 	if o.BOZDMM != 0 {
@@ -227,7 +220,7 @@ func designRGP(op string, eye Eye, in Clinical, n RGPNomogram, o Overrides) (*De
 			return nil, errs.Field(op, "bozd_mm", "a %g mm optic zone leaves no room for the peripheral curves of a %g mm lens", d.BOZDMM, d.TDMM)
 		}
 	} else if in.PupilMM > 0 {
-		d.BOZDMM = roundTo(in.PupilMM+n.PupilAddMM, 0.1)
+		d.BOZDMM = RoundToStep(in.PupilMM+n.PupilAddMM, 0.1)
 		scw = (d.TDMM-d.BOZDMM)/2 - pcw
 		det.BOZDRule = "pupil + pupil_add_mm"
 		if scw < 0.1 {
@@ -327,7 +320,7 @@ func bitoricPower(op string, d *Design, n RGPNomogram, mer [2]KReading, bozr [2]
 		m.MeridianDeg, m.K, m.BOZRMM = mer[i].AxisDeg, mer[i], bozr[i]
 		m.TearLensD = TearLensD(bozr[i], mer[i].RadiusMM, c.TearIndex)
 		m.CornealPlaneRxD = det.CornealPlaneRx.MeridianPowerD(m.MeridianDeg)
-		m.PowerD = roundTo(m.CornealPlaneRxD-m.TearLensD, c.PowerStepD)
+		m.PowerD = RoundToStep(m.CornealPlaneRxD-m.TearLensD, c.PowerStepD)
 	}
 	field := "refraction_D"
 	if override != nil {
@@ -407,7 +400,7 @@ func power(op string, d *Design, c Common, cornealRxD float64, override *float64
 	case override != nil:
 		d.PowerD, field = *override, "power_D"
 	case d.Type != OrthoK:
-		d.PowerD = roundTo(cornealRxD-d.TearLensD, c.PowerStepD)
+		d.PowerD = RoundToStep(cornealRxD-d.TearLensD, c.PowerStepD)
 	}
 	d.MaterialIndex = c.MaterialIndex
 	d.CentreThicknessMM = c.CentreThicknessMM + c.PlusThicknessPerDMM*max(0, d.PowerD)

@@ -75,15 +75,8 @@ func DesignScleral(eye Eye, in Clinical, n ScleralNomogram) (*Design, error) {
 // designScleral is DesignScleral with a revision's overrides substituted
 // for what the nomogram would derive.
 func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrides) (*Design, error) {
-	if err := n.validate(op, "nomogram."); err != nil {
-		return nil, err
-	}
-	d := newDesign(Scleral, n.Common, in)
-	var err error
-	if d.FlatK, d.SteepK, err = eyeK(op, eye, n.KeratometricIndex); err != nil {
-		return nil, err
-	}
-	if err := checkRefraction(op, in); err != nil {
+	d, err := startDesign(op, Scleral, n, eye, in)
+	if err != nil {
 		return nil, err
 	}
 	if d.HVIDMM, err = hvid(op, d, in, n.DefaultHVIDMM); err != nil {
@@ -107,32 +100,12 @@ func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrid
 	}
 	clearance := n.InsertionClearanceUM / 1000
 
-	meridians := [2]float64{d.FlatK.AxisDeg, d.SteepK.AxisDeg}
-	var lands [2]Landing
-	for k, m := range meridians {
-		s, src, err := eyeSag(op, eye, m, n.LandingChordMM)
-		if err != nil {
-			return nil, err
-		}
-		a, err := eyeAngle(op, eye, m, rL)
-		if err != nil {
-			return nil, err
-		}
-		lands[k] = Landing{MeridianDeg: m, ChordMM: n.LandingChordMM, EyeSagMM: s, EyeSagSource: src, AngleDeg: a}
-	}
-	det.SagDifferenceUM = 1000 * math.Abs(lands[1].EyeSagMM-lands[0].EyeSagMM)
-	lo := 0
-	if lands[1].EyeSagMM < lands[0].EyeSagMM {
-		lo = 1
-	}
-	order, err := o.landings(op, &lands, lo, det.SagDifferenceUM > n.ToricHapticThresholdUM)
+	toric := func(sagDifferenceUM float64) bool { return sagDifferenceUM > n.ToricHapticThresholdUM } // toric haptics above the threshold
+	lands, lo, order, err := land(op, eye, d, o, n.LandingChordMM, toric)
 	if err != nil {
 		return nil, err
 	}
-	if len(order) > 1 {
-		d.Toric = true
-		d.ToricStepUM = det.SagDifferenceUM
-	}
+	det.SagDifferenceUM = sagDifferenceUM(lands)
 	det.OcularSagMM, det.OcularSagSource = lands[lo].EyeSagMM, lands[lo].EyeSagSource
 	if o.LensSagMM != 0 {
 		// A revision's lens sag on the designed meridian moves every
@@ -160,7 +133,7 @@ func designScleral(op string, eye Eye, in Clinical, n ScleralNomogram, o Overrid
 	if !(so > 0) {
 		return nil, errs.Ef(op, errs.Invalid, "the eye has no sag at the %g mm optic zone chord", d.BOZDMM)
 	}
-	d.BOZRMM = roundTo((rO*rO+so*so)/(2*so), n.BOZRStepMM)
+	d.BOZRMM = RoundToStep((rO*rO+so*so)/(2*so), n.BOZRStepMM)
 	if d.BOZRMM <= rO {
 		return nil, errs.Ef(op, errs.Invalid, "a %g mm BOZR cannot span a %g mm optic zone", d.BOZRMM, d.BOZDMM)
 	}

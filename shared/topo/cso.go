@@ -122,67 +122,51 @@ func (csoFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, error
 	id := &Identifiers{}
 	h := csoHeader{rings: CSORings, meridians: CSOMeridians, unitsScale: 1}
 	var (
-		eyeLine   int
-		cells     []float64 // rows of h.meridians cells; NaN marks no data
-		rowLines  []int     // the line of each row
-		sep       byte
-		metaLines int
-		comma     bool // a cell had a decimal comma
-		missing   missingMarkers
+		eyeLine  int
+		cells    []float64 // rows of h.meridians cells; NaN marks no data
+		rowLines []int     // the line of each row
+		sep      byte
+		comma    bool // a cell had a decimal comma
+		missing  missingMarkers
 	)
-	lr := newLineReader(data)
-	for b, ok := lr.next(); ok; b, ok = lr.next() {
-		line := lr.line
-		if len(b) == 0 || b[0] == '#' {
-			continue
+	header := func(key string, v []byte, line int) error {
+		if cells != nil && (key == "rings" || key == "meridians" || key == "units") {
+			// Metadata after the matrix started is still read, but the
+			// matrix can no longer change shape or units.
+			return errs.Field(op, lineField(line), "%s must be given before the matrix", key)
 		}
-		if !isDataRow(b) {
-			key, v, _, ok := headerKV(b)
-			if !ok || len(v) == 0 {
-				continue // a label ("z:", "[Elevation]") or an empty key
-			}
-			if metaLines++; metaLines > maxHeaderLines {
-				return nil, nil, errs.Field(op, lineField(line), "more than %d header lines", maxHeaderLines)
-			}
-			if cells != nil && (key == "rings" || key == "meridians" || key == "units") {
-				// Metadata after the matrix started is still read, but the
-				// matrix can no longer change shape or units.
-				return nil, nil, errs.Field(op, lineField(line), "%s must be given before the matrix", key)
-			}
-			if err := csoMeta(op, key, v, line, &eyeLine, &h, s, id, opts); err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
+		return csoMeta(op, key, v, line, &eyeLine, &h, s, id, opts)
+	}
+	row := func(b []byte, line int) error {
 		if cells == nil {
 			sep = rowSeparator(b)
 			cells = make([]float64, 0, 2*h.rings*h.meridians)
 			rowLines = make([]int, 0, 2*h.rings)
 		}
 		if len(rowLines) == 2*h.rings {
-			return nil, nil, errs.Field(op, lineField(line), "more than %d matrix rows (%d rings of radii, then %d of heights)", 2*h.rings, h.rings, h.rings)
+			return errs.Field(op, lineField(line), "more than %d matrix rows (%d rings of radii, then %d of heights)", 2*h.rings, h.rings, h.rings)
 		}
 		if n := countCells(b, sep, h.meridians); n != h.meridians {
-			return nil, nil, errs.Field(op, lineField(line), "expected %d values, got %d", h.meridians, n)
+			return errs.Field(op, lineField(line), "expected %d values, got %d", h.meridians, n)
 		}
 		r := cellReader{rest: b, sep: sep}
 		for k := range h.meridians {
-			c := r.next()
-			if len(c) == 0 {
-				cells = append(cells, math.NaN())
-				continue
+			v, ok, err := r.height(op, line, k+1, &missing)
+			if err != nil {
+				return err
 			}
-			v, ok := r.number(c)
 			if !ok {
-				return nil, nil, errs.Field(op, lineField(line), "column %d %s", k+1, r.cellProblem(c))
-			}
-			if missing.see(v) {
 				v = math.NaN()
 			}
 			cells = append(cells, v)
 		}
 		comma = comma || r.comma
 		rowLines = append(rowLines, line)
+		return nil
+	}
+	lr, _, err := readMatrix(op, data, header, row)
+	if err != nil {
+		return nil, nil, err
 	}
 
 	rows := len(rowLines)
@@ -232,16 +216,7 @@ func csoMeta(op, key string, v []byte, line int, eyeLine *int, h *csoHeader, s *
 		h.unitsScale = scale
 		return nil
 	}
-	val, err := headerText(op, v, line)
-	if err != nil {
-		return err
-	}
-	known, err := vendorMeta(op, key, val, line, eyeLine, s, id, opts)
-	if err != nil || known {
-		return err
-	}
-	addOther(id, key, val)
-	return nil
+	return vendorMeta(op, key, v, line, eyeLine, s, id, opts)
 }
 
 // csoPoints turns the matrix into points.
@@ -253,25 +228,16 @@ func csoPoints(op string, s *Surface, h *csoHeader, cells []float64, rowLines []
 	if len(rowLines) == 2*h.rings {
 		rho, z, zLines = cells[:h.rings*m], cells[h.rings*m:], rowLines[h.rings:]
 	}
-	cos := make([]float64, m)
-	sin := make([]float64, m)
-	for j := range m {
-		sin[j], cos[j] = math.Sincos(2 * math.Pi * float64(j) / float64(m))
-	}
 	n := 0
 	for _, v := range z {
 		if !math.IsNaN(v) {
 			n++
 		}
 	}
-	if n > opts.MaxPoints {
-		return errs.Ef(op, errs.TooLarge, "more than %d points", opts.MaxPoints)
+	pts, err := newPolarPoints(op, s, m, n, opts)
+	if err != nil {
+		return err
 	}
-	s.X = make([]float64, 1, n+1) // slot 0 is the centre, dropped if it has no data
-	s.Y = make([]float64, 1, n+1)
-	s.Z = make([]float64, 1, n+1)
-	var centreSum float64
-	centreN := 0
 	for i := range h.rings {
 		for j := range m {
 			k := i*m + j
@@ -293,26 +259,11 @@ func csoPoints(op string, s *Surface, h *csoHeader, cells []float64, rowLines []
 			if math.Abs(v) > MaxAbsZMM {
 				return errs.Field(op, lineField(zLines[i]), "column %d: height is outside +-%g mm", j+1, MaxAbsZMM)
 			}
-			if r == 0 {
-				centreSum += v
-				centreN++
-				continue
-			}
-			s.X = append(s.X, r*cos[j])
-			s.Y = append(s.Y, r*sin[j])
-			s.Z = append(s.Z, v)
+			pts.add(r, j, v)
 		}
 	}
-	if centreN > 0 {
-		s.Z[0] = centreSum / float64(centreN)
-	} else {
-		s.X, s.Y, s.Z = s.X[1:], s.Y[1:], s.Z[1:]
-	}
-	switch {
-	case len(s.X) == 0:
-		return errs.Ef(op, errs.Invalid, "no points: every cell is marked as no data")
-	case len(s.X) < opts.MinPoints:
-		return errs.Ef(op, errs.Invalid, "only %d points; at least %d are needed", len(s.X), opts.MinPoints)
+	if err := pts.finish(op, opts, "every cell is marked as no data"); err != nil {
+		return err
 	}
 	s.Format = FormatCSO
 	return nil

@@ -221,7 +221,7 @@ func (csoRawFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, er
 		blanks    []int     // the value index before which each blank data line lies
 		comma     bool
 		missing   missingMarkers
-		metaLines int
+		metaLines headerLines
 		buf       [64]byte
 	)
 	lr := newLineReader(data)
@@ -233,8 +233,8 @@ func (csoRawFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, er
 				continue
 			}
 			if _, _, ok := parseDecimal(b); !ok {
-				if metaLines++; metaLines > maxHeaderLines {
-					return nil, nil, errs.Field(op, lineField(line), "more than %d header lines", maxHeaderLines)
+				if err := metaLines.add(op, line); err != nil {
+					return nil, nil, err
 				}
 				if err := h.read(op, b, line, s, id, buf[:0]); err != nil {
 					return nil, nil, err
@@ -390,11 +390,7 @@ func (h *csoRawHeader) read(op string, b []byte, line int, s *Surface, id *Ident
 	case rkExam:
 		h.exam, h.examKey = val, string(folded)
 	case rkPatient:
-		if id.PatientName == "" {
-			id.PatientName = val
-		} else {
-			id.PatientName += " " + val
-		}
+		id.addNamePart(val)
 	case rkBirth:
 		id.BirthDate = val
 	case rkChart:
@@ -429,11 +425,7 @@ func (h *csoRawHeader) eye(op, val string, line int, s *Surface) error {
 	if !ok {
 		return errs.Field(op, lineField(line), "eye must be OD or OS (or right, left, destro, sinistro)")
 	}
-	if s.Eye != "" && s.Eye != e {
-		return errs.Field(op, lineField(line), "eye contradicts line %d", h.eyeLine)
-	}
-	s.Eye, h.eyeLine = e, line
-	return nil
+	return setEye(op, s, e, line, &h.eyeLine)
 }
 
 // readK reads "41,46 D @ 177°" (or a radius, "8,14 mm @ 177°").
@@ -618,19 +610,10 @@ func csoRawPoints(op string, s *Surface, rings, m int, vals []float64, lineOf fu
 			n++
 		}
 	}
-	if n > opts.MaxPoints {
-		return errs.Ef(op, errs.TooLarge, "more than %d points", opts.MaxPoints)
+	pts, err := newPolarPoints(op, s, m, n, opts)
+	if err != nil {
+		return err
 	}
-	cos := make([]float64, m)
-	sin := make([]float64, m)
-	for j := range m {
-		sin[j], cos[j] = math.Sincos(2 * math.Pi * float64(j) / float64(m))
-	}
-	s.X = make([]float64, 1, n+1) // slot 0 is the centre, dropped if no radius is 0
-	s.Y = make([]float64, 1, n+1)
-	s.Z = make([]float64, 1, n+1)
-	var centreSum float64
-	centreN := 0
 	for k, r := range rho {
 		v := z[k]
 		if math.IsNaN(r) || math.IsNaN(v) {
@@ -642,28 +625,9 @@ func csoRawPoints(op string, s *Surface, rings, m int, vals []float64, lineOf fu
 		if math.Abs(v) > MaxAbsZMM {
 			return errs.Field(op, lineField(lineOf(rings*m+k)), "height is outside +-%g mm", MaxAbsZMM)
 		}
-		if r == 0 {
-			centreSum += v
-			centreN++
-			continue
-		}
-		j := k % m
-		s.X = append(s.X, r*cos[j])
-		s.Y = append(s.Y, r*sin[j])
-		s.Z = append(s.Z, v)
+		pts.add(r, k%m, v)
 	}
-	if centreN > 0 {
-		s.Z[0] = centreSum / float64(centreN)
-	} else {
-		s.X, s.Y, s.Z = s.X[1:], s.Y[1:], s.Z[1:]
-	}
-	switch {
-	case len(s.X) == 0:
-		return errs.Ef(op, errs.Invalid, "no points: every radius or height is marked as missing")
-	case len(s.X) < opts.MinPoints:
-		return errs.Ef(op, errs.Invalid, "only %d points; at least %d are needed", len(s.X), opts.MinPoints)
-	}
-	return nil
+	return pts.finish(op, opts, "every radius or height is marked as missing")
 }
 
 // rawKV splits a raw export's header line at its first ':', '=' or tab

@@ -131,41 +131,23 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 		yLabels   bool // rows carry a y label in their first cell
 		xLabelRow bool // a row of x labels came first
 		lastLine  int
-		metaLines int
-		tabHeader bool // a header line was "key<TAB>value"
 		comma     bool // a cell had a decimal comma
 		missing   missingMarkers
 	)
-	lr := newLineReader(data)
-	for b, ok := lr.next(); ok; b, ok = lr.next() {
-		line := lr.line
-		if len(b) == 0 || b[0] == '#' {
-			continue
-		}
-		if !isDataRow(b) {
-			key, v, tab, ok := headerKV(b)
-			if !ok || len(v) == 0 {
-				continue // a label or an empty key
-			}
-			tabHeader = tabHeader || tab
-			if metaLines++; metaLines > maxHeaderLines {
-				return nil, nil, errs.Field(op, lineField(line), "more than %d header lines", maxHeaderLines)
-			}
-			if err := pentacamMeta(op, key, v, line, started, &eyeLine, &h, s, id, opts); err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
+	header := func(key string, v []byte, line int) error {
+		return pentacamMeta(op, key, v, line, started, &eyeLine, &h, s, id, opts)
+	}
+	row := func(b []byte, line int) error {
 		if !started {
 			started = true
 			var err error
 			if scale, err = h.resolve(op, opts); err != nil {
-				return nil, nil, err
+				return err
 			}
 			sep = rowSeparator(b)
 			if lx0, ldx, corner, ok := xLabels(b, sep); ok {
 				x0, dx, yLabels, xLabelRow = lx0, ldx, corner, true
-				continue
+				return nil
 			}
 		}
 		if s.X == nil { // the first grid row
@@ -176,14 +158,14 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 			s.Z = make([]float64, 0, est)
 		}
 		if rows == PentacamSize {
-			return nil, nil, errs.Field(op, lineField(line), "more than %d grid rows", PentacamSize)
+			return errs.Field(op, lineField(line), "more than %d grid rows", PentacamSize)
 		}
 		want := PentacamSize
 		if yLabels {
 			want++
 		}
 		if n := countCells(b, sep, want); n != want {
-			return nil, nil, errs.Field(op, lineField(line), "expected %d values, got %d", want, n)
+			return errs.Field(op, lineField(line), "expected %d values, got %d", want, n)
 		}
 		r := cellReader{rest: b, sep: sep}
 		if yLabels {
@@ -191,7 +173,7 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 			ly, ok := r.number(c)
 			t := math.Round(ly * 10)
 			if !ok || math.Abs(ly*10-t) > 1e-6 || math.Abs(t) > pentacamHalf {
-				return nil, nil, errs.Field(op, lineField(line), "row label must be a y in mm from -7 to 7 in steps of 0.1")
+				return errs.Field(op, lineField(line), "row label must be a y in mm from -7 to 7 in steps of 0.1")
 			}
 			if rows == 0 {
 				switch int(t) {
@@ -200,24 +182,20 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 				case -pentacamHalf:
 					y0, dy = -pentacamHalf, 1
 				default:
-					return nil, nil, errs.Field(op, lineField(line), "the first row label must be y = 7 or -7 mm")
+					return errs.Field(op, lineField(line), "the first row label must be y = 7 or -7 mm")
 				}
 			} else if int(t) != y0+rows*dy {
-				return nil, nil, errs.Field(op, lineField(line), "row label says y = %g mm; expected %g mm", t/10, float64(y0+rows*dy)/10)
+				return errs.Field(op, lineField(line), "row label says y = %g mm; expected %g mm", t/10, float64(y0+rows*dy)/10)
 			}
 		}
 		yt := y0 + rows*dy
 		y := float64(yt) / 10
 		for j := range PentacamSize {
-			c := r.next()
-			if len(c) == 0 {
-				continue
+			v, ok, err := r.height(op, line, j+1, &missing)
+			if err != nil {
+				return err
 			}
-			v, ok := r.number(c)
 			if !ok {
-				return nil, nil, errs.Field(op, lineField(line), "column %d %s", j+1, r.cellProblem(c))
-			}
-			if missing.see(v) {
 				continue
 			}
 			xt := x0 + j*dx
@@ -227,15 +205,15 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 				r2 := float64(xt*xt+yt*yt) / 100
 				d := h.bfsR*h.bfsR - r2
 				if d <= 0 {
-					return nil, nil, errs.Field(op, lineField(line), "column %d lies beyond the best-fit sphere (radius %g mm)", j+1, h.bfsR)
+					return errs.Field(op, lineField(line), "column %d lies beyond the best-fit sphere (radius %g mm)", j+1, h.bfsR)
 				}
 				v = r2/(h.bfsR+math.Sqrt(d)) - v
 			}
 			if math.Abs(v) > MaxAbsZMM {
-				return nil, nil, errs.Field(op, lineField(line), "column %d: height is outside +-%g mm", j+1, MaxAbsZMM)
+				return errs.Field(op, lineField(line), "column %d: height is outside +-%g mm", j+1, MaxAbsZMM)
 			}
 			if len(s.X) >= opts.MaxPoints {
-				return nil, nil, errs.Ef(op, errs.TooLarge, "more than %d points", opts.MaxPoints)
+				return errs.Ef(op, errs.TooLarge, "more than %d points", opts.MaxPoints)
 			}
 			s.X = append(s.X, x)
 			s.Y = append(s.Y, y)
@@ -244,6 +222,11 @@ func (pentacamFormat) Parse(data []byte, opts Options) (*Surface, *Identifiers, 
 		comma = comma || r.comma
 		rows++
 		lastLine = line
+		return nil
+	}
+	lr, tabHeader, err := readMatrix(op, data, header, row)
+	if err != nil {
+		return nil, nil, err
 	}
 	switch {
 	case !started:
@@ -407,16 +390,7 @@ func pentacamMeta(op, key string, v []byte, line int, started bool, eyeLine *int
 		}
 		return nil
 	}
-	val, err := headerText(op, v, line)
-	if err != nil {
-		return err
-	}
-	known, err := vendorMeta(op, key, val, line, eyeLine, s, id, opts)
-	if err != nil || known {
-		return err
-	}
-	addOther(id, key, val)
-	return nil
+	return vendorMeta(op, key, v, line, eyeLine, s, id, opts)
 }
 
 // resolve combines the header with the options and returns the factor

@@ -8,13 +8,27 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 )
 
-// This file holds what the vendor grid formats (cso, pentacam) share: the
-// "key: value" header block, cell splitting with either separator, and the
-// no-data markers.
+// This file holds what the vendor formats share: the "key: value" header
+// block and the keys every vendor writes (cso, pentacam; the bound on
+// header lines, the eye and the patient's name also cso-raw), the walk
+// over a matrix file's lines, cell splitting with either separator, and
+// the no-data markers.
 
 // maxHeaderLines bounds the "key: value" lines of a vendor file (real
 // headers have a few dozen), and so the size of Identifiers.Other.
 const maxHeaderLines = 1000
+
+// headerLines counts the header lines of a vendor file.
+type headerLines int
+
+// add counts one more header line, line: past maxHeaderLines it is an
+// error naming it.
+func (n *headerLines) add(op string, line int) error {
+	if *n++; *n > maxHeaderLines {
+		return errs.Field(op, lineField(line), "more than %d header lines", maxHeaderLines)
+	}
+	return nil
+}
 
 // headerKV splits a vendor header line into a normalised key and its value.
 // Vendors write "key: value", "key;value", "key:;value", "key = value",
@@ -77,21 +91,23 @@ func headerText(op string, v []byte, line int) (string, error) {
 	return string(r), nil
 }
 
-// vendorMeta reads the header keys every vendor format shares into s or
-// id: eye, device, capture time and patient identifiers. It reports
-// whether it knew the key. A capture time it cannot read is kept in
-// id.Other rather than refused: vendors write dates in the local style.
-func vendorMeta(op, key, val string, line int, eyeLine *int, s *Surface, id *Identifiers, opts Options) (bool, error) {
+// vendorMeta reads a header key the format itself does not know: the keys
+// every vendor format shares go to s or id (eye, device, capture time and
+// patient identifiers), any other to id.Other. A capture time it cannot
+// read is kept in id.Other rather than refused: vendors write dates in the
+// local style.
+func vendorMeta(op, key string, v []byte, line int, eyeLine *int, s *Surface, id *Identifiers, opts Options) error {
+	val, err := headerText(op, v, line)
+	if err != nil {
+		return err
+	}
 	switch key {
 	case "eye", "laterality", "exam eye", "eye side", "side", "examined eye":
 		e, ok := parseEye(val)
 		if !ok {
-			return true, errs.Field(op, lineField(line), "eye must be OD or OS (or right, left)")
+			return errs.Field(op, lineField(line), "eye must be OD or OS (or right, left)")
 		}
-		if s.Eye != "" && s.Eye != e {
-			return true, errs.Field(op, lineField(line), "eye contradicts line %d", *eyeLine)
-		}
-		s.Eye, *eyeLine = e, line
+		return setEye(op, s, e, line, eyeLine)
 	case "device", "device model", "instrument", "model", "device type", "topographer":
 		s.Device = truncateUTF8(val, 200)
 	case "captured", "captured at", "capture time", "exam date", "exam time", "scan date",
@@ -99,15 +115,11 @@ func vendorMeta(op, key, val string, line int, eyeLine *int, s *Surface, id *Ide
 		t, err := parseCaptured(val, opts.Location)
 		if err != nil {
 			addOther(id, key, val)
-			return true, nil
+			return nil
 		}
 		s.CapturedAt = t
 	case "patient", "patient name", "name", "last name", "first name", "surname", "given name", "family name":
-		if id.PatientName == "" {
-			id.PatientName = val
-		} else {
-			id.PatientName += " " + val
-		}
+		id.addNamePart(val)
 	case "dob", "birth date", "date of birth", "birthdate", "birthday":
 		id.BirthDate = val
 	case "id", "patient id", "chart", "chart id", "chart number", "mrn", "record", "record id", "pid", "patient number":
@@ -115,9 +127,30 @@ func vendorMeta(op, key, val string, line int, eyeLine *int, s *Surface, id *Ide
 	case "serial", "serial number", "device serial", "sn", "instrument serial", "serial no":
 		id.DeviceSerial = val
 	default:
-		return false, nil
+		addOther(id, key, val)
 	}
-	return true, nil
+	return nil
+}
+
+// setEye records the eye a header line (line) gives; eyeLine is the line
+// that gave it before, if any. A header that names both eyes is an error
+// naming both lines.
+func setEye(op string, s *Surface, e Eye, line int, eyeLine *int) error {
+	if s.Eye != "" && s.Eye != e {
+		return errs.Field(op, lineField(line), "eye contradicts line %d", *eyeLine)
+	}
+	s.Eye, *eyeLine = e, line
+	return nil
+}
+
+// addNamePart adds to the patient's name a part a header gives on its own
+// line (last name, first name), after a space.
+func (id *Identifiers) addNamePart(val string) {
+	if id.PatientName == "" {
+		id.PatientName = val
+	} else {
+		id.PatientName += " " + val
+	}
 }
 
 func addOther(id *Identifiers, key, val string) {
@@ -203,6 +236,38 @@ func headerInt(op string, v []byte, line, lo, hi int, what string) (int, error) 
 	return int(f), nil
 }
 
+// readMatrix walks the lines of a matrix format (cso, pentacam) the way
+// both read them: blank lines and '#' comments are skipped; a line that is
+// not a data row (see isDataRow) is a header line, handed to header as its
+// normalised key and value unless it is a label ("z:", "[Elevation]") or
+// has no value, and more than maxHeaderLines of them is an error; every
+// data row goes to row. It returns the line reader, at the end of the
+// data (for its layout and line count), and whether a header line
+// separated its key and value with a tab.
+func readMatrix(op string, data []byte, header func(key string, v []byte, line int) error,
+	row func(b []byte, line int) error) (lr lineReader, tabHeader bool, err error) {
+	var lines headerLines
+	lr = newLineReader(data)
+	for b, ok := lr.next(); ok; b, ok = lr.next() {
+		line := lr.line
+		if len(b) == 0 || b[0] == '#' {
+			continue
+		}
+		if isDataRow(b) {
+			err = row(b, line)
+		} else if key, v, tab, ok := headerKV(b); ok && len(v) > 0 {
+			tabHeader = tabHeader || tab
+			if err = lines.add(op, line); err == nil {
+				err = header(key, v, line)
+			}
+		}
+		if err != nil {
+			return lr, tabHeader, err
+		}
+	}
+	return lr, tabHeader, nil
+}
+
 // rowSeparator picks the cell separator of a data row: ';' when the row
 // holds one, else ',' when it holds one, else a tab.
 func rowSeparator(b []byte) byte {
@@ -258,6 +323,23 @@ func (r *cellReader) number(c []byte) (float64, bool) {
 		}
 	}
 	return ParseNumber(c)
+}
+
+// height reads the next cell as a height in the file's units: ok is false
+// for a cell without data, empty or a no-data marker (which m records).
+// A cell that is not a number is an error naming its line and column.
+func (r *cellReader) height(op string, line, column int, m *missingMarkers) (v float64, ok bool, err error) {
+	c := r.next()
+	if len(c) == 0 {
+		return 0, false, nil
+	}
+	if v, ok = r.number(c); !ok {
+		return 0, false, errs.Field(op, lineField(line), "column %d %s", column, r.cellProblem(c))
+	}
+	if m.see(v) {
+		return 0, false, nil
+	}
+	return v, true, nil
 }
 
 // cellProblem explains why a cell is not a number.

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"time"
 
 	"github.com/lensflow/lensflow/shared/topo"
 )
@@ -178,6 +179,23 @@ func (c Cornea) CSV(extraHeader ...string) []byte {
 }
 
 func round(v, scale float64) float64 { return math.Round(v*scale) / scale }
+
+// Sample is the cornea of the sample scans in shared/topo/testdata (the
+// README walkthrough's and the lens calculator's): the reference cornea
+// with 1 micron of noise, its device naming it synthetic. The files start
+// with SampleNote and were captured at SampleCapturedAt.
+func Sample() Cornea {
+	c := Reference()
+	c.NoiseUM = 1
+	c.Device = "lensflow synthetic (conic R0 7.80 mm, p 0.75, noise 1 um)"
+	return c
+}
+
+// SampleNote is the comment line the sample scan files start with.
+const SampleNote = "# lensflow sample scan; synthetic, no patient data"
+
+// SampleCapturedAt is when the sample scans say they were captured.
+var SampleCapturedAt = time.Date(2026, 1, 15, 9, 30, 0, 0, time.UTC)
 
 // Large is the reference cornea sampled finely enough (0.0141 mm to a 6.3 mm
 // radius, about 626,000 points) that its xyz-csv file is just under 16 MiB,

@@ -230,6 +230,22 @@ func (w *writer) num(v, scale float64) {
 	w.b.Write(w.tmp)
 }
 
+// cells writes a row of heights (mm) in the file's units (scale) rounded
+// to round, separated by the file's separator; NaN is written as its
+// no-data marker.
+func (w *writer) cells(v []float64, scale, round float64) {
+	for j, x := range v {
+		if j > 0 {
+			w.b.WriteByte(w.f.sep)
+		}
+		if math.IsNaN(x) {
+			w.b.WriteString(w.f.missing)
+		} else {
+			w.num(x*scale, round)
+		}
+	}
+}
+
 func (w *writer) header(c Cornea) {
 	for _, l := range w.f.extra {
 		w.b.WriteString(l)
@@ -310,16 +326,7 @@ func (c Cornea) CSOFile(opts ...FileOption) []byte {
 	}
 	block := func(v []float64, scale, rnd float64) {
 		for i := range topo.CSORings {
-			for j := range m {
-				if j > 0 {
-					w.b.WriteByte(f.sep)
-				}
-				if x := v[i*m+j]; math.IsNaN(x) {
-					w.b.WriteString(f.missing)
-				} else {
-					w.num(x*scale, rnd)
-				}
-			}
+			w.cells(v[i*m:(i+1)*m], scale, rnd)
 			w.eol()
 		}
 	}
@@ -417,16 +424,7 @@ func (c Cornea) PentacamFile(opts ...FileOption) []byte {
 			}
 			w.b.WriteByte(f.sep)
 		}
-		for j := range n {
-			if j > 0 {
-				w.b.WriteByte(f.sep)
-			}
-			if v := grid[i*n+j]; math.IsNaN(v) {
-				w.b.WriteString(f.missing)
-			} else {
-				w.num(v*unit, round)
-			}
-		}
+		w.cells(grid[i*n:(i+1)*n], unit, round)
 		w.eol()
 	}
 	return w.b.Bytes()

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"time"
 
 	"github.com/lensflow/lensflow/shared/topo"
 	"github.com/lensflow/lensflow/shared/topo/topotest"
@@ -19,16 +18,13 @@ import (
 func main() {
 	out := flag.String("o", "", "output file (default standard output)")
 	flag.Parse()
-	c := topotest.Reference()
-	c.NoiseUM = 1
-	c.Device = "lensflow synthetic (conic R0 7.80 mm, p 0.75, noise 1 um)"
-	s := c.Surface()
-	s.CapturedAt = time.Date(2026, 1, 15, 9, 30, 0, 0, time.UTC)
+	s := topotest.Sample().Surface()
+	s.CapturedAt = topotest.SampleCapturedAt
 	for i := range s.Z { // microns are plenty for a walkthrough file
 		s.Z[i] = math.Round(s.Z[i]*1e6) / 1e6
 	}
 	var b bytes.Buffer
-	b.WriteString("# lensflow sample scan; synthetic, no patient data\n")
+	b.WriteString(topotest.SampleNote + "\n")
 	if err := topo.EncodeXYZ(&b, s); err != nil {
 		fmt.Fprintln(os.Stderr, "gensample:", err)
 		os.Exit(1)

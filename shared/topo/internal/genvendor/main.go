@@ -27,14 +27,12 @@ import (
 func main() {
 	dir := flag.String("dir", "testdata", "output directory")
 	flag.Parse()
-	c := topotest.Reference()
-	c.NoiseUM = 1
-	c.Device = "lensflow synthetic (conic R0 7.80 mm, p 0.75, noise 1 um)"
-	note := topotest.HeaderLines("# lensflow sample scan; synthetic, no patient data", "Exam date;2026-01-15 09:30")
+	c := topotest.Sample()
+	note := topotest.HeaderLines(topotest.SampleNote, "Exam date;"+topotest.SampleCapturedAt.Format("2006-01-02 15:04"))
 	files := map[string][]byte{
 		"sample-cso-od.csv":      c.CSOFile(topotest.Semicolons(), topotest.Decimals(5), note),
 		"sample-pentacam-od.csv": c.PentacamFile(topotest.Semicolons(), topotest.BFS(7.9), topotest.Microns(), topotest.Decimals(2), note),
-		"sample-cso-raw-od.txt":  c.CSORawFile(topotest.Decimals(4), topotest.HeaderLines("# lensflow sample scan; synthetic, no patient data")),
+		"sample-cso-raw-od.txt":  c.CSORawFile(topotest.Decimals(4), topotest.HeaderLines(topotest.SampleNote)),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(*dir, name), data, 0o644); err != nil {
