@@ -469,7 +469,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 	candidates, err := is.keys.lookup(ctx, h.KeyID)
 	keysFresh := is.keys.freshUntil()
 	if err != nil {
-		return Principal{}, time.Time{}, errs.E(op, errs.KindOf(err), err)
+		return Principal{}, time.Time{}, errs.Wrap(op, err)
 	}
 	verified := false
 	for _, k := range candidates {
