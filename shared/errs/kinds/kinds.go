@@ -10,8 +10,9 @@
 // Each kind is chosen by what lensflow's callers do with it: httpkit answers
 // Unavailable 503 with Retry-After, Conflict and Exists 409, Other 500 (the
 // cause logged, not shown), Invalid 400 and NotFound 404 (the cause shown);
-// errs.Retryable and the event receiver retry Unavailable, Conflict and
-// Other; gcsblobs.Put and the idempotency store retry Unavailable at once.
+// errs.Retryable (webhook deliveries) retries Unavailable, Conflict and
+// Other; the event receiver retries every failure until it dead-letters;
+// gcsblobs.Put and the idempotency store retry Unavailable at once.
 //
 // Lensflow calls every backend as itself (its service account), never as
 // the clinic's user. A backend that refuses lensflow's credentials or
@@ -94,9 +95,10 @@ var grpcKinds = map[codes.Code]errs.Kind{
 }
 
 // httpKinds is the one table from HTTP statuses to kinds, for answers that
-// name no gRPC code. Google maps its gRPC codes onto these statuses; each
-// kind here is the one the code behind the status has above. Other 5xx
-// statuses are Unavailable (FromHTTPStatus); any other status is Other.
+// name no gRPC code. Where Google maps a gRPC code onto a status, the
+// status has that code's kind above; 408 and 412 answer HTTP's own
+// conditions. Other 5xx statuses are Unavailable (FromHTTPStatus); any
+// other status is Other.
 var httpKinds = map[int]errs.Kind{
 	// InvalidArgument (and OutOfRange, FailedPrecondition, which an answer
 	// that names its code tells apart): the request is wrong.
