@@ -517,7 +517,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Principal, time.Time
 		var expired *oidc.TokenExpiredError
 		switch {
 		case keys.err != nil:
-			return Principal{}, time.Time{}, errs.E(op, errs.KindOf(keys.err), keys.err)
+			return Principal{}, time.Time{}, errs.Wrap(op, keys.err)
 		case !keys.verified:
 			// Refused before the signature was checked: nothing below
 			// may read these claims.

@@ -170,7 +170,7 @@ func Design(s *topo.Surface, in Inputs) (*Result, error) {
 	const op = "engine.Design"
 	m, err := cornea.Fit(s, in.Model)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	return DesignModel(m, s, in)
 }
@@ -191,7 +191,7 @@ func DesignModel(m *cornea.Model, s *topo.Surface, in Inputs) (*Result, error) {
 	}
 	sr, err := screening.Screen(screening.FromModel(m), table)
 	if err != nil {
-		return nil, errs.E(op+": screening", errs.KindOf(err), err)
+		return nil, errs.Wrap(op+": screening", err)
 	}
 	scr := &Screening{Result: sr}
 	var warnings []string
@@ -222,14 +222,14 @@ func DesignModel(m *cornea.Model, s *topo.Surface, in Inputs) (*Result, error) {
 	}
 	d, err := lens.New(in.LensType, eye, clin, set)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	d.Warnings = append(warnings, d.Warnings...)
 	r := &Result{Engine: Version, Eye: string(s.Eye), Format: s.Format, Layout: s.Layout, Points: s.Len(), Device: s.Measurements,
 		Lens: d, Screening: scr}
 	r.Cornea, err = corneaOf(m, in.LensType)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	r.Cornea.DeviceSimK = deviceSimK(s)
 	r.gatherWarnings(m)
@@ -429,7 +429,7 @@ func Revise(s *topo.Surface, prev *Result, o lens.Overrides, model cornea.ModelO
 	}
 	m, err := cornea.Fit(s, model)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	if prev.Lens.Type == lens.Scleral {
 		m = m.WithExtrapolation(cornea.ExtrapolateTangentLine)
@@ -437,12 +437,12 @@ func Revise(s *topo.Surface, prev *Result, o lens.Overrides, model cornea.ModelO
 	eye := recordedK{Eye: Eye{M: m, KReading: prev.Lens.KReading}, flat: prev.Lens.FlatK, steep: prev.Lens.SteepK}
 	d, err := lens.Revise(prev.Lens, eye, prev.Lens.Clinical(), o)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	r := &Result{Engine: Version, Eye: string(s.Eye), Format: s.Format, Layout: s.Layout, Points: s.Len(), Device: s.Measurements,
 		Lens: d, ScanID: prev.ScanID, Screening: prev.Screening}
 	if r.Cornea, err = corneaOf(m, d.Type); err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	r.Cornea.DeviceSimK = deviceSimK(s)
 	r.gatherWarnings(m)

@@ -49,7 +49,7 @@ func PointFiles(id string, d *lens.Design) ([]PointFile, error) {
 	}
 	ms, err := s.Meridians(b.SagMM, n, first, rMax)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	back := lathe.Surface{Side: lathe.Back, Meridians: ms, BaseCurveHMM: d.BOZRMM, BaseCurveVMM: d.BOZRMM,
 		OpticZoneMM: d.BOZDMM, DiameterMM: d.TDMM, Parts: 1, SagMM: b.SagMM(first, rMax)}
@@ -58,14 +58,14 @@ func PointFiles(id string, d *lens.Design) ([]PointFile, error) {
 	}
 	data, err := lathe.Marshal(back)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	files := []PointFile{{Name: lathe.FileName(id, lathe.Back), Side: lathe.Back, Points: len(ms[0].Points), Data: data}}
 
 	if d.FrontRadiusMM > 0 && d.CentreThicknessMM > 0 {
 		pf, err := frontFile(id, d, breaks)
 		if err != nil {
-			return nil, errs.E(op, errs.KindOf(err), err)
+			return nil, errs.Wrap(op, err)
 		}
 		files = append(files, pf)
 	}
@@ -92,14 +92,14 @@ func frontFile(id string, d *lens.Design, backBreaks []float64) (PointFile, erro
 	}
 	ms, err := lathe.Sampler{Breaks: breaks}.Meridians(sag, n, first, rMax)
 	if err != nil {
-		return PointFile{}, errs.E(op, errs.KindOf(err), err)
+		return PointFile{}, errs.Wrap(op, err)
 	}
 	fs := lathe.Surface{Side: lathe.Front, Meridians: ms,
 		BaseCurveHMM: h, BaseCurveVMM: v, OpticZoneMM: 2 * rj, DiameterMM: d.TDMM, Parts: 1,
 		SagMM: sag(first, rMax), CenterThicknessMM: d.CentreThicknessMM}
 	data, err := lathe.Marshal(fs)
 	if err != nil {
-		return PointFile{}, errs.E(op, errs.KindOf(err), err)
+		return PointFile{}, errs.Wrap(op, err)
 	}
 	return PointFile{Name: lathe.FileName(id, lathe.Front), Side: lathe.Front, Points: len(ms[0].Points), Data: data}, nil
 }

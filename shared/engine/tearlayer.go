@@ -23,7 +23,7 @@ func TearLayerModel(m *cornea.Model, r *Result, decX, decY float64) (*lens.TearL
 	}
 	t, err := r.Lens.TearLayer(Eye{M: m, KReading: r.Lens.KReading}, decX, decY)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	return t, nil
 }

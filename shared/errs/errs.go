@@ -4,7 +4,10 @@
 //
 // Kinds are decided once, where the failure is understood, and mapped to an
 // HTTP status or to ack/retry in exactly one place each (see package httpkit
-// and the event receiver).
+// and the event receiver). A wrapping error keeps the kind of what it wraps
+// unless it is given a new one (E, Wrap). The kinds of a backend's answers
+// (gRPC codes, HTTP statuses, context and transport errors) are decided in
+// one table each, in package kinds beside this one, which every adapter uses.
 package errs
 
 import (
@@ -17,6 +20,7 @@ type Kind int
 
 const (
 	// Other is an unclassified failure: treat as internal (500, retry events).
+	// Given to E, it means no kind: the error keeps its cause's.
 	Other Kind = iota
 	// Invalid means the input is wrong; retrying the same input will not help.
 	Invalid
@@ -26,7 +30,8 @@ const (
 	Exists
 	// Conflict means the request clashes with the current state (try later or differently).
 	Conflict
-	// Unavailable means a dependency is down or overloaded; retry with backoff.
+	// Unavailable means a dependency is down or overloaded, or the operation
+	// ran out of time or was cancelled before it finished; retry with backoff.
 	Unavailable
 	// Permission means the caller is known but not allowed.
 	Permission
@@ -75,14 +80,30 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// E builds a classified error. A nil cause is allowed.
+// E builds a classified error. A nil cause is allowed. Like upspin's
+// errors.E, the error keeps the kind of the classified error it wraps
+// (anywhere in err's chain) unless it is given a new one: kind Other means
+// none is given. To wrap without classifying, use Wrap.
 func E(op string, kind Kind, err error) error {
+	if kind == Other {
+		kind = KindOf(err)
+	}
 	return &Error{Op: op, Kind: kind, Err: err}
 }
 
-// Ef builds a classified error with a formatted cause.
+// Wrap adds op to err and keeps err's kind: the way to pass an error up
+// without deciding its kind again. Wrap returns nil when err is nil.
+func Wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return E(op, Other, err)
+}
+
+// Ef builds a classified error with a formatted cause. As with E, kind
+// Other keeps the kind of a classified error the format wraps with %w.
 func Ef(op string, kind Kind, format string, args ...any) error {
-	return &Error{Op: op, Kind: kind, Err: fmt.Errorf(format, args...)}
+	return E(op, kind, fmt.Errorf(format, args...))
 }
 
 // Field builds an Invalid error about one named input field (or "line N").
@@ -90,8 +111,9 @@ func Field(op, field, format string, args ...any) error {
 	return &Error{Op: op, Kind: Invalid, Field: field, Err: fmt.Errorf(format, args...)}
 }
 
-// KindOf returns the Kind of the outermost classified error in err's chain,
-// or Other when there is none.
+// KindOf returns the Kind of the outermost classified error in err's chain
+// that has one (an Error of kind Other defers to the errors it wraps), or
+// Other when there is none.
 func KindOf(err error) Kind {
 	var e *Error
 	if errors.As(err, &e) {

@@ -82,7 +82,7 @@ func Push(ctx context.Context, b ports.Broker, sub ports.SubscriptionSpec, proje
 			}
 		}
 		if err != nil {
-			return errs.E(op, errs.KindOf(err), err)
+			return errs.Wrap(op, err)
 		}
 		return errs.Ef(op, errs.Unavailable, "push endpoint answered %d", status)
 	})

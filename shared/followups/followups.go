@@ -88,7 +88,7 @@ func (s *Service) Run(ctx context.Context, asOf time.Time) (Report, error) {
 			r.Orders++
 			visits, err := s.Schedules.Due(o.LensType, *o.Dispatched, asOf)
 			if err != nil {
-				return r, errs.E("followups.run", errs.KindOf(err), err)
+				return r, errs.Wrap("followups.run", err)
 			}
 			for _, v := range visits {
 				r.Due++

@@ -249,7 +249,7 @@ func Search(ctx context.Context, docs ports.Documents, q Query) ([]Result, error
 	for _, pq := range plan.Queries(Collection) {
 		found, err := docs.Query(ctx, pq)
 		if err != nil {
-			return nil, errs.E(op, errs.KindOf(err), err)
+			return nil, errs.Wrap(op, err)
 		}
 		for _, d := range found {
 			if seen[d.ID] {
@@ -331,7 +331,7 @@ func Seed(ctx context.Context, docs ports.Documents, clinics []Clinic) (int, err
 		return nil
 	})
 	if err != nil {
-		return 0, errs.E(op, errs.KindOf(err), err)
+		return 0, errs.Wrap(op, err)
 	}
 	return written, nil
 }

@@ -24,7 +24,7 @@ func (s *Service) Census(ctx context.Context) (map[string]int, error) {
 		docs, err := s.Docs.Query(ctx, ports.Query{Collection: JobsCollection,
 			Where: []ports.Where{{Field: "status", Op: "==", Value: string(st)}}})
 		if err != nil {
-			return nil, errs.E("orders.census", errs.KindOf(err), err)
+			return nil, errs.Wrap("orders.census", err)
 		}
 		out[string(st)] = len(docs)
 	}

@@ -59,7 +59,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 	}()
 	files, err := engine.PointFiles(j.ID, design.Lens)
 	if err != nil {
-		return errs.E(op, errs.KindOf(err), err)
+		return errs.Wrap(op, err)
 	}
 	for _, f := range files {
 		jf := JobFile{Name: f.Name, Object: "jobs/" + j.ID + "/" + f.Name, Side: strings.ToLower(f.Side.String()), Points: f.Points, Bytes: len(f.Data)}

@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -99,6 +100,13 @@ type Sealer interface {
 	Encrypt(plaintext, associatedData []byte) ([]byte, error)
 	Decrypt(ciphertext, associatedData []byte) ([]byte, error)
 }
+
+// ErrNotAuthentic is wrapped by a Sealer's Decrypt error, of kind
+// errs.Other, when the ciphertext or its associated data is not what was
+// sealed: changed, swapped or damaged. A failure of the key service is not
+// wrapped with it and keeps its own kind (errs.Unavailable for an outage),
+// so that a caller never takes an outage for a damaged object.
+var ErrNotAuthentic = errors.New("ciphertext or associated data is not authentic")
 
 // AssociatedData builds unambiguous associated data from parts: each part is
 // preceded by its length as a big-endian uint32, after a version byte, so

@@ -331,9 +331,9 @@ func (s *Service) parseFile(ctx context.Context, sc Scan) (*topo.Surface, error)
 }
 
 // open reads the object name and opens it with the associated data ad. An
-// object that does not open wraps errIntegrity; a failure of the key
-// service (unavailable, permission) keeps its kind, so it is retried
-// rather than taken for a damaged object.
+// object that does not open (ports.ErrNotAuthentic) wraps errIntegrity; a
+// failure of the key service (unavailable, refused) keeps its kind, so it
+// is retried rather than taken for a damaged object.
 func (s *Service) open(ctx context.Context, name string, ad []byte) ([]byte, error) {
 	const op = "scans.surface: unseal"
 	sealed, err := s.Blobs.Get(ctx, name)
@@ -341,11 +341,11 @@ func (s *Service) open(ctx context.Context, name string, ad []byte) ([]byte, err
 		return nil, err
 	}
 	plain, err := s.Sealer.Decrypt(sealed, ad)
-	if err != nil {
-		if k := errs.KindOf(err); k != errs.Other {
-			return nil, errs.E(op, k, err)
-		}
+	switch {
+	case errors.Is(err, ports.ErrNotAuthentic):
 		return nil, errs.E(op, errs.Other, fmt.Errorf("%w: %v", errIntegrity, err))
+	case err != nil:
+		return nil, errs.Wrap(op, err)
 	}
 	return plain, nil
 }

@@ -321,7 +321,7 @@ func sample(op string, m Map) (*samples, error) {
 			if k := errs.KindOf(err); k == errs.NotFound || k == errs.Invalid {
 				return math.NaN(), nil
 			}
-			return 0, errs.E(op, errs.KindOf(err), fmt.Errorf("axial power %g mm from the apex along %g degrees: %w", r, deg, err))
+			return 0, errs.Wrap(op, fmt.Errorf("axial power %g mm from the apex along %g degrees: %w", r, deg, err))
 		}
 		if math.IsNaN(p) || math.IsInf(p, 0) {
 			return 0, errs.Ef(op, errs.Invalid, "the map's axial power %g mm from the apex along %g degrees is not finite", r, deg)

@@ -172,7 +172,7 @@ func Build(s *topo.Surface, m *cornea.Model, opts Options) (*Map, error) {
 	}
 	sm, err := NewSurfaceModel(s, m, o)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	near := newPointIndex(sm.xs, sm.ys, o.NearMM)
 	out := &Map{N: o.N, ExtentMM: o.ExtentMM, AxialD: make(Grid, o.N*o.N), ElevationUM: make(Grid, o.N*o.N),
@@ -267,7 +267,7 @@ func NewSurfaceModel(s *topo.Surface, m *cornea.Model, opts Options) (*SurfaceMo
 		bfs, err = cornea.BestFitSphere(examiner, m.ZoneDiameterMM)
 	}
 	if err != nil {
-		return nil, errs.E(op+": best-fit sphere", errs.KindOf(err), err)
+		return nil, errs.Wrap(op+": best-fit sphere", err)
 	}
 	sm.BFS = bfs
 	if o.ZernikeOrder > 0 {

@@ -31,6 +31,7 @@ import (
 	bolterrs "go.etcd.io/bbolt/errors"
 
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/errs/kinds"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -363,11 +364,10 @@ func jsonKind(data []byte) string {
 	return "a number"
 }
 
+// ctxErr classifies the error of a context that ended, by lensflow's one
+// rule (package kinds: cancelled or out of time, it is Unavailable).
 func ctxErr(op string, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return errs.E(op, errs.Unavailable, err)
-	}
-	return errs.E(op, errs.Other, err)
+	return errs.E(op, kinds.Of(err), err)
 }
 
 func storeErr(op string, err error) error {

@@ -30,10 +30,9 @@ import (
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/errs/kinds"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -62,7 +61,7 @@ func Open(ctx context.Context, kekURI string) (ports.Sealer, error) {
 		kek, err = openKeysetFile(k.path)
 	}
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	return &sealer{env: aead.NewKMSEnvelopeAEAD2(aead.AES256GCMKeyTemplate(), kek)}, nil
 }
@@ -129,40 +128,40 @@ func (s *sealer) Encrypt(plaintext, associatedData []byte) ([]byte, error) {
 }
 
 // Decrypt opens ciphertext; it fails if the ciphertext or associatedData
-// changed. Authentication failures are errs.Other with a fixed message (an
+// changed. Such a failure is errs.Other wrapping ports.ErrNotAuthentic (an
 // undecryptable stored object is corruption or tampering, not bad input);
-// KMS outages are errs.Unavailable.
+// a failure of the key service keeps its own kind (an outage is
+// errs.Unavailable), so no caller takes it for a damaged object.
 func (s *sealer) Decrypt(ciphertext, associatedData []byte) ([]byte, error) {
 	pt, err := s.env.Decrypt(ciphertext, associatedData)
 	if err != nil {
-		k := kekKind(err)
-		if k == errs.Other {
-			// Tink's messages say nothing useful and nothing secret, but
-			// keep the text fixed so no byte of input ever reaches logs.
-			err = errors.New("ciphertext or associated data is not authentic")
+		if k, fromKMS := kinds.Classify(err); !fromKMS || k == errs.Invalid {
+			// Tink refused the ciphertext, or Cloud KMS refused the
+			// wrapped data key in it as invalid (the one input of ours
+			// it sees on this call): what is stored is not what was
+			// sealed. Tink's messages say nothing useful and nothing
+			// secret, but the text stays fixed so that no byte of input
+			// ever reaches logs.
+			return nil, errs.E("envelope.Decrypt", errs.Other, ports.ErrNotAuthentic)
 		}
-		return nil, errs.E("envelope.Decrypt", k, err)
+		return nil, errs.E("envelope.Decrypt", kekKind(err), err)
 	}
 	return pt, nil
 }
 
-// kekKind classifies an error of the KEK (Cloud KMS status codes).
+// kekKind classifies a failure of the key service (Cloud KMS) by lensflow's
+// one table (package kinds), but for what a refusal means here: the service
+// only ever sees data keys, which lensflow makes itself, and the key named
+// by the deployment, so an answer that the request is invalid or the key
+// missing is a fault of the deployment (errs.Other), never the caller's
+// 400 or 404. Outages keep the table's kind (errs.Unavailable).
 func kekKind(err error) errs.Kind {
-	st, ok := status.FromError(err)
-	if !ok {
+	switch k := kinds.Of(err); k {
+	case errs.Invalid, errs.NotFound:
 		return errs.Other
+	default:
+		return k
 	}
-	switch st.Code() {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted, codes.Internal:
-		return errs.Unavailable
-	case codes.PermissionDenied:
-		return errs.Permission
-	case codes.Unauthenticated:
-		return errs.Unauthenticated
-	case codes.NotFound, codes.FailedPrecondition:
-		return errs.Other // key missing, disabled or destroyed: a deployment fault
-	}
-	return errs.Other
 }
 
 // openKeysetFile loads the local AES256-GCM keyset at path, creating it if

@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"google.golang.org/api/googleapi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -267,9 +269,22 @@ func TestKEKKind(t *testing.T) {
 		{status.Error(codes.Unavailable, "x"), errs.Unavailable},
 		{status.Error(codes.DeadlineExceeded, "x"), errs.Unavailable},
 		{status.Error(codes.ResourceExhausted, "x"), errs.Unavailable},
-		{status.Error(codes.PermissionDenied, "x"), errs.Permission},
-		{status.Error(codes.Unauthenticated, "x"), errs.Unauthenticated},
+		// The key service refusing lensflow's own service account is a
+		// deployment fault (package kinds), not the caller's 403 or 401.
+		{status.Error(codes.PermissionDenied, "x"), errs.Other},
+		{status.Error(codes.Unauthenticated, "x"), errs.Other},
 		{status.Error(codes.FailedPrecondition, "key disabled"), errs.Other},
+		// Nothing of the caller's reaches the key service: invalid or
+		// missing means the deployment's key, never a 400 or 404.
+		{status.Error(codes.InvalidArgument, "x"), errs.Other},
+		{status.Error(codes.NotFound, "no such key"), errs.Other},
+		// Cloud KMS through tink is a JSON API: googleapi errors.
+		{&googleapi.Error{Code: 503}, errs.Unavailable},
+		{&googleapi.Error{Code: 429}, errs.Unavailable},
+		{&googleapi.Error{Code: 403}, errs.Other},
+		{&googleapi.Error{Code: 400, Body: `{"error":{"code":400,"status":"FAILED_PRECONDITION"}}`}, errs.Other},
+		{&url.Error{Op: "Post", URL: "https://cloudkms.googleapis.com/v1/x:decrypt", Err: errors.New("connection reset")}, errs.Unavailable},
+		{&url.Error{Op: "Post", URL: "https://cloudkms.googleapis.com/v1/x:decrypt", Err: context.DeadlineExceeded}, errs.Unavailable},
 		{errors.New("decryption failed"), errs.Other},
 	}
 	for _, c := range cases {
@@ -281,23 +296,58 @@ func TestKEKKind(t *testing.T) {
 	}
 }
 
-// failingKEK is a KEK that fails like an unreachable Cloud KMS.
-type failingKEK struct{}
+// failingKEK is a KEK that fails with err, as Cloud KMS does.
+type failingKEK struct{ err error }
 
-func (failingKEK) Encrypt(_, _ []byte) ([]byte, error) {
-	return nil, status.Error(codes.Unavailable, "kms down")
-}
-func (failingKEK) Decrypt(_, _ []byte) ([]byte, error) {
-	return nil, status.Error(codes.Unavailable, "kms down")
-}
+func (k failingKEK) Encrypt(_, _ []byte) ([]byte, error) { return nil, k.err }
+func (k failingKEK) Decrypt(_, _ []byte) ([]byte, error) { return nil, k.err }
 
 func TestKMSOutageIsUnavailable(t *testing.T) {
-	s := &sealer{env: failingKEK{}}
-	if _, err := s.Encrypt([]byte("x"), nil); !errs.Is(errs.Unavailable, err) {
-		t.Fatalf("Encrypt: err = %v, want Unavailable", err)
+	for _, outage := range []error{
+		status.Error(codes.Unavailable, "kms down"),
+		&googleapi.Error{Code: 503, Message: "kms down"},
+		&url.Error{Op: "Post", URL: "https://cloudkms.googleapis.com/v1/x:decrypt", Err: errors.New("connection refused")},
+	} {
+		t.Run(outage.Error(), func(t *testing.T) {
+			s := &sealer{env: failingKEK{outage}}
+			if _, err := s.Encrypt([]byte("x"), nil); !errs.Is(errs.Unavailable, err) {
+				t.Fatalf("Encrypt: err = %v, want Unavailable", err)
+			}
+			_, err := s.Decrypt([]byte("x"), nil)
+			if !errs.Is(errs.Unavailable, err) || errors.Is(err, ports.ErrNotAuthentic) {
+				t.Fatalf("Decrypt: err = %v, want Unavailable, not ErrNotAuthentic", err)
+			}
+		})
 	}
-	if _, err := s.Decrypt([]byte("x"), nil); !errs.Is(errs.Unavailable, err) {
-		t.Fatalf("Decrypt: err = %v, want Unavailable", err)
+}
+
+// A ciphertext Cloud KMS refuses is not authentic; a refusal of lensflow's
+// credentials is not a damaged object, whatever its kind.
+func TestDecryptTellsTamperingFromRefusal(t *testing.T) {
+	cases := []struct {
+		name         string
+		err          error
+		notAuthentic bool
+		wantKind     errs.Kind
+	}{
+		{"kms invalid ciphertext", &googleapi.Error{Code: 400, Message: "Decryption failed: the ciphertext is invalid."}, true, errs.Other},
+		{"grpc invalid ciphertext", status.Error(codes.InvalidArgument, "Decryption failed"), true, errs.Other},
+		{"tink", errors.New("aead: decryption failed"), true, errs.Other},
+		{"kms permission", &googleapi.Error{Code: 403, Message: "Permission denied"}, false, errs.Other},
+		{"kms key disabled", &googleapi.Error{Code: 400, Body: `{"error":{"code":400,"status":"FAILED_PRECONDITION"}}`}, false, errs.Other},
+		{"kms key missing", &googleapi.Error{Code: 404}, false, errs.Other},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := &sealer{env: failingKEK{c.err}}
+			_, err := s.Decrypt([]byte("x"), nil)
+			if got := errors.Is(err, ports.ErrNotAuthentic); got != c.notAuthentic {
+				t.Fatalf("Decrypt: err = %v, ErrNotAuthentic %v, want %v", err, got, c.notAuthentic)
+			}
+			if got := errs.KindOf(err); got != c.wantKind {
+				t.Fatalf("Decrypt: kind %v, want %v", got, c.wantKind)
+			}
+		})
 	}
 }
 

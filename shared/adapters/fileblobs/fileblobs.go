@@ -37,6 +37,7 @@ import (
 	"syscall"
 
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/errs/kinds"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -98,7 +99,7 @@ func (s *Store) Put(ctx context.Context, name string, data []byte, opts ports.Pu
 		return errs.E(op, errs.Invalid, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return errs.E(op, errs.Unavailable, err)
+		return errs.E(op, kinds.Of(err), err)
 	}
 	final := s.path(name)
 	dir := filepath.Dir(final)
@@ -168,7 +169,7 @@ func (s *Store) Get(ctx context.Context, name string) ([]byte, error) {
 		return nil, errs.E(op, errs.Invalid, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, errs.E(op, errs.Unavailable, err)
+		return nil, errs.E(op, kinds.Of(err), err)
 	}
 	b, err := os.ReadFile(s.path(name))
 	if err != nil {
@@ -188,7 +189,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		return errs.E(op, errs.Invalid, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return errs.E(op, errs.Unavailable, err)
+		return errs.E(op, kinds.Of(err), err)
 	}
 	p := s.path(name)
 	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
@@ -205,7 +206,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	const op = "fileblobs.List"
 	if err := ctx.Err(); err != nil {
-		return nil, errs.E(op, errs.Unavailable, err)
+		return nil, errs.E(op, kinds.Of(err), err)
 	}
 	start := s.root
 	if i := strings.LastIndexByte(prefix, '/'); i > 0 {

@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/errs/kinds"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -459,30 +460,9 @@ func decodeSnapshot(op string, snap *firestore.DocumentSnapshot, dst any) error 
 	return nil
 }
 
-// classify maps a Firestore (gRPC) error to an errs kind.
+// classify maps a Firestore (gRPC) error to an errs kind, by lensflow's one
+// table (package kinds): Aborted contention is Conflict, a missing index
+// (FailedPrecondition) or a refused service account is internal.
 func classify(op string, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return errs.E(op, errs.Unavailable, err)
-	}
-	if errors.Is(err, context.Canceled) {
-		return errs.E(op, errs.Other, err)
-	}
-	var kind errs.Kind
-	switch status.Code(err) { // finds a status wrapped anywhere in err's chain
-	case codes.NotFound:
-		kind = errs.NotFound
-	case codes.AlreadyExists:
-		kind = errs.Exists
-	case codes.Aborted:
-		kind = errs.Conflict
-	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
-		kind = errs.Unavailable
-	case codes.InvalidArgument:
-		kind = errs.Invalid
-	default:
-		// Permission problems here are the service's own credentials, and
-		// FailedPrecondition is usually a missing index: both internal.
-		kind = errs.Other
-	}
-	return errs.E(op, kind, err)
+	return errs.E(op, kinds.Of(err), err)
 }

@@ -21,10 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +34,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/errs/kinds"
 	"github.com/lensflow/lensflow/shared/iox"
 	"github.com/lensflow/lensflow/shared/ports"
 )
@@ -120,10 +118,10 @@ func (s *Store) put(ctx context.Context, name string, data []byte, crc uint32, o
 	if _, err := w.Write(data); err != nil {
 		cancel()
 		_ = w.Close() // reports the same failure; the upload is abandoned
-		return classify(op, name, err)
+		return classifyPut(op, name, opts, err)
 	}
 	if err := w.Close(); err != nil {
-		return classify(op, name, err)
+		return classifyPut(op, name, opts, err)
 	}
 	return nil
 }
@@ -153,7 +151,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		return errs.E(op, errs.Invalid, err)
 	}
 	err := s.bucket.Object(name).Delete(ctx)
-	if err != nil && errs.KindOf(classify(op, name, err)) != errs.NotFound {
+	if err != nil && kindOf(err) != errs.NotFound {
 		return classify(op, name, err)
 	}
 	return nil
@@ -192,7 +190,9 @@ func classify(op, what string, err error) error {
 	return errs.E(op, kindOf(err), wrapped)
 }
 
-// kindOf decides the errs.Kind of a storage client error.
+// kindOf decides the errs.Kind of a storage client error: by lensflow's one
+// table (package kinds), but for what this client says in its own words
+// and for a checksum failure.
 func kindOf(err error) errs.Kind {
 	switch {
 	case errors.Is(err, storage.ErrObjectNotExist):
@@ -200,70 +200,44 @@ func kindOf(err error) errs.Kind {
 	case errors.Is(err, storage.ErrBucketNotExist):
 		// A missing bucket is a deployment fault, not a missing object.
 		return errs.Other
-	case errors.Is(err, context.DeadlineExceeded):
+	case checksumFailed(err):
+		// We compute the checksum from our own bytes: a mismatch means
+		// the payload was damaged in transit, which a retry can fix
+		// (where the table says Invalid for a 400, Other for DataLoss).
 		return errs.Unavailable
-	case errors.Is(err, context.Canceled):
-		return errs.Other
 	}
+	return kinds.Of(err)
+}
+
+// checksumFailed reports whether err is the server refusing an upload whose
+// bytes do not match the checksum sent with them: a 400 naming the
+// checksum on the JSON API, DataLoss on gRPC.
+func checksumFailed(err error) bool {
 	var gerr *googleapi.Error
 	if errors.As(err, &gerr) {
-		return httpKind(gerr.Code, gerr.Message)
+		m := strings.ToLower(gerr.Message)
+		return gerr.Code == http.StatusBadRequest && (strings.Contains(m, "crc32c") || strings.Contains(m, "md5"))
 	}
-	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
-		return grpcKind(st.Code())
-	}
-	var uerr *url.Error
-	var nerr net.Error
-	if errors.As(err, &uerr) || errors.As(err, &nerr) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-		return errs.Unavailable
-	}
-	return errs.Other
+	return status.Code(err) == codes.DataLoss
 }
 
-// httpKind maps a JSON API status code.
-func httpKind(code int, msg string) errs.Kind {
-	switch {
-	case code == http.StatusPreconditionFailed:
-		return errs.Exists // only DoesNotExist preconditions are sent
-	case code == http.StatusNotFound:
-		return errs.NotFound
-	case code == http.StatusBadRequest:
-		// We compute the checksum from our own bytes: a mismatch means
-		// the payload was damaged in transit, which a retry can fix.
-		m := strings.ToLower(msg)
-		if strings.Contains(m, "crc32c") || strings.Contains(m, "md5") {
-			return errs.Unavailable
-		}
-		return errs.Invalid
-	case code == http.StatusUnauthorized:
-		return errs.Unauthenticated
-	case code == http.StatusForbidden:
-		return errs.Permission
-	case code == http.StatusRequestEntityTooLarge:
-		return errs.TooLarge
-	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
-		return errs.Unavailable
+// classifyPut classifies a failed upload. An IfAbsent upload carries one
+// precondition, that no object exists, so its failure (412 on the JSON
+// API, FailedPrecondition on gRPC) means the object is there: errs.Exists,
+// where the table says Conflict or Other for a precondition in general.
+func classifyPut(op, name string, opts ports.PutOptions, err error) error {
+	if opts.IfAbsent && preconditionFailed(err) {
+		return errs.E(op, errs.Exists, fmt.Errorf("%q: %w", name, err))
 	}
-	return errs.Other
+	return classify(op, name, err)
 }
 
-// grpcKind maps a gRPC status code (for clients built with storage.NewGRPCClient).
-func grpcKind(c codes.Code) errs.Kind {
-	switch c {
-	case codes.NotFound:
-		return errs.NotFound
-	case codes.FailedPrecondition, codes.AlreadyExists:
-		return errs.Exists
-	case codes.InvalidArgument, codes.OutOfRange:
-		return errs.Invalid
-	case codes.Unauthenticated:
-		return errs.Unauthenticated
-	case codes.PermissionDenied:
-		return errs.Permission
-	case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded,
-		codes.Aborted, codes.Internal, codes.DataLoss:
-		return errs.Unavailable
+// preconditionFailed reports whether err is the server refusing a request
+// whose precondition does not hold.
+func preconditionFailed(err error) bool {
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) {
+		return gerr.Code == http.StatusPreconditionFailed
 	}
-	return errs.Other
+	return status.Code(err) == codes.FailedPrecondition
 }

@@ -105,21 +105,23 @@ func TestKindOf(t *testing.T) {
 	}{
 		{"object not exist", fmt.Errorf("w: %w", storage.ErrObjectNotExist), errs.NotFound},
 		{"bucket not exist", storage.ErrBucketNotExist, errs.Other},
-		{"412", &googleapi.Error{Code: 412}, errs.Exists},
+		{"412", &googleapi.Error{Code: 412}, errs.Conflict}, // Exists only for an IfAbsent put: TestClassifyPut
 		{"404", &googleapi.Error{Code: 404}, errs.NotFound},
 		{"400", &googleapi.Error{Code: 400, Message: "Invalid object name"}, errs.Invalid},
 		{"400 crc", &googleapi.Error{Code: 400, Message: `Provided CRC32C "x" doesn't match calculated CRC32C "y".`}, errs.Unavailable},
-		{"401", &googleapi.Error{Code: 401}, errs.Unauthenticated},
-		{"403", &googleapi.Error{Code: 403}, errs.Permission},
+		{"401", &googleapi.Error{Code: 401}, errs.Other}, // lensflow's own credentials: see package kinds
+		{"403", &googleapi.Error{Code: 403}, errs.Other},
 		{"408", &googleapi.Error{Code: 408}, errs.Unavailable},
 		{"429", &googleapi.Error{Code: 429}, errs.Unavailable},
 		{"500", &googleapi.Error{Code: 500}, errs.Unavailable},
 		{"503", &googleapi.Error{Code: 503}, errs.Unavailable},
 		{"grpc unavailable", status.Error(codes.Unavailable, "down"), errs.Unavailable},
-		{"grpc failed precondition", status.Error(codes.FailedPrecondition, "exists"), errs.Exists},
-		{"grpc permission", status.Error(codes.PermissionDenied, "no"), errs.Permission},
+		{"grpc failed precondition", status.Error(codes.FailedPrecondition, "exists"), errs.Other}, // Exists only for an IfAbsent put
+		{"grpc data loss", status.Error(codes.DataLoss, "checksum"), errs.Unavailable},
+		{"grpc permission", status.Error(codes.PermissionDenied, "no"), errs.Other},
 		{"deadline", context.DeadlineExceeded, errs.Unavailable},
-		{"canceled", context.Canceled, errs.Other},
+		{"canceled", context.Canceled, errs.Unavailable},
+		{"wrapped canceled", &url.Error{Op: "Get", URL: "http://x", Err: context.Canceled}, errs.Unavailable},
 		{"url error", &url.Error{Op: "Get", URL: "http://x", Err: errors.New("connection refused")}, errs.Unavailable},
 		{"net op error", &net.OpError{Op: "dial", Err: errors.New("refused")}, errs.Unavailable},
 		{"unexpected EOF", io.ErrUnexpectedEOF, errs.Unavailable},
@@ -135,6 +137,36 @@ func TestKindOf(t *testing.T) {
 			}
 			if !errors.Is(classify("op", "name", c.err), c.err) {
 				t.Fatal("classify does not wrap the cause")
+			}
+		})
+	}
+}
+
+// An IfAbsent upload's failed precondition means the object exists; any
+// other upload's, and any other failure, keeps the general kind.
+func TestClassifyPut(t *testing.T) {
+	ifAbsent, plain := ports.PutOptions{IfAbsent: true}, ports.PutOptions{}
+	cases := []struct {
+		name string
+		opts ports.PutOptions
+		err  error
+		want errs.Kind
+	}{
+		{"412 if absent", ifAbsent, &googleapi.Error{Code: 412}, errs.Exists},
+		{"grpc failed precondition if absent", ifAbsent, status.Error(codes.FailedPrecondition, "exists"), errs.Exists},
+		{"412 plain", plain, &googleapi.Error{Code: 412}, errs.Conflict},
+		{"grpc failed precondition plain", plain, status.Error(codes.FailedPrecondition, "x"), errs.Other},
+		{"503 if absent", ifAbsent, &googleapi.Error{Code: 503}, errs.Unavailable},
+		{"400 crc if absent", ifAbsent, &googleapi.Error{Code: 400, Message: "Provided CRC32C does not match"}, errs.Unavailable},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := classifyPut("op", "name", c.opts, c.err)
+			if got := errs.KindOf(err); got != c.want {
+				t.Fatalf("classifyPut kind = %v, want %v", got, c.want)
+			}
+			if !errors.Is(err, c.err) {
+				t.Fatal("classifyPut does not wrap the cause")
 			}
 		})
 	}

@@ -51,6 +51,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents/wire"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/errs/kinds"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -169,12 +170,12 @@ func (b *Broker) Publish(ctx context.Context, topic string, e ports.Event) error
 		}
 		if err := b.PublishRaw(ctx, topic, data, attrs); err != nil {
 			undo()
-			return errs.E(op, errs.KindOf(err), err)
+			return errs.Wrap(op, err)
 		}
 		return nil
 	}
 	if err := b.PublishRaw(ctx, topic, data, attrs); err != nil {
-		return errs.E(op, errs.KindOf(err), err)
+		return errs.Wrap(op, err)
 	}
 	return nil
 }
@@ -234,7 +235,7 @@ func (b *Broker) EnsureTopic(ctx context.Context, topic string) error {
 		return errs.Field(op, "topic", "topic is required")
 	}
 	if err := b.ensureTopic(ctx, topic); err != nil {
-		return errs.E(op, errs.KindOf(err), err)
+		return errs.Wrap(op, err)
 	}
 	if b.journal != nil {
 		if err := b.journal.RecordTopic(topic); err != nil {
@@ -300,7 +301,7 @@ func (b *Broker) EnsureSubscription(ctx context.Context, s ports.SubscriptionSpe
 	}
 	for _, t := range []string{s.Topic, s.DeadLetterTopic} {
 		if err := b.ensureTopic(ctx, t); err != nil {
-			return errs.E(op, errs.KindOf(err), err)
+			return errs.Wrap(op, err)
 		}
 	}
 	dead := &pb.Subscription{
@@ -311,7 +312,7 @@ func (b *Broker) EnsureSubscription(ctx context.Context, s ports.SubscriptionSpe
 		RetryPolicy:              b.retryPolicy(),
 	}
 	if err := b.ensureSub(ctx, dead, "ack_deadline_seconds", "retry_policy"); err != nil {
-		return errs.E(op, errs.KindOf(err), err)
+		return errs.Wrap(op, err)
 	}
 	main := &pb.Subscription{
 		Name:               b.subName(s.Name),
@@ -330,7 +331,7 @@ func (b *Broker) EnsureSubscription(ctx context.Context, s ports.SubscriptionSpe
 		fields = append(fields, "labels")
 	}
 	if err := b.ensureSub(ctx, main, fields...); err != nil {
-		return errs.E(op, errs.KindOf(err), err)
+		return errs.Wrap(op, err)
 	}
 	if b.journal != nil {
 		if err := b.journal.RecordSubscription(s); err != nil {
@@ -407,7 +408,7 @@ func (b *Broker) Receive(ctx context.Context, subscription string, fn func(ctx c
 	if b.opts.ClientDeadLetter {
 		var err error
 		if dl, err = b.deadLetterOf(ctx, subscription); err != nil {
-			return errs.E(op, errs.KindOf(err), err)
+			return errs.Wrap(op, err)
 		}
 	}
 	s := b.client.Subscriber(subscription)
@@ -520,42 +521,19 @@ func (b *Broker) nack(ctx context.Context, m *pubsub.Message, attempt int) {
 	m.Nack()
 }
 
-// classify maps a Pub/Sub client error to an errs kind.
+// classify maps a Pub/Sub client error to an errs kind: by lensflow's one
+// table (package kinds), but for the client's own errors, which say what
+// they are in their own words.
 func classify(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *errs.Error
-	if errors.As(err, &e) {
-		return err
-	}
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return errs.E(op, errs.Unavailable, err)
+	case err == nil:
+		return nil
 	case errors.Is(err, pubsub.ErrOversizedMessage):
 		return errs.E(op, errs.TooLarge, err)
 	case errors.Is(err, pubsub.ErrPublisherStopped), errors.Is(err, pubsub.ErrFlowControllerMaxOutstandingMessages), errors.Is(err, pubsub.ErrFlowControllerMaxOutstandingBytes):
 		return errs.E(op, errs.Unavailable, err)
 	}
-	kind := errs.Other
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted,
-		codes.Internal, codes.Unknown, codes.Canceled:
-		kind = errs.Unavailable
-	case codes.NotFound:
-		kind = errs.NotFound
-	case codes.AlreadyExists:
-		kind = errs.Exists
-	case codes.InvalidArgument, codes.OutOfRange:
-		kind = errs.Invalid
-	case codes.FailedPrecondition:
-		kind = errs.Conflict
-	case codes.PermissionDenied:
-		kind = errs.Permission
-	case codes.Unauthenticated:
-		kind = errs.Unauthenticated
-	}
-	return errs.E(op, kind, err)
+	return errs.E(op, kinds.Of(err), err)
 }
 
 // ReplayAttr is the attribute the local broker puts on a message it

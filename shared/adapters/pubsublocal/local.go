@@ -147,7 +147,7 @@ func Open(ctx context.Context, journalPath string, opts ...Option) (*Local, erro
 	l := &Local{Broker: b, srv: srv, conn: conn, client: client, j: j}
 	if err := l.restore(ctx); err != nil {
 		l.Close()
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	b.SetJournal(j)
 	return l, nil

@@ -87,7 +87,7 @@ func Open(keyPath, issuerURL, audience string) (*Issuer, error) {
 	}
 	key, err := loadOrCreateKey(keyPath)
 	if err != nil {
-		return nil, errs.E(op, errs.KindOf(err), err)
+		return nil, errs.Wrap(op, err)
 	}
 	return newIssuer(key, issuerURL, audience)
 }

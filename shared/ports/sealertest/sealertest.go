@@ -4,6 +4,7 @@ package sealertest
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/ports"
@@ -14,6 +15,10 @@ func Run(t *testing.T, s ports.Sealer) {
 	t.Helper()
 	ad := []byte("clinic/c1|patient/p1|object/o1")
 	msg := []byte("PATIENT ZZCANARY scan payload \x00\x01\x02 with binary bytes and enough length to search for")
+
+	// notAuthentic reports whether err is the failure of a ciphertext that
+	// is not what was sealed, as ports.ErrNotAuthentic says it must be.
+	notAuthentic := func(err error) bool { return errors.Is(err, ports.ErrNotAuthentic) }
 
 	seal := func(t *testing.T, pt, ad []byte) []byte {
 		t.Helper()
@@ -58,8 +63,8 @@ func Run(t *testing.T, s ports.Sealer) {
 			"extended":     append(bytes.Clone(ad), 'x'),
 		} {
 			t.Run(name, func(t *testing.T) {
-				if _, err := s.Decrypt(ct, wrong); err == nil {
-					t.Fatal("Decrypt with wrong associated data succeeded")
+				if _, err := s.Decrypt(ct, wrong); !notAuthentic(err) {
+					t.Fatalf("Decrypt with wrong associated data: err = %v, want ErrNotAuthentic", err)
 				}
 			})
 		}
@@ -72,8 +77,8 @@ func Run(t *testing.T, s ports.Sealer) {
 		for i := range ct {
 			bad := bytes.Clone(ct)
 			bad[i] ^= 1 << (i % 8)
-			if _, err := s.Decrypt(bad, ad); err == nil {
-				t.Fatalf("Decrypt succeeded with bit %d of byte %d of %d flipped", i%8, i, len(ct))
+			if _, err := s.Decrypt(bad, ad); !notAuthentic(err) {
+				t.Fatalf("Decrypt with bit %d of byte %d of %d flipped: err = %v, want ErrNotAuthentic", i%8, i, len(ct), err)
 			}
 		}
 	})
@@ -81,12 +86,12 @@ func Run(t *testing.T, s ports.Sealer) {
 	t.Run("TruncatedFails", func(t *testing.T) {
 		ct := seal(t, msg, ad)
 		for _, n := range []int{0, 1, 4, 5, len(ct) / 2, len(ct) - 16, len(ct) - 1} {
-			if _, err := s.Decrypt(ct[:n], ad); err == nil {
-				t.Fatalf("Decrypt of the first %d of %d bytes succeeded", n, len(ct))
+			if _, err := s.Decrypt(ct[:n], ad); !notAuthentic(err) {
+				t.Fatalf("Decrypt of the first %d of %d bytes: err = %v, want ErrNotAuthentic", n, len(ct), err)
 			}
 		}
-		if _, err := s.Decrypt(append(bytes.Clone(ct), 0), ad); err == nil {
-			t.Fatal("Decrypt with a byte appended succeeded")
+		if _, err := s.Decrypt(append(bytes.Clone(ct), 0), ad); !notAuthentic(err) {
+			t.Fatalf("Decrypt with a byte appended: err = %v, want ErrNotAuthentic", err)
 		}
 	})
 
@@ -117,8 +122,8 @@ func Run(t *testing.T, s ports.Sealer) {
 	t.Run("SwappedCiphertextsFail", func(t *testing.T) {
 		adA, adB := []byte("object/A"), []byte("object/B")
 		ctA := seal(t, []byte("scan A"), adA)
-		if _, err := s.Decrypt(ctA, adB); err == nil {
-			t.Fatal("ciphertext of object A decrypted as object B")
+		if _, err := s.Decrypt(ctA, adB); !notAuthentic(err) {
+			t.Fatalf("ciphertext of object A decrypted as object B: err = %v, want ErrNotAuthentic", err)
 		}
 	})
 }
