@@ -80,7 +80,7 @@ func newKeyCache(url string, client *http.Client, now func() time.Time) *keyCach
 // (ErrMalformedToken, ErrMissingKeyID, ErrUnknownKey, ErrBadSignature) or
 // errs.Unavailable (ErrKeysUnavailable).
 func (c *keyCache) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, allowedAlgs)
+	jws, err := jose.ParseSignedCompact(raw, allowedAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, errs.E(keysOp, errs.Unauthenticated, ErrMalformedToken)
 	}
