@@ -31,7 +31,10 @@ type Link struct {
 }
 
 // Store is a span exporter keeping the last Capacity finished spans in
-// memory, readable by trace id. It is safe for concurrent use.
+// memory, readable by trace id. It is safe for concurrent use. It is the
+// SDK's exporter interface with a bound: the SDK's own in-memory exporter
+// (tracetest.InMemoryExporter) keeps every span for ever, and the local
+// stack runs for days.
 type Store struct {
 	mu   sync.Mutex
 	ring []Span
