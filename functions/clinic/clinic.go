@@ -16,10 +16,10 @@ import (
 	"net/http"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/notifications"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -32,15 +32,15 @@ func init() {
 }
 
 // New builds the function's routes on app.
-func New(app *wire.App) (map[string]http.Handler, error) {
-	svc := wire.NotificationService(app)
+func New(app *bootstrap.App) (map[string]http.Handler, error) {
+	svc := bootstrap.NotificationService(app)
 	put := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in notifications.SettingsInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
 			httpkit.Error(w, r, err)
 			return
 		}
-		v, err := svc.PutSettings(r.Context(), wire.ActorOf(r), in)
+		v, err := svc.PutSettings(r.Context(), bootstrap.ActorOf(r), in)
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -48,7 +48,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusOK, v)
 	})
 	get := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := svc.GetSettings(r.Context(), wire.ActorOf(r))
+		v, err := svc.GetSettings(r.Context(), bootstrap.ActorOf(r))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return

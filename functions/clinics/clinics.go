@@ -8,10 +8,10 @@ package clinics
 import (
 	"net/http"
 
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/locator"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const routeSearch = "GET /v1/clinics"
@@ -35,7 +35,7 @@ type Listing struct {
 }
 
 // New builds the function's routes on app.
-func New(app *wire.App) (map[string]http.Handler, error) {
+func New(app *bootstrap.App) (map[string]http.Handler, error) {
 	search := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, err := locator.ParseQuery(r.URL.Query())
 		if err != nil {

@@ -11,10 +11,10 @@ import (
 	"strconv"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -29,10 +29,10 @@ func init() {
 }
 
 // New builds the function's routes on app.
-func New(app *wire.App) (map[string]http.Handler, error) {
-	svc := wire.OrderService(app)
+func New(app *bootstrap.App) (map[string]http.Handler, error) {
+	svc := bootstrap.OrderService(app)
 	jobs := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		js, err := svc.Jobs(r.Context(), wire.ActorOf(r), r.URL.Query().Get("status"))
+		js, err := svc.Jobs(r.Context(), bootstrap.ActorOf(r), r.URL.Query().Get("status"))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -40,7 +40,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusOK, map[string]any{"jobs": js})
 	})
 	file := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, data, err := svc.File(r.Context(), wire.ActorOf(r), r.PathValue("jobId"), r.PathValue("name"))
+		f, data, err := svc.File(r.Context(), bootstrap.ActorOf(r), r.PathValue("jobId"), r.PathValue("name"))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -57,7 +57,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			httpkit.Error(w, r, err)
 			return
 		}
-		j, err := svc.SetStatus(r.Context(), wire.ActorOf(r), r.PathValue("jobId"), in)
+		j, err := svc.SetStatus(r.Context(), bootstrap.ActorOf(r), r.PathValue("jobId"), in)
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return

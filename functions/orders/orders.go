@@ -39,10 +39,10 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -62,8 +62,8 @@ func init() {
 }
 
 // New builds the function's routes on app.
-func New(app *wire.App) (map[string]http.Handler, error) {
-	svc := wire.OrderService(app)
+func New(app *bootstrap.App) (map[string]http.Handler, error) {
+	svc := bootstrap.OrderService(app)
 	place := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in orders.PlaceInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
@@ -71,7 +71,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			return
 		}
 		in.OrderID, _ = httpkit.ResourceID(r.Context())
-		o, err := svc.Place(r.Context(), wire.ActorOf(r), in)
+		o, err := svc.Place(r.Context(), bootstrap.ActorOf(r), in)
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -81,7 +81,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusCreated, orders.OrderView{Order: o, Notes: in.Notes})
 	})
 	get := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o, err := svc.Get(r.Context(), wire.ActorOf(r), r.PathValue("orderId"))
+		o, err := svc.Get(r.Context(), bootstrap.ActorOf(r), r.PathValue("orderId"))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -95,7 +95,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			return
 		}
 		id, _ := httpkit.ResourceID(r.Context())
-		v, err := svc.Assess(r.Context(), wire.ActorOf(r), r.PathValue("orderId"), id, body)
+		v, err := svc.Assess(r.Context(), bootstrap.ActorOf(r), r.PathValue("orderId"), id, body)
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -107,7 +107,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusCreated, v)
 	})
 	visits := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vs, err := svc.Assessments(r.Context(), wire.ActorOf(r), r.PathValue("orderId"))
+		vs, err := svc.Assessments(r.Context(), bootstrap.ActorOf(r), r.PathValue("orderId"))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -115,7 +115,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusOK, map[string]any{"assessments": vs})
 	})
 	list := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		all, err := svc.List(r.Context(), wire.ActorOf(r))
+		all, err := svc.List(r.Context(), bootstrap.ActorOf(r))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -127,7 +127,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		if app.Now != nil {
 			now = app.Now
 		}
-		fs, err := svc.FollowUps(r.Context(), wire.ActorOf(r), now().UTC())
+		fs, err := svc.FollowUps(r.Context(), bootstrap.ActorOf(r), now().UTC())
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -141,7 +141,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			return
 		}
 		id, _ := httpkit.ResourceID(r.Context())
-		c, err := svc.PostComment(r.Context(), wire.ActorOf(r), r.PathValue("orderId"), id, in)
+		c, err := svc.PostComment(r.Context(), bootstrap.ActorOf(r), r.PathValue("orderId"), id, in)
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -150,7 +150,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusCreated, c)
 	})
 	thread := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cs, err := svc.Comments(r.Context(), wire.ActorOf(r), r.PathValue("orderId"))
+		cs, err := svc.Comments(r.Context(), bootstrap.ActorOf(r), r.PathValue("orderId"))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return

@@ -9,10 +9,10 @@ import (
 	"net/http"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -25,8 +25,8 @@ func init() {
 }
 
 // New builds the function's routes on app.
-func New(app *wire.App) (map[string]http.Handler, error) {
-	svc := wire.ScanService(app)
+func New(app *bootstrap.App) (map[string]http.Handler, error) {
+	svc := bootstrap.ScanService(app)
 	create := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in scans.PatientInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
@@ -34,7 +34,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			return
 		}
 		in.ID, _ = httpkit.ResourceID(r.Context())
-		p, err := svc.CreatePatient(r.Context(), wire.ActorOf(r), in)
+		p, err := svc.CreatePatient(r.Context(), bootstrap.ActorOf(r), in)
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -43,7 +43,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusCreated, map[string]string{"id": p.ID})
 	})
 	list := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ps, err := svc.ListPatients(r.Context(), wire.ActorOf(r))
+		ps, err := svc.ListPatients(r.Context(), bootstrap.ActorOf(r))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return

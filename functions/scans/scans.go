@@ -20,11 +20,11 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
-	"github.com/lensflow/lensflow/shared/fluorescein"
+	"github.com/lensflow/lensflow/shared/bootstrap"
+	"github.com/lensflow/lensflow/shared/domain/fluorescein"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -87,8 +87,8 @@ func view(s scans.Scan) ScanView {
 }
 
 // New builds the function's routes on app.
-func New(app *wire.App) (map[string]http.Handler, error) {
-	svc := wire.ScanService(app)
+func New(app *bootstrap.App) (map[string]http.Handler, error) {
+	svc := bootstrap.ScanService(app)
 	upload := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		file, err := httpkit.ReadBody(w, r, scans.MaxScanBytes)
 		if err != nil {
@@ -97,7 +97,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		q := r.URL.Query()
 		id, _ := httpkit.ResourceID(r.Context())
-		sc, err := svc.Upload(r.Context(), wire.ActorOf(r), scans.UploadInput{PatientID: r.PathValue("patientId"), ScanID: id,
+		sc, err := svc.Upload(r.Context(), bootstrap.ActorOf(r), scans.UploadInput{PatientID: r.PathValue("patientId"), ScanID: id,
 			Eye: q.Get("eye"), LensType: q.Get("lensType"), Rx: q.Get("rx"), Vertex: q.Get("vertex"), HVID: q.Get("hvid"), File: file,
 			GridUnits: q.Get("gridUnits"), GridReference: q.Get("gridReference"), GridBFS: q.Get("gridBfs"),
 			HeightSign: q.Get("heightSign"), OrthoKOverride: q.Get("orthokOverride")})
@@ -109,7 +109,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusCreated, view(sc))
 	})
 	get := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sc, err := svc.Get(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
+		sc, err := svc.Get(r.Context(), bootstrap.ActorOf(r), r.PathValue("scanId"))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -117,7 +117,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusOK, view(sc))
 	})
 	design := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, err := svc.GetDesign(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
+		d, err := svc.GetDesign(r.Context(), bootstrap.ActorOf(r), r.PathValue("scanId"))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -125,7 +125,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusOK, d)
 	})
 	topography := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m, err := svc.Map(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
+		m, err := svc.Map(r.Context(), bootstrap.ActorOf(r), r.PathValue("scanId"))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -133,7 +133,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		httpkit.JSON(w, http.StatusOK, m)
 	})
 	list := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scs, err := svc.PatientScans(r.Context(), wire.ActorOf(r), r.PathValue("patientId"))
+		scs, err := svc.PatientScans(r.Context(), bootstrap.ActorOf(r), r.PathValue("patientId"))
 		if err != nil {
 			httpkit.Error(w, r, err)
 			return
@@ -149,7 +149,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		if err != nil {
 			return nil, err
 		}
-		return svc.TearLayer(r.Context(), wire.ActorOf(r), r.PathValue("scanId"), o)
+		return svc.TearLayer(r.Context(), bootstrap.ActorOf(r), r.PathValue("scanId"), o)
 	}
 	tearLayerJSON := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tl, err := tearLayer(r)

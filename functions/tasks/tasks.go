@@ -14,13 +14,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/aftercare"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
+	"github.com/lensflow/lensflow/shared/domain/aftercare"
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/followups"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
+	"github.com/lensflow/lensflow/shared/reminders"
 )
 
 const (
@@ -42,7 +42,7 @@ func init() {
 }
 
 // asOf reads the optional asOf parameter, or now.
-func asOf(app *wire.App, r *http.Request) (time.Time, error) {
+func asOf(app *bootstrap.App, r *http.Request) (time.Time, error) {
 	v := r.URL.Query().Get("asOf")
 	if v == "" {
 		return app.Now(), nil
@@ -55,9 +55,9 @@ func asOf(app *wire.App, r *http.Request) (time.Time, error) {
 }
 
 // New builds the function's routes on app.
-func New(app *wire.App) (map[string]http.Handler, error) {
-	svc := &followups.Service{Docs: app.Docs, Relay: app.Relay, Schedules: aftercare.DefaultSchedules(), Now: app.Now}
-	notes := wire.NotificationService(app)
+func New(app *bootstrap.App) (map[string]http.Handler, error) {
+	svc := &reminders.Service{Docs: app.Docs, Relay: app.Relay, Schedules: aftercare.DefaultSchedules(), Now: app.Now}
+	notes := bootstrap.NotificationService(app)
 	followUps := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t, err := asOf(app, r)
 		if err != nil {
@@ -92,7 +92,7 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"published": n, "complete": err == nil})
 	})
-	jobs := wire.OrderService(app)
+	jobs := bootstrap.OrderService(app)
 	census := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		counts, err := jobs.Census(r.Context())
 		if err != nil {

@@ -16,7 +16,6 @@ import (
 	"unicode"
 
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/iox"
 )
 
 // MaxJSONBytes is the default limit for JSON request bodies.
@@ -79,7 +78,14 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	rate := bodyRateOf(r.Context())
 	dr := &deadlineReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w),
 		start: time.Now(), rate: rate, total: BodyTimeout}
-	b, err := iox.ReadAll(dr, min(r.ContentLength, limit))
+	// One allocation when the length is declared: room for the body and
+	// the read that sees its end.
+	var buf bytes.Buffer
+	if n := min(r.ContentLength, limit); n > 0 {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(dr)
+	b := buf.Bytes()
 	if dr.timed && err == nil {
 		// The deadline covers the body only. net/http lifts it when the
 		// body ends, but a body read again from memory (a middleware

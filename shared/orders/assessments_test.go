@@ -13,14 +13,14 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/embeddedtest"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/topo/topotest"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // assessFixture is a dispatched RGP order of demo-north over a designed

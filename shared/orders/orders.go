@@ -17,13 +17,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
 	"github.com/lensflow/lensflow/shared/tracing"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // Collections, topics and event types.

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/orders"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // A retried place request (same Idempotency-Key, so the same order id)

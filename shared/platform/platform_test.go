@@ -13,15 +13,15 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 func TestRegisterRefusesBadCreatingRoutes(t *testing.T) {
-	h := func(*wire.App) (map[string]http.Handler, error) { return nil, nil }
-	ev := func(*wire.App) (EventFunc, error) { return nil, nil }
+	h := func(*bootstrap.App) (map[string]http.Handler, error) { return nil, nil }
+	ev := func(*bootstrap.App) (EventFunc, error) { return nil, nil }
 	for _, tc := range []struct {
 		name string
 		f    Function
@@ -61,13 +61,13 @@ func (v testVerifier) Verify(_ context.Context, raw string) (auth.Principal, err
 }
 
 // testApp is a wired App with just what Handler uses.
-func testApp(t *testing.T, cfg wire.Config) *wire.App {
+func testApp(t *testing.T, cfg bootstrap.Config) *bootstrap.App {
 	docs, err := boltdocs.Open(filepath.Join(t.TempDir(), "docs.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { docs.Close() })
-	return &wire.App{Config: cfg, Log: slog.New(slog.DiscardHandler), Docs: docs, Verifier: testVerifier{
+	return &bootstrap.App{Config: cfg, Log: slog.New(slog.DiscardHandler), Docs: docs, Verifier: testVerifier{
 		"north": {Subject: "u1", ClinicID: "north", Role: auth.RolePractitioner},
 		"south": {Subject: "u2", ClinicID: "south", Role: auth.RolePractitioner},
 	}}
@@ -78,7 +78,7 @@ func testApp(t *testing.T, cfg wire.Config) *wire.App {
 func TestHandlerMakesCreatingRoutesIdempotent(t *testing.T) {
 	var created, actions atomic.Int32
 	f := Function{Name: "Things", Routes: []string{"POST /v1/things", "POST /v1/things/{id}/poke"}, Creates: []string{"POST /v1/things"},
-		HTTP: func(app *wire.App) (map[string]http.Handler, error) {
+		HTTP: func(app *bootstrap.App) (map[string]http.Handler, error) {
 			roles := []auth.Role{auth.RolePractitioner}
 			return map[string]http.Handler{
 				"POST /v1/things": httpkit.Authenticate(app.Verifier, roles, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -92,7 +92,7 @@ func TestHandlerMakesCreatingRoutesIdempotent(t *testing.T) {
 				})),
 			}, nil
 		}}
-	h, err := Handler(testApp(t, wire.Config{}), f)
+	h, err := Handler(testApp(t, bootstrap.Config{}), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,11 +139,11 @@ func TestHandlerChecksQueryStrings(t *testing.T) {
 	f := Function{Name: "Queries", Routes: []string{"POST /v1/things", "POST /v1/plain", "GET /v1/things", "GET /v1/things/{id}"},
 		Creates: []string{"POST /v1/things", "POST /v1/plain"},
 		Query:   map[string][]string{"POST /v1/things": {"eye", "lensType"}, "GET /v1/things": {"status"}},
-		HTTP: func(app *wire.App) (map[string]http.Handler, error) {
+		HTTP: func(app *bootstrap.App) (map[string]http.Handler, error) {
 			return map[string]http.Handler{"POST /v1/things": http.HandlerFunc(ok), "POST /v1/plain": http.HandlerFunc(ok),
 				"GET /v1/things": http.HandlerFunc(ok), "GET /v1/things/{id}": http.HandlerFunc(ok)}, nil
 		}}
-	h, err := Handler(testApp(t, wire.Config{}), f)
+	h, err := Handler(testApp(t, bootstrap.Config{}), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestHandlerLimits(t *testing.T) {
 	release := make(chan struct{})
 	var entered sync.WaitGroup
 	f := Function{Name: "Slow", Routes: []string{"GET /v1/slow", "GET /v1/fast", "POST /v1/things"}, Creates: []string{"POST /v1/things"},
-		HTTP: func(app *wire.App) (map[string]http.Handler, error) {
+		HTTP: func(app *bootstrap.App) (map[string]http.Handler, error) {
 			roles := []auth.Role{auth.RolePractitioner}
 			return map[string]http.Handler{
 				"POST /v1/things": httpkit.Authenticate(app.Verifier, roles, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -202,7 +202,7 @@ func TestHandlerLimits(t *testing.T) {
 				})),
 			}, nil
 		}}
-	app := testApp(t, wire.Config{MaxInFlight: 2, ClinicShare: 1, RateLimit: 0.001, RateBurst: 4})
+	app := testApp(t, bootstrap.Config{MaxInFlight: 2, ClinicShare: 1, RateLimit: 0.001, RateBurst: 4})
 	h, err := Handler(app, f)
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +264,7 @@ func TestHandlerClinicShare(t *testing.T) {
 	release := make(chan struct{})
 	var entered sync.WaitGroup
 	f := Function{Name: "Slow", Routes: []string{"GET /v1/slow"},
-		HTTP: func(app *wire.App) (map[string]http.Handler, error) {
+		HTTP: func(app *bootstrap.App) (map[string]http.Handler, error) {
 			return map[string]http.Handler{"GET /v1/slow": httpkit.Authenticate(app.Verifier, []auth.Role{auth.RolePractitioner},
 				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.URL.Query().Get("hold") != "" {
@@ -274,7 +274,7 @@ func TestHandlerClinicShare(t *testing.T) {
 					w.WriteHeader(http.StatusNoContent)
 				}))}, nil
 		}}
-	app := testApp(t, wire.Config{MaxInFlight: 8, ClinicShare: 0.25, RateLimit: 1000, RateBurst: 1000})
+	app := testApp(t, bootstrap.Config{MaxInFlight: 8, ClinicShare: 0.25, RateLimit: 1000, RateBurst: 1000})
 	h, err := Handler(app, f)
 	if err != nil {
 		t.Fatal(err)

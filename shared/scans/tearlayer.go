@@ -8,10 +8,10 @@ import (
 	"strconv"
 
 	"github.com/lensflow/lensflow/shared/audit"
-	"github.com/lensflow/lensflow/shared/cornea"
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/domain/cornea"
+	"github.com/lensflow/lensflow/shared/domain/lens"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -115,7 +115,7 @@ func (s *Service) TearLayer(ctx context.Context, a Actor, scanID string, o TearL
 	if err != nil {
 		return nil, errs.E(op, errs.Other, err) // it was fitted for the design
 	}
-	tl, err := engine.TearLayerModel(m, res, o.DecentrationXMM, o.DecentrationYMM)
+	tl, err := pipeline.TearLayerModel(m, res, o.DecentrationXMM, o.DecentrationYMM)
 	if errs.Is(errs.Invalid, err) {
 		return nil, err // a decentration this lens cannot take
 	} else if err != nil {

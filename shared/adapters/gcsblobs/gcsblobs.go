@@ -17,6 +17,7 @@
 package gcsblobs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,6 @@ import (
 
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/errs/kinds"
-	"github.com/lensflow/lensflow/shared/iox"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -137,11 +137,12 @@ func (s *Store) Get(ctx context.Context, name string) ([]byte, error) {
 		return nil, classify(op, name, err)
 	}
 	defer r.Close()
-	data, err := iox.ReadAll(r, r.Attrs.Size)
-	if err != nil {
+	var buf bytes.Buffer // sized once: the object and the read that sees its end
+	buf.Grow(int(r.Attrs.Size) + bytes.MinRead)
+	if _, err := buf.ReadFrom(r); err != nil {
 		return nil, classify(op, name, err)
 	}
-	return data, nil
+	return buf.Bytes(), nil
 }
 
 // Delete removes the object; an absent object is not an error.
