@@ -15,6 +15,7 @@ import (
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/retry"
 )
 
 // IdempotencyCollection holds one document per (caller scope, Idempotency-Key).
@@ -205,7 +206,7 @@ func (i *Idempotency) Wrap(next http.Handler) http.Handler {
 		// again, with the same resource id. Retried briefly: a record left
 		// pending would answer the client's retry 409 until it goes stale.
 		sealed, sealErr := i.seal(rec.body.Bytes(), docID)
-		_ = retryUnavailable(func() error {
+		_ = retry.Do(ctx, sealRetry, retry.Unavailable, func() error {
 			return i.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 				t := now()
 				if rec.status >= 500 || sealErr != nil {
@@ -265,16 +266,10 @@ func (i *Idempotency) auditReplay(r *http.Request, p auth.Principal, rec *idemRe
 	return nil
 }
 
-// retryUnavailable runs f up to four times while it fails as
-// errs.Unavailable, with short pauses.
-func retryUnavailable(f func() error) error {
-	err := f()
-	for attempt, wait := 1, 10*time.Millisecond; attempt < 4 && errs.Is(errs.Unavailable, err); attempt, wait = attempt+1, wait*2 {
-		time.Sleep(wait)
-		err = f()
-	}
-	return err
-}
+// sealRetry bounds the retries of the transaction that records a request's
+// outcome: four attempts while it fails as errs.Unavailable, with short
+// pauses (about 10, 20, 40 ms).
+var sealRetry = retry.Policy{Attempts: 4, Initial: 10 * time.Millisecond}
 
 // seal encrypts a remembered body when a Sealer is set.
 func (i *Idempotency) seal(body []byte, docID string) ([]byte, error) {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/mmcloughlin/geohash"
+
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -122,37 +124,49 @@ func bounds(lat, lng, radiusKm float64) (interval, []interval) {
 	return interval{latLo, latHi}, []interval{{lo, hi}}
 }
 
-type span struct{ lo, hi uint64 } // closed index span on one axis
+// grid is the block of cells of one precision that a box touches, walked
+// by cell centres so that each cell is named by cell, the same encoder that
+// names a clinic's stored geohash.
+type grid struct {
+	p          int
+	lat, lng   float64 // centre of the south-west cell
+	h, w       float64 // cell height and width, degrees
+	rows, cols int
+}
 
-func spans(lats interval, lngs []interval, p int) (span, []span, int) {
-	lngBits, latBits := bits(p)
-	la := span{axisIndex(lats.lo, -90, 90, latBits), axisIndex(lats.hi, -90, 90, latBits)}
-	var ls []span
-	n := 0
-	for _, iv := range lngs {
-		s := span{axisIndex(iv.lo, -180, 180, lngBits), axisIndex(iv.hi, -180, 180, lngBits)}
-		ls = append(ls, s)
-		n += int(s.hi - s.lo + 1)
-	}
-	return la, ls, int(la.hi-la.lo+1) * n
+// gridOf is the grid of precision-p cells that the box lats x lng touches.
+func gridOf(lats, lng interval, p int) grid {
+	sw := geohash.BoundingBox(cell(lats.lo, lng.lo, p))
+	ne := geohash.BoundingBox(cell(lats.hi, lng.hi, p))
+	g := grid{p: p, h: sw.MaxLat - sw.MinLat, w: sw.MaxLng - sw.MinLng}
+	g.lat, g.lng = sw.Center()
+	// Cell edges are exact binary fractions: the quotients are whole numbers.
+	g.rows = int(math.Round((ne.MinLat-sw.MinLat)/g.h)) + 1
+	g.cols = int(math.Round((ne.MinLng-sw.MinLng)/g.w)) + 1
+	return g
 }
 
 // cellsCount returns the number of cells at precision p the box touches,
 // without enumerating them.
 func cellsCount(lats interval, lngs []interval, p int) int {
-	_, _, n := spans(lats, lngs, p)
+	n := 0
+	for _, iv := range lngs {
+		g := gridOf(lats, iv, p)
+		n += g.rows * g.cols
+	}
 	return n
 }
 
 // rangesAt enumerates the cells of precision p that the box touches and
 // merges runs of consecutive cells into ranges.
 func rangesAt(lats interval, lngs []interval, p int) []Range {
-	la, ls, _ := spans(lats, lngs, p)
 	var cells []uint64
-	for y := la.lo; y <= la.hi; y++ {
-		for _, s := range ls {
-			for x := s.lo; x <= s.hi; x++ {
-				cells = append(cells, cellIndex(x, y, p))
+	for _, iv := range lngs {
+		g := gridOf(lats, iv, p)
+		for y := range g.rows {
+			for x := range g.cols {
+				n, _ := geohash.ConvertStringToInt(cell(g.lat+float64(y)*g.h, g.lng+float64(x)*g.w, p))
+				cells = append(cells, n)
 			}
 		}
 	}
@@ -167,9 +181,9 @@ func rangesAt(lats interval, lngs []interval, p int) []Range {
 		}
 		end := endOfKeys
 		if cells[j]+1 < last {
-			end = indexString(cells[j]+1, p)
+			end = geohash.ConvertIntToString(cells[j]+1, uint(p))
 		}
-		out = append(out, Range{Start: indexString(cells[i], p), End: end})
+		out = append(out, Range{Start: geohash.ConvertIntToString(cells[i], uint(p)), End: end})
 		i = j + 1
 	}
 	return out

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/mmcloughlin/geohash"
 )
 
 // Base32 is the geohash alphabet (no a, i, l, o). It is in ASCII order, so
@@ -19,94 +21,32 @@ const MaxPrecision = 12
 // clinic (cells of about 4.8 m x 4.8 m).
 const StoredPrecision = 9
 
-var base32Index = func() (t [256]int8) {
-	for i := range t {
-		t[i] = -1
-	}
-	for i := 0; i < len(Base32); i++ {
-		t[Base32[i]] = int8(i)
-	}
-	return t
-}()
-
 // Box is the latitude/longitude rectangle a geohash names, in degrees.
 // A point belongs to the box when MinLat <= lat < MaxLat and
-// MinLng <= lng < MaxLng (the last row and column also take lat 90 and lng 180).
-type Box struct {
-	MinLat, MaxLat, MinLng, MaxLng float64
-}
+// MinLng <= lng < MaxLng (the last row and column also take lat 90 and lng
+// 180). It is the geohash library's Box, whose Contains also takes the edges.
+type Box = geohash.Box
 
-// Center returns the middle of the box.
-func (b Box) Center() (lat, lng float64) {
-	return (b.MinLat + b.MaxLat) / 2, (b.MinLng + b.MaxLng) / 2
-}
+// topLat and topLng are the southern and western edges of the library's
+// last 32-bit row and column. The library maps a coordinate to
+// (x+r)/2r * 2^32 and truncates, so lat 90 and lng 180 (and values that
+// round to them) would fall off the grid into the first row or column;
+// cell clamps to these edges instead, which are inside the last cell at
+// every precision, as the standard bisection puts them.
+var (
+	topLat = 90 - math.Ldexp(180, -32)
+	topLng = 180 - math.Ldexp(360, -32)
+)
 
-// bits returns how many longitude and latitude bits a geohash of precision
-// p carries: 5p bits interleaved, longitude first.
-func bits(p int) (lngBits, latBits int) {
-	n := 5 * p
-	return (n + 1) / 2, n / 2
-}
-
-// axisIndex bisects [lo, hi) bits times and returns the index of the
-// interval holding v. Values at or beyond hi land in the last interval,
-// values below lo in the first. Encode and the cover share this routine, so
-// a clinic's stored geohash and the cells of a cover always agree.
-func axisIndex(v, lo, hi float64, bits int) uint64 {
-	var idx uint64
-	for range bits {
-		mid := (lo + hi) / 2
-		idx <<= 1
-		if v >= mid {
-			idx |= 1
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return idx
-}
-
-// cellIndex is the 5p-bit interleaved number of the cell (lngIdx, latIdx) at
-// precision p; its base-32 digits are the geohash.
-func cellIndex(lngIdx, latIdx uint64, p int) uint64 {
-	lngBits, latBits := bits(p)
-	var n uint64
-	li, ai := lngBits, latBits
-	for k := range 5 * p {
-		n <<= 1
-		if k%2 == 0 {
-			li--
-			n |= (lngIdx >> uint(li)) & 1
-		} else {
-			ai--
-			n |= (latIdx >> uint(ai)) & 1
-		}
-	}
-	return n
-}
-
-// splitIndex undoes cellIndex.
-func splitIndex(n uint64, p int) (lngIdx, latIdx uint64) {
-	for k := range 5 * p {
-		b := (n >> uint(5*p-1-k)) & 1
-		if k%2 == 0 {
-			lngIdx = lngIdx<<1 | b
-		} else {
-			latIdx = latIdx<<1 | b
-		}
-	}
-	return lngIdx, latIdx
-}
-
-// indexString writes the cell number n as p base-32 characters.
-func indexString(n uint64, p int) string {
-	b := make([]byte, p)
-	for i := p - 1; i >= 0; i-- {
-		b[i] = Base32[n&31]
-		n >>= 5
-	}
-	return string(b)
+// cell is the geohash of precision p (1..MaxPrecision) of the cell holding
+// (lat, lng), with both clamped onto the grid: latitude to [-90, 90],
+// longitude to [-180, 180] (180 lands in the last column; it does not wrap).
+// Encode and the cover both name cells with it, so a clinic's stored
+// geohash and the cells of a cover always agree.
+func cell(lat, lng float64, p int) string {
+	lat = math.Max(-90, math.Min(topLat, lat))
+	lng = math.Max(-180, math.Min(topLng, lng))
+	return geohash.EncodeWithPrecision(lat, lng, uint(p))
 }
 
 // Encode returns the geohash of precision 1..12 for the point. Latitude is
@@ -119,11 +59,7 @@ func Encode(lat, lng float64, precision int) (string, error) {
 	if !finite(lat) || !finite(lng) {
 		return "", fmt.Errorf("coordinates must be finite numbers")
 	}
-	lat = math.Max(-90, math.Min(90, lat))
-	lng = normalizeLng(lng)
-	lngBits, latBits := bits(precision)
-	n := cellIndex(axisIndex(lng, -180, 180, lngBits), axisIndex(lat, -90, 90, latBits), precision)
-	return indexString(n, precision), nil
+	return cell(lat, normalizeLng(lng), precision), nil
 }
 
 // MustEncode is Encode for values known to be valid; it panics otherwise.
@@ -135,46 +71,29 @@ func MustEncode(lat, lng float64, precision int) string {
 	return h
 }
 
-// parse returns the cell number and precision of a geohash. Upper case is
-// accepted.
-func parse(hash string) (uint64, int, error) {
-	p := len(hash)
-	if p < 1 || p > MaxPrecision {
-		return 0, 0, fmt.Errorf("geohash length %d out of range 1..%d", p, MaxPrecision)
+// parse checks a geohash (upper case is accepted) and returns it in lower
+// case. The library decodes any string without complaint, so this runs
+// before every decode.
+func parse(hash string) (string, error) {
+	if p := len(hash); p < 1 || p > MaxPrecision {
+		return "", fmt.Errorf("geohash length %d out of range 1..%d", p, MaxPrecision)
 	}
-	var n uint64
-	for i := 0; i < p; i++ {
-		c := hash[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	hash = strings.ToLower(hash)
+	for i := 0; i < len(hash); i++ {
+		if strings.IndexByte(Base32, hash[i]) < 0 {
+			return "", fmt.Errorf("geohash character %d is not in the geohash alphabet", i+1)
 		}
-		d := base32Index[c]
-		if d < 0 {
-			return 0, 0, fmt.Errorf("geohash character %d is not in the geohash alphabet", i+1)
-		}
-		n = n<<5 | uint64(d)
 	}
-	return n, p, nil
+	return hash, nil
 }
 
 // DecodeBox returns the rectangle a geohash names.
 func DecodeBox(hash string) (Box, error) {
-	n, p, err := parse(hash)
+	hash, err := parse(hash)
 	if err != nil {
 		return Box{}, err
 	}
-	lngIdx, latIdx := splitIndex(n, p)
-	return cellBox(lngIdx, latIdx, p), nil
-}
-
-func cellBox(lngIdx, latIdx uint64, p int) Box {
-	lngBits, latBits := bits(p)
-	w := 360 / float64(uint64(1)<<uint(lngBits))
-	h := 180 / float64(uint64(1)<<uint(latBits))
-	return Box{
-		MinLat: -90 + float64(latIdx)*h, MaxLat: -90 + float64(latIdx+1)*h,
-		MinLng: -180 + float64(lngIdx)*w, MaxLng: -180 + float64(lngIdx+1)*w,
-	}
+	return geohash.BoundingBox(hash), nil
 }
 
 // Decode returns the centre of a geohash's cell and the half-size of the
@@ -189,19 +108,19 @@ func Decode(hash string) (lat, lng, latErr, lngErr float64, err error) {
 }
 
 // Direction names a neighbouring cell.
-type Direction int
+type Direction = geohash.Direction
 
 // The eight directions, clockwise from north, in the order Neighbours
 // returns them.
 const (
-	North Direction = iota
-	NorthEast
-	East
-	SouthEast
-	South
-	SouthWest
-	West
-	NorthWest
+	North     = geohash.North
+	NorthEast = geohash.NorthEast
+	East      = geohash.East
+	SouthEast = geohash.SouthEast
+	South     = geohash.South
+	SouthWest = geohash.SouthWest
+	West      = geohash.West
+	NorthWest = geohash.NorthWest
 )
 
 var steps = [8][2]int{ // {dLat, dLng}
@@ -212,24 +131,27 @@ var steps = [8][2]int{ // {dLat, dLng}
 // Neighbour returns the adjacent cell of the same precision in direction d.
 // Longitude wraps across the antimeridian; beyond a pole there is no cell,
 // and Neighbour returns "" (the cells along the polar edge all touch the
-// pole, so a search near a pole covers every longitude instead; see Cover).
+// pole, so a search near a pole covers every longitude instead; see Near).
+//
+// The library's own Neighbors steps past the grid's edges without
+// wrapping (what it returns there depends on how the platform converts an
+// out-of-range float to an integer), so the step is taken here and only the
+// encoding is the library's.
 func Neighbour(hash string, d Direction) (string, error) {
 	if d < North || d > NorthWest {
 		return "", fmt.Errorf("unknown direction %d", d)
 	}
-	n, p, err := parse(hash)
+	b, err := DecodeBox(hash)
 	if err != nil {
 		return "", err
 	}
-	lngIdx, latIdx := splitIndex(n, p)
-	lngBits, latBits := bits(p)
-	lat := int64(latIdx) + int64(steps[d][0])
-	if lat < 0 || lat >= int64(1)<<uint(latBits) {
+	lat, lng := b.Center()
+	lat += float64(steps[d][0]) * (b.MaxLat - b.MinLat)
+	lng += float64(steps[d][1]) * (b.MaxLng - b.MinLng)
+	if lat < -90 || lat > 90 {
 		return "", nil
 	}
-	lngN := int64(1) << uint(lngBits)
-	lng := ((int64(lngIdx)+int64(steps[d][1]))%lngN + lngN) % lngN
-	return indexString(cellIndex(uint64(lng), uint64(lat), p), p), nil
+	return cell(lat, normalizeLng(lng), len(hash)), nil
 }
 
 // Neighbours returns the eight adjacent cells, indexed by Direction
@@ -252,7 +174,7 @@ func ValidGeohash(s string) bool {
 	if s != strings.ToLower(s) {
 		return false
 	}
-	_, _, err := parse(s)
+	_, err := parse(s)
 	return err == nil
 }
 

@@ -8,6 +8,24 @@
 // automatic single-field index), then keeps the opted-in clinics whose exact
 // great-circle distance is within the radius, nearest first.
 //
+// Geohash cells are encoded, decoded and bounded by
+// github.com/mmcloughlin/geohash; this package adds what the library leaves
+// open: clamping at the poles and the antimeridian (the library's
+// arithmetic would carry lat 90 and lng 180 off the grid), wrapping
+// neighbours across the antimeridian and stopping them at the poles, and
+// validating input (the library decodes any string). The range cover (Near,
+// in cover.go) is lensflow's own: the library, like other geohash
+// libraries, has no planner that turns a circle into a bounded number of
+// Firestore prefix-range queries split at the antimeridian. The cover names
+// its cells with the same encoder as the stored geohashes, so the two
+// always agree.
+//
+// The library quantizes a coordinate with floating-point arithmetic, so a
+// point within a few ulps (about 1e-14 degrees, nanometres) of a cell edge
+// may be put in the adjacent cell, whose box then just misses it; the cover
+// widens its box by 1e-9 degrees, far more than that, so searches still
+// find such a point.
+//
 // Clinic records here are public business listings; nothing in this
 // package touches patient data.
 package locator

@@ -23,6 +23,7 @@ import (
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/retry"
 	"github.com/lensflow/lensflow/shared/scans"
 )
 
@@ -162,9 +163,13 @@ type OrderDesign struct {
 	At       time.Time `json:"at"`
 }
 
-// maxAssessAttempts bounds how often Assess plans again after the visit or
-// the design changed between its plan and its commit.
-const maxAssessAttempts = 5
+// assessRetry bounds how often Assess plans again after the visit or the
+// design changed between its plan and its commit: five attempts, with short
+// jittered pauses (about 5 ms, doubling, at most 40 ms) so that requests
+// that raced do not race again in step.
+var assessRetry = retry.Policy{Attempts: 5, Initial: 5 * time.Millisecond, Max: 40 * time.Millisecond}
+
+func isMoved(err error) bool { return errors.Is(err, errMoved) }
 
 // errMoved: the visit's current assessment or the scan's current design
 // changed between an attempt's plan and its transaction. Plan again.
@@ -218,15 +223,15 @@ func (s *Service) Assess(ctx context.Context, a Actor, orderID, id string, body 
 	if id == "" {
 		id = s.newID()
 	}
-	for attempt := 1; ; attempt++ {
-		v, err := s.assess(ctx, a, o, in, id)
-		if !errors.Is(err, errMoved) {
-			return v, err
-		}
-		if attempt == maxAssessAttempts {
-			return AssessmentView{}, errs.Ef(op, errs.Conflict, "the visit or the design changed while the assessment was recorded; try again")
-		}
+	var v AssessmentView
+	err = retry.Do(ctx, assessRetry, isMoved, func() (err error) {
+		v, err = s.assess(ctx, a, o, in, id)
+		return err
+	})
+	if errors.Is(err, errMoved) {
+		return AssessmentView{}, errs.Ef(op, errs.Conflict, "the visit or the design changed while the assessment was recorded; try again")
 	}
+	return v, err
 }
 
 // assessPlan is what one attempt of Assess found before its transaction.

@@ -24,6 +24,7 @@ import (
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/retry"
 )
 
 // MaxScanBytes bounds an uploaded scan file.
@@ -526,21 +527,28 @@ func (s *Service) putSealed(ctx context.Context, name string, plain, ad []byte, 
 func (s *Service) removeFiles(ctx context.Context, sc Scan) {
 	ctx = context.WithoutCancel(ctx)
 	left := sc.objects()
-	for attempt, wait := 0, 5*time.Millisecond; attempt < 6 && len(left) > 0; attempt, wait = attempt+1, wait*2 {
-		if attempt > 0 {
-			time.Sleep(wait)
-		}
+	_ = retry.Do(ctx, removeRetry, nil, func() error {
 		var cur Scan
 		err := s.Docs.Get(ctx, ScansCollection, sc.ID, &cur)
 		if err == nil {
-			return // committed after all: the objects are its
+			return nil // committed after all: the objects are its
 		}
 		if !errs.Is(errs.NotFound, err) {
-			continue
+			return err
 		}
 		left = slices.DeleteFunc(left, func(name string) bool { return s.Blobs.Delete(ctx, name) == nil })
-	}
+		if len(left) > 0 {
+			return errObjectsLeft
+		}
+		return nil
+	})
 }
+
+// removeRetry bounds removeFiles: six attempts, pauses of about 10 ms
+// doubling to 160 ms, whatever failed.
+var removeRetry = retry.Policy{Attempts: 6, Initial: 10 * time.Millisecond}
+
+var errObjectsLeft = errs.Ef("scans.removeFiles", errs.Unavailable, "objects left to remove")
 
 // Get returns a scan of the actor's clinic (NotFound for other clinics').
 func (s *Service) Get(ctx context.Context, a Actor, id string) (Scan, error) {

@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"cloud.google.com/go/storage"
-	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
@@ -37,6 +36,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/errs/kinds"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/retry"
 )
 
 // defaultContentType is stored when PutOptions.ContentType is empty.
@@ -62,12 +62,15 @@ func New(client *storage.Client, bucket string) *Store {
 // Bucket returns the bucket name.
 func (s *Store) Bucket() string { return s.name }
 
-// putAttempts bounds the attempts of one Put. The writer sends the object
-// in a single request straight from the caller's bytes (ChunkSize 0): the
-// client's own retries need a buffered copy of the whole object (16 MiB for
-// a large scan, per upload in flight), so Put retries transient failures
-// itself instead, from the bytes it already holds.
-const putAttempts = 4
+// putRetry bounds the attempts of one Put (four). The writer sends the
+// object in a single request straight from the caller's bytes (ChunkSize
+// 0): the client's own retries need a buffered copy of the whole object
+// (16 MiB for a large scan, per upload in flight), so Put retries transient
+// failures itself instead, from the bytes it already holds. Only
+// errs.Unavailable failures are retried, with pauses of about 100 ms,
+// doubling, at most 2 s; a context that ends during a pause ends Put with
+// the last attempt's error.
+var putRetry = retry.Policy{Attempts: 4, Initial: 100 * time.Millisecond, Max: 2 * time.Second}
 
 // Put stores data under name as one whole object. With opts.IfAbsent the
 // upload carries a does-not-exist precondition, and an existing object
@@ -83,16 +86,7 @@ func (s *Store) Put(ctx context.Context, name string, data []byte, opts ports.Pu
 		return errs.E(op, errs.Invalid, err)
 	}
 	crc := crc32.Checksum(data, castagnoli)
-	bo := gax.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2}
-	for attempt := 1; ; attempt++ {
-		err := s.put(ctx, name, data, crc, opts)
-		if err == nil || attempt == putAttempts || errs.KindOf(err) != errs.Unavailable {
-			return err
-		}
-		if gax.Sleep(ctx, bo.Pause()) != nil {
-			return err
-		}
-	}
+	return retry.Do(ctx, putRetry, retry.Unavailable, func() error { return s.put(ctx, name, data, crc, opts) })
 }
 
 // put is one attempt of Put.
@@ -113,7 +107,7 @@ func (s *Store) put(ctx context.Context, name string, data []byte, crc uint32, o
 	}
 	w.CRC32C = crc
 	w.SendCRC32C = true
-	w.ChunkSize = 0 // one request from data, no buffered copy (see putAttempts)
+	w.ChunkSize = 0 // one request from data, no buffered copy (see putRetry)
 
 	if _, err := w.Write(data); err != nil {
 		cancel()

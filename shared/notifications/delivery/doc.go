@@ -39,9 +39,26 @@
 //
 // # Email
 //
-// Mailer sends a Message; SMTPMailer speaks SMTP with net/smtp (STARTTLS when
-// offered, optional auth). Locally, package smtpsink runs an embedded SMTP
-// server that writes each message as an .eml file into the data directory.
+// Mailer sends a Message; SMTPMailer sends it with github.com/wneessen/go-mail,
+// which writes the MIME message (UTF-8, quoted-printable, RFC 2047 headers)
+// and runs the SMTP session (STARTTLS when offered or required, AUTH PLAIN or
+// LOGIN when configured, never before TLS except to localhost). What stays
+// lensflow's own is policy the library does not have: refusing CR/LF in
+// addresses, the subject and extra headers before anything is written;
+// keeping the library's defaults that would name this machine or the
+// library out of the message (Message-ID host, User-Agent); ending the
+// connection when the caller's context ends (the library applies the context
+// to the dial only); and issuing MAIL/RCPT/DATA on its connection itself, so that the
+// first refusal decides between errs.Invalid (5xx) and errs.Unavailable and
+// no error text lists recipients (see SMTPMailer.Send). Locally, package
+// smtpsink runs an embedded SMTP server that writes each message as an .eml
+// file into the data directory. The sink stays hand-written: mailpit is a
+// whole mail server to run, not a library, and with a server library
+// (github.com/emersion/go-smtp) the sink's own behaviour, which its tests pin
+// (a session cap answered 421, hanging up after ten bad commands, a shutdown
+// that lets a message in DATA finish, atomic .eml files), would still be
+// written around it.
+//
 // RenderEmail turns a Notification into a Message with what happened and a
 // link, never patient details. ValidateEmail is the rule for addresses a
 // clinic gives: plain, within the RFC 5321 lengths, at a public domain name.

@@ -1,22 +1,19 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"mime"
-	"mime/quotedprintable"
 	"net"
 	"net/mail"
-	"net/smtp"
 	"net/textproto"
-	"sort"
 	"strings"
 	"time"
+
+	gomail "github.com/wneessen/go-mail"
 
 	"github.com/lensflow/lensflow/shared/errs"
 )
@@ -62,88 +59,70 @@ var reservedHeaders = map[string]bool{
 	"Content-Transfer-Encoding": true, "Sender": true, "Reply-To": true, "Return-Path": true,
 }
 
-// envelope is a validated message ready for SMTP.
-type envelope struct {
-	from string   // bare envelope sender address
-	to   []string // bare recipient addresses
-	data []byte   // RFC 5322 message with CRLF line endings
-}
-
 func hasLineBreak(s string) bool { return strings.ContainsAny(s, "\r\n\x00") }
 
-// build validates m and formats it as an RFC 5322 message dated now.
-func build(op string, m Message, now time.Time) (envelope, error) {
+// build validates m and makes it a go-mail message dated now: UTF-8,
+// quoted-printable body, RFC 2047 subject and extra headers, and no
+// User-Agent (the default one would name the library and its version).
+// The checks are lensflow's policy, before the library sees anything: one
+// line for every address, subject and header (no header injection), plain
+// header names, no standard header replaced, at most maxRecipients.
+func build(op string, m Message, now time.Time) (*gomail.Msg, error) {
 	if hasLineBreak(m.From) {
-		return envelope{}, errs.Field(op, "from", "must be one line")
+		return nil, errs.Field(op, "from", "must be one line")
 	}
 	from, err := mail.ParseAddress(m.From)
 	if err != nil {
-		return envelope{}, errs.Field(op, "from", "is not a valid email address")
+		return nil, errs.Field(op, "from", "is not a valid email address")
 	}
 	if len(m.To) == 0 {
-		return envelope{}, errs.Field(op, "to", "needs at least one recipient")
+		return nil, errs.Field(op, "to", "needs at least one recipient")
 	}
 	if len(m.To) > maxRecipients {
-		return envelope{}, errs.Field(op, "to", "has more than %d recipients", maxRecipients)
+		return nil, errs.Field(op, "to", "has more than %d recipients", maxRecipients)
 	}
-	env := envelope{from: from.Address}
-	to := make([]string, 0, len(m.To))
+	to := make([]*mail.Address, 0, len(m.To))
 	for _, r := range m.To {
 		if hasLineBreak(r) {
-			return envelope{}, errs.Field(op, "to", "must be one line each")
+			return nil, errs.Field(op, "to", "must be one line each")
 		}
 		a, err := mail.ParseAddress(r)
 		if err != nil {
-			return envelope{}, errs.Field(op, "to", "contains an invalid email address")
+			return nil, errs.Field(op, "to", "contains an invalid email address")
 		}
-		env.to = append(env.to, a.Address)
-		to = append(to, a.String())
+		to = append(to, a)
 	}
 	if hasLineBreak(m.Subject) {
-		return envelope{}, errs.Field(op, "subject", "must be one line")
+		return nil, errs.Field(op, "subject", "must be one line")
 	}
-	names := make([]string, 0, len(m.Headers))
 	for k, v := range m.Headers {
 		name := textproto.CanonicalMIMEHeaderKey(k)
 		if !isHeaderName(k) {
-			return envelope{}, errs.Field(op, "headers", "contains an invalid header name")
+			return nil, errs.Field(op, "headers", "contains an invalid header name")
 		}
 		if reservedHeaders[name] {
-			return envelope{}, errs.Field(op, "headers", "may not set %s", name)
+			return nil, errs.Field(op, "headers", "may not set %s", name)
 		}
 		if hasLineBreak(v) || len(v) > 900 {
-			return envelope{}, errs.Field(op, "headers", "%s must be one line of at most 900 bytes", name)
+			return nil, errs.Field(op, "headers", "%s must be one line of at most 900 bytes", name)
 		}
-		names = append(names, k)
 	}
-	sort.Strings(names)
 
-	domain := from.Address[strings.LastIndexByte(from.Address, '@')+1:]
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	msg.FromMailAddress(from)
+	msg.ToMailAddress(to...)
+	msg.Subject(m.Subject)
+	msg.SetDateWithValue(now)
+	// A random id at the sender's domain (the library's default would name
+	// this machine).
 	var id [16]byte
 	_, _ = rand.Read(id[:])
-
-	var b bytes.Buffer
-	hdr := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
-	hdr("From", from.String())
-	hdr("To", strings.Join(to, ", "))
-	hdr("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
-	hdr("Date", now.Format(time.RFC1123Z))
-	hdr("Message-ID", "<"+hex.EncodeToString(id[:])+"@"+domain+">")
-	for _, k := range names {
-		hdr(textproto.CanonicalMIMEHeaderKey(k), mime.QEncoding.Encode("utf-8", m.Headers[k]))
+	msg.SetMessageIDWithValue(hex.EncodeToString(id[:]) + "@" + from.Address[strings.LastIndexByte(from.Address, '@')+1:])
+	for k, v := range m.Headers {
+		msg.SetGenHeader(gomail.Header(textproto.CanonicalMIMEHeaderKey(k)), v)
 	}
-	hdr("MIME-Version", "1.0")
-	hdr("Content-Type", "text/plain; charset=utf-8")
-	hdr("Content-Transfer-Encoding", "quoted-printable")
-	b.WriteString("\r\n")
-	qp := quotedprintable.NewWriter(&b)
-	_, _ = qp.Write([]byte(m.Text))
-	_ = qp.Close()
-	if !bytes.HasSuffix(b.Bytes(), []byte("\r\n")) {
-		b.WriteString("\r\n")
-	}
-	env.data = b.Bytes()
-	return env, nil
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	return msg, nil
 }
 
 func isHeaderName(s string) bool {
@@ -166,11 +145,13 @@ type SMTPConfig struct {
 	Addr string
 	// From is the default sender address for messages without one.
 	From string
-	// Username and Password enable SMTP PLAIN authentication. net/smtp
-	// sends credentials only over TLS or to localhost.
+	// Username and Password enable SMTP authentication: PLAIN, or LOGIN
+	// where the server offers only that. Credentials are sent only over
+	// TLS or to localhost.
 	Username, Password string
 	// RequireTLS refuses to send unless the server offers STARTTLS; set it
-	// for any server that is not on the local machine.
+	// for any server that is not on the local machine. Without it STARTTLS
+	// is still used whenever the server offers it.
 	RequireTLS bool
 	// TLSConfig overrides the STARTTLS client configuration; by default the
 	// host name of Addr is verified against the system roots.
@@ -183,12 +164,13 @@ type SMTPConfig struct {
 	Now func() time.Time
 }
 
-// SMTPMailer sends each Message over a new SMTP connection with net/smtp,
-// upgrading with STARTTLS when the server offers it. It is safe for
-// concurrent use.
+// SMTPMailer sends each Message over a new SMTP connection with
+// github.com/wneessen/go-mail, upgrading with STARTTLS when the server
+// offers it. It is safe for concurrent use.
 type SMTPMailer struct {
 	cfg  SMTPConfig
 	host string
+	opts []gomail.Option // for each Send's client, without its dialer
 }
 
 // NewSMTPMailer checks cfg and returns a Mailer for it.
@@ -215,65 +197,87 @@ func NewSMTPMailer(cfg SMTPConfig) (*SMTPMailer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &SMTPMailer{cfg: cfg, host: host}, nil
+	tc := cfg.TLSConfig
+	if tc == nil {
+		tc = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	policy := gomail.TLSOpportunistic
+	if cfg.RequireTLS {
+		policy = gomail.TLSMandatory
+	}
+	opts := []gomail.Option{gomail.WithHELO(cfg.HelloName), gomail.WithTLSPolicy(policy), gomail.WithTLSConfig(tc),
+		gomail.WithTimeout(cfg.Timeout)}
+	if cfg.Username != "" {
+		opts = append(opts, gomail.WithOpportunisticSMTPAuth(gomail.SMTPAuthPlain, gomail.SMTPAuthLogin),
+			gomail.WithUsername(cfg.Username), gomail.WithPassword(cfg.Password))
+	}
+	return &SMTPMailer{cfg: cfg, host: host, opts: opts}, nil
 }
 
 // Send delivers m: EHLO, STARTTLS if offered (required with RequireTLS),
-// AUTH if configured, MAIL, RCPT for each recipient, DATA, QUIT. SMTP 4xx
+// AUTH if configured (all by the library's client), then MAIL, RCPT for
+// each recipient, DATA with the library's MIME writer, QUIT. SMTP 4xx
 // replies and network failures are errs.Unavailable; 5xx replies are
 // errs.Invalid.
+//
+// The envelope commands are issued here on the library's SMTP connection
+// rather than by its Client.Send, which sends every RCPT before it reports,
+// classifies a failure by the last refused recipient only, and writes the
+// recipients' addresses into its error text: here the first refusal
+// decides, as a permanent one means the message can never go as it is, and
+// errors carry the server's reply, never an address.
 func (s *SMTPMailer) Send(ctx context.Context, m Message) error {
 	const op = "delivery.SMTPMailer.Send"
 	if m.From == "" {
 		m.From = s.cfg.From
 	}
-	env, err := build(op, m, s.cfg.Now())
+	msg, err := build(op, m, s.cfg.Now())
 	if err != nil {
 		return err
 	}
+	from, err := msg.GetSender(false)
+	if err != nil {
+		return errs.E(op, errs.Invalid, err)
+	}
+	rcpts, err := msg.GetRecipients()
+	if err != nil {
+		return errs.E(op, errs.Invalid, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return errs.E(op, errs.Unavailable, err)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	// Unblock any read or write when ctx ends.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 
-	c, err := smtp.NewClient(conn, s.host)
+	// The library bounds the dial by ctx, but later commands only by its
+	// own timeout: closing the connection when ctx ends fails whatever read
+	// or write is pending, and every later one.
+	var conn net.Conn
+	stop := func() bool { return false }
+	dial := func(dctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(dctx, network, s.cfg.Addr)
+		if err != nil {
+			return nil, err
+		}
+		conn, stop = c, context.AfterFunc(ctx, func() { _ = c.Close() })
+		return c, nil
+	}
+	defer func() {
+		stop()
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
+	client, err := gomail.NewClient(s.host, append(s.opts[:len(s.opts):len(s.opts)], gomail.WithDialContextFunc(dial))...)
 	if err != nil {
-		_ = conn.Close()
+		return errs.E(op, errs.Invalid, err)
+	}
+	c, err := client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
 		return classifySMTP(op, "connect", err)
 	}
-	defer c.Close()
-	if err := c.Hello(s.cfg.HelloName); err != nil {
-		return classifySMTP(op, "EHLO", err)
-	}
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		tc := s.cfg.TLSConfig
-		if tc == nil {
-			tc = &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
-		}
-		if err := c.StartTLS(tc); err != nil {
-			return classifySMTP(op, "STARTTLS", err)
-		}
-	} else if s.cfg.RequireTLS {
-		return errs.Ef(op, errs.Unavailable, "server does not offer STARTTLS")
-	}
-	if s.cfg.Username != "" {
-		if err := c.Auth(smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, s.host)); err != nil {
-			return classifySMTP(op, "AUTH", err)
-		}
-	}
-	if err := c.Mail(env.from); err != nil {
+	if err := c.Mail(from); err != nil {
 		return classifySMTP(op, "MAIL", err)
 	}
-	for _, r := range env.to {
+	for _, r := range rcpts {
 		if err := c.Rcpt(r); err != nil {
 			return classifySMTP(op, "RCPT", err)
 		}
@@ -282,7 +286,7 @@ func (s *SMTPMailer) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return classifySMTP(op, "DATA", err)
 	}
-	if _, err := w.Write(env.data); err != nil {
+	if _, err := msg.WriteTo(w); err != nil {
 		return classifySMTP(op, "DATA", err)
 	}
 	if err := w.Close(); err != nil {
@@ -293,8 +297,9 @@ func (s *SMTPMailer) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// classifySMTP maps a net/smtp error: permanent 5xx replies are Invalid,
-// everything else (4xx, network, TLS) Unavailable.
+// classifySMTP maps an SMTP failure: permanent 5xx replies are Invalid,
+// everything else (4xx, network, TLS, a server without STARTTLS when it is
+// required) Unavailable.
 func classifySMTP(op, stage string, err error) error {
 	var te *textproto.Error
 	if errors.As(err, &te) && te.Code >= 500 {

@@ -51,7 +51,7 @@ func readOnly(t *testing.T, dir string) *mail.Message {
 	return m
 }
 
-// TestSMTPMailerToSink runs net/smtp against the embedded sink end to end
+// TestSMTPMailerToSink runs the mailer (go-mail) against the embedded sink end to end
 // and reads the stored .eml back.
 func TestSMTPMailerToSink(t *testing.T) {
 	sink := quietSink(t, smtpsink.Options{})
