@@ -37,10 +37,19 @@ const (
 	routeTearPN = "GET /v1/scans/{scanId}/design/tear-layer.png"
 )
 
+// practitioners are the callers of every route: a clinic's own scans.
+var practitioners = []auth.Role{auth.RolePractitioner}
+
 func init() {
-	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign, routeMap, routeList, routeTear, routeTearPN},
-		Creates: []string{routeUpload}, Query: map[string][]string{routeUpload: uploadParams, routeTear: tearParams, routeTearPN: tearParams}, MaxBody: scans.MaxScanBytes,
-		BodyMemory: scans.UploadMemoryPerByte, HTTP: New})
+	platform.Register(platform.Function{Name: "Scans", Routes: []platform.Route{
+		{Pattern: routeUpload, Roles: practitioners, Creates: true, Query: uploadParams},
+		{Pattern: routeGet, Roles: practitioners},
+		{Pattern: routeDesign, Roles: practitioners},
+		{Pattern: routeMap, Roles: practitioners},
+		{Pattern: routeList, Roles: practitioners},
+		{Pattern: routeTear, Roles: practitioners, Query: tearParams},
+		{Pattern: routeTearPN, Roles: practitioners, Query: tearParams},
+	}, MaxBody: scans.MaxScanBytes, BodyMemory: scans.UploadMemoryPerByte, HTTP: New})
 }
 
 // uploadParams are the upload's query parameters (see the package comment);
@@ -86,14 +95,13 @@ func view(s scans.Scan) ScanView {
 	return v
 }
 
-// New builds the function's routes on app.
-func New(app *wire.App) (map[string]http.Handler, error) {
+// New builds the function's handlers on app.
+func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 	svc := wire.ScanService(app)
-	upload := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	upload := func(w http.ResponseWriter, r *http.Request) error {
 		file, err := httpkit.ReadBody(w, r, scans.MaxScanBytes)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		q := r.URL.Query()
 		id, _ := httpkit.ResourceID(r.Context())
@@ -102,48 +110,48 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 			GridUnits: q.Get("gridUnits"), GridReference: q.Get("gridReference"), GridBFS: q.Get("gridBfs"),
 			HeightSign: q.Get("heightSign"), OrthoKOverride: q.Get("orthokOverride")})
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", "/v1/scans/"+sc.ID)
 		httpkit.JSON(w, http.StatusCreated, view(sc))
-	})
-	get := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	get := func(w http.ResponseWriter, r *http.Request) error {
 		sc, err := svc.Get(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, view(sc))
-	})
-	design := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	design := func(w http.ResponseWriter, r *http.Request) error {
 		d, err := svc.GetDesign(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, d)
-	})
-	topography := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	topography := func(w http.ResponseWriter, r *http.Request) error {
 		m, err := svc.Map(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, m)
-	})
-	list := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	list := func(w http.ResponseWriter, r *http.Request) error {
 		scs, err := svc.PatientScans(r.Context(), wire.ActorOf(r), r.PathValue("patientId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		out := make([]ScanView, 0, len(scs))
 		for _, sc := range scs {
 			out = append(out, view(sc))
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"scans": out})
-	})
+		return nil
+	}
 	tearLayer := func(r *http.Request) (*scans.TearLayer, error) {
 		o, err := scans.ParseTearLayerQuery(r.URL.Query())
 		if err != nil {
@@ -151,37 +159,28 @@ func New(app *wire.App) (map[string]http.Handler, error) {
 		}
 		return svc.TearLayer(r.Context(), wire.ActorOf(r), r.PathValue("scanId"), o)
 	}
-	tearLayerJSON := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tearLayerJSON := func(w http.ResponseWriter, r *http.Request) error {
 		tl, err := tearLayer(r)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, tl.JSON())
-	})
-	tearLayerPNG := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	tearLayerPNG := func(w http.ResponseWriter, r *http.Request) error {
 		tl, err := tearLayer(r)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		var buf bytes.Buffer
 		if err := fluorescein.PNG(&buf, tl.Map, tl.Model); err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Content-Type", "image/png")
 		w.Header().Set("Cache-Control", "no-store") // patient data
 		_, _ = w.Write(buf.Bytes())
-	})
-	practitioners := []auth.Role{auth.RolePractitioner}
-	return map[string]http.Handler{
-		routeMap:    httpkit.Authenticate(app.Verifier, practitioners, topography),
-		routeList:   httpkit.Authenticate(app.Verifier, practitioners, list),
-		routeUpload: httpkit.Authenticate(app.Verifier, practitioners, upload),
-		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
-		routeDesign: httpkit.Authenticate(app.Verifier, practitioners, design),
-		routeTear:   httpkit.Authenticate(app.Verifier, practitioners, tearLayerJSON),
-		routeTearPN: httpkit.Authenticate(app.Verifier, practitioners, tearLayerPNG),
-	}, nil
+		return nil
+	}
+	return map[string]httpkit.HandlerFunc{routeUpload: upload, routeGet: get, routeDesign: design, routeMap: topography,
+		routeList: list, routeTear: tearLayerJSON, routeTearPN: tearLayerPNG}, nil
 }

@@ -283,7 +283,7 @@ func (b *devBoard) learn(index map[string]any) {
 		if _, mounted := index[f.Name]; !mounted {
 			continue
 		}
-		for _, p := range f.Routes {
+		for _, p := range f.Patterns() {
 			b.functions[p] = f.Name
 		}
 		if f.HTTP == nil {
