@@ -45,7 +45,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
 			return err
 		}
-		v, err := svc.PutSettings(r.Context(), wire.ActorOf(r), in)
+		v, err := svc.PutSettings(r.Context(), httpkit.Actor(r), in)
 		if err != nil {
 			return err
 		}
@@ -53,7 +53,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	get := func(w http.ResponseWriter, r *http.Request) error {
-		v, err := svc.GetSettings(r.Context(), wire.ActorOf(r))
+		v, err := svc.GetSettings(r.Context(), httpkit.Actor(r))
 		if err != nil {
 			return err
 		}

@@ -38,7 +38,7 @@ func init() {
 func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 	svc := wire.OrderService(app)
 	jobs := func(w http.ResponseWriter, r *http.Request) error {
-		js, err := svc.Jobs(r.Context(), wire.ActorOf(r), r.URL.Query().Get("status"))
+		js, err := svc.Jobs(r.Context(), httpkit.Actor(r), r.URL.Query().Get("status"))
 		if err != nil {
 			return err
 		}
@@ -46,7 +46,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	file := func(w http.ResponseWriter, r *http.Request) error {
-		f, data, err := svc.File(r.Context(), wire.ActorOf(r), r.PathValue("jobId"), r.PathValue("name"))
+		f, data, err := svc.File(r.Context(), httpkit.Actor(r), r.PathValue("jobId"), r.PathValue("name"))
 		if err != nil {
 			return err
 		}
@@ -62,7 +62,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
 			return err
 		}
-		j, err := svc.SetStatus(r.Context(), wire.ActorOf(r), r.PathValue("jobId"), in)
+		j, err := svc.SetStatus(r.Context(), httpkit.Actor(r), r.PathValue("jobId"), in)
 		if err != nil {
 			return err
 		}

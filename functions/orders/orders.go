@@ -85,7 +85,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 			return err
 		}
 		in.OrderID, _ = httpkit.ResourceID(r.Context())
-		o, err := svc.Place(r.Context(), wire.ActorOf(r), in)
+		o, err := svc.Place(r.Context(), httpkit.Actor(r), in)
 		if err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	get := func(w http.ResponseWriter, r *http.Request) error {
-		o, err := svc.Get(r.Context(), wire.ActorOf(r), r.PathValue("orderId"))
+		o, err := svc.Get(r.Context(), httpkit.Actor(r), r.PathValue("orderId"))
 		if err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 			return err
 		}
 		id, _ := httpkit.ResourceID(r.Context())
-		v, err := svc.Assess(r.Context(), wire.ActorOf(r), r.PathValue("orderId"), id, body)
+		v, err := svc.Assess(r.Context(), httpkit.Actor(r), r.PathValue("orderId"), id, body)
 		if err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	visits := func(w http.ResponseWriter, r *http.Request) error {
-		vs, err := svc.Assessments(r.Context(), wire.ActorOf(r), r.PathValue("orderId"))
+		vs, err := svc.Assessments(r.Context(), httpkit.Actor(r), r.PathValue("orderId"))
 		if err != nil {
 			return err
 		}
@@ -128,7 +128,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	list := func(w http.ResponseWriter, r *http.Request) error {
-		all, err := svc.List(r.Context(), wire.ActorOf(r))
+		all, err := svc.List(r.Context(), httpkit.Actor(r))
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		if app.Now != nil {
 			now = app.Now
 		}
-		fs, err := svc.FollowUps(r.Context(), wire.ActorOf(r), now().UTC())
+		fs, err := svc.FollowUps(r.Context(), httpkit.Actor(r), now().UTC())
 		if err != nil {
 			return err
 		}
@@ -153,7 +153,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 			return err
 		}
 		id, _ := httpkit.ResourceID(r.Context())
-		c, err := svc.PostComment(r.Context(), wire.ActorOf(r), r.PathValue("orderId"), id, in)
+		c, err := svc.PostComment(r.Context(), httpkit.Actor(r), r.PathValue("orderId"), id, in)
 		if err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	thread := func(w http.ResponseWriter, r *http.Request) error {
-		cs, err := svc.Comments(r.Context(), wire.ActorOf(r), r.PathValue("orderId"))
+		cs, err := svc.Comments(r.Context(), httpkit.Actor(r), r.PathValue("orderId"))
 		if err != nil {
 			return err
 		}

@@ -39,7 +39,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 			return err
 		}
 		in.ID, _ = httpkit.ResourceID(r.Context())
-		p, err := svc.CreatePatient(r.Context(), wire.ActorOf(r), in)
+		p, err := svc.CreatePatient(r.Context(), httpkit.Actor(r), in)
 		if err != nil {
 			return err
 		}
@@ -48,7 +48,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	list := func(w http.ResponseWriter, r *http.Request) error {
-		ps, err := svc.ListPatients(r.Context(), wire.ActorOf(r))
+		ps, err := svc.ListPatients(r.Context(), httpkit.Actor(r))
 		if err != nil {
 			return err
 		}

@@ -105,7 +105,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		}
 		q := r.URL.Query()
 		id, _ := httpkit.ResourceID(r.Context())
-		sc, err := svc.Upload(r.Context(), wire.ActorOf(r), scans.UploadInput{PatientID: r.PathValue("patientId"), ScanID: id,
+		sc, err := svc.Upload(r.Context(), httpkit.Actor(r), scans.UploadInput{PatientID: r.PathValue("patientId"), ScanID: id,
 			Eye: q.Get("eye"), LensType: q.Get("lensType"), Rx: q.Get("rx"), Vertex: q.Get("vertex"), HVID: q.Get("hvid"), File: file,
 			GridUnits: q.Get("gridUnits"), GridReference: q.Get("gridReference"), GridBFS: q.Get("gridBfs"),
 			HeightSign: q.Get("heightSign"), OrthoKOverride: q.Get("orthokOverride")})
@@ -117,7 +117,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	get := func(w http.ResponseWriter, r *http.Request) error {
-		sc, err := svc.Get(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
+		sc, err := svc.Get(r.Context(), httpkit.Actor(r), r.PathValue("scanId"))
 		if err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	design := func(w http.ResponseWriter, r *http.Request) error {
-		d, err := svc.GetDesign(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
+		d, err := svc.GetDesign(r.Context(), httpkit.Actor(r), r.PathValue("scanId"))
 		if err != nil {
 			return err
 		}
@@ -133,7 +133,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	topography := func(w http.ResponseWriter, r *http.Request) error {
-		m, err := svc.Map(r.Context(), wire.ActorOf(r), r.PathValue("scanId"))
+		m, err := svc.Map(r.Context(), httpkit.Actor(r), r.PathValue("scanId"))
 		if err != nil {
 			return err
 		}
@@ -141,7 +141,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	list := func(w http.ResponseWriter, r *http.Request) error {
-		scs, err := svc.PatientScans(r.Context(), wire.ActorOf(r), r.PathValue("patientId"))
+		scs, err := svc.PatientScans(r.Context(), httpkit.Actor(r), r.PathValue("patientId"))
 		if err != nil {
 			return err
 		}
@@ -157,7 +157,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		if err != nil {
 			return nil, err
 		}
-		return svc.TearLayer(r.Context(), wire.ActorOf(r), r.PathValue("scanId"), o)
+		return svc.TearLayer(r.Context(), httpkit.Actor(r), r.PathValue("scanId"), o)
 	}
 	tearLayerJSON := func(w http.ResponseWriter, r *http.Request) error {
 		tl, err := tearLayer(r)

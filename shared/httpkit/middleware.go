@@ -227,3 +227,9 @@ func Principal(r *http.Request) auth.Principal {
 	p, _ := auth.PrincipalFrom(r.Context())
 	return p
 }
+
+// Actor is the authenticated principal acting in r (Authenticate must have
+// run): what the services take and the audit trail records.
+func Actor(r *http.Request) auth.Actor {
+	return Principal(r).Actor(RequestID(r.Context()))
+}

@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/scans"
 )
 
 // Collections.
@@ -150,7 +150,7 @@ func (s *Service) now() time.Time {
 func secretAD(clinicID string) []byte { return ports.AssociatedData("webhook-secret", clinicID) }
 
 // PutSettings sets the actor's clinic's channels.
-func (s *Service) PutSettings(ctx context.Context, a scans.Actor, in SettingsInput) (SettingsView, error) {
+func (s *Service) PutSettings(ctx context.Context, a auth.Actor, in SettingsInput) (SettingsView, error) {
 	const op = "notifications.settings"
 	in.WebhookURL = strings.TrimSpace(in.WebhookURL)
 	if in.WebhookURL != "" {
@@ -197,7 +197,7 @@ func (s *Service) PutSettings(ctx context.Context, a scans.Actor, in SettingsInp
 }
 
 // GetSettings returns the actor's clinic's channels (never the secret).
-func (s *Service) GetSettings(ctx context.Context, a scans.Actor) (SettingsView, error) {
+func (s *Service) GetSettings(ctx context.Context, a auth.Actor) (SettingsView, error) {
 	var cur Settings
 	err := s.Docs.Get(ctx, SettingsCollection, a.ClinicID, &cur)
 	if errs.Is(errs.NotFound, err) {
@@ -218,11 +218,11 @@ func orNone(emails []string) []string {
 	return emails
 }
 
-func (s *Service) audit(ctx context.Context, a scans.Actor, action, resource string) error {
+func (s *Service) audit(ctx context.Context, a auth.Actor, action, resource string) error {
 	if s.Audit == nil {
 		return nil
 	}
-	return s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: a.Role, Clinic: a.ClinicID,
+	return s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: string(a.Role), Clinic: a.ClinicID,
 		Action: action, Resource: resource, Outcome: audit.Success, RequestID: a.RequestID})
 }
 

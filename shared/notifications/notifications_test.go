@@ -14,12 +14,12 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/adapters/envelope"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/notifications"
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/scans"
 )
 
 func service(t *testing.T, now *time.Time) *notifications.Service {
@@ -38,7 +38,7 @@ func service(t *testing.T, now *time.Time) *notifications.Service {
 		Webhooks: notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: true, Now: func() time.Time { return *now }})}
 }
 
-var north = scans.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
+var north = auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
 
 func note(id string) notify.Notification {
 	return notify.Notification{ID: id, Type: notify.TypeOrderStatusChanged, OccurredAt: time.Now(), ClinicID: "demo-north",

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/aftercare"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -193,7 +194,7 @@ var errMoved = errors.New("the visit or the design changed meanwhile")
 // transaction: nothing of an attempt that fails survives it, and of any
 // number of concurrent requests for a visit one records it and the others
 // answer with its assessment.
-func (s *Service) Assess(ctx context.Context, a Actor, orderID, id string, body []byte) (AssessmentView, error) {
+func (s *Service) Assess(ctx context.Context, a auth.Actor, orderID, id string, body []byte) (AssessmentView, error) {
 	const op = "orders.assess"
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
@@ -240,7 +241,7 @@ type assessPlan struct {
 
 // assess is one attempt of Assess: errMoved when the visit or the design
 // changed before its transaction.
-func (s *Service) assess(ctx context.Context, a Actor, o Order, in AssessInput, id string) (AssessmentView, error) {
+func (s *Service) assess(ctx context.Context, a auth.Actor, o Order, in AssessInput, id string) (AssessmentView, error) {
 	const op = "orders.assess"
 	now := s.now()
 	p, err := s.visitNow(ctx, o, in, now)
@@ -329,7 +330,7 @@ func (s *Service) assess(ctx context.Context, a Actor, o Order, in AssessInput, 
 		}
 		t := s.now()
 		if cur.Status == workflow.OrderDispatched {
-			tl, err := workflow.Append(cur.Timeline, t, cur.Status, workflow.OrderInAftercare, a.Role, "assessment="+rec.ID)
+			tl, err := workflow.Append(cur.Timeline, t, cur.Status, workflow.OrderInAftercare, string(a.Role), "assessment="+rec.ID)
 			if err != nil {
 				return err
 			}
@@ -391,7 +392,7 @@ func createAction(rec AssessmentRecord) string {
 // Idempotency-Key stored it and failed after), it is audited as that
 // request's create, as retried orders and patients are, and answered as
 // created; otherwise the answer is a read of cur, audited as a replay.
-func (s *Service) replay(ctx context.Context, a Actor, cur AssessmentRecord, c assessmentContent, id string) (AssessmentView, error) {
+func (s *Service) replay(ctx context.Context, a auth.Actor, cur AssessmentRecord, c assessmentContent, id string) (AssessmentView, error) {
 	v := viewOf(cur, c)
 	action := httpkit.ReplayAction
 	if cur.ID == id {
@@ -474,7 +475,7 @@ type planRevision struct {
 // planDesign decides what the assessment does to the design, for a new
 // visit (p.cur nil) or one that supersedes p.cur, and prepares the
 // revision (not stored) if there is one.
-func (s *Service) planDesign(ctx context.Context, a Actor, o Order, in AssessInput, p *assessPlan) error {
+func (s *Service) planDesign(ctx context.Context, a auth.Actor, o Order, in AssessInput, p *assessPlan) error {
 	const op = "orders.assess"
 	visit := aftercare.VisitLabel(p.visit)
 	if p.cur == nil {
@@ -569,7 +570,7 @@ func (s *Service) designFound(ctx context.Context, o Order, rec AssessmentRecord
 
 // adjust applies the adjustment rules to the design fromDesignID ("" for
 // the scan's current one) and prepares the revised version.
-func (s *Service) adjust(ctx context.Context, a Actor, o Order, in aftercare.Assessment, fromDesignID, reason string) (*planRevision, error) {
+func (s *Service) adjust(ctx context.Context, a auth.Actor, o Order, in aftercare.Assessment, fromDesignID, reason string) (*planRevision, error) {
 	var adj aftercare.Adjustment
 	rev, err := s.Scans.PrepareRevision(ctx, a, o.ScanID, fromDesignID, reason,
 		func(surf *topo.Surface, prev *engine.Result) (*engine.Result, error) {
@@ -590,7 +591,7 @@ func (s *Service) adjust(ctx context.Context, a Actor, o Order, in aftercare.Ass
 
 // restore prepares a version that is the design fromDesignID again: what
 // a visit whose adjustment was superseded by "continue" leaves.
-func (s *Service) restore(ctx context.Context, a Actor, o Order, fromDesignID string) (*planRevision, error) {
+func (s *Service) restore(ctx context.Context, a auth.Actor, o Order, fromDesignID string) (*planRevision, error) {
 	rev, err := s.Scans.PrepareRevision(ctx, a, o.ScanID, fromDesignID, "",
 		func(_ *topo.Surface, prev *engine.Result) (*engine.Result, error) {
 			again := *prev
@@ -656,7 +657,7 @@ func overridesOf(cur, rev aftercare.DesignParams, t lens.Type) lens.Overrides {
 
 // Assessments lists an order's assessments, oldest first, for its clinic
 // (errs.NotFound for another clinic's order). Each read is audited.
-func (s *Service) Assessments(ctx context.Context, a Actor, orderID string) ([]AssessmentView, error) {
+func (s *Service) Assessments(ctx context.Context, a auth.Actor, orderID string) ([]AssessmentView, error) {
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/embeddedtest"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
@@ -30,7 +31,7 @@ type assessFixture struct {
 	scans  *scans.Service
 	docs   ports.Documents
 	audit  *flakyAudit
-	north  orders.Actor
+	north  auth.Actor
 	order  orders.Order
 	now    time.Time
 	powerD float64 // the ordered design's power
@@ -62,7 +63,7 @@ func newAssessFixture(t *testing.T) *assessFixture {
 	ctx := context.Background()
 	docs, blobs, sealer := embeddedtest.Open(t)
 	f := &assessFixture{docs: docs, audit: &flakyAudit{}, now: day0.Add(7 * 24 * time.Hour),
-		north: orders.Actor{Subject: "dr-north", Role: "practitioner", ClinicID: "demo-north", RequestID: "r1"}}
+		north: auth.Actor{Subject: "dr-north", Role: "practitioner", ClinicID: "demo-north", RequestID: "r1"}}
 	f.scans = &scans.Service{Docs: docs, Blobs: blobs, Sealer: sealer}
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return f.now }

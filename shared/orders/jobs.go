@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
@@ -14,8 +15,8 @@ import (
 )
 
 // serviceActor is the manufacturing function acting on an event.
-func serviceActor(clinicID, requestID string) Actor {
-	return Actor{Subject: "manufacturing-function", Role: "service", ClinicID: clinicID, RequestID: requestID}
+func serviceActor(clinicID, requestID string) auth.Actor {
+	return auth.Actor{Subject: "manufacturing-function", Role: auth.RoleService, ClinicID: clinicID, RequestID: requestID}
 }
 
 // AssociatedDataForJobFile binds a point file's ciphertext to its job and name.
@@ -72,7 +73,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 		}
 		j.Files = append(j.Files, jf)
 	}
-	if j.Timeline, err = workflow.Append[workflow.JobStatus](nil, now, "", workflow.JobQueued, a.Role, "order="+o.ID); err != nil {
+	if j.Timeline, err = workflow.Append[workflow.JobStatus](nil, now, "", workflow.JobQueued, string(a.Role), "order="+o.ID); err != nil {
 		return err
 	}
 	ev2 := event(s.newID(), TypeJobQueued, "jobs/"+j.ID, now, JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status)})
@@ -114,7 +115,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 
 // Jobs lists jobs for the lab, optionally of one status, oldest first.
 // The listing is audited (it spans clinics, so the record names none).
-func (s *Service) Jobs(ctx context.Context, a Actor, status string) ([]Job, error) {
+func (s *Service) Jobs(ctx context.Context, a auth.Actor, status string) ([]Job, error) {
 	q := ports.Query{Collection: JobsCollection, OrderBy: "created", Limit: 200}
 	if status != "" {
 		st, err := workflow.ParseJobStatus(status)
@@ -139,13 +140,13 @@ func (s *Service) Jobs(ctx context.Context, a Actor, status string) ([]Job, erro
 }
 
 // Job returns one job (lab) or, for a clinic, its own clinic's job.
-func (s *Service) Job(ctx context.Context, a Actor, id string) (Job, error) {
+func (s *Service) Job(ctx context.Context, a auth.Actor, id string) (Job, error) {
 	var j Job
 	if !validID(id) {
 		return j, errs.Ef("orders.job", errs.NotFound, "job not found")
 	}
 	err := s.Docs.Get(ctx, JobsCollection, id, &j)
-	if errs.Is(errs.NotFound, err) || (err == nil && a.Role != "lab" && j.ClinicID != a.ClinicID) {
+	if errs.Is(errs.NotFound, err) || (err == nil && a.Role != auth.RoleLab && j.ClinicID != a.ClinicID) {
 		return Job{}, errs.Ef("orders.job", errs.NotFound, "job not found")
 	}
 	return j, err
@@ -153,7 +154,7 @@ func (s *Service) Job(ctx context.Context, a Actor, id string) (Job, error) {
 
 // File returns a job's point file, decrypted, for the lathe cell. Every
 // read is audited.
-func (s *Service) File(ctx context.Context, a Actor, jobID, name string) (JobFile, []byte, error) {
+func (s *Service) File(ctx context.Context, a auth.Actor, jobID, name string) (JobFile, []byte, error) {
 	j, err := s.Job(ctx, a, jobID)
 	if err != nil {
 		return JobFile{}, nil, err
@@ -178,7 +179,7 @@ func (s *Service) File(ctx context.Context, a Actor, jobID, name string) (JobFil
 
 // onJob is actor a as the audit record of an action on job j names it:
 // lab staff act for no clinic, so the record names the job's.
-func onJob(a Actor, j Job) Actor {
+func onJob(a auth.Actor, j Job) auth.Actor {
 	if a.ClinicID == "" {
 		a.ClinicID = j.ClinicID
 	}
@@ -203,7 +204,7 @@ type StatusInput struct {
 // The order follows its job (in production, needs attention, dispatched)
 // in the same transaction, its timeline records both, and a
 // job-status-changed event is emitted for notifications.
-func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in StatusInput) (Job, error) {
+func (s *Service) SetStatus(ctx context.Context, a auth.Actor, jobID string, in StatusInput) (Job, error) {
 	const op = "orders.setStatus"
 	to, err := workflow.ParseJobStatus(in.Status)
 	if err != nil {
@@ -228,7 +229,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 		if err != nil {
 			return err
 		}
-		if j.Timeline, err = workflow.Append(j.Timeline, now, j.Status, to, a.Role, ""); err != nil {
+		if j.Timeline, err = workflow.Append(j.Timeline, now, j.Status, to, string(a.Role), ""); err != nil {
 			return err
 		}
 		j.State, j.Status, j.Updated = next, next.Status, now
@@ -239,7 +240,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 				return err
 			}
 			for _, st := range steps {
-				if o.Timeline, err = workflow.Append(o.Timeline, now, o.Status, st, a.Role, "job="+j.ID); err != nil {
+				if o.Timeline, err = workflow.Append(o.Timeline, now, o.Status, st, string(a.Role), "job="+j.ID); err != nil {
 					return err
 				}
 				o.Status = st

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/workflow"
@@ -69,7 +70,7 @@ func TestListOrders(t *testing.T) {
 	} {
 		t.Run(tc.clinic, func(t *testing.T) {
 			n := len(mem.Records())
-			got, err := svc.List(context.Background(), orders.Actor{Subject: "dr", Role: "practitioner", ClinicID: tc.clinic})
+			got, err := svc.List(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: tc.clinic})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +112,7 @@ func TestFollowUps(t *testing.T) {
 		return time.Date(y, m, dd+days, 0, 0, 0, 0, time.UTC)
 	}
 	asOf := day0.Add(24 * time.Hour)
-	got, err := svc.FollowUps(context.Background(), orders.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}, asOf)
+	got, err := svc.FollowUps(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}, asOf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestFollowUps(t *testing.T) {
 	}
 
 	// A clinic with nothing dispatched gets an empty list, not null.
-	none, err := svc.FollowUps(context.Background(), orders.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-east"}, asOf)
+	none, err := svc.FollowUps(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-east"}, asOf)
 	if err != nil || none == nil || len(none) != 0 {
 		t.Errorf("demo-east: %v %v", none, err)
 	}

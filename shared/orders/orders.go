@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/outbox"
@@ -118,9 +119,6 @@ type JobEvent struct {
 	OrderChanged bool `json:"orderChanged,omitempty"`
 }
 
-// Actor is who is acting, from the verified token.
-type Actor = scans.Actor
-
 // Service runs orders and jobs over the ports.
 type Service struct {
 	Docs   ports.Documents
@@ -149,11 +147,11 @@ func (s *Service) newID() string {
 	return uuid.NewString()
 }
 
-func (s *Service) audit(ctx context.Context, a Actor, action, resource, outcome string) error {
+func (s *Service) audit(ctx context.Context, a auth.Actor, action, resource, outcome string) error {
 	if s.Audit == nil {
 		return nil
 	}
-	if err := s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: a.Role, Clinic: a.ClinicID,
+	if err := s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: string(a.Role), Clinic: a.ClinicID,
 		Action: action, Resource: resource, Outcome: outcome, RequestID: a.RequestID}); err != nil {
 		return errs.E("audit", errs.Unavailable, err)
 	}
@@ -185,7 +183,7 @@ type PlaceInput struct {
 // Place records an order of a design version of the actor's clinic. The
 // design must be the scan's current version (errs.Conflict otherwise: a
 // revised design supersedes it).
-func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, error) {
+func (s *Service) Place(ctx context.Context, a auth.Actor, in PlaceInput) (Order, error) {
 	const op = "orders.place"
 	switch {
 	case in.DesignID == "":
@@ -230,7 +228,7 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 			return Order{}, errs.E(op+": seal", errs.Unavailable, err)
 		}
 	}
-	if o.Timeline, err = workflow.Append[workflow.OrderStatus](nil, now, "", workflow.OrderPlaced, a.Role, "design="+d.ID); err != nil {
+	if o.Timeline, err = workflow.Append[workflow.OrderStatus](nil, now, "", workflow.OrderPlaced, string(a.Role), "design="+d.ID); err != nil {
 		return Order{}, err
 	}
 	ev := event(s.newID(), TypeOrderPlaced, "orders/"+o.ID, now, OrderPlaced{OrderID: o.ID, ClinicID: o.ClinicID})
@@ -257,7 +255,7 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 
 // placed returns the order id of the actor's clinic if an earlier attempt of
 // the same request placed it (audited as that request's create).
-func (s *Service) placed(ctx context.Context, a Actor, id string) (Order, bool, error) {
+func (s *Service) placed(ctx context.Context, a auth.Actor, id string) (Order, bool, error) {
 	o, ok, err := ports.Prior(ctx, s.Docs, OrdersCollection, id, func(o Order) bool { return o.ClinicID == a.ClinicID })
 	if err != nil || !ok {
 		return Order{}, false, err
@@ -273,7 +271,7 @@ type OrderView struct {
 
 // Get returns an order of the actor's clinic with its notes and timeline
 // (errs.NotFound for another clinic's).
-func (s *Service) Get(ctx context.Context, a Actor, id string) (OrderView, error) {
+func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (OrderView, error) {
 	o, err := s.order(ctx, a.ClinicID, id)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {

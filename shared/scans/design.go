@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -28,7 +29,7 @@ import (
 // reason and nil is returned.
 func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID string) error {
 	const op = "scans.design"
-	actor := Actor{Subject: "design-function", Role: "service", ClinicID: ev.ClinicID, RequestID: requestID}
+	actor := auth.Actor{Subject: "design-function", Role: auth.RoleService, ClinicID: ev.ClinicID, RequestID: requestID}
 	var sc Scan
 	if err := s.Docs.Get(ctx, ScansCollection, ev.ScanID, &sc); err != nil {
 		if errs.Is(errs.NotFound, err) {
@@ -105,7 +106,7 @@ var designModel = cornea.ModelOptions{}
 // err): a missing or damaged object, or a file that no longer parses,
 // fails the scan with the reason; anything else (storage unavailable) is
 // returned, so the event is retried.
-func (s *Service) failUnread(ctx context.Context, actor Actor, sc Scan, err error) error {
+func (s *Service) failUnread(ctx context.Context, actor auth.Actor, sc Scan, err error) error {
 	what := "file"
 	if sc.readsSurface() {
 		what = "surface"
@@ -152,7 +153,7 @@ func (s *Service) runEngine(sc Scan, surf *topo.Surface) (*engine.Result, error)
 // fail marks sc failed for reason (shown to the clinic) and counts the
 // failure under kind (a metric attribute: missing_file, integrity,
 // invalid_scan).
-func (s *Service) fail(ctx context.Context, a Actor, sc Scan, kind, reason string) error {
+func (s *Service) fail(ctx context.Context, a auth.Actor, sc Scan, kind, reason string) error {
 	failed := false
 	err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		failed = false
@@ -205,7 +206,7 @@ type Revision struct {
 // scan's current version, whichever version it was computed from. reason
 // says why, in the lab's words, with no PHI. The caller audits the request
 // that revises (one record per request, naming what it was for).
-func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesignID, reason string,
+func (s *Service) PrepareRevision(ctx context.Context, a auth.Actor, scanID, fromDesignID, reason string,
 	revise func(surf *topo.Surface, from *engine.Result) (*engine.Result, error)) (Revision, error) {
 	const op = "scans.revise"
 	sc, err := s.scan(ctx, a, scanID)

@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/scans"
@@ -46,7 +47,7 @@ func FuzzPatientInput(f *testing.F) {
 	}
 	today := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	svc := &scans.Service{Sealer: passSealer{}, Now: func() time.Time { return today }}
-	actor := scans.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
+	actor := auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var in scans.PatientInput
 		if err := httpkit.UnmarshalStrict(body, &in); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
@@ -33,7 +34,7 @@ func AssociatedDataForPatient(p Patient) []byte {
 // record (patient.list). The clinic filter is the query's (Where clinicId
 // == the token's clinic); the order is made here, so no composite index
 // is needed.
-func (s *Service) ListPatients(ctx context.Context, a Actor) ([]PatientView, error) {
+func (s *Service) ListPatients(ctx context.Context, a auth.Actor) ([]PatientView, error) {
 	const op = "patients.list"
 	if a.ClinicID == "" {
 		return nil, errs.Ef(op, errs.Permission, "no clinic in the token")
@@ -82,7 +83,7 @@ func newer(ti, tj int64, idi, idj string) bool {
 // PatientScans returns the scans of a patient of the actor's clinic,
 // newest first. Another clinic's patient is errs.NotFound, audited as
 // denied; otherwise the request leaves one scan.list record.
-func (s *Service) PatientScans(ctx context.Context, a Actor, patientID string) ([]Scan, error) {
+func (s *Service) PatientScans(ctx context.Context, a auth.Actor, patientID string) ([]Scan, error) {
 	const op = "scans.list"
 	resource := "patients/" + safeID(patientID) + "/scans"
 	p, err := s.patient(ctx, a, patientID)
@@ -120,7 +121,7 @@ func (s *Service) PatientScans(ctx context.Context, a Actor, patientID string) (
 // scan read leaves one scan.map.read record, a failure if no map could be
 // made (errs.Unprocessable saying why: a scan the engine cannot fit). The
 // fit takes the memory a design does, from the same budget.
-func (s *Service) Map(ctx context.Context, a Actor, scanID string) (*topomap.Map, error) {
+func (s *Service) Map(ctx context.Context, a auth.Actor, scanID string) (*topomap.Map, error) {
 	const op = "scans.map"
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/lens"
@@ -28,14 +29,6 @@ import (
 
 // MaxScanBytes bounds an uploaded scan file.
 const MaxScanBytes = 16 << 20
-
-// Actor is who is acting, from the verified token (never from the request).
-type Actor struct {
-	Subject   string
-	Role      string
-	ClinicID  string
-	RequestID string
-}
 
 // Service runs the scan lifecycle over the ports.
 type Service struct {
@@ -153,11 +146,11 @@ func AssociatedDataForSurface(sc Scan) []byte {
 	return ports.AssociatedData("scan-surface", sc.ClinicID, sc.PatientID, sc.ID, strconv.Itoa(v))
 }
 
-func (s *Service) audit(ctx context.Context, a Actor, action, resource, outcome string) error {
+func (s *Service) audit(ctx context.Context, a auth.Actor, action, resource, outcome string) error {
 	if s.Audit == nil {
 		return nil
 	}
-	err := s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: a.Role, Clinic: a.ClinicID,
+	err := s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: string(a.Role), Clinic: a.ClinicID,
 		Action: action, Resource: resource, Outcome: outcome, RequestID: a.RequestID})
 	if err != nil {
 		return errs.E("audit", errs.Unavailable, err)
@@ -202,7 +195,7 @@ func (in PatientInput) validate(today time.Time) error {
 
 // CreatePatient records a patient of the actor's clinic; name and birth date
 // are stored only sealed.
-func (s *Service) CreatePatient(ctx context.Context, a Actor, in PatientInput) (Patient, error) {
+func (s *Service) CreatePatient(ctx context.Context, a auth.Actor, in PatientInput) (Patient, error) {
 	if err := in.validate(s.now()); err != nil {
 		return Patient{}, err
 	}
@@ -234,7 +227,7 @@ func (s *Service) CreatePatient(ctx context.Context, a Actor, in PatientInput) (
 
 // existingPatient returns the patient id of the actor's clinic if an earlier
 // attempt of the same request created it (audited as that request's create).
-func (s *Service) existingPatient(ctx context.Context, a Actor, id string) (Patient, bool, error) {
+func (s *Service) existingPatient(ctx context.Context, a auth.Actor, id string) (Patient, bool, error) {
 	p, ok, err := ports.Prior(ctx, s.Docs, PatientsCollection, id, func(p Patient) bool { return p.ClinicID == a.ClinicID })
 	if err != nil || !ok {
 		return Patient{}, false, err
@@ -244,7 +237,7 @@ func (s *Service) existingPatient(ctx context.Context, a Actor, id string) (Pati
 
 // patient returns the actor's clinic's patient, or NotFound for a patient
 // of another clinic (never confirming it exists).
-func (s *Service) patient(ctx context.Context, a Actor, id string) (Patient, error) {
+func (s *Service) patient(ctx context.Context, a auth.Actor, id string) (Patient, error) {
 	var p Patient
 	if !validID(id) {
 		return p, errs.E("patients.get", errs.NotFound, fmt.Errorf("patient not found"))
@@ -324,7 +317,7 @@ func parseOptional(field, v string, lo, hi float64) (*float64, error) {
 // and announces it, in that order: a scan record exists only once its file
 // and its parsed surface are completely stored, and its event is committed
 // with it (outbox).
-func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, error) {
+func (s *Service) Upload(ctx context.Context, a auth.Actor, in UploadInput) (Scan, error) {
 	const op = "scans.upload"
 	if in.Eye != "OD" && in.Eye != "OS" {
 		return Scan{}, errs.Field(op, "eye", "must be OD or OS")
@@ -458,7 +451,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 
 // existing returns the scan id of the actor's clinic if an earlier attempt
 // of the same request created it.
-func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool, error) {
+func (s *Service) existing(ctx context.Context, a auth.Actor, id string) (Scan, bool, error) {
 	sc, ok, err := ports.Prior(ctx, s.Docs, ScansCollection, id, func(sc Scan) bool { return sc.ClinicID == a.ClinicID })
 	if err != nil || !ok {
 		return Scan{}, false, err
@@ -543,7 +536,7 @@ func (s *Service) removeFiles(ctx context.Context, sc Scan) {
 }
 
 // Get returns a scan of the actor's clinic (NotFound for other clinics').
-func (s *Service) Get(ctx context.Context, a Actor, id string) (Scan, error) {
+func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (Scan, error) {
 	sc, err := s.scan(ctx, a, id)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
@@ -554,7 +547,7 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (Scan, error) {
 	return sc, s.audit(ctx, a, "scan.read", "scans/"+sc.ID, audit.Success)
 }
 
-func (s *Service) scan(ctx context.Context, a Actor, id string) (Scan, error) {
+func (s *Service) scan(ctx context.Context, a auth.Actor, id string) (Scan, error) {
 	var sc Scan
 	if !validID(id) {
 		return sc, errs.E("scans.get", errs.NotFound, fmt.Errorf("scan not found"))
@@ -568,7 +561,7 @@ func (s *Service) scan(ctx context.Context, a Actor, id string) (Scan, error) {
 
 // GetDesign returns the design of a scan of the actor's clinic. A scan not
 // yet designed is errs.Conflict with its status; a failed one says why.
-func (s *Service) GetDesign(ctx context.Context, a Actor, scanID string) (*engine.Result, error) {
+func (s *Service) GetDesign(ctx context.Context, a auth.Actor, scanID string) (*engine.Result, error) {
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {

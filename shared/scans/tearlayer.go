@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/cornea"
 	"github.com/lensflow/lensflow/shared/engine"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -73,7 +74,7 @@ const MaxDecentrationMM = 5.0
 // another clinic's scan is NotFound, audited as denied), computed from the
 // stored surface and a fresh fit of the cornea, within the memory budget a
 // design takes.
-func (s *Service) TearLayer(ctx context.Context, a Actor, scanID string, o TearLayerOptions) (*TearLayer, error) {
+func (s *Service) TearLayer(ctx context.Context, a auth.Actor, scanID string, o TearLayerOptions) (*TearLayer, error) {
 	const op = "scans.tear-layer"
 	const action = "design.tear-layer.read"
 	sc, err := s.scan(ctx, a, scanID)

@@ -1,10 +1,6 @@
 package wire
 
 import (
-	"net/http"
-
-	"github.com/lensflow/lensflow/shared/auth"
-	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/notifications"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/scans"
@@ -14,12 +10,6 @@ import (
 func ScanService(app *App) *scans.Service {
 	return &scans.Service{Docs: app.Docs, Blobs: app.Blobs, Sealer: app.Sealer, Relay: app.Relay, Audit: app.Audit, Now: app.Now,
 		Metrics: app.Metrics, Memory: app.Memory}
-}
-
-// ActorOf is the acting principal of an authenticated request.
-func ActorOf(r *http.Request) scans.Actor {
-	p, _ := auth.PrincipalFrom(r.Context())
-	return scans.Actor{Subject: p.Subject, Role: string(p.Role), ClinicID: p.ClinicID, RequestID: httpkit.RequestID(r.Context())}
 }
 
 // OrderService builds the orders and manufacturing service on app's ports.
