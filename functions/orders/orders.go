@@ -36,7 +36,6 @@ package orders
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/httpkit"
@@ -136,11 +135,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	followUps := func(w http.ResponseWriter, r *http.Request) error {
-		now := time.Now
-		if app.Now != nil {
-			now = app.Now
-		}
-		fs, err := svc.FollowUps(r.Context(), httpkit.Actor(r), now().UTC())
+		fs, err := svc.FollowUps(r.Context(), httpkit.Actor(r), svc.Now())
 		if err != nil {
 			return err
 		}

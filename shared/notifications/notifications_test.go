@@ -20,6 +20,7 @@ import (
 	"github.com/lensflow/lensflow/shared/notifications"
 	"github.com/lensflow/lensflow/shared/notify"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 func service(t *testing.T, now *time.Time) *notifications.Service {
@@ -34,7 +35,7 @@ func service(t *testing.T, now *time.Time) *notifications.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &notifications.Service{Docs: docs, Sealer: sealer, Now: func() time.Time { return *now },
+	return &notifications.Service{Docs: docs, Sealer: sealer, Kit: servicekit.Kit{Clock: func() time.Time { return *now }},
 		Webhooks: notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: true, Now: func() time.Time { return *now }})}
 }
 

@@ -199,7 +199,7 @@ func (s *Service) Assess(ctx context.Context, a auth.Actor, orderID, id string, 
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, ActionAssessmentCreate, "orders/"+safeID(orderID)+"/assessments", audit.Denied)
+			_ = s.Audit(ctx, a, ActionAssessmentCreate, "orders/"+safeID(orderID)+"/assessments", audit.Denied)
 		}
 		return AssessmentView{}, err
 	}
@@ -217,7 +217,7 @@ func (s *Service) Assess(ctx context.Context, a auth.Actor, orderID, id string, 
 		return AssessmentView{}, errs.Field(op, "supersedes", "not an assessment id")
 	}
 	if id == "" {
-		id = s.newID()
+		id = s.NewID()
 	}
 	for attempt := 1; ; attempt++ {
 		v, err := s.assess(ctx, a, o, in, id)
@@ -243,7 +243,7 @@ type assessPlan struct {
 // changed before its transaction.
 func (s *Service) assess(ctx context.Context, a auth.Actor, o Order, in AssessInput, id string) (AssessmentView, error) {
 	const op = "orders.assess"
-	now := s.now()
+	now := s.Now()
 	p, err := s.visitNow(ctx, o, in, now)
 	if err != nil {
 		return AssessmentView{}, err
@@ -328,7 +328,7 @@ func (s *Service) assess(ctx context.Context, a auth.Actor, o Order, in AssessIn
 			}
 			rec.FromDesignID = sc.DesignID
 		}
-		t := s.now()
+		t := s.Now()
 		if cur.Status == workflow.OrderDispatched {
 			tl, err := workflow.Append(cur.Timeline, t, cur.Status, workflow.OrderInAftercare, string(a.Role), "assessment="+rec.ID)
 			if err != nil {
@@ -340,7 +340,7 @@ func (s *Service) assess(ctx context.Context, a auth.Actor, o Order, in AssessIn
 			cur.Revisions = append(cur.Revisions, *revised)
 			data, _ := json.Marshal(DesignRevised{OrderID: cur.ID, ClinicID: cur.ClinicID, ScanID: cur.ScanID,
 				DesignID: revised.DesignID, Version: revised.Version})
-			ev := ports.Event{ID: s.newID(), Type: TypeDesignRevised, Source: EventSource, Subject: "orders/" + cur.ID, Time: t, Data: data}
+			ev := ports.Event{ID: s.NewID(), Type: TypeDesignRevised, Source: EventSource, Subject: "orders/" + cur.ID, Time: t, Data: data}
 			if err := outbox.Add(ctx, tx, TopicDesignRevised, ev); err != nil {
 				return err
 			}
@@ -370,7 +370,7 @@ func (s *Service) assess(ctx context.Context, a auth.Actor, o Order, in AssessIn
 	if err != nil {
 		return AssessmentView{}, err
 	}
-	if err := s.audit(ctx, a, createAction(rec), "orders/"+o.ID+"/assessments/"+rec.ID, audit.Success); err != nil {
+	if err := s.Audit(ctx, a, createAction(rec), "orders/"+o.ID+"/assessments/"+rec.ID, audit.Success); err != nil {
 		return AssessmentView{}, err
 	}
 	if evID != "" {
@@ -400,7 +400,7 @@ func (s *Service) replay(ctx context.Context, a auth.Actor, cur AssessmentRecord
 	} else {
 		v.Replayed = true
 	}
-	return v, s.audit(ctx, a, action, "orders/"+cur.OrderID+"/assessments/"+cur.ID, audit.Success)
+	return v, s.Audit(ctx, a, action, "orders/"+cur.OrderID+"/assessments/"+cur.ID, audit.Success)
 }
 
 // visitNow finds the visit the assessment records and its current
@@ -661,7 +661,7 @@ func (s *Service) Assessments(ctx context.Context, a auth.Actor, orderID string)
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "assessment.read", "orders/"+safeID(orderID)+"/assessments", audit.Denied)
+			_ = s.Audit(ctx, a, "assessment.read", "orders/"+safeID(orderID)+"/assessments", audit.Denied)
 		}
 		return nil, err
 	}
@@ -688,5 +688,5 @@ func (s *Service) Assessments(ctx context.Context, a auth.Actor, orderID string)
 		}
 		return out[j].Supersedes == out[i].ID // recorded at the same moment: the superseded one first
 	})
-	return out, s.audit(ctx, a, "assessment.read", "orders/"+o.ID+"/assessments", audit.Success)
+	return out, s.Audit(ctx, a, "assessment.read", "orders/"+o.ID+"/assessments", audit.Success)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/servicekit"
 	"github.com/lensflow/lensflow/shared/topo/topotest"
 	"github.com/lensflow/lensflow/shared/workflow"
 )
@@ -67,7 +68,7 @@ func newAssessFixture(t *testing.T) *assessFixture {
 	f.scans = &scans.Service{Docs: docs, Blobs: blobs, Sealer: sealer}
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return f.now }
-	f.svc = &orders.Service{Docs: docs, Blobs: blobs, Sealer: sealer, Scans: f.scans, Audit: f.audit, Now: clock}
+	f.svc = &orders.Service{Docs: docs, Blobs: blobs, Sealer: sealer, Scans: f.scans, Kit: servicekit.Kit{AuditLog: f.audit, Clock: clock}}
 	f.setNow = func(t time.Time) { mu.Lock(); f.now = t; mu.Unlock() }
 
 	p, err := f.scans.CreatePatient(ctx, f.north, scans.PatientInput{Name: "Assess Tester", BirthDate: "1970-01-02"})

@@ -93,7 +93,7 @@ func (s *Service) PostComment(ctx context.Context, a auth.Actor, orderID, id str
 	o, err := s.order(ctx, clinicScope(a), orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "comment.create", "orders/"+safeID(orderID)+"/comments", audit.Denied)
+			_ = s.Audit(ctx, a, "comment.create", "orders/"+safeID(orderID)+"/comments", audit.Denied)
 		}
 		return CommentView{}, err
 	}
@@ -103,13 +103,13 @@ func (s *Service) PostComment(ctx context.Context, a auth.Actor, orderID, id str
 			return prev, err
 		}
 	} else {
-		id = s.newID()
+		id = s.NewID()
 	}
-	c := CommentRecord{ID: id, OrderID: o.ID, ClinicID: o.ClinicID, AuthorSubject: a.Subject, AuthorRole: string(a.Role), Created: s.now()}
+	c := CommentRecord{ID: id, OrderID: o.ID, ClinicID: o.ClinicID, AuthorSubject: a.Subject, AuthorRole: string(a.Role), Created: s.Now()}
 	if c.SealedText, err = s.Sealer.Encrypt([]byte(text), AssociatedDataForComment(c)); err != nil {
 		return CommentView{}, errs.E(op+": seal", errs.Unavailable, err)
 	}
-	ev := event(s.newID(), TypeCommentPosted, "orders/"+o.ID+"/comments/"+c.ID, c.Created,
+	ev := event(s.NewID(), TypeCommentPosted, "orders/"+o.ID+"/comments/"+c.ID, c.Created,
 		CommentPosted{OrderID: o.ID, ClinicID: o.ClinicID, CommentID: c.ID, AuthorRole: c.AuthorRole})
 	err = s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		if err := tx.Create(CommentsCollection, c.ID, c); err != nil {
@@ -126,7 +126,7 @@ func (s *Service) PostComment(ctx context.Context, a auth.Actor, orderID, id str
 	if err != nil {
 		return CommentView{}, err
 	}
-	if err := s.audit(ctx, a, "comment.create", "orders/"+o.ID+"/comments/"+c.ID, audit.Success); err != nil {
+	if err := s.Audit(ctx, a, "comment.create", "orders/"+o.ID+"/comments/"+c.ID, audit.Success); err != nil {
 		return CommentView{}, err
 	}
 	s.send(ctx, ev.ID)
@@ -146,7 +146,7 @@ func (s *Service) comment(ctx context.Context, a auth.Actor, o Order, id string)
 	if err != nil {
 		return CommentView{}, false, err
 	}
-	return v, true, s.audit(ctx, a, "comment.create", "orders/"+o.ID+"/comments/"+c.ID, audit.Success)
+	return v, true, s.Audit(ctx, a, "comment.create", "orders/"+o.ID+"/comments/"+c.ID, audit.Success)
 }
 
 // Comments lists an order's thread, oldest first, for its clinic or lab
@@ -155,7 +155,7 @@ func (s *Service) Comments(ctx context.Context, a auth.Actor, orderID string) ([
 	o, err := s.order(ctx, clinicScope(a), orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "comment.read", "orders/"+safeID(orderID)+"/comments", audit.Denied)
+			_ = s.Audit(ctx, a, "comment.read", "orders/"+safeID(orderID)+"/comments", audit.Denied)
 		}
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (s *Service) Comments(ctx context.Context, a auth.Actor, orderID string) ([
 	if len(out) > MaxComments {
 		out = out[len(out)-MaxComments:]
 	}
-	return out, s.audit(ctx, a, "comment.read", "orders/"+o.ID+"/comments", audit.Success)
+	return out, s.Audit(ctx, a, "comment.read", "orders/"+o.ID+"/comments", audit.Success)
 }
 
 func (s *Service) commentView(a auth.Actor, c CommentRecord) (CommentView, error) {

@@ -46,8 +46,8 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	j := Job{ID: s.newID(), OrderID: o.ID, ClinicID: o.ClinicID, DesignID: o.DesignID, LensType: o.LensType,
+	now := s.Now()
+	j := Job{ID: s.NewID(), OrderID: o.ID, ClinicID: o.ClinicID, DesignID: o.DesignID, LensType: o.LensType,
 		Quantity: o.Quantity, State: workflow.NewJob(), Created: now, Updated: now}
 	j.Status = j.State.Status
 	// The design has been read: whatever happens next, the delivery leaves
@@ -55,7 +55,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 	outcome := audit.Failure
 	defer func() {
 		if outcome != "" {
-			_ = s.audit(ctx, a, "job.create", "jobs/"+j.ID, outcome)
+			_ = s.Audit(ctx, a, "job.create", "jobs/"+j.ID, outcome)
 		}
 	}()
 	files, err := engine.PointFiles(j.ID, design.Lens)
@@ -76,7 +76,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 	if j.Timeline, err = workflow.Append[workflow.JobStatus](nil, now, "", workflow.JobQueued, string(a.Role), "order="+o.ID); err != nil {
 		return err
 	}
-	ev2 := event(s.newID(), TypeJobQueued, "jobs/"+j.ID, now, JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status)})
+	ev2 := event(s.NewID(), TypeJobQueued, "jobs/"+j.ID, now, JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status)})
 	created := false
 	err = s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		created = false
@@ -106,7 +106,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 	}
 	outcome = ""
 	s.Metrics.JobEntered(ctx, string(j.Status))
-	if err := s.audit(ctx, a, "job.create", "jobs/"+j.ID, audit.Success); err != nil {
+	if err := s.Audit(ctx, a, "job.create", "jobs/"+j.ID, audit.Success); err != nil {
 		return err
 	}
 	s.send(ctx, ev2.ID)
@@ -136,7 +136,7 @@ func (s *Service) Jobs(ctx context.Context, a auth.Actor, status string) ([]Job,
 		}
 		out = append(out, j)
 	}
-	return out, s.audit(ctx, a, "job.list", "jobs", audit.Success)
+	return out, s.Audit(ctx, a, "job.list", "jobs", audit.Success)
 }
 
 // Job returns one job (lab) or, for a clinic, its own clinic's job.
@@ -169,10 +169,10 @@ func (s *Service) File(ctx context.Context, a auth.Actor, jobID, name string) (J
 		}
 		data, err := s.Sealer.Decrypt(sealed, AssociatedDataForJobFile(j, f.Name))
 		if err != nil {
-			_ = s.audit(ctx, onJob(a, j), "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Failure)
+			_ = s.Audit(ctx, onJob(a, j), "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Failure)
 			return JobFile{}, nil, errs.E("orders.file: unseal", errs.Other, err)
 		}
-		return f, data, s.audit(ctx, onJob(a, j), "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Success)
+		return f, data, s.Audit(ctx, onJob(a, j), "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Success)
 	}
 	return JobFile{}, nil, errs.Ef("orders.file", errs.NotFound, "job %s has no file %q", j.ID, safeName(name))
 }
@@ -224,7 +224,7 @@ func (s *Service) SetStatus(ctx context.Context, a auth.Actor, jobID string, in 
 		if err := tx.Get(OrdersCollection, j.OrderID, &o); err != nil {
 			return err
 		}
-		now := s.now()
+		now := s.Now()
 		next, err := j.State.Step(to)
 		if err != nil {
 			return err
@@ -257,7 +257,7 @@ func (s *Service) SetStatus(ctx context.Context, a auth.Actor, jobID string, in 
 		if err := tx.Set(JobsCollection, j.ID, j); err != nil {
 			return err
 		}
-		ev := event(s.newID(), TypeJobStatusChanged, "jobs/"+j.ID, now,
+		ev := event(s.NewID(), TypeJobStatusChanged, "jobs/"+j.ID, now,
 			JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status), OrderChanged: orderChanged})
 		evID = ev.ID
 		out = j
@@ -267,7 +267,7 @@ func (s *Service) SetStatus(ctx context.Context, a auth.Actor, jobID string, in 
 		return Job{}, err
 	}
 	s.Metrics.JobEntered(ctx, string(out.Status))
-	if err := s.audit(ctx, onJob(a, out), "job.status", fmt.Sprintf("jobs/%s", out.ID), audit.Success); err != nil {
+	if err := s.Audit(ctx, onJob(a, out), "job.status", fmt.Sprintf("jobs/%s", out.ID), audit.Success); err != nil {
 		return Job{}, err
 	}
 	s.send(ctx, evID)

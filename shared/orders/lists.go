@@ -72,7 +72,7 @@ func (s *Service) List(ctx context.Context, a auth.Actor) ([]OrderSummary, error
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out, s.audit(ctx, a, "order.list", "orders", audit.Success)
+	return out, s.Audit(ctx, a, "order.list", "orders", audit.Success)
 }
 
 // Follow-up states.
@@ -132,7 +132,7 @@ func (s *Service) FollowUps(ctx context.Context, a auth.Actor, asOf time.Time) (
 	if out == nil {
 		out = []FollowUp{}
 	}
-	return out, s.audit(ctx, a, "followup.list", "follow-ups", audit.Success)
+	return out, s.Audit(ctx, a, "followup.list", "follow-ups", audit.Success)
 }
 
 // visitsOf picks an order's unrecorded visits from its plan (in date

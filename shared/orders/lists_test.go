@@ -12,6 +12,7 @@ import (
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/servicekit"
 	"github.com/lensflow/lensflow/shared/workflow"
 )
 
@@ -41,7 +42,7 @@ func listFixture(t *testing.T, os []orders.Order, as []orders.AssessmentRecord) 
 		t.Fatal(err)
 	}
 	mem := &audit.Memory{}
-	return &orders.Service{Docs: docs, Audit: mem}, mem
+	return &orders.Service{Docs: docs, Kit: servicekit.Kit{AuditLog: mem}}, mem
 }
 
 var day0 = time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC) // a dispatch time

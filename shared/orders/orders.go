@@ -14,8 +14,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -23,6 +21,7 @@ import (
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/servicekit"
 	"github.com/lensflow/lensflow/shared/tracing"
 	"github.com/lensflow/lensflow/shared/workflow"
 )
@@ -126,36 +125,10 @@ type Service struct {
 	Sealer ports.Sealer
 	Scans  *scans.Service
 	Relay  *outbox.Relay
-	Audit  audit.Logger
-	Now    func() time.Time
-	NewID  func() string
+	// Kit is the clock, the new ids and the audit trail.
+	servicekit.Kit
 	// Metrics counts jobs entering each status (nil records nothing).
 	Metrics *metrics.Metrics
-}
-
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
-
-func (s *Service) newID() string {
-	if s.NewID != nil {
-		return s.NewID()
-	}
-	return uuid.NewString()
-}
-
-func (s *Service) audit(ctx context.Context, a auth.Actor, action, resource, outcome string) error {
-	if s.Audit == nil {
-		return nil
-	}
-	if err := s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: string(a.Role), Clinic: a.ClinicID,
-		Action: action, Resource: resource, Outcome: outcome, RequestID: a.RequestID}); err != nil {
-		return errs.E("audit", errs.Unavailable, err)
-	}
-	return nil
 }
 
 func (s *Service) send(ctx context.Context, ids ...string) {
@@ -203,7 +176,7 @@ func (s *Service) Place(ctx context.Context, a auth.Actor, in PlaceInput) (Order
 	d, _, err := s.Scans.Design(ctx, a.ClinicID, in.DesignID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "order.create", "designs/"+safeID(in.DesignID), audit.Denied)
+			_ = s.Audit(ctx, a, "order.create", "designs/"+safeID(in.DesignID), audit.Denied)
 		}
 		return Order{}, err
 	}
@@ -216,10 +189,10 @@ func (s *Service) Place(ctx context.Context, a auth.Actor, in PlaceInput) (Order
 		return Order{}, errs.Ef(op, errs.Conflict, "design %s is version %d; the current design of this scan is %s (version %d)",
 			d.ID, d.Version, sc.DesignID, sc.DesignVersion)
 	}
-	now := s.now()
+	now := s.Now()
 	id := in.OrderID
 	if id == "" {
-		id = s.newID()
+		id = s.NewID()
 	}
 	o := Order{ID: id, ClinicID: a.ClinicID, PatientID: d.PatientID, ScanID: d.ScanID, DesignID: d.ID,
 		DesignVersion: d.Version, LensType: sc.LensType, Quantity: in.Quantity, Status: workflow.OrderPlaced, Created: now}
@@ -231,7 +204,7 @@ func (s *Service) Place(ctx context.Context, a auth.Actor, in PlaceInput) (Order
 	if o.Timeline, err = workflow.Append[workflow.OrderStatus](nil, now, "", workflow.OrderPlaced, string(a.Role), "design="+d.ID); err != nil {
 		return Order{}, err
 	}
-	ev := event(s.newID(), TypeOrderPlaced, "orders/"+o.ID, now, OrderPlaced{OrderID: o.ID, ClinicID: o.ClinicID})
+	ev := event(s.NewID(), TypeOrderPlaced, "orders/"+o.ID, now, OrderPlaced{OrderID: o.ID, ClinicID: o.ClinicID})
 	if err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		if err := tx.Create(OrdersCollection, o.ID, o); err != nil {
 			return err
@@ -246,7 +219,7 @@ func (s *Service) Place(ctx context.Context, a auth.Actor, in PlaceInput) (Order
 		}
 		return Order{}, err
 	}
-	if err := s.audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success); err != nil {
+	if err := s.Audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success); err != nil {
 		return Order{}, err
 	}
 	s.send(ctx, ev.ID)
@@ -260,7 +233,7 @@ func (s *Service) placed(ctx context.Context, a auth.Actor, id string) (Order, b
 	if err != nil || !ok {
 		return Order{}, false, err
 	}
-	return o, true, s.audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success)
+	return o, true, s.Audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success)
 }
 
 // OrderView is an order as its clinic sees it.
@@ -275,7 +248,7 @@ func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (OrderView, 
 	o, err := s.order(ctx, a.ClinicID, id)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "order.read", "orders/"+safeID(id), audit.Denied)
+			_ = s.Audit(ctx, a, "order.read", "orders/"+safeID(id), audit.Denied)
 		}
 		return OrderView{}, err
 	}
@@ -288,7 +261,7 @@ func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (OrderView, 
 		v.Notes = string(plain)
 	}
 	v.SealedNotes = nil
-	return v, s.audit(ctx, a, "order.read", "orders/"+o.ID, audit.Success)
+	return v, s.Audit(ctx, a, "order.read", "orders/"+o.ID, audit.Success)
 }
 
 func (s *Service) order(ctx context.Context, clinicID, id string) (Order, error) {

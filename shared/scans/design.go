@@ -54,7 +54,7 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	outcome := audit.Failure
 	defer func() {
 		if outcome != "" {
-			_ = s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", outcome)
+			_ = s.Audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", outcome)
 		}
 	}()
 	d, err := s.runEngine(sc, surf)
@@ -65,8 +65,8 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 		}
 		return errs.E(op, errs.Other, err)
 	}
-	rec := DesignRecord{ID: s.newID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID, Version: 1,
-		Reason: "designed from the scan", Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
+	rec := DesignRecord{ID: s.NewID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID, Version: 1,
+		Reason: "designed from the scan", Created: s.Now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	d.DesignID, d.Version = rec.ID, rec.Version
 	plain, _ := json.Marshal(d)
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {
@@ -95,7 +95,7 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	}
 	outcome = ""
 	s.Metrics.DesignProduced(ctx, sc.LensType, rec.Created.Sub(sc.Received))
-	return s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", audit.Success)
+	return s.Audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", audit.Success)
 }
 
 // designModel is how the design fits the cornea: the defaults. Upload
@@ -146,7 +146,7 @@ func (s *Service) runEngine(sc Scan, surf *topo.Surface) (*engine.Result, error)
 		}
 		return nil, errs.E("design", errs.Other, err)
 	}
-	r.ScanID, r.Created = sc.ID, s.now().Format(time.RFC3339Nano)
+	r.ScanID, r.Created = sc.ID, s.Now().Format(time.RFC3339Nano)
 	return r, nil
 }
 
@@ -174,7 +174,7 @@ func (s *Service) fail(ctx context.Context, a auth.Actor, sc Scan, kind, reason 
 	if failed {
 		s.Metrics.DesignFailed(ctx, sc.LensType, kind)
 	}
-	return s.audit(ctx, a, "design.create", "scans/"+sc.ID+"/design", audit.Failure)
+	return s.Audit(ctx, a, "design.create", "scans/"+sc.ID+"/design", audit.Failure)
 }
 
 // ErrDesignChanged is the cause of the errs.Conflict CommitRevision
@@ -235,8 +235,8 @@ func (s *Service) PrepareRevision(ctx context.Context, a auth.Actor, scanID, fro
 	if err != nil {
 		return Revision{}, err
 	}
-	rec := DesignRecord{ID: s.newID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID,
-		Version: sc.DesignVersion + 1, Reason: reason, Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
+	rec := DesignRecord{ID: s.NewID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID,
+		Version: sc.DesignVersion + 1, Reason: reason, Created: s.Now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	next.ScanID, next.DesignID, next.Version, next.Created = sc.ID, rec.ID, rec.Version, rec.Created.Format(time.RFC3339Nano)
 	plain, _ := json.Marshal(next)
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {

@@ -69,7 +69,7 @@ func (s *Service) ListPatients(ctx context.Context, a auth.Actor) ([]PatientView
 		}
 		out = append(out, PatientView{ID: p.ID, Name: d.Name, BirthDate: d.BirthDate, Created: p.Created.UTC()})
 	}
-	return out, s.audit(ctx, a, "patient.list", "patients", audit.Success)
+	return out, s.Audit(ctx, a, "patient.list", "patients", audit.Success)
 }
 
 // newer orders newest first, then by id so equal times keep one order.
@@ -89,7 +89,7 @@ func (s *Service) PatientScans(ctx context.Context, a auth.Actor, patientID stri
 	p, err := s.patient(ctx, a, patientID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "scan.list", resource, audit.Denied)
+			_ = s.Audit(ctx, a, "scan.list", resource, audit.Denied)
 		}
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (s *Service) PatientScans(ctx context.Context, a auth.Actor, patientID stri
 	sort.SliceStable(out, func(i, j int) bool {
 		return newer(out[i].Received.UnixNano(), out[j].Received.UnixNano(), out[i].ID, out[j].ID)
 	})
-	return out, s.audit(ctx, a, "scan.list", resource, audit.Success)
+	return out, s.Audit(ctx, a, "scan.list", resource, audit.Success)
 }
 
 // Map returns the topography map of a scan of the actor's clinic, computed
@@ -126,14 +126,14 @@ func (s *Service) Map(ctx context.Context, a auth.Actor, scanID string) (*topoma
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "scan.map.read", "scans/"+safeID(scanID)+"/map", audit.Denied)
+			_ = s.Audit(ctx, a, "scan.map.read", "scans/"+safeID(scanID)+"/map", audit.Denied)
 		}
 		return nil, err
 	}
 	outcome := audit.Failure
 	defer func() {
 		if outcome != "" {
-			_ = s.audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", outcome)
+			_ = s.Audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", outcome)
 		}
 	}()
 	surf, release, err := s.storedSurface(ctx, op, sc)
@@ -147,7 +147,7 @@ func (s *Service) Map(ctx context.Context, a auth.Actor, scanID string) (*topoma
 		if mp, err = topomap.Build(surf, m, topomap.Options{}); err == nil {
 			mp.ScanID = sc.ID
 			outcome = ""
-			return mp, s.audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", audit.Success)
+			return mp, s.Audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", audit.Success)
 		}
 	}
 	if errs.Is(errs.Invalid, err) {

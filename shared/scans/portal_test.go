@@ -33,7 +33,7 @@ func lastAudit(t *testing.T, f *fixture, n int) audit.Record {
 
 func TestListPatients(t *testing.T) {
 	f := newFixture(t)
-	f.svc.Now = clock()
+	f.svc.Clock = clock()
 	ctx := context.Background()
 	var north []string
 	for _, name := range []string{"First Person", "Second Person", "Third Person"} {
@@ -83,7 +83,7 @@ func TestListPatients(t *testing.T) {
 
 func TestPatientScans(t *testing.T) {
 	f := newFixture(t)
-	f.svc.Now = clock()
+	f.svc.Clock = clock()
 	ctx := context.Background()
 	pid, other := f.patient(t, f.north), f.patient(t, f.north)
 	var ids []string

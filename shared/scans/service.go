@@ -13,8 +13,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
@@ -24,6 +22,7 @@ import (
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/servicekit"
 	"github.com/lensflow/lensflow/shared/topo"
 )
 
@@ -36,9 +35,8 @@ type Service struct {
 	Blobs  ports.Blobs
 	Sealer ports.Sealer
 	Relay  *outbox.Relay
-	Audit  audit.Logger
-	Now    func() time.Time
-	NewID  func() string
+	// Kit is the clock, the new ids and the audit trail.
+	servicekit.Kit
 	// Metrics counts scans received and designs (nil records nothing).
 	Metrics *metrics.Metrics
 	// Memory is the instance's memory budget (nil: unlimited): a design,
@@ -75,20 +73,6 @@ func (s *Service) reserve(ctx context.Context, sc Scan) (release func(), err err
 		return nil, errs.E("scans.design: memory", errs.Unavailable, err)
 	}
 	return release, nil
-}
-
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
-
-func (s *Service) newID() string {
-	if s.NewID != nil {
-		return s.NewID()
-	}
-	return uuid.NewString()
 }
 
 // AssociatedDataForDesign is the associated data a design version is sealed
@@ -146,18 +130,6 @@ func AssociatedDataForSurface(sc Scan) []byte {
 	return ports.AssociatedData("scan-surface", sc.ClinicID, sc.PatientID, sc.ID, strconv.Itoa(v))
 }
 
-func (s *Service) audit(ctx context.Context, a auth.Actor, action, resource, outcome string) error {
-	if s.Audit == nil {
-		return nil
-	}
-	err := s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: string(a.Role), Clinic: a.ClinicID,
-		Action: action, Resource: resource, Outcome: outcome, RequestID: a.RequestID})
-	if err != nil {
-		return errs.E("audit", errs.Unavailable, err)
-	}
-	return nil
-}
-
 // PatientInput is the body of a create-patient request.
 type PatientInput struct {
 	Name      string `json:"name"`
@@ -196,16 +168,16 @@ func (in PatientInput) validate(today time.Time) error {
 // CreatePatient records a patient of the actor's clinic; name and birth date
 // are stored only sealed.
 func (s *Service) CreatePatient(ctx context.Context, a auth.Actor, in PatientInput) (Patient, error) {
-	if err := in.validate(s.now()); err != nil {
+	if err := in.validate(s.Now()); err != nil {
 		return Patient{}, err
 	}
 	id := in.ID
 	if id == "" {
-		id = s.newID()
+		id = s.NewID()
 	} else if prev, ok, err := s.existingPatient(ctx, a, id); err != nil || ok {
 		return prev, err
 	}
-	p := Patient{ID: id, ClinicID: a.ClinicID, Created: s.now()}
+	p := Patient{ID: id, ClinicID: a.ClinicID, Created: s.Now()}
 	plain, _ := json.Marshal(PatientDetails{Name: strings.TrimSpace(in.Name), BirthDate: in.BirthDate})
 	sealed, err := s.Sealer.Encrypt(plain, ports.AssociatedData("patient", p.ClinicID, p.ID))
 	if err != nil {
@@ -222,7 +194,7 @@ func (s *Service) CreatePatient(ctx context.Context, a auth.Actor, in PatientInp
 		}
 		return Patient{}, err
 	}
-	return p, s.audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
+	return p, s.Audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
 }
 
 // existingPatient returns the patient id of the actor's clinic if an earlier
@@ -232,7 +204,7 @@ func (s *Service) existingPatient(ctx context.Context, a auth.Actor, id string) 
 	if err != nil || !ok {
 		return Patient{}, false, err
 	}
-	return p, true, s.audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
+	return p, true, s.Audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
 }
 
 // patient returns the actor's clinic's patient, or NotFound for a patient
@@ -351,7 +323,7 @@ func (s *Service) Upload(ctx context.Context, a auth.Actor, in UploadInput) (Sca
 	}
 	if _, err := s.patient(ctx, a, in.PatientID); err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "scan.create", "patients/"+safeID(in.PatientID)+"/scans", audit.Denied)
+			_ = s.Audit(ctx, a, "scan.create", "patients/"+safeID(in.PatientID)+"/scans", audit.Denied)
 		}
 		return Scan{}, err
 	}
@@ -377,7 +349,7 @@ func (s *Service) Upload(ctx context.Context, a auth.Actor, in UploadInput) (Sca
 
 	id := in.ScanID
 	if id == "" {
-		id = s.newID()
+		id = s.NewID()
 	} else if !validID(id) {
 		return Scan{}, errs.Ef(op, errs.Other, "malformed scan id from the idempotency record")
 	}
@@ -386,7 +358,7 @@ func (s *Service) Upload(ctx context.Context, a auth.Actor, in UploadInput) (Sca
 	}
 	sc := Scan{ID: id, ClinicID: a.ClinicID, PatientID: in.PatientID, Eye: in.Eye, LensType: in.LensType,
 		Rx: rx, HVIDMM: hvid, Format: surf.Format, Layout: surf.Layout, Points: len(surf.X), Bytes: len(in.File),
-		OrthoKOverride: override, Status: StatusReceived, Received: s.now()}
+		OrthoKOverride: override, Status: StatusReceived, Received: s.Now()}
 	if rx != nil {
 		sphere := rx.SphereD
 		sc.RxD = &sphere
@@ -414,7 +386,7 @@ func (s *Service) Upload(ctx context.Context, a auth.Actor, in UploadInput) (Sca
 		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
-	ev := ports.Event{ID: s.newID(), Type: TypeScanReceived, Source: EventSource, Subject: "scans/" + sc.ID,
+	ev := ports.Event{ID: s.NewID(), Type: TypeScanReceived, Source: EventSource, Subject: "scans/" + sc.ID,
 		Time: sc.Received, Data: mustJSON(ScanReceived{ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID})}
 	err = s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		if err := tx.Create(ScansCollection, sc.ID, sc); err != nil {
@@ -432,12 +404,12 @@ func (s *Service) Upload(ctx context.Context, a auth.Actor, in UploadInput) (Sca
 		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
-	if err := s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success); err != nil {
+	if err := s.Audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success); err != nil {
 		return Scan{}, err
 	}
 	if sc.OrthoKOverride {
 		// The practitioner overrides the screening: its own record.
-		if err := s.audit(ctx, a, "orthok.override", "scans/"+sc.ID, audit.Success); err != nil {
+		if err := s.Audit(ctx, a, "orthok.override", "scans/"+sc.ID, audit.Success); err != nil {
 			return Scan{}, err
 		}
 	}
@@ -456,7 +428,7 @@ func (s *Service) existing(ctx context.Context, a auth.Actor, id string) (Scan, 
 	if err != nil || !ok {
 		return Scan{}, false, err
 	}
-	return sc, true, s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
+	return sc, true, s.Audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
 }
 
 // encodeSurface returns the binary form of surf in a pooled buffer, and
@@ -540,11 +512,11 @@ func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (Scan, error
 	sc, err := s.scan(ctx, a, id)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "scan.read", "scans/"+safeID(id), audit.Denied)
+			_ = s.Audit(ctx, a, "scan.read", "scans/"+safeID(id), audit.Denied)
 		}
 		return Scan{}, err
 	}
-	return sc, s.audit(ctx, a, "scan.read", "scans/"+sc.ID, audit.Success)
+	return sc, s.Audit(ctx, a, "scan.read", "scans/"+sc.ID, audit.Success)
 }
 
 func (s *Service) scan(ctx context.Context, a auth.Actor, id string) (Scan, error) {
@@ -565,7 +537,7 @@ func (s *Service) GetDesign(ctx context.Context, a auth.Actor, scanID string) (*
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "design.read", "scans/"+safeID(scanID)+"/design", audit.Denied)
+			_ = s.Audit(ctx, a, "design.read", "scans/"+safeID(scanID)+"/design", audit.Denied)
 		}
 		return nil, err
 	}
@@ -579,7 +551,7 @@ func (s *Service) GetDesign(ctx context.Context, a auth.Actor, scanID string) (*
 	if err != nil {
 		return nil, err
 	}
-	return out, s.audit(ctx, a, "design.read", "scans/"+sc.ID+"/design", audit.Success)
+	return out, s.Audit(ctx, a, "design.read", "scans/"+sc.ID+"/design", audit.Success)
 }
 
 // validID accepts the shape of the ids this service issues, so malformed

@@ -19,6 +19,7 @@ import (
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/servicekit"
 	"github.com/lensflow/lensflow/shared/topo"
 	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
@@ -37,7 +38,7 @@ func newFixture(t testing.TB) *fixture {
 	docs, blobs, sealer := embeddedtest.Open(t)
 	mem := &audit.Memory{}
 	return &fixture{
-		svc:  &scans.Service{Docs: docs, Blobs: blobs, Sealer: sealer, Audit: mem},
+		svc:  &scans.Service{Docs: docs, Blobs: blobs, Sealer: sealer, Kit: servicekit.Kit{AuditLog: mem}},
 		docs: docs, blobs: blobs, audit: mem,
 		north: auth.Actor{Subject: "dr-north", Role: "practitioner", ClinicID: "demo-north", RequestID: "r1"},
 		south: auth.Actor{Subject: "dr-south", Role: "practitioner", ClinicID: "demo-south", RequestID: "r2"},

@@ -80,7 +80,7 @@ func (s *Service) TearLayer(ctx context.Context, a auth.Actor, scanID string, o 
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, action, "scans/"+safeID(scanID)+"/design/tear-layer", audit.Denied)
+			_ = s.Audit(ctx, a, action, "scans/"+safeID(scanID)+"/design/tear-layer", audit.Denied)
 		}
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (s *Service) TearLayer(ctx context.Context, a auth.Actor, scanID string, o 
 	outcome := audit.Failure
 	defer func() {
 		if outcome != "" {
-			_ = s.audit(ctx, a, action, resource, outcome)
+			_ = s.Audit(ctx, a, action, resource, outcome)
 		}
 	}()
 	rec, res, err := s.design(ctx, sc.ClinicID, designID)
@@ -124,7 +124,7 @@ func (s *Service) TearLayer(ctx context.Context, a auth.Actor, scanID string, o 
 	}
 	outcome = ""
 	return &TearLayer{ScanID: sc.ID, DesignID: rec.ID, Version: rec.Version, Map: tl, Model: lens.DefaultFluorescein()},
-		s.audit(ctx, a, action, resource, audit.Success)
+		s.Audit(ctx, a, action, resource, audit.Success)
 }
 
 // designVersion finds the id of version n of sc's design.
