@@ -106,8 +106,12 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		if err != nil {
 			return err
 		}
+		var in orders.AssessInput
+		if err := httpkit.UnmarshalStrict(body, &in); err != nil {
+			return err
+		}
 		id, _ := httpkit.ResourceID(r.Context())
-		v, err := svc.Assess(r.Context(), httpkit.Actor(r), r.PathValue("orderId"), id, body)
+		v, err := svc.Assess(r.Context(), httpkit.Actor(r), r.PathValue("orderId"), id, in)
 		if err != nil {
 			return err
 		}

@@ -16,10 +16,14 @@ package scans
 
 import (
 	"bytes"
+	"math"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/fluorescein"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
@@ -153,7 +157,7 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	tearLayer := func(r *http.Request) (*scans.TearLayer, error) {
-		o, err := scans.ParseTearLayerQuery(r.URL.Query())
+		o, err := tearLayerOptions(r.URL.Query())
 		if err != nil {
 			return nil, err
 		}
@@ -183,4 +187,34 @@ func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
 	}
 	return map[string]httpkit.HandlerFunc{routeUpload: upload, routeGet: get, routeDesign: design, routeMap: topography,
 		routeList: list, routeTear: tearLayerJSON, routeTearPN: tearLayerPNG}, nil
+}
+
+// tearLayerOptions reads the tear layer's options from its query (see
+// tearParams): version, decentrationX and decentrationY (mm), each
+// optional; a bad one is an Invalid error naming it.
+func tearLayerOptions(q url.Values) (scans.TearLayerOptions, error) {
+	const op = "scans.tear-layer"
+	var o scans.TearLayerOptions
+	if v := q.Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return o, errs.Field(op, "version", "must be a design version number (1, 2, ...), not %q", v)
+		}
+		o.Version = n
+	}
+	for _, f := range []struct {
+		name string
+		to   *float64
+	}{{"decentrationX", &o.DecentrationXMM}, {"decentrationY", &o.DecentrationYMM}} {
+		v := q.Get(f.name)
+		if v == "" {
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(x) || math.Abs(x) > scans.MaxDecentrationMM {
+			return o, errs.Field(op, f.name, "must be millimetres from -%g to %g, not %q", scans.MaxDecentrationMM, scans.MaxDecentrationMM, v)
+		}
+		*f.to = x
+	}
+	return o, nil
 }

@@ -171,9 +171,10 @@ const maxAssessAttempts = 5
 // changed between an attempt's plan and its transaction. Plan again.
 var errMoved = errors.New("the visit or the design changed meanwhile")
 
-// Assess records an aftercare visit of a dispatched order of the actor's
-// clinic (body: AssessInput). The first assessment moves the order into
-// aftercare. An adjust outcome applies the adjustment rules to the design
+// Assess records in, an aftercare visit of a dispatched order of the
+// actor's clinic, once it is valid for the order's lens type (the function
+// decodes it from the request's body). The first assessment moves the
+// order into aftercare. An adjust outcome applies the adjustment rules to the design
 // the visit found and makes a revised design version, which the order's
 // history keeps and the clinic is told about.
 //
@@ -194,7 +195,7 @@ var errMoved = errors.New("the visit or the design changed meanwhile")
 // transaction: nothing of an attempt that fails survives it, and of any
 // number of concurrent requests for a visit one records it and the others
 // answer with its assessment.
-func (s *Service) Assess(ctx context.Context, a auth.Actor, orderID, id string, body []byte) (AssessmentView, error) {
+func (s *Service) Assess(ctx context.Context, a auth.Actor, orderID, id string, in AssessInput) (AssessmentView, error) {
 	const op = "orders.assess"
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
@@ -205,10 +206,6 @@ func (s *Service) Assess(ctx context.Context, a auth.Actor, orderID, id string, 
 	}
 	if o.Status != workflow.OrderDispatched && o.Status != workflow.OrderInAftercare {
 		return AssessmentView{}, errs.Ef(op, errs.Conflict, "order is %s: assessments start once the lens is dispatched", o.Status)
-	}
-	var in AssessInput
-	if err := httpkit.UnmarshalStrict(body, &in); err != nil {
-		return AssessmentView{}, err
 	}
 	if err := in.Validate(o.LensType); err != nil {
 		return AssessmentView{}, err

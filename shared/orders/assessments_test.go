@@ -101,10 +101,15 @@ func newAssessFixture(t *testing.T) *assessFixture {
 	return f
 }
 
-// assess records body on the fixture's order (id "" lets the service
-// choose, as a request without an Idempotency-Key does).
+// assess records body on the fixture's order, decoded as the Orders
+// function decodes it (id "" lets the service choose, as a request without
+// an Idempotency-Key does).
 func (f *assessFixture) assess(id, body string) (orders.AssessmentView, error) {
-	return f.svc.Assess(context.Background(), f.north, f.order.ID, id, []byte(body))
+	var in orders.AssessInput
+	if err := httpkit.UnmarshalStrict([]byte(body), &in); err != nil {
+		return orders.AssessmentView{}, err
+	}
+	return f.svc.Assess(context.Background(), f.north, f.order.ID, id, in)
 }
 
 // rgpAdjust is an RGP week-1 assessment with an over-refraction of sphere D.

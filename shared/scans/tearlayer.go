@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/url"
-	"strconv"
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
@@ -32,36 +30,6 @@ type TearLayer struct {
 type TearLayerOptions struct {
 	Version                          int
 	DecentrationXMM, DecentrationYMM float64
-}
-
-// ParseTearLayerQuery reads TearLayerOptions from a request's query:
-// version, decentrationX and decentrationY (mm), each optional; a bad one
-// is an Invalid error naming it.
-func ParseTearLayerQuery(q url.Values) (TearLayerOptions, error) {
-	const op = "scans.tear-layer"
-	var o TearLayerOptions
-	if v := q.Get("version"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return o, errs.Field(op, "version", "must be a design version number (1, 2, ...), not %q", v)
-		}
-		o.Version = n
-	}
-	for _, f := range []struct {
-		name string
-		to   *float64
-	}{{"decentrationX", &o.DecentrationXMM}, {"decentrationY", &o.DecentrationYMM}} {
-		v := q.Get(f.name)
-		if v == "" {
-			continue
-		}
-		x, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(x) || math.Abs(x) > MaxDecentrationMM {
-			return o, errs.Field(op, f.name, "must be millimetres from -%g to %g, not %q", MaxDecentrationMM, MaxDecentrationMM, v)
-		}
-		*f.to = x
-	}
-	return o, nil
 }
 
 // MaxDecentrationMM bounds a requested decentration on each axis; the lens
