@@ -87,7 +87,9 @@ type Route struct {
 	// start-up panic, not an open route.
 	Roles []auth.Role
 	// Public routes need no token (the clinic locator, the portal's static
-	// files). They are never rate limited per clinic, having no clinic.
+	// files). Having no caller, they get only load shedding and the query
+	// rule: no per-clinic rate limit or share (Cloud Armor throttles them
+	// per client address at the load balancer).
 	Public bool
 	// Creates marks a POST that creates a resource. The platform makes it
 	// idempotent: a request with an Idempotency-Key is replayed, refused
@@ -121,16 +123,6 @@ func (f Function) Patterns() []string {
 		out[i] = rt.Pattern
 	}
 	return out
-}
-
-// Route returns f's route of pattern.
-func (f Function) Route(pattern string) (Route, bool) {
-	for _, rt := range f.Routes {
-		if rt.Pattern == pattern {
-			return rt, true
-		}
-	}
-	return Route{}, false
 }
 
 var (
