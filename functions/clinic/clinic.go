@@ -16,10 +16,10 @@ import (
 	"net/http"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/notifications"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -38,8 +38,8 @@ func init() {
 }
 
 // New builds the function's handlers on app.
-func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
-	svc := wire.NotificationService(app)
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+	svc := bootstrap.NotificationService(app)
 	put := func(w http.ResponseWriter, r *http.Request) error {
 		var in notifications.SettingsInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {

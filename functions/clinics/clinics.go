@@ -8,10 +8,10 @@ package clinics
 import (
 	"net/http"
 
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/locator"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const routeSearch = "GET /v1/clinics"
@@ -36,7 +36,7 @@ type Listing struct {
 }
 
 // New builds the function's handlers on app.
-func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 	search := func(w http.ResponseWriter, r *http.Request) error {
 		q, err := locator.ParseQuery(r.URL.Query())
 		if err != nil {

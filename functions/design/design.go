@@ -8,11 +8,11 @@ package design
 import (
 	"context"
 
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 func init() {
@@ -20,8 +20,8 @@ func init() {
 }
 
 // New builds the event handler on app.
-func New(app *wire.App) (platform.EventFunc, error) {
-	svc := wire.ScanService(app)
+func New(app *bootstrap.App) (platform.EventFunc, error) {
+	svc := bootstrap.ScanService(app)
 	return platform.Consume(scans.TypeScanReceived, func(ev scans.ScanReceived) bool { return ev.ScanID != "" },
 		func(ctx context.Context, ev scans.ScanReceived, _ ports.Delivery) error {
 			return svc.DesignScan(ctx, ev, httpkit.RequestID(ctx))

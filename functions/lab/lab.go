@@ -11,10 +11,10 @@ import (
 	"strconv"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -35,8 +35,8 @@ func init() {
 }
 
 // New builds the function's handlers on app.
-func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
-	svc := wire.OrderService(app)
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+	svc := bootstrap.OrderService(app)
 	jobs := func(w http.ResponseWriter, r *http.Request) error {
 		js, err := svc.Jobs(r.Context(), httpkit.Actor(r), r.URL.Query().Get("status"))
 		if err != nil {

@@ -7,11 +7,11 @@ package manufacturing
 import (
 	"context"
 
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 func init() {
@@ -19,8 +19,8 @@ func init() {
 }
 
 // New builds the event handler on app.
-func New(app *wire.App) (platform.EventFunc, error) {
-	svc := wire.OrderService(app)
+func New(app *bootstrap.App) (platform.EventFunc, error) {
+	svc := bootstrap.OrderService(app)
 	return platform.Consume(orders.TypeOrderPlaced, func(ev orders.OrderPlaced) bool { return ev.OrderID != "" },
 		func(ctx context.Context, ev orders.OrderPlaced, _ ports.Delivery) error {
 			return svc.CreateJob(ctx, ev, httpkit.RequestID(ctx))

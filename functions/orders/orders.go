@@ -38,10 +38,10 @@ import (
 	"net/http"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -76,8 +76,8 @@ func init() {
 }
 
 // New builds the function's handlers on app.
-func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
-	svc := wire.OrderService(app)
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+	svc := bootstrap.OrderService(app)
 	place := func(w http.ResponseWriter, r *http.Request) error {
 		var in orders.PlaceInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {

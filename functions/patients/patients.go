@@ -9,10 +9,10 @@ import (
 	"net/http"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -31,8 +31,8 @@ func init() {
 }
 
 // New builds the function's handlers on app.
-func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
-	svc := wire.ScanService(app)
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+	svc := bootstrap.ScanService(app)
 	create := func(w http.ResponseWriter, r *http.Request) error {
 		var in scans.PatientInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {

@@ -21,10 +21,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -55,7 +55,7 @@ type Config struct {
 
 // ConfigOf derives the page's sign-in configuration from the app's: local
 // when the development issuer is configured.
-func ConfigOf(c wire.Config) Config {
+func ConfigOf(c bootstrap.Config) Config {
 	if slices.Contains(c.AuthIssuers, "dev") {
 		return Config{Mode: "local"}
 	}
@@ -91,7 +91,7 @@ type asset struct {
 }
 
 // New builds the function's handlers on app.
-func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 	cfg := ConfigOf(app.Config)
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {

@@ -10,18 +10,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 // serve mounts the function as the platform does and answers one GET.
-func get(t *testing.T, cfg wire.Config, target string, hdr ...string) *httptest.ResponseRecorder {
+func get(t *testing.T, cfg bootstrap.Config, target string, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	f, ok := platform.Lookup("Portal")
 	if !ok {
 		t.Fatal("Portal is not registered")
 	}
-	h, err := platform.Handler(&wire.App{Config: cfg, Log: slog.New(slog.DiscardHandler)}, f)
+	h, err := platform.Handler(&bootstrap.App{Config: cfg, Log: slog.New(slog.DiscardHandler)}, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func get(t *testing.T, cfg wire.Config, target string, hdr ...string) *httptest.
 	return rec
 }
 
-var local = wire.Config{AuthIssuers: []string{"dev"}, MaxInFlight: 8, RateLimit: 100, RateBurst: 100}
+var local = bootstrap.Config{AuthIssuers: []string{"dev"}, MaxInFlight: 8, RateLimit: 100, RateBurst: 100}
 
 func TestFiles(t *testing.T) {
 	for _, tc := range []struct {
@@ -95,11 +95,11 @@ func TestRevalidation(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	gcp := wire.Config{AuthIssuers: []string{"identity-platform", "google-oidc"}, Project: "lensflow-prod", IdentityAPIKey: "AIza-test",
+	gcp := bootstrap.Config{AuthIssuers: []string{"identity-platform", "google-oidc"}, Project: "lensflow-prod", IdentityAPIKey: "AIza-test",
 		MaxInFlight: 8, RateLimit: 100, RateBurst: 100}
 	for _, tc := range []struct {
 		name    string
-		cfg     wire.Config
+		cfg     bootstrap.Config
 		want    Config
 		connect string
 	}{

@@ -23,12 +23,12 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
+	"github.com/lensflow/lensflow/shared/domain/fluorescein"
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/fluorescein"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 const (
@@ -100,8 +100,8 @@ func view(s scans.Scan) ScanView {
 }
 
 // New builds the function's handlers on app.
-func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
-	svc := wire.ScanService(app)
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+	svc := bootstrap.ScanService(app)
 	upload := func(w http.ResponseWriter, r *http.Request) error {
 		file, err := httpkit.ReadBody(w, r, scans.MaxScanBytes)
 		if err != nil {

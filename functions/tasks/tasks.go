@@ -14,13 +14,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/aftercare"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
+	"github.com/lensflow/lensflow/shared/domain/aftercare"
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/followups"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/wire"
+	"github.com/lensflow/lensflow/shared/reminders"
 )
 
 const (
@@ -49,7 +49,7 @@ func init() {
 }
 
 // asOf reads the optional asOf parameter, or now.
-func asOf(app *wire.App, r *http.Request) (time.Time, error) {
+func asOf(app *bootstrap.App, r *http.Request) (time.Time, error) {
 	v := r.URL.Query().Get("asOf")
 	if v == "" {
 		return app.Now(), nil
@@ -62,10 +62,10 @@ func asOf(app *wire.App, r *http.Request) (time.Time, error) {
 }
 
 // New builds the function's handlers on app.
-func New(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
-	svc := &followups.Service{Docs: app.Docs, Relay: app.Relay, Schedules: aftercare.DefaultSchedules(), Now: app.Now}
-	notes := wire.NotificationService(app)
-	jobs := wire.OrderService(app)
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+	svc := &reminders.Service{Docs: app.Docs, Relay: app.Relay, Schedules: aftercare.DefaultSchedules(), Now: app.Now}
+	notes := bootstrap.NotificationService(app)
+	jobs := bootstrap.OrderService(app)
 	followUps := func(w http.ResponseWriter, r *http.Request) error {
 		t, err := asOf(app, r)
 		if err != nil {

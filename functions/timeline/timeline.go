@@ -9,10 +9,10 @@ package timeline
 import (
 	"context"
 
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 func init() {
@@ -20,8 +20,8 @@ func init() {
 }
 
 // New builds the event handler on app.
-func New(app *wire.App) (platform.EventFunc, error) {
-	svc := wire.OrderService(app)
+func New(app *bootstrap.App) (platform.EventFunc, error) {
+	svc := bootstrap.OrderService(app)
 	return platform.Consume(orders.TypeCommentPosted, func(ev orders.CommentPosted) bool { _, ok := orders.ValidCommentPosted(ev); return ok },
 		func(ctx context.Context, ev orders.CommentPosted, _ ports.Delivery) error {
 			return svc.RecordComment(ctx, ev)

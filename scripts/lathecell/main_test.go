@@ -13,7 +13,7 @@ import (
 	"time"
 
 	_ "github.com/lensflow/lensflow/scripts/internal/allfunctions"
-	"github.com/lensflow/lensflow/shared/lathe"
+	"github.com/lensflow/lensflow/shared/domain/lathe"
 	"github.com/lensflow/lensflow/shared/localstack"
 )
 
@@ -46,7 +46,7 @@ func orderOne(t *testing.T) (*localstack.Stack, string) {
 	north := st.Tokens["demo-north"]
 	var v struct{ ID, Status, DesignID string }
 	_ = json.Unmarshal(call(t, "POST", st.URL+"/v1/patients", north, []byte(`{"name":"A B","birthDate":"1980-01-01"}`)), &v)
-	sample, _ := os.ReadFile("../../shared/topo/testdata/sample-od.csv")
+	sample, _ := os.ReadFile("../../shared/domain/topo/testdata/sample-od.csv")
 	_ = json.Unmarshal(call(t, "POST", st.URL+"/v1/patients/"+v.ID+"/scans?eye=OD&lensType=rgp&rx=-2", north, sample), &v)
 	for v.Status != "designed" {
 		time.Sleep(10 * time.Millisecond)

@@ -29,12 +29,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/lensflow/lensflow/shared/cornea"
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/domain/cornea"
+	"github.com/lensflow/lensflow/shared/domain/fluorescein"
+	"github.com/lensflow/lensflow/shared/domain/lens"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
+	"github.com/lensflow/lensflow/shared/domain/topo"
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/fluorescein"
-	"github.com/lensflow/lensflow/shared/lens"
-	"github.com/lensflow/lensflow/shared/topo"
 )
 
 func main() {
@@ -118,7 +118,7 @@ type calcInputs struct {
 	decentration            string
 }
 
-func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error) {
+func calculate(fs *flag.FlagSet, ci calcInputs) (*pipeline.Result, []string, error) {
 	lensType, eye, format, nomos, latheDir := ci.lensType, ci.eye, ci.format, ci.nomos, ci.latheDir
 	t, err := lens.ParseType(lensType)
 	if err != nil || lensType == "" {
@@ -173,7 +173,7 @@ func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error
 	case eye != "":
 		s.Eye = topo.Eye(eye)
 	}
-	in := engine.Inputs{LensType: t, Clinical: clin, OrthoKOverride: ci.override}
+	in := pipeline.Inputs{LensType: t, Clinical: clin, OrthoKOverride: ci.override}
 	if nomos != "" {
 		f, err := os.Open(nomos)
 		if err != nil {
@@ -190,7 +190,7 @@ func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := engine.DesignModel(m, s, in)
+	res, err := pipeline.DesignModel(m, s, in)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -200,7 +200,7 @@ func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error
 		if err != nil {
 			return nil, nil, err
 		}
-		tl, err := engine.TearLayerModel(m, res, dx, dy)
+		tl, err := pipeline.TearLayerModel(m, res, dx, dy)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -216,7 +216,7 @@ func calculate(fs *flag.FlagSet, ci calcInputs) (*engine.Result, []string, error
 			tl.Rest.ApexClearanceUM, tl.Rest.Method, model.Version))
 	}
 	if latheDir != "" {
-		files, err := engine.PointFiles(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), res.Lens)
+		files, err := pipeline.PointFiles(strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), res.Lens)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -10,12 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lensflow/lensflow/shared/lathe"
-	"github.com/lensflow/lensflow/shared/topo"
-	"github.com/lensflow/lensflow/shared/topo/topotest"
+	"github.com/lensflow/lensflow/shared/domain/lathe"
+	"github.com/lensflow/lensflow/shared/domain/topo"
+	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 )
 
-const testdata = "../../shared/topo/testdata/"
+const testdata = "../../shared/domain/topo/testdata/"
 
 func TestCalculatorDesignsEveryFormat(t *testing.T) {
 	for _, tc := range []struct {

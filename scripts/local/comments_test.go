@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/localstack"
-	"github.com/lensflow/lensflow/shared/notify"
-	"github.com/lensflow/lensflow/shared/notify/smtpsink"
+	"github.com/lensflow/lensflow/shared/notifications/delivery"
+	"github.com/lensflow/lensflow/shared/notifications/delivery/smtpsink"
 	"github.com/lensflow/lensflow/shared/orders"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // TestOrderComments: the clinic and the lab talk about an order. The
@@ -40,11 +40,11 @@ func TestOrderComments(t *testing.T) {
 	const secretWords = "ZZCOMMENT flatten the landing zone"
 
 	var mu sync.Mutex
-	var hooks []notify.Notification
+	var hooks []delivery.Notification
 	var hookBodies [][]byte
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		var p struct{ Data notify.Notification }
+		var p struct{ Data delivery.Notification }
 		_ = json.Unmarshal(body, &p)
 		mu.Lock()
 		hooks, hookBodies = append(hooks, p.Data), append(hookBodies, body)
@@ -191,7 +191,7 @@ func TestOrderComments(t *testing.T) {
 	mails, _ = smtpsink.Messages(filepath.Join(data, "mail"))
 	mu.Lock()
 	defer mu.Unlock()
-	if len(hooks) != 1 || hooks[0].Type != notify.TypeCommentPosted || hooks[0].OrderID != o.ID || hooks[0].Link != path {
+	if len(hooks) != 1 || hooks[0].Type != delivery.TypeCommentPosted || hooks[0].OrderID != o.ID || hooks[0].Link != path {
 		t.Fatalf("webhooks: %+v", hooks)
 	}
 	to := map[string]int{}

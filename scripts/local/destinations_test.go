@@ -20,7 +20,7 @@ import (
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/notifications"
-	"github.com/lensflow/lensflow/shared/notify"
+	"github.com/lensflow/lensflow/shared/notifications/delivery"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -113,7 +113,7 @@ func TestDestinations(t *testing.T) {
 		}
 		now := time.Now().UTC()
 		d := notifications.Delivery{ID: "ntf-destinations-webhook", ClinicID: "demo-north", Channel: notifications.ChannelWebhook,
-			Notification: notify.Notification{ID: "ntf-destinations", Type: notify.TypeOrderStatusChanged, OccurredAt: now,
+			Notification: delivery.Notification{ID: "ntf-destinations", Type: delivery.TypeOrderStatusChanged, OccurredAt: now,
 				ClinicID: "demo-north", OrderID: "order-destinations", Status: "dispatched", Link: "/v1/orders/order-destinations"},
 			Status: notifications.StatusPending, NextAttempt: now, Created: now, Updated: now}
 		if err := st.App.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
@@ -137,8 +137,8 @@ func TestDestinations(t *testing.T) {
 	t.Run("developer routes refuse what a webhook can send", func(t *testing.T) {
 		// A real delivery, by a sender that does not know the stack's
 		// address (so only the developer route's own check stands).
-		sender := notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: true, Timeout: 10 * time.Second})
-		secret, err := notify.NewSecret()
+		sender := delivery.NewSender(delivery.SenderOptions{AllowHTTPLoopbackForTests: true, Timeout: 10 * time.Second})
+		secret, err := delivery.NewSecret()
 		if err != nil {
 			t.Fatal(err)
 		}

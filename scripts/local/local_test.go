@@ -19,15 +19,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/bootstrap"
+	"github.com/lensflow/lensflow/shared/bootstrap/standins"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/wire"
-	"github.com/lensflow/lensflow/shared/wire/standins"
 )
 
-const samplePath = "../../shared/topo/testdata/sample-od.csv"
+const samplePath = "../../shared/domain/topo/testdata/sample-od.csv"
 
 type client struct {
 	base string
@@ -147,7 +147,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("scan: %v", v)
 	}
 	s, b, _ = c.do("GET", "/v1/scans/"+sc.ID+"/design", north, nil)
-	var d engine.Result
+	var d pipeline.Result
 	if s != 200 || json.Unmarshal(b, &d) != nil || d.Cornea.ApicalRadiusMM < 7.79 || d.Cornea.ApicalRadiusMM > 7.81 || d.Lens.BOZRMM == 0 {
 		t.Fatalf("design: %d %s", s, b)
 	}
@@ -331,8 +331,8 @@ func TestKillMidUpload(t *testing.T) {
 	// client are designed too: their events were committed with them. Some
 	// may still be in flight at a stop; a further run finishes them.
 	ctx := context.Background()
-	open := func() *wire.App {
-		app, _, err := standins.Open(ctx, wire.Config{DataDir: dir, DevIssuerURL: "http://" + addr + "/dev-issuer"}, io.Discard)
+	open := func() *bootstrap.App {
+		app, _, err := standins.Open(ctx, bootstrap.Config{DataDir: dir, DevIssuerURL: "http://" + addr + "/dev-issuer"}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}

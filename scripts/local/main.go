@@ -29,9 +29,9 @@ import (
 	_ "github.com/lensflow/lensflow/scripts/internal/allfunctions"
 	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/auth/devissuer"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/ports/faults"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 func main() {
@@ -47,7 +47,7 @@ func main() {
 func run(addr, data string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := localstack.Options{Addr: addr, DataDir: data, Config: wire.ConfigFromEnv()}
+	opts := localstack.Options{Addr: addr, DataDir: data, Config: bootstrap.ConfigFromEnv()}
 	if spec := os.Getenv("LENSFLOW_FAULTS"); spec != "" {
 		s, err := faults.ParseSpec(spec)
 		if err != nil {

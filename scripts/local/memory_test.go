@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/topo/topotest"
+	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 )
 
 // TestUploadMemoryBounded runs the local stack binary with a memory limit

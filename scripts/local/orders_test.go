@@ -14,14 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/engine"
-	"github.com/lensflow/lensflow/shared/followups"
-	"github.com/lensflow/lensflow/shared/lathe"
+	"github.com/lensflow/lensflow/shared/domain/lathe"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/metrics"
-	"github.com/lensflow/lensflow/shared/notify"
-	"github.com/lensflow/lensflow/shared/notify/smtpsink"
+	"github.com/lensflow/lensflow/shared/notifications/delivery"
+	"github.com/lensflow/lensflow/shared/notifications/delivery/smtpsink"
 	"github.com/lensflow/lensflow/shared/orders"
+	"github.com/lensflow/lensflow/shared/reminders"
 )
 
 // TestOrderToDispatch drives upload -> design -> order -> job -> cutting ->
@@ -46,18 +46,18 @@ func lifecycle(t *testing.T, dup int) {
 
 	// The clinic's webhook receiver and email channel.
 	var mu sync.Mutex
-	var hooks []notify.Notification
+	var hooks []delivery.Notification
 	var secret string
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		defer mu.Unlock()
-		if err := notify.Verify(secret, r.Header, body, time.Now(), 0); err != nil {
+		if err := delivery.Verify(secret, r.Header, body, time.Now(), 0); err != nil {
 			t.Errorf("webhook signature: %v", err)
 			w.WriteHeader(400)
 			return
 		}
-		var p struct{ Data notify.Notification }
+		var p struct{ Data delivery.Notification }
 		_ = json.Unmarshal(body, &p)
 		hooks = append(hooks, p.Data)
 		w.WriteHeader(204)
@@ -201,7 +201,7 @@ func lifecycle(t *testing.T, dup int) {
 	}
 	for i, want := range []int{2, 0} {
 		s, b, _ := c.do("POST", "/v1/tasks/follow-ups?asOf="+asOf, st.ServiceToken, nil)
-		var rep followups.Report
+		var rep reminders.Report
 		if s != 200 || json.Unmarshal(b, &rep) != nil || rep.Sent != want || rep.Due != 2 {
 			t.Fatalf("follow-up run %d: %d %s (want %d sent)", i+1, s, b, want)
 		}
@@ -225,7 +225,7 @@ func lifecycle(t *testing.T, dup int) {
 	if s != 201 || json.Unmarshal(b, &av) != nil || av.RevisedVersion != 2 {
 		t.Fatalf("assessment: %d %s", s, b)
 	}
-	var d2 engine.Result
+	var d2 pipeline.Result
 	_, b, _ = c.do("GET", "/v1/scans/"+sc.ID+"/design", north, nil)
 	_ = json.Unmarshal(b, &d2)
 	if d2.DesignID != av.RevisedDesignID || d2.Version != 2 || d2.Lens.Revision == nil {
@@ -256,10 +256,10 @@ func lifecycle(t *testing.T, dup int) {
 	// (not per step inside the lab), per reminder and per revised design,
 	// each also by email; thin, with no patient details.
 	deadline = time.Now().Add(20 * time.Second)
-	var got2 []notify.Notification
+	var got2 []delivery.Notification
 	for time.Now().Before(deadline) {
 		mu.Lock()
-		got2 = append([]notify.Notification(nil), hooks...)
+		got2 = append([]delivery.Notification(nil), hooks...)
 		mu.Unlock()
 		if len(got2) >= 5 {
 			break
@@ -273,8 +273,8 @@ func lifecycle(t *testing.T, dup int) {
 			t.Errorf("notification %+v", n)
 		}
 	}
-	if len(got2) != 5 || kinds[notify.TypeFollowUpDue+"/due"] != 2 || kinds[notify.TypeOrderStatusChanged+"/dispatched"] != 1 ||
-		kinds[notify.TypeOrderStatusChanged+"/in_production"] != 1 || kinds[notify.TypeDesignRevised+"/revised"] != 1 {
+	if len(got2) != 5 || kinds[delivery.TypeFollowUpDue+"/due"] != 2 || kinds[delivery.TypeOrderStatusChanged+"/dispatched"] != 1 ||
+		kinds[delivery.TypeOrderStatusChanged+"/in_production"] != 1 || kinds[delivery.TypeDesignRevised+"/revised"] != 1 {
 		t.Fatalf("webhooks %d: %v", len(got2), kinds)
 	}
 	// Nothing more arrives later (duplicates included), and the order has one job.

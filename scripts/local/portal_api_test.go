@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/domain/topo"
+	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/orders"
-	"github.com/lensflow/lensflow/shared/topo"
-	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
 // portalK is a keratometry reading of the design JSON.

@@ -22,9 +22,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/lensflow/lensflow/shared/domain/topo"
+	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 	"github.com/lensflow/lensflow/shared/platform"
-	"github.com/lensflow/lensflow/shared/topo"
-	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
 // chromiumPath finds a Chromium or Chrome binary: LENSFLOW_CHROMIUM, then
@@ -532,7 +532,7 @@ func TestPortalBrowser(t *testing.T) {
 	// device's own Sim-K) with a sphero-cylinder refraction at a vertex
 	// distance. The ortho-k override is offered for ortho-k only, unticked;
 	// the file options are folded away.
-	sample, err := filepath.Abs("../../shared/topo/testdata/sample-cso-raw-od.txt")
+	sample, err := filepath.Abs("../../shared/domain/topo/testdata/sample-cso-raw-od.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,14 +21,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/aftercare"
+	"github.com/lensflow/lensflow/shared/bootstrap"
+	"github.com/lensflow/lensflow/shared/domain/aftercare"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 // semNonCreatingPOSTs are the POST routes that create no resource, each
@@ -410,7 +410,7 @@ func semRace(t *testing.T, url, token, contentType, key string, body []byte) [2]
 // Retry-After, and serves again once they finish.
 func TestOverloadAnswers(t *testing.T) {
 	st, err := localstack.Start(context.Background(), localstack.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Log: io.Discard,
-		Config: wire.Config{RateLimit: 1, RateBurst: 3, MaxInFlight: 2, ClinicShare: 1}})
+		Config: bootstrap.Config{RateLimit: 1, RateBurst: 3, MaxInFlight: 2, ClinicShare: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

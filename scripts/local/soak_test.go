@@ -21,11 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/bootstrap"
+	"github.com/lensflow/lensflow/shared/bootstrap/standins"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/wire"
-	"github.com/lensflow/lensflow/shared/wire/standins"
 )
 
 // soakOutcome is what a client knows about one logical upload.
@@ -403,9 +403,9 @@ func TestSoakUnderFaults(t *testing.T) {
 }
 
 // openOffline opens the data directory of a stopped local stack.
-func openOffline(t *testing.T, dir, addr string) *wire.App {
+func openOffline(t *testing.T, dir, addr string) *bootstrap.App {
 	t.Helper()
-	app, _, err := standins.Open(context.Background(), wire.Config{DataDir: dir, DevIssuerURL: "http://" + addr + "/dev-issuer"}, io.Discard)
+	app, _, err := standins.Open(context.Background(), bootstrap.Config{DataDir: dir, DevIssuerURL: "http://" + addr + "/dev-issuer"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func canaryHitsDeep(b []byte) []string {
 // number and device serial (keys topo's vendor header parser recognises).
 func canaryCSO(t testing.TB) []byte {
 	t.Helper()
-	sample, err := os.ReadFile("../../shared/topo/testdata/sample-cso-od.csv")
+	sample, err := os.ReadFile("../../shared/domain/topo/testdata/sample-cso-od.csv")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/localstack"
 	"github.com/lensflow/lensflow/shared/orders"
@@ -49,10 +49,10 @@ func TestSemanticsAssessmentOncePerVisit(t *testing.T) {
 	if err := json.Unmarshal(b, &o); err != nil || o.ScanID == "" {
 		t.Fatalf("order: %s", b)
 	}
-	design := func() engine.Result {
+	design := func() pipeline.Result {
 		t.Helper()
 		s, b, _ := c.do("GET", "/v1/scans/"+o.ScanID+"/design", token, nil)
-		var d engine.Result
+		var d pipeline.Result
 		if s != http.StatusOK || json.Unmarshal(b, &d) != nil || d.Lens == nil {
 			t.Fatalf("design: %d %s", s, b)
 		}

@@ -32,7 +32,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
-	"github.com/lensflow/lensflow/shared/adapters/pubsubevents/wire"
+	"github.com/lensflow/lensflow/shared/adapters/pubsubevents/cebinding"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
 )
@@ -71,7 +71,7 @@ func TopicSource(project, topic string) string {
 // NewEnvelope returns the push envelope for d on project.
 func NewEnvelope(d ports.Delivery, project string) (Envelope, error) {
 	const op = "eventhttp.NewEnvelope"
-	data, attrs, err := wire.Encode(d.Event)
+	data, attrs, err := cebinding.Encode(d.Event)
 	if err != nil {
 		return Envelope{}, errs.E(op, errs.Invalid, err)
 	}
@@ -147,7 +147,7 @@ func Unwrap(e cloudevents.Event) (ports.Delivery, error) {
 	if err := json.Unmarshal(e.Data(), &env); err != nil {
 		return ports.Delivery{}, errs.Field(op, "data", "not a Pub/Sub message envelope: %v", err)
 	}
-	ev, err := wire.Decode(env.Message.Data, env.Message.Attributes)
+	ev, err := cebinding.Decode(env.Message.Data, env.Message.Attributes)
 	if err != nil {
 		return ports.Delivery{}, errs.E(op, errs.Invalid, err)
 	}

@@ -4,18 +4,18 @@ import (
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/admission"
-	"github.com/lensflow/lensflow/shared/wire"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 )
 
 // TestBackgroundMemoryIsItsOwn: designs running in the background draw on
 // a pool of their own, so a clinic whose designs hold all of it can still
 // upload (as it could in production, where Design is its own service).
 func TestBackgroundMemoryIsItsOwn(t *testing.T) {
-	cfg, err := wire.Config{MemoryBytes: 64 << 20}.WithDefaults()
+	cfg, err := bootstrap.Config{MemoryBytes: 64 << 20}.WithDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
-	app := &wire.App{Config: cfg}
+	app := &bootstrap.App{Config: cfg}
 	app.Memory = &admission.Pool{Capacity: cfg.MemoryBudget(), PerKey: admission.Share(cfg.MemoryBudget(), cfg.ClinicShare)}
 	bg := backgroundApp(app)
 	if bg.Memory == app.Memory || bg.Memory.Capacity != cfg.MemoryBudget()/2 {

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/auth/devissuer"
+	"github.com/lensflow/lensflow/shared/bootstrap/standins"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/wire/standins"
 )
 
 // devMux is a mux with only the developer routes of a stack with its

@@ -28,6 +28,8 @@ import (
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/auth/devissuer"
+	"github.com/lensflow/lensflow/shared/bootstrap"
+	"github.com/lensflow/lensflow/shared/bootstrap/standins"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventhttp"
 	"github.com/lensflow/lensflow/shared/httpkit"
@@ -36,8 +38,6 @@ import (
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/ports/faults"
-	"github.com/lensflow/lensflow/shared/wire"
-	"github.com/lensflow/lensflow/shared/wire/standins"
 )
 
 // Project is the project id the local stack pretends to run in.
@@ -50,7 +50,7 @@ type Options struct {
 	Log     io.Writer // structured logs; nil means os.Stdout
 	// Config overrides the embedded defaults (e.g. from the environment);
 	// DataDir and the development issuer URL are always set by Start.
-	Config wire.Config
+	Config bootstrap.Config
 	// DuplicateEvents, when above 1, publishes every event that many times,
 	// the copies a few milliseconds apart in random order, as Pub/Sub's
 	// at-least-once delivery may: for tests that every consumer is idempotent.
@@ -67,7 +67,7 @@ type Stack struct {
 	Tokens       map[string]string // demo clinic -> practitioner bearer token
 	LabToken     string            // a lab staff bearer token
 	ServiceToken string            // a service token, as Cloud Scheduler presents (for the task routes)
-	App          *wire.App
+	App          *bootstrap.App
 	Local        *standins.Local
 
 	srv      *http.Server
@@ -123,7 +123,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		}
 	}()
 	// Nothing is in flight yet: remove files of uploads a crash cut short.
-	if n, err := wire.ScanService(app).SweepOrphans(ctx); err != nil {
+	if n, err := bootstrap.ScanService(app).SweepOrphans(ctx); err != nil {
 		return nil, fmt.Errorf("sweeping orphaned scan files: %w", err)
 	} else if n > 0 {
 		app.Log.Info("removed scan files of interrupted uploads", "count", n)
@@ -356,7 +356,7 @@ func replay(ctx context.Context, b ports.Broker, spec ports.SubscriptionSpec) (i
 
 // every invokes a task route once at start-up and then every interval, as
 // Cloud Scheduler does in production (with a service token).
-func (st *Stack) every(ctx context.Context, app *wire.App, interval time.Duration, path string) {
+func (st *Stack) every(ctx context.Context, app *bootstrap.App, interval time.Duration, path string) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -383,7 +383,7 @@ func (st *Stack) every(ctx context.Context, app *wire.App, interval time.Duratio
 	}
 }
 
-func relay(ctx context.Context, app *wire.App) {
+func relay(ctx context.Context, app *bootstrap.App) {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	minAge := time.Duration(0)
@@ -479,7 +479,7 @@ func writeTokens(path string, toks map[string]string) error {
 // never takes memory a clinic's upload needs; here they share a process,
 // so event deliveries get a memory pool of their own, half the budget
 // (with the same per-clinic share of it), beside the requests' pool.
-func backgroundApp(app *wire.App) *wire.App {
+func backgroundApp(app *bootstrap.App) *bootstrap.App {
 	bg := *app
 	budget := app.Config.MemoryBudget() / 2
 	bg.Memory = &admission.Pool{Capacity: budget, PerKey: admission.Share(budget, app.Config.ClinicShare)}

@@ -1,6 +1,6 @@
 package locator
 
-import "github.com/lensflow/lensflow/shared/lens"
+import "github.com/lensflow/lensflow/shared/domain/lens"
 
 // DemoClinics returns fictional clinic listings for the local stack and
 // tests: 37 clinics in London, Manchester, Edinburgh, Dublin, Sydney,

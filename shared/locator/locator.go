@@ -23,8 +23,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lensflow/lensflow/shared/domain/lens"
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 

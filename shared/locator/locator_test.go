@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
+	"github.com/lensflow/lensflow/shared/domain/lens"
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/locator"
 	"github.com/lensflow/lensflow/shared/ports"
 )

@@ -4,7 +4,7 @@
 // and by email, to the channels the clinic set. Every delivery is a
 // document keyed by event and channel, so a redelivered event notifies
 // once; failed deliveries are retried on a schedule spanning about three
-// days (notify.NextAttempt) by the retry task.
+// days (delivery.NextAttempt) by the retry task.
 package notifications
 
 import (
@@ -18,7 +18,7 @@ import (
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/metrics"
-	"github.com/lensflow/lensflow/shared/notify"
+	"github.com/lensflow/lensflow/shared/notifications/delivery"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/servicekit"
 )
@@ -110,26 +110,26 @@ type SettingsView struct {
 
 // Delivery is one notification on one channel.
 type Delivery struct {
-	ID           string              `json:"id"` // <notification id>-<channel>
-	ClinicID     string              `json:"clinicId"`
-	Recipient    string              `json:"recipient,omitempty"` // empty: the clinic; RecipientLab: the lab
-	Channel      string              `json:"channel"`
-	Notification notify.Notification `json:"notification"`
-	Status       string              `json:"status"`
-	Attempts     int                 `json:"attempts"`
-	NextAttempt  time.Time           `json:"nextAttempt"`
-	LastStatus   int                 `json:"lastStatus,omitempty"`
-	LastError    string              `json:"lastError,omitempty"` // error kind only
-	Created      time.Time           `json:"created"`
-	Updated      time.Time           `json:"updated"`
+	ID           string                `json:"id"` // <notification id>-<channel>
+	ClinicID     string                `json:"clinicId"`
+	Recipient    string                `json:"recipient,omitempty"` // empty: the clinic; RecipientLab: the lab
+	Channel      string                `json:"channel"`
+	Notification delivery.Notification `json:"notification"`
+	Status       string                `json:"status"`
+	Attempts     int                   `json:"attempts"`
+	NextAttempt  time.Time             `json:"nextAttempt"`
+	LastStatus   int                   `json:"lastStatus,omitempty"`
+	LastError    string                `json:"lastError,omitempty"` // error kind only
+	Created      time.Time             `json:"created"`
+	Updated      time.Time             `json:"updated"`
 }
 
 // Service delivers notifications over the ports and channels.
 type Service struct {
 	Docs      ports.Documents
 	Sealer    ports.Sealer
-	Webhooks  *notify.Sender
-	Mailer    notify.Mailer
+	Webhooks  *delivery.Sender
+	Mailer    delivery.Mailer
 	From      string // sender address of emails
 	PublicURL string // base URL of the API, for links in emails
 	// Kit is the clock, the new ids and the audit trail.
@@ -156,7 +156,7 @@ func (s *Service) PutSettings(ctx context.Context, a auth.Actor, in SettingsInpu
 		return SettingsView{}, errs.Field(op, "emails", "at most %d addresses", MaxEmails)
 	}
 	for i, e := range in.Emails {
-		if err := notify.ValidateEmail(e); err != nil {
+		if err := delivery.ValidateEmail(e); err != nil {
 			return SettingsView{}, errs.Field(op, "emails", "entry %d %s", i+1, errs.Message(err))
 		}
 	}
@@ -173,7 +173,7 @@ func (s *Service) PutSettings(ctx context.Context, a auth.Actor, in SettingsInpu
 		case next.WebhookURL == "":
 			next.SealedSecret = nil
 		case next.WebhookURL != cur.WebhookURL || in.RotateSecret || cur.SealedSecret == nil:
-			secret, err := notify.NewSecret()
+			secret, err := delivery.NewSecret()
 			if err != nil {
 				return errs.E(op, errs.Other, err)
 			}
@@ -216,7 +216,7 @@ func orNone(emails []string) []string {
 // before (the same notification id and channel) is not made again. It
 // returns an error only when a delivery could not be recorded; failed
 // sends are recorded and retried by Retry.
-func (s *Service) Notify(ctx context.Context, n notify.Notification) error {
+func (s *Service) Notify(ctx context.Context, n delivery.Notification) error {
 	if err := n.Validate(); err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (s *Service) Notify(ctx context.Context, n notify.Notification) error {
 
 // NotifyLab delivers n to the lab (by email to LabEmails; the lab has no
 // webhook), once per notification, retried like a clinic's.
-func (s *Service) NotifyLab(ctx context.Context, n notify.Notification) error {
+func (s *Service) NotifyLab(ctx context.Context, n delivery.Notification) error {
 	if err := n.Validate(); err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func (s *Service) labSettings() Settings {
 
 // deliver records and attempts n on every channel of set, for recipient
 // (empty: the clinic n names; RecipientLab: the lab).
-func (s *Service) deliver(ctx context.Context, n notify.Notification, recipient string, set Settings) error {
+func (s *Service) deliver(ctx context.Context, n delivery.Notification, recipient string, set Settings) error {
 	var chans []string
 	if set.WebhookURL != "" {
 		chans = append(chans, ChannelWebhook)
@@ -347,7 +347,7 @@ func (s *Service) attempt(ctx context.Context, d Delivery, set Settings) error {
 		d.Status, d.LastError = StatusSent, ""
 	case errs.Retryable(sendErr):
 		d.LastError = errs.KindOf(sendErr).String()
-		if wait, ok := notify.NextAttempt(d.Attempts); ok {
+		if wait, ok := delivery.NextAttempt(d.Attempts); ok {
 			d.NextAttempt = s.Now().Add(wait)
 		} else {
 			d.Status = StatusFailed
@@ -377,7 +377,7 @@ func (s *Service) send(ctx context.Context, d Delivery, set Settings) (int, erro
 		if err != nil {
 			return 0, errs.E("notifications.send: unseal", errs.Other, err)
 		}
-		payload, err := notify.Payload(d.Notification)
+		payload, err := delivery.Payload(d.Notification)
 		if err != nil {
 			return 0, err
 		}
@@ -393,7 +393,7 @@ func (s *Service) send(ctx context.Context, d Delivery, set Settings) (int, erro
 		if len(to) == 0 {
 			return 0, errs.Field("notifications.send", "emails", "no address the clinic set may be mailed")
 		}
-		m, err := notify.RenderEmail(d.Notification, s.PublicURL)
+		m, err := delivery.RenderEmail(d.Notification, s.PublicURL)
 		if err != nil {
 			return 0, err
 		}
@@ -403,14 +403,14 @@ func (s *Service) send(ctx context.Context, d Delivery, set Settings) (int, erro
 	return 0, errs.Ef("notifications.send", errs.Invalid, "unknown channel")
 }
 
-// clinicEmails are the addresses of emails that pass notify.ValidateEmail
+// clinicEmails are the addresses of emails that pass delivery.ValidateEmail
 // today: settings stored before a rule was added are held to it at
 // delivery too. (The lab's addresses are configuration, LENSFLOW_LAB_EMAILS,
 // and may name the lab's internal domains.)
 func clinicEmails(emails []string) []string {
 	var out []string
 	for _, e := range emails {
-		if notify.ValidateEmail(e) == nil {
+		if delivery.ValidateEmail(e) == nil {
 			out = append(out, e)
 		}
 	}

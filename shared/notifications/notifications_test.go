@@ -18,7 +18,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/notifications"
-	"github.com/lensflow/lensflow/shared/notify"
+	"github.com/lensflow/lensflow/shared/notifications/delivery"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/servicekit"
 )
@@ -36,13 +36,13 @@ func service(t *testing.T, now *time.Time) *notifications.Service {
 		t.Fatal(err)
 	}
 	return &notifications.Service{Docs: docs, Sealer: sealer, Kit: servicekit.Kit{Clock: func() time.Time { return *now }},
-		Webhooks: notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: true, Now: func() time.Time { return *now }})}
+		Webhooks: delivery.NewSender(delivery.SenderOptions{AllowHTTPLoopbackForTests: true, Now: func() time.Time { return *now }})}
 }
 
 var north = auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
 
-func note(id string) notify.Notification {
-	return notify.Notification{ID: id, Type: notify.TypeOrderStatusChanged, OccurredAt: time.Now(), ClinicID: "demo-north",
+func note(id string) delivery.Notification {
+	return delivery.Notification{ID: id, Type: delivery.TypeOrderStatusChanged, OccurredAt: time.Now(), ClinicID: "demo-north",
 		OrderID: "order-1", Status: "dispatched", Link: "/v1/orders/order-1"}
 }
 
@@ -152,10 +152,10 @@ func TestSettingsValidation(t *testing.T) {
 // flakyMailer fails its first fail sends, then records the messages.
 type flakyMailer struct {
 	fail int
-	sent []notify.Message
+	sent []delivery.Message
 }
 
-func (m *flakyMailer) Send(_ context.Context, msg notify.Message) error {
+func (m *flakyMailer) Send(_ context.Context, msg delivery.Message) error {
 	if m.fail > 0 {
 		m.fail--
 		return errs.Ef("smtp", errs.Unavailable, "try later")
@@ -178,7 +178,7 @@ func TestLabIsEmailedAndRetried(t *testing.T) {
 	if _, err := svc.PutSettings(ctx, north, notifications.SettingsInput{Emails: []string{"desk@north.example.com"}}); err != nil {
 		t.Fatal(err)
 	}
-	n := notify.Notification{ID: "evt-9", Type: notify.TypeCommentPosted, OccurredAt: now, ClinicID: "demo-north",
+	n := delivery.Notification{ID: "evt-9", Type: delivery.TypeCommentPosted, OccurredAt: now, ClinicID: "demo-north",
 		OrderID: "order-1", Status: "posted", Link: "/v1/orders/order-1/comments"}
 	for i := 0; i < 2; i++ { // the event, then its redelivery
 		if err := svc.NotifyLab(ctx, n); err != nil {
@@ -199,7 +199,7 @@ func TestLabIsEmailedAndRetried(t *testing.T) {
 
 	// Without lab addresses the lab is not emailed.
 	svc.LabEmails = nil
-	if err := svc.NotifyLab(ctx, notify.Notification{ID: "evt-10", Type: notify.TypeCommentPosted, OccurredAt: now, ClinicID: "demo-north",
+	if err := svc.NotifyLab(ctx, delivery.Notification{ID: "evt-10", Type: delivery.TypeCommentPosted, OccurredAt: now, ClinicID: "demo-north",
 		OrderID: "order-1", Status: "posted", Link: "/v1/orders/order-1/comments"}); err != nil || len(mailer.sent) != 1 {
 		t.Fatalf("no lab addresses: %v, %d sent", err, len(mailer.sent))
 	}
@@ -212,7 +212,7 @@ func TestLabIsEmailedAndRetried(t *testing.T) {
 func TestSettingsRefuseInternalDestinations(t *testing.T) {
 	now := time.Now().UTC()
 	svc := service(t, &now)
-	svc.Webhooks = notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: true, Self: []string{"http://127.0.0.1:8080"}})
+	svc.Webhooks = delivery.NewSender(delivery.SenderOptions{AllowHTTPLoopbackForTests: true, Self: []string{"http://127.0.0.1:8080"}})
 	ctx := context.Background()
 	for _, bad := range []string{"user@[127.0.0.1]", "user@[IPv6:::1]", "user@localhost", "user@intranet", "user@printer.local",
 		"user@metadata.google.internal", "user@nas.lan", "user@router.home.arpa", "user@mail.corp", "user@north.test",
@@ -265,7 +265,7 @@ func TestDeliveryHoldsStoredSettingsToTheRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The server now stands for the service itself.
-	svc.Webhooks = notify.NewSender(notify.SenderOptions{AllowHTTPLoopbackForTests: true, Self: []string{srv.URL}})
+	svc.Webhooks = delivery.NewSender(delivery.SenderOptions{AllowHTTPLoopbackForTests: true, Self: []string{srv.URL}})
 	if err := svc.Notify(ctx, note("evt-self")); err != nil {
 		t.Fatal(err)
 	}

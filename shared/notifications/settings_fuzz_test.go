@@ -12,7 +12,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/notifications"
-	"github.com/lensflow/lensflow/shared/notify"
+	"github.com/lensflow/lensflow/shared/notifications/delivery"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -32,7 +32,7 @@ func (passDocs) RunTransaction(context.Context, func(context.Context, ports.Tx) 
 // does and runs PutSettings up to its transaction: nothing panics; a
 // refused body is errs.Invalid naming webhookUrl or emails (or the JSON
 // problem); an accepted one has a public https webhook (or none) and at
-// most MaxEmails addresses passing notify.ValidateEmail, and round-trips.
+// most MaxEmails addresses passing delivery.ValidateEmail, and round-trips.
 func FuzzSettingsInput(f *testing.F) {
 	for _, s := range []string{
 		`{"webhookUrl":"https://hooks.clinic.example/lensflow","emails":["frontdesk@north.example.com"],"rotateSecret":true}`,
@@ -47,7 +47,7 @@ func FuzzSettingsInput(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	svc := &notifications.Service{Docs: passDocs{}, Webhooks: notify.NewSender(notify.SenderOptions{})}
+	svc := &notifications.Service{Docs: passDocs{}, Webhooks: delivery.NewSender(delivery.SenderOptions{})}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var in notifications.SettingsInput
 		if err := httpkit.UnmarshalStrict(body, &in); err != nil {
@@ -63,14 +63,14 @@ func FuzzSettingsInput(f *testing.F) {
 			}
 			return
 		}
-		if u := strings.TrimSpace(in.WebhookURL); u != "" && notify.ValidateEndpoint(u) != nil {
+		if u := strings.TrimSpace(in.WebhookURL); u != "" && delivery.ValidateEndpoint(u) != nil {
 			t.Fatalf("accepted webhook %q", u)
 		}
 		if len(in.Emails) > notifications.MaxEmails {
 			t.Fatalf("accepted %d emails", len(in.Emails))
 		}
 		for _, e := range in.Emails {
-			if a, err := mail.ParseAddress(e); err != nil || a.Address != e || strings.ContainsAny(e, "\r\n") || notify.ValidateEmail(e) != nil {
+			if a, err := mail.ParseAddress(e); err != nil || a.Address != e || strings.ContainsAny(e, "\r\n") || delivery.ValidateEmail(e) != nil {
 				t.Fatalf("accepted email %q", e)
 			}
 		}

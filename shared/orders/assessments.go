@@ -12,19 +12,19 @@ import (
 	"sort"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/aftercare"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
-	"github.com/lensflow/lensflow/shared/cornea"
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/domain/aftercare"
+	"github.com/lensflow/lensflow/shared/domain/cornea"
+	"github.com/lensflow/lensflow/shared/domain/lens"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
+	"github.com/lensflow/lensflow/shared/domain/topo"
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
-	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/topo"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // Assessments, visits, and the design-revised event.
@@ -570,7 +570,7 @@ func (s *Service) designFound(ctx context.Context, o Order, rec AssessmentRecord
 func (s *Service) adjust(ctx context.Context, a auth.Actor, o Order, in aftercare.Assessment, fromDesignID, reason string) (*planRevision, error) {
 	var adj aftercare.Adjustment
 	rev, err := s.Scans.PrepareRevision(ctx, a, o.ScanID, fromDesignID, reason,
-		func(surf *topo.Surface, prev *engine.Result) (*engine.Result, error) {
+		func(surf *topo.Surface, prev *pipeline.Result) (*pipeline.Result, error) {
 			params, err := aftercare.ParamsFromDesign(prev.Lens)
 			if err != nil {
 				return nil, err
@@ -578,7 +578,7 @@ func (s *Service) adjust(ctx context.Context, a auth.Actor, o Order, in aftercar
 			if adj, err = aftercare.Adjust(o.LensType, params, in, aftercare.DefaultRules()); err != nil {
 				return nil, err
 			}
-			return engine.Revise(surf, prev, overridesOf(params, adj.Revised, prev.Lens.Type), cornea.ModelOptions{})
+			return pipeline.Revise(surf, prev, overridesOf(params, adj.Revised, prev.Lens.Type), cornea.ModelOptions{})
 		})
 	if err != nil {
 		return nil, err
@@ -590,7 +590,7 @@ func (s *Service) adjust(ctx context.Context, a auth.Actor, o Order, in aftercar
 // a visit whose adjustment was superseded by "continue" leaves.
 func (s *Service) restore(ctx context.Context, a auth.Actor, o Order, fromDesignID string) (*planRevision, error) {
 	rev, err := s.Scans.PrepareRevision(ctx, a, o.ScanID, fromDesignID, "",
-		func(_ *topo.Surface, prev *engine.Result) (*engine.Result, error) {
+		func(_ *topo.Surface, prev *pipeline.Result) (*pipeline.Result, error) {
 			again := *prev
 			return &again, nil
 		})

@@ -14,6 +14,8 @@ import (
 	"github.com/lensflow/lensflow/shared/adapters/embeddedtest"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
@@ -21,8 +23,6 @@ import (
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
 	"github.com/lensflow/lensflow/shared/servicekit"
-	"github.com/lensflow/lensflow/shared/topo/topotest"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // assessFixture is a dispatched RGP order of demo-north over a designed

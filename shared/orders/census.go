@@ -3,9 +3,9 @@ package orders
 import (
 	"context"
 
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // CensusStatuses are the job statuses the census counts: every status a

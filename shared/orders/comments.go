@@ -11,10 +11,10 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // Comments on an order: the conversation between the clinic and the lab,

@@ -7,11 +7,11 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // serviceActor is the manufacturing function acting on an event.
@@ -58,7 +58,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 			_ = s.Audit(ctx, a, "job.create", "jobs/"+j.ID, outcome)
 		}
 	}()
-	files, err := engine.PointFiles(j.ID, design.Lens)
+	files, err := pipeline.PointFiles(j.ID, design.Lens)
 	if err != nil {
 		return errs.Wrap(op, err)
 	}

@@ -5,12 +5,12 @@ import (
 	"sort"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/aftercare"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/domain/aftercare"
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // OrderSummary is one order of a clinic's order list.

@@ -10,10 +10,10 @@ import (
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/servicekit"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // listFixture is an order service over an embedded document store holding

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/outbox"
@@ -23,7 +24,6 @@ import (
 	"github.com/lensflow/lensflow/shared/scans"
 	"github.com/lensflow/lensflow/shared/servicekit"
 	"github.com/lensflow/lensflow/shared/tracing"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // Collections, topics and event types.

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/orders"
-	"github.com/lensflow/lensflow/shared/workflow"
 )
 
 // A retried place request (same Idempotency-Key, so the same order id)

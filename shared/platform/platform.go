@@ -41,11 +41,11 @@ import (
 
 	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventhttp"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 // EventFunc is a CloudEvent function as the functions framework defines it.
@@ -69,11 +69,11 @@ type Function struct {
 	// HTTP builds the function's handlers on the wired App, by route
 	// pattern: each is the route's own work (decode, call the service,
 	// encode); the platform authenticates, limits and answers its error.
-	HTTP func(app *wire.App) (map[string]httpkit.HandlerFunc, error)
+	HTTP func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error)
 	// Topics are the topics an event function consumes, each through its
 	// own subscription (see Subscriptions).
 	Topics []string
-	Event  func(app *wire.App) (EventFunc, error)
+	Event  func(app *bootstrap.App) (EventFunc, error)
 }
 
 // Route declares one route of an HTTP function: its pattern, who may call
@@ -220,7 +220,7 @@ func Lookup(name string) (Function, bool) {
 // handling; last the route's handler, whose error is answered as
 // problem+json. Event deliveries are not rate limited: Pub/Sub paces its
 // pushes itself, and a refused delivery would count towards dead-lettering.
-func Handler(app *wire.App, f Function) (http.Handler, error) {
+func Handler(app *bootstrap.App, f Function) (http.Handler, error) {
 	shed := &httpkit.InFlightLimit{Max: app.Config.MaxInFlight}
 	limit := &httpkit.RateLimit{PerSecond: app.Config.RateLimit, Burst: app.Config.RateBurst}
 	maxBody := f.MaxBody
@@ -292,7 +292,7 @@ func (l *lazyHandler) handler() (http.Handler, error) {
 	if l.h != nil {
 		return l.h, nil
 	}
-	app, err := wire.FromEnv(context.Background())
+	app, err := bootstrap.FromEnv(context.Background())
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +318,7 @@ func (l *lazyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // on the events.failed metric, and on events.dead_lettered when it was the
 // subscription's last attempt (Pub/Sub then moves the message to the
 // dead-letter topic).
-func eventFunc(app *wire.App, f Function) (EventFunc, error) {
+func eventFunc(app *bootstrap.App, f Function) (EventFunc, error) {
 	fn, err := f.Event(app)
 	if err != nil {
 		return nil, err

@@ -14,15 +14,15 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/wire"
 )
 
 func TestRegisterRefusesBadRoutes(t *testing.T) {
-	h := func(*wire.App) (map[string]httpkit.HandlerFunc, error) { return nil, nil }
-	ev := func(*wire.App) (EventFunc, error) { return nil, nil }
+	h := func(*bootstrap.App) (map[string]httpkit.HandlerFunc, error) { return nil, nil }
+	ev := func(*bootstrap.App) (EventFunc, error) { return nil, nil }
 	prac := []auth.Role{auth.RolePractitioner}
 	for _, tc := range []struct {
 		name string
@@ -72,13 +72,13 @@ func (v testVerifier) Verify(_ context.Context, raw string) (auth.Principal, err
 }
 
 // testApp is a wired App with just what Handler uses.
-func testApp(t *testing.T, cfg wire.Config) *wire.App {
+func testApp(t *testing.T, cfg bootstrap.Config) *bootstrap.App {
 	docs, err := boltdocs.Open(filepath.Join(t.TempDir(), "docs.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { docs.Close() })
-	return &wire.App{Config: cfg, Log: slog.New(slog.DiscardHandler), Docs: docs, Verifier: testVerifier{
+	return &bootstrap.App{Config: cfg, Log: slog.New(slog.DiscardHandler), Docs: docs, Verifier: testVerifier{
 		"north": {Subject: "u1", ClinicID: "north", Role: auth.RolePractitioner},
 		"south": {Subject: "u2", ClinicID: "south", Role: auth.RolePractitioner},
 	}}
@@ -90,7 +90,7 @@ func TestHandlerMakesCreatingRoutesIdempotent(t *testing.T) {
 	var created, actions atomic.Int32
 	roles := []auth.Role{auth.RolePractitioner}
 	f := Function{Name: "Things", Routes: []Route{{Pattern: "POST /v1/things", Roles: roles, Creates: true}, {Pattern: "POST /v1/things/{id}/poke", Roles: roles}},
-		HTTP: func(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
+		HTTP: func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 			return map[string]httpkit.HandlerFunc{
 				"POST /v1/things": func(w http.ResponseWriter, r *http.Request) error {
 					n := created.Add(1)
@@ -105,7 +105,7 @@ func TestHandlerMakesCreatingRoutesIdempotent(t *testing.T) {
 				},
 			}, nil
 		}}
-	h, err := Handler(testApp(t, wire.Config{}), f)
+	h, err := Handler(testApp(t, bootstrap.Config{}), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +157,11 @@ func TestHandlerChecksQueryStrings(t *testing.T) {
 		{Pattern: "GET /v1/things/{id}", Roles: roles},
 		{Pattern: "POST /v1/things/{id}/poke", Roles: roles, NoQuery: true},
 	},
-		HTTP: func(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
+		HTTP: func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 			return map[string]httpkit.HandlerFunc{"POST /v1/things": ok, "POST /v1/plain": ok,
 				"GET /v1/things": ok, "GET /v1/things/{id}": ok, "POST /v1/things/{id}/poke": ok}, nil
 		}}
-	h, err := Handler(testApp(t, wire.Config{}), f)
+	h, err := Handler(testApp(t, bootstrap.Config{}), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestHandlerLimits(t *testing.T) {
 	roles := []auth.Role{auth.RolePractitioner}
 	f := Function{Name: "Slow", Routes: []Route{{Pattern: "GET /v1/slow", Roles: roles}, {Pattern: "GET /v1/fast", Roles: roles},
 		{Pattern: "POST /v1/things", Roles: roles, Creates: true}},
-		HTTP: func(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
+		HTTP: func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 			return map[string]httpkit.HandlerFunc{
 				"POST /v1/things": func(w http.ResponseWriter, r *http.Request) error {
 					w.WriteHeader(http.StatusCreated)
@@ -231,7 +231,7 @@ func TestHandlerLimits(t *testing.T) {
 				},
 			}, nil
 		}}
-	app := testApp(t, wire.Config{MaxInFlight: 2, ClinicShare: 1, RateLimit: 0.001, RateBurst: 4})
+	app := testApp(t, bootstrap.Config{MaxInFlight: 2, ClinicShare: 1, RateLimit: 0.001, RateBurst: 4})
 	h, err := Handler(app, f)
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +293,7 @@ func TestHandlerClinicShare(t *testing.T) {
 	release := make(chan struct{})
 	var entered sync.WaitGroup
 	f := Function{Name: "Slow", Routes: []Route{{Pattern: "GET /v1/slow", Roles: []auth.Role{auth.RolePractitioner}}},
-		HTTP: func(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
+		HTTP: func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 			return map[string]httpkit.HandlerFunc{"GET /v1/slow": func(w http.ResponseWriter, r *http.Request) error {
 				if r.URL.Query().Get("hold") != "" {
 					entered.Done()
@@ -303,7 +303,7 @@ func TestHandlerClinicShare(t *testing.T) {
 				return nil
 			}}, nil
 		}}
-	app := testApp(t, wire.Config{MaxInFlight: 8, ClinicShare: 0.25, RateLimit: 1000, RateBurst: 1000})
+	app := testApp(t, bootstrap.Config{MaxInFlight: 8, ClinicShare: 0.25, RateLimit: 1000, RateBurst: 1000})
 	h, err := Handler(app, f)
 	if err != nil {
 		t.Fatal(err)
@@ -357,13 +357,13 @@ func TestHandlerAuthenticatesDeclaredRoles(t *testing.T) {
 		{Pattern: "GET /v1/open", Public: true},
 		{Pattern: "POST /v1/fail", Roles: []auth.Role{auth.RolePractitioner, auth.RoleLab}},
 	},
-		HTTP: func(app *wire.App) (map[string]httpkit.HandlerFunc, error) {
+		HTTP: func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 			return map[string]httpkit.HandlerFunc{"GET /v1/clinic": ok, "GET /v1/lab": ok, "GET /v1/open": ok,
 				"POST /v1/fail": func(w http.ResponseWriter, r *http.Request) error {
 					return errs.Field("things.fail", "quantity", "must be 1 to 10")
 				}}, nil
 		}}
-	app := testApp(t, wire.Config{MaxInFlight: 8, ClinicShare: 1, RateLimit: 0.001, RateBurst: 1})
+	app := testApp(t, bootstrap.Config{MaxInFlight: 8, ClinicShare: 1, RateLimit: 0.001, RateBurst: 1})
 	app.Verifier = testVerifier{
 		"north": {Subject: "u1", ClinicID: "north", Role: auth.RolePractitioner},
 		"lab":   {Subject: "l1", Role: auth.RoleLab},
@@ -422,8 +422,8 @@ func TestHandlerNeedsEveryDeclaredHandler(t *testing.T) {
 		"nil":        {"GET /v1/a": ok, "GET /v1/b": nil},
 	} {
 		f := Function{Name: "Partial", Routes: []Route{{Pattern: "GET /v1/a", Roles: roles}, {Pattern: "GET /v1/b", Roles: roles}},
-			HTTP: func(*wire.App) (map[string]httpkit.HandlerFunc, error) { return handlers, nil }}
-		if _, err := Handler(testApp(t, wire.Config{}), f); err == nil {
+			HTTP: func(*bootstrap.App) (map[string]httpkit.HandlerFunc, error) { return handlers, nil }}
+		if _, err := Handler(testApp(t, bootstrap.Config{}), f); err == nil {
 			t.Errorf("%s handler: built", name)
 		}
 	}

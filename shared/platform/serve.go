@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/admission"
-	"github.com/lensflow/lensflow/shared/wire"
+	"github.com/lensflow/lensflow/shared/bootstrap"
 )
 
 // DrainTimeout is how long in-flight requests may take to finish after
@@ -113,7 +113,7 @@ func run(name string) error {
 	if !ok {
 		return fmt.Errorf("no function registered as %q", name)
 	}
-	app, err := wire.FromEnv(ctx)
+	app, err := bootstrap.FromEnv(ctx)
 	if err != nil {
 		return err
 	}

@@ -11,12 +11,12 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
-	"github.com/lensflow/lensflow/shared/cornea"
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/domain/cornea"
+	"github.com/lensflow/lensflow/shared/domain/lens"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
+	"github.com/lensflow/lensflow/shared/domain/topo"
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/topo"
 	"github.com/lensflow/lensflow/shared/tracing"
 )
 
@@ -124,12 +124,12 @@ func (s *Service) failUnread(ctx context.Context, actor auth.Actor, sc Scan, err
 
 // runEngine runs the design engine on a scan's surface: the lens type and
 // clinical inputs given at upload, the default nomograms.
-func (s *Service) runEngine(sc Scan, surf *topo.Surface) (*engine.Result, error) {
+func (s *Service) runEngine(sc Scan, surf *topo.Surface) (*pipeline.Result, error) {
 	lt, err := lens.ParseType(sc.LensType)
 	if err != nil {
 		return nil, errs.E("design: lens type", errs.Invalid, err)
 	}
-	in := engine.Inputs{LensType: lt, OrthoKOverride: sc.OrthoKOverride, Model: designModel}
+	in := pipeline.Inputs{LensType: lt, OrthoKOverride: sc.OrthoKOverride, Model: designModel}
 	switch {
 	case sc.Rx != nil:
 		in.Clinical = in.Clinical.WithRefraction(*sc.Rx)
@@ -139,7 +139,7 @@ func (s *Service) runEngine(sc Scan, surf *topo.Surface) (*engine.Result, error)
 	if sc.HVIDMM != nil {
 		in.Clinical.HVIDMM = *sc.HVIDMM
 	}
-	r, err := engine.Design(surf, in)
+	r, err := pipeline.Design(surf, in)
 	if err != nil {
 		if errs.KindOf(err) == errs.Invalid {
 			return nil, err
@@ -191,7 +191,7 @@ type Revision struct {
 	// Record is the new version, sealed: its id, number and reason.
 	Record DesignRecord
 	// Result is the new version's content.
-	Result *engine.Result
+	Result *pipeline.Result
 	// From is the version the revision was computed from.
 	From DesignRecord
 	// Replaces is the scan's current design when the revision was
@@ -207,7 +207,7 @@ type Revision struct {
 // says why, in the lab's words, with no PHI. The caller audits the request
 // that revises (one record per request, naming what it was for).
 func (s *Service) PrepareRevision(ctx context.Context, a auth.Actor, scanID, fromDesignID, reason string,
-	revise func(surf *topo.Surface, from *engine.Result) (*engine.Result, error)) (Revision, error) {
+	revise func(surf *topo.Surface, from *pipeline.Result) (*pipeline.Result, error)) (Revision, error) {
 	const op = "scans.revise"
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {

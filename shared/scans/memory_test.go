@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/admission"
+	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
 // largeScan is the largest scan an upload accepts (topotest.Large).

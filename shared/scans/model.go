@@ -10,8 +10,8 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/lensflow/lensflow/shared/lens"
-	"github.com/lensflow/lensflow/shared/topo"
+	"github.com/lensflow/lensflow/shared/domain/lens"
+	"github.com/lensflow/lensflow/shared/domain/topo"
 )
 
 // Collections used by this package.
@@ -137,7 +137,7 @@ type DesignRecord struct {
 	PatientID string    `json:"patientId"`
 	Version   int       `json:"version"`
 	Reason    string    `json:"reason"` // why this version exists, in the lab's words; no PHI
-	Sealed    []byte    `json:"sealed"` // envelope-encrypted engine.Result
+	Sealed    []byte    `json:"sealed"` // envelope-encrypted pipeline.Result
 	Created   time.Time `json:"created"`
 	// Traceparent is the W3C trace context of the span that made this
 	// version (random ids only), so an order placed later, in a trace of

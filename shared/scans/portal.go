@@ -8,10 +8,10 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
-	"github.com/lensflow/lensflow/shared/cornea"
+	"github.com/lensflow/lensflow/shared/domain/cornea"
+	"github.com/lensflow/lensflow/shared/domain/topomap"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/topomap"
 )
 
 // PatientView is a patient as its own clinic sees it: the name and birth

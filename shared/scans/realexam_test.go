@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lensflow/lensflow/shared/domain/topo"
+	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/topo"
-	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
 // design uploads a file and runs the design step on it.

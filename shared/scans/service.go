@@ -16,14 +16,14 @@ import (
 	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/domain/lens"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
+	"github.com/lensflow/lensflow/shared/domain/topo"
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/servicekit"
-	"github.com/lensflow/lensflow/shared/topo"
 )
 
 // MaxScanBytes bounds an uploaded scan file.
@@ -84,11 +84,11 @@ func AssociatedDataForDesign(d DesignRecord) []byte {
 // Design returns a design version of the given clinic and its content, for
 // the functions that act on designs (orders, manufacturing, assessments).
 // Another clinic's design is errs.NotFound. The caller audits the read.
-func (s *Service) Design(ctx context.Context, clinicID, designID string) (DesignRecord, *engine.Result, error) {
+func (s *Service) Design(ctx context.Context, clinicID, designID string) (DesignRecord, *pipeline.Result, error) {
 	return s.design(ctx, clinicID, designID)
 }
 
-func (s *Service) design(ctx context.Context, clinicID, designID string) (DesignRecord, *engine.Result, error) {
+func (s *Service) design(ctx context.Context, clinicID, designID string) (DesignRecord, *pipeline.Result, error) {
 	var d DesignRecord
 	if !validID(designID) {
 		return d, nil, errs.E("designs.get", errs.NotFound, fmt.Errorf("design not found"))
@@ -104,7 +104,7 @@ func (s *Service) design(ctx context.Context, clinicID, designID string) (Design
 	if err != nil {
 		return d, nil, errs.E("designs.get: unseal", errs.Other, err)
 	}
-	out := &engine.Result{}
+	out := &pipeline.Result{}
 	if err := json.Unmarshal(plain, out); err != nil {
 		return d, nil, errs.E("designs.get: decode", errs.Other, err)
 	}
@@ -533,7 +533,7 @@ func (s *Service) scan(ctx context.Context, a auth.Actor, id string) (Scan, erro
 
 // GetDesign returns the design of a scan of the actor's clinic. A scan not
 // yet designed is errs.Conflict with its status; a failed one says why.
-func (s *Service) GetDesign(ctx context.Context, a auth.Actor, scanID string) (*engine.Result, error) {
+func (s *Service) GetDesign(ctx context.Context, a auth.Actor, scanID string) (*pipeline.Result, error) {
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {

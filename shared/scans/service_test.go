@@ -14,14 +14,14 @@ import (
 	"github.com/lensflow/lensflow/shared/adapters/embeddedtest"
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
+	"github.com/lensflow/lensflow/shared/domain/topo"
+	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
 	"github.com/lensflow/lensflow/shared/servicekit"
-	"github.com/lensflow/lensflow/shared/topo"
-	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
 type fixture struct {
@@ -354,7 +354,10 @@ func TestRevisionCommitsOverItsDesign(t *testing.T) {
 	if err := f.svc.DesignScan(ctx, scans.ScanReceived{ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: pid}, "req"); err != nil {
 		t.Fatal(err)
 	}
-	same := func(_ *topo.Surface, from *engine.Result) (*engine.Result, error) { again := *from; return &again, nil }
+	same := func(_ *topo.Surface, from *pipeline.Result) (*pipeline.Result, error) {
+		again := *from
+		return &again, nil
+	}
 	commit := func(r scans.Revision) error {
 		return f.docs.RunTransaction(ctx, func(_ context.Context, tx ports.Tx) error { return scans.CommitRevision(tx, r) })
 	}

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
+	"github.com/lensflow/lensflow/shared/domain/topo"
+	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
-	"github.com/lensflow/lensflow/shared/topo"
-	"github.com/lensflow/lensflow/shared/topo/topotest"
 )
 
 // gridFile is a Pentacam grid without a header, uploaded with the grid
@@ -55,7 +55,7 @@ func (f *fixture) designed(t *testing.T, sc scans.Scan) scans.Scan {
 
 // designOf returns the current design of sc without what names the
 // version (ids, time), so designs of two scans can be compared.
-func (f *fixture) designOf(t *testing.T, sc scans.Scan) *engine.Result {
+func (f *fixture) designOf(t *testing.T, sc scans.Scan) *pipeline.Result {
 	t.Helper()
 	d, err := f.svc.GetDesign(context.Background(), f.north, sc.ID)
 	if err != nil {
@@ -151,7 +151,10 @@ func readAll(t *testing.T, f *fixture, sc scans.Scan) {
 	if _, err := f.svc.TearLayer(ctx, f.north, sc.ID, scans.TearLayerOptions{}); err != nil {
 		t.Fatalf("tear layer: %v", err)
 	}
-	same := func(_ *topo.Surface, from *engine.Result) (*engine.Result, error) { again := *from; return &again, nil }
+	same := func(_ *topo.Surface, from *pipeline.Result) (*pipeline.Result, error) {
+		again := *from
+		return &again, nil
+	}
 	if _, err := f.svc.PrepareRevision(ctx, f.north, sc.ID, "", "again", same); err != nil {
 		t.Fatalf("revision: %v", err)
 	}

@@ -7,10 +7,10 @@ import (
 
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/auth"
-	"github.com/lensflow/lensflow/shared/cornea"
-	"github.com/lensflow/lensflow/shared/engine"
+	"github.com/lensflow/lensflow/shared/domain/cornea"
+	"github.com/lensflow/lensflow/shared/domain/lens"
+	"github.com/lensflow/lensflow/shared/domain/pipeline"
 	"github.com/lensflow/lensflow/shared/errs"
-	"github.com/lensflow/lensflow/shared/lens"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -84,7 +84,7 @@ func (s *Service) TearLayer(ctx context.Context, a auth.Actor, scanID string, o 
 	if err != nil {
 		return nil, errs.E(op, errs.Other, err) // it was fitted for the design
 	}
-	tl, err := engine.TearLayerModel(m, res, o.DecentrationXMM, o.DecentrationYMM)
+	tl, err := pipeline.TearLayerModel(m, res, o.DecentrationXMM, o.DecentrationYMM)
 	if errs.Is(errs.Invalid, err) {
 		return nil, err // a decentration this lens cannot take
 	} else if err != nil {

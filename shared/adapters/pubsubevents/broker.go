@@ -49,7 +49,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/lensflow/lensflow/shared/adapters/pubsubevents/wire"
+	"github.com/lensflow/lensflow/shared/adapters/pubsubevents/cebinding"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/errs/kinds"
 	"github.com/lensflow/lensflow/shared/ports"
@@ -159,7 +159,7 @@ func (b *Broker) Publish(ctx context.Context, topic string, e ports.Event) error
 	if topic == "" {
 		return errs.Field(op, "topic", "topic is required")
 	}
-	data, attrs, err := wire.Encode(e)
+	data, attrs, err := cebinding.Encode(e)
 	if err != nil {
 		return errs.E(op, errs.Invalid, err)
 	}
@@ -454,7 +454,7 @@ func (b *Broker) handle(ctx context.Context, sub string, dl deadLetter, m *pubsu
 	if m.DeliveryAttempt != nil && *m.DeliveryAttempt > 0 {
 		attempt = *m.DeliveryAttempt
 	}
-	e, err := wire.Decode(m.Data, m.Attributes)
+	e, err := cebinding.Decode(m.Data, m.Attributes)
 	if err != nil {
 		b.log.Warn("pubsubevents: malformed message, nacking it towards the dead-letter topic",
 			"subscription", sub, "message_id", m.ID, "attempt", attempt, "problem", errs.FieldOf(err))
