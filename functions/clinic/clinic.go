@@ -27,37 +27,38 @@ const (
 	routeGet = "GET /v1/clinic/notifications"
 )
 
+// practitioners are the callers of every route: a clinic's own settings.
+var practitioners = []auth.Role{auth.RolePractitioner}
+
 func init() {
-	platform.Register(platform.Function{Name: "Clinic", Routes: []string{routePut, routeGet}, HTTP: New})
+	platform.Register(platform.Function{Name: "Clinic", Routes: []platform.Route{
+		{Pattern: routePut, Roles: practitioners},
+		{Pattern: routeGet, Roles: practitioners},
+	}, HTTP: New})
 }
 
-// New builds the function's routes on app.
-func New(app *bootstrap.App) (map[string]http.Handler, error) {
+// New builds the function's handlers on app.
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 	svc := bootstrap.NotificationService(app)
-	put := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	put := func(w http.ResponseWriter, r *http.Request) error {
 		var in notifications.SettingsInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
-		v, err := svc.PutSettings(r.Context(), bootstrap.ActorOf(r), in)
+		v, err := svc.PutSettings(r.Context(), httpkit.Actor(r), in)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, v)
-	})
-	get := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := svc.GetSettings(r.Context(), bootstrap.ActorOf(r))
+		return nil
+	}
+	get := func(w http.ResponseWriter, r *http.Request) error {
+		v, err := svc.GetSettings(r.Context(), httpkit.Actor(r))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, v)
-	})
-	practitioners := []auth.Role{auth.RolePractitioner}
-	return map[string]http.Handler{
-		routePut: httpkit.Authenticate(app.Verifier, practitioners, put),
-		routeGet: httpkit.Authenticate(app.Verifier, practitioners, get),
-	}, nil
+		return nil
+	}
+	return map[string]httpkit.HandlerFunc{routePut: put, routeGet: get}, nil
 }

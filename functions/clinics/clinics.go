@@ -17,8 +17,9 @@ import (
 const routeSearch = "GET /v1/clinics"
 
 func init() {
-	platform.Register(platform.Function{Name: "Clinics", Routes: []string{routeSearch},
-		Query: map[string][]string{routeSearch: {"near", "radiusKm", "limit", "lensType"}}, HTTP: New})
+	platform.Register(platform.Function{Name: "Clinics", Routes: []platform.Route{
+		{Pattern: routeSearch, Public: true, Query: []string{"near", "radiusKm", "limit", "lensType"}},
+	}, HTTP: New})
 }
 
 // Listing is a clinic as the public sees it.
@@ -34,18 +35,16 @@ type Listing struct {
 	DistanceKm float64  `json:"distanceKm"`
 }
 
-// New builds the function's routes on app.
-func New(app *bootstrap.App) (map[string]http.Handler, error) {
-	search := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// New builds the function's handlers on app.
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+	search := func(w http.ResponseWriter, r *http.Request) error {
 		q, err := locator.ParseQuery(r.URL.Query())
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		res, err := locator.Search(r.Context(), app.Docs, q)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		out := make([]Listing, 0, len(res))
 		for _, c := range res {
@@ -57,6 +56,7 @@ func New(app *bootstrap.App) (map[string]http.Handler, error) {
 			out = append(out, l)
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"clinics": out})
-	})
-	return map[string]http.Handler{routeSearch: search}, nil
+		return nil
+	}
+	return map[string]httpkit.HandlerFunc{routeSearch: search}, nil
 }

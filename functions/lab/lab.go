@@ -23,51 +23,51 @@ const (
 	routeStatus = "POST /v1/lab/jobs/{jobId}/status"
 )
 
+// labStaff are the callers of every route: clinic tokens are refused.
+var labStaff = []auth.Role{auth.RoleLab}
+
 func init() {
-	platform.Register(platform.Function{Name: "Lab", Routes: []string{routeJobs, routeFile, routeStatus},
-		Query: map[string][]string{routeJobs: {"status"}, routeStatus: nil}, HTTP: New})
+	platform.Register(platform.Function{Name: "Lab", Routes: []platform.Route{
+		{Pattern: routeJobs, Roles: labStaff, Query: []string{"status"}},
+		{Pattern: routeFile, Roles: labStaff},
+		{Pattern: routeStatus, Roles: labStaff, NoQuery: true},
+	}, HTTP: New})
 }
 
-// New builds the function's routes on app.
-func New(app *bootstrap.App) (map[string]http.Handler, error) {
+// New builds the function's handlers on app.
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 	svc := bootstrap.OrderService(app)
-	jobs := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		js, err := svc.Jobs(r.Context(), bootstrap.ActorOf(r), r.URL.Query().Get("status"))
+	jobs := func(w http.ResponseWriter, r *http.Request) error {
+		js, err := svc.Jobs(r.Context(), httpkit.Actor(r), r.URL.Query().Get("status"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"jobs": js})
-	})
-	file := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f, data, err := svc.File(r.Context(), bootstrap.ActorOf(r), r.PathValue("jobId"), r.PathValue("name"))
+		return nil
+	}
+	file := func(w http.ResponseWriter, r *http.Request) error {
+		f, data, err := svc.File(r.Context(), httpkit.Actor(r), r.PathValue("jobId"), r.PathValue("name"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=us-ascii")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+f.Name+`"`)
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write(data)
-	})
-	status := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	status := func(w http.ResponseWriter, r *http.Request) error {
 		var in orders.StatusInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
-		j, err := svc.SetStatus(r.Context(), bootstrap.ActorOf(r), r.PathValue("jobId"), in)
+		j, err := svc.SetStatus(r.Context(), httpkit.Actor(r), r.PathValue("jobId"), in)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, j)
-	})
-	lab := []auth.Role{auth.RoleLab}
-	return map[string]http.Handler{
-		routeJobs:   httpkit.Authenticate(app.Verifier, lab, jobs),
-		routeFile:   httpkit.Authenticate(app.Verifier, lab, file),
-		routeStatus: httpkit.Authenticate(app.Verifier, lab, status),
-	}, nil
+		return nil
+	}
+	return map[string]httpkit.HandlerFunc{routeJobs: jobs, routeFile: file, routeStatus: status}, nil
 }

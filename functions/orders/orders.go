@@ -36,7 +36,6 @@ package orders
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/bootstrap"
@@ -56,117 +55,119 @@ const (
 	routeThread = "GET /v1/orders/{orderId}/comments"
 )
 
+// practitioners are the callers of a clinic's orders; an order's
+// conversation is its clinic's practitioners' and lab staff's.
+var (
+	practitioners = []auth.Role{auth.RolePractitioner}
+	conversation  = []auth.Role{auth.RolePractitioner, auth.RoleLab}
+)
+
 func init() {
-	platform.Register(platform.Function{Name: "Orders", Routes: []string{routePlace, routeGet, routeAssess, routeVisits, routeList, routeFollow,
-		routeNote, routeThread}, Creates: []string{routePlace, routeAssess, routeNote}, HTTP: New})
+	platform.Register(platform.Function{Name: "Orders", Routes: []platform.Route{
+		{Pattern: routePlace, Roles: practitioners, Creates: true},
+		{Pattern: routeGet, Roles: practitioners},
+		{Pattern: routeAssess, Roles: practitioners, Creates: true},
+		{Pattern: routeVisits, Roles: practitioners},
+		{Pattern: routeList, Roles: practitioners},
+		{Pattern: routeFollow, Roles: practitioners},
+		{Pattern: routeNote, Roles: conversation, Creates: true},
+		{Pattern: routeThread, Roles: conversation},
+	}, HTTP: New})
 }
 
-// New builds the function's routes on app.
-func New(app *bootstrap.App) (map[string]http.Handler, error) {
+// New builds the function's handlers on app.
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 	svc := bootstrap.OrderService(app)
-	place := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	place := func(w http.ResponseWriter, r *http.Request) error {
 		var in orders.PlaceInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		in.OrderID, _ = httpkit.ResourceID(r.Context())
-		o, err := svc.Place(r.Context(), bootstrap.ActorOf(r), in)
+		o, err := svc.Place(r.Context(), httpkit.Actor(r), in)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", "/v1/orders/"+o.ID)
 		o.SealedNotes = nil // the notes are answered in clear to their author, never as ciphertext
 		httpkit.JSON(w, http.StatusCreated, orders.OrderView{Order: o, Notes: in.Notes})
-	})
-	get := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o, err := svc.Get(r.Context(), bootstrap.ActorOf(r), r.PathValue("orderId"))
+		return nil
+	}
+	get := func(w http.ResponseWriter, r *http.Request) error {
+		o, err := svc.Get(r.Context(), httpkit.Actor(r), r.PathValue("orderId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, o)
-	})
-	assess := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	assess := func(w http.ResponseWriter, r *http.Request) error {
 		body, err := httpkit.ReadBody(w, r, httpkit.MaxJSONBytes)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
+		}
+		var in orders.AssessInput
+		if err := httpkit.UnmarshalStrict(body, &in); err != nil {
+			return err
 		}
 		id, _ := httpkit.ResourceID(r.Context())
-		v, err := svc.Assess(r.Context(), bootstrap.ActorOf(r), r.PathValue("orderId"), id, body)
+		v, err := svc.Assess(r.Context(), httpkit.Actor(r), r.PathValue("orderId"), id, in)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", "/v1/orders/"+v.OrderID+"/assessments/"+v.ID)
 		if v.Replayed {
 			w.Header().Set("Idempotent-Replayed", "true")
 		}
 		httpkit.JSON(w, http.StatusCreated, v)
-	})
-	visits := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		vs, err := svc.Assessments(r.Context(), bootstrap.ActorOf(r), r.PathValue("orderId"))
+		return nil
+	}
+	visits := func(w http.ResponseWriter, r *http.Request) error {
+		vs, err := svc.Assessments(r.Context(), httpkit.Actor(r), r.PathValue("orderId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"assessments": vs})
-	})
-	list := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		all, err := svc.List(r.Context(), bootstrap.ActorOf(r))
+		return nil
+	}
+	list := func(w http.ResponseWriter, r *http.Request) error {
+		all, err := svc.List(r.Context(), httpkit.Actor(r))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"orders": all})
-	})
-	followUps := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now
-		if app.Now != nil {
-			now = app.Now
-		}
-		fs, err := svc.FollowUps(r.Context(), bootstrap.ActorOf(r), now().UTC())
+		return nil
+	}
+	followUps := func(w http.ResponseWriter, r *http.Request) error {
+		fs, err := svc.FollowUps(r.Context(), httpkit.Actor(r), svc.Now())
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"followUps": fs})
-	})
-	note := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	note := func(w http.ResponseWriter, r *http.Request) error {
 		var in orders.CommentInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		id, _ := httpkit.ResourceID(r.Context())
-		c, err := svc.PostComment(r.Context(), bootstrap.ActorOf(r), r.PathValue("orderId"), id, in)
+		c, err := svc.PostComment(r.Context(), httpkit.Actor(r), r.PathValue("orderId"), id, in)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", "/v1/orders/"+c.OrderID+"/comments")
 		httpkit.JSON(w, http.StatusCreated, c)
-	})
-	thread := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cs, err := svc.Comments(r.Context(), bootstrap.ActorOf(r), r.PathValue("orderId"))
+		return nil
+	}
+	thread := func(w http.ResponseWriter, r *http.Request) error {
+		cs, err := svc.Comments(r.Context(), httpkit.Actor(r), r.PathValue("orderId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"comments": cs})
-	})
-	practitioners := []auth.Role{auth.RolePractitioner}
-	conversation := []auth.Role{auth.RolePractitioner, auth.RoleLab}
-	return map[string]http.Handler{
-		routeList:   httpkit.Authenticate(app.Verifier, practitioners, list),
-		routeFollow: httpkit.Authenticate(app.Verifier, practitioners, followUps),
-		routeVisits: httpkit.Authenticate(app.Verifier, practitioners, visits),
-		routePlace:  httpkit.Authenticate(app.Verifier, practitioners, place),
-		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
-		routeAssess: httpkit.Authenticate(app.Verifier, practitioners, assess),
-		routeNote:   httpkit.Authenticate(app.Verifier, conversation, note),
-		routeThread: httpkit.Authenticate(app.Verifier, conversation, thread),
-	}, nil
+		return nil
+	}
+	return map[string]httpkit.HandlerFunc{routePlace: place, routeGet: get, routeAssess: assess, routeVisits: visits,
+		routeList: list, routeFollow: followUps, routeNote: note, routeThread: thread}, nil
 }

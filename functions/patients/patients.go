@@ -20,39 +20,40 @@ const (
 	routeList   = "GET /v1/patients"
 )
 
+// practitioners are the callers of every route: a clinic's own patients.
+var practitioners = []auth.Role{auth.RolePractitioner}
+
 func init() {
-	platform.Register(platform.Function{Name: "Patients", Routes: []string{routeCreate, routeList}, Creates: []string{routeCreate}, HTTP: New})
+	platform.Register(platform.Function{Name: "Patients", Routes: []platform.Route{
+		{Pattern: routeCreate, Roles: practitioners, Creates: true},
+		{Pattern: routeList, Roles: practitioners},
+	}, HTTP: New})
 }
 
-// New builds the function's routes on app.
-func New(app *bootstrap.App) (map[string]http.Handler, error) {
+// New builds the function's handlers on app.
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 	svc := bootstrap.ScanService(app)
-	create := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	create := func(w http.ResponseWriter, r *http.Request) error {
 		var in scans.PatientInput
 		if err := httpkit.DecodeJSON(w, r, &in); err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		in.ID, _ = httpkit.ResourceID(r.Context())
-		p, err := svc.CreatePatient(r.Context(), bootstrap.ActorOf(r), in)
+		p, err := svc.CreatePatient(r.Context(), httpkit.Actor(r), in)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", "/v1/patients/"+p.ID)
 		httpkit.JSON(w, http.StatusCreated, map[string]string{"id": p.ID})
-	})
-	list := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ps, err := svc.ListPatients(r.Context(), bootstrap.ActorOf(r))
+		return nil
+	}
+	list := func(w http.ResponseWriter, r *http.Request) error {
+		ps, err := svc.ListPatients(r.Context(), httpkit.Actor(r))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"patients": ps})
-	})
-	practitioners := []auth.Role{auth.RolePractitioner}
-	return map[string]http.Handler{
-		routeCreate: httpkit.Authenticate(app.Verifier, practitioners, create),
-		routeList:   httpkit.Authenticate(app.Verifier, practitioners, list),
-	}, nil
+		return nil
+	}
+	return map[string]httpkit.HandlerFunc{routeCreate: create, routeList: list}, nil
 }

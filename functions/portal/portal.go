@@ -40,7 +40,10 @@ const identityToolkit = "https://identitytoolkit.googleapis.com"
 var static embed.FS
 
 func init() {
-	platform.Register(platform.Function{Name: "Portal", Routes: []string{routeFiles, routeConfig}, HTTP: New})
+	platform.Register(platform.Function{Name: "Portal", Routes: []platform.Route{
+		{Pattern: routeFiles, Public: true},
+		{Pattern: routeConfig, Public: true},
+	}, HTTP: New})
 }
 
 // Config is what the page needs to sign a user in.
@@ -87,8 +90,8 @@ type asset struct {
 	etag        string
 }
 
-// New builds the function's routes on app.
-func New(app *bootstrap.App) (map[string]http.Handler, error) {
+// New builds the function's handlers on app.
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 	cfg := ConfigOf(app.Config)
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
@@ -100,20 +103,23 @@ func New(app *bootstrap.App) (map[string]http.Handler, error) {
 	}
 	assets["config.json"] = newAsset(cfgJSON, contentTypes[".json"])
 	csp := CSP(cfg.Mode)
-	files := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	files := func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("file")
 		if name == "" {
 			name = "index.html"
 		}
 		a, ok := assets[name]
 		if !ok {
-			httpkit.Error(w, r, errs.Ef("portal", errs.NotFound, "no such file"))
-			return
+			return errs.Ef("portal", errs.NotFound, "no such file")
 		}
 		serve(w, r, a, csp)
-	})
-	config := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(w, r, assets["config.json"], csp) })
-	return map[string]http.Handler{routeFiles: files, routeConfig: config}, nil
+		return nil
+	}
+	config := func(w http.ResponseWriter, r *http.Request) error {
+		serve(w, r, assets["config.json"], csp)
+		return nil
+	}
+	return map[string]httpkit.HandlerFunc{routeFiles: files, routeConfig: config}, nil
 }
 
 // load reads every servable file under static/, keyed by its path below it.

@@ -16,12 +16,16 @@ package scans
 
 import (
 	"bytes"
+	"math"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/domain/fluorescein"
+	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/scans"
@@ -37,10 +41,19 @@ const (
 	routeTearPN = "GET /v1/scans/{scanId}/design/tear-layer.png"
 )
 
+// practitioners are the callers of every route: a clinic's own scans.
+var practitioners = []auth.Role{auth.RolePractitioner}
+
 func init() {
-	platform.Register(platform.Function{Name: "Scans", Routes: []string{routeUpload, routeGet, routeDesign, routeMap, routeList, routeTear, routeTearPN},
-		Creates: []string{routeUpload}, Query: map[string][]string{routeUpload: uploadParams, routeTear: tearParams, routeTearPN: tearParams}, MaxBody: scans.MaxScanBytes,
-		BodyMemory: scans.UploadMemoryPerByte, HTTP: New})
+	platform.Register(platform.Function{Name: "Scans", Routes: []platform.Route{
+		{Pattern: routeUpload, Roles: practitioners, Creates: true, Query: uploadParams},
+		{Pattern: routeGet, Roles: practitioners},
+		{Pattern: routeDesign, Roles: practitioners},
+		{Pattern: routeMap, Roles: practitioners},
+		{Pattern: routeList, Roles: practitioners},
+		{Pattern: routeTear, Roles: practitioners, Query: tearParams},
+		{Pattern: routeTearPN, Roles: practitioners, Query: tearParams},
+	}, MaxBody: scans.MaxScanBytes, BodyMemory: scans.UploadMemoryPerByte, HTTP: New})
 }
 
 // uploadParams are the upload's query parameters (see the package comment);
@@ -86,102 +99,122 @@ func view(s scans.Scan) ScanView {
 	return v
 }
 
-// New builds the function's routes on app.
-func New(app *bootstrap.App) (map[string]http.Handler, error) {
+// New builds the function's handlers on app.
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 	svc := bootstrap.ScanService(app)
-	upload := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	upload := func(w http.ResponseWriter, r *http.Request) error {
 		file, err := httpkit.ReadBody(w, r, scans.MaxScanBytes)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		q := r.URL.Query()
 		id, _ := httpkit.ResourceID(r.Context())
-		sc, err := svc.Upload(r.Context(), bootstrap.ActorOf(r), scans.UploadInput{PatientID: r.PathValue("patientId"), ScanID: id,
+		sc, err := svc.Upload(r.Context(), httpkit.Actor(r), scans.UploadInput{PatientID: r.PathValue("patientId"), ScanID: id,
 			Eye: q.Get("eye"), LensType: q.Get("lensType"), Rx: q.Get("rx"), Vertex: q.Get("vertex"), HVID: q.Get("hvid"), File: file,
 			GridUnits: q.Get("gridUnits"), GridReference: q.Get("gridReference"), GridBFS: q.Get("gridBfs"),
 			HeightSign: q.Get("heightSign"), OrthoKOverride: q.Get("orthokOverride")})
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Location", "/v1/scans/"+sc.ID)
 		httpkit.JSON(w, http.StatusCreated, view(sc))
-	})
-	get := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sc, err := svc.Get(r.Context(), bootstrap.ActorOf(r), r.PathValue("scanId"))
+		return nil
+	}
+	get := func(w http.ResponseWriter, r *http.Request) error {
+		sc, err := svc.Get(r.Context(), httpkit.Actor(r), r.PathValue("scanId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, view(sc))
-	})
-	design := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, err := svc.GetDesign(r.Context(), bootstrap.ActorOf(r), r.PathValue("scanId"))
+		return nil
+	}
+	design := func(w http.ResponseWriter, r *http.Request) error {
+		d, err := svc.GetDesign(r.Context(), httpkit.Actor(r), r.PathValue("scanId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, d)
-	})
-	topography := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m, err := svc.Map(r.Context(), bootstrap.ActorOf(r), r.PathValue("scanId"))
+		return nil
+	}
+	topography := func(w http.ResponseWriter, r *http.Request) error {
+		m, err := svc.Map(r.Context(), httpkit.Actor(r), r.PathValue("scanId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, m)
-	})
-	list := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scs, err := svc.PatientScans(r.Context(), bootstrap.ActorOf(r), r.PathValue("patientId"))
+		return nil
+	}
+	list := func(w http.ResponseWriter, r *http.Request) error {
+		scs, err := svc.PatientScans(r.Context(), httpkit.Actor(r), r.PathValue("patientId"))
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		out := make([]ScanView, 0, len(scs))
 		for _, sc := range scs {
 			out = append(out, view(sc))
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"scans": out})
-	})
+		return nil
+	}
 	tearLayer := func(r *http.Request) (*scans.TearLayer, error) {
-		o, err := scans.ParseTearLayerQuery(r.URL.Query())
+		o, err := tearLayerOptions(r.URL.Query())
 		if err != nil {
 			return nil, err
 		}
-		return svc.TearLayer(r.Context(), bootstrap.ActorOf(r), r.PathValue("scanId"), o)
+		return svc.TearLayer(r.Context(), httpkit.Actor(r), r.PathValue("scanId"), o)
 	}
-	tearLayerJSON := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tearLayerJSON := func(w http.ResponseWriter, r *http.Request) error {
 		tl, err := tearLayer(r)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, tl.JSON())
-	})
-	tearLayerPNG := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	tearLayerPNG := func(w http.ResponseWriter, r *http.Request) error {
 		tl, err := tearLayer(r)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		var buf bytes.Buffer
 		if err := fluorescein.PNG(&buf, tl.Map, tl.Model); err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		w.Header().Set("Content-Type", "image/png")
 		w.Header().Set("Cache-Control", "no-store") // patient data
 		_, _ = w.Write(buf.Bytes())
-	})
-	practitioners := []auth.Role{auth.RolePractitioner}
-	return map[string]http.Handler{
-		routeMap:    httpkit.Authenticate(app.Verifier, practitioners, topography),
-		routeList:   httpkit.Authenticate(app.Verifier, practitioners, list),
-		routeUpload: httpkit.Authenticate(app.Verifier, practitioners, upload),
-		routeGet:    httpkit.Authenticate(app.Verifier, practitioners, get),
-		routeDesign: httpkit.Authenticate(app.Verifier, practitioners, design),
-		routeTear:   httpkit.Authenticate(app.Verifier, practitioners, tearLayerJSON),
-		routeTearPN: httpkit.Authenticate(app.Verifier, practitioners, tearLayerPNG),
-	}, nil
+		return nil
+	}
+	return map[string]httpkit.HandlerFunc{routeUpload: upload, routeGet: get, routeDesign: design, routeMap: topography,
+		routeList: list, routeTear: tearLayerJSON, routeTearPN: tearLayerPNG}, nil
+}
+
+// tearLayerOptions reads the tear layer's options from its query (see
+// tearParams): version, decentrationX and decentrationY (mm), each
+// optional; a bad one is an Invalid error naming it.
+func tearLayerOptions(q url.Values) (scans.TearLayerOptions, error) {
+	const op = "scans.tear-layer"
+	var o scans.TearLayerOptions
+	if v := q.Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return o, errs.Field(op, "version", "must be a design version number (1, 2, ...), not %q", v)
+		}
+		o.Version = n
+	}
+	for _, f := range []struct {
+		name string
+		to   *float64
+	}{{"decentrationX", &o.DecentrationXMM}, {"decentrationY", &o.DecentrationYMM}} {
+		v := q.Get(f.name)
+		if v == "" {
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(x) || math.Abs(x) > scans.MaxDecentrationMM {
+			return o, errs.Field(op, f.name, "must be millimetres from -%g to %g, not %q", scans.MaxDecentrationMM, scans.MaxDecentrationMM, v)
+		}
+		*f.to = x
+	}
+	return o, nil
 }

@@ -34,11 +34,18 @@ const (
 // follows their commit.
 const outboxMinAge = 30 * time.Second
 
+// scheduler is the caller of every route: Cloud Scheduler's service token.
+var scheduler = []auth.Role{auth.RoleService}
+
 func init() {
-	// outbox and census read no parameter: declared with none, so that a
+	// outbox and census read no parameter: declared NoQuery, so that a
 	// scheduler job that sends one (asOf) is told instead of ignored.
-	platform.Register(platform.Function{Name: "Tasks", Routes: []string{routeFollowUps, routeNotifications, routeOutbox, routeCensus},
-		Query: map[string][]string{routeFollowUps: {"asOf"}, routeNotifications: {"asOf"}, routeOutbox: nil, routeCensus: nil}, HTTP: New})
+	platform.Register(platform.Function{Name: "Tasks", Routes: []platform.Route{
+		{Pattern: routeFollowUps, Roles: scheduler, Query: []string{"asOf"}},
+		{Pattern: routeNotifications, Roles: scheduler, Query: []string{"asOf"}},
+		{Pattern: routeOutbox, Roles: scheduler, NoQuery: true},
+		{Pattern: routeCensus, Roles: scheduler, NoQuery: true},
+	}, HTTP: New})
 }
 
 // asOf reads the optional asOf parameter, or now.
@@ -54,50 +61,47 @@ func asOf(app *bootstrap.App, r *http.Request) (time.Time, error) {
 	return t, nil
 }
 
-// New builds the function's routes on app.
-func New(app *bootstrap.App) (map[string]http.Handler, error) {
+// New builds the function's handlers on app.
+func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 	svc := &reminders.Service{Docs: app.Docs, Relay: app.Relay, Schedules: aftercare.DefaultSchedules(), Now: app.Now}
 	notes := bootstrap.NotificationService(app)
-	followUps := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	jobs := bootstrap.OrderService(app)
+	followUps := func(w http.ResponseWriter, r *http.Request) error {
 		t, err := asOf(app, r)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		rep, err := svc.Run(r.Context(), t)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, rep)
-	})
-	retry := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	retry := func(w http.ResponseWriter, r *http.Request) error {
 		t, err := asOf(app, r)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		rep, err := notes.Retry(r.Context(), t)
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		httpkit.JSON(w, http.StatusOK, rep)
-	})
-	outbox := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	outbox := func(w http.ResponseWriter, r *http.Request) error {
 		n, err := app.Relay.Flush(r.Context(), outboxMinAge)
 		if err != nil && n == 0 {
-			httpkit.Error(w, r, errs.E("tasks.outbox", errs.Unavailable, err))
-			return
+			return errs.E("tasks.outbox", errs.Unavailable, err)
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"published": n, "complete": err == nil})
-	})
-	jobs := bootstrap.OrderService(app)
-	census := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return nil
+	}
+	census := func(w http.ResponseWriter, r *http.Request) error {
 		counts, err := jobs.Census(r.Context())
 		if err != nil {
-			httpkit.Error(w, r, err)
-			return
+			return err
 		}
 		// Cloud Run may throttle this instance's CPU once the request
 		// ends: send the census now rather than at the next periodic export.
@@ -105,12 +109,7 @@ func New(app *bootstrap.App) (map[string]http.Handler, error) {
 			httpkit.Logger(r.Context()).WarnContext(r.Context(), "tasks: exporting the census failed", "kind", errs.KindOf(err).String())
 		}
 		httpkit.JSON(w, http.StatusOK, map[string]any{"jobs": counts})
-	})
-	service := []auth.Role{auth.RoleService}
-	return map[string]http.Handler{
-		routeOutbox:        httpkit.Authenticate(app.Verifier, service, outbox),
-		routeFollowUps:     httpkit.Authenticate(app.Verifier, service, followUps),
-		routeNotifications: httpkit.Authenticate(app.Verifier, service, retry),
-		routeCensus:        httpkit.Authenticate(app.Verifier, service, census),
-	}, nil
+		return nil
+	}
+	return map[string]httpkit.HandlerFunc{routeFollowUps: followUps, routeNotifications: retry, routeOutbox: outbox, routeCensus: census}, nil
 }

@@ -30,7 +30,7 @@ func lines() []string {
 		if f.HTTP != nil {
 			routes := make([]string, len(f.Routes))
 			for i, r := range f.Routes {
-				routes[i] = strings.ReplaceAll(r, " ", "_")
+				routes[i] = strings.ReplaceAll(r.Pattern, " ", "_")
 			}
 			out = append(out, strings.Join([]string{dir, f.Name, "http", strings.Join(routes, " ")}, " "))
 			continue

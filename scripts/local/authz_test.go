@@ -211,12 +211,38 @@ func registeredRoutes() []string {
 	var out []string
 	for _, f := range platform.Functions() {
 		if f.HTTP != nil {
-			out = append(out, f.Routes...)
+			out = append(out, f.Patterns()...)
 			continue
 		}
 		out = append(out, "POST /internal/events/"+f.Name)
 	}
 	return out
+}
+
+// TestAuthorizationMatrixMatchesDeclarations: each registered route's
+// declared roles (the platform authenticates with them) are the roles its
+// matrix row expects to be served, and a route is declared public exactly
+// when its row expects no token.
+func TestAuthorizationMatrixMatchesDeclarations(t *testing.T) {
+	for _, f := range platform.Functions() {
+		for _, rt := range f.Routes {
+			row, ok := authzTable[rt.Pattern]
+			if !ok {
+				continue // TestAuthorizationMatrix names it
+			}
+			var want []auth.Role
+			for _, r := range []auth.Role{row.role, row.also} {
+				if r != "" {
+					want = append(want, r)
+				}
+			}
+			got := slices.Sorted(slices.Values(rt.Roles))
+			slices.Sort(want)
+			if !slices.Equal(got, want) || rt.Public != (len(want) == 0) {
+				t.Errorf("%s (%s): declared roles %v, public %v; the matrix expects %v", rt.Pattern, f.Name, rt.Roles, rt.Public, want)
+			}
+		}
+	}
 }
 
 // problemKeys are the only members an error body may have (RFC 9457 plus

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -47,13 +46,14 @@ func TestQueryStringsAreDeclared(t *testing.T) {
 	}
 	strict := 0
 	for _, f := range platform.Functions() {
-		for _, route := range f.Routes {
+		for _, rt := range f.Routes {
+			route := rt.Pattern
 			method, path := routePath(route)
 			token := tokens[authzTable[route].role]
 			t.Run(route, func(t *testing.T) {
 				refused(t, method, path+"?zz=1&zz=2", token, "zz")
-				rule := f.QueryRule(route)
-				if slices.Contains(f.Creates, route) && !rule.Strict {
+				rule := rt.QueryRule()
+				if rt.Creates && !rule.Strict {
 					t.Fatal("a creating route takes undeclared parameters")
 				}
 				if !rule.Strict {
@@ -129,7 +129,7 @@ func TestClientsSendDeclaredQueries(t *testing.T) {
 	}
 
 	for _, u := range uses {
-		f, route, ok := findRoute(u.method, u.path)
+		route, ok := findRoute(u.method, u.path)
 		if !ok {
 			t.Errorf("%s: %s %s matches no route", u.where, u.method, u.path)
 			continue
@@ -139,7 +139,7 @@ func TestClientsSendDeclaredQueries(t *testing.T) {
 			name, _, _ := strings.Cut(kv, "=")
 			q = append(q, name+"=x")
 		}
-		if err := f.QueryRule(route).Check(strings.Join(q, "&")); err != nil {
+		if err := route.QueryRule().Check(strings.Join(q, "&")); err != nil {
 			t.Errorf("%s: %s %s?%s: %v", u.where, u.method, u.path, u.names, err)
 		}
 	}
@@ -147,17 +147,17 @@ func TestClientsSendDeclaredQueries(t *testing.T) {
 
 // findRoute is the registered route a request for method and path (shell
 // variables and wildcards standing for ids) is served by.
-func findRoute(method, path string) (platform.Function, string, bool) {
+func findRoute(method, path string) (platform.Route, bool) {
 	for _, f := range platform.Functions() {
 		for _, route := range f.Routes {
-			m, pattern, _ := strings.Cut(route, " ")
+			m, pattern, _ := strings.Cut(route.Pattern, " ")
 			re := "^" + regexp.MustCompile(`\\\{[^}]*\\\}`).ReplaceAllString(regexp.QuoteMeta(pattern), `[^/]+`) + "$"
 			if m == method && regexp.MustCompile(re).MatchString(path) {
-				return f, route, true
+				return route, true
 			}
 		}
 	}
-	return platform.Function{}, "", false
+	return platform.Route{}, false
 }
 
 // TestListsAreNeverNull: a clinic with nothing yet is answered empty lists

@@ -59,7 +59,7 @@ func portalArtifacts(t *testing.T) string {
 // as an error on the page, not break it.
 func routeRegistered(pattern string) bool {
 	for _, f := range platform.Functions() {
-		if slices.Contains(f.Routes, pattern) {
+		if slices.Contains(f.Patterns(), pattern) {
 			return true
 		}
 	}

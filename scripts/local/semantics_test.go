@@ -97,12 +97,13 @@ var semCreating = map[string]semCreate{
 func TestEveryPOSTRouteIsClassified(t *testing.T) {
 	seen := map[string]bool{}
 	for _, f := range platform.Functions() {
-		for _, r := range f.Routes {
+		for _, route := range f.Routes {
+			r := route.Pattern
 			if !strings.HasPrefix(r, http.MethodPost+" ") {
 				continue
 			}
 			seen[r] = true
-			creates := slices.Contains(f.Creates, r)
+			creates := route.Creates
 			_, listed := semNonCreatingPOSTs[r]
 			_, covered := semCreating[r]
 			switch {
@@ -111,7 +112,7 @@ func TestEveryPOSTRouteIsClassified(t *testing.T) {
 			case creates && !covered:
 				t.Errorf("%s (%s) creates resources but has no idempotency case in semCreating", r, f.Name)
 			case !creates && !listed:
-				t.Errorf("%s (%s): declare it in %s's Creates (it then gets Idempotency-Key handling) or list it in semNonCreatingPOSTs with a reason", r, f.Name, f.Name)
+				t.Errorf("%s (%s): declare it Creates in %s's routes (it then gets Idempotency-Key handling) or list it in semNonCreatingPOSTs with a reason", r, f.Name, f.Name)
 			case !creates && covered:
 				t.Errorf("%s (%s) has an idempotency case but is not declared creating", r, f.Name)
 			}
@@ -146,7 +147,11 @@ func TestCreatingRoutesAreIdempotent(t *testing.T) {
 	fx := semSetup(t, st)
 	var routes []string
 	for _, f := range platform.Functions() {
-		routes = append(routes, f.Creates...)
+		for _, r := range f.Routes {
+			if r.Creates {
+				routes = append(routes, r.Pattern)
+			}
+		}
 	}
 	slices.Sort(routes)
 	if len(routes) < 4 {

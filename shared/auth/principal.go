@@ -41,6 +41,23 @@ type Principal struct {
 	Issuer   string // the trusted issuer that vouched for the token (its configured Issuer)
 }
 
+// Actor is who acts on lensflow's records, as the services and the audit
+// trail see it: a verified principal's subject, role and clinic, and the
+// request it acts in. A request's actor comes from its verified token
+// (Principal.Actor), never from its path, query or body; a function acting
+// on an event names itself, with the service role and the event's clinic.
+type Actor struct {
+	Subject   string
+	Role      Role
+	ClinicID  string
+	RequestID string
+}
+
+// Actor is p acting in the request requestID.
+func (p Principal) Actor(requestID string) Actor {
+	return Actor{Subject: p.Subject, Role: p.Role, ClinicID: p.ClinicID, RequestID: requestID}
+}
+
 type principalKey struct{}
 
 // WithPrincipal returns a copy of ctx carrying p.

@@ -83,3 +83,11 @@ func TestReason(t *testing.T) {
 		t.Fatalf("Reason = %q", Reason(err))
 	}
 }
+
+func TestPrincipalActor(t *testing.T) {
+	p := Principal{Subject: "u1", Email: "dr@north.example", ClinicID: "north", Role: RolePractitioner, Issuer: "dev"}
+	want := Actor{Subject: "u1", Role: RolePractitioner, ClinicID: "north", RequestID: "r1"}
+	if got := p.Actor("r1"); got != want {
+		t.Fatalf("%+v, want %+v", got, want)
+	}
+}

@@ -32,7 +32,7 @@ func admitServer(t *testing.T, a *httpkit.Admission, hold chan struct{}) *httpte
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	srv := httptest.NewServer(httpkit.AfterAuthentication(a.Wrap, httpkit.Authenticate(rlPrincipals, []auth.Role{auth.RolePractitioner}, h)))
+	srv := httptest.NewServer(httpkit.Authenticate(rlPrincipals, []auth.Role{auth.RolePractitioner}, a.Wrap(h)))
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -198,8 +198,10 @@ type Verifier interface {
 
 // Authenticate requires a verified bearer token with one of roles and puts
 // the principal in the request context. No token or a bad one is 401; a
-// verified principal with another role is 403. A policy set around the
-// route with AfterAuthentication then runs before next.
+// verified principal with another role is 403. next runs only for an
+// allowed principal: the place for policies that depend on who is calling
+// (per-clinic rate limits, Idempotency-Key scopes), which the platform
+// sets around each route's handler.
 func Authenticate(v Verifier, roles []auth.Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, err := auth.BearerToken(r)
@@ -216,8 +218,7 @@ func Authenticate(v Verifier, roles []auth.Role, next http.Handler) http.Handler
 			Error(w, r, errs.Ef("authorize", errs.Permission, "role %q may not use this route", p.Role))
 			return
 		}
-		r, h := afterAuthentication(r.WithContext(auth.WithPrincipal(r.Context(), p)), next)
-		h.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})
 }
 
@@ -225,4 +226,10 @@ func Authenticate(v Verifier, roles []auth.Role, next http.Handler) http.Handler
 func Principal(r *http.Request) auth.Principal {
 	p, _ := auth.PrincipalFrom(r.Context())
 	return p
+}
+
+// Actor is the authenticated principal acting in r (Authenticate must have
+// run): what the services take and the audit trail records.
+func Actor(r *http.Request) auth.Actor {
+	return Principal(r).Actor(RequestID(r.Context()))
 }

@@ -1,7 +1,6 @@
 package httpkit
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -122,34 +121,4 @@ func (l *RateLimit) Buckets() int {
 
 func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
-}
-
-type afterAuthKey struct{}
-
-type afterAuth struct {
-	mw func(http.Handler) http.Handler
-}
-
-// AfterAuthentication serves next with mw applied between Authenticate and
-// the route's own handler: the place for policies that depend on who is
-// calling (per-clinic rate limits, Idempotency-Key scopes), declared once
-// around a function's routes by the platform rather than in each function.
-// mw runs only once the principal is verified and its role allowed, and at
-// most once per request. Routes that never call Authenticate never run it.
-func AfterAuthentication(mw func(http.Handler) http.Handler, next http.Handler) http.Handler {
-	a := &afterAuth{mw: mw}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), afterAuthKey{}, a)))
-	})
-}
-
-// afterAuthentication is called by Authenticate with the authenticated
-// request: it returns the handler to run (next, wrapped by the pending
-// AfterAuthentication policy if any) and the request to run it with.
-func afterAuthentication(r *http.Request, next http.Handler) (*http.Request, http.Handler) {
-	a, _ := r.Context().Value(afterAuthKey{}).(*afterAuth)
-	if a == nil {
-		return r, next
-	}
-	return r.WithContext(context.WithValue(r.Context(), afterAuthKey{}, (*afterAuth)(nil))), a.mw(next)
 }

@@ -62,82 +62,79 @@ func (st *Stack) mountDev(mux *http.ServeMux, index map[string]any) {
 		http.ServeFileFS(w, r, ui, "index.html")
 	})))
 	mux.Handle("GET /dev/static/{file}", devOnly(http.StripPrefix("/dev/static", static)))
-	mux.Handle("GET /dev/tokens", devOnly(http.HandlerFunc(st.devTokens)))
+	mux.Handle("GET /dev/tokens", devOnly(httpkit.HandlerFunc(st.devTokens)))
 	mux.Handle("GET /dev/api/state", devOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, st.dev.state(index))
 	})))
-	mux.Handle("POST /dev/api/dead-letters/replay", devOnly(http.HandlerFunc(st.devReplay)))
-	mux.Handle("GET /dev/api/traces/{traceId}", devOnly(http.HandlerFunc(st.devTrace)))
-	mux.Handle("GET /dev/api/metrics", devOnly(http.HandlerFunc(st.devMetrics)))
+	mux.Handle("POST /dev/api/dead-letters/replay", devOnly(httpkit.HandlerFunc(st.devReplay)))
+	mux.Handle("GET /dev/api/traces/{traceId}", devOnly(httpkit.HandlerFunc(st.devTrace)))
+	mux.Handle("GET /dev/api/metrics", devOnly(httpkit.HandlerFunc(st.devMetrics)))
 }
 
 // devMetrics answers the lab's metrics as recorded so far
 // (LENSFLOW_METRICS=memory): {"metrics": [...]}, each a name, its kind and
 // its points by attribute set; 404 when metrics are not kept in memory.
-func (st *Stack) devMetrics(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) devMetrics(w http.ResponseWriter, r *http.Request) error {
 	series, err := st.App.Metrics.Snapshot(r.Context())
 	if errors.Is(err, metrics.ErrNotKept) {
-		httpkit.Error(w, r, errs.Ef("dev.metrics", errs.NotFound, "metrics are kept only with LENSFLOW_METRICS=memory"))
-		return
+		return errs.Ef("dev.metrics", errs.NotFound, "metrics are kept only with LENSFLOW_METRICS=memory")
 	}
 	if err != nil {
-		httpkit.Error(w, r, errs.E("dev.metrics", errs.Other, err))
-		return
+		return errs.E("dev.metrics", errs.Other, err)
 	}
 	if series == nil {
 		series = []metrics.Series{}
 	}
 	httpkit.JSON(w, http.StatusOK, map[string]any{"time": time.Now().UTC(), "metrics": series})
+	return nil
 }
 
 // devTrace answers the kept spans of a trace (LENSFLOW_TRACING=memory),
 // oldest first: {"traceId": ..., "spans": [...]}; 404 when tracing is not
 // kept in memory, 400 for a malformed trace id.
-func (st *Stack) devTrace(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) devTrace(w http.ResponseWriter, r *http.Request) error {
 	id := strings.ToLower(r.PathValue("traceId"))
 	if _, err := trace.TraceIDFromHex(id); err != nil {
-		httpkit.Error(w, r, errs.Field("dev.trace", "traceId", "not a trace id of 32 hex digits"))
-		return
+		return errs.Field("dev.trace", "traceId", "not a trace id of 32 hex digits")
 	}
 	if st.App.Tracing == nil || st.App.Tracing.Store == nil {
-		httpkit.Error(w, r, errs.Ef("dev.trace", errs.NotFound, "spans are kept only with LENSFLOW_TRACING=memory"))
-		return
+		return errs.Ef("dev.trace", errs.NotFound, "spans are kept only with LENSFLOW_TRACING=memory")
 	}
 	spans := st.App.Tracing.Store.Trace(id)
 	if spans == nil {
 		spans = []tracing.Span{}
 	}
 	httpkit.JSON(w, http.StatusOK, map[string]any{"traceId": id, "spans": spans})
+	return nil
 }
 
 // devTokens answers the demo practitioners' and the lab's bearer tokens,
 // minted for each request: demo tokens live a day at most (the token
 // lifetime cap), and a stack may run for longer.
-func (st *Stack) devTokens(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) devTokens(w http.ResponseWriter, r *http.Request) error {
 	clinics, lab, _, err := demoTokens(st.Local.DevIssuer)
 	if err != nil {
-		httpkit.Error(w, r, err)
-		return
+		return err
 	}
 	httpkit.JSON(w, http.StatusOK, map[string]any{"clinics": clinics, "lab": lab})
+	return nil
 }
 
 // devReplay replays every dead letter (ReplayDeadLetters), one replay at a
 // time, and forgets the dead letters the dashboard listed before it began.
-func (st *Stack) devReplay(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) devReplay(w http.ResponseWriter, r *http.Request) error {
 	if !st.dev.replaying.TryLock() {
-		httpkit.Error(w, r, errs.Ef("dev.replay", errs.Conflict, "a replay is already running"))
-		return
+		return errs.Ef("dev.replay", errs.Conflict, "a replay is already running")
 	}
 	defer st.dev.replaying.Unlock()
 	began := time.Now()
 	n, err := st.ReplayDeadLetters(r.Context())
 	st.dev.replayed(began)
 	if err != nil {
-		httpkit.Error(w, r, err)
-		return
+		return err
 	}
 	httpkit.JSON(w, http.StatusOK, map[string]int{"replayed": n})
+	return nil
 }
 
 // devOnly refuses (403) a request that did not come from the loopback
@@ -283,7 +280,7 @@ func (b *devBoard) learn(index map[string]any) {
 		if _, mounted := index[f.Name]; !mounted {
 			continue
 		}
-		for _, p := range f.Routes {
+		for _, p := range f.Patterns() {
 			b.functions[p] = f.Name
 		}
 		if f.HTTP == nil {

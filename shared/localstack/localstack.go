@@ -156,10 +156,10 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 			return nil, err
 		}
 		if f.HTTP != nil {
-			for _, p := range f.Routes {
+			for _, p := range f.Patterns() {
 				mux.Handle(p, h)
 			}
-			index[f.Name] = map[string]any{"routes": f.Routes}
+			index[f.Name] = map[string]any{"routes": f.Patterns()}
 			continue
 		}
 		path := "/internal/events/" + f.Name

@@ -15,11 +15,12 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notifications/delivery"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 // Collections.
@@ -131,8 +132,8 @@ type Service struct {
 	Mailer    delivery.Mailer
 	From      string // sender address of emails
 	PublicURL string // base URL of the API, for links in emails
-	Audit     audit.Logger
-	Now       func() time.Time
+	// Kit is the clock, the new ids and the audit trail.
+	servicekit.Kit
 	// LabEmails are the lab's addresses for what the lab is told (a
 	// clinic's comment on an order); none: the lab is not emailed.
 	LabEmails []string
@@ -140,17 +141,10 @@ type Service struct {
 	Metrics *metrics.Metrics
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
-
 func secretAD(clinicID string) []byte { return ports.AssociatedData("webhook-secret", clinicID) }
 
 // PutSettings sets the actor's clinic's channels.
-func (s *Service) PutSettings(ctx context.Context, a scans.Actor, in SettingsInput) (SettingsView, error) {
+func (s *Service) PutSettings(ctx context.Context, a auth.Actor, in SettingsInput) (SettingsView, error) {
 	const op = "notifications.settings"
 	in.WebhookURL = strings.TrimSpace(in.WebhookURL)
 	if in.WebhookURL != "" {
@@ -172,7 +166,7 @@ func (s *Service) PutSettings(ctx context.Context, a scans.Actor, in SettingsInp
 		if err := tx.Get(SettingsCollection, a.ClinicID, &cur); err != nil && !errs.Is(errs.NotFound, err) {
 			return err
 		}
-		next := Settings{ClinicID: a.ClinicID, WebhookURL: in.WebhookURL, Emails: in.Emails, Updated: s.now(),
+		next := Settings{ClinicID: a.ClinicID, WebhookURL: in.WebhookURL, Emails: in.Emails, Updated: s.Now(),
 			SealedSecret: cur.SealedSecret}
 		view = SettingsView{WebhookURL: next.WebhookURL, Emails: orNone(next.Emails), Updated: next.Updated}
 		switch {
@@ -193,11 +187,11 @@ func (s *Service) PutSettings(ctx context.Context, a scans.Actor, in SettingsInp
 	if err != nil {
 		return SettingsView{}, err
 	}
-	return view, s.audit(ctx, a, "notifications.settings.write", "clinics/"+a.ClinicID+"/notifications")
+	return view, s.Audit(ctx, a, "notifications.settings.write", "clinics/"+a.ClinicID+"/notifications", audit.Success)
 }
 
 // GetSettings returns the actor's clinic's channels (never the secret).
-func (s *Service) GetSettings(ctx context.Context, a scans.Actor) (SettingsView, error) {
+func (s *Service) GetSettings(ctx context.Context, a auth.Actor) (SettingsView, error) {
 	var cur Settings
 	err := s.Docs.Get(ctx, SettingsCollection, a.ClinicID, &cur)
 	if errs.Is(errs.NotFound, err) {
@@ -216,14 +210,6 @@ func orNone(emails []string) []string {
 		return []string{}
 	}
 	return emails
-}
-
-func (s *Service) audit(ctx context.Context, a scans.Actor, action, resource string) error {
-	if s.Audit == nil {
-		return nil
-	}
-	return s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: a.Role, Clinic: a.ClinicID,
-		Action: action, Resource: resource, Outcome: audit.Success, RequestID: a.RequestID})
 }
 
 // Notify delivers n to every channel its clinic set. A delivery made
@@ -278,7 +264,7 @@ func (s *Service) deliver(ctx context.Context, n delivery.Notification, recipien
 			id = n.ID + "-" + recipient + "-" + ch
 		}
 		d := Delivery{ID: id, ClinicID: n.ClinicID, Recipient: recipient, Channel: ch, Notification: n, Status: StatusPending,
-			NextAttempt: s.now(), Created: s.now(), Updated: s.now()}
+			NextAttempt: s.Now(), Created: s.Now(), Updated: s.Now()}
 		created := false
 		if err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 			created = false
@@ -354,7 +340,7 @@ func (s *Service) attempt(ctx context.Context, d Delivery, set Settings) error {
 	status, sendErr := s.send(ctx, d, set)
 	s.Metrics.Notification(ctx, d.Channel, sendErr)
 	d.Attempts++
-	d.Updated = s.now()
+	d.Updated = s.Now()
 	d.LastStatus = status
 	switch {
 	case sendErr == nil:
@@ -362,7 +348,7 @@ func (s *Service) attempt(ctx context.Context, d Delivery, set Settings) error {
 	case errs.Retryable(sendErr):
 		d.LastError = errs.KindOf(sendErr).String()
 		if wait, ok := delivery.NextAttempt(d.Attempts); ok {
-			d.NextAttempt = s.now().Add(wait)
+			d.NextAttempt = s.Now().Add(wait)
 		} else {
 			d.Status = StatusFailed
 		}

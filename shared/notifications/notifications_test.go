@@ -14,12 +14,13 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/adapters/envelope"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/notifications"
 	"github.com/lensflow/lensflow/shared/notifications/delivery"
 	"github.com/lensflow/lensflow/shared/ports"
-	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 func service(t *testing.T, now *time.Time) *notifications.Service {
@@ -34,11 +35,11 @@ func service(t *testing.T, now *time.Time) *notifications.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &notifications.Service{Docs: docs, Sealer: sealer, Now: func() time.Time { return *now },
+	return &notifications.Service{Docs: docs, Sealer: sealer, Kit: servicekit.Kit{Clock: func() time.Time { return *now }},
 		Webhooks: delivery.NewSender(delivery.SenderOptions{AllowHTTPLoopbackForTests: true, Now: func() time.Time { return *now }})}
 }
 
-var north = scans.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
+var north = auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
 
 func note(id string) delivery.Notification {
 	return delivery.Notification{ID: id, Type: delivery.TypeOrderStatusChanged, OccurredAt: time.Now(), ClinicID: "demo-north",

@@ -2,10 +2,12 @@ package orders_test
 
 import (
 	"context"
+	"encoding/json"
 	"sync/atomic"
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -53,7 +55,11 @@ func TestAssessRetryLimits(t *testing.T) {
 			}
 			svc := *f.svc
 			svc.Docs = docs
-			_, err := svc.Assess(ctx, f.north, f.order.ID, "", []byte(body))
+			var in orders.AssessInput
+			if err := json.Unmarshal([]byte(body), &in); err != nil {
+				t.Fatal(err)
+			}
+			_, err := svc.Assess(ctx, f.north, f.order.ID, "", in)
 			if errs.KindOf(err) != tt.wantKind || docs.calls.Load() != tt.wantCalls {
 				t.Fatalf("Assess = %v (kind %v) after %d transactions, want %v after %d",
 					err, errs.KindOf(err), docs.calls.Load(), tt.wantKind, tt.wantCalls)

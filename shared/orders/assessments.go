@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/aftercare"
 	"github.com/lensflow/lensflow/shared/domain/cornea"
 	"github.com/lensflow/lensflow/shared/domain/lens"
@@ -175,9 +176,10 @@ func isMoved(err error) bool { return errors.Is(err, errMoved) }
 // changed between an attempt's plan and its transaction. Plan again.
 var errMoved = errors.New("the visit or the design changed meanwhile")
 
-// Assess records an aftercare visit of a dispatched order of the actor's
-// clinic (body: AssessInput). The first assessment moves the order into
-// aftercare. An adjust outcome applies the adjustment rules to the design
+// Assess records in, an aftercare visit of a dispatched order of the
+// actor's clinic, once it is valid for the order's lens type (the function
+// decodes it from the request's body). The first assessment moves the
+// order into aftercare. An adjust outcome applies the adjustment rules to the design
 // the visit found and makes a revised design version, which the order's
 // history keeps and the clinic is told about.
 //
@@ -198,21 +200,17 @@ var errMoved = errors.New("the visit or the design changed meanwhile")
 // transaction: nothing of an attempt that fails survives it, and of any
 // number of concurrent requests for a visit one records it and the others
 // answer with its assessment.
-func (s *Service) Assess(ctx context.Context, a Actor, orderID, id string, body []byte) (AssessmentView, error) {
+func (s *Service) Assess(ctx context.Context, a auth.Actor, orderID, id string, in AssessInput) (AssessmentView, error) {
 	const op = "orders.assess"
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, ActionAssessmentCreate, "orders/"+safeID(orderID)+"/assessments", audit.Denied)
+			_ = s.Audit(ctx, a, ActionAssessmentCreate, "orders/"+safeID(orderID)+"/assessments", audit.Denied)
 		}
 		return AssessmentView{}, err
 	}
 	if o.Status != workflow.OrderDispatched && o.Status != workflow.OrderInAftercare {
 		return AssessmentView{}, errs.Ef(op, errs.Conflict, "order is %s: assessments start once the lens is dispatched", o.Status)
-	}
-	var in AssessInput
-	if err := httpkit.UnmarshalStrict(body, &in); err != nil {
-		return AssessmentView{}, err
 	}
 	if err := in.Validate(o.LensType); err != nil {
 		return AssessmentView{}, err
@@ -221,7 +219,7 @@ func (s *Service) Assess(ctx context.Context, a Actor, orderID, id string, body 
 		return AssessmentView{}, errs.Field(op, "supersedes", "not an assessment id")
 	}
 	if id == "" {
-		id = s.newID()
+		id = s.NewID()
 	}
 	var v AssessmentView
 	err = retry.Do(ctx, assessRetry, isMoved, func() (err error) {
@@ -245,9 +243,9 @@ type assessPlan struct {
 
 // assess is one attempt of Assess: errMoved when the visit or the design
 // changed before its transaction.
-func (s *Service) assess(ctx context.Context, a Actor, o Order, in AssessInput, id string) (AssessmentView, error) {
+func (s *Service) assess(ctx context.Context, a auth.Actor, o Order, in AssessInput, id string) (AssessmentView, error) {
 	const op = "orders.assess"
-	now := s.now()
+	now := s.Now()
 	p, err := s.visitNow(ctx, o, in, now)
 	if err != nil {
 		return AssessmentView{}, err
@@ -332,9 +330,9 @@ func (s *Service) assess(ctx context.Context, a Actor, o Order, in AssessInput, 
 			}
 			rec.FromDesignID = sc.DesignID
 		}
-		t := s.now()
+		t := s.Now()
 		if cur.Status == workflow.OrderDispatched {
-			tl, err := workflow.Append(cur.Timeline, t, cur.Status, workflow.OrderInAftercare, a.Role, "assessment="+rec.ID)
+			tl, err := workflow.Append(cur.Timeline, t, cur.Status, workflow.OrderInAftercare, string(a.Role), "assessment="+rec.ID)
 			if err != nil {
 				return err
 			}
@@ -344,7 +342,7 @@ func (s *Service) assess(ctx context.Context, a Actor, o Order, in AssessInput, 
 			cur.Revisions = append(cur.Revisions, *revised)
 			data, _ := json.Marshal(DesignRevised{OrderID: cur.ID, ClinicID: cur.ClinicID, ScanID: cur.ScanID,
 				DesignID: revised.DesignID, Version: revised.Version})
-			ev := ports.Event{ID: s.newID(), Type: TypeDesignRevised, Source: EventSource, Subject: "orders/" + cur.ID, Time: t, Data: data}
+			ev := ports.Event{ID: s.NewID(), Type: TypeDesignRevised, Source: EventSource, Subject: "orders/" + cur.ID, Time: t, Data: data}
 			if err := outbox.Add(ctx, tx, TopicDesignRevised, ev); err != nil {
 				return err
 			}
@@ -374,7 +372,7 @@ func (s *Service) assess(ctx context.Context, a Actor, o Order, in AssessInput, 
 	if err != nil {
 		return AssessmentView{}, err
 	}
-	if err := s.audit(ctx, a, createAction(rec), "orders/"+o.ID+"/assessments/"+rec.ID, audit.Success); err != nil {
+	if err := s.Audit(ctx, a, createAction(rec), "orders/"+o.ID+"/assessments/"+rec.ID, audit.Success); err != nil {
 		return AssessmentView{}, err
 	}
 	if evID != "" {
@@ -396,7 +394,7 @@ func createAction(rec AssessmentRecord) string {
 // Idempotency-Key stored it and failed after), it is audited as that
 // request's create, as retried orders and patients are, and answered as
 // created; otherwise the answer is a read of cur, audited as a replay.
-func (s *Service) replay(ctx context.Context, a Actor, cur AssessmentRecord, c assessmentContent, id string) (AssessmentView, error) {
+func (s *Service) replay(ctx context.Context, a auth.Actor, cur AssessmentRecord, c assessmentContent, id string) (AssessmentView, error) {
 	v := viewOf(cur, c)
 	action := httpkit.ReplayAction
 	if cur.ID == id {
@@ -404,7 +402,7 @@ func (s *Service) replay(ctx context.Context, a Actor, cur AssessmentRecord, c a
 	} else {
 		v.Replayed = true
 	}
-	return v, s.audit(ctx, a, action, "orders/"+cur.OrderID+"/assessments/"+cur.ID, audit.Success)
+	return v, s.Audit(ctx, a, action, "orders/"+cur.OrderID+"/assessments/"+cur.ID, audit.Success)
 }
 
 // visitNow finds the visit the assessment records and its current
@@ -479,7 +477,7 @@ type planRevision struct {
 // planDesign decides what the assessment does to the design, for a new
 // visit (p.cur nil) or one that supersedes p.cur, and prepares the
 // revision (not stored) if there is one.
-func (s *Service) planDesign(ctx context.Context, a Actor, o Order, in AssessInput, p *assessPlan) error {
+func (s *Service) planDesign(ctx context.Context, a auth.Actor, o Order, in AssessInput, p *assessPlan) error {
 	const op = "orders.assess"
 	visit := aftercare.VisitLabel(p.visit)
 	if p.cur == nil {
@@ -574,7 +572,7 @@ func (s *Service) designFound(ctx context.Context, o Order, rec AssessmentRecord
 
 // adjust applies the adjustment rules to the design fromDesignID ("" for
 // the scan's current one) and prepares the revised version.
-func (s *Service) adjust(ctx context.Context, a Actor, o Order, in aftercare.Assessment, fromDesignID, reason string) (*planRevision, error) {
+func (s *Service) adjust(ctx context.Context, a auth.Actor, o Order, in aftercare.Assessment, fromDesignID, reason string) (*planRevision, error) {
 	var adj aftercare.Adjustment
 	rev, err := s.Scans.PrepareRevision(ctx, a, o.ScanID, fromDesignID, reason,
 		func(surf *topo.Surface, prev *pipeline.Result) (*pipeline.Result, error) {
@@ -595,7 +593,7 @@ func (s *Service) adjust(ctx context.Context, a Actor, o Order, in aftercare.Ass
 
 // restore prepares a version that is the design fromDesignID again: what
 // a visit whose adjustment was superseded by "continue" leaves.
-func (s *Service) restore(ctx context.Context, a Actor, o Order, fromDesignID string) (*planRevision, error) {
+func (s *Service) restore(ctx context.Context, a auth.Actor, o Order, fromDesignID string) (*planRevision, error) {
 	rev, err := s.Scans.PrepareRevision(ctx, a, o.ScanID, fromDesignID, "",
 		func(_ *topo.Surface, prev *pipeline.Result) (*pipeline.Result, error) {
 			again := *prev
@@ -661,11 +659,11 @@ func overridesOf(cur, rev aftercare.DesignParams, t lens.Type) lens.Overrides {
 
 // Assessments lists an order's assessments, oldest first, for its clinic
 // (errs.NotFound for another clinic's order). Each read is audited.
-func (s *Service) Assessments(ctx context.Context, a Actor, orderID string) ([]AssessmentView, error) {
+func (s *Service) Assessments(ctx context.Context, a auth.Actor, orderID string) ([]AssessmentView, error) {
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "assessment.read", "orders/"+safeID(orderID)+"/assessments", audit.Denied)
+			_ = s.Audit(ctx, a, "assessment.read", "orders/"+safeID(orderID)+"/assessments", audit.Denied)
 		}
 		return nil, err
 	}
@@ -692,5 +690,5 @@ func (s *Service) Assessments(ctx context.Context, a Actor, orderID string) ([]A
 		}
 		return out[j].Supersedes == out[i].ID // recorded at the same moment: the superseded one first
 	})
-	return out, s.audit(ctx, a, "assessment.read", "orders/"+o.ID+"/assessments", audit.Success)
+	return out, s.Audit(ctx, a, "assessment.read", "orders/"+o.ID+"/assessments", audit.Success)
 }

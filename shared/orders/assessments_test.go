@@ -13,6 +13,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/embeddedtest"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -21,6 +22,7 @@ import (
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 // assessFixture is a dispatched RGP order of demo-north over a designed
@@ -30,7 +32,7 @@ type assessFixture struct {
 	scans  *scans.Service
 	docs   ports.Documents
 	audit  *flakyAudit
-	north  orders.Actor
+	north  auth.Actor
 	order  orders.Order
 	now    time.Time
 	powerD float64 // the ordered design's power
@@ -62,11 +64,11 @@ func newAssessFixture(t *testing.T) *assessFixture {
 	ctx := context.Background()
 	docs, blobs, sealer := embeddedtest.Open(t)
 	f := &assessFixture{docs: docs, audit: &flakyAudit{}, now: day0.Add(7 * 24 * time.Hour),
-		north: orders.Actor{Subject: "dr-north", Role: "practitioner", ClinicID: "demo-north", RequestID: "r1"}}
+		north: auth.Actor{Subject: "dr-north", Role: "practitioner", ClinicID: "demo-north", RequestID: "r1"}}
 	f.scans = &scans.Service{Docs: docs, Blobs: blobs, Sealer: sealer}
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return f.now }
-	f.svc = &orders.Service{Docs: docs, Blobs: blobs, Sealer: sealer, Scans: f.scans, Audit: f.audit, Now: clock}
+	f.svc = &orders.Service{Docs: docs, Blobs: blobs, Sealer: sealer, Scans: f.scans, Kit: servicekit.Kit{AuditLog: f.audit, Clock: clock}}
 	f.setNow = func(t time.Time) { mu.Lock(); f.now = t; mu.Unlock() }
 
 	p, err := f.scans.CreatePatient(ctx, f.north, scans.PatientInput{Name: "Assess Tester", BirthDate: "1970-01-02"})
@@ -99,10 +101,15 @@ func newAssessFixture(t *testing.T) *assessFixture {
 	return f
 }
 
-// assess records body on the fixture's order (id "" lets the service
-// choose, as a request without an Idempotency-Key does).
+// assess records body on the fixture's order, decoded as the Orders
+// function decodes it (id "" lets the service choose, as a request without
+// an Idempotency-Key does).
 func (f *assessFixture) assess(id, body string) (orders.AssessmentView, error) {
-	return f.svc.Assess(context.Background(), f.north, f.order.ID, id, []byte(body))
+	var in orders.AssessInput
+	if err := httpkit.UnmarshalStrict([]byte(body), &in); err != nil {
+		return orders.AssessmentView{}, err
+	}
+	return f.svc.Assess(context.Background(), f.north, f.order.ID, id, in)
 }
 
 // rgpAdjust is an RGP week-1 assessment with an over-refraction of sphere D.

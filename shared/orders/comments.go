@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
@@ -78,7 +79,7 @@ func AssociatedDataForComment(c CommentRecord) []byte {
 // attempt that stored it is answered instead of a second comment. The text
 // is stored sealed; the comment-posted event, committed with it, carries
 // ids only.
-func (s *Service) PostComment(ctx context.Context, a Actor, orderID, id string, in CommentInput) (CommentView, error) {
+func (s *Service) PostComment(ctx context.Context, a auth.Actor, orderID, id string, in CommentInput) (CommentView, error) {
 	const op = "orders.comment"
 	text := strings.TrimSpace(in.Text)
 	switch {
@@ -92,7 +93,7 @@ func (s *Service) PostComment(ctx context.Context, a Actor, orderID, id string, 
 	o, err := s.order(ctx, clinicScope(a), orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "comment.create", "orders/"+safeID(orderID)+"/comments", audit.Denied)
+			_ = s.Audit(ctx, a, "comment.create", "orders/"+safeID(orderID)+"/comments", audit.Denied)
 		}
 		return CommentView{}, err
 	}
@@ -102,13 +103,13 @@ func (s *Service) PostComment(ctx context.Context, a Actor, orderID, id string, 
 			return prev, err
 		}
 	} else {
-		id = s.newID()
+		id = s.NewID()
 	}
-	c := CommentRecord{ID: id, OrderID: o.ID, ClinicID: o.ClinicID, AuthorSubject: a.Subject, AuthorRole: a.Role, Created: s.now()}
+	c := CommentRecord{ID: id, OrderID: o.ID, ClinicID: o.ClinicID, AuthorSubject: a.Subject, AuthorRole: string(a.Role), Created: s.Now()}
 	if c.SealedText, err = s.Sealer.Encrypt([]byte(text), AssociatedDataForComment(c)); err != nil {
 		return CommentView{}, errs.E(op+": seal", errs.Unavailable, err)
 	}
-	ev := event(s.newID(), TypeCommentPosted, "orders/"+o.ID+"/comments/"+c.ID, c.Created,
+	ev := event(s.NewID(), TypeCommentPosted, "orders/"+o.ID+"/comments/"+c.ID, c.Created,
 		CommentPosted{OrderID: o.ID, ClinicID: o.ClinicID, CommentID: c.ID, AuthorRole: c.AuthorRole})
 	err = s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		if err := tx.Create(CommentsCollection, c.ID, c); err != nil {
@@ -125,7 +126,7 @@ func (s *Service) PostComment(ctx context.Context, a Actor, orderID, id string, 
 	if err != nil {
 		return CommentView{}, err
 	}
-	if err := s.audit(ctx, a, "comment.create", "orders/"+o.ID+"/comments/"+c.ID, audit.Success); err != nil {
+	if err := s.Audit(ctx, a, "comment.create", "orders/"+o.ID+"/comments/"+c.ID, audit.Success); err != nil {
 		return CommentView{}, err
 	}
 	s.send(ctx, ev.ID)
@@ -134,7 +135,7 @@ func (s *Service) PostComment(ctx context.Context, a Actor, orderID, id string, 
 
 // comment returns comment id of order o if an earlier attempt of the same
 // request stored it (audited as that request's create).
-func (s *Service) comment(ctx context.Context, a Actor, o Order, id string) (CommentView, bool, error) {
+func (s *Service) comment(ctx context.Context, a auth.Actor, o Order, id string) (CommentView, bool, error) {
 	c, ok, err := ports.Prior(ctx, s.Docs, CommentsCollection, id, func(c CommentRecord) bool {
 		return c.OrderID == o.ID && c.AuthorSubject == a.Subject
 	})
@@ -145,16 +146,16 @@ func (s *Service) comment(ctx context.Context, a Actor, o Order, id string) (Com
 	if err != nil {
 		return CommentView{}, false, err
 	}
-	return v, true, s.audit(ctx, a, "comment.create", "orders/"+o.ID+"/comments/"+c.ID, audit.Success)
+	return v, true, s.Audit(ctx, a, "comment.create", "orders/"+o.ID+"/comments/"+c.ID, audit.Success)
 }
 
 // Comments lists an order's thread, oldest first, for its clinic or lab
 // staff (errs.NotFound for another clinic's order). Each read is audited.
-func (s *Service) Comments(ctx context.Context, a Actor, orderID string) ([]CommentView, error) {
+func (s *Service) Comments(ctx context.Context, a auth.Actor, orderID string) ([]CommentView, error) {
 	o, err := s.order(ctx, clinicScope(a), orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "comment.read", "orders/"+safeID(orderID)+"/comments", audit.Denied)
+			_ = s.Audit(ctx, a, "comment.read", "orders/"+safeID(orderID)+"/comments", audit.Denied)
 		}
 		return nil, err
 	}
@@ -180,10 +181,10 @@ func (s *Service) Comments(ctx context.Context, a Actor, orderID string) ([]Comm
 	if len(out) > MaxComments {
 		out = out[len(out)-MaxComments:]
 	}
-	return out, s.audit(ctx, a, "comment.read", "orders/"+o.ID+"/comments", audit.Success)
+	return out, s.Audit(ctx, a, "comment.read", "orders/"+o.ID+"/comments", audit.Success)
 }
 
-func (s *Service) commentView(a Actor, c CommentRecord) (CommentView, error) {
+func (s *Service) commentView(a auth.Actor, c CommentRecord) (CommentView, error) {
 	plain, err := s.Sealer.Decrypt(c.SealedText, AssociatedDataForComment(c))
 	if err != nil {
 		return CommentView{}, errs.E("orders.comments: unseal", errs.Other, err)
@@ -249,9 +250,9 @@ func ValidCommentPosted(ev CommentPosted) (CommentPosted, bool) {
 
 // clinicScope is the clinic a actor's reads are limited to: their own, or
 // none for lab staff, who work on every clinic's orders.
-func clinicScope(a Actor) string {
+func clinicScope(a auth.Actor) string {
 	switch {
-	case a.Role == "lab":
+	case a.Role == auth.RoleLab:
 		return ""
 	case a.ClinicID == "":
 		return "\x00" // no clinic: matches no order
@@ -260,8 +261,8 @@ func clinicScope(a Actor) string {
 }
 
 // onOrder names the order's clinic in lab staff's audit records.
-func onOrder(a Actor, o Order) Actor {
-	if a.Role == "lab" {
+func onOrder(a auth.Actor, o Order) auth.Actor {
+	if a.Role == auth.RoleLab {
 		a.ClinicID = o.ClinicID
 	}
 	return a

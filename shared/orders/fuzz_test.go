@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
@@ -29,8 +30,8 @@ type passDocs struct{ ports.Documents }
 func (passDocs) Get(context.Context, string, string, any) error { return errPassed }
 
 var (
-	practitioner = orders.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
-	labStaff     = orders.Actor{Subject: "lab", Role: "lab"}
+	practitioner = auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
+	labStaff     = auth.Actor{Subject: "lab", Role: "lab"}
 	service      = &orders.Service{Docs: passDocs{}, Scans: &scans.Service{Docs: passDocs{}}}
 )
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/pipeline"
 	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -14,8 +15,8 @@ import (
 )
 
 // serviceActor is the manufacturing function acting on an event.
-func serviceActor(clinicID, requestID string) Actor {
-	return Actor{Subject: "manufacturing-function", Role: "service", ClinicID: clinicID, RequestID: requestID}
+func serviceActor(clinicID, requestID string) auth.Actor {
+	return auth.Actor{Subject: "manufacturing-function", Role: auth.RoleService, ClinicID: clinicID, RequestID: requestID}
 }
 
 // AssociatedDataForJobFile binds a point file's ciphertext to its job and name.
@@ -45,8 +46,8 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	j := Job{ID: s.newID(), OrderID: o.ID, ClinicID: o.ClinicID, DesignID: o.DesignID, LensType: o.LensType,
+	now := s.Now()
+	j := Job{ID: s.NewID(), OrderID: o.ID, ClinicID: o.ClinicID, DesignID: o.DesignID, LensType: o.LensType,
 		Quantity: o.Quantity, State: workflow.NewJob(), Created: now, Updated: now}
 	j.Status = j.State.Status
 	// The design has been read: whatever happens next, the delivery leaves
@@ -54,7 +55,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 	outcome := audit.Failure
 	defer func() {
 		if outcome != "" {
-			_ = s.audit(ctx, a, "job.create", "jobs/"+j.ID, outcome)
+			_ = s.Audit(ctx, a, "job.create", "jobs/"+j.ID, outcome)
 		}
 	}()
 	files, err := pipeline.PointFiles(j.ID, design.Lens)
@@ -72,10 +73,10 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 		}
 		j.Files = append(j.Files, jf)
 	}
-	if j.Timeline, err = workflow.Append[workflow.JobStatus](nil, now, "", workflow.JobQueued, a.Role, "order="+o.ID); err != nil {
+	if j.Timeline, err = workflow.Append[workflow.JobStatus](nil, now, "", workflow.JobQueued, string(a.Role), "order="+o.ID); err != nil {
 		return err
 	}
-	ev2 := event(s.newID(), TypeJobQueued, "jobs/"+j.ID, now, JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status)})
+	ev2 := event(s.NewID(), TypeJobQueued, "jobs/"+j.ID, now, JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status)})
 	created := false
 	err = s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		created = false
@@ -105,7 +106,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 	}
 	outcome = ""
 	s.Metrics.JobEntered(ctx, string(j.Status))
-	if err := s.audit(ctx, a, "job.create", "jobs/"+j.ID, audit.Success); err != nil {
+	if err := s.Audit(ctx, a, "job.create", "jobs/"+j.ID, audit.Success); err != nil {
 		return err
 	}
 	s.send(ctx, ev2.ID)
@@ -114,7 +115,7 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 
 // Jobs lists jobs for the lab, optionally of one status, oldest first.
 // The listing is audited (it spans clinics, so the record names none).
-func (s *Service) Jobs(ctx context.Context, a Actor, status string) ([]Job, error) {
+func (s *Service) Jobs(ctx context.Context, a auth.Actor, status string) ([]Job, error) {
 	q := ports.Query{Collection: JobsCollection, OrderBy: "created", Limit: 200}
 	if status != "" {
 		st, err := workflow.ParseJobStatus(status)
@@ -135,17 +136,17 @@ func (s *Service) Jobs(ctx context.Context, a Actor, status string) ([]Job, erro
 		}
 		out = append(out, j)
 	}
-	return out, s.audit(ctx, a, "job.list", "jobs", audit.Success)
+	return out, s.Audit(ctx, a, "job.list", "jobs", audit.Success)
 }
 
 // Job returns one job (lab) or, for a clinic, its own clinic's job.
-func (s *Service) Job(ctx context.Context, a Actor, id string) (Job, error) {
+func (s *Service) Job(ctx context.Context, a auth.Actor, id string) (Job, error) {
 	var j Job
 	if !validID(id) {
 		return j, errs.Ef("orders.job", errs.NotFound, "job not found")
 	}
 	err := s.Docs.Get(ctx, JobsCollection, id, &j)
-	if errs.Is(errs.NotFound, err) || (err == nil && a.Role != "lab" && j.ClinicID != a.ClinicID) {
+	if errs.Is(errs.NotFound, err) || (err == nil && a.Role != auth.RoleLab && j.ClinicID != a.ClinicID) {
 		return Job{}, errs.Ef("orders.job", errs.NotFound, "job not found")
 	}
 	return j, err
@@ -153,7 +154,7 @@ func (s *Service) Job(ctx context.Context, a Actor, id string) (Job, error) {
 
 // File returns a job's point file, decrypted, for the lathe cell. Every
 // read is audited.
-func (s *Service) File(ctx context.Context, a Actor, jobID, name string) (JobFile, []byte, error) {
+func (s *Service) File(ctx context.Context, a auth.Actor, jobID, name string) (JobFile, []byte, error) {
 	j, err := s.Job(ctx, a, jobID)
 	if err != nil {
 		return JobFile{}, nil, err
@@ -168,17 +169,17 @@ func (s *Service) File(ctx context.Context, a Actor, jobID, name string) (JobFil
 		}
 		data, err := s.Sealer.Decrypt(sealed, AssociatedDataForJobFile(j, f.Name))
 		if err != nil {
-			_ = s.audit(ctx, onJob(a, j), "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Failure)
+			_ = s.Audit(ctx, onJob(a, j), "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Failure)
 			return JobFile{}, nil, errs.E("orders.file: unseal", errs.Other, err)
 		}
-		return f, data, s.audit(ctx, onJob(a, j), "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Success)
+		return f, data, s.Audit(ctx, onJob(a, j), "job.file.read", "jobs/"+j.ID+"/files/"+f.Name, audit.Success)
 	}
 	return JobFile{}, nil, errs.Ef("orders.file", errs.NotFound, "job %s has no file %q", j.ID, safeName(name))
 }
 
 // onJob is actor a as the audit record of an action on job j names it:
 // lab staff act for no clinic, so the record names the job's.
-func onJob(a Actor, j Job) Actor {
+func onJob(a auth.Actor, j Job) auth.Actor {
 	if a.ClinicID == "" {
 		a.ClinicID = j.ClinicID
 	}
@@ -203,7 +204,7 @@ type StatusInput struct {
 // The order follows its job (in production, needs attention, dispatched)
 // in the same transaction, its timeline records both, and a
 // job-status-changed event is emitted for notifications.
-func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in StatusInput) (Job, error) {
+func (s *Service) SetStatus(ctx context.Context, a auth.Actor, jobID string, in StatusInput) (Job, error) {
 	const op = "orders.setStatus"
 	to, err := workflow.ParseJobStatus(in.Status)
 	if err != nil {
@@ -223,12 +224,12 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 		if err := tx.Get(OrdersCollection, j.OrderID, &o); err != nil {
 			return err
 		}
-		now := s.now()
+		now := s.Now()
 		next, err := j.State.Step(to)
 		if err != nil {
 			return err
 		}
-		if j.Timeline, err = workflow.Append(j.Timeline, now, j.Status, to, a.Role, ""); err != nil {
+		if j.Timeline, err = workflow.Append(j.Timeline, now, j.Status, to, string(a.Role), ""); err != nil {
 			return err
 		}
 		j.State, j.Status, j.Updated = next, next.Status, now
@@ -239,7 +240,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 				return err
 			}
 			for _, st := range steps {
-				if o.Timeline, err = workflow.Append(o.Timeline, now, o.Status, st, a.Role, "job="+j.ID); err != nil {
+				if o.Timeline, err = workflow.Append(o.Timeline, now, o.Status, st, string(a.Role), "job="+j.ID); err != nil {
 					return err
 				}
 				o.Status = st
@@ -256,7 +257,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 		if err := tx.Set(JobsCollection, j.ID, j); err != nil {
 			return err
 		}
-		ev := event(s.newID(), TypeJobStatusChanged, "jobs/"+j.ID, now,
+		ev := event(s.NewID(), TypeJobStatusChanged, "jobs/"+j.ID, now,
 			JobEvent{JobID: j.ID, OrderID: o.ID, ClinicID: o.ClinicID, Status: string(j.Status), Order: string(o.Status), OrderChanged: orderChanged})
 		evID = ev.ID
 		out = j
@@ -266,7 +267,7 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, jobID string, in Statu
 		return Job{}, err
 	}
 	s.Metrics.JobEntered(ctx, string(out.Status))
-	if err := s.audit(ctx, onJob(a, out), "job.status", fmt.Sprintf("jobs/%s", out.ID), audit.Success); err != nil {
+	if err := s.Audit(ctx, onJob(a, out), "job.status", fmt.Sprintf("jobs/%s", out.ID), audit.Success); err != nil {
 		return Job{}, err
 	}
 	s.send(ctx, evID)

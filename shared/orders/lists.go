@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/aftercare"
 	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -51,7 +52,7 @@ func (s *Service) clinicOrders(ctx context.Context, clinicID string) ([]Order, e
 
 // List returns the actor's clinic's orders, newest first. The request
 // leaves one audit record (order.list).
-func (s *Service) List(ctx context.Context, a Actor) ([]OrderSummary, error) {
+func (s *Service) List(ctx context.Context, a auth.Actor) ([]OrderSummary, error) {
 	all, err := s.clinicOrders(ctx, a.ClinicID)
 	if err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func (s *Service) List(ctx context.Context, a Actor) ([]OrderSummary, error) {
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out, s.audit(ctx, a, "order.list", "orders", audit.Success)
+	return out, s.Audit(ctx, a, "order.list", "orders", audit.Success)
 }
 
 // Follow-up states.
@@ -98,7 +99,7 @@ type FollowUp struct {
 // visit due by asOf without an assessment of that visit key (overdue once
 // its reminder window has closed), and the order's next visit after asOf
 // (upcoming). The request leaves one audit record (followup.list).
-func (s *Service) FollowUps(ctx context.Context, a Actor, asOf time.Time) ([]FollowUp, error) {
+func (s *Service) FollowUps(ctx context.Context, a auth.Actor, asOf time.Time) ([]FollowUp, error) {
 	all, err := s.clinicOrders(ctx, a.ClinicID)
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func (s *Service) FollowUps(ctx context.Context, a Actor, asOf time.Time) ([]Fol
 	if out == nil {
 		out = []FollowUp{}
 	}
-	return out, s.audit(ctx, a, "followup.list", "follow-ups", audit.Success)
+	return out, s.Audit(ctx, a, "followup.list", "follow-ups", audit.Success)
 }
 
 // visitsOf picks an order's unrecorded visits from its plan (in date

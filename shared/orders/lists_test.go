@@ -9,9 +9,11 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 // listFixture is an order service over an embedded document store holding
@@ -40,7 +42,7 @@ func listFixture(t *testing.T, os []orders.Order, as []orders.AssessmentRecord) 
 		t.Fatal(err)
 	}
 	mem := &audit.Memory{}
-	return &orders.Service{Docs: docs, Audit: mem}, mem
+	return &orders.Service{Docs: docs, Kit: servicekit.Kit{AuditLog: mem}}, mem
 }
 
 var day0 = time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC) // a dispatch time
@@ -69,7 +71,7 @@ func TestListOrders(t *testing.T) {
 	} {
 		t.Run(tc.clinic, func(t *testing.T) {
 			n := len(mem.Records())
-			got, err := svc.List(context.Background(), orders.Actor{Subject: "dr", Role: "practitioner", ClinicID: tc.clinic})
+			got, err := svc.List(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: tc.clinic})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +113,7 @@ func TestFollowUps(t *testing.T) {
 		return time.Date(y, m, dd+days, 0, 0, 0, 0, time.UTC)
 	}
 	asOf := day0.Add(24 * time.Hour)
-	got, err := svc.FollowUps(context.Background(), orders.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}, asOf)
+	got, err := svc.FollowUps(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}, asOf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func TestFollowUps(t *testing.T) {
 	}
 
 	// A clinic with nothing dispatched gets an empty list, not null.
-	none, err := svc.FollowUps(context.Background(), orders.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-east"}, asOf)
+	none, err := svc.FollowUps(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-east"}, asOf)
 	if err != nil || none == nil || len(none) != 0 {
 		t.Errorf("demo-east: %v %v", none, err)
 	}

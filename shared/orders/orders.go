@@ -14,15 +14,15 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/servicekit"
 	"github.com/lensflow/lensflow/shared/tracing"
 )
 
@@ -118,9 +118,6 @@ type JobEvent struct {
 	OrderChanged bool `json:"orderChanged,omitempty"`
 }
 
-// Actor is who is acting, from the verified token.
-type Actor = scans.Actor
-
 // Service runs orders and jobs over the ports.
 type Service struct {
 	Docs   ports.Documents
@@ -128,36 +125,10 @@ type Service struct {
 	Sealer ports.Sealer
 	Scans  *scans.Service
 	Relay  *outbox.Relay
-	Audit  audit.Logger
-	Now    func() time.Time
-	NewID  func() string
+	// Kit is the clock, the new ids and the audit trail.
+	servicekit.Kit
 	// Metrics counts jobs entering each status (nil records nothing).
 	Metrics *metrics.Metrics
-}
-
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
-
-func (s *Service) newID() string {
-	if s.NewID != nil {
-		return s.NewID()
-	}
-	return uuid.NewString()
-}
-
-func (s *Service) audit(ctx context.Context, a Actor, action, resource, outcome string) error {
-	if s.Audit == nil {
-		return nil
-	}
-	if err := s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: a.Role, Clinic: a.ClinicID,
-		Action: action, Resource: resource, Outcome: outcome, RequestID: a.RequestID}); err != nil {
-		return errs.E("audit", errs.Unavailable, err)
-	}
-	return nil
 }
 
 func (s *Service) send(ctx context.Context, ids ...string) {
@@ -185,7 +156,7 @@ type PlaceInput struct {
 // Place records an order of a design version of the actor's clinic. The
 // design must be the scan's current version (errs.Conflict otherwise: a
 // revised design supersedes it).
-func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, error) {
+func (s *Service) Place(ctx context.Context, a auth.Actor, in PlaceInput) (Order, error) {
 	const op = "orders.place"
 	switch {
 	case in.DesignID == "":
@@ -205,7 +176,7 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 	d, _, err := s.Scans.Design(ctx, a.ClinicID, in.DesignID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "order.create", "designs/"+safeID(in.DesignID), audit.Denied)
+			_ = s.Audit(ctx, a, "order.create", "designs/"+safeID(in.DesignID), audit.Denied)
 		}
 		return Order{}, err
 	}
@@ -218,10 +189,10 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 		return Order{}, errs.Ef(op, errs.Conflict, "design %s is version %d; the current design of this scan is %s (version %d)",
 			d.ID, d.Version, sc.DesignID, sc.DesignVersion)
 	}
-	now := s.now()
+	now := s.Now()
 	id := in.OrderID
 	if id == "" {
-		id = s.newID()
+		id = s.NewID()
 	}
 	o := Order{ID: id, ClinicID: a.ClinicID, PatientID: d.PatientID, ScanID: d.ScanID, DesignID: d.ID,
 		DesignVersion: d.Version, LensType: sc.LensType, Quantity: in.Quantity, Status: workflow.OrderPlaced, Created: now}
@@ -230,10 +201,10 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 			return Order{}, errs.E(op+": seal", errs.Unavailable, err)
 		}
 	}
-	if o.Timeline, err = workflow.Append[workflow.OrderStatus](nil, now, "", workflow.OrderPlaced, a.Role, "design="+d.ID); err != nil {
+	if o.Timeline, err = workflow.Append[workflow.OrderStatus](nil, now, "", workflow.OrderPlaced, string(a.Role), "design="+d.ID); err != nil {
 		return Order{}, err
 	}
-	ev := event(s.newID(), TypeOrderPlaced, "orders/"+o.ID, now, OrderPlaced{OrderID: o.ID, ClinicID: o.ClinicID})
+	ev := event(s.NewID(), TypeOrderPlaced, "orders/"+o.ID, now, OrderPlaced{OrderID: o.ID, ClinicID: o.ClinicID})
 	if err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		if err := tx.Create(OrdersCollection, o.ID, o); err != nil {
 			return err
@@ -248,7 +219,7 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 		}
 		return Order{}, err
 	}
-	if err := s.audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success); err != nil {
+	if err := s.Audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success); err != nil {
 		return Order{}, err
 	}
 	s.send(ctx, ev.ID)
@@ -257,12 +228,12 @@ func (s *Service) Place(ctx context.Context, a Actor, in PlaceInput) (Order, err
 
 // placed returns the order id of the actor's clinic if an earlier attempt of
 // the same request placed it (audited as that request's create).
-func (s *Service) placed(ctx context.Context, a Actor, id string) (Order, bool, error) {
+func (s *Service) placed(ctx context.Context, a auth.Actor, id string) (Order, bool, error) {
 	o, ok, err := ports.Prior(ctx, s.Docs, OrdersCollection, id, func(o Order) bool { return o.ClinicID == a.ClinicID })
 	if err != nil || !ok {
 		return Order{}, false, err
 	}
-	return o, true, s.audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success)
+	return o, true, s.Audit(ctx, a, "order.create", "orders/"+o.ID, audit.Success)
 }
 
 // OrderView is an order as its clinic sees it.
@@ -273,11 +244,11 @@ type OrderView struct {
 
 // Get returns an order of the actor's clinic with its notes and timeline
 // (errs.NotFound for another clinic's).
-func (s *Service) Get(ctx context.Context, a Actor, id string) (OrderView, error) {
+func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (OrderView, error) {
 	o, err := s.order(ctx, a.ClinicID, id)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "order.read", "orders/"+safeID(id), audit.Denied)
+			_ = s.Audit(ctx, a, "order.read", "orders/"+safeID(id), audit.Denied)
 		}
 		return OrderView{}, err
 	}
@@ -290,7 +261,7 @@ func (s *Service) Get(ctx context.Context, a Actor, id string) (OrderView, error
 		v.Notes = string(plain)
 	}
 	v.SealedNotes = nil
-	return v, s.audit(ctx, a, "order.read", "orders/"+o.ID, audit.Success)
+	return v, s.Audit(ctx, a, "order.read", "orders/"+o.ID, audit.Success)
 }
 
 func (s *Service) order(ctx context.Context, clinicID, id string) (Order, error) {

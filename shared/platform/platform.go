@@ -1,7 +1,7 @@
 // Package platform is how a lensflow function is declared, served and
 // deployed. A function registers itself once (in its package's init) with
-// its name, its public routes or the topic it consumes, and a constructor
-// from the wired App. From that one declaration:
+// its name, its routes (each with the roles that may call it, or public)
+// or the topics it consumes, and a constructor from the wired App. From that one declaration:
 //
 //   - Main serves it alone as a Cloud Run service that drains in-flight
 //     requests on SIGTERM: functions/<name>/cmd, the binary deployed;
@@ -14,16 +14,19 @@
 //     the function's package at the module root), so deploys go through
 //     Main;
 //   - the local stack mounts every function in one process;
-//   - every route sheds load beyond an in-flight limit, authenticated
-//     callers are rate limited per clinic, the routes declared as
-//     creating take an Idempotency-Key, and query strings hold only the
-//     parameters declared, each once (see Handler);
+//   - every route sheds load beyond an in-flight limit, is authenticated
+//     with its declared roles (unless declared public), and its callers
+//     are rate limited per clinic; the routes declared as creating take an
+//     Idempotency-Key, query strings hold only the parameters declared,
+//     each once, and a handler's error is answered once, as problem+json
+//     (see Handler);
 //   - the deployment checks can compare the routes with the load balancer.
 package platform
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -51,23 +54,10 @@ type EventFunc = func(ctx context.Context, e cloudevents.Event) error
 // Function declares one deployable function. Exactly one of HTTP and Event is set.
 type Function struct {
 	Name string // exported name, e.g. "Scans"; also FUNCTION_TARGET and the service name suffix
-	// Routes are the ServeMux patterns ("METHOD /path/{param}") the function
-	// answers on the public entry point. HTTP must return a handler for each.
-	Routes []string
-	// Creates are the Routes (POST only) that create a resource. The
-	// platform makes them idempotent: a request with an Idempotency-Key is
-	// replayed, refused (422) or held off (409) by httpkit.Idempotency, keyed
-	// by the verified caller, so the handler itself does nothing about it.
-	// Every other POST route is an action (a task run, a status change)
-	// whose own semantics make a repeat harmless.
-	Creates []string
-	// Query declares, by route, the query parameters the route reads. The
-	// platform refuses (400, naming it) a parameter given more than once
-	// on any route, and a parameter not declared here on a creating route
-	// or a route with an entry: so a creating route without an entry
-	// takes no query string at all. Other routes read no parameters and
-	// ignore a query string (see Function.QueryRule).
-	Query map[string][]string
+	// Routes are the routes the function answers on the public entry
+	// point, each with who may call it. HTTP must return a handler for
+	// each.
+	Routes []Route
 	// MaxBody bounds the request body of the creating routes, which is read
 	// whole to fingerprint it (default httpkit.MaxJSONBytes).
 	MaxBody int64
@@ -76,11 +66,63 @@ type Function struct {
 	// copy): each body is admitted against the instance's memory budget at
 	// its declared length times this (default 2).
 	BodyMemory float64
-	HTTP       func(app *bootstrap.App) (map[string]http.Handler, error)
+	// HTTP builds the function's handlers on the wired App, by route
+	// pattern: each is the route's own work (decode, call the service,
+	// encode); the platform authenticates, limits and answers its error.
+	HTTP func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error)
 	// Topics are the topics an event function consumes, each through its
 	// own subscription (see Subscriptions).
 	Topics []string
 	Event  func(app *bootstrap.App) (EventFunc, error)
+}
+
+// Route declares one route of an HTTP function: its pattern, who may call
+// it, whether it creates, and the query parameters it reads.
+type Route struct {
+	// Pattern is the ServeMux pattern, "METHOD /path/{param}".
+	Pattern string
+	// Roles are the roles whose verified bearer token may call the route
+	// (401 without a valid token, 403 for another role). A route declares
+	// roles or is Public, never neither: a forgotten role list is a
+	// start-up panic, not an open route.
+	Roles []auth.Role
+	// Public routes need no token (the clinic locator, the portal's static
+	// files). Having no caller, they get only load shedding and the query
+	// rule: no per-clinic rate limit or share (Cloud Armor throttles them
+	// per client address at the load balancer).
+	Public bool
+	// Creates marks a POST that creates a resource. The platform makes it
+	// idempotent: a request with an Idempotency-Key is replayed, refused
+	// (422) or held off (409) by httpkit.Idempotency, keyed by the verified
+	// caller, so the handler itself does nothing about it. Every other
+	// POST route is an action (a task run, a status change) whose own
+	// semantics make a repeat harmless.
+	Creates bool
+	// Query are the query parameters the route reads. The platform
+	// refuses (400, naming it) a parameter given more than once on any
+	// route, and one not in Query on a route that creates, declares Query
+	// or NoQuery: so a creating route without Query takes no query string
+	// at all. Other routes ignore a query string (see QueryRule).
+	Query []string
+	// NoQuery declares that a route reads no parameter, so that one sent
+	// anyway (a scheduler job's asOf) is refused rather than ignored.
+	NoQuery bool
+}
+
+// QueryRule is the rule the platform applies to the route's query string:
+// its declared parameters, strict on the creating routes and the routes
+// that declare Query or NoQuery.
+func (rt Route) QueryRule() httpkit.QueryRule {
+	return httpkit.QueryRule{Allowed: rt.Query, Strict: rt.Creates || rt.NoQuery || len(rt.Query) > 0}
+}
+
+// Patterns are the patterns of f's routes, in declaration order.
+func (f Function) Patterns() []string {
+	out := make([]string, len(f.Routes))
+	for i, rt := range f.Routes {
+		out[i] = rt.Pattern
+	}
+	return out
 }
 
 var (
@@ -92,22 +134,12 @@ var (
 // which is a programming error found at start-up.
 func Register(f Function) {
 	if f.Name == "" || (f.HTTP == nil) == (f.Event == nil) || (f.Event != nil && len(f.Topics) == 0) || (f.HTTP != nil && len(f.Routes) == 0) ||
-		f.MaxBody < 0 || (f.Event != nil && (len(f.Creates) > 0 || f.MaxBody > 0 || len(f.Query) > 0)) {
+		f.MaxBody < 0 || f.BodyMemory < 0 || (f.Event != nil && (len(f.Routes) > 0 || f.MaxBody > 0 || f.BodyMemory > 0)) {
 		panic(fmt.Sprintf("platform: malformed function declaration %q", f.Name))
 	}
-	for i, c := range f.Creates {
-		if !strings.HasPrefix(c, http.MethodPost+" ") || !slices.Contains(f.Routes, c) || slices.Contains(f.Creates[:i], c) {
-			panic(fmt.Sprintf("platform: function %q: creating route %q is not one of its POST routes (or is listed twice)", f.Name, c))
-		}
-	}
-	for route, params := range f.Query {
-		if !slices.Contains(f.Routes, route) {
-			panic(fmt.Sprintf("platform: function %q: query parameters declared for %q, which is not one of its routes", f.Name, route))
-		}
-		for i, p := range params {
-			if p == "" || slices.Contains(params[:i], p) {
-				panic(fmt.Sprintf("platform: function %q: route %q: query parameter %q is empty or listed twice", f.Name, route, p))
-			}
+	for i, rt := range f.Routes {
+		if err := rt.check(f.Routes[:i]); err != nil {
+			panic(fmt.Sprintf("platform: function %q: route %q: %v", f.Name, rt.Pattern, err))
 		}
 	}
 	mu.Lock()
@@ -117,6 +149,38 @@ func Register(f Function) {
 	}
 	registry[f.Name] = f
 	functions.HTTP(f.Name, (&lazyHandler{f: f}).ServeHTTP)
+}
+
+// check reports what is wrong with rt, declared after earlier.
+func (rt Route) check(earlier []Route) error {
+	method, path, ok := strings.Cut(rt.Pattern, " ")
+	switch {
+	case !ok || method == "" || strings.ToUpper(method) != method || !strings.HasPrefix(path, "/"):
+		return errors.New(`not a "METHOD /path" pattern`)
+	case slices.ContainsFunc(earlier, func(e Route) bool { return e.Pattern == rt.Pattern }):
+		return errors.New("declared twice")
+	case rt.Public && len(rt.Roles) > 0:
+		return errors.New("both public and restricted to roles")
+	case !rt.Public && len(rt.Roles) == 0:
+		return errors.New("no roles: declare who may call it, or Public")
+	case rt.Creates && method != http.MethodPost:
+		return errors.New("only a POST creates")
+	case rt.Creates && rt.Public:
+		return errors.New("a creating route needs a verified caller (its Idempotency-Key is theirs)")
+	case rt.NoQuery && len(rt.Query) > 0:
+		return errors.New("both NoQuery and query parameters")
+	}
+	for i, role := range rt.Roles {
+		if !role.Valid() || slices.Contains(rt.Roles[:i], role) {
+			return fmt.Errorf("role %q is unknown or listed twice", role)
+		}
+	}
+	for i, p := range rt.Query {
+		if p == "" || slices.Contains(rt.Query[:i], p) {
+			return fmt.Errorf("query parameter %q is empty or listed twice", p)
+		}
+	}
+	return nil
 }
 
 // Functions returns every registered function, sorted by name.
@@ -144,17 +208,18 @@ func Lookup(name string) (Function, bool) {
 // structured CloudEvents and Pub/Sub push envelopes, service tokens only),
 // wrapped with request ids, trace, logging and panic recovery.
 //
-// Every route but the health check sheds load beyond app.Config.MaxInFlight
-// requests at once (503). Once a route has authenticated its caller, the
-// caller's rate limit applies (app.Config.RateLimit per clinic, 429), then
-// its fair share of the instance (httpkit.Admission: at most
+// Each route is served, in this order: load shedding beyond
+// app.Config.MaxInFlight requests at once (503; never the health check);
+// the route's query rule (Route.QueryRule, 400); unless the route is
+// Public, authentication with the route's roles (401, 403); then, for the
+// authenticated caller, its rate limit (app.Config.RateLimit per clinic,
+// 429), its fair share of the instance (httpkit.Admission: at most
 // app.Config.ClinicShare of the requests in flight, 429, and of the memory
 // budget for request bodies, 503; the body must arrive at
-// app.Config.MinBodyRate, 408), and on the routes f.Creates,
-// Idempotency-Key handling. Query strings are checked against f.Query
-// before anything else. Event deliveries are not rate limited: Pub/Sub
-// paces its pushes itself, and a refused delivery would count towards
-// dead-lettering.
+// app.Config.MinBodyRate, 408) and, on a creating route, Idempotency-Key
+// handling; last the route's handler, whose error is answered as
+// problem+json. Event deliveries are not rate limited: Pub/Sub paces its
+// pushes itself, and a refused delivery would count towards dead-lettering.
 func Handler(app *bootstrap.App, f Function) (http.Handler, error) {
 	shed := &httpkit.InFlightLimit{Max: app.Config.MaxInFlight}
 	limit := &httpkit.RateLimit{PerSecond: app.Config.RateLimit, Burst: app.Config.RateBurst}
@@ -168,30 +233,35 @@ func Handler(app *bootstrap.App, f Function) (http.Handler, error) {
 	slots := &admission.Pool{Capacity: int64(app.Config.MaxInFlight), PerKey: admission.Share(int64(app.Config.MaxInFlight), app.Config.ClinicShare)}
 	admit := &httpkit.Admission{Slots: slots, Memory: app.Memory, MaxBody: maxBody, BodyMemory: f.BodyMemory,
 		Rate: httpkit.BodyRate{Grace: app.Config.BodyGrace, MinRate: app.Config.MinBodyRate}}
-	shared := func(h http.Handler) http.Handler { return limit.Wrap(admit.Wrap(h)) }
-	creating := func(h http.Handler) http.Handler { return limit.Wrap(admit.Wrap(idem.Wrap(h))) }
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok", "function": f.Name})
 	})
 	switch {
 	case f.HTTP != nil:
-		routes, err := f.HTTP(app)
+		handlers, err := f.HTTP(app)
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", f.Name, err)
 		}
-		got := slices.Sorted(maps.Keys(routes))
-		want := slices.Clone(f.Routes)
+		got := slices.Sorted(maps.Keys(handlers))
+		want := f.Patterns()
 		sort.Strings(want)
 		if !slices.Equal(got, want) {
 			return nil, fmt.Errorf("function %s: handlers for %v, declared routes %v", f.Name, got, want)
 		}
-		for p, h := range routes {
-			policy := shared
-			if slices.Contains(f.Creates, p) {
-				policy = creating
+		for _, rt := range f.Routes {
+			h := handlers[rt.Pattern]
+			if h == nil {
+				return nil, fmt.Errorf("function %s: no handler for %s", f.Name, rt.Pattern)
 			}
-			mux.Handle(p, shed.Wrap(f.QueryRule(p).Wrap(httpkit.AfterAuthentication(policy, h))))
+			var route http.Handler = h
+			if rt.Creates {
+				route = idem.Wrap(route)
+			}
+			if !rt.Public {
+				route = httpkit.Authenticate(app.Verifier, rt.Roles, limit.Wrap(admit.Wrap(route)))
+			}
+			mux.Handle(rt.Pattern, shed.Wrap(rt.QueryRule().Wrap(route)))
 		}
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 			httpkit.Error(w, r, errs.Ef("route", errs.NotFound, "no route for %s %s", r.Method, r.URL.Path))
@@ -204,14 +274,6 @@ func Handler(app *bootstrap.App, f Function) (http.Handler, error) {
 		mux.Handle("POST /", shed.Wrap(httpkit.Authenticate(app.Verifier, []auth.Role{auth.RoleService}, eventhttp.Handler(fn))))
 	}
 	return httpkit.ServeTraced(app.Log, app.TracerProvider(), f.Name, mux), nil
-}
-
-// QueryRule is the rule the platform applies to route's query string: its
-// declared parameters, strict on the creating routes and the routes with an
-// entry in f.Query.
-func (f Function) QueryRule(route string) httpkit.QueryRule {
-	params, declared := f.Query[route]
-	return httpkit.QueryRule{Allowed: params, Strict: declared || slices.Contains(f.Creates, route)}
 }
 
 // lazyHandler serves a function under the Functions Framework's own

@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,22 +20,32 @@ import (
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
-func TestRegisterRefusesBadCreatingRoutes(t *testing.T) {
-	h := func(*bootstrap.App) (map[string]http.Handler, error) { return nil, nil }
+func TestRegisterRefusesBadRoutes(t *testing.T) {
+	h := func(*bootstrap.App) (map[string]httpkit.HandlerFunc, error) { return nil, nil }
 	ev := func(*bootstrap.App) (EventFunc, error) { return nil, nil }
+	prac := []auth.Role{auth.RolePractitioner}
 	for _, tc := range []struct {
 		name string
 		f    Function
 	}{
-		{"not a declared route", Function{Routes: []string{"POST /a"}, Creates: []string{"POST /b"}, HTTP: h}},
-		{"not a POST", Function{Routes: []string{"GET /a", "PUT /a"}, Creates: []string{"PUT /a"}, HTTP: h}},
-		{"listed twice", Function{Routes: []string{"POST /a"}, Creates: []string{"POST /a", "POST /a"}, HTTP: h}},
-		{"event function", Function{Topics: []string{"t"}, Creates: []string{"POST /"}, Event: ev}},
-		{"negative body limit", Function{Routes: []string{"POST /a"}, Creates: []string{"POST /a"}, MaxBody: -1, HTTP: h}},
-		{"query of an undeclared route", Function{Routes: []string{"POST /a"}, Query: map[string][]string{"POST /b": {"x"}}, HTTP: h}},
-		{"query parameter twice", Function{Routes: []string{"POST /a"}, Query: map[string][]string{"POST /a": {"x", "x"}}, HTTP: h}},
-		{"empty query parameter", Function{Routes: []string{"POST /a"}, Query: map[string][]string{"POST /a": {""}}, HTTP: h}},
-		{"query on an event function", Function{Topics: []string{"t"}, Query: map[string][]string{"POST /": {"x"}}, Event: ev}},
+		{"no routes", Function{HTTP: h}},
+		{"no roles and not public", Function{Routes: []Route{{Pattern: "GET /a"}}, HTTP: h}},
+		{"no roles on one route of several", Function{Routes: []Route{{Pattern: "GET /a", Roles: prac}, {Pattern: "GET /b"}}, HTTP: h}},
+		{"public and roles", Function{Routes: []Route{{Pattern: "GET /a", Roles: prac, Public: true}}, HTTP: h}},
+		{"unknown role", Function{Routes: []Route{{Pattern: "GET /a", Roles: []auth.Role{"admin"}}}, HTTP: h}},
+		{"role twice", Function{Routes: []Route{{Pattern: "GET /a", Roles: []auth.Role{auth.RoleLab, auth.RoleLab}}}, HTTP: h}},
+		{"pattern without a method", Function{Routes: []Route{{Pattern: "/a", Roles: prac}}, HTTP: h}},
+		{"pattern without a path", Function{Routes: []Route{{Pattern: "GET a", Roles: prac}}, HTTP: h}},
+		{"route twice", Function{Routes: []Route{{Pattern: "POST /a", Roles: prac}, {Pattern: "POST /a", Roles: prac, Creates: true}}, HTTP: h}},
+		{"creating route not a POST", Function{Routes: []Route{{Pattern: "PUT /a", Roles: prac, Creates: true}}, HTTP: h}},
+		{"public creating route", Function{Routes: []Route{{Pattern: "POST /a", Public: true, Creates: true}}, HTTP: h}},
+		{"routes on an event function", Function{Topics: []string{"t"}, Routes: []Route{{Pattern: "POST /", Roles: prac, Creates: true}}, Event: ev}},
+		{"negative body limit", Function{Routes: []Route{{Pattern: "POST /a", Roles: prac, Creates: true}}, MaxBody: -1, HTTP: h}},
+		{"body limit on an event function", Function{Topics: []string{"t"}, MaxBody: 1 << 20, Event: ev}},
+		{"query parameter twice", Function{Routes: []Route{{Pattern: "POST /a", Roles: prac, Query: []string{"x", "x"}}}, HTTP: h}},
+		{"empty query parameter", Function{Routes: []Route{{Pattern: "POST /a", Roles: prac, Query: []string{""}}}, HTTP: h}},
+		{"no query and query parameters", Function{Routes: []Route{{Pattern: "POST /a", Roles: prac, Query: []string{"x"}, NoQuery: true}}, HTTP: h}},
+		{"both HTTP and event", Function{Routes: []Route{{Pattern: "GET /a", Public: true}}, Topics: []string{"t"}, HTTP: h, Event: ev}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.f.Name = "TestBad" + strings.ReplaceAll(tc.name, " ", "")
@@ -77,19 +88,21 @@ func testApp(t *testing.T, cfg bootstrap.Config) *bootstrap.App {
 // applies Idempotency-Key handling, and only to the declared creating routes.
 func TestHandlerMakesCreatingRoutesIdempotent(t *testing.T) {
 	var created, actions atomic.Int32
-	f := Function{Name: "Things", Routes: []string{"POST /v1/things", "POST /v1/things/{id}/poke"}, Creates: []string{"POST /v1/things"},
-		HTTP: func(app *bootstrap.App) (map[string]http.Handler, error) {
-			roles := []auth.Role{auth.RolePractitioner}
-			return map[string]http.Handler{
-				"POST /v1/things": httpkit.Authenticate(app.Verifier, roles, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	roles := []auth.Role{auth.RolePractitioner}
+	f := Function{Name: "Things", Routes: []Route{{Pattern: "POST /v1/things", Roles: roles, Creates: true}, {Pattern: "POST /v1/things/{id}/poke", Roles: roles}},
+		HTTP: func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+			return map[string]httpkit.HandlerFunc{
+				"POST /v1/things": func(w http.ResponseWriter, r *http.Request) error {
 					n := created.Add(1)
 					w.Header().Set("Location", "/v1/things/"+string(rune('0'+n)))
 					httpkit.JSON(w, http.StatusCreated, map[string]int32{"n": n})
-				})),
-				"POST /v1/things/{id}/poke": httpkit.Authenticate(app.Verifier, roles, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					return nil
+				},
+				"POST /v1/things/{id}/poke": func(w http.ResponseWriter, r *http.Request) error {
 					actions.Add(1)
 					w.WriteHeader(http.StatusNoContent)
-				})),
+					return nil
+				},
 			}, nil
 		}}
 	h, err := Handler(testApp(t, bootstrap.Config{}), f)
@@ -135,13 +148,18 @@ func TestHandlerMakesCreatingRoutesIdempotent(t *testing.T) {
 // parameters too, each at most once; any other route refuses a repeated
 // parameter but ignores others. The check needs no token.
 func TestHandlerChecksQueryStrings(t *testing.T) {
-	ok := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }
-	f := Function{Name: "Queries", Routes: []string{"POST /v1/things", "POST /v1/plain", "GET /v1/things", "GET /v1/things/{id}"},
-		Creates: []string{"POST /v1/things", "POST /v1/plain"},
-		Query:   map[string][]string{"POST /v1/things": {"eye", "lensType"}, "GET /v1/things": {"status"}},
-		HTTP: func(app *bootstrap.App) (map[string]http.Handler, error) {
-			return map[string]http.Handler{"POST /v1/things": http.HandlerFunc(ok), "POST /v1/plain": http.HandlerFunc(ok),
-				"GET /v1/things": http.HandlerFunc(ok), "GET /v1/things/{id}": http.HandlerFunc(ok)}, nil
+	ok := func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(http.StatusNoContent); return nil }
+	roles := []auth.Role{auth.RolePractitioner}
+	f := Function{Name: "Queries", Routes: []Route{
+		{Pattern: "POST /v1/things", Roles: roles, Creates: true, Query: []string{"eye", "lensType"}},
+		{Pattern: "POST /v1/plain", Roles: roles, Creates: true},
+		{Pattern: "GET /v1/things", Roles: roles, Query: []string{"status"}},
+		{Pattern: "GET /v1/things/{id}", Roles: roles},
+		{Pattern: "POST /v1/things/{id}/poke", Roles: roles, NoQuery: true},
+	},
+		HTTP: func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+			return map[string]httpkit.HandlerFunc{"POST /v1/things": ok, "POST /v1/plain": ok,
+				"GET /v1/things": ok, "GET /v1/things/{id}": ok, "POST /v1/things/{id}/poke": ok}, nil
 		}}
 	h, err := Handler(testApp(t, bootstrap.Config{}), f)
 	if err != nil {
@@ -152,6 +170,8 @@ func TestHandlerChecksQueryStrings(t *testing.T) {
 		status         int
 		field          string
 	}{
+		{"POST", "/v1/things/1/poke", 204, ""},
+		{"POST", "/v1/things/1/poke?asOf=now", 400, "asOf"},
 		{"POST", "/v1/things?eye=OD&lensType=rgp", 204, ""},
 		{"POST", "/v1/things?eye=OD&eye=OS", 400, "eye"},
 		{"POST", "/v1/things?eye=OD&colour=red", 400, "colour"},
@@ -166,7 +186,9 @@ func TestHandlerChecksQueryStrings(t *testing.T) {
 		{"GET", "/v1/things/1?v=%zz", 400, "query"},
 	} {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.target, nil))
+		r := httptest.NewRequest(tc.method, tc.target, nil)
+		r.Header.Set("Authorization", "Bearer north")
+		h.ServeHTTP(rec, r)
 		if rec.Code != tc.status || (tc.field != "" && !strings.Contains(rec.Body.String(), `"field":"`+tc.field+`"`)) {
 			t.Errorf("%s %s: %d %s, want %d naming %q", tc.method, tc.target, rec.Code, rec.Body, tc.status, tc.field)
 		}
@@ -175,6 +197,9 @@ func TestHandlerChecksQueryStrings(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz?x=1&x=2", nil))
 	if rec.Code != 200 {
 		t.Errorf("health check with a query: %d", rec.Code)
+	}
+	if rec := getAs(h, "/v1/things?status=a&status=b", ""); rec.Code != 400 {
+		t.Errorf("a repeated parameter without a token: %d, want 400 before authentication", rec.Code)
 	}
 }
 
@@ -185,21 +210,25 @@ func TestHandlerChecksQueryStrings(t *testing.T) {
 func TestHandlerLimits(t *testing.T) {
 	release := make(chan struct{})
 	var entered sync.WaitGroup
-	f := Function{Name: "Slow", Routes: []string{"GET /v1/slow", "GET /v1/fast", "POST /v1/things"}, Creates: []string{"POST /v1/things"},
-		HTTP: func(app *bootstrap.App) (map[string]http.Handler, error) {
-			roles := []auth.Role{auth.RolePractitioner}
-			return map[string]http.Handler{
-				"POST /v1/things": httpkit.Authenticate(app.Verifier, roles, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	roles := []auth.Role{auth.RolePractitioner}
+	f := Function{Name: "Slow", Routes: []Route{{Pattern: "GET /v1/slow", Roles: roles}, {Pattern: "GET /v1/fast", Roles: roles},
+		{Pattern: "POST /v1/things", Roles: roles, Creates: true}},
+		HTTP: func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+			return map[string]httpkit.HandlerFunc{
+				"POST /v1/things": func(w http.ResponseWriter, r *http.Request) error {
 					w.WriteHeader(http.StatusCreated)
-				})),
-				"GET /v1/slow": httpkit.Authenticate(app.Verifier, roles, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					return nil
+				},
+				"GET /v1/slow": func(w http.ResponseWriter, r *http.Request) error {
 					entered.Done()
 					<-release
 					w.WriteHeader(http.StatusNoContent)
-				})),
-				"GET /v1/fast": httpkit.Authenticate(app.Verifier, roles, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					return nil
+				},
+				"GET /v1/fast": func(w http.ResponseWriter, r *http.Request) error {
 					w.WriteHeader(http.StatusNoContent)
-				})),
+					return nil
+				},
 			}, nil
 		}}
 	app := testApp(t, bootstrap.Config{MaxInFlight: 2, ClinicShare: 1, RateLimit: 0.001, RateBurst: 4})
@@ -263,16 +292,16 @@ func TestHandlerLimits(t *testing.T) {
 func TestHandlerClinicShare(t *testing.T) {
 	release := make(chan struct{})
 	var entered sync.WaitGroup
-	f := Function{Name: "Slow", Routes: []string{"GET /v1/slow"},
-		HTTP: func(app *bootstrap.App) (map[string]http.Handler, error) {
-			return map[string]http.Handler{"GET /v1/slow": httpkit.Authenticate(app.Verifier, []auth.Role{auth.RolePractitioner},
-				http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.URL.Query().Get("hold") != "" {
-						entered.Done()
-						<-release
-					}
-					w.WriteHeader(http.StatusNoContent)
-				}))}, nil
+	f := Function{Name: "Slow", Routes: []Route{{Pattern: "GET /v1/slow", Roles: []auth.Role{auth.RolePractitioner}}},
+		HTTP: func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+			return map[string]httpkit.HandlerFunc{"GET /v1/slow": func(w http.ResponseWriter, r *http.Request) error {
+				if r.URL.Query().Get("hold") != "" {
+					entered.Done()
+					<-release
+				}
+				w.WriteHeader(http.StatusNoContent)
+				return nil
+			}}, nil
 		}}
 	app := testApp(t, bootstrap.Config{MaxInFlight: 8, ClinicShare: 0.25, RateLimit: 1000, RateBurst: 1000})
 	h, err := Handler(app, f)
@@ -304,4 +333,98 @@ func getAs(h http.Handler, path, token string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, r)
 	return rec
+}
+
+// TestHandlerAuthenticatesDeclaredRoles: the platform authenticates every
+// route with the roles it declares (401 without a valid token, 403 for
+// another role) and serves a public route without one; the caller's rate
+// limit applies after authentication only (a refused caller spends
+// nothing of it) and never to a public route; a handler's error is
+// answered as problem+json naming its field.
+func TestHandlerAuthenticatesDeclaredRoles(t *testing.T) {
+	var served atomic.Int32
+	ok := func(w http.ResponseWriter, r *http.Request) error {
+		served.Add(1)
+		if p := httpkit.Principal(r); r.Pattern != "GET /v1/open" && p.Subject == "" {
+			t.Errorf("%s served without a principal", r.Pattern)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	f := Function{Name: "Guarded", Routes: []Route{
+		{Pattern: "GET /v1/clinic", Roles: []auth.Role{auth.RolePractitioner}},
+		{Pattern: "GET /v1/lab", Roles: []auth.Role{auth.RoleLab}},
+		{Pattern: "GET /v1/open", Public: true},
+		{Pattern: "POST /v1/fail", Roles: []auth.Role{auth.RolePractitioner, auth.RoleLab}},
+	},
+		HTTP: func(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
+			return map[string]httpkit.HandlerFunc{"GET /v1/clinic": ok, "GET /v1/lab": ok, "GET /v1/open": ok,
+				"POST /v1/fail": func(w http.ResponseWriter, r *http.Request) error {
+					return errs.Field("things.fail", "quantity", "must be 1 to 10")
+				}}, nil
+		}}
+	app := testApp(t, bootstrap.Config{MaxInFlight: 8, ClinicShare: 1, RateLimit: 0.001, RateBurst: 1})
+	app.Verifier = testVerifier{
+		"north": {Subject: "u1", ClinicID: "north", Role: auth.RolePractitioner},
+		"lab":   {Subject: "l1", Role: auth.RoleLab},
+		"lab2":  {Subject: "l2", Role: auth.RoleLab},
+	}
+	h, err := Handler(app, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/v1/clinic", "", 401},
+		{"/v1/clinic", "forged", 401},
+		{"/v1/clinic", "lab", 403},
+		{"/v1/lab", "north", 403},
+		{"/v1/open", "", 204},
+		{"/v1/open", "", 204}, // public: beyond any caller's burst of 1
+		{"/v1/open", "north", 204},
+		{"/v1/clinic", "north", 204}, // north's one request: the refusals above spent nothing
+		{"/v1/lab", "lab", 204},
+		{"/v1/clinic", "north", 429},
+	} {
+		rec := getAs(h, tc.path, tc.token)
+		if rec.Code != tc.status {
+			t.Fatalf("GET %s as %q: %d %s, want %d", tc.path, tc.token, rec.Code, rec.Body, tc.status)
+		}
+		if tc.status >= 400 && rec.Header().Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("GET %s as %q: %s, want problem+json", tc.path, tc.token, rec.Header().Get("Content-Type"))
+		}
+	}
+	if n := served.Load(); n != 5 {
+		t.Fatalf("handlers ran %d times, want 5", n)
+	}
+
+	r := httptest.NewRequest("POST", "/v1/fail", nil)
+	r.Header.Set("Authorization", "Bearer lab2") // lab has spent its burst
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	var p httpkit.Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Code != 400 || p.Field != "quantity" ||
+		rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("a handler's error: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestHandlerNeedsEveryDeclaredHandler: a function whose handlers do not
+// match its declared routes does not start.
+func TestHandlerNeedsEveryDeclaredHandler(t *testing.T) {
+	ok := func(w http.ResponseWriter, r *http.Request) error { return nil }
+	roles := []auth.Role{auth.RolePractitioner}
+	for name, handlers := range map[string]map[string]httpkit.HandlerFunc{
+		"missing":    {"GET /v1/a": ok},
+		"undeclared": {"GET /v1/a": ok, "GET /v1/b": ok, "GET /v1/c": ok},
+		"nil":        {"GET /v1/a": ok, "GET /v1/b": nil},
+	} {
+		f := Function{Name: "Partial", Routes: []Route{{Pattern: "GET /v1/a", Roles: roles}, {Pattern: "GET /v1/b", Roles: roles}},
+			HTTP: func(*bootstrap.App) (map[string]httpkit.HandlerFunc, error) { return handlers, nil }}
+		if _, err := Handler(testApp(t, bootstrap.Config{}), f); err == nil {
+			t.Errorf("%s handler: built", name)
+		}
+	}
 }

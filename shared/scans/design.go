@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/cornea"
 	"github.com/lensflow/lensflow/shared/domain/lens"
 	"github.com/lensflow/lensflow/shared/domain/pipeline"
@@ -28,7 +29,7 @@ import (
 // reason and nil is returned.
 func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID string) error {
 	const op = "scans.design"
-	actor := Actor{Subject: "design-function", Role: "service", ClinicID: ev.ClinicID, RequestID: requestID}
+	actor := auth.Actor{Subject: "design-function", Role: auth.RoleService, ClinicID: ev.ClinicID, RequestID: requestID}
 	var sc Scan
 	if err := s.Docs.Get(ctx, ScansCollection, ev.ScanID, &sc); err != nil {
 		if errs.Is(errs.NotFound, err) {
@@ -53,7 +54,7 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	outcome := audit.Failure
 	defer func() {
 		if outcome != "" {
-			_ = s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", outcome)
+			_ = s.Audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", outcome)
 		}
 	}()
 	d, err := s.runEngine(sc, surf)
@@ -64,8 +65,8 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 		}
 		return errs.E(op, errs.Other, err)
 	}
-	rec := DesignRecord{ID: s.newID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID, Version: 1,
-		Reason: "designed from the scan", Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
+	rec := DesignRecord{ID: s.NewID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID, Version: 1,
+		Reason: "designed from the scan", Created: s.Now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	d.DesignID, d.Version = rec.ID, rec.Version
 	plain, _ := json.Marshal(d)
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {
@@ -94,7 +95,7 @@ func (s *Service) DesignScan(ctx context.Context, ev ScanReceived, requestID str
 	}
 	outcome = ""
 	s.Metrics.DesignProduced(ctx, sc.LensType, rec.Created.Sub(sc.Received))
-	return s.audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", audit.Success)
+	return s.Audit(ctx, actor, "design.create", "scans/"+sc.ID+"/design", audit.Success)
 }
 
 // designModel is how the design fits the cornea: the defaults. Upload
@@ -105,7 +106,7 @@ var designModel = cornea.ModelOptions{}
 // err): a missing or damaged object, or a file that no longer parses,
 // fails the scan with the reason; anything else (storage unavailable) is
 // returned, so the event is retried.
-func (s *Service) failUnread(ctx context.Context, actor Actor, sc Scan, err error) error {
+func (s *Service) failUnread(ctx context.Context, actor auth.Actor, sc Scan, err error) error {
 	what := "file"
 	if sc.readsSurface() {
 		what = "surface"
@@ -145,14 +146,14 @@ func (s *Service) runEngine(sc Scan, surf *topo.Surface) (*pipeline.Result, erro
 		}
 		return nil, errs.E("design", errs.Other, err)
 	}
-	r.ScanID, r.Created = sc.ID, s.now().Format(time.RFC3339Nano)
+	r.ScanID, r.Created = sc.ID, s.Now().Format(time.RFC3339Nano)
 	return r, nil
 }
 
 // fail marks sc failed for reason (shown to the clinic) and counts the
 // failure under kind (a metric attribute: missing_file, integrity,
 // invalid_scan).
-func (s *Service) fail(ctx context.Context, a Actor, sc Scan, kind, reason string) error {
+func (s *Service) fail(ctx context.Context, a auth.Actor, sc Scan, kind, reason string) error {
 	failed := false
 	err := s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		failed = false
@@ -173,7 +174,7 @@ func (s *Service) fail(ctx context.Context, a Actor, sc Scan, kind, reason strin
 	if failed {
 		s.Metrics.DesignFailed(ctx, sc.LensType, kind)
 	}
-	return s.audit(ctx, a, "design.create", "scans/"+sc.ID+"/design", audit.Failure)
+	return s.Audit(ctx, a, "design.create", "scans/"+sc.ID+"/design", audit.Failure)
 }
 
 // ErrDesignChanged is the cause of the errs.Conflict CommitRevision
@@ -205,7 +206,7 @@ type Revision struct {
 // scan's current version, whichever version it was computed from. reason
 // says why, in the lab's words, with no PHI. The caller audits the request
 // that revises (one record per request, naming what it was for).
-func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesignID, reason string,
+func (s *Service) PrepareRevision(ctx context.Context, a auth.Actor, scanID, fromDesignID, reason string,
 	revise func(surf *topo.Surface, from *pipeline.Result) (*pipeline.Result, error)) (Revision, error) {
 	const op = "scans.revise"
 	sc, err := s.scan(ctx, a, scanID)
@@ -234,8 +235,8 @@ func (s *Service) PrepareRevision(ctx context.Context, a Actor, scanID, fromDesi
 	if err != nil {
 		return Revision{}, err
 	}
-	rec := DesignRecord{ID: s.newID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID,
-		Version: sc.DesignVersion + 1, Reason: reason, Created: s.now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
+	rec := DesignRecord{ID: s.NewID(), ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID,
+		Version: sc.DesignVersion + 1, Reason: reason, Created: s.Now(), Traceparent: tracing.Traceparent(trace.SpanContextFromContext(ctx))}
 	next.ScanID, next.DesignID, next.Version, next.Created = sc.ID, rec.ID, rec.Version, rec.Created.Format(time.RFC3339Nano)
 	plain, _ := json.Marshal(next)
 	if rec.Sealed, err = s.Sealer.Encrypt(plain, AssociatedDataForDesign(rec)); err != nil {

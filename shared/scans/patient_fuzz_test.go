@@ -11,9 +11,11 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 // errPassed is what passSealer answers: the service got past validation
@@ -45,8 +47,8 @@ func FuzzPatientInput(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	today := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	svc := &scans.Service{Sealer: passSealer{}, Now: func() time.Time { return today }}
-	actor := scans.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
+	svc := &scans.Service{Sealer: passSealer{}, Kit: servicekit.Kit{Clock: func() time.Time { return today }}}
+	actor := auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var in scans.PatientInput
 		if err := httpkit.UnmarshalStrict(body, &in); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/cornea"
 	"github.com/lensflow/lensflow/shared/domain/topomap"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -33,7 +34,7 @@ func AssociatedDataForPatient(p Patient) []byte {
 // record (patient.list). The clinic filter is the query's (Where clinicId
 // == the token's clinic); the order is made here, so no composite index
 // is needed.
-func (s *Service) ListPatients(ctx context.Context, a Actor) ([]PatientView, error) {
+func (s *Service) ListPatients(ctx context.Context, a auth.Actor) ([]PatientView, error) {
 	const op = "patients.list"
 	if a.ClinicID == "" {
 		return nil, errs.Ef(op, errs.Permission, "no clinic in the token")
@@ -68,7 +69,7 @@ func (s *Service) ListPatients(ctx context.Context, a Actor) ([]PatientView, err
 		}
 		out = append(out, PatientView{ID: p.ID, Name: d.Name, BirthDate: d.BirthDate, Created: p.Created.UTC()})
 	}
-	return out, s.audit(ctx, a, "patient.list", "patients", audit.Success)
+	return out, s.Audit(ctx, a, "patient.list", "patients", audit.Success)
 }
 
 // newer orders newest first, then by id so equal times keep one order.
@@ -82,13 +83,13 @@ func newer(ti, tj int64, idi, idj string) bool {
 // PatientScans returns the scans of a patient of the actor's clinic,
 // newest first. Another clinic's patient is errs.NotFound, audited as
 // denied; otherwise the request leaves one scan.list record.
-func (s *Service) PatientScans(ctx context.Context, a Actor, patientID string) ([]Scan, error) {
+func (s *Service) PatientScans(ctx context.Context, a auth.Actor, patientID string) ([]Scan, error) {
 	const op = "scans.list"
 	resource := "patients/" + safeID(patientID) + "/scans"
 	p, err := s.patient(ctx, a, patientID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "scan.list", resource, audit.Denied)
+			_ = s.Audit(ctx, a, "scan.list", resource, audit.Denied)
 		}
 		return nil, err
 	}
@@ -110,7 +111,7 @@ func (s *Service) PatientScans(ctx context.Context, a Actor, patientID string) (
 	sort.SliceStable(out, func(i, j int) bool {
 		return newer(out[i].Received.UnixNano(), out[j].Received.UnixNano(), out[i].ID, out[j].ID)
 	})
-	return out, s.audit(ctx, a, "scan.list", resource, audit.Success)
+	return out, s.Audit(ctx, a, "scan.list", resource, audit.Success)
 }
 
 // Map returns the topography map of a scan of the actor's clinic, computed
@@ -120,19 +121,19 @@ func (s *Service) PatientScans(ctx context.Context, a Actor, patientID string) (
 // scan read leaves one scan.map.read record, a failure if no map could be
 // made (errs.Unprocessable saying why: a scan the engine cannot fit). The
 // fit takes the memory a design does, from the same budget.
-func (s *Service) Map(ctx context.Context, a Actor, scanID string) (*topomap.Map, error) {
+func (s *Service) Map(ctx context.Context, a auth.Actor, scanID string) (*topomap.Map, error) {
 	const op = "scans.map"
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "scan.map.read", "scans/"+safeID(scanID)+"/map", audit.Denied)
+			_ = s.Audit(ctx, a, "scan.map.read", "scans/"+safeID(scanID)+"/map", audit.Denied)
 		}
 		return nil, err
 	}
 	outcome := audit.Failure
 	defer func() {
 		if outcome != "" {
-			_ = s.audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", outcome)
+			_ = s.Audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", outcome)
 		}
 	}()
 	surf, release, err := s.storedSurface(ctx, op, sc)
@@ -146,7 +147,7 @@ func (s *Service) Map(ctx context.Context, a Actor, scanID string) (*topomap.Map
 		if mp, err = topomap.Build(surf, m, topomap.Options{}); err == nil {
 			mp.ScanID = sc.ID
 			outcome = ""
-			return mp, s.audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", audit.Success)
+			return mp, s.Audit(ctx, a, "scan.map.read", "scans/"+sc.ID+"/map", audit.Success)
 		}
 	}
 	if errs.Is(errs.Invalid, err) {

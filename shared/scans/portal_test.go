@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/scans"
@@ -32,7 +33,7 @@ func lastAudit(t *testing.T, f *fixture, n int) audit.Record {
 
 func TestListPatients(t *testing.T) {
 	f := newFixture(t)
-	f.svc.Now = clock()
+	f.svc.Clock = clock()
 	ctx := context.Background()
 	var north []string
 	for _, name := range []string{"First Person", "Second Person", "Third Person"} {
@@ -46,14 +47,14 @@ func TestListPatients(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		actor  scans.Actor
+		actor  auth.Actor
 		ids    []string
 		first  string
 		clinic string
 	}{
 		{"north sees its own, newest first, names decrypted", f.north, []string{north[2], north[1], north[0]}, "Third Person", "demo-north"},
 		{"south sees only its own", f.south, []string{south}, "ZZCANARY Person", "demo-south"},
-		{"a clinic with no patients sees none", scans.Actor{Subject: "x", Role: "practitioner", ClinicID: "demo-east", RequestID: "r3"}, nil, "", "demo-east"},
+		{"a clinic with no patients sees none", auth.Actor{Subject: "x", Role: "practitioner", ClinicID: "demo-east", RequestID: "r3"}, nil, "", "demo-east"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := len(f.audit.Records())
@@ -82,7 +83,7 @@ func TestListPatients(t *testing.T) {
 
 func TestPatientScans(t *testing.T) {
 	f := newFixture(t)
-	f.svc.Now = clock()
+	f.svc.Clock = clock()
 	ctx := context.Background()
 	pid, other := f.patient(t, f.north), f.patient(t, f.north)
 	var ids []string
@@ -98,7 +99,7 @@ func TestPatientScans(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		actor   scans.Actor
+		actor   auth.Actor
 		patient string
 		ids     []string
 		kind    errs.Kind
@@ -151,7 +152,7 @@ func TestScanMap(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		actor   scans.Actor
+		actor   auth.Actor
 		scan    string
 		kind    errs.Kind
 		outcome string

@@ -13,10 +13,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/lens"
 	"github.com/lensflow/lensflow/shared/domain/pipeline"
 	"github.com/lensflow/lensflow/shared/domain/topo"
@@ -25,18 +24,11 @@ import (
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/retry"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 // MaxScanBytes bounds an uploaded scan file.
 const MaxScanBytes = 16 << 20
-
-// Actor is who is acting, from the verified token (never from the request).
-type Actor struct {
-	Subject   string
-	Role      string
-	ClinicID  string
-	RequestID string
-}
 
 // Service runs the scan lifecycle over the ports.
 type Service struct {
@@ -44,9 +36,8 @@ type Service struct {
 	Blobs  ports.Blobs
 	Sealer ports.Sealer
 	Relay  *outbox.Relay
-	Audit  audit.Logger
-	Now    func() time.Time
-	NewID  func() string
+	// Kit is the clock, the new ids and the audit trail.
+	servicekit.Kit
 	// Metrics counts scans received and designs (nil records nothing).
 	Metrics *metrics.Metrics
 	// Memory is the instance's memory budget (nil: unlimited): a design,
@@ -83,20 +74,6 @@ func (s *Service) reserve(ctx context.Context, sc Scan) (release func(), err err
 		return nil, errs.E("scans.design: memory", errs.Unavailable, err)
 	}
 	return release, nil
-}
-
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().UTC()
-	}
-	return time.Now().UTC()
-}
-
-func (s *Service) newID() string {
-	if s.NewID != nil {
-		return s.NewID()
-	}
-	return uuid.NewString()
 }
 
 // AssociatedDataForDesign is the associated data a design version is sealed
@@ -154,18 +131,6 @@ func AssociatedDataForSurface(sc Scan) []byte {
 	return ports.AssociatedData("scan-surface", sc.ClinicID, sc.PatientID, sc.ID, strconv.Itoa(v))
 }
 
-func (s *Service) audit(ctx context.Context, a Actor, action, resource, outcome string) error {
-	if s.Audit == nil {
-		return nil
-	}
-	err := s.Audit.Write(ctx, audit.Record{Time: s.now(), Actor: a.Subject, Role: a.Role, Clinic: a.ClinicID,
-		Action: action, Resource: resource, Outcome: outcome, RequestID: a.RequestID})
-	if err != nil {
-		return errs.E("audit", errs.Unavailable, err)
-	}
-	return nil
-}
-
 // PatientInput is the body of a create-patient request.
 type PatientInput struct {
 	Name      string `json:"name"`
@@ -203,17 +168,17 @@ func (in PatientInput) validate(today time.Time) error {
 
 // CreatePatient records a patient of the actor's clinic; name and birth date
 // are stored only sealed.
-func (s *Service) CreatePatient(ctx context.Context, a Actor, in PatientInput) (Patient, error) {
-	if err := in.validate(s.now()); err != nil {
+func (s *Service) CreatePatient(ctx context.Context, a auth.Actor, in PatientInput) (Patient, error) {
+	if err := in.validate(s.Now()); err != nil {
 		return Patient{}, err
 	}
 	id := in.ID
 	if id == "" {
-		id = s.newID()
+		id = s.NewID()
 	} else if prev, ok, err := s.existingPatient(ctx, a, id); err != nil || ok {
 		return prev, err
 	}
-	p := Patient{ID: id, ClinicID: a.ClinicID, Created: s.now()}
+	p := Patient{ID: id, ClinicID: a.ClinicID, Created: s.Now()}
 	plain, _ := json.Marshal(PatientDetails{Name: strings.TrimSpace(in.Name), BirthDate: in.BirthDate})
 	sealed, err := s.Sealer.Encrypt(plain, ports.AssociatedData("patient", p.ClinicID, p.ID))
 	if err != nil {
@@ -230,22 +195,22 @@ func (s *Service) CreatePatient(ctx context.Context, a Actor, in PatientInput) (
 		}
 		return Patient{}, err
 	}
-	return p, s.audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
+	return p, s.Audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
 }
 
 // existingPatient returns the patient id of the actor's clinic if an earlier
 // attempt of the same request created it (audited as that request's create).
-func (s *Service) existingPatient(ctx context.Context, a Actor, id string) (Patient, bool, error) {
+func (s *Service) existingPatient(ctx context.Context, a auth.Actor, id string) (Patient, bool, error) {
 	p, ok, err := ports.Prior(ctx, s.Docs, PatientsCollection, id, func(p Patient) bool { return p.ClinicID == a.ClinicID })
 	if err != nil || !ok {
 		return Patient{}, false, err
 	}
-	return p, true, s.audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
+	return p, true, s.Audit(ctx, a, "patient.create", "patients/"+p.ID, audit.Success)
 }
 
 // patient returns the actor's clinic's patient, or NotFound for a patient
 // of another clinic (never confirming it exists).
-func (s *Service) patient(ctx context.Context, a Actor, id string) (Patient, error) {
+func (s *Service) patient(ctx context.Context, a auth.Actor, id string) (Patient, error) {
 	var p Patient
 	if !validID(id) {
 		return p, errs.E("patients.get", errs.NotFound, fmt.Errorf("patient not found"))
@@ -325,7 +290,7 @@ func parseOptional(field, v string, lo, hi float64) (*float64, error) {
 // and announces it, in that order: a scan record exists only once its file
 // and its parsed surface are completely stored, and its event is committed
 // with it (outbox).
-func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, error) {
+func (s *Service) Upload(ctx context.Context, a auth.Actor, in UploadInput) (Scan, error) {
 	const op = "scans.upload"
 	if in.Eye != "OD" && in.Eye != "OS" {
 		return Scan{}, errs.Field(op, "eye", "must be OD or OS")
@@ -359,7 +324,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	}
 	if _, err := s.patient(ctx, a, in.PatientID); err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "scan.create", "patients/"+safeID(in.PatientID)+"/scans", audit.Denied)
+			_ = s.Audit(ctx, a, "scan.create", "patients/"+safeID(in.PatientID)+"/scans", audit.Denied)
 		}
 		return Scan{}, err
 	}
@@ -385,7 +350,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 
 	id := in.ScanID
 	if id == "" {
-		id = s.newID()
+		id = s.NewID()
 	} else if !validID(id) {
 		return Scan{}, errs.Ef(op, errs.Other, "malformed scan id from the idempotency record")
 	}
@@ -394,7 +359,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 	}
 	sc := Scan{ID: id, ClinicID: a.ClinicID, PatientID: in.PatientID, Eye: in.Eye, LensType: in.LensType,
 		Rx: rx, HVIDMM: hvid, Format: surf.Format, Layout: surf.Layout, Points: len(surf.X), Bytes: len(in.File),
-		OrthoKOverride: override, Status: StatusReceived, Received: s.now()}
+		OrthoKOverride: override, Status: StatusReceived, Received: s.Now()}
 	if rx != nil {
 		sphere := rx.SphereD
 		sc.RxD = &sphere
@@ -422,7 +387,7 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
-	ev := ports.Event{ID: s.newID(), Type: TypeScanReceived, Source: EventSource, Subject: "scans/" + sc.ID,
+	ev := ports.Event{ID: s.NewID(), Type: TypeScanReceived, Source: EventSource, Subject: "scans/" + sc.ID,
 		Time: sc.Received, Data: mustJSON(ScanReceived{ScanID: sc.ID, ClinicID: sc.ClinicID, PatientID: sc.PatientID})}
 	err = s.Docs.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
 		if err := tx.Create(ScansCollection, sc.ID, sc); err != nil {
@@ -440,12 +405,12 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 		s.removeFiles(ctx, sc)
 		return Scan{}, err
 	}
-	if err := s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success); err != nil {
+	if err := s.Audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success); err != nil {
 		return Scan{}, err
 	}
 	if sc.OrthoKOverride {
 		// The practitioner overrides the screening: its own record.
-		if err := s.audit(ctx, a, "orthok.override", "scans/"+sc.ID, audit.Success); err != nil {
+		if err := s.Audit(ctx, a, "orthok.override", "scans/"+sc.ID, audit.Success); err != nil {
 			return Scan{}, err
 		}
 	}
@@ -459,12 +424,12 @@ func (s *Service) Upload(ctx context.Context, a Actor, in UploadInput) (Scan, er
 
 // existing returns the scan id of the actor's clinic if an earlier attempt
 // of the same request created it.
-func (s *Service) existing(ctx context.Context, a Actor, id string) (Scan, bool, error) {
+func (s *Service) existing(ctx context.Context, a auth.Actor, id string) (Scan, bool, error) {
 	sc, ok, err := ports.Prior(ctx, s.Docs, ScansCollection, id, func(sc Scan) bool { return sc.ClinicID == a.ClinicID })
 	if err != nil || !ok {
 		return Scan{}, false, err
 	}
-	return sc, true, s.audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
+	return sc, true, s.Audit(ctx, a, "scan.create", "scans/"+sc.ID, audit.Success)
 }
 
 // encodeSurface returns the binary form of surf in a pooled buffer, and
@@ -551,18 +516,18 @@ var removeRetry = retry.Policy{Attempts: 6, Initial: 10 * time.Millisecond}
 var errObjectsLeft = errs.Ef("scans.removeFiles", errs.Unavailable, "objects left to remove")
 
 // Get returns a scan of the actor's clinic (NotFound for other clinics').
-func (s *Service) Get(ctx context.Context, a Actor, id string) (Scan, error) {
+func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (Scan, error) {
 	sc, err := s.scan(ctx, a, id)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "scan.read", "scans/"+safeID(id), audit.Denied)
+			_ = s.Audit(ctx, a, "scan.read", "scans/"+safeID(id), audit.Denied)
 		}
 		return Scan{}, err
 	}
-	return sc, s.audit(ctx, a, "scan.read", "scans/"+sc.ID, audit.Success)
+	return sc, s.Audit(ctx, a, "scan.read", "scans/"+sc.ID, audit.Success)
 }
 
-func (s *Service) scan(ctx context.Context, a Actor, id string) (Scan, error) {
+func (s *Service) scan(ctx context.Context, a auth.Actor, id string) (Scan, error) {
 	var sc Scan
 	if !validID(id) {
 		return sc, errs.E("scans.get", errs.NotFound, fmt.Errorf("scan not found"))
@@ -576,11 +541,11 @@ func (s *Service) scan(ctx context.Context, a Actor, id string) (Scan, error) {
 
 // GetDesign returns the design of a scan of the actor's clinic. A scan not
 // yet designed is errs.Conflict with its status; a failed one says why.
-func (s *Service) GetDesign(ctx context.Context, a Actor, scanID string) (*pipeline.Result, error) {
+func (s *Service) GetDesign(ctx context.Context, a auth.Actor, scanID string) (*pipeline.Result, error) {
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, "design.read", "scans/"+safeID(scanID)+"/design", audit.Denied)
+			_ = s.Audit(ctx, a, "design.read", "scans/"+safeID(scanID)+"/design", audit.Denied)
 		}
 		return nil, err
 	}
@@ -594,7 +559,7 @@ func (s *Service) GetDesign(ctx context.Context, a Actor, scanID string) (*pipel
 	if err != nil {
 		return nil, err
 	}
-	return out, s.audit(ctx, a, "design.read", "scans/"+sc.ID+"/design", audit.Success)
+	return out, s.Audit(ctx, a, "design.read", "scans/"+sc.ID+"/design", audit.Success)
 }
 
 // validID accepts the shape of the ids this service issues, so malformed

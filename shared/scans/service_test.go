@@ -13,6 +13,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/embeddedtest"
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/pipeline"
 	"github.com/lensflow/lensflow/shared/domain/topo"
 	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
@@ -20,6 +21,7 @@ import (
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 type fixture struct {
@@ -27,8 +29,8 @@ type fixture struct {
 	docs  ports.Documents
 	blobs ports.Blobs
 	audit *audit.Memory
-	north scans.Actor
-	south scans.Actor
+	north auth.Actor
+	south auth.Actor
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -36,14 +38,14 @@ func newFixture(t testing.TB) *fixture {
 	docs, blobs, sealer := embeddedtest.Open(t)
 	mem := &audit.Memory{}
 	return &fixture{
-		svc:  &scans.Service{Docs: docs, Blobs: blobs, Sealer: sealer, Audit: mem},
+		svc:  &scans.Service{Docs: docs, Blobs: blobs, Sealer: sealer, Kit: servicekit.Kit{AuditLog: mem}},
 		docs: docs, blobs: blobs, audit: mem,
-		north: scans.Actor{Subject: "dr-north", Role: "practitioner", ClinicID: "demo-north", RequestID: "r1"},
-		south: scans.Actor{Subject: "dr-south", Role: "practitioner", ClinicID: "demo-south", RequestID: "r2"},
+		north: auth.Actor{Subject: "dr-north", Role: "practitioner", ClinicID: "demo-north", RequestID: "r1"},
+		south: auth.Actor{Subject: "dr-south", Role: "practitioner", ClinicID: "demo-south", RequestID: "r2"},
 	}
 }
 
-func (f *fixture) patient(t testing.TB, a scans.Actor) string {
+func (f *fixture) patient(t testing.TB, a auth.Actor) string {
 	t.Helper()
 	p, err := f.svc.CreatePatient(context.Background(), a, scans.PatientInput{Name: "ZZCANARY Person", BirthDate: "1970-01-02"})
 	if err != nil {

@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/url"
-	"strconv"
 
 	"github.com/lensflow/lensflow/shared/audit"
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/cornea"
 	"github.com/lensflow/lensflow/shared/domain/lens"
 	"github.com/lensflow/lensflow/shared/domain/pipeline"
@@ -33,36 +32,6 @@ type TearLayerOptions struct {
 	DecentrationXMM, DecentrationYMM float64
 }
 
-// ParseTearLayerQuery reads TearLayerOptions from a request's query:
-// version, decentrationX and decentrationY (mm), each optional; a bad one
-// is an Invalid error naming it.
-func ParseTearLayerQuery(q url.Values) (TearLayerOptions, error) {
-	const op = "scans.tear-layer"
-	var o TearLayerOptions
-	if v := q.Get("version"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return o, errs.Field(op, "version", "must be a design version number (1, 2, ...), not %q", v)
-		}
-		o.Version = n
-	}
-	for _, f := range []struct {
-		name string
-		to   *float64
-	}{{"decentrationX", &o.DecentrationXMM}, {"decentrationY", &o.DecentrationYMM}} {
-		v := q.Get(f.name)
-		if v == "" {
-			continue
-		}
-		x, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(x) || math.Abs(x) > MaxDecentrationMM {
-			return o, errs.Field(op, f.name, "must be millimetres from -%g to %g, not %q", MaxDecentrationMM, MaxDecentrationMM, v)
-		}
-		*f.to = x
-	}
-	return o, nil
-}
-
 // MaxDecentrationMM bounds a requested decentration on each axis; the lens
 // also refuses one beyond half its radius.
 const MaxDecentrationMM = 5.0
@@ -73,13 +42,13 @@ const MaxDecentrationMM = 5.0
 // another clinic's scan is NotFound, audited as denied), computed from the
 // stored surface and a fresh fit of the cornea, within the memory budget a
 // design takes.
-func (s *Service) TearLayer(ctx context.Context, a Actor, scanID string, o TearLayerOptions) (*TearLayer, error) {
+func (s *Service) TearLayer(ctx context.Context, a auth.Actor, scanID string, o TearLayerOptions) (*TearLayer, error) {
 	const op = "scans.tear-layer"
 	const action = "design.tear-layer.read"
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.audit(ctx, a, action, "scans/"+safeID(scanID)+"/design/tear-layer", audit.Denied)
+			_ = s.Audit(ctx, a, action, "scans/"+safeID(scanID)+"/design/tear-layer", audit.Denied)
 		}
 		return nil, err
 	}
@@ -99,7 +68,7 @@ func (s *Service) TearLayer(ctx context.Context, a Actor, scanID string, o TearL
 	outcome := audit.Failure
 	defer func() {
 		if outcome != "" {
-			_ = s.audit(ctx, a, action, resource, outcome)
+			_ = s.Audit(ctx, a, action, resource, outcome)
 		}
 	}()
 	rec, res, err := s.design(ctx, sc.ClinicID, designID)
@@ -123,7 +92,7 @@ func (s *Service) TearLayer(ctx context.Context, a Actor, scanID string, o TearL
 	}
 	outcome = ""
 	return &TearLayer{ScanID: sc.ID, DesignID: rec.ID, Version: rec.Version, Map: tl, Model: lens.DefaultFluorescein()},
-		s.audit(ctx, a, action, resource, audit.Success)
+		s.Audit(ctx, a, action, resource, audit.Success)
 }
 
 // designVersion finds the id of version n of sc's design.

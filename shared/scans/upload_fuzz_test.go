@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/lens"
 	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 	"github.com/lensflow/lensflow/shared/errs"
@@ -78,7 +79,7 @@ func FuzzUpload(f *testing.F) {
 		f.Add(s.file, s.eye, s.lensType, s.rx, s.hvid, s.units, s.refName, s.bfs, s.vertex, s.sign, s.override)
 	}
 	svc := &scans.Service{Docs: patientDocs{}, Sealer: passSealer{}}
-	actor := scans.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
+	actor := auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}
 	f.Fuzz(func(t *testing.T, file []byte, eye, lensType, rx, hvid, units, refName, bfs, vertex, sign, override string) {
 		in := scans.UploadInput{PatientID: "p-1", Eye: eye, LensType: lensType, Rx: rx, Vertex: vertex, HVID: hvid,
 			GridUnits: units, GridReference: refName, GridBFS: bfs, HeightSign: sign, OrthoKOverride: override, File: file}
