@@ -26,6 +26,7 @@ import (
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/retry"
 	"github.com/lensflow/lensflow/shared/scans"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 // Assessments, visits, and the design-revised event.
@@ -205,7 +206,7 @@ func (s *Service) Assess(ctx context.Context, a auth.Actor, orderID, id string, 
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, ActionAssessmentCreate, "orders/"+safeID(orderID)+"/assessments", audit.Denied)
+			_ = s.Audit(ctx, a, ActionAssessmentCreate, "orders/"+servicekit.SafeID(orderID)+"/assessments", audit.Denied)
 		}
 		return AssessmentView{}, err
 	}
@@ -215,7 +216,7 @@ func (s *Service) Assess(ctx context.Context, a auth.Actor, orderID, id string, 
 	if err := in.Validate(o.LensType); err != nil {
 		return AssessmentView{}, err
 	}
-	if in.Supersedes != "" && !validID(in.Supersedes) {
+	if in.Supersedes != "" && !servicekit.ValidID(in.Supersedes) {
 		return AssessmentView{}, errs.Field(op, "supersedes", "not an assessment id")
 	}
 	if id == "" {
@@ -663,7 +664,7 @@ func (s *Service) Assessments(ctx context.Context, a auth.Actor, orderID string)
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, "assessment.read", "orders/"+safeID(orderID)+"/assessments", audit.Denied)
+			_ = s.Audit(ctx, a, "assessment.read", "orders/"+servicekit.SafeID(orderID)+"/assessments", audit.Denied)
 		}
 		return nil, err
 	}

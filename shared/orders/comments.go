@@ -15,6 +15,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 // Comments on an order: the conversation between the clinic and the lab,
@@ -93,7 +94,7 @@ func (s *Service) PostComment(ctx context.Context, a auth.Actor, orderID, id str
 	o, err := s.order(ctx, clinicScope(a), orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, "comment.create", "orders/"+safeID(orderID)+"/comments", audit.Denied)
+			_ = s.Audit(ctx, a, "comment.create", "orders/"+servicekit.SafeID(orderID)+"/comments", audit.Denied)
 		}
 		return CommentView{}, err
 	}
@@ -155,7 +156,7 @@ func (s *Service) Comments(ctx context.Context, a auth.Actor, orderID string) ([
 	o, err := s.order(ctx, clinicScope(a), orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, "comment.read", "orders/"+safeID(orderID)+"/comments", audit.Denied)
+			_ = s.Audit(ctx, a, "comment.read", "orders/"+servicekit.SafeID(orderID)+"/comments", audit.Denied)
 		}
 		return nil, err
 	}
@@ -244,7 +245,7 @@ func DecodeCommentPosted(data []byte) (CommentPosted, bool) {
 
 // ValidCommentPosted reports whether ev has the ids a subscriber needs.
 func ValidCommentPosted(ev CommentPosted) (CommentPosted, bool) {
-	ok := validID(ev.OrderID) && validID(ev.CommentID) && ev.ClinicID != "" && (ev.AuthorRole == "practitioner" || ev.AuthorRole == "lab")
+	ok := servicekit.ValidID(ev.OrderID) && servicekit.ValidID(ev.CommentID) && ev.ClinicID != "" && (ev.AuthorRole == "practitioner" || ev.AuthorRole == "lab")
 	return ev, ok
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 // serviceActor is the manufacturing function acting on an event.
@@ -142,7 +143,7 @@ func (s *Service) Jobs(ctx context.Context, a auth.Actor, status string) ([]Job,
 // Job returns one job (lab) or, for a clinic, its own clinic's job.
 func (s *Service) Job(ctx context.Context, a auth.Actor, id string) (Job, error) {
 	var j Job
-	if !validID(id) {
+	if !servicekit.ValidID(id) {
 		return j, errs.Ef("orders.job", errs.NotFound, "job not found")
 	}
 	err := s.Docs.Get(ctx, JobsCollection, id, &j)

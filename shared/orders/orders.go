@@ -176,7 +176,7 @@ func (s *Service) Place(ctx context.Context, a auth.Actor, in PlaceInput) (Order
 	d, _, err := s.Scans.Design(ctx, a.ClinicID, in.DesignID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, "order.create", "designs/"+safeID(in.DesignID), audit.Denied)
+			_ = s.Audit(ctx, a, "order.create", "designs/"+servicekit.SafeID(in.DesignID), audit.Denied)
 		}
 		return Order{}, err
 	}
@@ -248,7 +248,7 @@ func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (OrderView, 
 	o, err := s.order(ctx, a.ClinicID, id)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, "order.read", "orders/"+safeID(id), audit.Denied)
+			_ = s.Audit(ctx, a, "order.read", "orders/"+servicekit.SafeID(id), audit.Denied)
 		}
 		return OrderView{}, err
 	}
@@ -266,7 +266,7 @@ func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (OrderView, 
 
 func (s *Service) order(ctx context.Context, clinicID, id string) (Order, error) {
 	var o Order
-	if !validID(id) {
+	if !servicekit.ValidID(id) {
 		return o, errs.Ef("orders.get", errs.NotFound, "order not found")
 	}
 	err := s.Docs.Get(ctx, OrdersCollection, id, &o)
@@ -274,23 +274,4 @@ func (s *Service) order(ctx context.Context, clinicID, id string) (Order, error)
 		return Order{}, errs.Ef("orders.get", errs.NotFound, "order not found")
 	}
 	return o, err
-}
-
-func validID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func safeID(id string) string {
-	if validID(id) {
-		return id
-	}
-	return "(malformed)"
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/lensflow/lensflow/shared/domain/topomap"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 // PatientView is a patient as its own clinic sees it: the name and birth
@@ -85,7 +86,7 @@ func newer(ti, tj int64, idi, idj string) bool {
 // denied; otherwise the request leaves one scan.list record.
 func (s *Service) PatientScans(ctx context.Context, a auth.Actor, patientID string) ([]Scan, error) {
 	const op = "scans.list"
-	resource := "patients/" + safeID(patientID) + "/scans"
+	resource := "patients/" + servicekit.SafeID(patientID) + "/scans"
 	p, err := s.patient(ctx, a, patientID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
@@ -126,7 +127,7 @@ func (s *Service) Map(ctx context.Context, a auth.Actor, scanID string) (*topoma
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, "scan.map.read", "scans/"+safeID(scanID)+"/map", audit.Denied)
+			_ = s.Audit(ctx, a, "scan.map.read", "scans/"+servicekit.SafeID(scanID)+"/map", audit.Denied)
 		}
 		return nil, err
 	}

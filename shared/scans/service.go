@@ -91,7 +91,7 @@ func (s *Service) Design(ctx context.Context, clinicID, designID string) (Design
 
 func (s *Service) design(ctx context.Context, clinicID, designID string) (DesignRecord, *pipeline.Result, error) {
 	var d DesignRecord
-	if !validID(designID) {
+	if !servicekit.ValidID(designID) {
 		return d, nil, errs.E("designs.get", errs.NotFound, fmt.Errorf("design not found"))
 	}
 	err := s.Docs.Get(ctx, DesignsCollection, designID, &d)
@@ -212,7 +212,7 @@ func (s *Service) existingPatient(ctx context.Context, a auth.Actor, id string) 
 // of another clinic (never confirming it exists).
 func (s *Service) patient(ctx context.Context, a auth.Actor, id string) (Patient, error) {
 	var p Patient
-	if !validID(id) {
+	if !servicekit.ValidID(id) {
 		return p, errs.E("patients.get", errs.NotFound, fmt.Errorf("patient not found"))
 	}
 	err := s.Docs.Get(ctx, PatientsCollection, id, &p)
@@ -324,7 +324,7 @@ func (s *Service) Upload(ctx context.Context, a auth.Actor, in UploadInput) (Sca
 	}
 	if _, err := s.patient(ctx, a, in.PatientID); err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, "scan.create", "patients/"+safeID(in.PatientID)+"/scans", audit.Denied)
+			_ = s.Audit(ctx, a, "scan.create", "patients/"+servicekit.SafeID(in.PatientID)+"/scans", audit.Denied)
 		}
 		return Scan{}, err
 	}
@@ -351,7 +351,7 @@ func (s *Service) Upload(ctx context.Context, a auth.Actor, in UploadInput) (Sca
 	id := in.ScanID
 	if id == "" {
 		id = s.NewID()
-	} else if !validID(id) {
+	} else if !servicekit.ValidID(id) {
 		return Scan{}, errs.Ef(op, errs.Other, "malformed scan id from the idempotency record")
 	}
 	if prev, ok, err := s.existing(ctx, a, id); err != nil || ok {
@@ -520,7 +520,7 @@ func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (Scan, error
 	sc, err := s.scan(ctx, a, id)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, "scan.read", "scans/"+safeID(id), audit.Denied)
+			_ = s.Audit(ctx, a, "scan.read", "scans/"+servicekit.SafeID(id), audit.Denied)
 		}
 		return Scan{}, err
 	}
@@ -529,7 +529,7 @@ func (s *Service) Get(ctx context.Context, a auth.Actor, id string) (Scan, error
 
 func (s *Service) scan(ctx context.Context, a auth.Actor, id string) (Scan, error) {
 	var sc Scan
-	if !validID(id) {
+	if !servicekit.ValidID(id) {
 		return sc, errs.E("scans.get", errs.NotFound, fmt.Errorf("scan not found"))
 	}
 	err := s.Docs.Get(ctx, ScansCollection, id, &sc)
@@ -545,7 +545,7 @@ func (s *Service) GetDesign(ctx context.Context, a auth.Actor, scanID string) (*
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, "design.read", "scans/"+safeID(scanID)+"/design", audit.Denied)
+			_ = s.Audit(ctx, a, "design.read", "scans/"+servicekit.SafeID(scanID)+"/design", audit.Denied)
 		}
 		return nil, err
 	}
@@ -560,27 +560,6 @@ func (s *Service) GetDesign(ctx context.Context, a auth.Actor, scanID string) (*
 		return nil, err
 	}
 	return out, s.Audit(ctx, a, "design.read", "scans/"+sc.ID+"/design", audit.Success)
-}
-
-// validID accepts the shape of the ids this service issues, so malformed
-// path segments are NotFound without touching storage or logs.
-func validID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for _, c := range id {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func safeID(id string) string {
-	if validID(id) {
-		return id
-	}
-	return "(malformed)"
 }
 
 func contains(list []string, s string) bool {

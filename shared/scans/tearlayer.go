@@ -12,6 +12,7 @@ import (
 	"github.com/lensflow/lensflow/shared/domain/pipeline"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/ports"
+	"github.com/lensflow/lensflow/shared/servicekit"
 )
 
 // TearLayer is the tear film under one design version's lens resting on
@@ -48,7 +49,7 @@ func (s *Service) TearLayer(ctx context.Context, a auth.Actor, scanID string, o 
 	sc, err := s.scan(ctx, a, scanID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
-			_ = s.Audit(ctx, a, action, "scans/"+safeID(scanID)+"/design/tear-layer", audit.Denied)
+			_ = s.Audit(ctx, a, action, "scans/"+servicekit.SafeID(scanID)+"/design/tear-layer", audit.Denied)
 		}
 		return nil, err
 	}

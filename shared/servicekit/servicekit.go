@@ -2,7 +2,8 @@
 // notifications) acts with: the clock, the ids of new records and events,
 // and the audit trail of who did what to which record. Each service embeds
 // a Kit, so the three are written once and cannot drift apart between
-// services; package wire builds the Kit once, from the wired App.
+// services; shared/bootstrap builds the Kit once, from the wired App. It
+// also says what the ids it issues look like (ValidID).
 package servicekit
 
 import (
@@ -59,4 +60,28 @@ func (k Kit) Audit(ctx context.Context, a auth.Actor, action, resource, outcome 
 		return errs.E("audit", errs.Unavailable, err)
 	}
 	return nil
+}
+
+// ValidID accepts the shape of the ids services issue (UUIDs, and the
+// lowercase ids a client may choose for an idempotent creation), so that a
+// malformed path segment is NotFound without touching storage or logs.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// SafeID is id when it is valid and "(malformed)" otherwise: what an error
+// or a log line may repeat of an id that came from a request.
+func SafeID(id string) string {
+	if ValidID(id) {
+		return id
+	}
+	return "(malformed)"
 }
