@@ -80,6 +80,15 @@ func Serve(log *slog.Logger, function string, next http.Handler) http.Handler {
 // returned in the Traceparent response header. A handler that continues
 // another trace (an event delivery, see ContinueTrace) moves the access
 // log line to that trace.
+//
+// It is not otelhttp's handler: that one records the raw URL path (with
+// the ids of patients' records), the client's address and user agent on
+// every span, which lensflow's spans must not carry, and it cannot be told
+// not to. Spans here carry the method, the route pattern, the status and
+// the function. Propagation is OpenTelemetry's W3C trace-context
+// propagator (tracing.Propagator); Google's X-Cloud-Trace-Context
+// propagator module is deprecated in favour of it, and the one
+// X-Cloud-Trace-Context fallback (logging.TraceFromRequest) is a few lines.
 func ServeTraced(log *slog.Logger, tp trace.TracerProvider, function string, next http.Handler) http.Handler {
 	if tp == nil {
 		tp = otel.GetTracerProvider()
