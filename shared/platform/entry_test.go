@@ -1,11 +1,7 @@
 package platform_test
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +18,8 @@ import (
 	// must require the framework's serving package, not only its
 	// registry: this import keeps it (and its go.sum lines) in go.mod.
 	_ "github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+
+	"github.com/lensflow/lensflow/shared/telemetry/gcptest"
 )
 
 // frameworkEntry is the main package Google's Go function buildpack
@@ -71,7 +69,7 @@ func TestEntryPointsServeTheFunction(t *testing.T) {
 	}
 	root := moduleRoot(t)
 	dir := t.TempDir()
-	env := productionEnv(t, dir)
+	env := productionEnv(t)
 	cases := []struct {
 		name, pkg     string
 		method, path  string // a request that must be refused for want of a token
@@ -143,26 +141,9 @@ func goBuild(t *testing.T, root, out string, args ...string) {
 // productionEnv is the gcp profile with every backend at a closed port and
 // a throwaway service-account key, and nothing inherited that configures
 // lensflow or Google's clients.
-func productionEnv(t *testing.T, dir string) []string {
+func productionEnv(t *testing.T) []string {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := json.Marshal(map[string]string{
-		"type": "service_account", "project_id": "demo-proj", "private_key_id": "k1",
-		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		"client_email": "scans@demo-proj.iam.gserviceaccount.com", "client_id": "1",
-		"token_uri": "http://127.0.0.1:1/token",
-	})
-	saFile := filepath.Join(dir, "sa.json")
-	if err := os.WriteFile(saFile, sa, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	saFile := gcptest.ServiceAccountKey(t, "scans@demo-proj.iam.gserviceaccount.com", "http://127.0.0.1:1/token")
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")

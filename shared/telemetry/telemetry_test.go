@@ -2,16 +2,10 @@ package telemetry_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
@@ -27,6 +21,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/telemetry"
+	"github.com/lensflow/lensflow/shared/telemetry/gcptest"
 	"github.com/lensflow/lensflow/shared/tracing"
 )
 
@@ -85,7 +80,7 @@ func TestGoogleExportsTracesAndMetrics(t *testing.T) {
 		_, _ = w.Write([]byte(`{"access_token":"test-token","token_type":"Bearer","expires_in":3600}`))
 	}))
 	defer tokens.Close()
-	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", serviceAccountKey(t, tokens.URL))
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", gcptest.ServiceAccountKey(t, "design@demo-proj.iam.gserviceaccount.com", tokens.URL))
 	t.Setenv("K_SERVICE", "lensflow-design")
 
 	// httptest's certificate is valid for 127.0.0.1: borrow it.
@@ -232,26 +227,4 @@ func TestGoogleNeedsAProject(t *testing.T) {
 	if _, err := telemetry.Google(context.Background(), telemetry.Config{}); err == nil {
 		t.Fatal("no error without a project")
 	}
-}
-
-func serviceAccountKey(t *testing.T, tokenURL string) string {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(map[string]string{
-		"type": "service_account", "project_id": "demo-proj", "private_key_id": "k1",
-		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		"client_email": "design@demo-proj.iam.gserviceaccount.com", "client_id": "1", "token_uri": tokenURL,
-	})
-	path := filepath.Join(t.TempDir(), "sa.json")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
