@@ -321,3 +321,31 @@ func TestDeliveredOutcomes(t *testing.T) {
 		}
 	})
 }
+
+// A browser opening the stack's address lands on the portal; API clients
+// (curl's */*, or asking for JSON) still get the JSON index.
+func TestRootSendsBrowsersToThePortal(t *testing.T) {
+	h := rootHandler([]string{"Scans"})
+	for _, tc := range []struct {
+		accept   string
+		status   int
+		location string
+	}{
+		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", http.StatusSeeOther, "/portal/"},
+		{"*/*", http.StatusOK, ""},
+		{"", http.StatusOK, ""},
+		{"application/json, text/html", http.StatusOK, ""},
+		{"application/problem+json", http.StatusOK, ""},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("Accept", tc.accept)
+		h(rec, req)
+		if rec.Code != tc.status || rec.Header().Get("Location") != tc.location {
+			t.Errorf("Accept %q: %d, Location %q; want %d, %q", tc.accept, rec.Code, rec.Header().Get("Location"), tc.status, tc.location)
+		}
+		if tc.status == http.StatusOK && !strings.Contains(rec.Body.String(), `"functions":["Scans"]`) {
+			t.Errorf("Accept %q: body %s, want the JSON index", tc.accept, rec.Body.String())
+		}
+	}
+}

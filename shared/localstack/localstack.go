@@ -15,17 +15,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/lensflow/lensflow/shared/admission"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
+	"github.com/lensflow/lensflow/shared/admission"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/auth/devissuer"
 	"github.com/lensflow/lensflow/shared/bootstrap"
@@ -214,9 +215,7 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	})))
 	// The developer's pages and their data, local only (dev.go).
 	st.mountDev(mux, index)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		httpkit.JSON(w, http.StatusOK, map[string]any{"service": "lensflow local stack", "functions": index})
-	})
+	mux.HandleFunc("GET /{$}", rootHandler(index))
 
 	st.wg.Add(4)
 	go func() {
@@ -484,4 +483,32 @@ func backgroundApp(app *bootstrap.App) *bootstrap.App {
 	budget := app.Config.MemoryBudget() / 2
 	bg.Memory = &admission.Pool{Capacity: budget, PerKey: admission.Share(budget, app.Config.ClinicShare)}
 	return &bg
+}
+
+// rootHandler answers the stack's root: a browser (one that asks for HTML
+// before JSON) is sent to the portal, anything else gets the JSON index of
+// the mounted functions.
+func rootHandler(index any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if wantsHTML(r.Header.Get("Accept")) {
+			http.Redirect(w, r, "/portal/", http.StatusSeeOther)
+			return
+		}
+		httpkit.JSON(w, http.StatusOK, map[string]any{"service": "lensflow local stack", "functions": index})
+	}
+}
+
+// wantsHTML reports whether an Accept header names text/html before any
+// JSON type (browsers send text/html first; curl sends */*).
+func wantsHTML(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		switch {
+		case mt == "text/html":
+			return true
+		case strings.HasSuffix(mt, "json"):
+			return false
+		}
+	}
+	return false
 }
