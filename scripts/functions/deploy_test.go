@@ -112,3 +112,49 @@ func TestDeployChangesOnlyImages(t *testing.T) {
 		}
 	}
 }
+
+// TestDeployTakesGcloudsProject: without PROJECT, the deploy script (dry
+// run included) deploys to the project gcloud is configured with, as the
+// README says; with neither, it stops and says how to set one. A stand-in
+// gcloud on PATH answers `gcloud config get-value project`.
+func TestDeployTakesGcloudsProject(t *testing.T) {
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	dir := t.TempDir()
+	list := filepath.Join(dir, "functions.txt")
+	if err := os.WriteFile(list, []byte(strings.Join(lines(), "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stub := "#!/bin/sh\nif [ \"$1 $2 $3\" = \"config get-value project\" ]; then printf '%s\\n' \"$STUB_PROJECT\"; fi\n"
+	if err := os.WriteFile(filepath.Join(bin, "gcloud"), []byte(stub), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	deploy := func(project string) (string, error) {
+		cmd := exec.Command("bash", "scripts/deploy.sh", "--dry-run")
+		cmd.Dir = root
+		var env []string
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "PROJECT=") && !strings.HasPrefix(kv, "PATH=") {
+				env = append(env, kv)
+			}
+		}
+		cmd.Env = append(env, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), "STUB_PROJECT="+project,
+			"TAG=abc1234", "FUNCTIONS_FILE="+list)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := deploy("configured-proj")
+	if err != nil {
+		t.Fatalf("deploy.sh --dry-run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "--project configured-proj") || strings.Contains(out, "ci-project") {
+		t.Fatalf("the dry run does not deploy to gcloud's project:\n%s", out)
+	}
+	out, err = deploy("")
+	if err == nil || !strings.Contains(out, "set PROJECT or 'gcloud config set project") {
+		t.Fatalf("with no project anywhere: err %v, output:\n%s", err, out)
+	}
+}

@@ -18,7 +18,13 @@
 //
 // -simulate stands in for the controller: it marks each cut done after the
 // given time. The token is a lab staff bearer token (LENSFLOW_LAB_TOKEN, or
-// the "lab" entry of -token-file).
+// the "lab" entry of -token-file). The id of each job it takes is printed on
+// standard output, one per line; its logs go to standard error.
+//
+// -url and -token-file default to the local stack as `go run ./scripts/local`
+// starts it; point them elsewhere for a stack started with another -addr or
+// -data, or at a deployed API (with LENSFLOW_LAB_TOKEN holding a lab staff
+// token from the identity provider).
 package main
 
 import (
@@ -69,7 +75,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c := &Cell{API: &API{Base: strings.TrimRight(*url, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}},
-		Dir: *dir, Simulate: *simulate, Log: log}
+		Dir: *dir, Simulate: *simulate, Log: log, Taken: os.Stdout}
 	var err error
 	if *usePubSub && !*once {
 		err = c.runPubSub(ctx, *project, *subscription, *hostFile, *interval)
@@ -230,6 +236,10 @@ type Cell struct {
 	Dir      string
 	Simulate time.Duration
 	Log      *slog.Logger
+	// Taken, when set, gets the id of each job the cell puts on the lathe,
+	// one per line (standard output in the command, so that a script can
+	// read the ids while the logs go to standard error).
+	Taken io.Writer
 
 	mu      sync.Mutex
 	cutting map[string]bool
@@ -316,6 +326,9 @@ func (c *Cell) start(ctx context.Context, j Job) error {
 	c.cutting[j.ID] = true
 	c.mu.Unlock()
 	c.Log.Info("job sent to the lathe", "job", j.ID, "files", len(j.Files))
+	if c.Taken != nil {
+		fmt.Fprintln(c.Taken, j.ID)
+	}
 	if c.Simulate > 0 {
 		go func(id string) {
 			time.Sleep(c.Simulate)

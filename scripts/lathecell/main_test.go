@@ -103,11 +103,15 @@ func TestCellCutsAQueuedJob(t *testing.T) {
 		t.Fatalf("queued jobs: %d", len(jobs))
 	}
 	dir := t.TempDir()
-	cell := &Cell{API: api, Dir: dir, Simulate: 20 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
+	var taken bytes.Buffer
+	cell := &Cell{API: api, Dir: dir, Simulate: 20 * time.Millisecond, Log: slog.New(slog.DiscardHandler), Taken: &taken}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := cell.Run(ctx, 10*time.Millisecond, true); err != nil {
 		t.Fatal(err)
+	}
+	if got := taken.String(); got != jobs[0].ID+"\n" {
+		t.Fatalf("printed %q, want the job id on a line of its own", got)
 	}
 	for _, f := range jobs[0].Files {
 		b, err := os.ReadFile(filepath.Join(dir, f.Name))

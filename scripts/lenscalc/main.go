@@ -26,6 +26,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -99,7 +100,36 @@ func message(err error) string {
 	if errors.As(err, &ue) {
 		return ue.msg
 	}
-	return errs.Message(err)
+	return flagWords(errs.Message(err))
+}
+
+// optionFlags are the engine's options as its messages name them (the
+// upload's query parameters, which set them through the API) and the
+// calculator's flags that set the same options.
+var optionFlags = map[string]string{
+	"gridUnits": "-units", "gridReference": "-reference", "gridBfs": "-bfs", "heightSign": "-sign",
+	"orthokOverride=true": "-orthok-override", "orthokOverride": "-orthok-override",
+	"rx": "-rx", "vertex": "-vertex", "hvid": "-hvid", "pupil": "-pupil",
+}
+
+// optionWords finds them: the parameter names wherever they stand, and the
+// plain-word ones (rx, vertex, ...) only as a message's field ("rx: ..."),
+// since "vertex" or "pupil" in a sentence is the word, not the option.
+var optionWords = regexp.MustCompile(`\b(?:gridUnits|gridReference|gridBfs|heightSign|orthokOverride(?:=true)?)\b|(?:^|: )(?:rx|vertex|hvid|pupil):`)
+
+// flagWords rewrites an engine message for the calculator's user, who sets
+// options with flags, not query parameters.
+func flagWords(msg string) string {
+	return optionWords.ReplaceAllStringFunc(msg, func(w string) string {
+		if f, ok := optionFlags[w]; ok {
+			return f
+		}
+		lead, name := "", strings.TrimSuffix(w, ":")
+		if strings.HasPrefix(name, ": ") {
+			lead, name = ": ", name[2:]
+		}
+		return lead + optionFlags[name] + ":"
+	})
 }
 
 var formats = map[string]string{"auto": "", "xyz": topo.FormatXYZCSV, "cso": topo.FormatCSO, "cso-raw": topo.FormatCSORaw,
@@ -150,7 +180,7 @@ func calculate(fs *flag.FlagSet, ci calcInputs) (*pipeline.Result, []string, err
 	if ci.rx != "" {
 		r, err := lens.ParseRefraction(ci.rx)
 		if err != nil {
-			return nil, nil, usageError{"-rx: " + errs.Message(err)}
+			return nil, nil, usageError{flagWords(errs.Message(err))}
 		}
 		r.VertexMM = ci.vertex
 		clin = clin.WithRefraction(r)

@@ -98,7 +98,7 @@ func TestCalculatorBadInput(t *testing.T) {
 		{"ragged", []string{"-lens", "rgp", ragged}, "line 3"},
 		{"binary", []string{"-lens", "rgp", junk}, "no parser accepts this file"},
 		{"eye contradicts", []string{"-lens", "rgp", "-eye", "OS", testdata + "sample-od.csv"}, "contradicts"},
-		{"rx out of range", []string{"-lens", "rgp", "-rx", "-45", testdata + "sample-od.csv"}, "-rx: rx: sphere -45.00 D"},
+		{"rx out of range", []string{"-lens", "rgp", "-rx", "-45", testdata + "sample-od.csv"}, "-rx: sphere -45.00 D"},
 		{"rx without an axis", []string{"-lens", "rgp", "-rx", "-2/-1.25", testdata + "sample-od.csv"}, "has no axis"},
 		{"vertex without rx", []string{"-lens", "rgp", "-vertex", "12", testdata + "sample-od.csv"}, "-vertex is given without -rx"},
 		{"wrong format forced", []string{"-lens", "rgp", "-format", "pentacam", testdata + "sample-od.csv"}, "never guessed"},
@@ -115,7 +115,28 @@ func TestCalculatorBadInput(t *testing.T) {
 			if out.Len() != 0 {
 				t.Fatalf("stdout not empty: %q", out.String())
 			}
+			for _, param := range []string{"gridUnits", "gridReference", "gridBfs", "heightSign", "orthokOverride", "rx:"} {
+				if strings.Contains(errb.String(), " "+param) || strings.Contains(errb.String(), "("+param) {
+					t.Errorf("stderr %q names the API parameter %s, not the calculator's flag", errb.String(), param)
+				}
+			}
 		})
+	}
+}
+
+// TestMessagesNameFlags: the engine's messages name its options by the
+// upload's query parameters; the calculator says its own flags.
+func TestMessagesNameFlags(t *testing.T) {
+	for in, want := range map[string]string{
+		`line 3: the file does not state its height units (set gridUnits to "mm" or "um"), nor what its heights are measured from (set gridReference to "apex" or "bfs", and gridBfs in mm for "bfs")`: `line 3: the file does not state its height units (set -units to "mm" or "um"), nor what its heights are measured from (set -reference to "apex" or "bfs", and -bfs in mm for "bfs")`,
+		`heightSign: cannot tell the sign of the heights: flat; set heightSign to "depth"`:                                                                                                             `-sign: cannot tell the sign of the heights: flat; set -sign to "depth"`,
+		`orthokOverride: keratoconus contraindicates ortho-k; send orthokOverride=true to design it anyway`:                                                                                            `-orthok-override: keratoconus contraindicates ortho-k; send -orthok-override to design it anyway`,
+		`rx: sphere -45.00 D is outside -30 to +30 D`:                              `-rx: sphere -45.00 D is outside -30 to +30 D`,
+		`topo.Parse: vertex: must be 0 to 20 mm; the vertex distance of the pupil`: `topo.Parse: -vertex: must be 0 to 20 mm; the vertex distance of the pupil`,
+	} {
+		if got := flagWords(in); got != want {
+			t.Errorf("flagWords(%q)\n = %q\nwant %q", in, got, want)
+		}
 	}
 }
 

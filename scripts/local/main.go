@@ -45,6 +45,9 @@ func main() {
 }
 
 func run(addr, data string) error {
+	// The first thing said: a first `go run` is silent while it compiles,
+	// so the user learns at once that the compiling is over.
+	fmt.Printf("lensflow local stack: built; starting on %s with data in %s...\n", addr, data)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := localstack.Options{Addr: addr, DataDir: data, Config: bootstrap.ConfigFromEnv()}

@@ -38,9 +38,9 @@ type Inputs struct {
 	OrthoKOverride bool
 }
 
-// OrthoKOverrideParam names the override where people set it: the upload's
-// query parameter and the calculator's flag.
-const OrthoKOverrideParam = "orthokOverride=true (lenscalc -orthok-override)"
+// OrthoKOverrideParam names the override as the upload's query parameter;
+// lenscalc's messages say its own flag instead.
+const OrthoKOverrideParam = "orthokOverride=true"
 
 // Result is a design as the API and the calculator present it.
 type Result struct {

@@ -3,7 +3,6 @@ package topo
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -101,22 +100,50 @@ func (r *Registry) Parse(data []byte, opts Options) (*Surface, *Identifiers, err
 	r.mu.RLock()
 	var best Format
 	bestScore := NoMatch
-	names := make([]string, 0, len(r.formats))
 	for _, f := range r.formats {
-		names = append(names, f.Name())
 		if s := f.Detect(head); s > bestScore {
 			best, bestScore = f, s
 		}
 	}
 	r.mu.RUnlock()
 	if best == nil {
-		msg := fmt.Sprintf("no parser accepts this file (tried: %s)", strings.Join(names, ", "))
-		if looksBinary(head, len(head) < len(data)) {
-			msg += "; it is not a text file"
-		}
-		return nil, nil, errs.E(op, errs.Invalid, errors.New(msg))
+		return nil, nil, errs.E(op, errs.Invalid, errors.New(r.refusal(head, len(head) < len(data))))
 	}
 	return parseWith(best, data, opts)
+}
+
+// refusal is the message for a file no format recognises: each format's
+// objection, naming the line at fault; or, for a multipart form or a file
+// that is not text, what to do instead.
+func (r *Registry) refusal(head []byte, truncated bool) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var b strings.Builder
+	b.WriteString("no parser accepts this file")
+	if multipart, binary := looksMultipart(head), looksBinary(head, truncated); multipart || binary {
+		b.WriteString(" (tried: ")
+		for i, f := range r.formats {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(f.Name())
+		}
+		if multipart {
+			b.WriteString("): it is a multipart/form-data body, as curl -F or a web form sends; send the file itself as the request body (curl --data-binary @file)")
+		} else {
+			b.WriteString("); it is not a text file")
+		}
+		return b.String()
+	}
+	for i, f := range r.formats {
+		if i == 0 {
+			b.WriteString(". ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(objection(f, head))
+	}
+	return b.String()
 }
 
 // Lookup returns the format registered under name.

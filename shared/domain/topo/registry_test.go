@@ -63,7 +63,7 @@ func TestRegistryDetection(t *testing.T) {
 		})
 	}
 	_, _, err := r.Parse([]byte("ZZZ"), topo.Options{})
-	if !errs.Is(errs.Invalid, err) || !strings.Contains(err.Error(), "no parser accepts this file (tried: weak, likely, likely-too)") {
+	if !errs.Is(errs.Invalid, err) || !strings.Contains(err.Error(), "no parser accepts this file. weak: not its layout; likely: not its layout; likely-too: not its layout") {
 		t.Errorf("unknown file: %v", err)
 	}
 	if strings.Contains(err.Error(), "not a text file") {

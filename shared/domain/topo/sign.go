@@ -117,9 +117,9 @@ func heightSignOption(op string, opts Options) (string, error) {
 	return "", errs.Field(op, "heightSign", "must be %q or %q", HeightSignDepth, HeightSignElevation)
 }
 
-// heightSignHelp is how every sign refusal says what settles it: the
-// upload's query parameter and lenscalc's flag.
-const heightSignHelp = `set heightSign to "depth" (heights positive into the eye) or "elevation" (negative below the apex); with lenscalc, -sign depth or -sign elevation`
+// heightSignHelp is how every sign refusal says what settles it, in the
+// upload's query parameter (lenscalc says its own flag instead).
+const heightSignHelp = `set heightSign to "depth" (heights positive into the eye) or "elevation" (negative below the apex)`
 
 // settleSign turns the apex-referenced heights of s into depth: it judges
 // their sign from the content, checks it against the stated sign (stated

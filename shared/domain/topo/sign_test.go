@@ -132,7 +132,7 @@ func TestHeightSignOption(t *testing.T) {
 		})
 	}
 
-	const help = `set heightSign to "depth" (heights positive into the eye) or "elevation" (negative below the apex); with lenscalc, -sign depth or -sign elevation`
+	const help = `set heightSign to "depth" (heights positive into the eye) or "elevation" (negative below the apex)`
 	tests := []errCase{
 		{name: "ambiguous: outer heights of both signs", data: mixed.String(), field: "heightSign",
 			msg: "cannot tell the sign of the heights: the heights beyond 2 mm from the centre are of both signs, with a mean small against their spread; " + help},

@@ -190,7 +190,7 @@ func TestParseXYZErrors(t *testing.T) {
 func TestParseXYZDetectRejectsOthers(t *testing.T) {
 	for _, data := range []string{"x,y,w\n1,2,3\n", "hello world\n", "a;b;c\n1;2;3\n"} {
 		_, _, err := topo.Parse([]byte(data), topo.Options{})
-		if !errs.Is(errs.Invalid, err) || !strings.Contains(err.Error(), "no parser accepts this file (tried: xyz-csv") {
+		if !errs.Is(errs.Invalid, err) || !strings.Contains(err.Error(), "no parser accepts this file. xyz-csv: line 1: expected the header row x,y,z; cso: ") {
 			t.Errorf("Parse(%q) = %v", data, err)
 		}
 	}
