@@ -6,6 +6,7 @@
 package bootstrap
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -54,14 +55,29 @@ type App struct {
 	// process's: in the local stack every function draws on one.
 	Memory *admission.Pool
 
-	closers []func() error
+	closers []func(context.Context) error
 }
 
-// Close releases the adapters in reverse order of creation.
+// CloseTimeout bounds Close: how long the closers that flush (traces and
+// metrics to the Telemetry API) may take together.
+const CloseTimeout = 10 * time.Second
+
+// Close releases the adapters in reverse order of creation, within
+// CloseTimeout.
 func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+	defer cancel()
+	return a.CloseContext(ctx)
+}
+
+// CloseContext releases the adapters in reverse order of creation. The
+// closers that flush share ctx's deadline, rather than each taking its
+// own: a Cloud Run instance has one budget after SIGTERM for draining and
+// flushing together (platform.Serve), and is killed when it runs out.
+func (a *App) CloseContext(ctx context.Context) error {
 	var all []error
 	for i := len(a.closers) - 1; i >= 0; i-- {
-		all = append(all, a.closers[i]())
+		all = append(all, a.closers[i](ctx))
 	}
 	a.closers = nil
 	return errors.Join(all...)
@@ -76,4 +92,10 @@ func (a *App) TracerProvider() trace.TracerProvider {
 	return a.Tracing.Provider
 }
 
-func (a *App) onClose(f func() error) { a.closers = append(a.closers, f) }
+func (a *App) onClose(f func() error) {
+	a.closers = append(a.closers, func(context.Context) error { return f() })
+}
+
+// onCloseWithin adds a closer that needs time (a flush): it gets the
+// context of CloseContext.
+func (a *App) onCloseWithin(f func(context.Context) error) { a.closers = append(a.closers, f) }

@@ -90,19 +90,11 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer, standIns StandIns) 
 	if app.Tracing, err = tracing.New(ctx, cfg.Tracing, otlp); err != nil {
 		return nil, err
 	}
-	app.onClose(func() error {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return app.Tracing.Shutdown(ctx)
-	})
+	app.onCloseWithin(app.Tracing.Shutdown)
 	if app.Metrics, err = metrics.New(ctx, cfg.Metrics, otlp); err != nil {
 		return nil, err
 	}
-	app.onClose(func() error {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return app.Metrics.Shutdown(ctx)
-	})
+	app.onCloseWithin(app.Metrics.Shutdown)
 	if needsDataDir(cfg) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data directory: %w", err)

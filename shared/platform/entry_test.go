@@ -98,6 +98,16 @@ func TestEntryPointsServeTheFunction(t *testing.T) {
 				t.Fatal("the main did not exit within 15 s of SIGTERM")
 			}
 		})
+		t.Run(c.name+"/cloud-run-main-telemetry-hangs", func(t *testing.T) {
+			if c.pkg != "scans" {
+				t.Skip("one function shows it: the shutdown path is the platform's")
+			}
+			bin := filepath.Join(dir, c.pkg+"-main")
+			if _, err := os.Stat(bin); err != nil {
+				goBuild(t, root, bin, "./functions/"+c.pkg+"/cmd")
+			}
+			exitsWithinCloudRunsGrace(t, bin, env, c.name, c.method, c.path, c.wantNoTokenAt)
+		})
 		t.Run(c.name+"/functions-framework", func(t *testing.T) {
 			src := filepath.Join(dir, c.pkg+"-entry.go")
 			if err := os.WriteFile(src, fmt.Appendf(nil, frameworkEntry, c.pkg), 0o600); err != nil {
@@ -118,6 +128,41 @@ func TestEntryPointsServeTheFunction(t *testing.T) {
 			expectServes(t, base, c.name, c.method, c.path, c.wantNoTokenAt)
 		})
 	}
+}
+
+// exitsWithinCloudRunsGrace: with the Telemetry API and Google's token
+// endpoint both hanging (a listener that never accepts), the Cloud Run main
+// still exits within the 10 s Cloud Run allows after SIGTERM, having
+// served a request whose spans and metrics it then fails to flush. The
+// drain and the two flushes share one deadline (platform.ShutdownBudget);
+// with a timeout per flush they added up to the kill.
+func exitsWithinCloudRunsGrace(t *testing.T, bin string, env []string, name, method, path string, wantNoToken int) {
+	t.Helper()
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hang.Close()
+	saFile := gcptest.ServiceAccountKey(t, "scans@demo-proj.iam.gserviceaccount.com", "http://"+hang.Addr().String()+"/token")
+	env = append(env, "LENSFLOW_TRACING=otlp", "LENSFLOW_METRICS=otlp", "LENSFLOW_OTLP_ENDPOINT="+hang.Addr().String(),
+		"GOOGLE_APPLICATION_CREDENTIALS="+saFile)
+	cmd, base := start(t, bin, env)
+	expectServes(t, base, name, method, path, wantNoToken)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	signalled := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after SIGTERM the main exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the main was still running 10 s after SIGTERM, when Cloud Run kills it")
+	}
+	t.Logf("exited %s after SIGTERM", time.Since(signalled).Round(10*time.Millisecond))
 }
 
 func moduleRoot(t *testing.T) string {

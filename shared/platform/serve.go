@@ -17,9 +17,15 @@ import (
 	"github.com/lensflow/lensflow/shared/bootstrap"
 )
 
-// DrainTimeout is how long in-flight requests may take to finish after
-// SIGTERM. Cloud Run kills the container 10 s after SIGTERM.
-const DrainTimeout = 8 * time.Second
+// Cloud Run kills an instance 10 s after SIGTERM. Everything after the
+// signal shares that budget: in-flight requests get DrainTimeout to finish,
+// and the traces and metrics they produced are flushed in what is left of
+// ShutdownBudget (one deadline, not a timeout per step, so that slow
+// steps cannot add up past the kill).
+const (
+	ShutdownBudget = 9 * time.Second // a second short of the kill
+	DrainTimeout   = 6 * time.Second
+)
 
 // NewServer returns an http.Server with the timeouts lensflow uses.
 //
@@ -80,21 +86,28 @@ func (f *freshConns) close() {
 // Serve serves srv on ln until ctx is done, then stops accepting and lets
 // in-flight requests finish for up to DrainTimeout.
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger) error {
+	_, err := serveUntil(ctx, srv, ln, log)
+	return err
+}
+
+// serveUntil is Serve, also returning when ctx ended (the signal).
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger) (time.Time, error) {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return err
+		return time.Now(), err
 	case <-ctx.Done():
 	}
+	stopped := time.Now()
 	log.Info("shutting down: draining in-flight requests", "timeout", DrainTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+	sctx, cancel := context.WithDeadline(context.Background(), stopped.Add(DrainTimeout))
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}
-	return err
+	return stopped, err
 }
 
 // Main runs the named function as a Cloud Run service: wires the App from
@@ -117,7 +130,15 @@ func run(name string) error {
 	if err != nil {
 		return err
 	}
-	defer app.Close()
+	stopped := time.Now()
+	defer func() {
+		// The flush gets what the drain left of the budget.
+		cctx, cancel := context.WithDeadline(context.Background(), stopped.Add(ShutdownBudget))
+		defer cancel()
+		if err := app.CloseContext(cctx); err != nil {
+			app.Log.Warn("closing: some adapters did not close cleanly", "error", err)
+		}
+	}()
 	h, err := Handler(app, f)
 	if err != nil {
 		return err
@@ -133,5 +154,6 @@ func run(name string) error {
 	admission.SetGoMemoryLimit(app.Config.MemoryBytes)
 	app.Log.Info("serving", "function", name, "port", port, "memoryBytes", app.Config.MemoryBytes, "memorySource", app.Config.MemorySource,
 		"memoryBudgetBytes", app.Config.MemoryBudget(), "clinicShare", app.Config.ClinicShare, "maxInFlight", app.Config.MaxInFlight)
-	return Serve(ctx, NewServer(h), ln, app.Log)
+	stopped, err = serveUntil(ctx, NewServer(h), ln, app.Log)
+	return err
 }
