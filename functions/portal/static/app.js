@@ -132,7 +132,8 @@ function words(kind, v) {
 function visitName(k) {
   const m = /^(day|week|month|year)-(\d+)$/.exec(k || '');
   if (m) return m[1][0].toUpperCase() + m[1].slice(1) + ' ' + m[2];
-  return { delivery: 'Delivery', unscheduled: 'Unscheduled visit' }[k] || String(k ?? '');
+  const named = { delivery: 'Delivery', unscheduled: 'Unscheduled visit' };
+  return Object.hasOwn(named, k || '') ? named[k] : String(k ?? '');
 }
 
 // statusBadge is a status in words; data-status keeps its code.
