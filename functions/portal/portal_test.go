@@ -43,6 +43,7 @@ func TestFiles(t *testing.T) {
 		{"/portal/", "200", "text/html; charset=utf-8", "<script type=\"module\" src=\"app.js\">"},
 		{"/portal/index.html", "200", "text/html; charset=utf-8", "clinic portal"},
 		{"/portal/app.js", "200", "text/javascript; charset=utf-8", "signInWithPassword"},
+		{"/portal/labels.js", "200", "text/javascript; charset=utf-8", "Back optic zone radius"},
 		{"/portal/app.css", "200", "text/css; charset=utf-8", ":focus-visible"},
 		{"/portal/config.json", "200", "application/json", `"mode":"local"`},
 		{"/portal/missing.js", "404", "application/problem+json", ""},

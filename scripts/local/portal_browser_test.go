@@ -408,6 +408,83 @@ func (b *browserSession) scanView() scanViewState {
 	return v
 }
 
+// rawKey matches a JSON key in the page's words: snake_case (bozr_mm) or a
+// unit suffix (apicalRadius_mm).
+var rawKey = regexp.MustCompile(`\b[A-Za-z][A-Za-z0-9]*_[A-Za-z0-9_]+\b`)
+
+// checkParams checks the parameters under the element id read as a lab
+// writes them: the groups named, each name in want beside a value matching
+// its pattern (a number with its unit), and no JSON key anywhere in the
+// formatted part (the raw values aside).
+func (b *browserSession) checkParams(what, id string, groups []string, want map[string]string) {
+	b.t.Helper()
+	var got struct {
+		Found     bool
+		Groups    []string
+		Rows      [][2]string
+		RawKeys   []string
+		Text      string
+		Semantics string
+	}
+	b.eval(what+" parameters", fmt.Sprintf(`(() => { const root = document.getElementById(%q); if (!root) return { found: false };
+  const copy = root.cloneNode(true); copy.querySelectorAll('details.raw').forEach(d => d.remove());
+  const dl = root.querySelector('dl.params');
+  return { found: true, groups: [...root.querySelectorAll('.param-group > h5')].map(h => h.textContent),
+    rows: [...root.querySelectorAll('dl.params > .param')].map(p => [p.querySelector(':scope > dt').textContent, p.querySelector(':scope > dd').textContent]),
+    rawKeys: [...copy.querySelectorAll('.raw-key')].map(e => e.textContent),
+    text: (() => { const w = document.createTreeWalker(copy, NodeFilter.SHOW_TEXT), t = []; while (w.nextNode()) t.push(w.currentNode.textContent); return t.join(' '); })(),
+    semantics: dl ? dl.tagName + '>' + dl.firstElementChild.tagName + '>' + [...dl.firstElementChild.children].map(c => c.tagName).join(',') : '' }; })()`, id), &got)
+	if !got.Found {
+		b.t.Errorf("%s: no #%s", what, id)
+		return
+	}
+	for _, g := range groups {
+		if !slices.Contains(got.Groups, g) {
+			b.t.Errorf("%s: no group %q among %q", what, g, got.Groups)
+		}
+	}
+	for name, pattern := range want {
+		re := regexp.MustCompile(pattern)
+		var seen []string
+		for _, r := range got.Rows {
+			if r[0] == name {
+				seen = append(seen, r[1])
+			}
+		}
+		if !slices.ContainsFunc(seen, re.MatchString) {
+			b.t.Errorf("%s: %q reads %q, want %s", what, name, seen, pattern)
+		}
+	}
+	if len(got.RawKeys) > 0 {
+		b.t.Errorf("%s: fields shown under their JSON keys: %q", what, got.RawKeys)
+	}
+	if m := rawKey.FindAllString(got.Text, 5); len(m) > 0 {
+		b.t.Errorf("%s: JSON keys in the formatted parameters: %q", what, m)
+	}
+	if got.Semantics != "DL>DIV>DT,DD" {
+		b.t.Errorf("%s: the parameters are %s, want a description list of name-value pairs", what, got.Semantics)
+	}
+}
+
+// checkRaw checks the raw values under the element id are folded away and
+// open on a click to the JSON as the API returned it, holding key; it
+// folds them again.
+func (b *browserSession) checkRaw(id, key string) {
+	b.t.Helper()
+	state := fmt.Sprintf(`(() => { const d = document.getElementById(%q), pre = d && d.querySelector('pre');
+  if (!d) return 'missing';
+  let parsed = 'unparsed'; try { parsed = Object.hasOwn(JSON.parse(pre.textContent), %q) ? 'has key' : 'no key'; } catch (e) { parsed = String(e); }
+  return (d.open ? 'open' : 'closed') + ' ' + (pre.checkVisibility() ? 'visible' : 'hidden') + ' ' + parsed; })()`, id, key)
+	if got := evalAs[string](b, id, state); got != "closed hidden has key" {
+		b.t.Errorf("#%s before a click: %s, want closed, hidden, the JSON holding %q", id, got, key)
+	}
+	b.run("open "+id, chromedp.Click(chromedp.CSS("#"+id+" > summary")))
+	if got := evalAs[string](b, id, state); got != "open visible has key" {
+		b.t.Errorf("#%s after a click: %s, want open and showing the JSON", id, got)
+	}
+	b.run("fold "+id, chromedp.Click(chromedp.CSS("#"+id+" > summary")))
+}
+
 // TestPortalBrowser drives the clinic portal in headless Chromium through
 // the whole journey: sign in, create a patient, upload a scan with a
 // sphero-cylinder refraction, see its topography map and design (the
@@ -626,10 +703,28 @@ func TestPortalBrowser(t *testing.T) {
 	}
 	var params string
 	b.eval("params", `document.getElementById('design-h').parentElement.textContent`, &params)
-	for _, want := range []string{"bozr_mm", "td_mm", "apex clearance", "Refraction -3.00 / -1.25 x 180 at 12 mm", "Spherical", "Residual astigmatism"} {
+	for _, want := range []string{"apex clearance", "Refraction -3.00 / -1.25 x 180 at 12 mm", "Spherical", "Residual astigmatism"} {
 		if !strings.Contains(params, want) {
 			t.Errorf("design view lacks %q", want)
 		}
+	}
+	b.checkParams("RGP design", "lens-params", []string{"Back surface", "Peripheral curves", "Power", "Material and edge"}, map[string]string{
+		"Back optic zone radius (BOZR)": `^\d+\.\d{2} mm$`,
+		"Total diameter (TD)":           `^\d+\.\d{2} mm$`,
+		"Axial edge lift":               `^0\.\d{3} mm$`,
+		"Power":                         `^[+-]\d+\.\d{2} D$`,
+		"Spectacle refraction":          `^-3\.00 / -1\.25 x 180 at 12 mm$`,
+		"Centre thickness (CT)":         `^0\.\d{2} mm$`,
+	})
+	b.checkParams("cornea", "cornea-params", []string{"Keratometry", "Shape", "Sag"}, map[string]string{
+		"Apical radius (R0)": `^7\.\d{2} mm$`,
+		"Flat K (Sim-K)":     `^43\.\d{2} D$`,
+		"At the 10 mm chord": `^1\.\d{3} mm$`,
+	})
+	b.checkRaw("design-raw", "lens")
+	b.checkRaw("cornea-raw", "cornea")
+	if st := evalAs[string](b, "scan status", `(() => { const s = document.querySelector('#scan-status .status'); return s.dataset.status + '|' + s.textContent; })()`); st != "designed|Designed" {
+		t.Errorf("the scan's status reads %q, want designed shown as Designed", st)
 	}
 	sv := b.scanView()
 	t.Logf("scan view: %+v", sv)
@@ -648,6 +743,27 @@ func TestPortalBrowser(t *testing.T) {
 	}
 	b.a11y("scan")
 	b.screenshots("scan")
+	// A field the labels table does not know yet (a newer API) still
+	// shows, under its key with its raw value, in an "Other" group.
+	b.run("a newer API", js(`(() => { const real = window.fetch; window.realFetch = real;
+  window.fetch = async (url, opts) => {
+    const res = await real(url, opts);
+    if (!String(url).endsWith('/design')) return res;
+    const d = await res.json();
+    d.lens.future_zone_mm = 1.2345; d.lens.rgp.future_flag = true;
+    return new Response(JSON.stringify(d), { status: res.status, headers: res.headers });
+  }; })()`))
+	b.refresh()
+	b.waitFor("design again", `!!document.querySelector('#lens-params [data-field="lens.future_zone_mm"]')`, 20*time.Second, false)
+	b.run("restore fetch", js(`window.fetch = window.realFetch`))
+	var other [][2]string
+	b.eval("other group", `[...document.querySelectorAll('#lens-params .param-group')].filter(g => g.querySelector('h5').textContent === 'Other')
+  .flatMap(g => [...g.querySelectorAll('.param')].map(p => [p.querySelector('dt').textContent, p.querySelector('dd').textContent]))`, &other)
+	if want := [][2]string{{"future_flag", "true"}, {"future_zone_mm", "1.2345"}}; !slices.Equal(other, want) {
+		t.Errorf("fields the labels table does not know show as %q, want %q under Other", other, want)
+	}
+	b.refresh()
+	b.waitFor("design as the API says", `!!document.getElementById('order') && !document.querySelector('#lens-params [data-field="lens.future_zone_mm"]')`, 20*time.Second, false)
 
 	// A keratoconic cornea for ortho-k: refused, the reason naming the
 	// override; sent again from the refusal with the override ticked (the
@@ -715,6 +831,12 @@ func TestPortalBrowser(t *testing.T) {
 	if !strings.Contains(sv.Apex, "inferior") {
 		t.Errorf("apex %q: the fitted apex of this cornea sits inferior", sv.Apex)
 	}
+	b.checkParams("ortho-k design", "lens-params", []string{"Back optic zone", "Reverse and alignment curves", "Power"}, map[string]string{
+		"Back optic zone radius (BOZR)": `^\d+\.\d{2} mm$`,
+		"Return zone depth (RZD)":       `^0\.\d{3} mm$`,
+		"Target (myopia to correct)":    `^2\.00 D$`,
+		"BOZR method":                   `^Jessen`,
+	})
 	b.a11y("keratoconic scan")
 	b.screenshots("scan-keratoconus")
 
@@ -745,6 +867,11 @@ func TestPortalBrowser(t *testing.T) {
 			}
 		}
 		if tc.lensType == "scleral" {
+			b.checkParams(tc.name, "lens-params", []string{"Optic zone", "Sag and clearance", "Landing zone (haptics)", "Power"}, map[string]string{
+				"Central clearance after settling": `^\d+ µm$`,
+				"Lens sag at the landing chord":    `^\d\.\d{3} mm$`,
+				"Landing chord":                    `^15\.0 mm$`,
+			})
 			if label := b.scanView().PlotLabel; !strings.Contains(label, "Over the cone") || !strings.Contains(label, "steepest semi-meridian") {
 				t.Errorf("%s: the plot's text alternative %q does not mention the cone", tc.name, label)
 			}
@@ -839,12 +966,12 @@ func TestPortalBrowser(t *testing.T) {
 				t.Errorf("cancelling a job asked %q, want one confirmation", asked)
 			}
 			time.Sleep(300 * time.Millisecond)
-			if queued := evalAs[bool](b, "still queued", `[...document.querySelectorAll('tr[data-job] .status')].some(s => s.textContent === 'queued')`); !queued {
+			if queued := evalAs[bool](b, "still queued", `[...document.querySelectorAll('tr[data-job] .status')].some(s => s.dataset.status === 'queued' && s.textContent === 'Queued')`); !queued {
 				t.Errorf("a declined cancel changed the job")
 			}
 		}
 		b.run("status "+next, chromedp.Click(chromedp.CSS(sel)))
-		b.waitFor("job "+next, fmt.Sprintf(`[...document.querySelectorAll('tr[data-job] .status')].some(s => s.textContent === %q)`, next), 10*time.Second, false)
+		b.waitFor("job "+next, fmt.Sprintf(`[...document.querySelectorAll('tr[data-job] .status')].some(s => s.dataset.status === %q)`, next), 10*time.Second, false)
 	}
 	b.run("download", chromedp.Click(chromedp.CSS(`tr[data-job] button[data-file]`)))
 	b.waitFor("downloaded", `document.getElementById('notice').textContent.startsWith('Downloaded ')`, 10*time.Second, false)
@@ -873,7 +1000,7 @@ func TestPortalBrowser(t *testing.T) {
 		t.Errorf("lab conversation heading %q", h)
 	}
 	checkComment(t, "lab", b.thread()[0], "Clinic", "false", "practitioner", clinicMsg)
-	b.waitFor("job summary", `document.getElementById('job-summary').textContent.includes('dispatched')`, 10*time.Second, false)
+	b.waitFor("job summary", `document.getElementById('job-summary').textContent.includes('Dispatched')`, 10*time.Second, false)
 	b.a11y("lab conversation")
 	// The first answer to the reply is lost (the server stored it, the page
 	// sees a 503): the page retries with the same Idempotency-Key and the
@@ -911,8 +1038,8 @@ func TestPortalBrowser(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var status string
-		b.eval("order status", `(document.getElementById('order-status') || {}).textContent || ''`, &status)
-		if status == "dispatched" || status == "in_aftercare" {
+		b.eval("order status", `(() => { const s = document.getElementById('order-status'); return s ? s.dataset.status + '|' + s.textContent : ''; })()`, &status)
+		if status == "dispatched|Dispatched" || status == "in_aftercare|In aftercare" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -952,7 +1079,15 @@ func TestPortalBrowser(t *testing.T) {
 	b.run("assessment", chromedp.SetValue(chromedp.CSS(`input[name=visitKey]`), "week-1"),
 		chromedp.SetValue(chromedp.CSS(`select[name=outcome]`), "continue"), chromedp.Click(chromedp.CSS(`#record-assessment`)))
 	b.waitFor("assessment recorded", `document.getElementById('notice').textContent.startsWith('Assessment recorded')`, 20*time.Second, false)
-	b.waitFor("assessment listed", `document.getElementById('view').textContent.includes('week-1, continue')`, 10*time.Second, false)
+	b.waitFor("assessment listed", `document.getElementById('view').textContent.includes('Week 1: Continue')`, 10*time.Second, false)
+	if st := evalAs[string](b, "order status", `(() => { const s = document.getElementById('order-status'); return s.dataset.status + '|' + s.textContent; })()`); st != "in_aftercare|In aftercare" {
+		t.Errorf("after the first assessment the order's status reads %q, want in_aftercare shown as In aftercare", st)
+	}
+	b.run("open the findings", chromedp.Click(chromedp.CSS(`#assessments li details.findings > summary`)))
+	b.checkParams("assessment", "assessments", []string{"Vision", "Wearer"}, map[string]string{
+		"Visual acuity (lens on)": `^6/6$`,
+		"Comfort (1–10)":          `^8$`,
+	})
 	// The same visit again with other findings is refused (one assessment
 	// per visit) until the practitioner says it replaces the recorded one.
 	b.run("a second assessment of the visit", chromedp.SetValue(chromedp.CSS(`input[name=comfort]`), "6"), chromedp.Click(chromedp.CSS(`#record-assessment`)))

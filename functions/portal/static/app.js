@@ -2,6 +2,12 @@
 // No framework, no build step. Every DOM node is built with el() from
 // text, never from HTML strings, so API data cannot inject markup.
 
+// LABELS names every field the API returns in the lab's words, with its
+// unit and decimals, says statuses in words and groups a lens's
+// parameters as a lab's order form does (labels.js; its Go test fails when
+// an API field is missing from it).
+import LABELS from './labels.js';
+
 const TOKEN = 'lensflow.token', ROLE = 'lensflow.role', WHO = 'lensflow.who';
 const JOB_NEXT = { // shared/workflow: job transitions
   queued: ['cutting', 'cancelled'], cutting: ['inspection'], inspection: ['dispatched', 'failed'],
@@ -103,20 +109,171 @@ function kv(rows, attrs = {}) {
     rows.filter(Boolean).map(([k, v]) => el('tr', {}, el('th', { scope: 'row' }, k), el('td', { class: 'num' }, v)))));
 }
 
-// PATTERNS are the screening's patterns in words: the badge says them, its
-// colour only repeats them.
-const PATTERNS = {
-  regular: 'Regular',
-  suspect: 'Keratoconus suspect',
-  keratoconus: 'Keratoconus',
-  oblate: 'Oblate (post-refractive)',
-  irregular: 'Irregular',
-};
+// ---------- labels: names, units, words (labels.js) ----------
 
+// labelFor is the label of the field at path (keys joined by dots, no
+// array indices): the path's own entry over its key's, or null when the
+// table has neither (the page then shows the key and the raw value, so a
+// new field never vanishes).
+function labelFor(path) {
+  const key = path.slice(path.lastIndexOf('.') + 1);
+  const f = LABELS.fields[key], p = LABELS.paths[path];
+  return f || p ? { ...f, ...p } : null;
+}
+
+// words is a coded value (a status, a lens type) in words; a value the
+// table does not know shows as it is.
+function words(kind, v) {
+  const t = LABELS.values[kind];
+  return t && Object.hasOwn(t, v) ? t[v] : String(v ?? '');
+}
+
+// visitName is a visit key in words: week-1 reads "Week 1".
+function visitName(k) {
+  const m = /^(day|week|month|year)-(\d+)$/.exec(k || '');
+  if (m) return m[1][0].toUpperCase() + m[1].slice(1) + ' ' + m[2];
+  const named = { delivery: 'Delivery', unscheduled: 'Unscheduled visit' };
+  return Object.hasOwn(named, k || '') ? named[k] : String(k ?? '');
+}
+
+// statusBadge is a status in words; data-status keeps its code.
+function statusBadge(kind, v, attrs = {}) {
+  return el('span', { class: 'status', 'data-status': v, ...attrs }, words(kind, v));
+}
+
+const isObject = v => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+// withUnit writes a number with its unit: "7.75 mm", but "35°".
+function withUnit(t, unit) {
+  return !unit ? t : unit === '°' ? t + '°' : t + ' ' + unit;
+}
+
+// fmtScalar writes one value as its label says (raw without a label):
+// decimals as the lab writes them, signed powers, TABO axes, words.
+function fmtScalar(v, lab) {
+  if (v === null || v === undefined) return '—';
+  if (!lab) return typeof v === 'string' ? v : JSON.stringify(v);
+  if (typeof v === 'boolean') return v ? 'Yes' : 'No';
+  if (typeof v === 'string') {
+    if (lab.format === 'visit') return visitName(v);
+    if (lab.format === 'field') return LABELS.fields[v] ? LABELS.fields[v].name : v;
+    if (lab.format === 'date') return fmtDate(v);
+    return lab.values ? words(lab.values, v) : v;
+  }
+  if (typeof v !== 'number') return JSON.stringify(v);
+  const d = lab.decimals ?? 2;
+  switch (lab.format) {
+    case 'signed': return withUnit(signed(v, d), lab.unit);
+    case 'axis': return axis(v);
+    case 'bool': return v ? 'Yes' : 'No';
+    case 'int': case 'text': case 'id': return String(Math.round(v) === v ? v : num(v, d));
+    default: return withUnit(num(v, d), lab.unit);
+  }
+}
+
+// valueNode shows the value at path: a number or a word as its label
+// says, a refraction as prescriptions write it, an object as a nested
+// list, a list of records as a table.
+function valueNode(v, path) {
+  const lab = labelFor(path);
+  if (v === null || v === undefined) return '—';
+  if (lab && lab.format === 'rx' && isObject(v)) return rxText(v);
+  if (Array.isArray(v)) {
+    if (!v.length) return 'none';
+    if (v.every(isObject)) {
+      const flat = v.every(x => Object.values(x).every(y => !isObject(y) && !Array.isArray(y)));
+      return flat ? recordTable(v, path) : el('div', { class: 'param-blocks' }, v.map(x => fieldList(x, path)));
+    }
+    if (v.length > 8 && v.every(x => typeof x === 'number')) return `${v.length} values (in the raw values)`;
+    return v.map(x => fmtScalar(x, lab)).join(typeof v[0] === 'string' ? '; ' : ', ');
+  }
+  if (isObject(v)) {
+    if (lab && lab.keys === 'chord') { // a value by chord diameter: { "8": 1.08, "10": 1.75 }
+      return el('dl', { class: 'params' }, Object.keys(v).sort((a, b) => Number(a) - Number(b)).map(k =>
+        el('div', { class: 'param' }, el('dt', {}, `At the ${k} mm chord`), el('dd', {}, fmtScalar(v[k], lab)))));
+    }
+    return fieldList(v, path);
+  }
+  return fmtScalar(v, lab);
+}
+
+// fieldRow is one field as a name-value pair of a <dl>.
+// A folded object (a nomogram's settings) opens on a click.
+function fieldRow(v, path) {
+  const lab = labelFor(path), key = path.slice(path.lastIndexOf('.') + 1);
+  const value = lab && lab.fold && isObject(v)
+    ? el('details', { class: 'fold' }, el('summary', {}, `Show all ${Object.keys(v).length}`), valueNode(v, path)) : valueNode(v, path);
+  return el('div', { class: 'param', 'data-field': path },
+    el('dt', lab ? {} : { class: 'raw-key' }, lab ? lab.name : key), el('dd', {}, value));
+}
+
+// fieldList is every field of obj (at path) as a <dl>.
+function fieldList(obj, path, keys = Object.keys(obj)) {
+  return el('dl', { class: 'params' }, keys.filter(k => obj[k] !== undefined && obj[k] !== null).map(k => fieldRow(obj[k], path + '.' + k)));
+}
+
+// recordTable is a list of records (landing zones, meridians) as a table,
+// a column a field. A record naming a field (a revision's override, an
+// adjustment's change) has its from and to in that field's unit.
+function recordTable(rows, path) {
+  const keys = [...new Set(rows.flatMap(r => Object.keys(r)))];
+  const heads = keys.map(k => { const l = labelFor(path + '.' + k); return l ? l.name : k; });
+  return table(heads, rows.map(r => {
+    const named = LABELS.fields[r.field ?? r.parameter];
+    return el('tr', {}, keys.map(k => el('td', { class: 'num' }, (k === 'from' || k === 'to') && named
+      ? fmtScalar(r[k], named.format === 'bool' ? { format: 'bool' } : named) : valueNode(r[k], path + '.' + k))));
+  }));
+}
+
+// at is the value at a dotted path under obj.
+function at(obj, path) {
+  return path.split('.').reduce((o, k) => (o === null || o === undefined ? undefined : o[k]), obj);
+}
+
+// unplaced lists the paths under obj that the form's paths do not cover.
+function unplaced(obj, placed, prefix = '') {
+  const out = [];
+  for (const [k, v] of Object.entries(obj || {})) {
+    const p = prefix ? prefix + '.' + k : k;
+    if (v === undefined || v === null || placed.includes(p)) continue;
+    if (isObject(v) && placed.some(q => q.startsWith(p + '.'))) out.push(...unplaced(v, placed, p));
+    else out.push(p);
+  }
+  return out;
+}
+
+// orderForm shows obj as the labels table's form name groups it, as a
+// lab's order form does: a section a group, a <dl> of named values with
+// their units. A field the form does not place shows under "Other".
+function orderForm(obj, name, attrs = {}) {
+  const f = LABELS.forms[name] || { root: name, groups: [] };
+  const placed = [...(f.elsewhere || [])];
+  const groups = [];
+  for (const g of f.groups) {
+    placed.push(...g.fields);
+    const rows = g.fields.filter(p => at(obj, p) !== undefined && at(obj, p) !== null).map(p => fieldRow(at(obj, p), f.root + '.' + p));
+    if (rows.length) groups.push([g.group, rows]);
+  }
+  const other = unplaced(obj, placed);
+  if (other.length) groups.push(['Other', other.map(p => fieldRow(at(obj, p), f.root + '.' + p))]);
+  return el('div', { class: 'order-form', ...attrs }, groups.map(([g, rows]) => {
+    const id = 'g' + (++uid);
+    return el('section', { class: 'param-group', 'aria-labelledby': id }, el('h5', { id }, g), el('dl', { class: 'params' }, rows));
+  }));
+}
+
+// rawValues is obj's JSON as the API returned it, folded away.
+function rawValues(obj, id) {
+  return el('details', { class: 'raw', id }, el('summary', {}, 'Raw values'),
+    el('pre', { tabindex: '0', 'aria-label': 'Raw values (JSON)' }, JSON.stringify(obj, null, 2)));
+}
+
+// patternBadge is the screening's pattern in words; its colour only
+// repeats them.
 function patternBadge(pattern) {
-  const known = Object.hasOwn(PATTERNS, pattern);
+  const known = Object.hasOwn(LABELS.values.pattern, pattern);
   return el('span', { class: 'pattern pattern-' + (known ? pattern : 'unknown'), 'data-pattern': pattern },
-    known ? PATTERNS[pattern] : String(pattern || 'not screened'));
+    known ? words('pattern', pattern) : String(pattern || 'not screened'));
 }
 
 function showError(msg) {
@@ -453,7 +610,7 @@ async function viewPatient(gen, patientId, againScanId) {
   const list = res.scans || [];
   scans.replaceChildren(list.length === 0 ? el('p', {}, 'No scans yet.') : table(['Scan', 'Eye', 'Lens', 'Status', 'Received'],
     list.map(s => el('tr', {}, el('td', {}, el('a', { href: '#/scans/' + encodeURIComponent(s.id) }, 'Scan ' + s.id.slice(0, 8))),
-      el('td', {}, s.eye), el('td', {}, s.lensType + (s.orthokOverride ? ' (override)' : '')), el('td', {}, el('span', { class: 'status' }, s.status)), el('td', {}, fmtDate(s.receivedAt))))));
+      el('td', {}, s.eye), el('td', {}, words('lensType', s.lensType) + (s.orthokOverride ? ' (override)' : '')), el('td', {}, statusBadge('scanStatus', s.status)), el('td', {}, fmtDate(s.receivedAt))))));
 
   // fillAgain fills the form in from scan prev: this session's own upload
   // of it when there is one (every option, and the file), else the scan's
@@ -752,7 +909,7 @@ async function viewScan(gen, scanId) {
     el('div', { class: 'grid two scan' }, el('div', { class: 'stack' }, mapBox, tearBox, corneaBox), designBox));
   let scan = await guard(gen, () => api('GET', '/v1/scans/' + encodeURIComponent(scanId)));
   if (!scan || gen !== generation) return;
-  statusLine.replaceChildren(`${scan.eye} · ${scan.lensType} · `, el('span', { class: 'status' }, scan.status), ' · ',
+  statusLine.replaceChildren(`${words('eye', scan.eye)} · ${words('lensType', scan.lensType)} · `, statusBadge('scanStatus', scan.status), ' · ',
     el('a', { href: '#/patients/' + encodeURIComponent(scan.patientId) }, 'patient'));
   const said = [];
   if (scan.rx) said.push(`Refraction ${scan.rx}${scan.vertexMM ? ` at ${Math.round(scan.vertexMM * 10) / 10} mm` : ''}`);
@@ -778,7 +935,7 @@ async function viewScan(gen, scanId) {
     const s = await guard(gen, () => api('GET', '/v1/scans/' + encodeURIComponent(scanId)));
     if (!s) return;
     scan = s;
-    statusLine.querySelector('.status').textContent = scan.status;
+    statusLine.querySelector('.status').replaceWith(statusBadge('scanStatus', scan.status));
   }
   if (scan.status !== 'designed') {
     showFailed(scan, failed);
@@ -929,26 +1086,19 @@ function apexText(eye, a) {
   return where + (tilt >= 0.05 ? `; the corneal axis is tilted ${num(tilt, 1)}° towards ${deg(a.tiltAxis_deg)}.` : '; the cornea is not tilted.');
 }
 
-const INDICES = [
-  ['centralK_D', 'Central K', v => num(v) + ' D'],
-  ['iS_D', 'I-S', v => num(v) + ' D'],
-  ['srax_deg', 'SRAX', v => num(v, 0) + '°'],
-  ['kisaPercent', 'KISA%', v => num(v, 0)],
-  ['ast_D', 'Corneal astigmatism (AST)', v => num(v) + ' D'],
-  ['apicalK_D', 'Apical K', v => num(v) + ' D'],
-  ['q', 'Asphericity Q', v => num(v)],
-  ['residualRMS_um', 'Fit residual RMS', v => num(v, 1) + ' µm'],
-];
-
 // showCornea shows the screening (pattern, reasons, indices), the
 // keratometry (Sim-K, apical K, the device's Sim-K) and the apex.
 function showCornea(scan, d, box) {
   const c = d.cornea || {}, sc = d.screening, lens = d.lens || {};
   const parts = [el('h3', { id: 'cornea-h' }, 'Cornea and screening')];
   if (sc) {
+    // The indices as the labels table names and orders them; one that
+    // could not be computed says so, and the steepest point reads as a
+    // sentence.
     const ix = sc.indices || {};
-    const rows = INDICES.map(([k, name, f]) => [name, ix[k] === null || ix[k] === undefined ? 'not computed' : f(ix[k])]);
-    if (ix.steepest) rows.push(['Steepest point', `${num(ix.steepest.power_D)} D at ${num(ix.steepest.radius_mm, 1)} mm, semi-meridian ${deg(ix.steepest.semiMeridian_deg)}`]);
+    const rows = LABELS.forms.indices.groups.flatMap(g => g.fields).filter(k => k !== 'steepest' && (k in ix || !k.startsWith('steepestAxis')))
+      .map(k => { const lab = labelFor('screening.indices.' + k); return [lab.name, ix[k] === null || ix[k] === undefined ? 'not computed' : fmtScalar(ix[k], lab)]; });
+    if (ix.steepest) rows.push([labelFor('screening.indices.steepest').name, `${num(ix.steepest.power_D)} D at ${num(ix.steepest.radius_mm, 1)} mm from the apex, semi-meridian ${deg(ix.steepest.semiMeridian_deg)}`]);
     if (sc.dominantTerms && sc.dominantTerms.length) rows.push(['Leading higher-order term', `${sc.dominantTerms[0].name} (${num(sc.dominantTerms[0].coefficient_um, 1)} µm)`]);
     parts.push(el('h4', {}, 'Screening'),
       el('p', { class: 'pattern-line' }, patternBadge(sc.pattern), el('span', { class: 'muted' }, ' ' + (sc.table || ''))));
@@ -972,9 +1122,10 @@ function showCornea(scan, d, box) {
       el('thead', {}, el('tr', {}, ['Reading', 'Flat K (D)', 'Steep K (D)', 'Cyl (D)', 'Flat axis'].map(h => el('th', { scope: 'col' }, h)))),
       el('tbody', {}, krows))),
     el('p', { class: 'hint' }, 'Sim-K is the axial power on the 3 mm ring, as topographers report K; apical K, the fitted apex, is steeper on a prolate cornea. ' +
-      (lens.k_reading ? `The nomogram reads ${lens.k_reading === 'sim-k' ? 'Sim-K' : lens.k_reading}.` : '')));
+      (lens.k_reading ? `The nomogram reads ${words('kReading', lens.k_reading)}.` : '')));
   if (c.apex) parts.push(el('h4', {}, 'Apex and tilt'), el('p', { id: 'apex' }, apexText(scan.eye, c.apex)));
-  parts.push(el('details', {}, el('summary', {}, 'All fitted corneal values'), paramTable('Corneal parameter', c, 'cornea-params')));
+  parts.push(el('details', { id: 'cornea-all' }, el('summary', {}, 'All fitted corneal values'), orderForm(c, 'cornea', { id: 'cornea-params' })),
+    rawValues({ cornea: d.cornea, screening: d.screening, deviceMeasurements: d.deviceMeasurements }, 'cornea-raw'));
   box.replaceChildren(...parts);
 }
 
@@ -1021,25 +1172,6 @@ async function loadMap(gen, scanId, box) {
   };
 }
 
-// paramTable is every scalar of obj under its API name, as a two-column
-// table (it stays a table on a phone: two columns fit).
-function paramTable(what, obj, id) {
-  return el('table', { class: 'kv params', id },
-    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, what), el('th', { scope: 'col' }, 'Value'))),
-    el('tbody', {}, paramRows(obj)));
-}
-
-function paramRows(obj) {
-  const rows = [];
-  for (const [k, v] of Object.entries(obj || {})) {
-    if (v === null || typeof v === 'object') continue;
-    rows.push(el('tr', {}, el('th', { scope: 'row' }, k), el('td', { class: 'num' }, typeof v === 'number' ? String(Math.round(v * 1000) / 1000) : String(v))));
-  }
-  return rows;
-}
-
-const FORMS = { spherical: 'Spherical', bitoric: 'Bitoric', 'back-toric': 'Back toric', 'front-toric': 'Front toric' };
-
 // rgpSection is an RGP lens's form and astigmatism: corneal, residual and,
 // for a bitoric, its meridians.
 function rgpSection(lens) {
@@ -1047,7 +1179,7 @@ function rgpSection(lens) {
   if (!g || !g.form) return null;
   const res = g.residual_astigmatism;
   const rows = [
-    ['Form', FORMS[g.form] || g.form],
+    ['Form', words('rgpForm', g.form)],
     typeof g.corneal_cylinder_D === 'number' ? ['Corneal astigmatism', `${num(g.corneal_cylinder_D)} D` + (typeof g.corneal_cylinder_axis_deg === 'number' ? `, steep at ${axis(g.corneal_cylinder_axis_deg)}` : '')] : null,
     res ? ['Residual astigmatism', `${signed(res.cylinder_D)} D x ${axis(res.axis_deg).replace('°', '')}` + (Math.abs(res.cylinder_D) >= 0.75 ? ' (0.75 D or more costs vision)' : '')] : null,
     g.bitoric ? ['Power effect', g.bitoric.effect || (g.bitoric.spherical_power_effect ? 'spherical power effect' : 'cylindrical power effect')] : null,
@@ -1090,14 +1222,15 @@ function showDesign(gen, scan, d, box) {
   } }, el('div', { class: 'fields' }, field('Quantity', qty), field('Notes for the lab', notes)), el('div', { class: 'buttons' }, order));
   const steepest = profiles.some(p => p.label === 'steepest');
   box.replaceChildren(...[el('h3', { id: 'design-h' }, `Design v${scan.designVersion || 1}`),
-    lens.refraction ? el('p', { id: 'design-rx' }, `Refraction ${rxText(lens.refraction)}` + (lens.k_reading ? ` · K read as ${lens.k_reading === 'sim-k' ? 'Sim-K' : lens.k_reading}` : '')) : null,
+    lens.refraction ? el('p', { id: 'design-rx' }, `Refraction ${rxText(lens.refraction)}` + (lens.k_reading ? ` · K read as ${words('kReading', lens.k_reading)}` : '')) : null,
     rgpSection(lens),
-    el('h4', {}, 'Lens parameters'),
-    paramTable('Lens parameter', lens, 'lens-params'),
+    el('h4', {}, `${words('lensType', lens.type)} lens parameters`),
+    orderForm(lens, lens.type, { id: 'lens-params' }),
     el('h4', {}, steepest ? 'Fit along the principal meridians and through the cone' : 'Fit along the principal meridians'),
     profiles.length ? plot : el('p', {}, 'This design has no clearance profiles.'),
     el('p', { class: 'kvals', id: 'clearance-text' }, clrText),
     coneText ? el('p', { class: 'kvals', id: 'cone-clearance' }, coneText) : null,
+    rawValues(d, 'design-raw'),
     el('h4', {}, 'Order'), form].flat().filter(Boolean));
   if (profiles.length) {
     const draw = () => drawDesign(plot, profiles, cone);
@@ -1115,7 +1248,7 @@ async function viewOrders(gen) {
   const os = res.orders || [];
   list.replaceChildren(os.length === 0 ? el('p', {}, 'No orders yet.') : table(['Order', 'Status', 'Quantity', 'Created', 'Updated'],
     os.map(o => el('tr', {}, el('td', {}, el('a', { href: '#/orders/' + encodeURIComponent(o.id) }, 'Order ' + o.id.slice(0, 8))),
-      el('td', {}, el('span', { class: 'status' }, o.status)), el('td', { class: 'num' }, o.quantity), el('td', {}, fmtDate(o.created)), el('td', {}, fmtDate(o.updated))))));
+      el('td', {}, statusBadge('orderStatus', o.status)), el('td', { class: 'num' }, o.quantity), el('td', {}, fmtDate(o.created)), el('td', {}, fmtDate(o.updated))))));
 }
 
 async function viewOrder(gen, orderId) {
@@ -1178,7 +1311,7 @@ async function viewOrder(gen, orderId) {
     if (gen !== generation) return;
     if (!o) { detail.replaceChildren(el('p', {}, 'The order is not available.')); return false; }
     detail.replaceChildren(
-      el('p', {}, 'Status: ', el('span', { class: 'status', id: 'order-status' }, o.status), ` · ${o.lensType || ''} · quantity ${o.quantity}`),
+      el('p', {}, 'Status: ', statusBadge('orderStatus', o.status, { id: 'order-status' }), ` · ${words('lensType', o.lensType || '')} · quantity ${o.quantity}`),
       el('p', {}, el('a', { href: '#/scans/' + encodeURIComponent(o.scanId) }, 'Scan and design')),
       el('h3', {}, 'Timeline'),
       el('ol', { class: 'timeline', id: 'order-timeline' }, (o.timeline || []).map(t => el('li', {}, `${fmtDate(t.at)}: ${timelineText(t)}`))));
@@ -1187,12 +1320,25 @@ async function viewOrder(gen, orderId) {
     const list = as.assessments || [];
     recorded = list;
     past.replaceChildren(el('h3', {}, 'Assessments'), list.length === 0 ? el('p', {}, 'None recorded.') :
-      el('ul', {}, list.map(a => el('li', {}, `${fmtDate(a.created)}: ${a.visitKey}, ${a.outcome}${a.revisedVersion ? ', design v' + a.revisedVersion : ''}` +
-        (a.supersededBy ? ' (replaced)' : a.supersedes ? ' (replaces an earlier one)' : '')))));
+      el('ul', { class: 'assessments', id: 'assessments' }, list.map(assessmentItem)));
     return true;
   };
   if (await loadOrder()) await talk.load();
   else talk.section.hidden = true; // no order, no conversation
+}
+
+// assessmentItem is a recorded assessment: the visit and outcome in words,
+// its findings named with their units (and any adjustment it made), the
+// raw values a click away.
+function assessmentItem(a) {
+  const line = `${visitName(a.visitKey)}: ${words('outcome', a.outcome)}${a.revisedVersion ? ', design v' + a.revisedVersion : ''}` +
+    (a.supersededBy ? ' (replaced)' : a.supersedes ? ' (replaces an earlier one)' : '');
+  return el('li', { 'data-assessment': a.id },
+    el('p', { class: 'assessment-line' }, el('time', { datetime: a.created }, fmtDate(a.created)), ' · ', line),
+    el('details', { class: 'findings' }, el('summary', {}, 'Findings'),
+      a.assessment ? orderForm(a.assessment, 'assessment') : null,
+      a.adjustment ? el('section', { class: 'param-group' }, el('h5', {}, 'Adjustment'), fieldList(a.adjustment, 'adjustment')) : null,
+      rawValues(a, 'assessment-raw-' + a.id)));
 }
 
 async function viewFollowUps(gen) {
@@ -1203,7 +1349,7 @@ async function viewFollowUps(gen) {
   if (!res) { list.replaceChildren(el('p', {}, 'The follow-up list is not available.')); return; }
   const fs = res.followUps || [];
   list.replaceChildren(fs.length === 0 ? el('p', {}, 'No follow-ups due.') : table(['Visit', 'Due', 'State', 'Order'],
-    fs.map(f => el('tr', {}, el('td', {}, f.visit), el('td', {}, fmtDate(f.due)), el('td', {}, f.state),
+    fs.map(f => el('tr', {}, el('td', {}, f.label || visitName(f.visit)), el('td', {}, fmtDate(f.due)), el('td', {}, statusBadge('followUpState', f.state)),
       el('td', {}, el('a', { href: '#/orders/' + encodeURIComponent(f.orderId) }, 'Order ' + String(f.orderId).slice(0, 8)))))));
 }
 
@@ -1237,15 +1383,15 @@ async function viewLab(gen) {
       js.map(j => el('tr', { 'data-job': j.id },
         el('td', {}, j.id.slice(0, 10)),
         el('td', {}, j.orderId ? el('a', { href: labConversationHash(j.orderId), 'data-conversation': j.orderId }, `Conversation on order ${j.orderId.slice(0, 8)}`) : '—'),
-        el('td', {}, j.lensType), el('td', { class: 'num' }, j.quantity),
-        el('td', {}, el('span', { class: 'status' }, j.status)),
+        el('td', {}, words('lensType', j.lensType)), el('td', { class: 'num' }, j.quantity),
+        el('td', {}, statusBadge('jobStatus', j.status)),
         el('td', {}, el('div', { class: 'buttons' }, (JOB_NEXT[j.status] || []).map(s => el('button', { type: 'button', 'data-status': s, onclick: async () => {
           // Cancelling withdraws the job for good: ask first.
           if (s === 'cancelled' && !window.confirm(`Cancel job ${j.id.slice(0, 10)}? A cancelled job cannot be resumed.`)) return;
           showError(''); showNotice('');
           const r = await guard(gen, () => api('POST', '/v1/lab/jobs/' + encodeURIComponent(j.id) + '/status', { status: s }));
-          if (r) { showNotice(`Job moved to ${s}.`); load(); }
-        } }, s)))),
+          if (r) { showNotice(`Job moved to ${words('jobStatus', s).toLowerCase()}.`); load(); }
+        } }, words('jobStatus', s))))),
         el('td', {}, el('div', { class: 'buttons' }, (j.files || []).map(f => el('button', { type: 'button', class: 'secondary', 'data-file': f.name, onclick: () => download(gen, j.id, f.name) }, f.name))))))));
   };
   await load();
@@ -1260,7 +1406,9 @@ function timelineText(t) {
     const who = t.actor === 'lab' ? 'the lab' : t.actor === 'practitioner' ? 'the clinic' : t.actor;
     return `comment ${t.to} by ${who}`;
   }
-  return `${t.subject} ${t.from ? t.from + ' → ' : ''}${t.to} (${t.actor})`;
+  const kind = t.subject === 'job' ? 'jobStatus' : 'orderStatus';
+  const subject = String(t.subject || '');
+  return `${subject.charAt(0).toUpperCase() + subject.slice(1)}: ${t.from ? words(kind, t.from) + ' → ' : ''}${words(kind, t.to)} (${t.actor})`;
 }
 
 function labConversationHash(orderId) {
@@ -1368,7 +1516,7 @@ async function viewLabConversation(gen, orderId) {
   const res = await guard(gen, () => api('GET', '/v1/lab/jobs'));
   if (gen !== generation || !res) return;
   const j = (res.jobs || []).find(x => x.orderId === orderId);
-  if (j) summary.replaceChildren(`Job ${j.id.slice(0, 10)} · ${j.lensType} · quantity ${j.quantity} · `, el('span', { class: 'status' }, j.status));
+  if (j) summary.replaceChildren(`Job ${j.id.slice(0, 10)} · ${words('lensType', j.lensType)} · quantity ${j.quantity} · `, statusBadge('jobStatus', j.status));
 }
 
 // ---------- router ----------
