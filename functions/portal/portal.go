@@ -1,6 +1,6 @@
 // Package portal is the Portal function: the clinic portal's static page
-// (HTML, one ES module, one stylesheet, embedded in the binary) and its
-// sign-in configuration. Everything it serves is public and holds no
+// (HTML, two ES modules, the page and its labels table, and one
+// stylesheet, embedded in the binary) and its sign-in configuration. Everything it serves is public and holds no
 // patient data; the page calls the API with the signed-in user's token.
 //
 //	GET /portal/              the page (index.html)
