@@ -689,5 +689,18 @@ func (s *Service) Assessments(ctx context.Context, a auth.Actor, orderID string,
 		}
 		out = append(out, viewOf(rec, c))
 	}
+	// Two recorded at the same moment (a frozen clock): the superseded one
+	// first, within the page.
+	slices.SortStableFunc(out, func(x, y AssessmentView) int {
+		switch {
+		case !x.Created.Equal(y.Created):
+			return 0 // already in created order
+		case x.Supersedes == y.ID:
+			return 1
+		case y.Supersedes == x.ID:
+			return -1
+		}
+		return 0
+	})
 	return out, next, s.Audit(ctx, a, "assessment.read", "orders/"+o.ID+"/assessments", audit.Success)
 }

@@ -189,12 +189,14 @@ func (s *Service) followUpsOf(ctx context.Context, page []Order, cursors map[str
 			return nil, nil, err
 		}
 		plan := sc.Plan(*o.Dispatched)
+		vs := visitsOf(o, plan, recorded, asOf)
 		if i == 0 && skipThrough != "" {
-			if k := slices.IndexFunc(plan, func(v aftercare.Visit) bool { return v.Key == skipThrough }); k >= 0 {
-				plan = plan[k+1:]
-			}
+			// Served up to skipThrough on the last page: go on after it in the plan.
+			index := func(key string) int { return slices.IndexFunc(plan, func(v aftercare.Visit) bool { return v.Key == key }) }
+			k := index(skipThrough)
+			vs = slices.DeleteFunc(vs, func(f FollowUp) bool { return index(f.Visit) <= k })
 		}
-		for _, f := range visitsOf(o, plan, recorded, asOf) {
+		for _, f := range vs {
 			if len(out) == size {
 				return out, last, nil
 			}

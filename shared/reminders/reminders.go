@@ -71,7 +71,7 @@ type Service struct {
 }
 
 // DefaultBatch is the follow-up task's batch when Service.Batch is 0.
-const DefaultBatch = 200
+var DefaultBatch = 200
 
 func (s *Service) batch() int {
 	if s.Batch > 0 {
