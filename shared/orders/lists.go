@@ -192,7 +192,9 @@ func (s *Service) followUpsOf(ctx context.Context, page []Order, cursors map[str
 		vs := visitsOf(o, plan, recorded, asOf)
 		if i == 0 && skipThrough != "" {
 			// Served up to skipThrough on the last page: go on after it in the plan.
-			index := func(key string) int { return slices.IndexFunc(plan, func(v aftercare.Visit) bool { return v.Key == key }) }
+			index := func(key string) int {
+				return slices.IndexFunc(plan, func(v aftercare.Visit) bool { return v.Key == key })
+			}
 			k := index(skipThrough)
 			vs = slices.DeleteFunc(vs, func(f FollowUp) bool { return index(f.Visit) <= k })
 		}
