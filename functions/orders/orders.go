@@ -7,10 +7,11 @@
 //	GET  /v1/orders/{orderId}/assessments
 //	GET  /v1/orders        the clinic's orders, newest first
 //	GET  /v1/follow-ups    the clinic's aftercare visits not yet recorded, oldest dispatch first, each order's soonest first
-//
-// Lists page (AIP-158, package paging): pageSize, pageToken, and nextPageToken beside the list.
 //	POST /v1/orders/{orderId}/comments      {"text"}: the clinic's practitioners or lab staff (Idempotency-Key)
 //	GET  /v1/orders/{orderId}/comments      the order's conversation, oldest first
+//
+// The lists page (AIP-158, package paging): pageSize, pageToken, and
+// nextPageToken beside the list.
 //
 // Assessments: one per visit. The body is an aftercare assessment
 // (visitKey, visualAcuity, overRefraction, ..., comfort, outcome) and,
