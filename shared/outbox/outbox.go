@@ -81,7 +81,7 @@ func (r *Relay) Flush(ctx context.Context, minAge time.Duration) (int, error) {
 					continue
 				}
 				if e.Created.After(cutoff) {
-					return paging.Stop // the rest are younger still
+					return paging.ErrStop // the rest are younger still
 				}
 				if err := r.publish(ctx, d.ID, e); err != nil {
 					all = append(all, err)

@@ -181,13 +181,13 @@ func Query(ctx context.Context, docs ports.Documents, q ports.Query, r Request, 
 	return found, Token(scope, Position{Cursor: &c}), nil
 }
 
-// Stop, returned by a Batches function, ends the scan without an error.
-var Stop = errors.New("paging: stop the scan")
+// ErrStop, returned by a Batches function, ends the scan without an error.
+var ErrStop = errors.New("paging: stop the scan")
 
 // Batches runs fn on the documents of q in batches of at most size, in q's
 // order, each batch one query that starts after the previous batch's last
 // document: an internal scan never holds more than a batch. fn may change
-// or delete the documents it gets, and returns Stop to end the scan early
+// or delete the documents it gets, and returns ErrStop to end the scan early
 // without an error. q's Limit and After are set here.
 func Batches(ctx context.Context, docs ports.Documents, q ports.Query, size int, fn func([]ports.Doc) error) error {
 	if size <= 0 {
@@ -202,7 +202,7 @@ func Batches(ctx context.Context, docs ports.Documents, q ports.Query, size int,
 		if len(found) == 0 {
 			return nil
 		}
-		if err := fn(found); errors.Is(err, Stop) {
+		if err := fn(found); errors.Is(err, ErrStop) {
 			return nil
 		} else if err != nil {
 			return err

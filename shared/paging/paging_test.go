@@ -173,7 +173,7 @@ func TestBatches(t *testing.T) {
 	err = paging.Batches(context.Background(), docs, ports.Query{Collection: "items"}, 3, func(b []ports.Doc) error {
 		n += len(b)
 		if n >= 6 {
-			return paging.Stop
+			return paging.ErrStop
 		}
 		return docs.RunTransaction(context.Background(), func(ctx context.Context, tx ports.Tx) error {
 			for _, d := range b {
