@@ -110,3 +110,35 @@ resource "google_secret_manager_secret" "smtp_password" {
   }
   depends_on = [google_project_service.api]
 }
+
+# Composite indexes of the queries the code issues: equality filters with an
+# order on another field (the list routes, paged by AIP-158 cursors).
+# Derived from shared/ports/firestoreindex.Shapes by its Required rules; the
+# policy test (infra/policy) fails on an index missing here or one here that
+# no query needs. Firestore appends __name__ in the last field's direction.
+locals {
+  firestore_indexes = {
+    "assessments-by-order"      = { collection = "assessments", fields = [["orderId", "ASCENDING"], ["created", "ASCENDING"]] }
+    "comments-by-order"         = { collection = "order-comments", fields = [["orderId", "ASCENDING"], ["created", "ASCENDING"]] }
+    "jobs-by-status"            = { collection = "jobs", fields = [["status", "ASCENDING"], ["created", "ASCENDING"]] }
+    "orders-by-clinic"          = { collection = "orders", fields = [["clinicId", "ASCENDING"], ["created", "DESCENDING"]] }
+    "orders-by-clinic-dispatch" = { collection = "orders", fields = [["clinicId", "ASCENDING"], ["dispatched", "ASCENDING"]] }
+    "patients-by-clinic"        = { collection = "patients", fields = [["clinicId", "ASCENDING"], ["created", "DESCENDING"]] }
+    "scans-by-patient"          = { collection = "scans", fields = [["clinicId", "ASCENDING"], ["patientId", "ASCENDING"], ["received", "DESCENDING"]] }
+  }
+}
+
+resource "google_firestore_index" "query" {
+  for_each    = local.firestore_indexes
+  project     = var.project
+  database    = google_firestore_database.main.name
+  collection  = each.value.collection
+  query_scope = "COLLECTION"
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}

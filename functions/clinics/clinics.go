@@ -11,14 +11,16 @@ import (
 	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/locator"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/platform"
+	"github.com/lensflow/lensflow/shared/ports"
 )
 
 const routeSearch = "GET /v1/clinics"
 
 func init() {
 	platform.Register(platform.Function{Name: "Clinics", Routes: []platform.Route{
-		{Pattern: routeSearch, Public: true, Query: []string{"near", "radiusKm", "limit", "lensType"}},
+		{Pattern: routeSearch, Public: true, Query: []string{"near", "radiusKm", "limit", "lensType", paging.ParamSize, paging.ParamToken}},
 	}, HTTP: New})
 }
 
@@ -42,9 +44,20 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 		if err != nil {
 			return err
 		}
-		res, err := locator.Search(r.Context(), app.Docs, q)
+		scope := q.Scope()
+		pos, err := paging.Request{Token: r.URL.Query().Get(paging.ParamToken)}.Start(scope)
 		if err != nil {
 			return err
+		}
+		q.After = pos.Cursor
+		res, more, err := locator.SearchPage(r.Context(), app.Docs, q)
+		if err != nil {
+			return err
+		}
+		next := ""
+		if more && len(res) > 0 {
+			last := res[len(res)-1]
+			next = paging.Token(scope, paging.Position{Cursor: &ports.Cursor{Value: last.DistanceKm, ID: last.ID}})
 		}
 		out := make([]Listing, 0, len(res))
 		for _, c := range res {
@@ -55,7 +68,7 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 			}
 			out = append(out, l)
 		}
-		httpkit.JSON(w, http.StatusOK, map[string]any{"clinics": out})
+		httpkit.JSON(w, http.StatusOK, paging.Body("clinics", out, next))
 		return nil
 	}
 	return map[string]httpkit.HandlerFunc{routeSearch: search}, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/platform"
 )
 
@@ -28,7 +29,7 @@ var labStaff = []auth.Role{auth.RoleLab}
 
 func init() {
 	platform.Register(platform.Function{Name: "Lab", Routes: []platform.Route{
-		{Pattern: routeJobs, Roles: labStaff, Query: []string{"status"}},
+		{Pattern: routeJobs, Roles: labStaff, Query: append([]string{"status"}, paging.Params...)},
 		{Pattern: routeFile, Roles: labStaff},
 		{Pattern: routeStatus, Roles: labStaff, NoQuery: true},
 	}, HTTP: New})
@@ -38,11 +39,15 @@ func init() {
 func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 	svc := bootstrap.OrderService(app)
 	jobs := func(w http.ResponseWriter, r *http.Request) error {
-		js, err := svc.Jobs(r.Context(), httpkit.Actor(r), r.URL.Query().Get("status"))
+		pr, err := paging.FromQuery(r.URL.Query())
 		if err != nil {
 			return err
 		}
-		httpkit.JSON(w, http.StatusOK, map[string]any{"jobs": js})
+		js, next, err := svc.Jobs(r.Context(), httpkit.Actor(r), r.URL.Query().Get("status"), pr)
+		if err != nil {
+			return err
+		}
+		httpkit.JSON(w, http.StatusOK, paging.Body("jobs", js, next))
 		return nil
 	}
 	file := func(w http.ResponseWriter, r *http.Request) error {

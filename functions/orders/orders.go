@@ -6,9 +6,12 @@
 //	POST /v1/orders/{orderId}/assessments   an aftercare visit, one assessment per visit (below); outcome "adjust" revises the design (Idempotency-Key)
 //	GET  /v1/orders/{orderId}/assessments
 //	GET  /v1/orders        the clinic's orders, newest first
-//	GET  /v1/follow-ups    the clinic's aftercare visits not yet recorded, soonest first
+//	GET  /v1/follow-ups    the clinic's aftercare visits not yet recorded, oldest dispatch first, each order's soonest first
 //	POST /v1/orders/{orderId}/comments      {"text"}: the clinic's practitioners or lab staff (Idempotency-Key)
 //	GET  /v1/orders/{orderId}/comments      the order's conversation, oldest first
+//
+// The lists page (AIP-158, package paging): pageSize, pageToken, and
+// nextPageToken beside the list.
 //
 // Assessments: one per visit. The body is an aftercare assessment
 // (visitKey, visualAcuity, overRefraction, ..., comfort, outcome) and,
@@ -41,6 +44,7 @@ import (
 	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/platform"
 )
 
@@ -67,11 +71,11 @@ func init() {
 		{Pattern: routePlace, Roles: practitioners, Creates: true},
 		{Pattern: routeGet, Roles: practitioners},
 		{Pattern: routeAssess, Roles: practitioners, Creates: true},
-		{Pattern: routeVisits, Roles: practitioners},
-		{Pattern: routeList, Roles: practitioners},
-		{Pattern: routeFollow, Roles: practitioners},
+		{Pattern: routeVisits, Roles: practitioners, Query: paging.Params},
+		{Pattern: routeList, Roles: practitioners, Query: paging.Params},
+		{Pattern: routeFollow, Roles: practitioners, Query: paging.Params},
 		{Pattern: routeNote, Roles: conversation, Creates: true},
-		{Pattern: routeThread, Roles: conversation},
+		{Pattern: routeThread, Roles: conversation, Query: paging.Params},
 	}, HTTP: New})
 }
 
@@ -123,27 +127,39 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	visits := func(w http.ResponseWriter, r *http.Request) error {
-		vs, err := svc.Assessments(r.Context(), httpkit.Actor(r), r.PathValue("orderId"))
+		pr, err := paging.FromQuery(r.URL.Query())
 		if err != nil {
 			return err
 		}
-		httpkit.JSON(w, http.StatusOK, map[string]any{"assessments": vs})
+		vs, next, err := svc.Assessments(r.Context(), httpkit.Actor(r), r.PathValue("orderId"), pr)
+		if err != nil {
+			return err
+		}
+		httpkit.JSON(w, http.StatusOK, paging.Body("assessments", vs, next))
 		return nil
 	}
 	list := func(w http.ResponseWriter, r *http.Request) error {
-		all, err := svc.List(r.Context(), httpkit.Actor(r))
+		pr, err := paging.FromQuery(r.URL.Query())
 		if err != nil {
 			return err
 		}
-		httpkit.JSON(w, http.StatusOK, map[string]any{"orders": all})
+		page, next, err := svc.List(r.Context(), httpkit.Actor(r), pr)
+		if err != nil {
+			return err
+		}
+		httpkit.JSON(w, http.StatusOK, paging.Body("orders", page, next))
 		return nil
 	}
 	followUps := func(w http.ResponseWriter, r *http.Request) error {
-		fs, err := svc.FollowUps(r.Context(), httpkit.Actor(r), svc.Now())
+		pr, err := paging.FromQuery(r.URL.Query())
 		if err != nil {
 			return err
 		}
-		httpkit.JSON(w, http.StatusOK, map[string]any{"followUps": fs})
+		fs, next, err := svc.FollowUps(r.Context(), httpkit.Actor(r), svc.Now(), pr)
+		if err != nil {
+			return err
+		}
+		httpkit.JSON(w, http.StatusOK, paging.Body("followUps", fs, next))
 		return nil
 	}
 	note := func(w http.ResponseWriter, r *http.Request) error {
@@ -161,11 +177,15 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	thread := func(w http.ResponseWriter, r *http.Request) error {
-		cs, err := svc.Comments(r.Context(), httpkit.Actor(r), r.PathValue("orderId"))
+		pr, err := paging.FromQuery(r.URL.Query())
 		if err != nil {
 			return err
 		}
-		httpkit.JSON(w, http.StatusOK, map[string]any{"comments": cs})
+		cs, next, err := svc.Comments(r.Context(), httpkit.Actor(r), r.PathValue("orderId"), pr)
+		if err != nil {
+			return err
+		}
+		httpkit.JSON(w, http.StatusOK, paging.Body("comments", cs, next))
 		return nil
 	}
 	return map[string]httpkit.HandlerFunc{routePlace: place, routeGet: get, routeAssess: assess, routeVisits: visits,

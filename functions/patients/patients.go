@@ -11,6 +11,7 @@ import (
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/scans"
 )
@@ -26,7 +27,7 @@ var practitioners = []auth.Role{auth.RolePractitioner}
 func init() {
 	platform.Register(platform.Function{Name: "Patients", Routes: []platform.Route{
 		{Pattern: routeCreate, Roles: practitioners, Creates: true},
-		{Pattern: routeList, Roles: practitioners},
+		{Pattern: routeList, Roles: practitioners, Query: paging.Params},
 	}, HTTP: New})
 }
 
@@ -48,11 +49,15 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	list := func(w http.ResponseWriter, r *http.Request) error {
-		ps, err := svc.ListPatients(r.Context(), httpkit.Actor(r))
+		pr, err := paging.FromQuery(r.URL.Query())
 		if err != nil {
 			return err
 		}
-		httpkit.JSON(w, http.StatusOK, map[string]any{"patients": ps})
+		ps, next, err := svc.ListPatients(r.Context(), httpkit.Actor(r), pr)
+		if err != nil {
+			return err
+		}
+		httpkit.JSON(w, http.StatusOK, paging.Body("patients", ps, next))
 		return nil
 	}
 	return map[string]httpkit.HandlerFunc{routeCreate: create, routeList: list}, nil

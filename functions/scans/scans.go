@@ -27,6 +27,7 @@ import (
 	"github.com/lensflow/lensflow/shared/domain/fluorescein"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/platform"
 	"github.com/lensflow/lensflow/shared/scans"
 )
@@ -50,7 +51,7 @@ func init() {
 		{Pattern: routeGet, Roles: practitioners},
 		{Pattern: routeDesign, Roles: practitioners},
 		{Pattern: routeMap, Roles: practitioners},
-		{Pattern: routeList, Roles: practitioners},
+		{Pattern: routeList, Roles: practitioners, Query: paging.Params},
 		{Pattern: routeTear, Roles: practitioners, Query: tearParams},
 		{Pattern: routeTearPN, Roles: practitioners, Query: tearParams},
 	}, MaxBody: scans.MaxScanBytes, BodyMemory: scans.UploadMemoryPerByte, HTTP: New})
@@ -145,7 +146,11 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil
 	}
 	list := func(w http.ResponseWriter, r *http.Request) error {
-		scs, err := svc.PatientScans(r.Context(), httpkit.Actor(r), r.PathValue("patientId"))
+		pr, err := paging.FromQuery(r.URL.Query())
+		if err != nil {
+			return err
+		}
+		scs, next, err := svc.PatientScans(r.Context(), httpkit.Actor(r), r.PathValue("patientId"), pr)
 		if err != nil {
 			return err
 		}
@@ -153,7 +158,7 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 		for _, sc := range scs {
 			out = append(out, view(sc))
 		}
-		httpkit.JSON(w, http.StatusOK, map[string]any{"scans": out})
+		httpkit.JSON(w, http.StatusOK, paging.Body("scans", out, next))
 		return nil
 	}
 	tearLayer := func(r *http.Request) (*scans.TearLayer, error) {

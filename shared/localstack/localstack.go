@@ -60,6 +60,9 @@ type Options struct {
 	// publisher of every function with fault injection (LENSFLOW_FAULTS
 	// for `go run ./scripts/local`). Start-up itself runs without it.
 	Faults *faults.Injector
+	// WrapDocs, when set, wraps every function's document store (after
+	// Faults), e.g. to record the queries issued (firestoreindex.Recorder).
+	WrapDocs func(ports.Documents) ports.Documents
 }
 
 // Stack is a running local stack.
@@ -138,6 +141,10 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		app.Relay.Docs, app.Relay.Publisher = app.Docs, app.Events
 		app.Log.Warn("fault injection is on", "rate", o.Faults.Spec().Rate, "timeoutShare", o.Faults.Spec().TimeoutShare,
 			"lostAckShare", o.Faults.Spec().LostAckShare, "latency", o.Faults.Spec().Latency.String())
+	}
+	if o.WrapDocs != nil {
+		app.Docs = o.WrapDocs(app.Docs)
+		app.Relay.Docs = app.Docs
 	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	st.stop = stop

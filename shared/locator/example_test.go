@@ -46,7 +46,7 @@ func ExampleParseQuery() {
 	_, err = locator.ParseQuery(v)
 	fmt.Println(err)
 	// Output:
-	// {Lat:51.539 Lng:-0.1426 RadiusKm:5 Limit:10 LensType:scleral} <nil>
+	// {Lat:51.539 Lng:-0.1426 RadiusKm:5 Limit:10 LensType:scleral After:<nil>} <nil>
 	// locator.ParseQuery: near: latitude must be a finite decimal number
 }
 

@@ -33,6 +33,7 @@ package locator
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -43,6 +44,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/domain/lens"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -127,6 +129,16 @@ type Query struct {
 	RadiusKm float64   // 0 < RadiusKm <= MaxRadiusKm; 0 means DefaultRadiusKm
 	Limit    int       // 1..MaxLimit; 0 means DefaultLimit
 	LensType lens.Type // optional: only clinics that fit this type
+	// After, if set, starts the results after this position in their
+	// order: a result's DistanceKm (rounded, as answered) and id.
+	After *ports.Cursor
+}
+
+// Scope is what a page token of this search is bound to: the centre, the
+// radius and the lens type (not the page size).
+func (q Query) Scope() paging.Scope {
+	return paging.NewScope("clinics.search", strconv.FormatFloat(q.Lat, 'g', -1, 64), strconv.FormatFloat(q.Lng, 'g', -1, 64),
+		strconv.FormatFloat(q.RadiusKm, 'g', -1, 64), string(q.LensType))
 }
 
 // withDefaults fills zero values and checks ranges; errors name the query
@@ -160,9 +172,11 @@ func (q Query) withDefaults(op string) (Query, error) {
 //
 //	near=LAT,LNG   required, decimal degrees
 //	radiusKm=R     optional, 0 < R <= 200, default 25
-//	limit=N        optional, 1..50, default 10
+//	limit=N        optional, 1..50, default 10 (the page size, as before paging)
+//	pageSize=N     optional, AIP-158: 0 or absent is limit's default, above 50 is 50
 //	lensType=T     optional, rgp, orthok or scleral
 //
+// pageToken is the caller's to decode with the search's Scope.
 // Errors are errs.Invalid naming the parameter; NaN, infinities, out of
 // range values and repeated parameters are refused. Other parameters are
 // ignored (caches and links add their own).
@@ -215,6 +229,15 @@ func ParseQuery(v url.Values) (Query, error) {
 		}
 		q.Limit = n
 	}
+	if s, ok, err := one(paging.ParamSize); err != nil {
+		return q, err
+	} else if ok {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 0 {
+			return q, errs.Field(op, paging.ParamSize, "must be a whole number from 0 to %d (0: the default, %d)", MaxLimit, DefaultLimit)
+		}
+		q.Limit = min(n, MaxLimit) // 0: the default
+	}
 	if s, ok, err := one("lensType"); err != nil {
 		return q, err
 	} else if ok {
@@ -245,7 +268,8 @@ func number(s string) (float64, error) {
 }
 
 // Search returns the opted-in clinics within q.RadiusKm of the centre that
-// fit q.LensType (if set), nearest first (ties by id), at most q.Limit.
+// fit q.LensType (if set), nearest first (by distance rounded to metres,
+// then id), after q.After if set, at most q.Limit.
 // Errors from docs pass through with their kind; an invalid q is
 // errs.Invalid naming the query parameter.
 //
@@ -253,21 +277,28 @@ func number(s string) (float64, error) {
 // queries), so its cost grows with the clinics near the centre, not with
 // the whole collection.
 func Search(ctx context.Context, docs ports.Documents, q Query) ([]Result, error) {
+	out, _, err := SearchPage(ctx, docs, q)
+	return out, err
+}
+
+// SearchPage is Search that also reports whether more results follow the
+// q.Limit it returns (the page's next page starts after its last result).
+func SearchPage(ctx context.Context, docs ports.Documents, q Query) ([]Result, bool, error) {
 	const op = "locator.Search"
 	q, err := q.withDefaults(op)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	plan, err := Near(q.Lat, q.Lng, q.RadiusKm)
 	if err != nil {
-		return nil, errs.Field(op, "near", "%v", err)
+		return nil, false, errs.Field(op, "near", "%v", err)
 	}
 	seen := map[string]bool{}
 	var out []Result
 	for _, pq := range plan.Queries(Collection) {
 		found, err := docs.Query(ctx, pq)
 		if err != nil {
-			return nil, errs.Wrap(op, err)
+			return nil, false, errs.Wrap(op, err)
 		}
 		for _, d := range found {
 			if seen[d.ID] {
@@ -287,7 +318,10 @@ func Search(ctx context.Context, docs ports.Documents, q Query) ([]Result, error
 			if dist > q.RadiusKm {
 				continue
 			}
-			out = append(out, Result{Clinic: c, DistanceKm: dist})
+			r := Result{Clinic: c, DistanceKm: math.Round(dist*1000) / 1000}
+			if q.After == nil || pastCursor(r, *q.After) {
+				out = append(out, r)
+			}
 		}
 	}
 	slices.SortFunc(out, func(a, b Result) int {
@@ -297,12 +331,21 @@ func Search(ctx context.Context, docs ports.Documents, q Query) ([]Result, error
 		return strings.Compare(a.ID, b.ID)
 	})
 	if len(out) > q.Limit {
-		out = out[:q.Limit]
+		return out[:q.Limit], true, nil
 	}
-	for i := range out {
-		out[i].DistanceKm = math.Round(out[i].DistanceKm*1000) / 1000
+	return out, false, nil
+}
+
+// pastCursor reports whether r comes after the position c in Search's order.
+func pastCursor(r Result, c ports.Cursor) bool {
+	d, _ := c.Value.(float64)
+	if n, ok := c.Value.(json.Number); ok {
+		d, _ = n.Float64()
 	}
-	return out, nil
+	if r.DistanceKm != d {
+		return r.DistanceKm > d
+	}
+	return r.ID > c.ID
 }
 
 // Seed writes clinic listings (normalized: geohash computed) in one

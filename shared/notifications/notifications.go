@@ -19,6 +19,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notifications/delivery"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/servicekit"
 )
@@ -297,42 +298,57 @@ type Report struct {
 	Failed  int       `json:"failed"`
 }
 
+// RetryBatch is how many pending deliveries one query of Retry reads.
+var RetryBatch = 200
+
 // Retry attempts every pending delivery whose next attempt is due by asOf.
+// It walks the pending deliveries in batches of RetryBatch (status ==, by
+// id: no composite index), never the whole backlog at once; attempting a
+// delivery moves it out of the filter or to a later next attempt, which
+// does not disturb the walk (it resumes after the last id it read).
 func (s *Service) Retry(ctx context.Context, asOf time.Time) (Report, error) {
 	r := Report{AsOf: asOf.UTC()}
-	docs, err := s.Docs.Query(ctx, ports.Query{Collection: DeliveriesCollection,
-		Where: []ports.Where{{Field: "status", Op: "==", Value: StatusPending}}})
-	if err != nil {
-		return r, err
-	}
-	for _, doc := range docs {
-		var d Delivery
-		if err := doc.Decode(&d); err != nil || d.NextAttempt.After(asOf) {
-			continue
-		}
-		var set Settings
-		if d.Recipient == RecipientLab {
-			set = s.labSettings()
-		} else if err := s.Docs.Get(ctx, SettingsCollection, d.ClinicID, &set); err != nil && !errs.Is(errs.NotFound, err) {
-			return r, err
-		}
-		r.Tried++
-		if err := s.attempt(ctx, d, set); err != nil {
-			return r, err
-		}
-		var after Delivery
-		if err := s.Docs.Get(ctx, DeliveriesCollection, d.ID, &after); err == nil {
-			switch after.Status {
-			case StatusSent:
-				r.Sent++
-			case StatusFailed:
-				r.Failed++
-			default:
-				r.Pending++
+	err := paging.Batches(ctx, s.Docs, ports.Query{Collection: DeliveriesCollection,
+		Where: []ports.Where{{Field: "status", Op: "==", Value: StatusPending}}}, RetryBatch,
+		func(docs []ports.Doc) error {
+			for _, doc := range docs {
+				if err := s.retryOne(ctx, doc, asOf, &r); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+	return r, err
+}
+
+// retryOne attempts one pending delivery if it is due, and counts it in r.
+func (s *Service) retryOne(ctx context.Context, doc ports.Doc, asOf time.Time, r *Report) error {
+	var d Delivery
+	if err := doc.Decode(&d); err != nil || d.NextAttempt.After(asOf) {
+		return nil
+	}
+	var set Settings
+	if d.Recipient == RecipientLab {
+		set = s.labSettings()
+	} else if err := s.Docs.Get(ctx, SettingsCollection, d.ClinicID, &set); err != nil && !errs.Is(errs.NotFound, err) {
+		return err
+	}
+	r.Tried++
+	if err := s.attempt(ctx, d, set); err != nil {
+		return err
+	}
+	var after Delivery
+	if err := s.Docs.Get(ctx, DeliveriesCollection, d.ID, &after); err == nil {
+		switch after.Status {
+		case StatusSent:
+			r.Sent++
+		case StatusFailed:
+			r.Failed++
+		default:
+			r.Pending++
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // attempt sends d once and records the outcome.

@@ -3,6 +3,7 @@ package notifications_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -355,5 +356,37 @@ func TestSettingsAnswerEmptyLists(t *testing.T) {
 		if v, err = svc.GetSettings(ctx, north); err != nil || emails(v) != "[]" {
 			t.Fatalf("GET after PUT %+v: %s %v", in, emails(v), err)
 		}
+	}
+}
+
+// TestRetryWalksPendingInBatches: the retry task reads pending deliveries a
+// batch at a time and still attempts every due one once.
+func TestRetryWalksPendingInBatches(t *testing.T) {
+	old := notifications.RetryBatch
+	notifications.RetryBatch = 2
+	t.Cleanup(func() { notifications.RetryBatch = old })
+	now := time.Now().UTC()
+	svc := service(t, &now)
+	mailer := &flakyMailer{fail: 5}
+	svc.Mailer, svc.From, svc.PublicURL = mailer, "lab-notices@lensflow.example", "https://api.lensflow.example"
+	svc.LabEmails = []string{"lab@lensflow.example"}
+	ctx := context.Background()
+	for i := range 5 {
+		n := delivery.Notification{ID: fmt.Sprintf("evt-%d", i), Type: delivery.TypeCommentPosted, OccurredAt: now, ClinicID: "demo-north",
+			OrderID: "order-1", Status: "posted", Link: "/v1/orders/order-1/comments"}
+		if err := svc.NotifyLab(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(mailer.sent) != 0 {
+		t.Fatalf("sent %d while the server refused", len(mailer.sent))
+	}
+	now = now.Add(time.Hour)
+	rep, err := svc.Retry(ctx, now)
+	if err != nil || rep.Tried != 5 || rep.Sent != 5 || len(mailer.sent) != 5 {
+		t.Fatalf("retry in batches of 2: %+v %v, %d sent; want 5 tried and sent", rep, err, len(mailer.sent))
+	}
+	if rep, err := svc.Retry(ctx, now); err != nil || rep.Tried != 0 {
+		t.Fatalf("second retry: %+v %v", rep, err)
 	}
 }

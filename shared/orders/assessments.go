@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
@@ -23,6 +22,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/outbox"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/retry"
 	"github.com/lensflow/lensflow/shared/scans"
@@ -658,20 +658,24 @@ func overridesOf(cur, rev aftercare.DesignParams, t lens.Type) lens.Overrides {
 	return o
 }
 
-// Assessments lists an order's assessments, oldest first, for its clinic
-// (errs.NotFound for another clinic's order). Each read is audited.
-func (s *Service) Assessments(ctx context.Context, a auth.Actor, orderID string) ([]AssessmentView, error) {
+// Assessments lists one page of an order's assessments, oldest first (by
+// created, then id), for its clinic (errs.NotFound for another clinic's
+// order), and the next page's token ("" on the last page). The query is
+// orderId == ordered by created (composite index orderId, created). Each
+// read is audited.
+func (s *Service) Assessments(ctx context.Context, a auth.Actor, orderID string, pr paging.Request) ([]AssessmentView, string, error) {
 	o, err := s.order(ctx, a.ClinicID, orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
 			_ = s.Audit(ctx, a, "assessment.read", "orders/"+servicekit.SafeID(orderID)+"/assessments", audit.Denied)
 		}
-		return nil, err
+		return nil, "", err
 	}
-	docs, err := s.Docs.Query(ctx, ports.Query{Collection: AssessmentsCollection,
-		Where: []ports.Where{{Field: "orderId", Op: "==", Value: o.ID}}})
+	docs, next, err := paging.Query(ctx, s.Docs, ports.Query{Collection: AssessmentsCollection,
+		Where: []ports.Where{{Field: "orderId", Op: "==", Value: o.ID}}, OrderBy: "created"},
+		pr, paging.NewScope("assessments.list", a.ClinicID, o.ID))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	out := make([]AssessmentView, 0, len(docs))
 	for _, d := range docs {
@@ -681,15 +685,22 @@ func (s *Service) Assessments(ctx context.Context, a auth.Actor, orderID string)
 		}
 		c, err := s.content(rec)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out = append(out, viewOf(rec, c))
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Created.Equal(out[j].Created) {
-			return out[i].Created.Before(out[j].Created)
+	// Two recorded at the same moment (a frozen clock): the superseded one
+	// first, within the page.
+	slices.SortStableFunc(out, func(x, y AssessmentView) int {
+		switch {
+		case !x.Created.Equal(y.Created):
+			return 0 // already in created order
+		case x.Supersedes == y.ID:
+			return 1
+		case y.Supersedes == x.ID:
+			return -1
 		}
-		return out[j].Supersedes == out[i].ID // recorded at the same moment: the superseded one first
+		return 0
 	})
-	return out, s.Audit(ctx, a, "assessment.read", "orders/"+o.ID+"/assessments", audit.Success)
+	return out, next, s.Audit(ctx, a, "assessment.read", "orders/"+o.ID+"/assessments", audit.Success)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/outbox"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
 	"github.com/lensflow/lensflow/shared/servicekit"
@@ -255,7 +256,7 @@ func TestAssessVisitOnce(t *testing.T) {
 	if got := f.actions(n); len(got) != 1 || got[0] != orders.ActionAssessmentSupersede+" orders/"+f.order.ID+"/assessments/"+sup.ID {
 		t.Fatalf("audit of the supersession: %v", got)
 	}
-	list, err := f.svc.Assessments(ctx, f.north, f.order.ID)
+	list, _, err := f.svc.Assessments(ctx, f.north, f.order.ID, paging.Request{})
 	if err != nil || len(list) != 2 || list[0].ID != first.ID || list[0].SupersededBy != sup.ID || list[1].ID != sup.ID ||
 		list[1].Supersedes != first.ID {
 		t.Fatalf("assessments: %v %+v", err, list)
@@ -458,7 +459,7 @@ func TestAssessUnscheduledVisits(t *testing.T) {
 	if err != nil || a3.Supersedes != a1.ID {
 		t.Fatalf("superseding yesterday's: %v %+v", err, a3)
 	}
-	list, err := f.svc.Assessments(context.Background(), f.north, f.order.ID)
+	list, _, err := f.svc.Assessments(context.Background(), f.north, f.order.ID, paging.Request{})
 	if err != nil || len(list) != 3 {
 		t.Fatalf("assessments: %v %+v", err, list)
 	}

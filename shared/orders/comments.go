@@ -3,7 +3,6 @@ package orders
 import (
 	"context"
 	"encoding/json"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -14,6 +13,7 @@ import (
 	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/servicekit"
 )
@@ -27,8 +27,6 @@ const (
 	TypeCommentPosted  = "com.lensflow.order.comment_posted.v1"
 	// MaxCommentText bounds a comment, in characters.
 	MaxCommentText = 2000
-	// MaxComments bounds the thread of one order answered by a listing.
-	MaxComments = 500
 )
 
 // CommentRecord is one comment as stored: its text sealed, bound to the
@@ -150,21 +148,25 @@ func (s *Service) comment(ctx context.Context, a auth.Actor, o Order, id string)
 	return v, true, s.Audit(ctx, a, "comment.create", "orders/"+o.ID+"/comments/"+c.ID, audit.Success)
 }
 
-// Comments lists an order's thread, oldest first, for its clinic or lab
-// staff (errs.NotFound for another clinic's order). Each read is audited.
-func (s *Service) Comments(ctx context.Context, a auth.Actor, orderID string) ([]CommentView, error) {
+// Comments lists one page of an order's thread, oldest first (by created,
+// then id), for its clinic or lab staff (errs.NotFound for another
+// clinic's order), and the next page's token ("" on the last page). The
+// query is orderId == ordered by created (composite index orderId,
+// created). Each read is audited.
+func (s *Service) Comments(ctx context.Context, a auth.Actor, orderID string, pr paging.Request) ([]CommentView, string, error) {
 	o, err := s.order(ctx, clinicScope(a), orderID)
 	if err != nil {
 		if errs.Is(errs.NotFound, err) {
 			_ = s.Audit(ctx, a, "comment.read", "orders/"+servicekit.SafeID(orderID)+"/comments", audit.Denied)
 		}
-		return nil, err
+		return nil, "", err
 	}
+	scope := paging.NewScope("comments.list", a.ClinicID, o.ID) // the caller's clinic: none for lab staff
 	a = onOrder(a, o)
-	docs, err := s.Docs.Query(ctx, ports.Query{Collection: CommentsCollection,
-		Where: []ports.Where{{Field: "orderId", Op: "==", Value: o.ID}}})
+	docs, next, err := paging.Query(ctx, s.Docs, ports.Query{Collection: CommentsCollection,
+		Where: []ports.Where{{Field: "orderId", Op: "==", Value: o.ID}}, OrderBy: "created"}, pr, scope)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	out := make([]CommentView, 0, len(docs))
 	for _, d := range docs {
@@ -174,15 +176,11 @@ func (s *Service) Comments(ctx context.Context, a auth.Actor, orderID string) ([
 		}
 		v, err := s.commentView(a, c)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out = append(out, v)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
-	if len(out) > MaxComments {
-		out = out[len(out)-MaxComments:]
-	}
-	return out, s.Audit(ctx, a, "comment.read", "orders/"+o.ID+"/comments", audit.Success)
+	return out, next, s.Audit(ctx, a, "comment.read", "orders/"+o.ID+"/comments", audit.Success)
 }
 
 func (s *Service) commentView(a auth.Actor, c CommentRecord) (CommentView, error) {

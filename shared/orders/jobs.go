@@ -11,6 +11,7 @@ import (
 	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/outbox"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/servicekit"
 )
@@ -114,30 +115,33 @@ func (s *Service) CreateJob(ctx context.Context, ev OrderPlaced, requestID strin
 	return nil
 }
 
-// Jobs lists jobs for the lab, optionally of one status, oldest first.
-// The listing is audited (it spans clinics, so the record names none).
-func (s *Service) Jobs(ctx context.Context, a auth.Actor, status string) ([]Job, error) {
-	q := ports.Query{Collection: JobsCollection, OrderBy: "created", Limit: 200}
+// Jobs lists one page of the lab's jobs, optionally of one status, oldest
+// first (by created, then id), and the next page's token ("" on the last
+// page). With a status the query is status == ordered by created
+// (composite index status, created). The listing is audited (it spans
+// clinics, so the record names none).
+func (s *Service) Jobs(ctx context.Context, a auth.Actor, status string, pr paging.Request) ([]Job, string, error) {
+	q := ports.Query{Collection: JobsCollection, OrderBy: "created"}
 	if status != "" {
 		st, err := workflow.ParseJobStatus(status)
 		if err != nil {
-			return nil, errs.E("orders.jobs", errs.Invalid, err) // names the field "status"
+			return nil, "", errs.E("orders.jobs", errs.Invalid, err) // names the field "status"
 		}
 		q.Where = []ports.Where{{Field: "status", Op: "==", Value: string(st)}}
 	}
-	docs, err := s.Docs.Query(ctx, q)
+	docs, next, err := paging.Query(ctx, s.Docs, q, pr, paging.NewScope("jobs.list", a.ClinicID, status))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	out := make([]Job, 0, len(docs))
 	for _, d := range docs {
 		var j Job
 		if err := d.Decode(&j); err != nil {
-			return nil, errs.E("orders.jobs: decode", errs.Other, err)
+			return nil, "", errs.E("orders.jobs: decode", errs.Other, err)
 		}
 		out = append(out, j)
 	}
-	return out, s.Audit(ctx, a, "job.list", "jobs", audit.Success)
+	return out, next, s.Audit(ctx, a, "job.list", "jobs", audit.Success)
 }
 
 // Job returns one job (lab) or, for a clinic, its own clinic's job.

@@ -12,6 +12,7 @@ import (
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/workflow"
 	"github.com/lensflow/lensflow/shared/orders"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/servicekit"
 )
@@ -71,7 +72,7 @@ func TestListOrders(t *testing.T) {
 	} {
 		t.Run(tc.clinic, func(t *testing.T) {
 			n := len(mem.Records())
-			got, err := svc.List(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: tc.clinic})
+			got, _, err := svc.List(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: tc.clinic}, paging.Request{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +114,7 @@ func TestFollowUps(t *testing.T) {
 		return time.Date(y, m, dd+days, 0, 0, 0, 0, time.UTC)
 	}
 	asOf := day0.Add(24 * time.Hour)
-	got, err := svc.FollowUps(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}, asOf)
+	got, _, err := svc.FollowUps(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-north"}, asOf, paging.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,27 +131,28 @@ func TestFollowUps(t *testing.T) {
 	// window runs to month 3); month 3 upcoming. RGP dispatched yesterday:
 	// week 1 upcoming. Orders not dispatched, and the other clinic's, have
 	// none.
+	// Oldest dispatch first, each order's visits soonest first.
 	want := []row{
 		{"okay", "day-1", "overdue"}, {"okay", "week-2", "overdue"}, {"okay", "month-1", "due"},
-		{"rgp", "week-1", "upcoming"}, {"okay", "month-3", "upcoming"},
+		{"okay", "month-3", "upcoming"}, {"rgp", "week-1", "upcoming"},
 	}
 	if !reflect.DeepEqual(rows, want) {
 		t.Errorf("follow-ups\n got %v\nwant %v", rows, want)
 	}
 	for i := 1; i < len(got); i++ {
-		if got[i].Due.Before(got[i-1].Due) {
-			t.Errorf("not soonest first: %v before %v", got[i-1].Due, got[i].Due)
+		if got[i].OrderID == got[i-1].OrderID && got[i].Due.Before(got[i-1].Due) {
+			t.Errorf("an order's visits not soonest first: %v before %v", got[i-1].Due, got[i].Due)
 		}
 	}
-	if got[3].Due != date(day0, 7) {
-		t.Errorf("RGP week 1 due %v, want %v", got[3].Due, date(day0, 7))
+	if got[4].Due != date(day0, 7) {
+		t.Errorf("RGP week 1 due %v, want %v", got[4].Due, date(day0, 7))
 	}
 	if recs := mem.Records(); len(recs) != 1 || recs[0].Action != "followup.list" || recs[0].Clinic != "demo-north" {
 		t.Errorf("audit %+v", recs)
 	}
 
 	// A clinic with nothing dispatched gets an empty list, not null.
-	none, err := svc.FollowUps(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-east"}, asOf)
+	none, _, err := svc.FollowUps(context.Background(), auth.Actor{Subject: "dr", Role: "practitioner", ClinicID: "demo-east"}, asOf, paging.Request{})
 	if err != nil || none == nil || len(none) != 0 {
 		t.Errorf("demo-east: %v %v", none, err)
 	}

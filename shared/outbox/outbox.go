@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/tracing"
 )
@@ -59,30 +60,39 @@ func (r *Relay) Send(ctx context.Context, ids ...string) error {
 	return first
 }
 
+// FlushBatch is how many entries one query of Flush reads.
+var FlushBatch = 200
+
 // Flush publishes every entry older than minAge, oldest first, and removes
-// it. It returns how many were published and the errors met.
+// it. It reads the outbox in batches of FlushBatch by created (a single
+// field: no composite index), each starting after the last entry read
+// (published and deleted or not), and stops at the first entry younger
+// than minAge. It returns how many were published and the errors met.
 func (r *Relay) Flush(ctx context.Context, minAge time.Duration) (int, error) {
-	docs, err := r.Docs.Query(ctx, ports.Query{Collection: Collection, OrderBy: "created", Limit: 500})
-	if err != nil {
-		return 0, err
-	}
 	n := 0
 	var all []error
 	cutoff := time.Now().Add(-minAge)
-	for _, d := range docs {
-		var e Entry
-		if err := d.Decode(&e); err != nil {
-			all = append(all, err)
-			continue
-		}
-		if e.Created.After(cutoff) {
-			continue
-		}
-		if err := r.publish(ctx, d.ID, e); err != nil {
-			all = append(all, err)
-			continue
-		}
-		n++
+	err := paging.Batches(ctx, r.Docs, ports.Query{Collection: Collection, OrderBy: "created"}, FlushBatch,
+		func(docs []ports.Doc) error {
+			for _, d := range docs {
+				var e Entry
+				if err := d.Decode(&e); err != nil {
+					all = append(all, err)
+					continue
+				}
+				if e.Created.After(cutoff) {
+					return paging.ErrStop // the rest are younger still
+				}
+				if err := r.publish(ctx, d.ID, e); err != nil {
+					all = append(all, err)
+					continue
+				}
+				n++
+			}
+			return nil
+		})
+	if err != nil {
+		all = append(all, err)
 	}
 	return n, errors.Join(all...)
 }

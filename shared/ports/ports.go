@@ -17,6 +17,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"github.com/lensflow/lensflow/shared/errs"
 )
 
 // Documents is a document store with serializable transactions (Firestore
@@ -45,12 +47,56 @@ type Tx interface {
 
 // Query selects documents of one collection. Where terms are ANDed.
 // Comparisons between values of different JSON types never match.
+//
+// Results are in (OrderBy, document id) order, both in the query's
+// direction, as Firestore orders by a field and then by __name__; with no
+// OrderBy, by document id alone. After starts the results strictly after
+// a position in that order, so a caller pages through a query by passing
+// the cursor of the last document it got (CursorOf) with the same query.
 type Query struct {
 	Collection string
 	Where      []Where
 	OrderBy    string // top-level field; empty means document id
 	Desc       bool
-	Limit      int // 0 means no limit
+	Limit      int     // 0 means no limit
+	After      *Cursor // nil: from the start
+}
+
+// Cursor is a position in a query's order: the OrderBy field's value (nil
+// when the query orders by id alone) and the document id, which breaks
+// ties. Value is a string, bool or number, as in Where.
+type Cursor struct {
+	Value any
+	ID    string
+}
+
+// CursorOf returns the cursor of document d in a query ordered by orderBy
+// (empty: by id): the query's next page starts after it. A document without
+// the field (which such a query never returns) or with a value that is not
+// a string, bool or number is errs.Invalid.
+func CursorOf(d Doc, orderBy string) (Cursor, error) {
+	c := Cursor{ID: d.ID}
+	if orderBy == "" {
+		return c, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(d.Data, &fields); err != nil {
+		return c, errs.Ef("ports.CursorOf", errs.Invalid, "document %q is not a JSON object: %v", d.ID, err)
+	}
+	raw, ok := fields[orderBy]
+	if !ok {
+		return c, errs.Ef("ports.CursorOf", errs.Invalid, "document %q has no field %q", d.ID, orderBy)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&c.Value); err != nil {
+		return c, errs.Ef("ports.CursorOf", errs.Invalid, "field %q of document %q: %v", orderBy, d.ID, err)
+	}
+	switch c.Value.(type) {
+	case string, bool, json.Number:
+		return c, nil
+	}
+	return c, errs.Ef("ports.CursorOf", errs.Invalid, "field %q of document %q is not a string, bool or number", orderBy, d.ID)
 }
 
 // Where is one filter term. Op is one of "==", "<", "<=", ">", ">=".

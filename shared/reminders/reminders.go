@@ -19,6 +19,7 @@ import (
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/orders"
 	"github.com/lensflow/lensflow/shared/outbox"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -63,6 +64,20 @@ type Service struct {
 	Relay     *outbox.Relay
 	Schedules aftercare.Schedules
 	Now       func() time.Time
+	// Batch is how many orders one query reads (DefaultBatch if 0): the
+	// task walks the dispatched orders in batches (status ==, by id: no
+	// composite index), never the whole collection at once.
+	Batch int
+}
+
+// DefaultBatch is the follow-up task's batch when Service.Batch is 0.
+var DefaultBatch = 200
+
+func (s *Service) batch() int {
+	if s.Batch > 0 {
+		return s.Batch
+	}
+	return DefaultBatch
 }
 
 // Run emits the reminders due by asOf. Running it again for the same day
@@ -75,34 +90,37 @@ func (s *Service) Run(ctx context.Context, asOf time.Time) (Report, error) {
 	}
 	var sent []string
 	for _, st := range []workflow.OrderStatus{workflow.OrderDispatched, workflow.OrderInAftercare} {
-		docs, err := s.Docs.Query(ctx, ports.Query{Collection: orders.OrdersCollection,
-			Where: []ports.Where{{Field: "status", Op: "==", Value: string(st)}}})
-		if err != nil {
-			return r, err
-		}
-		for _, d := range docs {
-			var o orders.Order
-			if err := d.Decode(&o); err != nil || o.Dispatched == nil {
-				continue
-			}
-			r.Orders++
-			visits, err := s.Schedules.Due(o.LensType, *o.Dispatched, asOf)
-			if err != nil {
-				return r, errs.Wrap("reminders.run", err)
-			}
-			for _, v := range visits {
-				r.Due++
-				id, err := s.remind(ctx, o, v, now)
-				if err != nil {
-					return r, err
-				}
-				if id == "" {
-					r.Already++
+		q := ports.Query{Collection: orders.OrdersCollection,
+			Where: []ports.Where{{Field: "status", Op: "==", Value: string(st)}}}
+		err := paging.Batches(ctx, s.Docs, q, s.batch(), func(docs []ports.Doc) error {
+			for _, d := range docs {
+				var o orders.Order
+				if err := d.Decode(&o); err != nil || o.Dispatched == nil {
 					continue
 				}
-				r.Sent++
-				sent = append(sent, id)
+				r.Orders++
+				visits, err := s.Schedules.Due(o.LensType, *o.Dispatched, asOf)
+				if err != nil {
+					return errs.Wrap("reminders.run", err)
+				}
+				for _, v := range visits {
+					r.Due++
+					id, err := s.remind(ctx, o, v, now)
+					if err != nil {
+						return err
+					}
+					if id == "" {
+						r.Already++
+						continue
+					}
+					r.Sent++
+					sent = append(sent, id)
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return r, err
 		}
 	}
 	if s.Relay != nil && len(sent) > 0 {

@@ -3,7 +3,6 @@ package scans
 import (
 	"context"
 	"encoding/json"
-	"sort"
 	"time"
 
 	"github.com/lensflow/lensflow/shared/audit"
@@ -11,6 +10,7 @@ import (
 	"github.com/lensflow/lensflow/shared/domain/cornea"
 	"github.com/lensflow/lensflow/shared/domain/topomap"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/servicekit"
 )
@@ -30,61 +30,52 @@ func AssociatedDataForPatient(p Patient) []byte {
 	return ports.AssociatedData("patient", p.ClinicID, p.ID)
 }
 
-// ListPatients returns the actor's clinic's patients, newest first, with
-// their names and birth dates decrypted. The request leaves one audit
-// record (patient.list). The clinic filter is the query's (Where clinicId
-// == the token's clinic); the order is made here, so no composite index
-// is needed.
-func (s *Service) ListPatients(ctx context.Context, a auth.Actor) ([]PatientView, error) {
+// ListPatients returns one page of the actor's clinic's patients, newest
+// first (by created, then id), with their names and birth dates
+// decrypted, and the next page's token ("" on the last page). The request
+// leaves one audit record (patient.list). The query filters by the
+// token's clinic and orders by created (composite index clinicId, created
+// desc), so it reads one page.
+func (s *Service) ListPatients(ctx context.Context, a auth.Actor, pr paging.Request) ([]PatientView, string, error) {
 	const op = "patients.list"
 	if a.ClinicID == "" {
-		return nil, errs.Ef(op, errs.Permission, "no clinic in the token")
+		return nil, "", errs.Ef(op, errs.Permission, "no clinic in the token")
 	}
-	docs, err := s.Docs.Query(ctx, ports.Query{Collection: PatientsCollection,
-		Where: []ports.Where{{Field: "clinicId", Op: "==", Value: a.ClinicID}}})
+	docs, next, err := paging.Query(ctx, s.Docs, ports.Query{Collection: PatientsCollection,
+		Where: []ports.Where{{Field: "clinicId", Op: "==", Value: a.ClinicID}}, OrderBy: "created", Desc: true},
+		pr, paging.NewScope(op, a.ClinicID))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	ps := make([]Patient, 0, len(docs))
+	out := make([]PatientView, 0, len(docs))
 	for _, d := range docs {
 		var p Patient
 		if err := d.Decode(&p); err != nil {
-			return nil, errs.E(op+": decode", errs.Other, err)
+			return nil, "", errs.E(op+": decode", errs.Other, err)
 		}
-		if p.ClinicID == a.ClinicID { // belt and braces over the query
-			ps = append(ps, p)
+		if p.ClinicID != a.ClinicID { // belt and braces over the query
+			continue
 		}
-	}
-	sort.SliceStable(ps, func(i, j int) bool {
-		return newer(ps[i].Created.UnixNano(), ps[j].Created.UnixNano(), ps[i].ID, ps[j].ID)
-	})
-	out := make([]PatientView, 0, len(ps))
-	for _, p := range ps {
 		plain, err := s.Sealer.Decrypt(p.Sealed, AssociatedDataForPatient(p))
 		if err != nil {
-			return nil, errs.E(op+": unseal", errs.Other, err)
+			return nil, "", errs.E(op+": unseal", errs.Other, err)
 		}
-		var d PatientDetails
-		if err := json.Unmarshal(plain, &d); err != nil {
-			return nil, errs.E(op+": decode", errs.Other, err)
+		var pd PatientDetails
+		if err := json.Unmarshal(plain, &pd); err != nil {
+			return nil, "", errs.E(op+": decode", errs.Other, err)
 		}
-		out = append(out, PatientView{ID: p.ID, Name: d.Name, BirthDate: d.BirthDate, Created: p.Created.UTC()})
+		out = append(out, PatientView{ID: p.ID, Name: pd.Name, BirthDate: pd.BirthDate, Created: p.Created.UTC()})
 	}
-	return out, s.Audit(ctx, a, "patient.list", "patients", audit.Success)
+	return out, next, s.Audit(ctx, a, "patient.list", "patients", audit.Success)
 }
 
-// newer orders newest first, then by id so equal times keep one order.
-func newer(ti, tj int64, idi, idj string) bool {
-	if ti != tj {
-		return ti > tj
-	}
-	return idi < idj
-}
-
-// PatientScans returns the scans of a patient of the actor's clinic,
-// newest first. Another clinic's patient is errs.NotFound, audited as
-// denied; otherwise the request leaves one scan.list record.
-func (s *Service) PatientScans(ctx context.Context, a auth.Actor, patientID string) ([]Scan, error) {
+// PatientScans returns one page of the scans of a patient of the actor's
+// clinic, newest first (by received, then id), and the next page's token
+// ("" on the last page). The query is clinicId == and patientId ==,
+// ordered by received (composite index clinicId, patientId, received
+// desc). Another clinic's patient is errs.NotFound, audited as denied;
+// otherwise the request leaves one scan.list record.
+func (s *Service) PatientScans(ctx context.Context, a auth.Actor, patientID string, pr paging.Request) ([]Scan, string, error) {
 	const op = "scans.list"
 	resource := "patients/" + servicekit.SafeID(patientID) + "/scans"
 	p, err := s.patient(ctx, a, patientID)
@@ -92,27 +83,25 @@ func (s *Service) PatientScans(ctx context.Context, a auth.Actor, patientID stri
 		if errs.Is(errs.NotFound, err) {
 			_ = s.Audit(ctx, a, "scan.list", resource, audit.Denied)
 		}
-		return nil, err
+		return nil, "", err
 	}
-	docs, err := s.Docs.Query(ctx, ports.Query{Collection: ScansCollection, Where: []ports.Where{
-		{Field: "clinicId", Op: "==", Value: a.ClinicID}, {Field: "patientId", Op: "==", Value: p.ID}}})
+	docs, next, err := paging.Query(ctx, s.Docs, ports.Query{Collection: ScansCollection, Where: []ports.Where{
+		{Field: "clinicId", Op: "==", Value: a.ClinicID}, {Field: "patientId", Op: "==", Value: p.ID}},
+		OrderBy: "received", Desc: true}, pr, paging.NewScope(op, a.ClinicID, p.ID))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	out := make([]Scan, 0, len(docs))
 	for _, d := range docs {
 		var sc Scan
 		if err := d.Decode(&sc); err != nil {
-			return nil, errs.E(op+": decode", errs.Other, err)
+			return nil, "", errs.E(op+": decode", errs.Other, err)
 		}
 		if sc.ClinicID == a.ClinicID && sc.PatientID == p.ID {
 			out = append(out, sc)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		return newer(out[i].Received.UnixNano(), out[j].Received.UnixNano(), out[i].ID, out[j].ID)
-	})
-	return out, s.Audit(ctx, a, "scan.list", resource, audit.Success)
+	return out, next, s.Audit(ctx, a, "scan.list", resource, audit.Success)
 }
 
 // Map returns the topography map of a scan of the actor's clinic, computed

@@ -10,6 +10,7 @@ import (
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/domain/topo/topotest"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/paging"
 	"github.com/lensflow/lensflow/shared/scans"
 )
 
@@ -58,7 +59,7 @@ func TestListPatients(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := len(f.audit.Records())
-			ps, err := f.svc.ListPatients(ctx, tc.actor)
+			ps, _, err := f.svc.ListPatients(ctx, tc.actor, paging.Request{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +113,7 @@ func TestPatientScans(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := len(f.audit.Records())
-			scs, err := f.svc.PatientScans(ctx, tc.actor, tc.patient)
+			scs, _, err := f.svc.PatientScans(ctx, tc.actor, tc.patient, paging.Request{})
 			if tc.kind != 0 {
 				if !errs.Is(tc.kind, err) {
 					t.Fatalf("error %v, want %v", err, tc.kind)

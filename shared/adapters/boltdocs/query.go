@@ -25,6 +25,13 @@ type compiled struct {
 	orderBy string
 	desc    bool
 	limit   int
+	after   *cursor
+}
+
+// cursor is a validated ports.Cursor (value normalized like a filter's).
+type cursor struct {
+	value any
+	id    string
 }
 
 type term struct {
@@ -56,7 +63,47 @@ func compileQuery(op string, q ports.Query) (*compiled, error) {
 		}
 		c.where = append(c.where, term{field: w.Field, op: w.Op, value: v})
 	}
+	if q.After != nil {
+		cur, err := compileCursor(op, q)
+		if err != nil {
+			return nil, err
+		}
+		c.after = cur
+	}
 	return c, nil
+}
+
+// compileCursor checks q.After against q's order.
+func compileCursor(op string, q ports.Query) (*cursor, error) {
+	if q.After.ID == "" {
+		return nil, errs.Field(op, "after", "a cursor needs the document id")
+	}
+	if q.OrderBy == "" {
+		if q.After.Value != nil {
+			return nil, errs.Field(op, "after", "a query ordered by id takes a cursor without a value")
+		}
+		return &cursor{id: q.After.ID}, nil
+	}
+	v, ok := normalizeWhere(q.After.Value)
+	if !ok {
+		return nil, errs.Field(op, "after", "cursor value for field %q must be a string, bool or number, not %T", q.OrderBy, q.After.Value)
+	}
+	return &cursor{value: v, id: q.After.ID}, nil
+}
+
+// past reports whether r comes strictly after the cursor in c's order.
+func (c *compiled) past(r row) bool {
+	o := 0
+	if c.orderBy != "" {
+		o = compareValues(r.fields[c.orderBy], c.after.value)
+	}
+	if o == 0 {
+		o = strings.Compare(r.id, c.after.id)
+	}
+	if c.desc {
+		o = -o
+	}
+	return o > 0
 }
 
 // normalizeWhere converts a filter value to the representation decoded
@@ -131,6 +178,16 @@ func (c *compiled) run(ctx context.Context, b *bolt.Bucket) ([]ports.Doc, error)
 	}
 	if c.desc {
 		slices.Reverse(rows)
+	}
+	if c.after != nil {
+		// Rows are in order, so those past the cursor are a suffix.
+		i, _ := slices.BinarySearchFunc(rows, true, func(r row, _ bool) int {
+			if c.past(r) {
+				return 1
+			}
+			return -1
+		})
+		rows = rows[i:]
 	}
 	if c.limit > 0 && len(rows) > c.limit {
 		rows = rows[:c.limit]

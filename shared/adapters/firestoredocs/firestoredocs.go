@@ -17,6 +17,7 @@ package firestoredocs
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,10 +96,12 @@ func (s *Store) Get(ctx context.Context, collection, id string, dst any) error {
 // the emulator, and with a range filter on a field other than q.OrderBy it
 // breaks ties by that field before the id. In those cases Query reads every
 // match (no server-side Limit) and puts them in order itself, so prefer an
-// OrderBy on the range field for large collections.
+// OrderBy on the range field for large collections. q.After is then
+// applied to the reordered results too; otherwise it becomes the query's
+// StartAfter on (q.OrderBy, __name__), so the server reads only the page.
 func (s *Store) Query(ctx context.Context, q ports.Query) ([]ports.Doc, error) {
 	const op = "firestoredocs.Query"
-	fq, fix, err := s.buildQuery(op, q)
+	fq, fix, after, err := s.buildQuery(op, q)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +119,7 @@ func (s *Store) Query(ctx context.Context, q ports.Query) ([]ports.Doc, error) {
 		snaps = append(snaps, snap)
 	}
 	if fix {
-		snaps = reorder(snaps, q)
+		snaps = reorder(snaps, q, after)
 	}
 	docs := make([]ports.Doc, len(snaps))
 	for i, snap := range snaps {
@@ -129,9 +132,10 @@ func (s *Store) Query(ctx context.Context, q ports.Query) ([]ports.Doc, error) {
 	return docs, nil
 }
 
-// reorder puts server results in q's order and applies q.Limit, for the
-// queries Firestore cannot order exactly (see Query).
-func reorder(snaps []*firestore.DocumentSnapshot, q ports.Query) []*firestore.DocumentSnapshot {
+// reorder puts server results in q's order and applies q.After (converted
+// to after) and q.Limit, for the queries Firestore cannot order exactly (see
+// Query).
+func reorder(snaps []*firestore.DocumentSnapshot, q ports.Query, after any) []*firestore.DocumentSnapshot {
 	byID := func(a, b *firestore.DocumentSnapshot) int {
 		r := strings.Compare(a.Ref.ID, b.Ref.ID)
 		if q.Desc {
@@ -157,14 +161,105 @@ func reorder(snaps []*firestore.DocumentSnapshot, q ports.Query) []*firestore.Do
 			i = j
 		}
 	}
+	if q.After != nil {
+		snaps = slices.DeleteFunc(snaps, func(snap *firestore.DocumentSnapshot) bool {
+			o := 0
+			if q.OrderBy != "" {
+				v, _ := snap.DataAt(q.OrderBy)
+				o = compareScalars(v, after)
+			}
+			if o == 0 {
+				o = strings.Compare(snap.Ref.ID, q.After.ID)
+			}
+			if q.Desc {
+				o = -o
+			}
+			return o <= 0
+		})
+	}
 	if q.Limit > 0 && len(snaps) > q.Limit {
 		snaps = snaps[:q.Limit]
 	}
 	return snaps
 }
 
-// buildQuery translates q; fix reports that the results need reorder.
-func (s *Store) buildQuery(op string, q ports.Query) (fq firestore.Query, fix bool, err error) {
+// buildQuery translates q; fix reports that the results need reorder, and
+// after is q.After's value as Firestore compares it.
+func (s *Store) buildQuery(op string, q ports.Query) (fq firestore.Query, fix bool, after any, err error) {
+	fq, fix, err = s.buildFilters(op, q)
+	if err != nil || q.After == nil {
+		return fq, fix, nil, err
+	}
+	if q.After.ID == "" {
+		return fq, false, nil, errs.Field(op, "after", "a cursor needs the document id")
+	}
+	if q.OrderBy == "" {
+		if q.After.Value != nil {
+			return fq, false, nil, errs.Field(op, "after", "a query ordered by id takes a cursor without a value")
+		}
+		if !fix {
+			fq = fq.StartAfter(q.After.ID)
+		}
+		return fq, fix, nil, nil
+	}
+	v, ok := whereValue(q.After.Value)
+	if !ok {
+		return fq, false, nil, errs.Field(op, "after", "cursor value for field %q must be a string, bool or number, not %T", q.OrderBy, q.After.Value)
+	}
+	if !fix {
+		dir := firestore.Asc
+		if q.Desc {
+			dir = firestore.Desc
+		}
+		// Spelled out so that StartAfter has both values to start after.
+		fq = fq.OrderBy(firestore.DocumentID, dir).StartAfter(v, q.After.ID)
+	}
+	return fq, fix, v, nil
+}
+
+// compareScalars orders two Firestore values the way Firestore does for
+// the types lensflow's cursors hold: by type (null, bool, number, string,
+// anything else), then within the type. Hand-written because the client
+// library does not export its comparator.
+func compareScalars(a, b any) int {
+	rank := func(v any) (int, float64) {
+		switch x := v.(type) {
+		case nil:
+			return 0, 0
+		case bool:
+			if x {
+				return 1, 1
+			}
+			return 1, 0
+		case int64:
+			return 2, float64(x)
+		case float64:
+			return 2, x
+		case string:
+			return 3, 0
+		}
+		return 4, 0
+	}
+	ra, fa := rank(a)
+	rb, fb := rank(b)
+	switch {
+	case ra != rb:
+		return cmp.Compare(ra, rb)
+	case ra == 2:
+		if x, ok := a.(int64); ok {
+			if y, ok := b.(int64); ok {
+				return cmp.Compare(x, y) // exact beyond 2^53
+			}
+		}
+		return cmp.Compare(fa, fb)
+	case ra == 3:
+		return strings.Compare(a.(string), b.(string))
+	}
+	return cmp.Compare(fa, fb)
+}
+
+// buildFilters translates q without its cursor.
+func (s *Store) buildFilters(op string, q ports.Query) (fq firestore.Query, fix bool, err error) {
 	if err := ports.CheckDocumentName(q.Collection); err != nil {
 		return fq, false, errs.Field(op, "collection", "%v", err)
 	}

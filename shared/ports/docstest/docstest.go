@@ -102,6 +102,8 @@ func Run(t *testing.T, open func(t *testing.T) ports.Documents) {
 		{"Query", testQuery},
 		{"QueryInvalid", testQueryInvalid},
 		{"QueryDecode", testQueryDecode},
+		{"Paging", testPaging},
+		{"PagingInvalid", testPagingInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -659,4 +661,179 @@ func testQueryDecode(t *testing.T, s ports.Documents) {
 		t.Fatal(err)
 	}
 	compareRecords(t, "Doc.Decode", got, want)
+}
+
+// pageDoc is the paging fixture: many ties on group, a filter field and a
+// numeric field with ties.
+type pageDoc struct {
+	Group string `json:"group"`
+	Kind  string `json:"kind"`
+	N     int    `json:"n"`
+}
+
+// seedPaging stores 23 documents whose ids do not follow their field
+// order, with runs of equal group and n values.
+func seedPaging(t *testing.T, s ports.Documents) map[string]pageDoc {
+	t.Helper()
+	docs := map[string]pageDoc{}
+	for i := range 23 {
+		id := fmt.Sprintf("p%02d", (i*7)%23) // ids in a shuffled order
+		docs[id] = pageDoc{Group: fmt.Sprintf("g%d", i%4), Kind: []string{"x", "y"}[i%2], N: i / 5}
+	}
+	err := s.RunTransaction(ctxFor(t), func(ctx context.Context, tx ports.Tx) error {
+		for id, d := range docs {
+			if err := tx.Set("pages", id, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	return docs
+}
+
+// pageAll pages through q with pages of size, following each page's last
+// document's cursor, and returns the ids in the order received.
+func pageAll(t *testing.T, s ports.Documents, q ports.Query, size int) []string {
+	t.Helper()
+	ctx := ctxFor(t)
+	q.Limit = size
+	var out []string
+	for page := 0; ; page++ {
+		if page > 100 {
+			t.Fatalf("paging does not end: %v", out)
+		}
+		docs, err := s.Query(ctx, q)
+		if err != nil {
+			t.Fatalf("page %d: %v", page, err)
+		}
+		if len(docs) > size {
+			t.Fatalf("page %d has %d documents, limit %d", page, len(docs), size)
+		}
+		out = append(out, ids(docs)...)
+		if len(docs) < size {
+			return out
+		}
+		c, err := ports.CursorOf(docs[len(docs)-1], q.OrderBy)
+		if err != nil {
+			t.Fatalf("CursorOf: %v", err)
+		}
+		q.After = &c
+	}
+}
+
+// expected sorts the fixture's matching ids as Firestore orders them.
+func expected(docs map[string]pageDoc, keep func(pageDoc) bool, key func(pageDoc) string, desc bool) []string {
+	var out []string
+	for id, d := range docs {
+		if keep == nil || keep(d) {
+			out = append(out, id)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if key != nil && key(docs[a]) != key(docs[b]) {
+			return (key(docs[a]) < key(docs[b])) != desc
+		}
+		return (a < b) != desc
+	})
+	return out
+}
+
+func testPaging(t *testing.T, s ports.Documents) {
+	docs := seedPaging(t, s)
+	group := func(d pageDoc) string { return d.Group }
+	num := func(d pageDoc) string { return fmt.Sprintf("%03d", d.N) }
+	isX := func(d pageDoc) bool { return d.Kind == "x" }
+	nAtLeast2 := func(d pageDoc) bool { return d.N >= 2 }
+	eqX := []ports.Where{{Field: "kind", Op: "==", Value: "x"}}
+	tests := []struct {
+		name string
+		q    ports.Query
+		want []string
+	}{
+		{"by id", ports.Query{}, expected(docs, nil, nil, false)},
+		{"by id desc", ports.Query{Desc: true}, expected(docs, nil, nil, true)},
+		{"by id, filtered", ports.Query{Where: eqX}, expected(docs, isX, nil, false)},
+		{"string ties asc", ports.Query{OrderBy: "group"}, expected(docs, nil, group, false)},
+		{"string ties desc", ports.Query{OrderBy: "group", Desc: true}, expected(docs, nil, group, true)},
+		{"number ties asc", ports.Query{OrderBy: "n"}, expected(docs, nil, num, false)},
+		{"number ties desc", ports.Query{OrderBy: "n", Desc: true}, expected(docs, nil, num, true)},
+		{"filtered, ties asc", ports.Query{Where: eqX, OrderBy: "group"}, expected(docs, isX, group, false)},
+		{"filtered, ties desc", ports.Query{Where: eqX, OrderBy: "n", Desc: true}, expected(docs, isX, num, true)},
+		{"range on the order field", ports.Query{Where: []ports.Where{{Field: "n", Op: ">=", Value: 2}}, OrderBy: "n", Desc: true},
+			expected(docs, nAtLeast2, num, true)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.q.Collection = "pages"
+			for _, size := range []int{1, 4, 23} {
+				got := pageAll(t, s, tt.q, size)
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Fatalf("pages of %d: ids = %v, want %v", size, got, tt.want)
+				}
+			}
+			// One query without a limit gives the same order.
+			all, err := s.Query(ctxFor(t), ports.Query{Collection: "pages", Where: tt.q.Where, OrderBy: tt.q.OrderBy, Desc: tt.q.Desc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(all); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("unpaged ids = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("cursor of a deleted document", func(t *testing.T) {
+		// A cursor is a position, not a document: paging goes on after the
+		// document it came from is gone (the outbox deletes as it pages).
+		ctx := ctxFor(t)
+		q := ports.Query{Collection: "pages", OrderBy: "group", Limit: 3}
+		first, err := s.Query(ctx, q)
+		if err != nil || len(first) != 3 {
+			t.Fatalf("first page: %v, %v", ids(first), err)
+		}
+		c, err := ports.CursorOf(first[2], "group")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RunTransaction(ctx, func(ctx context.Context, tx ports.Tx) error {
+			return tx.Delete("pages", first[2].ID)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		q.After = &c
+		next, err := s.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := expected(docs, nil, group, false)[3:6]
+		if got := ids(next); !reflect.DeepEqual(got, want) {
+			t.Fatalf("after a deleted cursor document: %v, want %v", got, want)
+		}
+	})
+}
+
+func testPagingInvalid(t *testing.T, s ports.Documents) {
+	seedPaging(t, s)
+	ctx := ctxFor(t)
+	tests := []struct {
+		name string
+		q    ports.Query
+	}{
+		{"no id", ports.Query{Collection: "pages", OrderBy: "n", After: &ports.Cursor{Value: 1}}},
+		{"value on an id order", ports.Query{Collection: "pages", After: &ports.Cursor{Value: 1, ID: "p01"}}},
+		{"struct value", ports.Query{Collection: "pages", OrderBy: "n", After: &ports.Cursor{Value: struct{}{}, ID: "p01"}}},
+		{"nil value on a field order", ports.Query{Collection: "pages", OrderBy: "n", After: &ports.Cursor{ID: "p01"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Query(ctx, tt.q)
+			wantKind(t, "Query", err, errs.Invalid)
+		})
+	}
+	if _, err := ports.CursorOf(ports.Doc{ID: "x", Data: json.RawMessage(`{"a":1}`)}, "b"); !errs.Is(errs.Invalid, err) {
+		t.Fatalf("CursorOf a document without the field: %v, want Invalid", err)
+	}
 }
