@@ -36,6 +36,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -206,15 +207,23 @@ func (a *API) do(ctx context.Context, method, path string, body io.Reader) ([]by
 func (a *API) Queued(ctx context.Context) ([]Job, error) {
 	var all []Job
 	for _, st := range []string{"queued", "requeued"} {
-		b, err := a.do(ctx, "GET", "/v1/lab/jobs?status="+st, nil)
-		if err != nil {
-			return nil, err
+		for token := ""; ; {
+			b, err := a.do(ctx, "GET", "/v1/lab/jobs?status="+st+"&pageSize=100&pageToken="+url.QueryEscape(token), nil)
+			if err != nil {
+				return nil, err
+			}
+			var v struct {
+				Jobs          []Job
+				NextPageToken string `json:"nextPageToken"`
+			}
+			if err := json.Unmarshal(b, &v); err != nil {
+				return nil, err
+			}
+			all = append(all, v.Jobs...)
+			if token = v.NextPageToken; token == "" {
+				break
+			}
 		}
-		var v struct{ Jobs []Job }
-		if err := json.Unmarshal(b, &v); err != nil {
-			return nil, err
-		}
-		all = append(all, v.Jobs...)
 	}
 	return all, nil
 }
