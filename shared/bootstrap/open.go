@@ -21,6 +21,7 @@ import (
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/audit/cloudaudit"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/eventschema"
 	"github.com/lensflow/lensflow/shared/logging"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notifications/delivery"
@@ -222,6 +223,11 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer, standIns StandIns) 
 	if b, ok := app.Events.(interface{ Addr() string }); ok {
 		self = append(self, b.Addr())
 	}
+	// Every event names the schema of its data (the CloudEvent dataschema)
+	// where this deployment serves it (shared/eventschema). Wrapped after
+	// the look at the broker's address above, which the wrapper hides.
+	app.Events = eventschema.Stamp(app.Events, cfg.PublicURL)
+	app.Relay.Publisher = app.Events
 	app.Webhooks = delivery.NewSender(delivery.SenderOptions{AllowHTTPLoopbackForTests: cfg.Profile == "local", Self: self})
 	if smtpAddr != "" {
 		m, err := delivery.NewSMTPMailer(delivery.SMTPConfig{Addr: smtpAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventschema"
+	"github.com/lensflow/lensflow/shared/outbox"
 	"github.com/lensflow/lensflow/shared/ports"
 )
 
@@ -104,4 +105,26 @@ func (v *validating) Publish(ctx context.Context, topic string, e ports.Event) e
 		return err
 	}
 	return v.Publisher.Publish(ctx, topic, e)
+}
+
+// Outbox checks the data of every event waiting in docs' outbox against
+// its type's schema (an event there has no dataschema yet: it is set when
+// the event is published) and returns an error per event that fails.
+func Outbox(ctx context.Context, docs ports.Documents) []error {
+	pending, err := docs.Query(ctx, ports.Query{Collection: outbox.Collection})
+	if err != nil {
+		return []error{errs.Wrap("contract.Outbox", err)}
+	}
+	var out []error
+	for _, d := range pending {
+		var e outbox.Entry
+		if err := d.Decode(&e); err != nil {
+			out = append(out, errs.Wrap("contract.Outbox", err))
+			continue
+		}
+		if err := Data(e.Event.Type, e.Event.Data); err != nil {
+			out = append(out, fmt.Errorf("outbox entry %s for topic %s: %w", d.ID, e.Topic, err))
+		}
+	}
+	return out
 }
