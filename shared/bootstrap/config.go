@@ -57,7 +57,7 @@ type Config struct {
 	// embedded SMTP sink writing each message under DATA/mail),
 	// LENSFLOW_SMTP_FROM, LENSFLOW_SMTP_USERNAME, LENSFLOW_SMTP_PASSWORD.
 	SMTPAddr, SMTPFrom, SMTPUsername, SMTPPassword string
-	PublicURL                                      string   // LENSFLOW_PUBLIC_URL: the API's public base URL, for links in emails and events' dataschema
+	PublicURL                                      string   // LENSFLOW_PUBLIC_URL: the API's public base URL, for links in emails
 	LabEmails                                      []string // LENSFLOW_LAB_EMAILS: the lab's addresses for clinics' comments (default lab@lensflow.local locally; none on gcp)
 	LogLevel                                       string   // LENSFLOW_LOG_LEVEL: debug, info (default), warn, error
 	Tracing                                        string   // LENSFLOW_TRACING: "memory" (default locally), "otlp" (default on gcp: Google's Telemetry API) or "off"

@@ -6,12 +6,13 @@
 // events page (topic, type, producers, consumers, schema).
 //
 // Every published event names its schema in the CloudEvent dataschema
-// attribute (ports.Event.DataSchema): Stamp sets it on the way to the broker.
-// The URI is where the deployment serves the file, <public URL>/schemas/events/<type>.json
-// (Path; Handler serves them, and the local stack mounts it), so that a
-// consumer of a running stack can fetch the schema an event names. The
-// schema's own $id is a name independent of any deployment (ID), the same
-// in every copy.
+// attribute (ports.Event.DataSchema): Stamp sets it on the way to the broker
+// (bootstrap wires it). Where the schemas are served, the URI is the URL of
+// the file, <base>/schemas/events/<type>.json (Path; Handler serves them):
+// the local stack mounts Handler, so a developer can fetch the schema an
+// event names. A deployment serves none yet (no function has the route),
+// so there events name the schema by its $id (ID), a URN that is the same
+// in every copy of the file and does not pretend to be a location.
 //
 // Validation against the schemas and the compatibility checker are in
 // package contract, which the local stack and the tests link and no
