@@ -107,15 +107,20 @@ func verdict(eventType string, committed, generated []byte) (write bool, err err
 		return false, fmt.Errorf("%s: %w", eventschema.FileName(eventType), err)
 	}
 	if b := contract.Breaking(changes); len(b) > 0 {
-		return false, errors.New(breakingMessage(eventType, b))
+		return false, errors.New(breakingMessage(eventType, "", b))
 	}
 	return true, nil
 }
 
 // breakingMessage says why a schema may not change and what to do instead.
-func breakingMessage(eventType string, changes []contract.Change) string {
+// lead says what breaks what; empty means the data struct breaks the
+// committed schema.
+func breakingMessage(eventType, lead string, changes []contract.Change) string {
+	if lead == "" {
+		lead = fmt.Sprintf("the data struct of %s breaks its committed schema %s/%s:", eventType, pkgDir, eventschema.FileName(eventType))
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "the data struct of %s breaks its committed schema %s/%s:\n", eventType, pkgDir, eventschema.FileName(eventType))
+	b.WriteString(lead + "\n")
 	for _, c := range changes {
 		fmt.Fprintf(&b, "  - %s\n", c)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -309,7 +310,7 @@ func TestHistoryIsCompatible(t *testing.T) {
 				continue
 			}
 			if b := contract.Breaking(cs); len(b) > 0 && accepted[newer.commit] == "" {
-				t.Errorf("%s in %s breaks its version in %s:\n%s", rel, newer.name, older.name, breakingMessage(typ, b))
+				t.Error(breakingMessage(typ, fmt.Sprintf("%s in %s breaks its version in %s:", rel, newer.name, older.name), b))
 			}
 		}
 	}
