@@ -21,6 +21,7 @@ import (
 	"github.com/lensflow/lensflow/shared/audit"
 	"github.com/lensflow/lensflow/shared/audit/cloudaudit"
 	"github.com/lensflow/lensflow/shared/auth"
+	"github.com/lensflow/lensflow/shared/eventschema"
 	"github.com/lensflow/lensflow/shared/logging"
 	"github.com/lensflow/lensflow/shared/metrics"
 	"github.com/lensflow/lensflow/shared/notifications/delivery"
@@ -214,6 +215,11 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer, standIns StandIns) 
 	if b, ok := app.Events.(interface{ Addr() string }); ok {
 		self = append(self, b.Addr())
 	}
+	// Every event names the schema of its data (the CloudEvent dataschema).
+	// Wrapped after the look at the broker's address above, which the
+	// wrapper hides.
+	app.Events = eventschema.Stamp(app.Events, dataSchemaBase(cfg))
+	app.Relay.Publisher = app.Events
 	app.Webhooks = delivery.NewSender(delivery.SenderOptions{AllowHTTPLoopbackForTests: cfg.Profile == "local", Self: self})
 	if smtpAddr != "" {
 		m, err := delivery.NewSMTPMailer(delivery.SMTPConfig{Addr: smtpAddr, From: cfg.SMTPFrom, Username: cfg.SMTPUsername,
@@ -224,6 +230,19 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer, standIns StandIns) 
 		app.Mailer = m
 	}
 	return app, nil
+}
+
+// dataSchemaBase is the base URL of the dataschema of the events an App
+// publishes (eventschema.URI): locally the local stack's URL, where it
+// serves the schemas, so a developer can fetch what an event names; in a
+// deployment, where no function serves them, none, so events name their
+// schema by its $id, a URN that names the contract without pretending to
+// be a location.
+func dataSchemaBase(cfg Config) string {
+	if cfg.Profile == "local" {
+		return cfg.PublicURL
+	}
+	return ""
 }
 
 // standInsWanted names the settings of cfg that need an embedded stand-in.

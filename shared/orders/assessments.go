@@ -150,11 +150,16 @@ func viewOf(rec AssessmentRecord, c assessmentContent) AssessmentView {
 
 // DesignRevised is the data of a design-revised event: ids only.
 type DesignRevised struct {
-	OrderID  string `json:"orderId"`
+	// The order whose aftercare assessment revised the design.
+	OrderID string `json:"orderId"`
+	// The clinic of the order.
 	ClinicID string `json:"clinicId"`
-	ScanID   string `json:"scanId"`
+	// The scan the design is of.
+	ScanID string `json:"scanId"`
+	// The new design (GET /v1/scans/{scanId}/design).
 	DesignID string `json:"designId"`
-	Version  int    `json:"version"`
+	// The new design's version number for the scan.
+	Version int `json:"version"`
 }
 
 // OrderDesign is one design version in an order's history.

@@ -60,9 +60,13 @@ type CommentView struct {
 // CommentPosted is the data of a comment-posted event: ids and the
 // author's role only, never the text.
 type CommentPosted struct {
-	OrderID    string `json:"orderId"`
-	ClinicID   string `json:"clinicId"`
-	CommentID  string `json:"commentId"`
+	// The order commented on (GET /v1/orders/{orderId}/comments).
+	OrderID string `json:"orderId"`
+	// The clinic of the order.
+	ClinicID string `json:"clinicId"`
+	// The comment.
+	CommentID string `json:"commentId"`
+	// Who wrote it: practitioner or lab.
 	AuthorRole string `json:"authorRole"`
 }
 

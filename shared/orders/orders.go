@@ -101,20 +101,29 @@ type Job struct {
 }
 
 // OrderPlaced is the data of an order-placed event: ids only.
+// The data structs of events are their contracts: their JSON Schemas are
+// generated from them and their field comments (shared/eventschema).
 type OrderPlaced struct {
-	OrderID  string `json:"orderId"`
+	// The order placed (GET /v1/orders/{orderId}).
+	OrderID string `json:"orderId"`
+	// The clinic that placed it.
 	ClinicID string `json:"clinicId"`
 }
 
 // JobEvent is the data of job-queued and job-status-changed events.
 type JobEvent struct {
-	JobID    string `json:"jobId"`
-	OrderID  string `json:"orderId"`
+	// The manufacturing job (GET /v1/lab/jobs/{jobId}).
+	JobID string `json:"jobId"`
+	// The order the job makes.
+	OrderID string `json:"orderId"`
+	// The clinic that ordered.
 	ClinicID string `json:"clinicId"`
-	Status   string `json:"status"`
-	Order    string `json:"orderStatus"`
-	// OrderChanged says the transition moved the order too (what clinics
-	// are told about; job-internal steps such as a recut are not).
+	// The job's status after the transition (queued, cutting, ...).
+	Status string `json:"status"`
+	// The order's status after the transition.
+	Order string `json:"orderStatus"`
+	// Whether the transition moved the order too (what clinics are told
+	// about; job-internal steps such as a recut do not).
 	OrderChanged bool `json:"orderChanged,omitempty"`
 }
 

@@ -179,13 +179,18 @@ func AssociatedData(parts ...string) []byte {
 // never PHI. ID is our own event id: Pub/Sub may mint a new message id on a
 // publisher retry, so consumers deduplicate on ID.
 type Event struct {
-	ID      string            // CloudEvent id (ours; stable across redelivery)
-	Type    string            // e.g. "com.lensflow.scan.received.v1"
-	Source  string            // e.g. "/lensflow/functions/scans"
-	Subject string            // e.g. "scans/<id>"
-	Time    time.Time         // when the fact happened
-	Data    json.RawMessage   // JSON object of ids
-	Extras  map[string]string // extra CloudEvent extensions (e.g. traceparent); lower-case keys
+	ID      string          // CloudEvent id (ours; stable across redelivery)
+	Type    string          // e.g. "com.lensflow.scan.received.v1"
+	Source  string          // e.g. "/lensflow/functions/scans"
+	Subject string          // e.g. "scans/<id>"
+	Time    time.Time       // when the fact happened
+	Data    json.RawMessage // JSON object of ids
+	// DataSchema is the CloudEvent dataschema attribute: the absolute URI
+	// of the JSON Schema that Data follows (shared/eventschema), e.g.
+	// "http://127.0.0.1:8080/schemas/events/com.lensflow.scan.received.v1.json".
+	// Empty when the event names none.
+	DataSchema string
+	Extras     map[string]string // extra CloudEvent extensions (e.g. traceparent); lower-case keys
 }
 
 // Publisher publishes events to a topic (a bare topic id, e.g. "scan-received").

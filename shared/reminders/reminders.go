@@ -42,11 +42,17 @@ type Reminder struct {
 }
 
 // FollowUpDue is the data of a follow-up-due event: ids and the visit only.
+// Its JSON Schema is generated from this struct and its field comments
+// (shared/eventschema).
 type FollowUpDue struct {
-	OrderID  string    `json:"orderId"`
-	ClinicID string    `json:"clinicId"`
-	VisitKey string    `json:"visitKey"`
-	Due      time.Time `json:"due"`
+	// The dispatched order whose aftercare visit is due.
+	OrderID string `json:"orderId"`
+	// The clinic of the order.
+	ClinicID string `json:"clinicId"`
+	// The visit in the lens type's aftercare schedule, e.g. "week-1".
+	VisitKey string `json:"visitKey"`
+	// When the visit is due, RFC 3339.
+	Due time.Time `json:"due"`
 }
 
 // Report says what one run did.

@@ -146,9 +146,14 @@ type DesignRecord struct {
 }
 
 // ScanReceived is the data of a scan-received event: ids only.
+// Its JSON Schema is generated from this struct and its field comments
+// (shared/eventschema).
 type ScanReceived struct {
-	ScanID    string `json:"scanId"`
-	ClinicID  string `json:"clinicId"`
+	// The uploaded scan (GET /v1/scans/{scanId}).
+	ScanID string `json:"scanId"`
+	// The clinic that uploaded it.
+	ClinicID string `json:"clinicId"`
+	// The patient's opaque id, never a name.
 	PatientID string `json:"patientId"`
 }
 

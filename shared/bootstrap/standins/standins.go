@@ -8,10 +8,12 @@ package standins
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/lensflow/lensflow/shared/adapters/boltdocs"
 	"github.com/lensflow/lensflow/shared/adapters/fileblobs"
@@ -19,6 +21,8 @@ import (
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/auth/devissuer"
 	"github.com/lensflow/lensflow/shared/bootstrap"
+	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/eventschema/contract"
 	"github.com/lensflow/lensflow/shared/notifications/delivery/smtpsink"
 	"github.com/lensflow/lensflow/shared/ports"
 )
@@ -63,7 +67,52 @@ func (l *Local) OpenEvents(ctx context.Context, cfg bootstrap.Config, log *slog.
 		return nil, err
 	}
 	l.Broker = b
-	return b, nil
+	return &checkedBroker{Local: b, log: log}, nil
+}
+
+// checkedBroker is the local broker as the functions publish to it: every
+// event is held to its type's committed schema first (contract.Event: its
+// data, and a dataschema naming that schema, which bootstrap's
+// eventschema.Stamp sets on the way here). One that fails is not published
+// (the outbox keeps it), is logged and is recorded for
+// TakeSchemaViolations, so every event of the local stack and of the
+// end-to-end tests is checked in this one place.
+type checkedBroker struct {
+	*pubsublocal.Local
+	log *slog.Logger
+}
+
+func (c *checkedBroker) Publish(ctx context.Context, topic string, e ports.Event) error {
+	if err := contract.Event(e); err != nil {
+		err = errs.Wrap("standins.Publish", fmt.Errorf("topic %s: %w", topic, err))
+		violations.Lock()
+		violations.errs = append(violations.errs, err)
+		violations.Unlock()
+		if c.log != nil {
+			c.log.ErrorContext(ctx, "event refused: it does not match its schema", "topic", topic, "eventId", e.ID, "event_type", e.Type, "error", err.Error())
+		}
+		return err
+	}
+	return c.Local.Publish(ctx, topic, e)
+}
+
+// violations are the events the local brokers of this process refused.
+var violations struct {
+	sync.Mutex
+	errs []error
+}
+
+// TakeSchemaViolations returns, and forgets, the events the local brokers
+// of this process refused since the last call because their data did not
+// match their type's committed schema or their dataschema was missing or
+// wrong; each error names the topic, the event, its type and the mismatch.
+// The end-to-end tests' TestMain fails on any.
+func TakeSchemaViolations() []error {
+	violations.Lock()
+	defer violations.Unlock()
+	out := violations.errs
+	violations.errs = nil
+	return out
 }
 
 // OpenIssuer implements bootstrap.StandIns: the development issuer at

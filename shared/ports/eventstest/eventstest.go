@@ -102,7 +102,9 @@ func SampleEvent(id string) ports.Event {
 		Subject: "scans/" + id,
 		Time:    time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.UTC),
 		Data:    json.RawMessage(`{"scanId":"` + id + `","n":1}`),
-		Extras:  map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "lab": "l1"},
+		// As the local stack names the schema (shared/eventschema).
+		DataSchema: "http://127.0.0.1:8080/schemas/events/com.lensflow.test.happened.v1.json",
+		Extras:     map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "lab": "l1"},
 	}
 }
 
@@ -208,6 +210,7 @@ func SameEvent(got, want ports.Event) error {
 	chk("Source", got.Source == want.Source, got.Source, want.Source)
 	chk("Subject", got.Subject == want.Subject, got.Subject, want.Subject)
 	chk("Time", got.Time.Truncate(time.Microsecond).Equal(want.Time.Truncate(time.Microsecond)), got.Time, want.Time)
+	chk("DataSchema", got.DataSchema == want.DataSchema, got.DataSchema, want.DataSchema)
 	chk("Data", bytes.Equal(got.Data, want.Data), string(got.Data), string(want.Data))
 	chk("Extras", len(got.Extras) == len(want.Extras) && (len(want.Extras) == 0 || maps.Equal(got.Extras, want.Extras)), got.Extras, want.Extras)
 	if len(diffs) > 0 {
@@ -264,6 +267,7 @@ func testInvalidInput(t *testing.T, b ports.Broker, o Options) {
 		{"no source", ports.Event{ID: "i", Type: "t"}},
 		{"bad extension name", ports.Event{ID: "i", Type: "t", Source: "/s", Extras: map[string]string{"Trace-Parent": "x"}}},
 		{"core attribute as extension", ports.Event{ID: "i", Type: "t", Source: "/s", Extras: map[string]string{"id": "x"}}},
+		{"relative dataschema", ports.Event{ID: "i", Type: "t", Source: "/s", DataSchema: "schemas/events/t.json"}},
 	}
 	for _, tc := range bad {
 		t.Run("publish "+tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@
 //	ce-source       Event.Source  (required)
 //	ce-subject      Event.Subject (omitted when empty)
 //	ce-time         Event.Time, RFC 3339 with nanoseconds, UTC (omitted when zero)
+//	ce-dataschema   Event.DataSchema, an absolute URI (omitted when empty)
 //	ce-<key>        one per Event.Extras entry
 //	content-type    application/json, when there is data (the binding's datacontenttype)
 //
@@ -17,6 +18,7 @@
 package cebinding
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -34,6 +36,7 @@ const (
 	AttrSource     = "ce-source"
 	AttrSubject    = "ce-subject"
 	AttrTime       = "ce-time"
+	AttrDataSchema = "ce-dataschema"
 	AttrCT         = "content-type"
 	SpecVersion    = "1.0"
 	JSONType       = "application/json"
@@ -49,9 +52,10 @@ var reserved = map[string]bool{
 var extraKey = regexp.MustCompile(`^[a-z0-9]+$`)
 
 // Encode returns the message data and attributes for e. It fails with
-// errs.Invalid when a required attribute is missing or an Extras key is not a
-// valid CloudEvents extension name (lower-case letters and digits, at most
-// 20 characters, not a core attribute name).
+// errs.Invalid when a required attribute is missing, DataSchema is set but
+// not an absolute URI, or an Extras key is not a valid CloudEvents extension
+// name (lower-case letters and digits, at most 20 characters, not a core
+// attribute name).
 func Encode(e ports.Event) (data []byte, attrs map[string]string, err error) {
 	const op = "cebinding.Encode"
 	switch {
@@ -62,7 +66,10 @@ func Encode(e ports.Event) (data []byte, attrs map[string]string, err error) {
 	case e.Source == "":
 		return nil, nil, errs.Field(op, "source", "event source is required")
 	}
-	attrs = make(map[string]string, 6+len(e.Extras))
+	if e.DataSchema != "" && !absoluteURI(e.DataSchema) {
+		return nil, nil, errs.Field(op, "dataschema", "event dataschema must be an absolute URI")
+	}
+	attrs = make(map[string]string, 7+len(e.Extras))
 	attrs[AttrSpec] = SpecVersion
 	attrs[AttrID] = e.ID
 	attrs[AttrType] = e.Type
@@ -72,6 +79,9 @@ func Encode(e ports.Event) (data []byte, attrs map[string]string, err error) {
 	}
 	if !e.Time.IsZero() {
 		attrs[AttrTime] = e.Time.UTC().Format(time.RFC3339Nano)
+	}
+	if e.DataSchema != "" {
+		attrs[AttrDataSchema] = e.DataSchema
 	}
 	for k, v := range e.Extras {
 		if len(k) > maxExtraKeyLen || !extraKey.MatchString(k) || reserved[k] {
@@ -89,7 +99,8 @@ func Encode(e ports.Event) (data []byte, attrs map[string]string, err error) {
 // Decode rebuilds the event from message data and attributes. Attributes
 // that are not "ce-" prefixed (content-type, anything a broker adds) are
 // ignored. A message without ce-id, ce-type or ce-source, with a
-// ce-specversion other than 1.0 or with an unparsable ce-time is malformed:
+// ce-specversion other than 1.0, an unparsable ce-time or a ce-dataschema
+// that is not an absolute URI is malformed:
 // errs.Invalid. Error texts name the attribute, never its value.
 func Decode(data []byte, attrs map[string]string) (ports.Event, error) {
 	const op = "cebinding.Decode"
@@ -97,10 +108,14 @@ func Decode(data []byte, attrs map[string]string) (ports.Event, error) {
 		return ports.Event{}, errs.Field(op, AttrSpec, "unsupported CloudEvents spec version")
 	}
 	e := ports.Event{
-		ID:      attrs[AttrID],
-		Type:    attrs[AttrType],
-		Source:  attrs[AttrSource],
-		Subject: attrs[AttrSubject],
+		ID:         attrs[AttrID],
+		Type:       attrs[AttrType],
+		Source:     attrs[AttrSource],
+		Subject:    attrs[AttrSubject],
+		DataSchema: attrs[AttrDataSchema],
+	}
+	if e.DataSchema != "" && !absoluteURI(e.DataSchema) {
+		return ports.Event{}, errs.Field(op, AttrDataSchema, "not an absolute URI")
 	}
 	for _, req := range []struct{ name, v string }{{AttrID, e.ID}, {AttrType, e.Type}, {AttrSource, e.Source}} {
 		if req.v == "" {
@@ -128,4 +143,11 @@ func Decode(data []byte, attrs map[string]string) (ports.Event, error) {
 		e.Data = append([]byte(nil), data...)
 	}
 	return e, nil
+}
+
+// absoluteURI reports whether s is an absolute URI (it has a scheme), as
+// CloudEvents requires of dataschema.
+func absoluteURI(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.IsAbs()
 }

@@ -15,9 +15,10 @@ import (
 func TestEncodeAttributes(t *testing.T) {
 	e := ports.Event{
 		ID: "e1", Type: "com.lensflow.x.v1", Source: "/s", Subject: "scans/1",
-		Time:   time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600)),
-		Data:   json.RawMessage(`{"a":1}`),
-		Extras: map[string]string{"traceparent": "00-x"},
+		Time:       time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600)),
+		Data:       json.RawMessage(`{"a":1}`),
+		DataSchema: "http://127.0.0.1:8080/schemas/events/com.lensflow.x.v1.json",
+		Extras:     map[string]string{"traceparent": "00-x"},
 	}
 	data, attrs, err := cebinding.Encode(e)
 	if err != nil {
@@ -26,7 +27,7 @@ func TestEncodeAttributes(t *testing.T) {
 	want := map[string]string{
 		"ce-specversion": "1.0", "ce-id": "e1", "ce-type": "com.lensflow.x.v1", "ce-source": "/s",
 		"ce-subject": "scans/1", "ce-time": "2026-01-02T02:04:05.000000006Z", "ce-traceparent": "00-x",
-		"content-type": "application/json",
+		"ce-dataschema": "http://127.0.0.1:8080/schemas/events/com.lensflow.x.v1.json", "content-type": "application/json",
 	}
 	if !maps.Equal(attrs, want) {
 		t.Errorf("attrs = %v\nwant %v", attrs, want)
@@ -43,7 +44,7 @@ func TestRoundTrip(t *testing.T) {
 	}{
 		{"minimal", ports.Event{ID: "i", Type: "t", Source: "/s"}},
 		{"full", ports.Event{ID: "i", Type: "t", Source: "/s", Subject: "x/y", Time: time.Unix(1700000000, 123456789).UTC(),
-			Data: json.RawMessage(`{"k":"v"}`), Extras: map[string]string{"a1": "", "traceparent": "t"}}},
+			Data: json.RawMessage(`{"k":"v"}`), DataSchema: "urn:lensflow:eventschema:t", Extras: map[string]string{"a1": "", "traceparent": "t"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,7 +56,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.ID != tc.e.ID || got.Type != tc.e.Type || got.Source != tc.e.Source || got.Subject != tc.e.Subject ||
+			if got.ID != tc.e.ID || got.Type != tc.e.Type || got.Source != tc.e.Source || got.Subject != tc.e.Subject || got.DataSchema != tc.e.DataSchema ||
 				!got.Time.Equal(tc.e.Time) || !bytes.Equal(got.Data, tc.e.Data) || !maps.Equal(got.Extras, tc.e.Extras) {
 				t.Errorf("got %+v\nwant %+v", got, tc.e)
 			}
@@ -75,6 +76,8 @@ func TestInvalid(t *testing.T) {
 		{"long extension", "extras", ports.Event{ID: "i", Type: "t", Source: "/s", Extras: map[string]string{"abcdefghijklmnopqrstu": ""}}},
 		{"reserved extension", "extras", ports.Event{ID: "i", Type: "t", Source: "/s", Extras: map[string]string{"time": ""}}},
 		{"empty extension", "extras", ports.Event{ID: "i", Type: "t", Source: "/s", Extras: map[string]string{"": ""}}},
+		{"dataschema as extension", "extras", ports.Event{ID: "i", Type: "t", Source: "/s", Extras: map[string]string{"dataschema": "urn:x"}}},
+		{"relative dataschema", "dataschema", ports.Event{ID: "i", Type: "t", Source: "/s", DataSchema: "schemas/events/t.json"}},
 	}
 	for _, tc := range enc {
 		t.Run("encode "+tc.name, func(t *testing.T) {
@@ -94,6 +97,7 @@ func TestInvalid(t *testing.T) {
 		{"no source", "ce-source", func(m map[string]string) { delete(m, "ce-source") }},
 		{"bad time", "ce-time", func(m map[string]string) { m["ce-time"] = "ZZCANARY" }},
 		{"spec 0.3", "ce-specversion", func(m map[string]string) { m["ce-specversion"] = "0.3" }},
+		{"relative dataschema", "ce-dataschema", func(m map[string]string) { m["ce-dataschema"] = "ZZCANARY/t.json" }},
 	}
 	for _, tc := range dec {
 		t.Run("decode "+tc.name, func(t *testing.T) {
