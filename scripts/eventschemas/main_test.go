@@ -226,6 +226,11 @@ func TestPageIsCurrent(t *testing.T) {
 	if !bytes.Contains(readme, []byte("("+pageRel+")")) {
 		t.Errorf("README.md does not link the events page %s", pageRel)
 	}
+	if want, err := readmeWithTable(readme); err != nil {
+		t.Error(err)
+	} else if !bytes.Equal(readme, want) {
+		t.Errorf("README.md's events table is stale: %s", regenerate)
+	}
 }
 
 // TestProducersMatchInfra: the catalogue's producer of each topic is the
