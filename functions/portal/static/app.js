@@ -390,9 +390,9 @@ function pageSize() {
 // getPage reads one page of the list route path (which may hold a query
 // already): the items under key and the next page's token ('' on the last).
 async function getPage(path, key, token) {
-  const q = new URLSearchParams({ pageSize: String(pageSize()) });
-  if (token) q.set('pageToken', token);
-  const res = await api('GET', path + (path.includes('?') ? '&' : '?') + q);
+  const page = new URLSearchParams({ pageSize: String(pageSize()) });
+  if (token) page.set('pageToken', token);
+  const res = await api('GET', path + (path.includes('?') ? '&' : '?') + page);
   return { items: (res && res[key]) || [], next: (res && res.nextPageToken) || '' };
 }
 
@@ -478,11 +478,14 @@ function pagedList(gen, box, { path, key, frame, row, empty, unavailable }) {
     more.textContent = `Show more (${items.length} shown)`;
   };
   more.addEventListener('click', async () => {
+    // aria-disabled, not disabled, while the page loads: a disabled button
+    // drops the keyboard focus, and the reader's place with it.
+    if (more.getAttribute('aria-disabled') === 'true') return;
     const mine = run;
     showError('');
-    more.disabled = true;
+    more.setAttribute('aria-disabled', 'true');
     const page = await guard(gen, () => getPage(path, key, token));
-    more.disabled = false;
+    more.removeAttribute('aria-disabled');
     if (stale(mine) || !page) return;
     const rows = append(page);
     settle();
