@@ -485,6 +485,109 @@ func (b *browserSession) checkRaw(id, key string) {
 	b.run("fold "+id, chromedp.Click(chromedp.CSS("#"+id+" > summary")))
 }
 
+// pagedPatients checks a list view over more than one page: with a page
+// size of 3 (the portal's localStorage key lensflow.pageSize) and more
+// patients than that, the patient list shows the first page and a "Show
+// more (N shown)" button that appends the next page to the same table; a
+// page that fails to load leaves the rows and shows the error, and the
+// button tries again; clicked until it goes, every patient the API lists is
+// shown once, in the API's order, and the keyboard focus lands on the last
+// page's first row.
+func (b *browserSession) pagedPatients(c client, token string) {
+	b.t.Helper()
+	const size = 3
+	for i := range 3*size + 1 {
+		body := fmt.Sprintf(`{"name":"Paging Patient %02d","birthDate":"1970-01-%02d"}`, i+1, i+1)
+		if st, out, _ := c.do("POST", "/v1/patients", token, []byte(body), "Content-Type", "application/json"); st != http.StatusCreated {
+			b.t.Fatalf("create patient %d: %d %s", i+1, st, out)
+		}
+	}
+	want, pages, _ := c.pageThrough("/v1/patients", token, "patients", size, byID)
+	if pages < 4 {
+		b.t.Fatalf("the patients fill %d pages of %d, want at least 4", pages, size)
+	}
+	b.run("small pages", js(fmt.Sprintf(`localStorage.setItem('lensflow.pageSize', '%d')`, size)))
+	defer b.run("default pages", js(`localStorage.removeItem('lensflow.pageSize')`))
+	b.goTo("#/patients")
+	const rows = `[...document.querySelectorAll('#view tr[data-patient]')].map(r => r.dataset.patient)`
+	const more = `document.querySelector('#view button.show-more')`
+	type moreState struct {
+		Shown, Enabled bool
+		Text, Type     string
+		Controls       bool // aria-controls names the table's wrapper, which holds the rows
+	}
+	state := func() moreState {
+		var m moreState
+		b.eval("show more", `(() => { const m = `+more+`; if (!m) return {};
+  const c = document.getElementById(m.getAttribute('aria-controls'));
+  return { shown: m.getClientRects().length > 0, enabled: !m.disabled && m.getAttribute('aria-disabled') !== 'true', text: m.textContent, type: m.type,
+    controls: !!c && !!c.querySelector('tr[data-patient]') }; })()`, &m)
+		return m
+	}
+	b.waitFor("first page", rows+`.length === `+strconv.Itoa(size), 10*time.Second, false)
+	if m := state(); !m.Shown || m.Type != "button" || m.Text != fmt.Sprintf("Show more (%d shown)", size) || !m.Controls {
+		b.t.Errorf("after the first page of %d: the button is %+v, want a shown button \"Show more (%d shown)\" controlling the table", size, m, size)
+	}
+	b.a11y("patients, first page")
+	b.screenshots("patients-paged")
+
+	// The next page fails once: the rows stay, the error shows, the button
+	// stays to try again.
+	b.run("fail a page", js(`(() => { const real = window.fetch; window.realFetch = real;
+  window.fetch = (url, opts) => { if (String(url).includes('pageToken=')) { window.fetch = real;
+    return Promise.resolve(new Response('{"title":"Service Unavailable","status":503,"detail":"try again"}', { status: 503, headers: { 'Content-Type': 'application/problem+json' } })); }
+    return real(url, opts); }; })()`))
+	b.run("show more (fails)", chromedp.Click(chromedp.CSS(`#view button.show-more`)))
+	b.waitFor("page error shown", `!document.getElementById('error').hidden`, 10*time.Second, false)
+	if a := b.alert(); !strings.Contains(a, "try again") {
+		b.t.Errorf("a page that failed to load: alert %q, want the problem detail", a)
+	}
+	b.run("restore fetch", js(`window.fetch = window.realFetch`))
+	if n := len(evalAs[[]string](b, "rows", rows)); n != size {
+		b.t.Errorf("after a failed page %d rows are shown, want the %d already shown", n, size)
+	}
+	if m := state(); !m.Shown || !m.Enabled {
+		b.t.Errorf("after a failed page the button is %+v, want it shown to try again", m)
+	}
+
+	// Click until the button goes: the first time with the mouse, then
+	// with the keyboard, which stays on the button while pages remain.
+	for clicks := 0; ; clicks++ {
+		if clicks > len(want) {
+			b.t.Fatalf("after %d clicks the button is still there: %+v", clicks, state())
+		}
+		n := len(evalAs[[]string](b, "rows", rows))
+		if clicks == 0 {
+			b.run("show more", chromedp.Click(chromedp.CSS(`#view button.show-more`)))
+		} else {
+			b.run("show more by keyboard", js(more+`.focus()`), chromedp.KeyEvent(kb.Enter))
+		}
+		b.waitFor("next page", fmt.Sprintf(`%s.length > %d`, rows, n), 10*time.Second, false)
+		if a := b.alert(); a != "" {
+			b.t.Errorf("after showing more, the page shows the error %q", a)
+		}
+		m := state()
+		if !m.Shown {
+			break
+		}
+		if got := len(evalAs[[]string](b, "rows", rows)); m.Text != fmt.Sprintf("Show more (%d shown)", got) {
+			b.t.Errorf("with %d rows shown the button reads %q", got, m.Text)
+		}
+		if clicks > 0 && !evalAs[bool](b, "focus", more+` === document.activeElement`) {
+			b.t.Errorf("after a page shown by keyboard the focus left the button for %q", evalAs[string](b, "focus", `document.activeElement.outerHTML.slice(0, 80)`))
+		}
+	}
+	got := evalAs[[]string](b, "rows", rows)
+	if !slices.Equal(got, want) {
+		b.t.Errorf("the paged patient list shows %d rows %v, want the API's %d patients once each in its order %v", len(got), got, len(want), want)
+	}
+	if f := evalAs[string](b, "focus", `(() => { const a = document.activeElement, tr = a.closest('tr[data-patient]');
+  return a.tagName + ' ' + (tr ? tr.dataset.patient : ''); })()`); f != "A "+want[(len(want)-1)/size*size] {
+		b.t.Errorf("after the last page the focus is on %q, want the link of its first patient %s", f, want[(len(want)-1)/size*size])
+	}
+	b.a11y("patients, every page")
+}
+
 // TestPortalBrowser drives the clinic portal in headless Chromium through
 // the whole journey: sign in, create a patient, upload a scan with a
 // sphero-cylinder refraction, see its topography map and design (the
@@ -989,6 +1092,17 @@ func TestPortalBrowser(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// The queue by status (GET /v1/lab/jobs?status=): the dispatched job
+	// under Dispatched, none under Queued, all of them again under Every status.
+	filterJobs := func(status, want string) {
+		b.run("filter "+status, js(fmt.Sprintf(`(() => { const f = document.getElementById('job-filter'); f.value = %q; f.dispatchEvent(new Event('change')); })()`, status)))
+		b.waitFor("jobs "+status, want, 10*time.Second, false)
+	}
+	filterJobs("dispatched", `[...document.querySelectorAll('tr[data-job] .status')].map(s => s.dataset.status).join() === 'dispatched'`)
+	filterJobs("queued", `!document.querySelector('tr[data-job]') && document.getElementById('view').textContent.includes('No jobs with the status “Queued”.')`)
+	b.a11y("lab, filtered")
+	filterJobs("", `!!document.querySelector('tr[data-job]')`)
+
 	// The order's conversation, opened from the queue: the clinic's message,
 	// marked as theirs; the lab replies.
 	convSel := fmt.Sprintf(`tr[data-job] a[data-conversation=%q]`, orderID)
@@ -1152,6 +1266,8 @@ func TestPortalBrowser(t *testing.T) {
 		}
 		b.a11y(v.hash)
 	}
+
+	b.pagedPatients(client{base: st.URL, t: t}, st.Tokens["demo-north"])
 
 	// An API error shows as a clear message from the problem detail.
 	b.goTo("#/orders/no-such-order")

@@ -42,13 +42,18 @@ function field(text, control) {
   return el('label', { for: control.id }, text, control);
 }
 
-function table(headers, rows) {
-  // Each cell carries its column's name: on a phone the rows stack as cards
-  // and show it before the value (app.css).
+// labelCells gives each cell of rows its column's name: on a phone the
+// rows stack as cards and show it before the value (app.css).
+function labelCells(headers, rows) {
   for (const tr of [rows].flat()) {
     if (!tr || !tr.children) continue;
     [...tr.children].forEach((cell, i) => { if (headers[i]) cell.dataset.label = headers[i]; });
   }
+  return rows;
+}
+
+function table(headers, rows) {
+  labelCells(headers, rows);
   return el('div', { class: 'table-wrap' }, el('table', {},
     el('thead', {}, el('tr', {}, headers.map(h => el('th', { scope: 'col' }, h)))),
     el('tbody', {}, rows)));
@@ -365,6 +370,156 @@ async function guard(gen, fn) {
   }
 }
 
+// ---------- paged lists ----------
+
+// Every list route pages in AIP-158 style: pageSize and pageToken in the
+// query, nextPageToken beside the list in the answer (absent on the last
+// page; opaque, passed back unchanged).
+
+// PAGE_SIZE is how many items the portal asks a list for at a time (the
+// API's default). A whole number from 1 to 100 under the localStorage key
+// lensflow.pageSize replaces it: the browser test sets a small one to page
+// through short lists, and a developer can do the same from the console.
+const PAGE_SIZE = 50, PAGE_SIZE_KEY = 'lensflow.pageSize';
+
+function pageSize() {
+  const n = Number(localStorage.getItem(PAGE_SIZE_KEY));
+  return Number.isInteger(n) && n >= 1 && n <= 100 ? n : PAGE_SIZE;
+}
+
+// getPage reads one page of the list route path (which may hold a query
+// already): the items under key and the next page's token ('' on the last).
+async function getPage(path, key, token) {
+  const page = new URLSearchParams({ pageSize: String(pageSize()) });
+  if (token) page.set('pageToken', token);
+  const res = await api('GET', path + (path.includes('?') ? '&' : '?') + page);
+  return { items: (res && res[key]) || [], next: (res && res.nextPageToken) || '' };
+}
+
+// findInPages reads pages of a list until an item satisfies want, and
+// answers it (undefined when no page has one). For a view that needs one
+// item of a list no route answers alone.
+async function findInPages(path, key, want) {
+  let token = '';
+  do {
+    const p = await getPage(path, key, token);
+    const found = p.items.find(want);
+    if (found) return found;
+    if (p.next === token) break; // a token that does not move on would loop
+    token = p.next;
+  } while (token);
+  return undefined;
+}
+
+// allPages reads every page of a list, for a view whose logic needs the
+// whole list; a list that is only shown pages with pagedList instead.
+async function allPages(path, key) {
+  const out = [];
+  let token = '';
+  do {
+    const p = await getPage(path, key, token);
+    out.push(...p.items);
+    if (p.next === token) break;
+    token = p.next;
+  } while (token);
+  return out;
+}
+
+// tableFrame is an empty table() a paged list adds rows to.
+function tableFrame(headers) {
+  return () => {
+    const node = table(headers, []);
+    const body = node.querySelector('tbody');
+    return { node, add: rows => body.append(...labelCells(headers, rows)) };
+  };
+}
+
+// listFrame is an empty list (ol, ul) a paged list adds items to.
+function listFrame(tag, attrs = {}) {
+  return () => {
+    const node = el(tag, attrs);
+    return { node, add: items => node.append(...items) };
+  };
+}
+
+// pagedList is how every list view shows a list route: in box, the first
+// page as frame() builds it with row(item) for each item and, while the
+// answer has a nextPageToken, a "Show more (N shown)" button under it that
+// reads the next page and appends its rows to the same table or list. A
+// page that fails to load leaves what is shown, shows the error as the
+// page does elsewhere and keeps the button to try again.
+//
+// opts: path and key (the route and its list's field), frame (tableFrame
+// or listFrame), row, empty and unavailable (what box shows with no items
+// or when the first page fails: a text, or a function making a node).
+// It returns { load, count, complete }: load(keep) (re)reads the list from
+// its first page and on until at least keep items are shown (a reload
+// keeps what the reader had opened; Infinity reads it all), and answers
+// the items shown, or undefined when the first page failed.
+function pagedList(gen, box, { path, key, frame, row, empty, unavailable }) {
+  const node = v => (typeof v === 'function' ? v() : el('p', {}, v));
+  let items = [], token = '', add = () => {}, shown = null, run = 0, complete = false;
+  // A load is stale once the view, a later load or another list in the
+  // same box (the lab queue's filter changed) has taken over.
+  const owner = String(++uid);
+  const stale = mine => gen !== generation || mine !== run || box.dataset.pager !== owner;
+  const more = el('button', { type: 'button', class: 'secondary show-more' });
+  const foot = el('div', { class: 'buttons more' }, more);
+  const append = (page) => {
+    const rows = page.items.map(row);
+    items.push(...page.items);
+    add(rows);
+    token = page.next === token ? '' : page.next; // a token that does not move on would repeat a page
+    return rows;
+  };
+  const settle = () => {
+    complete = !token;
+    foot.hidden = complete;
+    more.textContent = `Show more (${items.length} shown)`;
+  };
+  more.addEventListener('click', async () => {
+    // aria-disabled, not disabled, while the page loads: a disabled button
+    // drops the keyboard focus, and the reader's place with it.
+    if (more.getAttribute('aria-disabled') === 'true') return;
+    const mine = run;
+    showError('');
+    more.setAttribute('aria-disabled', 'true');
+    const page = await guard(gen, () => getPage(path, key, token));
+    more.removeAttribute('aria-disabled');
+    if (stale(mine) || !page) return;
+    const rows = append(page);
+    settle();
+    if (complete && document.activeElement === more) {
+      // The button goes with the last page: focus what it brought.
+      const first = rows.length ? rows[0].querySelector('a, button') : null;
+      if (first) first.focus();
+      else { shown.tabIndex = -1; shown.focus(); }
+    }
+  });
+  const load = async (keep = 0) => {
+    const mine = ++run;
+    box.dataset.pager = owner;
+    let page = await guard(gen, () => getPage(path, key, ''));
+    if (stale(mine)) return undefined;
+    if (!page) { box.replaceChildren(node(unavailable)); return undefined; }
+    const f = frame();
+    items = []; token = ''; add = f.add; shown = f.node;
+    append(page);
+    while (token && items.length < keep) {
+      page = await guard(gen, () => getPage(path, key, token));
+      if (stale(mine)) return undefined;
+      if (!page) break; // shown as far as it loaded; the button reads on
+      append(page);
+    }
+    settle();
+    if (!shown.id) shown.id = 'list' + (++uid);
+    more.setAttribute('aria-controls', shown.id);
+    box.replaceChildren(items.length === 0 && complete ? node(empty) : shown, foot);
+    return items;
+  };
+  return { load, count: () => items.length, complete: () => complete };
+}
+
 // ---------- session ----------
 
 function signIn(token, role, who) {
@@ -462,12 +617,9 @@ async function viewPatients(gen) {
     if (p && p.id) location.hash = '#/patients/' + encodeURIComponent(p.id);
   } }, el('h3', {}, 'New patient'), el('div', { class: 'fields' }, field('Name', name), field('Birth date', birth)), el('div', { class: 'buttons' }, create));
   setView(el('h2', {}, 'Patients'), el('div', { class: 'grid two' }, el('section', { class: 'panel', 'aria-label': 'Patient list' }, list), form));
-  const res = await guard(gen, () => api('GET', '/v1/patients'));
-  if (gen !== generation) return;
-  if (!res) { list.replaceChildren(el('p', {}, 'The patient list is not available.')); return; }
-  const ps = res.patients || [];
-  list.replaceChildren(ps.length === 0 ? el('p', {}, 'No patients yet.') : table(['Name', 'Birth date', 'Created'],
-    ps.map(p => el('tr', {}, el('td', {}, el('a', { href: '#/patients/' + encodeURIComponent(p.id) }, p.name || p.id)), el('td', {}, p.birthDate || ''), el('td', {}, fmtDate(p.created))))));
+  await pagedList(gen, list, { path: '/v1/patients', key: 'patients', frame: tableFrame(['Name', 'Birth date', 'Created']),
+    row: p => el('tr', { 'data-patient': p.id }, el('td', {}, el('a', { href: '#/patients/' + encodeURIComponent(p.id) }, p.name || p.id)), el('td', {}, p.birthDate || ''), el('td', {}, fmtDate(p.created))),
+    empty: 'No patients yet.', unavailable: 'The patient list is not available.' }).load();
 }
 
 // fieldHint is a labelled control with a hint below it, tied to the
@@ -604,13 +756,11 @@ async function viewPatient(gen, patientId, againScanId) {
     if (gen !== generation) return;
     if (prev) fillAgain(prev);
   }
-  const res = await guard(gen, () => api('GET', '/v1/patients/' + encodeURIComponent(patientId) + '/scans'));
-  if (gen !== generation) return;
-  if (!res) { scans.replaceChildren(el('p', {}, 'The scan list is not available.')); return; }
-  const list = res.scans || [];
-  scans.replaceChildren(list.length === 0 ? el('p', {}, 'No scans yet.') : table(['Scan', 'Eye', 'Lens', 'Status', 'Received'],
-    list.map(s => el('tr', {}, el('td', {}, el('a', { href: '#/scans/' + encodeURIComponent(s.id) }, 'Scan ' + s.id.slice(0, 8))),
-      el('td', {}, s.eye), el('td', {}, words('lensType', s.lensType) + (s.orthokOverride ? ' (override)' : '')), el('td', {}, statusBadge('scanStatus', s.status)), el('td', {}, fmtDate(s.receivedAt))))));
+  await pagedList(gen, scans, { path: '/v1/patients/' + encodeURIComponent(patientId) + '/scans', key: 'scans',
+    frame: tableFrame(['Scan', 'Eye', 'Lens', 'Status', 'Received']),
+    row: s => el('tr', {}, el('td', {}, el('a', { href: '#/scans/' + encodeURIComponent(s.id) }, 'Scan ' + s.id.slice(0, 8))),
+      el('td', {}, s.eye), el('td', {}, words('lensType', s.lensType) + (s.orthokOverride ? ' (override)' : '')), el('td', {}, statusBadge('scanStatus', s.status)), el('td', {}, fmtDate(s.receivedAt))),
+    empty: 'No scans yet.', unavailable: 'The scan list is not available.' }).load();
 
   // fillAgain fills the form in from scan prev: this session's own upload
   // of it when there is one (every option, and the file), else the scan's
@@ -1242,13 +1392,10 @@ function showDesign(gen, scan, d, box) {
 async function viewOrders(gen) {
   const list = el('div', {}, el('p', { class: 'muted' }, 'Loading orders…'));
   setView(el('h2', {}, 'Orders'), el('section', { class: 'panel', 'aria-label': 'Orders' }, list));
-  const res = await guard(gen, () => api('GET', '/v1/orders'));
-  if (gen !== generation) return;
-  if (!res) { list.replaceChildren(el('p', {}, 'The order list is not available.')); return; }
-  const os = res.orders || [];
-  list.replaceChildren(os.length === 0 ? el('p', {}, 'No orders yet.') : table(['Order', 'Status', 'Quantity', 'Created', 'Updated'],
-    os.map(o => el('tr', {}, el('td', {}, el('a', { href: '#/orders/' + encodeURIComponent(o.id) }, 'Order ' + o.id.slice(0, 8))),
-      el('td', {}, statusBadge('orderStatus', o.status)), el('td', { class: 'num' }, o.quantity), el('td', {}, fmtDate(o.created)), el('td', {}, fmtDate(o.updated))))));
+  await pagedList(gen, list, { path: '/v1/orders', key: 'orders', frame: tableFrame(['Order', 'Status', 'Quantity', 'Created', 'Updated']),
+    row: o => el('tr', { 'data-order': o.id }, el('td', {}, el('a', { href: '#/orders/' + encodeURIComponent(o.id) }, 'Order ' + o.id.slice(0, 8))),
+      el('td', {}, statusBadge('orderStatus', o.status)), el('td', { class: 'num' }, o.quantity), el('td', {}, fmtDate(o.created)), el('td', {}, fmtDate(o.updated))),
+    empty: 'No orders yet.', unavailable: 'The order list is not available.' }).load();
 }
 
 async function viewOrder(gen, orderId) {
@@ -1315,9 +1462,11 @@ async function viewOrder(gen, orderId) {
       el('p', {}, el('a', { href: '#/scans/' + encodeURIComponent(o.scanId) }, 'Scan and design')),
       el('h3', {}, 'Timeline'),
       el('ol', { class: 'timeline', id: 'order-timeline' }, (o.timeline || []).map(t => el('li', {}, `${fmtDate(t.at)}: ${timelineText(t)}`))));
-    const as = await guard(gen, () => api('GET', base + '/assessments'));
-    if (gen !== generation || !as) return true;
-    const list = as.assessments || [];
+    // Every page of the assessments, not a "Show more" button: the form
+    // reads the whole list (which visits are assessed, the one a
+    // replacement supersedes).
+    const list = await guard(gen, () => allPages(base + '/assessments', 'assessments'));
+    if (gen !== generation || !list) return true;
     recorded = list;
     past.replaceChildren(el('h3', {}, 'Assessments'), list.length === 0 ? el('p', {}, 'None recorded.') :
       el('ul', { class: 'assessments', id: 'assessments' }, list.map(assessmentItem)));
@@ -1344,13 +1493,10 @@ function assessmentItem(a) {
 async function viewFollowUps(gen) {
   const list = el('div', {}, el('p', { class: 'muted' }, 'Loading follow-ups…'));
   setView(el('h2', {}, 'Follow-ups due'), el('section', { class: 'panel', 'aria-label': 'Follow-ups' }, list));
-  const res = await guard(gen, () => api('GET', '/v1/follow-ups'));
-  if (gen !== generation) return;
-  if (!res) { list.replaceChildren(el('p', {}, 'The follow-up list is not available.')); return; }
-  const fs = res.followUps || [];
-  list.replaceChildren(fs.length === 0 ? el('p', {}, 'No follow-ups due.') : table(['Visit', 'Due', 'State', 'Order'],
-    fs.map(f => el('tr', {}, el('td', {}, f.label || visitName(f.visit)), el('td', {}, fmtDate(f.due)), el('td', {}, statusBadge('followUpState', f.state)),
-      el('td', {}, el('a', { href: '#/orders/' + encodeURIComponent(f.orderId) }, 'Order ' + String(f.orderId).slice(0, 8)))))));
+  await pagedList(gen, list, { path: '/v1/follow-ups', key: 'followUps', frame: tableFrame(['Visit', 'Due', 'State', 'Order']),
+    row: f => el('tr', {}, el('td', {}, f.label || visitName(f.visit)), el('td', {}, fmtDate(f.due)), el('td', {}, statusBadge('followUpState', f.state)),
+      el('td', {}, el('a', { href: '#/orders/' + encodeURIComponent(f.orderId) }, 'Order ' + String(f.orderId).slice(0, 8)))),
+    empty: 'No follow-ups due.', unavailable: 'The follow-up list is not available.' }).load();
 }
 
 async function download(gen, jobId, name) {
@@ -1373,28 +1519,36 @@ async function download(gen, jobId, name) {
 
 async function viewLab(gen) {
   const list = el('div', {}, el('p', { class: 'muted' }, 'Loading jobs…'));
-  setView(el('h2', {}, 'Lab jobs'), el('section', { class: 'panel', 'aria-label': 'Jobs' }, list));
-  const load = async () => {
-    const res = await guard(gen, () => api('GET', '/v1/lab/jobs'));
-    if (gen !== generation) return;
-    if (!res) { list.replaceChildren(el('p', {}, 'The job queue is not available.')); return; }
-    const js = res.jobs || [];
-    list.replaceChildren(js.length === 0 ? el('p', {}, 'The queue is empty.') : table(['Job', 'Order', 'Lens', 'Qty', 'Status', 'Move to', 'Point files'],
-      js.map(j => el('tr', { 'data-job': j.id },
-        el('td', {}, j.id.slice(0, 10)),
-        el('td', {}, j.orderId ? el('a', { href: labConversationHash(j.orderId), 'data-conversation': j.orderId }, `Conversation on order ${j.orderId.slice(0, 8)}`) : '—'),
-        el('td', {}, words('lensType', j.lensType)), el('td', { class: 'num' }, j.quantity),
-        el('td', {}, statusBadge('jobStatus', j.status)),
-        el('td', {}, el('div', { class: 'buttons' }, (JOB_NEXT[j.status] || []).map(s => el('button', { type: 'button', 'data-status': s, onclick: async () => {
-          // Cancelling withdraws the job for good: ask first.
-          if (s === 'cancelled' && !window.confirm(`Cancel job ${j.id.slice(0, 10)}? A cancelled job cannot be resumed.`)) return;
-          showError(''); showNotice('');
-          const r = await guard(gen, () => api('POST', '/v1/lab/jobs/' + encodeURIComponent(j.id) + '/status', { status: s }));
-          if (r) { showNotice(`Job moved to ${words('jobStatus', s).toLowerCase()}.`); load(); }
-        } }, words('jobStatus', s))))),
-        el('td', {}, el('div', { class: 'buttons' }, (j.files || []).map(f => el('button', { type: 'button', class: 'secondary', 'data-file': f.name, onclick: () => download(gen, j.id, f.name) }, f.name))))))));
+  // The queue, or the jobs in one status (GET /v1/lab/jobs?status=).
+  const filter = el('select', { name: 'status', id: 'job-filter' }, el('option', { value: '' }, 'Every status'),
+    Object.keys(LABELS.values.jobStatus).map(s => el('option', { value: s }, words('jobStatus', s))));
+  setView(el('h2', {}, 'Lab jobs'), el('section', { class: 'panel', 'aria-label': 'Jobs' },
+    el('div', { class: 'fields filter' }, field('Show jobs', filter)), list));
+  let jobs;
+  const show = () => {
+    jobs = pagedList(gen, list, { path: '/v1/lab/jobs' + (filter.value ? '?status=' + encodeURIComponent(filter.value) : ''), key: 'jobs',
+      frame: tableFrame(['Job', 'Order', 'Lens', 'Qty', 'Status', 'Move to', 'Point files']), row: jobRow,
+      empty: filter.value ? `No jobs with the status “${words('jobStatus', filter.value)}”.` : 'The queue is empty.',
+      unavailable: 'The job queue is not available.' });
+    return jobs.load();
   };
-  await load();
+  // After a move the queue is read again as far as it was shown.
+  const load = () => jobs.load(jobs.count());
+  filter.addEventListener('change', () => { showError(''); showNotice(''); show(); });
+  const jobRow = j => el('tr', { 'data-job': j.id },
+    el('td', {}, j.id.slice(0, 10)),
+    el('td', {}, j.orderId ? el('a', { href: labConversationHash(j.orderId), 'data-conversation': j.orderId }, `Conversation on order ${j.orderId.slice(0, 8)}`) : '—'),
+    el('td', {}, words('lensType', j.lensType)), el('td', { class: 'num' }, j.quantity),
+    el('td', {}, statusBadge('jobStatus', j.status)),
+    el('td', {}, el('div', { class: 'buttons' }, (JOB_NEXT[j.status] || []).map(s => el('button', { type: 'button', 'data-status': s, onclick: async () => {
+      // Cancelling withdraws the job for good: ask first.
+      if (s === 'cancelled' && !window.confirm(`Cancel job ${j.id.slice(0, 10)}? A cancelled job cannot be resumed.`)) return;
+      showError(''); showNotice('');
+      const r = await guard(gen, () => api('POST', '/v1/lab/jobs/' + encodeURIComponent(j.id) + '/status', { status: s }));
+      if (r) { showNotice(`Job moved to ${words('jobStatus', s).toLowerCase()}.`); load(); }
+    } }, words('jobStatus', s))))),
+    el('td', {}, el('div', { class: 'buttons' }, (j.files || []).map(f => el('button', { type: 'button', class: 'secondary', 'data-file': f.name, onclick: () => download(gen, j.id, f.name) }, f.name)))));
+  await show();
 }
 
 // ---------- conversation on an order ----------
@@ -1453,13 +1607,18 @@ function conversation(gen, orderId, reader, onPosted) {
   text.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); form.requestSubmit(); }
   });
+  // The thread reads oldest first, as the API answers it: "Show more"
+  // under it brings later messages. Opening it shows the first page;
+  // after sending, or asked to check for replies, it is read to its end,
+  // where the newest messages are.
+  const pages = pagedList(gen, thread, { path, key: 'comments', row: commentItem,
+    frame: listFrame('ol', { class: 'thread', 'aria-label': 'Messages, oldest first' }),
+    empty: () => el('p', { class: 'muted' }, 'No messages yet.'), unavailable: 'The conversation is not available.' });
+  let opened = false;
   const load = async () => {
-    const res = await guard(gen, () => api('GET', path));
-    if (gen !== generation) return;
-    if (!res) { thread.replaceChildren(el('p', {}, 'The conversation is not available.')); return; }
-    const cs = res.comments || [];
-    thread.replaceChildren(cs.length === 0 ? el('p', { class: 'muted' }, 'No messages yet.') :
-      el('ol', { class: 'thread', 'aria-label': 'Messages, oldest first' }, cs.map(commentItem)));
+    const keep = opened ? Infinity : 0;
+    opened = true;
+    await pages.load(keep);
   };
   const form = el('form', { class: 'comment-form', onsubmit: async (ev) => {
     ev.preventDefault();
@@ -1513,9 +1672,9 @@ async function viewLabConversation(gen, orderId) {
   const talk = conversation(gen, orderId, 'lab');
   setView(el('p', {}, el('a', { href: '#/lab', id: 'back-to-jobs' }, '← Lab jobs')), el('h2', {}, `Order ${orderId.slice(0, 8)}`), summary, talk.section);
   await talk.load();
-  const res = await guard(gen, () => api('GET', '/v1/lab/jobs'));
-  if (gen !== generation || !res) return;
-  const j = (res.jobs || []).find(x => x.orderId === orderId);
+  // No route answers an order's job: read the queue's pages until it is found.
+  const j = await guard(gen, () => findInPages('/v1/lab/jobs', 'jobs', x => x.orderId === orderId));
+  if (gen !== generation) return;
   if (j) summary.replaceChildren(`Job ${j.id.slice(0, 10)} · ${words('lensType', j.lensType)} · quantity ${j.quantity} · `, statusBadge('jobStatus', j.status));
 }
 
