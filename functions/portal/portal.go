@@ -6,6 +6,7 @@
 //	GET /portal/              the page (index.html)
 //	GET /portal/{file...}     app.js, app.css, ...
 //	GET /portal/config.json   {"mode":"local"} or {"mode":"identity-platform","apiKey":...,"project":...}
+//	GET /portal/schemas/events/<type>.json   the JSON Schema an event's dataschema names (package eventschema)
 package portal
 
 import (
@@ -23,6 +24,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/errs"
+	"github.com/lensflow/lensflow/shared/eventschema"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/platform"
 )
@@ -102,6 +104,12 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil, err
 	}
 	assets["config.json"] = newAsset(cfgJSON, contentTypes[".json"])
+	// The events' data schemas, which every event's dataschema names
+	// (bootstrap: <public URL>/portal/schemas/events/<type>.json).
+	for _, t := range eventschema.Types() {
+		b, _ := eventschema.File(t)
+		assets[strings.TrimPrefix(eventschema.Path, "/")+t+".json"] = newAsset(b, "application/schema+json")
+	}
 	csp := CSP(cfg.Mode)
 	files := func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("file")

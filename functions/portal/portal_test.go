@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/bootstrap"
+	"github.com/lensflow/lensflow/shared/eventschema"
 	"github.com/lensflow/lensflow/shared/platform"
 )
 
@@ -182,5 +183,25 @@ func TestNoMarkupFromStrings(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEventSchemas: the portal serves the JSON Schema of every event type
+// where the events' dataschema points (bootstrap), and nothing else there.
+func TestEventSchemas(t *testing.T) {
+	for _, typ := range eventschema.Types() {
+		rec := get(t, bootstrap.Config{}, "/portal"+eventschema.Path+typ+".json")
+		var s struct {
+			ID string `json:"$id"`
+		}
+		if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/schema+json" ||
+			json.Unmarshal(rec.Body.Bytes(), &s) != nil || s.ID != eventschema.ID(typ) {
+			t.Errorf("GET %s schema: %d %s %.80s", typ, rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
+		}
+	}
+	for _, p := range []string{"com.lensflow.never.heard.v1.json", "com.lensflow.scan.received.v1", "", "..%2Fapp.js"} {
+		if rec := get(t, bootstrap.Config{}, "/portal"+eventschema.Path+p); rec.Code != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", p, rec.Code)
+		}
 	}
 }

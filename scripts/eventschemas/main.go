@@ -259,11 +259,11 @@ func page(schemas map[string][]byte) ([]byte, error) {
 lensflow's functions talk through CloudEvents on Pub/Sub (the CloudEvents Pub/Sub binding, binary mode:
 the attributes travel as ` + "`ce-*`" + ` message attributes, the data is the message body). The data of every
 event is a JSON object of ids, never PHI, and follows the JSON Schema (draft 2020-12) of its type,
-committed in [schemas/](schemas/). An event's ` + "`dataschema`" + ` attribute names it. The local stack
-serves the schemas, and its events name the file's URL, e.g.
-` + "`http://127.0.0.1:8080" + eventschema.Path + "com.lensflow.scan.received.v1.json`" + `, which a developer can
-fetch; a deployment serves none yet, so its events name the schema by its ` + "`$id`" + `,
-` + "`" + eventschema.ID("<type>") + "`" + `, the same in every copy of the file.
+committed in [schemas/](schemas/). An event's ` + "`dataschema`" + ` attribute names it: the URL where the
+Portal function serves the file, under the public URL, e.g.
+` + "`https://lab.example.com/portal" + eventschema.Path + "com.lensflow.scan.received.v1.json`" + ` (locally
+` + "`http://127.0.0.1:8080/portal" + eventschema.Path + "…`" + `), so whoever reads an event can fetch its schema.
+Each schema's ` + "`$id`" + `, ` + "`" + eventschema.ID("<type>") + "`" + `, is the same in every copy of the file.
 
 `)
 	b.WriteString(table(cons, ""))

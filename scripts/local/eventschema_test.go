@@ -71,7 +71,7 @@ func TestEventsNameTheirSchemas(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no scan-received event")
 	}
-	want := st.URL + eventschema.Path + scans.TypeScanReceived + ".json"
+	want := st.URL + "/portal" + eventschema.Path + scans.TypeScanReceived + ".json"
 	if e.DataSchema != want {
 		t.Errorf("dataschema = %q, want %q", e.DataSchema, want)
 	}

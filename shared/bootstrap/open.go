@@ -233,16 +233,16 @@ func Open(ctx context.Context, cfg Config, logOut io.Writer, standIns StandIns) 
 }
 
 // dataSchemaBase is the base URL of the dataschema of the events an App
-// publishes (eventschema.URI): locally the local stack's URL, where it
-// serves the schemas, so a developer can fetch what an event names; in a
-// deployment, where no function serves them, none, so events name their
-// schema by its $id, a URN that names the contract without pretending to
-// be a location.
+// publishes (eventschema.URI): the Portal function, public at <public
+// URL>/portal/ in a deployment (the load balancer's /portal/* route) and in
+// the local stack alike, serves the schemas, so whoever reads an event can
+// fetch what it names. Without a public URL (a bare function in a test)
+// events name their schema by its $id, a URN.
 func dataSchemaBase(cfg Config) string {
-	if cfg.Profile == "local" {
-		return cfg.PublicURL
+	if cfg.PublicURL == "" {
+		return ""
 	}
-	return ""
+	return strings.TrimSuffix(cfg.PublicURL, "/") + "/portal"
 }
 
 // standInsWanted names the settings of cfg that need an embedded stand-in.

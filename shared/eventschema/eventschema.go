@@ -7,12 +7,12 @@
 //
 // Every published event names its schema in the CloudEvent dataschema
 // attribute (ports.Event.DataSchema): Stamp sets it on the way to the broker
-// (bootstrap wires it). Where the schemas are served, the URI is the URL of
-// the file, <base>/schemas/events/<type>.json (Path; Handler serves them):
-// the local stack mounts Handler, so a developer can fetch the schema an
-// event names. A deployment serves none yet (no function has the route),
-// so there events name the schema by its $id (ID), a URN that is the same
-// in every copy of the file and does not pretend to be a location.
+// (bootstrap wires it). The URI is the URL of the file,
+// <base>/schemas/events/<type>.json (Path), where the Portal function
+// serves the schemas publicly (base is <public URL>/portal, in a deployment
+// and in the local stack alike), so whoever reads an event can fetch the
+// schema it names. Without a base, events name the schema by its $id (ID),
+// a URN that is the same in every copy of the file.
 //
 // Validation against the schemas and the compatibility checker are in
 // package contract, which the local stack and the tests link and no
@@ -25,7 +25,6 @@ import (
 	"context"
 	"embed"
 	"io/fs"
-	"net/http"
 	"path"
 	"slices"
 	"strings"
@@ -120,20 +119,4 @@ func (s *stamping) Publish(ctx context.Context, topic string, e ports.Event) err
 		}
 	}
 	return s.Publisher.Publish(ctx, topic, e)
-}
-
-// Handler serves the schemas at GET Path<type>.json as
-// application/schema+json; anything else is 404.
-func Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, ok := strings.CutPrefix(r.URL.Path, Path)
-		t, isJSON := strings.CutSuffix(name, ".json")
-		if _, found := File(t); !ok || !isJSON || !found {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/schema+json")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		http.ServeFileFS(w, r, FS(), name)
-	})
 }

@@ -2,10 +2,6 @@ package eventschema_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/lensflow/lensflow/shared/eventschema"
@@ -54,34 +50,5 @@ func TestStampNamesTheSchema(t *testing.T) {
 	}
 	if len(inner.got) != 3 {
 		t.Errorf("published %d events, want 3", len(inner.got))
-	}
-}
-
-func TestHandlerServesTheSchemas(t *testing.T) {
-	mux := http.NewServeMux()
-	mux.Handle("GET "+eventschema.Path, eventschema.Handler())
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	resp, err := http.Get(eventschema.URI(srv.URL, scanReceived))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var s struct {
-		ID string `json:"$id"`
-	}
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/schema+json" || json.Unmarshal(body, &s) != nil || s.ID != eventschema.ID(scanReceived) {
-		t.Errorf("GET schema: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
-	}
-	for _, p := range []string{"com.lensflow.never.heard.v1.json", scanReceived, "", "..%2Feventschema.go", "%2E%2E/README.md"} {
-		resp, err := http.Get(srv.URL + eventschema.Path + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s = %d, want 404", p, resp.StatusCode)
-		}
 	}
 }

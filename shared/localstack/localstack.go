@@ -33,7 +33,6 @@ import (
 	"github.com/lensflow/lensflow/shared/bootstrap/standins"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventhttp"
-	"github.com/lensflow/lensflow/shared/eventschema"
 	"github.com/lensflow/lensflow/shared/httpkit"
 	"github.com/lensflow/lensflow/shared/locator"
 	"github.com/lensflow/lensflow/shared/orders"
@@ -215,8 +214,6 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	if err := os.WriteFile(filepath.Join(o.DataDir, "pubsub-emulator-host"), []byte(local.Broker.Addr()+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	// The schemas every event's dataschema names (eventschema.URI).
-	mux.Handle("GET "+eventschema.Path, eventschema.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
