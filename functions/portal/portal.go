@@ -6,6 +6,7 @@
 //	GET /portal/              the page (index.html)
 //	GET /portal/{file...}     app.js, app.css, ...
 //	GET /portal/config.json   {"mode":"local"} or {"mode":"identity-platform","apiKey":...,"project":...}
+//	GET /portal/api.html      the API reference, rendered by api.js from /portal/openapi.json (package apispec)
 package portal
 
 import (
@@ -21,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/apispec"
 	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/httpkit"
@@ -102,6 +104,8 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 		return nil, err
 	}
 	assets["config.json"] = newAsset(cfgJSON, contentTypes[".json"])
+	// The API's OpenAPI description, which api.html renders.
+	assets["openapi.json"] = newAsset(apispec.JSON, contentTypes[".json"])
 	csp := CSP(cfg.Mode)
 	files := func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("file")
