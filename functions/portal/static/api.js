@@ -91,7 +91,7 @@ function operation(method, path, op) {
   }
   if (op.requestBody) {
     const rb = resolve(op.requestBody);
-    body.append(el('h4', {}, 'Request body'), content(rb.content));
+    body.append(el('h4', {}, 'Request body'), ...(content(rb.content) || []));
   }
   body.append(el('h4', {}, 'Responses'));
   for (const [status, r0] of Object.entries(op.responses || {})) {
@@ -129,7 +129,7 @@ function render() {
     el('h2', {}, (info.title || 'API') + ' ' + (info.version || '')),
     el('p', {}, 'OpenAPI ', spec.openapi || '', '. ', el('a', { href: 'openapi.json' }, 'The document itself'), ' is the contract; this page renders it.'),
     el('div', { class: 'intro' }, info.description || ''),
-    el('h2', {}, 'Operations'), toc, sections);
+    el('h2', {}, 'Operations'), toc, ...sections);
 }
 
 async function main() {
@@ -138,7 +138,7 @@ async function main() {
     if (!res.ok) throw new Error('openapi.json answered ' + res.status);
     spec = await res.json();
     render();
-    if (location.hash) document.getElementById(location.hash.slice(1))?.setAttribute('open', '');
+    if (location.hash) document.getElementById(decodeURIComponent(location.hash.slice(1)))?.setAttribute('open', '');
   } catch (e) {
     const box = document.getElementById('error');
     box.textContent = 'The API description could not be loaded: ' + e.message;
