@@ -7,6 +7,7 @@
 //	GET /portal/{file...}     app.js, app.css, ...
 //	GET /portal/config.json   {"mode":"local"} or {"mode":"identity-platform","apiKey":...,"project":...}
 //	GET /portal/schemas/events/<type>.json   the JSON Schema an event's dataschema names (package eventschema)
+//	GET /portal/api.html      the API reference, rendered by api.js from /portal/openapi.json (package apispec)
 package portal
 
 import (
@@ -22,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lensflow/lensflow/shared/apispec"
 	"github.com/lensflow/lensflow/shared/bootstrap"
 	"github.com/lensflow/lensflow/shared/errs"
 	"github.com/lensflow/lensflow/shared/eventschema"
@@ -110,6 +112,8 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 		b, _ := eventschema.File(t)
 		assets[strings.TrimPrefix(eventschema.Path, "/")+t+".json"] = newAsset(b, "application/schema+json")
 	}
+	// The API's OpenAPI description, which api.html renders.
+	assets["openapi.json"] = newAsset(apispec.JSON, contentTypes[".json"])
 	csp := CSP(cfg.Mode)
 	files := func(w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("file")

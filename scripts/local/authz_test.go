@@ -200,10 +200,11 @@ var authzTable = map[string]authzRow{
 	"GET /healthz":              {ok: 200, req: authzGet(func(*trustStack) string { return "/healthz" })},
 	"GET /{$}":                  {ok: 200, req: authzGet(func(*trustStack) string { return "/" })},
 	"GET /dev-issuer/jwks.json": {ok: 200, req: authzGet(func(*trustStack) string { return devissuer.JWKSPath })},
+	"GET /openapi.json":         {ok: 200, req: authzGet(func(*trustStack) string { return "/openapi.json" })},
 }
 
 // stackRoutes are the routes the local stack serves besides the functions'.
-var stackRoutes = []string{"GET /healthz", "GET /{$}", "GET " + devissuer.JWKSPath}
+var stackRoutes = []string{"GET /healthz", "GET /{$}", "GET " + devissuer.JWKSPath, "GET /openapi.json"}
 
 // registeredRoutes lists every registered function's routes, event
 // functions at their local push endpoint, in registry order.

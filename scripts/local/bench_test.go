@@ -39,7 +39,7 @@ func BenchmarkLocalStackScan(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	hc := &http.Client{Transport: apiCheck.Transport(&http.Transport{MaxIdleConnsPerHost: 64})}
 	do := func(method, url string, body []byte) (int, []byte) {
 		req, _ := http.NewRequest(method, url, bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)

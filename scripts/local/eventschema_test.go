@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,21 +17,6 @@ import (
 	"github.com/lensflow/lensflow/shared/ports"
 	"github.com/lensflow/lensflow/shared/scans"
 )
-
-// TestMain fails the package when any event published by a local stack
-// of these tests did not match its committed schema (the stacks refuse
-// such an event and record it: standins.TakeSchemaViolations).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if v := standins.TakeSchemaViolations(); len(v) > 0 {
-		fmt.Fprintf(os.Stderr, "FAIL: %d events published by the tests did not match their schemas (shared/eventschema):\n", len(v))
-		for _, err := range v {
-			fmt.Fprintln(os.Stderr, "  -", err)
-		}
-		code = max(code, 1)
-	}
-	os.Exit(code)
-}
 
 // TestEventsNameTheirSchemas: an event the stack publishes names, in its
 // dataschema, the URL where the stack serves its schema, and matches it;

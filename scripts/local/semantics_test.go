@@ -382,7 +382,7 @@ func semRace(t *testing.T, url, token, contentType, key string, body []byte) [2]
 	t.Helper()
 	tr := semTransport()
 	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr}
+	hc := &http.Client{Transport: apiCheck.Transport(tr)}
 	hdr := http.Header{"Idempotency-Key": {key}}
 	held := [2]*semHeld{semStart(t, hc, "POST", url, token, contentType, hdr, body), semStart(t, hc, "POST", url, token, contentType, hdr, body)}
 	for _, h := range held {
@@ -463,7 +463,7 @@ func TestOverloadAnswers(t *testing.T) {
 		pid := c.createPatient(south)
 		tr := semTransport()
 		defer tr.CloseIdleConnections()
-		hc := &http.Client{Transport: tr}
+		hc := &http.Client{Transport: apiCheck.Transport(tr)}
 		upload := st.URL + "/v1/patients/" + pid + "/scans?eye=OD&lensType=rgp"
 		held := []*semHeld{semStart(t, hc, "POST", upload, south, "text/csv", nil, sample), semStart(t, hc, "POST", upload, south, "text/csv", nil, sample)}
 		for _, h := range held {

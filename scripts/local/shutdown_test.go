@@ -97,7 +97,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hc := &http.Client{Transport: &http.Transport{}}
+			hc := &http.Client{Transport: apiCheck.Transport(&http.Transport{})}
 			defer hc.CloseIdleConnections()
 			for n := 0; ; n++ {
 				select {
@@ -153,7 +153,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	// 6 uploads held in flight: their handlers are reading the bodies.
 	tr := semTransport()
 	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr}
+	hc := &http.Client{Transport: apiCheck.Transport(tr)}
 	var held []*semHeld
 	for range 6 {
 		held = append(held, semStart(t, hc, "POST", base+upload, tok, "text/csv", nil, sample))

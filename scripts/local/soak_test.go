@@ -134,7 +134,7 @@ func TestSoakUnderFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := tokens["demo-north"]
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2}}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: apiCheck.Transport(&http.Transport{MaxIdleConnsPerHost: clients * 2})}
 
 	// post sends one request; status 0 means a network error.
 	post := func(path, ctype, key string, body []byte) (int, []byte) {

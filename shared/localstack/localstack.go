@@ -27,6 +27,7 @@ import (
 
 	"github.com/lensflow/lensflow/shared/adapters/pubsubevents"
 	"github.com/lensflow/lensflow/shared/admission"
+	"github.com/lensflow/lensflow/shared/apispec"
 	"github.com/lensflow/lensflow/shared/auth"
 	"github.com/lensflow/lensflow/shared/auth/devissuer"
 	"github.com/lensflow/lensflow/shared/bootstrap"
@@ -217,6 +218,8 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpkit.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	// The API's OpenAPI description (the portal renders it at /portal/api.html).
+	mux.Handle("GET /openapi.json", apispec.Handler())
 	mux.Handle("/", httpkit.Serve(app.Log, "local", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpkit.Error(w, r, errs.Ef("route", errs.NotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})))
