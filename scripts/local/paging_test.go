@@ -174,12 +174,11 @@ func TestPagination(t *testing.T) {
 			cm.SealedText = seal(orders.AssociatedDataForComment(cm))
 			set(orders.CommentsCollection, cm.ID, cm)
 			wantComments = append(wantComments, cm.ID)
-			j := orders.Job{ID: fmt.Sprintf("job-%d", i), OrderID: "ord-5", ClinicID: "demo-north", Status: workflow.JobQueued,
-				Created: base.Add(time.Duration(i) * time.Minute)}
+			j := labJob(fmt.Sprintf("job-%d", i), workflow.JobQueued, base.Add(time.Duration(i)*time.Minute))
 			set(orders.JobsCollection, j.ID, j)
 			wantJobs = append(wantJobs, j.ID)
 		}
-		set(orders.JobsCollection, "job-cut", orders.Job{ID: "job-cut", Status: workflow.JobCutting, Created: base})
+		set(orders.JobsCollection, "job-cut", labJob("job-cut", workflow.JobCutting, base))
 		return err
 	})
 	if err != nil {
@@ -336,4 +335,13 @@ func TestPagination(t *testing.T) {
 	for _, m := range firestoreindex.Check(rec.Shapes()) {
 		t.Error(m)
 	}
+}
+
+// labJob is a job as the Manufacturing function writes one (every field
+// the API answers set, so that the answers match the OpenAPI document),
+// in status st.
+func labJob(id string, st workflow.JobStatus, created time.Time) orders.Job {
+	return orders.Job{ID: id, OrderID: "ord-5", ClinicID: "demo-north", DesignID: "des-5", LensType: "rgp", Quantity: 1,
+		State: workflow.JobState{Status: st}, Status: st, Files: []orders.JobFile{},
+		Timeline: []workflow.TimelineEntry{}, Created: created, Updated: created}
 }
