@@ -84,19 +84,7 @@ func TestEntryPointsServeTheFunction(t *testing.T) {
 			goBuild(t, root, bin, "./functions/"+c.pkg+"/cmd")
 			cmd, base := start(t, bin, env)
 			expectServes(t, base, c.name, c.method, c.path, c.wantNoTokenAt)
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("after SIGTERM the main exited with %v", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("the main did not exit within 15 s of SIGTERM")
-			}
+			stopsOnSIGTERM(t, cmd, 15*time.Second)
 		})
 		t.Run(c.name+"/cloud-run-main-telemetry-hangs", func(t *testing.T) {
 			if c.pkg != "scans" {
@@ -148,6 +136,12 @@ func exitsWithinCloudRunsGrace(t *testing.T, bin string, env []string, name, met
 		"GOOGLE_APPLICATION_CREDENTIALS="+saFile)
 	cmd, base := start(t, bin, env)
 	expectServes(t, base, name, method, path, wantNoToken)
+	stopsOnSIGTERM(t, cmd, 10*time.Second) // when Cloud Run kills it
+}
+
+// stopsOnSIGTERM sends cmd SIGTERM and fails unless it exits cleanly within.
+func stopsOnSIGTERM(t *testing.T, cmd *exec.Cmd, within time.Duration) {
+	t.Helper()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +153,8 @@ func exitsWithinCloudRunsGrace(t *testing.T, bin string, env []string, name, met
 		if err != nil {
 			t.Fatalf("after SIGTERM the main exited with %v", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the main was still running 10 s after SIGTERM, when Cloud Run kills it")
+	case <-time.After(within):
+		t.Fatalf("the main was still running %s after SIGTERM", within)
 	}
 	t.Logf("exited %s after SIGTERM", time.Since(signalled).Round(10*time.Millisecond))
 }
