@@ -34,6 +34,7 @@ import (
 const (
 	routeFiles  = "GET /portal/{file...}"
 	routeConfig = "GET /portal/config.json"
+	routeSchema = "GET /portal/schemas/events/{schema}"
 )
 
 // identityToolkit is the origin of the Identity Platform REST API the page
@@ -47,6 +48,7 @@ func init() {
 	platform.Register(platform.Function{Name: "Portal", Routes: []platform.Route{
 		{Pattern: routeFiles, Public: true},
 		{Pattern: routeConfig, Public: true},
+		{Pattern: routeSchema, Public: true},
 	}, HTTP: New})
 }
 
@@ -131,7 +133,15 @@ func New(app *bootstrap.App) (map[string]httpkit.HandlerFunc, error) {
 		serve(w, r, assets["config.json"], csp)
 		return nil
 	}
-	return map[string]httpkit.HandlerFunc{routeFiles: files, routeConfig: config}, nil
+	schema := func(w http.ResponseWriter, r *http.Request) error {
+		a, ok := assets[strings.TrimPrefix(eventschema.Path, "/")+r.PathValue("schema")]
+		if !ok {
+			return errs.Ef("portal", errs.NotFound, "no such event schema")
+		}
+		serve(w, r, a, csp)
+		return nil
+	}
+	return map[string]httpkit.HandlerFunc{routeFiles: files, routeConfig: config, routeSchema: schema}, nil
 }
 
 // load reads every servable file under static/, keyed by its path below it.

@@ -129,6 +129,9 @@ var authzTable = map[string]authzRow{
 	// Portal: the clinic portal's static page, public (no data).
 	"GET /portal/{file...}":   {ok: 200, req: authzGet(func(*trustStack) string { return "/portal/app.js" })},
 	"GET /portal/config.json": {ok: 200, req: authzGet(func(*trustStack) string { return "/portal/config.json" })},
+	"GET /portal/schemas/events/{schema}": {ok: 200, req: authzGet(func(*trustStack) string {
+		return "/portal/schemas/events/com.lensflow.scan.received.v1.json"
+	})},
 	// Lab: lab staff only.
 	"GET /v1/lab/jobs": {role: auth.RoleLab, ok: 200, req: authzGet(func(*trustStack) string { return "/v1/lab/jobs" })},
 	"GET /v1/lab/jobs/{jobId}/files/{name}": {role: auth.RoleLab, ok: 200, req: authzGet(func(ts *trustStack) string {
