@@ -145,6 +145,7 @@ var auditWalk = []auditCase{
 	{"GET /v1/clinics", pNone, auditNone(200)},
 	{"GET /portal/{file...}", pNone, auditNone(200)},
 	{"GET /portal/config.json", pNone, auditNone(200)},
+	{"GET /portal/schemas/events/{schema}", pNone, auditNone(200)},
 	{"GET /{$}", pNone, auditNone(200)},
 	{"POST /v1/tasks/follow-ups", pService, auditNone(200)},
 	{"POST /v1/tasks/notifications", pService, auditNone(200)},
