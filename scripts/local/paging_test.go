@@ -104,7 +104,7 @@ func byID(it map[string]any) string { s, _ := it["id"].(string); return s }
 // registered shapes whose indexes Terraform declares
 // (shared/ports/firestoreindex).
 func TestPagination(t *testing.T) {
-	for _, v := range []*int{&orders.CensusBatch, &notifications.RetryBatch, &outbox.FlushBatch, &reminders.DefaultBatch} {
+	for _, v := range []*int{&orders.CensusBatch, &notifications.RetryBatch, &outbox.FlushBatch, &reminders.RunBatch} {
 		old := *v
 		*v = 2
 		t.Cleanup(func() { *v = old })

@@ -70,6 +70,22 @@ type Cursor struct {
 	ID    string
 }
 
+// CheckAfter is the rule every adapter applies to q.After before it reads
+// the value in its own types: a cursor names a document, and a query
+// ordered by id takes no value. Errors are errs.Invalid on the field
+// "after", with op.
+func (q Query) CheckAfter(op string) error {
+	switch {
+	case q.After == nil:
+		return nil
+	case q.After.ID == "":
+		return errs.Field(op, "after", "a cursor needs the document id")
+	case q.OrderBy == "" && q.After.Value != nil:
+		return errs.Field(op, "after", "a query ordered by id takes a cursor without a value")
+	}
+	return nil
+}
+
 // CursorOf returns the cursor of document d in a query ordered by orderBy
 // (empty: by id): the query's next page starts after it. A document without
 // the field (which such a query never returns) or with a value that is not

@@ -70,21 +70,12 @@ type Service struct {
 	Relay     *outbox.Relay
 	Schedules aftercare.Schedules
 	Now       func() time.Time
-	// Batch is how many orders one query reads (DefaultBatch if 0): the
-	// task walks the dispatched orders in batches (status ==, by id: no
-	// composite index), never the whole collection at once.
-	Batch int
 }
 
-// DefaultBatch is the follow-up task's batch when Service.Batch is 0.
-var DefaultBatch = 200
-
-func (s *Service) batch() int {
-	if s.Batch > 0 {
-		return s.Batch
-	}
-	return DefaultBatch
-}
+// RunBatch is how many orders one query of Run reads: the task walks the
+// dispatched orders in batches (status ==, by id: no composite index),
+// never the whole collection at once.
+var RunBatch = 200
 
 // Run emits the reminders due by asOf. Running it again for the same day
 // (or any later day) sends nothing twice.
@@ -98,7 +89,7 @@ func (s *Service) Run(ctx context.Context, asOf time.Time) (Report, error) {
 	for _, st := range []workflow.OrderStatus{workflow.OrderDispatched, workflow.OrderInAftercare} {
 		q := ports.Query{Collection: orders.OrdersCollection,
 			Where: []ports.Where{{Field: "status", Op: "==", Value: string(st)}}}
-		err := paging.Batches(ctx, s.Docs, q, s.batch(), func(docs []ports.Doc) error {
+		err := paging.Batches(ctx, s.Docs, q, RunBatch, func(docs []ports.Doc) error {
 			for _, d := range docs {
 				var o orders.Order
 				if err := d.Decode(&o); err != nil || o.Dispatched == nil {

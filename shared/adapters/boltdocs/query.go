@@ -75,13 +75,10 @@ func compileQuery(op string, q ports.Query) (*compiled, error) {
 
 // compileCursor checks q.After against q's order.
 func compileCursor(op string, q ports.Query) (*cursor, error) {
-	if q.After.ID == "" {
-		return nil, errs.Field(op, "after", "a cursor needs the document id")
+	if err := q.CheckAfter(op); err != nil {
+		return nil, err
 	}
 	if q.OrderBy == "" {
-		if q.After.Value != nil {
-			return nil, errs.Field(op, "after", "a query ordered by id takes a cursor without a value")
-		}
 		return &cursor{id: q.After.ID}, nil
 	}
 	v, ok := normalizeWhere(q.After.Value)

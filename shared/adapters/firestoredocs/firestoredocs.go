@@ -190,13 +190,10 @@ func (s *Store) buildQuery(op string, q ports.Query) (fq firestore.Query, fix bo
 	if err != nil || q.After == nil {
 		return fq, fix, nil, err
 	}
-	if q.After.ID == "" {
-		return fq, false, nil, errs.Field(op, "after", "a cursor needs the document id")
+	if err := q.CheckAfter(op); err != nil {
+		return fq, false, nil, err
 	}
 	if q.OrderBy == "" {
-		if q.After.Value != nil {
-			return fq, false, nil, errs.Field(op, "after", "a query ordered by id takes a cursor without a value")
-		}
 		if !fix {
 			fq = fq.StartAfter(q.After.ID)
 		}
